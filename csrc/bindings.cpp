@@ -1,0 +1,59 @@
+// The one file that includes pybind11: thin wrappers around csrc/include/fastrep/*.hpp.
+// Every wrapper takes C-contiguous arrays of exactly the right dtype (the Python layer,
+// fastrep/_kernels/cpp.py, converts and validates), releases the GIL and writes into
+// an output array allocated by the caller or here.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "fastrep/hermite.hpp"
+
+namespace py = pybind11;
+using fastrep::index_t;
+
+template <typename T>
+using carray = py::array_t<T, py::array::c_style>;
+
+namespace {
+
+void require(bool ok, const std::string& msg) {
+  if (!ok) throw std::invalid_argument(msg);
+}
+
+template <typename T>
+void hermite_features(carray<T> Z, carray<std::int32_t> alphas, carray<T> out) {
+  require(Z.ndim() == 2 && alphas.ndim() == 2 && out.ndim() == 2, "hermite_features: 2-D arrays expected");
+  const index_t n = Z.shape(0), r = Z.shape(1), K = alphas.shape(0);
+  require(alphas.shape(1) == r, "hermite_features: alphas must have Z.shape[1] columns");
+  require(out.shape(0) == n && out.shape(1) == K, "hermite_features: out must be (n, K)");
+  const T* z = Z.data();
+  const std::int32_t* a = alphas.data();
+  T* o = out.mutable_data();
+  py::gil_scoped_release release;
+  fastrep::hermite_features<T>(z, n, r, a, K, o);
+}
+
+template <typename T>
+void bind_all(py::module_& m) {
+  m.def("hermite_features", &hermite_features<T>, py::arg("Z").noconvert(), py::arg("alphas").noconvert(),
+        py::arg("out").noconvert());
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_ext, m) {
+  m.doc() = "fastrep's compiled core (C++17, OpenMP). Private: use fastrep's public functions.";
+  bind_all<float>(m);
+  bind_all<double>(m);
+  m.def("num_threads", &fastrep::num_threads, "OpenMP threads the core will use.");
+#if defined(_OPENMP)
+  m.attr("openmp") = true;
+#else
+  m.attr("openmp") = false;
+#endif
+#ifdef FASTREP_VERSION
+  m.attr("__version__") = FASTREP_VERSION;
+#endif
+}

@@ -1,0 +1,24 @@
+"""fastrep: feature learning against kernels at large input dimension.
+
+Public API (re-exported here): Hermite features and the backend layer; the targets,
+learners, kernels and experiments are documented in the README.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .backend import BackendUnavailableError, backends
+from .hermite import hermite, hermite_features, multi_indices
+
+try:
+    __version__ = version("fastrep")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "BackendUnavailableError",
+    "__version__",
+    "backends",
+    "hermite",
+    "hermite_features",
+    "multi_indices",
+]

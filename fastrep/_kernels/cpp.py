@@ -1,0 +1,28 @@
+"""The C++ backend: thin calls into the compiled module ``fastrep._ext``.
+
+The heavy lifting is in ``csrc/include/fastrep/*.hpp``; this module only arranges
+contiguous inputs of the right dtype and allocates outputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _ext
+
+name = "cpp"
+
+
+def _out(out, shape, dtype):
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous {dtype} array of shape {shape}")
+    return out
+
+
+def hermite_features(Z, alphas, out=None):
+    Z = np.ascontiguousarray(Z)
+    out = _out(out, (Z.shape[0], alphas.shape[0]), Z.dtype)
+    _ext.hermite_features(Z, np.ascontiguousarray(alphas, dtype=np.int32), out)
+    return out
