@@ -9,6 +9,7 @@
 #include <string>
 
 #include "fastrep/hermite.hpp"
+#include "fastrep/onestep.hpp"
 
 namespace py = pybind11;
 using fastrep::index_t;
@@ -36,7 +37,35 @@ void hermite_features(carray<T> Z, carray<std::int32_t> alphas, carray<T> out) {
 }
 
 template <typename T>
+void mask_scale(carray<T> P, carray<T> b, carray<T> r) {
+  require(P.ndim() == 2 && b.ndim() == 1 && r.ndim() == 1, "mask_scale: P 2-D, b and r 1-D expected");
+  const index_t n = P.shape(0), m = P.shape(1);
+  require(b.shape(0) == m && r.shape(0) == n, "mask_scale: b must be (m,), r must be (n,)");
+  T* p = P.mutable_data();
+  const T* bb = b.data();
+  const T* rr = r.data();
+  py::gil_scoped_release release;
+  fastrep::mask_scale<T>(p, n, m, bb, rr);
+}
+
+template <typename T>
+void relu_bias(carray<T> P, carray<T> b, bool paired, carray<T> out) {
+  require(P.ndim() == 2 && b.ndim() == 1 && out.ndim() == 2, "relu_bias: P, out 2-D and b 1-D expected");
+  const index_t n = P.shape(0), h = P.shape(1), m = paired ? 2 * h : h;
+  require(b.shape(0) == m && out.shape(0) == n && out.shape(1) == m, "relu_bias: b must be (m,), out (n, m)");
+  require(!paired || P.data() != out.data(), "relu_bias: paired output cannot alias P");
+  const T* p = P.data();
+  const T* bb = b.data();
+  T* o = out.mutable_data();
+  py::gil_scoped_release release;
+  fastrep::relu_bias<T>(p, n, h, bb, paired, o);
+}
+
+template <typename T>
 void bind_all(py::module_& m) {
+  m.def("mask_scale", &mask_scale<T>, py::arg("P").noconvert(), py::arg("b").noconvert(), py::arg("r").noconvert());
+  m.def("relu_bias", &relu_bias<T>, py::arg("P").noconvert(), py::arg("b").noconvert(), py::arg("paired"),
+        py::arg("out").noconvert());
   m.def("hermite_features", &hermite_features<T>, py::arg("Z").noconvert(), py::arg("alphas").noconvert(),
         py::arg("out").noconvert());
 }

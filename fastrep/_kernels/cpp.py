@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _ext
+from . import _dense
 
 name = "cpp"
 
@@ -26,3 +27,10 @@ def hermite_features(Z, alphas, out=None):
     out = _out(out, (Z.shape[0], alphas.shape[0]), Z.dtype)
     _ext.hermite_features(Z, np.ascontiguousarray(alphas, dtype=np.int32), out)
     return out
+
+
+# --- Algorithm 1: BLAS products around the fused C++ passes (see _dense.py) ------------
+_driver = _dense.Driver(np, _ext.mask_scale, _ext.relu_bias)
+onestep_gradient = _driver.onestep_gradient
+relu_features = _driver.relu_features
+feature_moments = _driver.feature_moments

@@ -66,3 +66,44 @@ def hermite_features(Z, alphas, out=None):
     k = _raw(_HERMITE_SRC, "hermite_features", _ctype(Z.dtype))
     _launch(k, n * K, (Z, a, np.int64(n), np.int64(r), np.int64(K), out))
     return out
+
+
+# --- Algorithm 1: fused passes as elementwise kernels; cuBLAS for the products ----------
+_mask_scale_k = cp.ElementwiseKernel(
+    "raw T b, raw T r, int64 m", "T p",
+    "p = (p + b[i % m] > (T)0) ? r[i / m] : (T)0;",
+    "fastrep_mask_scale",
+)
+_relu_pair_k = cp.ElementwiseKernel(
+    "raw T P, raw T b, int64 h, bool paired", "T out",
+    """
+    long long m = paired ? 2 * h : h;
+    long long row = i / m, j = i % m;
+    T v = (j < h) ? P[row * h + j] + b[j] : b[j] - P[row * h + (j - h)];
+    out = v > (T)0 ? v : (T)0;
+    """,
+    "fastrep_relu_bias",
+)
+
+
+def _mask_scale(P, b, r):
+    _mask_scale_k(b, r, np.int64(P.shape[1]), P)
+
+
+def _relu_bias(P, b, paired, out):
+    _relu_pair_k(P, b, np.int64(P.shape[1]), bool(paired), out)
+
+
+def _syrk_gpu(Phi, G):
+    # A full GEMM rather than cupy.cublas.syrk: SYRK's triangle convention under C order could
+    # not be verified on a device yet, and a GEMM fills both triangles whatever it is.
+    G += Phi.T @ Phi
+    return G
+
+
+from . import _dense  # noqa: E402
+
+_driver = _dense.Driver(cp, _mask_scale, _relu_bias, syrk=_syrk_gpu)
+onestep_gradient = _driver.onestep_gradient
+relu_features = _driver.relu_features
+feature_moments = _driver.feature_moments

@@ -12,6 +12,8 @@ import math
 import numba as nb
 import numpy as np
 
+from . import _dense
+
 name = "numba"
 
 
@@ -50,3 +52,34 @@ def hermite_features(Z, alphas, out=None):
     if out is None:
         out = np.empty((Z.shape[0], alphas.shape[0]), dtype=Z.dtype)
     return _hermite_features(Z, np.ascontiguousarray(alphas, dtype=np.int32), out)
+
+
+# --- Algorithm 1: fused passes; BLAS products in _dense.Driver ---------------------------
+
+
+@nb.njit(parallel=True, cache=True)
+def _mask_scale(P, b, r):
+    n, m = P.shape
+    for i in nb.prange(n):
+        ri = r[i]
+        for j in range(m):
+            P[i, j] = ri if P[i, j] + b[j] > 0 else 0.0
+
+
+@nb.njit(parallel=True, cache=True)
+def _relu_bias(P, b, paired, out):
+    n, h = P.shape
+    for i in nb.prange(n):
+        for j in range(h):
+            v = P[i, j] + b[j]
+            out[i, j] = v if v > 0 else 0.0
+        if paired:
+            for j in range(h):
+                v = b[h + j] - P[i, j]
+                out[i, h + j] = v if v > 0 else 0.0
+
+
+_driver = _dense.Driver(np, _mask_scale, _relu_bias)
+onestep_gradient = _driver.onestep_gradient
+relu_features = _driver.relu_features
+feature_moments = _driver.feature_moments

@@ -1,0 +1,91 @@
+"""Algorithm 1's kernel operations on every backend against the float64 reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastrep._kernels import reference
+from fastrep.backend import get_backend
+from tests.conftest import RTOL, to_backend, to_numpy
+
+
+def _problem(rng, dtype, n=700, d=24, k=10, paired=True, margin=1e-3):
+    """Random inputs whose pre-activations stay `margin` away from 0, so float32 rounding
+    cannot flip a ReLU mask (a flipped mask is a discrete, not a rounding, difference)."""
+    X = rng.standard_normal((n, d)).astype(dtype)
+    W = (rng.standard_normal((k, d)) / np.sqrt(d)).astype(dtype)
+    m = 2 * k if paired else k
+    b = rng.standard_normal(m).astype(dtype)
+    P = X.astype(np.float64) @ W.astype(np.float64).T
+    pre = np.concatenate([P + b[:k], -P + b[k:]], 1) if paired else P + b
+    keep = np.abs(pre).min(1) > margin
+    X = np.ascontiguousarray(X[keep])
+    r = rng.standard_normal(X.shape[0]).astype(dtype)
+    return X, W, b, r
+
+
+def _rel(got, want):
+    return float(np.max(np.abs(to_numpy(got) - want)) / np.max(np.abs(want)))
+
+
+def test_onestep_gradient(backend, dtype, rng):
+    X, W, b, r = _problem(rng, dtype, paired=False)
+    be = get_backend(backend)
+    want = reference.onestep_gradient(X.astype(np.float64), W, b, r)
+    got = be.onestep_gradient(*(to_backend(a, backend) for a in (X, W, b, r)))
+    assert got.dtype == dtype and got.shape == W.shape
+    assert _rel(got, want) < 20 * RTOL[dtype]
+    # accumulation into an existing array adds
+    acc = to_backend(np.ones(W.shape, dtype), backend)
+    be.onestep_gradient(*(to_backend(a, backend) for a in (X, W, b, r)), acc=acc)
+    assert _rel(to_numpy(acc) - 1.0, want) < 20 * RTOL[dtype]
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_relu_features_and_moments(backend, dtype, rng, paired):
+    X, W, b, y = _problem(rng, dtype, paired=paired)
+    be = get_backend(backend)
+    args = [to_backend(a, backend) for a in (X, W, b)]
+    Phi0 = reference.relu_features(X.astype(np.float64), W, b, paired)
+    Phi = be.relu_features(*args, paired)
+    assert Phi.shape == Phi0.shape and Phi.dtype == dtype
+    assert _rel(Phi, Phi0) < 10 * RTOL[dtype]
+    G0, h0 = reference.feature_moments(X.astype(np.float64), W, b, y, paired)
+    G, h = be.feature_moments(*args, to_backend(y, backend), paired)
+    G, h = to_numpy(G), to_numpy(h)
+    assert G.dtype == dtype and h.dtype == dtype
+    # backends guarantee the lower triangle
+    assert _rel(np.tril(G), np.tril(G0)) < 20 * RTOL[dtype]
+    assert _rel(h, h0) < 20 * RTOL[dtype]
+    # a second call accumulates
+    G2, h2 = be.feature_moments(*args, to_backend(y, backend), paired, G=to_backend(G.copy(), backend),
+                                h=to_backend(h.copy(), backend))
+    assert _rel(np.tril(to_numpy(G2)), 2 * np.tril(G0)) < 20 * RTOL[dtype]
+    assert _rel(to_numpy(h2), 2 * h0) < 20 * RTOL[dtype]
+
+
+def test_reference_gradient_is_the_loss_gradient(rng):
+    """The reference op, scaled as in network.py, is the gradient of the squared loss at a
+    zero network: compare against central finite differences of L(W) = mean((f - y)^2)."""
+    n, d, k = 60, 5, 3
+    X = rng.standard_normal((n, d))
+    W = rng.standard_normal((k, d))
+    b = rng.standard_normal(k)
+    a = np.array([1.0, -1.0, 1.0])
+    y = rng.standard_normal(n)
+
+    def loss(Wf):
+        return np.mean((np.maximum(X @ Wf.T + b, 0) @ a - y) ** 2)
+
+    # at W, f != 0, so use the residual r = y - f in the op: grad_j = -(2/n) a_j sum_i r_i 1[..] x_i
+    r = y - np.maximum(X @ W.T + b, 0) @ a
+    grad = -(2 / n) * a[:, None] * reference.onestep_gradient(X, W, b, r)
+    eps = 1e-6
+    fd = np.zeros_like(W)
+    for j in range(k):
+        for t in range(d):
+            E = np.zeros_like(W)
+            E[j, t] = eps
+            fd[j, t] = (loss(W + E) - loss(W - E)) / (2 * eps)
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-7)
