@@ -40,3 +40,108 @@ def hermite_features(Z, alphas, out=None):
         return res.astype(Z.dtype, copy=False)
     out[...] = res
     return out
+
+
+# --- Algorithm 1 (paper.md section 2) ----------------------------------------------------
+
+
+def onestep_gradient(X, W, b, r, acc=None):
+    """sum_i r_i 1[w_j . x_i + b_j > 0] x_i for every row w_j of W.
+
+    X (n, d), W (k, d), b (k,), r (n,) -> (k, d); added into ``acc`` when given. The network
+    turns this into the gradient -(2/n) a_j (...) of the squared loss at a zero network.
+    """
+    X64, W64 = np.asarray(X, np.float64), np.asarray(W, np.float64)
+    active = (X64 @ W64.T + np.asarray(b, np.float64)) > 0  # (n, k)
+    G = (active * np.asarray(r, np.float64)[:, None]).T @ X64
+    if acc is None:
+        return G.astype(X.dtype, copy=False)
+    acc += G
+    return acc
+
+
+def relu_features(X, W, b, paired, out=None):
+    """Phi = relu(X W^T + b), (n, m).
+
+    With ``paired``, W holds only the first half (m/2, d) of a weight matrix whose second half
+    is its negation (the state after one step from a symmetric initialization); b is (m,).
+    """
+    P = np.asarray(X, np.float64) @ np.asarray(W, np.float64).T
+    b = np.asarray(b, np.float64)
+    if paired:
+        h = P.shape[1]
+        Phi = np.concatenate([np.maximum(P + b[:h], 0), np.maximum(-P + b[h:], 0)], axis=1)
+    else:
+        Phi = np.maximum(P + b, 0)
+    if out is None:
+        return Phi.astype(X.dtype, copy=False)
+    out[...] = Phi
+    return out
+
+
+def feature_moments(X, W, b, y, paired, G=None, h=None):
+    """Accumulate G += Phi^T Phi and h += Phi^T y for Phi = relu_features(X, W, b, paired).
+
+    G (m, m) and h (m,) are created in X's dtype when not given. Every backend guarantees the
+    lower triangle of G (G[i, j], i >= j); the reference fills all of it.
+    """
+    Phi = relu_features(np.asarray(X, np.float64), W, b, paired)
+    m = Phi.shape[1]
+    G = np.zeros((m, m), dtype=X.dtype) if G is None else G
+    h = np.zeros(m, dtype=X.dtype) if h is None else h
+    G += Phi.T @ Phi
+    h += Phi.T @ np.asarray(y, np.float64)
+    return G, h
+
+
+# --- Gaussian stream: Philox4x32-10 + Box-Muller (issue 3) ---------------------------------
+# Constants of Philox4x32 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC11;
+# the Random123 library). All arithmetic below is on uint64 arrays holding 32-bit values.
+PHILOX_M0, PHILOX_M1 = 0xD2511F53, 0xCD9E8D57
+PHILOX_W0, PHILOX_W1 = 0x9E3779B9, 0xBB67AE85
+_MASK32 = np.uint64(0xFFFFFFFF)
+
+
+def philox4x32(counter, key, rounds: int = 10):
+    """Philox4x32-``rounds`` of a batch of counters: the Random123 algorithm, written out.
+
+    counter: 4 integer arrays (broadcastable) of 32-bit words; key: 2 integers (32-bit words).
+    Returns 4 uint64 arrays holding the 32-bit output words.
+    """
+    c0, c1, c2, c3 = (np.asarray(c, dtype=np.uint64) & _MASK32 for c in counter)
+    k0, k1 = (np.uint64(int(k) & 0xFFFFFFFF) for k in key)
+    m0, m1 = np.uint64(PHILOX_M0), np.uint64(PHILOX_M1)
+    s32 = np.uint64(32)
+    for rnd in range(rounds):
+        if rnd:  # the key is bumped between rounds
+            k0 = np.uint64((int(k0) + PHILOX_W0) & 0xFFFFFFFF)
+            k1 = np.uint64((int(k1) + PHILOX_W1) & 0xFFFFFFFF)
+        p0 = m0 * c0  # < 2**64: the full 32x32 -> 64-bit product
+        p1 = m1 * c2
+        c0, c1, c2, c3 = (p1 >> s32) ^ c1 ^ k0, p1 & _MASK32, (p0 >> s32) ^ c3 ^ k1, p0 & _MASK32
+    return c0, c1, c2, c3
+
+
+def gaussian_block(seed, stream, start, n, d, dtype):
+    """Rows ``start .. start+n-1`` of the standard-normal stream ``(seed, stream)``: (n, d) of ``dtype``.
+
+    Entry (i, j) comes from one Philox4x32-10 call with key = (seed & 0xffffffff, seed >> 32)
+    and counter = (i & 0xffffffff, i >> 32, j // 4, stream). Its four words x_0..x_3 become
+    uniforms u_k = (x_k + 0.5) 2^-32 in (0, 1), and Box-Muller gives columns 4(j//4) + 0..3:
+    sqrt(-2 ln u_0) (cos, sin)(2 pi u_1) and sqrt(-2 ln u_2) (cos, sin)(2 pi u_3).
+    Computed in float64 and cast to ``dtype`` at the end. Row i depends on (seed, stream, i)
+    only, and column j does not depend on d.
+    """
+    G = (d + 3) // 4
+    rows = np.uint64(start) + np.arange(n, dtype=np.uint64)
+    c0 = (rows & _MASK32)[:, None]
+    c1 = (rows >> np.uint64(32))[:, None]
+    c2 = np.arange(G, dtype=np.uint64)[None, :]
+    x = philox4x32((c0, c1, c2, np.uint64(stream)), (seed & 0xFFFFFFFF, seed >> 32))
+    u = [(w.astype(np.float64) + 0.5) * 2.0**-32 for w in x]
+    out = np.empty((n, G, 4))
+    for k in (0, 2):
+        radius = np.sqrt(-2.0 * np.log(u[k]))
+        out[:, :, k] = radius * np.cos(2.0 * np.pi * u[k + 1])
+        out[:, :, k + 1] = radius * np.sin(2.0 * np.pi * u[k + 1])
+    return np.ascontiguousarray(out.reshape(n, 4 * G)[:, :d], dtype=dtype)
