@@ -45,9 +45,14 @@ class EigenRidge:
     ----------
     A : (m, m) symmetric positive semi-definite array (any float dtype; used in float64).
     b : (m,) right-hand side.
+    rcond : float, default 0
+        Eigenvalues at or below ``rcond * max eigenvalue`` are treated as exactly zero (their
+        directions are dropped). A Gram matrix accumulated in float32 carries relative errors
+        of about 1e-7 in its spectrum; below that its eigenvectors are noise, and a tiny lambda
+        would amplify them. The learners pass ``10 * eps`` of their accumulation dtype.
     """
 
-    def __init__(self, A, b):
+    def __init__(self, A, b, rcond: float = 0.0):
         A = np.asarray(A, dtype=np.float64)
         b = np.asarray(b, dtype=np.float64)
         if A.ndim != 2 or A.shape[0] != A.shape[1]:
@@ -58,9 +63,12 @@ class EigenRidge:
             raise ValueError("the ridge system contains NaN or inf (check the inputs for overflow)")
         # symmetrize: a float32 SYRK fills one triangle, accumulation order differs per triangle
         s, V = scipy.linalg.eigh(A, lower=True, overwrite_a=False, check_finite=False, driver="evr")
-        self.eigvals = np.clip(s, 0.0, None)  # round-off can leave -1e-17 on a PSD matrix
-        self.eigvecs = V
-        self.c = V.T @ b
+        s = np.clip(s, 0.0, None)  # round-off can leave -1e-17 on a PSD matrix
+        keep = s > rcond * (s.max() if s.size else 0.0)
+        self.eigvals = s[keep]
+        self.eigvecs = V[:, keep]
+        self.c = self.eigvecs.T @ b
+        self.rank = int(keep.sum())
         self.m = A.shape[0]
 
     def coef(self, lam: float) -> np.ndarray:
@@ -99,12 +107,16 @@ class EigenRidge:
         ||y - Phi x||^2 = ||y||^2 - 2 n x^T b + n x^T A x and the effective degrees of freedom
         tr(H) = sum s/(s + lam) need no n-sized array. Returns (best_lam, scores).
         GCV(lam) = (RSS/n) / (1 - tr(H)/n)^2.
+
+        RSS is written as the least-squares residual ||y||^2 - sum n c^2/s (independent of lam)
+        plus sum n c^2/s (lam/(s + lam))^2, which avoids the cancellation of the direct
+        expansion when lam is tiny.
         """
         lams = lambda_grid() if lams is None else np.asarray(lams, dtype=np.float64)
         s, c = self.eigvals, self.c
-        w = c[None, :] / (s[None, :] + lams[:, None])  # coefficients in the eigenbasis
-        rss = y_sq_sum - 2 * n * (w @ c) + n * ((w**2) @ s)
-        rss = np.maximum(rss, 0.0)
+        proj = n * c**2 / np.where(s > 0, s, 1.0) * (s > 0)  # squared norm of y in each direction
+        shrink = lams[:, None] / (s[None, :] + lams[:, None])
+        rss = max(y_sq_sum - proj.sum(), 0.0) + (shrink**2) @ proj
         dof = (s[None, :] / (s[None, :] + lams[:, None])).sum(1)
         denom = np.maximum(1.0 - dof / n, 1e-12) ** 2
         scores = (rss / n) / denom
