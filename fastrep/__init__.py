@@ -7,7 +7,10 @@ learners, kernels and experiments are documented in the README.
 from importlib.metadata import PackageNotFoundError, version
 
 from .backend import BackendUnavailableError, backends
+from . import metrics
 from .hermite import hermite, hermite_features, multi_indices
+from .network import DegenerateTargetWarning, OneStepNetwork, RandomFeaturesRegressor
+from .oracle import OracleRegressor
 
 try:
     __version__ = version("fastrep")
@@ -16,6 +19,11 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 __all__ = [
     "BackendUnavailableError",
+    "DegenerateTargetWarning",
+    "OneStepNetwork",
+    "OracleRegressor",
+    "RandomFeaturesRegressor",
+    "metrics",
     "__version__",
     "backends",
     "hermite",

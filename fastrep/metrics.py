@@ -1,0 +1,83 @@
+"""Diagnostics: how well a model learned f*, and how well its first layer found span(U).
+
+Notation: U (r, d) has orthonormal rows spanning the relevant directions; W (m, d) is a
+first layer; f* is the noiseless target.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+
+from ._validation import as_float_array, check_int
+
+__all__ = ["excess_error", "hermite_recovery", "principal_angles", "subspace_alignment"]
+
+
+def _host(v):
+    return v.get() if hasattr(v, "get") else np.asarray(v)
+
+
+def excess_error(model, target, n_test: int = 10_000, seed: int = 0, *, chunk_size: int = 65_536) -> float:
+    """Excess test error: mean (model(x) - f*(x))^2 over fresh test inputs, divided by E[f*^2].
+
+    The test inputs are the first ``n_test`` rows of the target's test split
+    (``GaussianStream(target, seed, split='test')``), in the model's dtype (float64 if the
+    model has none), so every method evaluated with the same seed sees the same inputs.
+    Label noise never enters: this is the test MSE minus sigma^2, normalized (paper.md section 1).
+    """
+    from .data import GaussianStream
+
+    n_test = check_int(n_test, "n_test", low=1)
+    dtype = np.dtype(getattr(model, "dtype", np.float64))
+    backend = "cupy" if getattr(model, "backend", None) == "cupy" else "auto"
+    stream = GaussianStream(target, seed, split="test", dtype=dtype, backend=backend)
+    sq = 0.0
+    for X, _ in stream.chunks(0, n_test, chunk_size):
+        pred = _host(model.predict(X)).astype(np.float64)
+        fx = _host(target.f(X)).astype(np.float64)
+        sq += float(np.sum((pred - fx) ** 2))
+    return sq / n_test / float(target.variance)
+
+
+def subspace_alignment(W, U) -> float:
+    """Mean over neurons of ||U w_j||^2 / ||w_j||^2, in [0, 1].
+
+    W : (m, d) first-layer weights; U : (r, d) with orthonormal rows. 1 means every neuron
+    lies in span(U); a random direction scores r/d. Zero rows are ignored.
+    """
+    W = as_float_array(_host(W), "W", ndim=2).astype(np.float64)
+    U = as_float_array(_host(U), "U", ndim=2).astype(np.float64)
+    if W.shape[1] != U.shape[1]:
+        raise ValueError(f"W has {W.shape[1]} columns but U has {U.shape[1]}; both must be (., d)")
+    norms = np.sum(W**2, axis=1)
+    keep = norms > 0
+    if not keep.any():
+        raise ValueError("W has no non-zero row; alignment is undefined")
+    return float(np.mean(np.sum((W[keep] @ U.T) ** 2, axis=1) / norms[keep]))
+
+
+def principal_angles(W, U) -> np.ndarray:
+    """(r,) principal angles in radians, ascending, between the top-r right singular
+    subspace of W (m, d) and span(U) for U (r, d). All zeros means W found span(U) exactly."""
+    W = as_float_array(_host(W), "W", ndim=2).astype(np.float64)
+    U = as_float_array(_host(U), "U", ndim=2).astype(np.float64)
+    if W.shape[1] != U.shape[1]:
+        raise ValueError(f"W has {W.shape[1]} columns but U has {U.shape[1]}; both must be (., d)")
+    r = U.shape[0]
+    if W.shape[0] < r:
+        raise ValueError(f"W needs at least r = {r} rows; got {W.shape[0]}")
+    _, _, Vt = np.linalg.svd(W, full_matrices=False)
+    return np.sort(scipy.linalg.subspace_angles(Vt[:r].T, U.T))
+
+
+def hermite_recovery(model, target, n: int = 100_000, seed: int = 0) -> dict:
+    """For each term alpha of the target, the fraction of c_alpha the model reproduces.
+
+    Estimates the model's Hermite coefficient E[model(x) h_alpha(U x)] by Monte Carlo on ``n``
+    fresh samples (``target.hermite_coefficients``) and divides by the target's c_alpha.
+    Returns {alpha (tuple): fraction}; 1 means the term is learned, 0 that it is missed.
+    The Monte Carlo error of each fraction is about 1/(|c_alpha| sqrt(n)).
+    """
+    est = target.hermite_coefficients(model, n, seed)
+    return {alpha: float(est[alpha]) / float(c) for alpha, c in target.terms.items()}

@@ -1,0 +1,440 @@
+"""Algorithm 1 (paper.md section 2): one large gradient step, then ridge on the second layer.
+
+Symbols, as in the paper and the first author's code:
+
+- ``X`` (n, d) inputs, ``y`` (n,) labels; ``d`` the input dimension.
+- ``width`` = m neurons; the network is f(x) = sum_j a_j relu(w_j . x + b_j).
+- ``W`` (m, d) first-layer weights, ``b`` (m,) biases, ``a`` (m,) second layer.
+- Initialization: w_j ~ N(0, I_d / d), b_j ~ N(0, 1), a_j = +-1, *symmetric*: neurons
+  m/2..m-1 copy w and b of neurons 0..m/2-1 and negate a, so f = 0 at initialization.
+- Label preprocessing (``center``): alpha_hat = mean(y), beta_hat = mean(y x); the network fits
+  y_hat = y - alpha_hat - beta_hat . x and adds them back when predicting.
+- Step 1: W <- W - eta1 (grad_W L + lambda1 W) with lambda1 = 1/eta1, i.e. W <- -eta1 grad_W L,
+  where grad_{w_j} L = -(2/n) a_j sum_i y_hat_i 1[w_j . x_i + b_j > 0] x_i. With
+  ``eta1='normalized'`` (the author's default) eta1 is chosen so that mean_j ||w_j||^2 = 1.
+- Step 2: Phi = relu(X W^T + b) (optionally with b re-drawn, ``rebias``), then ridge
+  a = (Phi^T Phi / n + lam I)^-1 Phi^T y_hat / n with lam chosen on validation data.
+
+Every sum over samples (alpha_hat, beta_hat, the gradient, Phi^T Phi, Phi^T y_hat) is
+accumulated chunk by chunk through the kernel layer, so ``fit_stream`` never holds the data:
+memory is O(m^2 + m d + chunk (d + m)) whatever n is.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._validation import as_float_array, check_dtype, check_int, check_positive
+from .backend import array_module, is_cupy_array, resolve
+from .ridge import EigenRidge, lambda_grid, resolve_ridge
+
+__all__ = ["DegenerateTargetWarning", "OneStepNetwork", "RandomFeaturesRegressor"]
+
+#: Streams whose whole training set is at most this many bytes are generated once and kept;
+#: larger ones are regenerated from their seed on every pass (ghost batches).
+STREAM_CACHE_BYTES = 512 * 2**20
+
+
+class DegenerateTargetWarning(UserWarning):
+    """The target's expected Hessian has rank < r: the paper's theorem does not cover it."""
+
+
+def _default_chunk(d: int, m: int, itemsize: int) -> int:
+    row_bytes = (d + 2 * m) * itemsize
+    rows = 2 ** int(math.log2(max(64 * 2**20 // row_bytes, 1)))
+    return int(min(max(rows, 1024), 65536))
+
+
+class _ArraySource:
+    """Chunks of in-memory arrays (views, no copies)."""
+
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    def chunks(self, start, stop, chunk):
+        for lo in range(start, stop, chunk):
+            hi = min(lo + chunk, stop)
+            yield self.X[lo:hi], self.y[lo:hi]
+
+
+class _StreamSource:
+    """Chunks of a GaussianStream: regenerated from the seed each pass, or kept if small."""
+
+    def __init__(self, stream, n, cache_bytes=STREAM_CACHE_BYTES):
+        self.stream = stream
+        self.keep = n * stream.d * np.dtype(stream.dtype).itemsize <= cache_bytes
+        self._cache: dict[tuple[int, int, int], list] = {}
+
+    def chunks(self, start, stop, chunk):
+        key = (start, stop, chunk)
+        if key in self._cache:
+            yield from self._cache[key]
+            return
+        blocks = [] if self.keep else None
+        for X, y in self.stream.chunks(start, stop, chunk):
+            if blocks is not None:
+                blocks.append((X, y))
+            yield X, y
+        if blocks is not None:
+            self._cache[key] = blocks
+
+
+class _TwoLayerBase(RegressorMixin, BaseEstimator):
+    """Shared machinery: parameter checks, label centering, feature moments, the ridge path."""
+
+    _learns_first_layer = True
+
+    def __init__(self, width=1000, *, eta1="normalized", rebias=False, split=False, ridge="validate",
+                 steps=1, center=True, dtype=np.float32, backend="auto", seed=0, chunk_size=None):
+        self.width = width
+        self.eta1 = eta1
+        self.rebias = rebias
+        self.split = split
+        self.ridge = ridge
+        self.steps = steps
+        self.center = center
+        self.dtype = dtype
+        self.backend = backend
+        self.seed = seed
+        self.chunk_size = chunk_size
+
+    # ----------------------------------------------------------------- parameters
+    def _check_params(self):
+        width = check_int(self.width, "width", low=2)
+        if self._learns_first_layer and width % 2:
+            raise ValueError(
+                f"width must be even: the symmetric initialization pairs neuron j with j + width/2; got {width}"
+            )
+        if not (isinstance(self.eta1, str) and self.eta1 == "normalized"):
+            if isinstance(self.eta1, str):
+                raise ValueError(f"eta1 must be 'normalized' or a positive number; got {self.eta1!r}")
+            check_positive(self.eta1, "eta1")
+        resolve_ridge(self.ridge)
+        check_int(self.steps, "steps", low=1)
+        check_int(self.seed, "seed", low=0)
+        if self.chunk_size is not None:
+            check_int(self.chunk_size, "chunk_size", low=1)
+        return width, check_dtype(self.dtype)
+
+    # ----------------------------------------------------------------- public API
+    def fit(self, X, y, X_val=None, y_val=None):
+        """Fit on in-memory data.
+
+        X : (n, d) float array (NumPy or CuPy); y : (n,). Cast to ``dtype``.
+        X_val, y_val : optional validation data for ``ridge='validate'``; without them the
+            ridge is chosen by generalized cross-validation from the same eigendecomposition,
+            so no training sample is held out.
+        """
+        self._check_params()
+        X, y = self._validate_xy(X, y, "X", "y", reset=True)
+        val = None
+        if X_val is not None or y_val is not None:
+            if X_val is None or y_val is None:
+                raise ValueError("give both X_val and y_val, or neither")
+            val = self._validate_xy(X_val, y_val, "X_val", "y_val", reset=False)
+        return self._fit_source(_ArraySource(X, y), X.shape[0], X.shape[1], val, array_module(X))
+
+    def fit_stream(self, stream, n, *, n_val=10_000, val=None):
+        """Fit on ``n`` samples of a :class:`fastrep.GaussianStream`, never holding them all.
+
+        The validation set for ``ridge='validate'`` is ``n_val`` fresh samples of the stream's
+        validation split (as in the first author's code), or ``val=(X_val, y_val)``.
+        """
+        self._check_params()
+        n = check_int(n, "n", low=2)
+        target = getattr(stream, "target", None)
+        if target is not None and getattr(target, "nondegenerate", True) is False:
+            warnings.warn(
+                "the target's expected Hessian has rank < r (no degree-2 part in some direction): "
+                "Algorithm 1's guarantee does not cover it",
+                DegenerateTargetWarning, stacklevel=2,
+            )
+        dtype = check_dtype(self.dtype)
+        if np.dtype(stream.dtype) != dtype:
+            raise ValueError(f"stream.dtype is {np.dtype(stream.dtype)} but the model's dtype is {dtype}")
+        if val is None and self.ridge == "validate":
+            n_val = check_int(n_val, "n_val", low=1)
+            val = stream.val().take(n_val)
+        if val is not None:
+            val = self._validate_xy(val[0], val[1], "X_val", "y_val", reset=False, d=stream.d)
+        self.n_features_in_ = stream.d
+        xp = __import__("cupy") if getattr(stream, "backend", None) == "cupy" else np
+        return self._fit_source(_StreamSource(stream, n), n, stream.d, val, xp)
+
+    def predict(self, X):
+        """(n,) predictions of X's dtype and array library; X (n, d) with the d seen at fit."""
+        check_is_fitted(self, "a_")
+        X = self._validate_x(X)
+        kb = resolve(self.backend, "relu_features", X)
+        xp = array_module(X)
+        W, b, a = (self._on(xp, v, X.dtype) for v in (self._W_features, self.b_, self.a_))
+        out = xp.empty(X.shape[0], dtype=X.dtype)
+        chunk = self.chunk_size or _default_chunk(X.shape[1], self.width, X.dtype.itemsize)
+        for lo in range(0, X.shape[0], chunk):
+            Xc = X[lo:lo + chunk]
+            out[lo:lo + chunk] = kb.relu_features(Xc, W, b, self._paired) @ a + self._label_part(Xc, xp)
+        return out
+
+    # ----------------------------------------------------------------- validation
+    def _validate_xy(self, X, y, xname, yname, *, reset, d=None):
+        dtype = check_dtype(self.dtype)
+        if is_cupy_array(X) or is_cupy_array(y):
+            array_module(X, y)  # refuses a NumPy/CuPy mix
+            X = as_float_array(X, xname, ndim=2, dtype=dtype)
+            y = as_float_array(y, yname, ndim=1, dtype=dtype)
+            if reset:
+                self.n_features_in_ = X.shape[1]
+        else:
+            X = as_float_array(X, xname, ndim=2, dtype=dtype)
+            y = as_float_array(y, yname, ndim=(1, 2), dtype=dtype)
+            if y.ndim == 2:
+                if y.shape[1] != 1:
+                    raise ValueError(f"{yname} must be 1-D (one target); got shape {y.shape}")
+                y = y.ravel()
+            if reset:
+                X, y = validate_data(self, X, y, dtype=dtype, y_numeric=True)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"{yname} has {y.shape[0]} entries but {xname} has {X.shape[0]} rows; they must match")
+        want_d = d if d is not None else getattr(self, "n_features_in_", X.shape[1])
+        if X.shape[1] != want_d:
+            raise ValueError(f"{xname} has {X.shape[1]} features but the model expects {want_d}")
+        return X, y
+
+    def _validate_x(self, X):
+        X = as_float_array(X, "X", ndim=2, dtype=check_dtype(self.dtype))
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+        return X
+
+    @staticmethod
+    def _on(xp, v, dtype):
+        if xp is np:
+            return np.asarray(v.get() if hasattr(v, "get") else v, dtype=dtype)
+        return xp.asarray(v, dtype=dtype)
+
+    def _label_part(self, Xc, xp):
+        if not self.center:
+            return xp.zeros(Xc.shape[0], dtype=Xc.dtype)
+        beta = self._on(xp, self.label_linear_, Xc.dtype)
+        return Xc @ beta + Xc.dtype.type(self.label_mean_)
+
+    # ----------------------------------------------------------------- the algorithm
+    def _fit_source(self, src, n, d, val, xp):
+        width, dtype = self._check_params()
+        if not self._learns_first_layer:
+            width = check_int(self.width, "width", low=1)
+        chunk = self.chunk_size or _default_chunk(d, width, dtype.itemsize)
+        kb = resolve(self.backend, "feature_moments", xp.empty(0) if xp is not np else None)
+        rng = np.random.default_rng(self.seed)
+        timings = {}
+        h = width // 2
+
+        # initialization (paper.md section 2)
+        if self._learns_first_layer:
+            W_half = rng.standard_normal((h, d)) / math.sqrt(d)
+            b_half = rng.standard_normal(h)
+            a_half = rng.choice([-1.0, 1.0], size=h)
+            W0 = np.concatenate([W_half, W_half])
+            b = np.concatenate([b_half, b_half])
+            a_sign = np.concatenate([a_half, -a_half])
+        else:  # random features: independent neurons (a symmetric copy would duplicate features)
+            W0 = rng.standard_normal((width, d)) / math.sqrt(d)
+            b = rng.standard_normal(width)
+            a_sign = None
+
+        # sample ranges of the two stages
+        if self.split and self._learns_first_layer:
+            if n < 4:
+                raise ValueError(f"split=True needs n >= 4 samples; got n={n}")
+            stage1, stage2 = (0, n // 2), (n // 2, n)
+        else:
+            stage1 = stage2 = (0, n)
+
+        # label preprocessing: alpha_hat = mean(y), beta_hat = mean(y x)
+        t0 = time.perf_counter()
+        sum_y, sum_yx = 0.0, np.zeros(d)
+        for Xc, yc in src.chunks(0, n, chunk):
+            sum_y += float(yc.sum(dtype=np.float64))
+            sum_yx += self._host(yc @ Xc).astype(np.float64)  # one chunk in dtype, the total in float64
+        if not np.isfinite(sum_y) or not np.all(np.isfinite(sum_yx)):
+            raise ValueError("y contains NaN or inf (the label sums are not finite)")
+        if self.center:
+            self.label_mean_, self.label_linear_ = sum_y / n, sum_yx / n
+        else:
+            self.label_mean_, self.label_linear_ = 0.0, np.zeros(d)
+        alpha_hat = dtype.type(self.label_mean_)
+        beta_dev = xp.asarray(self.label_linear_, dtype=dtype)
+
+        def centered(Xc, yc):
+            return yc - alpha_hat - Xc @ beta_dev if self.center else yc
+
+        timings["labels"] = time.perf_counter() - t0
+
+        # step 1: one (or `steps`) large gradient steps on W
+        t0 = time.perf_counter()
+        paired = False
+        if self._learns_first_layer:
+            W, paired = self._first_layer(kb, src, xp, dtype, chunk, stage1, W0, b, a_sign, centered)
+        else:
+            W = W0
+        timings["step1"] = time.perf_counter() - t0
+
+        if self.rebias:  # the paper re-draws b after step 1; the author's code keeps it
+            b = rng.standard_normal(width)
+
+        # step 2: feature moments Phi^T Phi / n and Phi^T y_hat / n
+        t0 = time.perf_counter()
+        W_feat = W[:h] if paired else W
+        W_dev = xp.asarray(W_feat, dtype=dtype)
+        b_dev = xp.asarray(b, dtype=dtype)
+        G = h_vec = None
+        yy = 0.0
+        for Xc, yc in src.chunks(*stage2, chunk):
+            yc_hat = centered(Xc, yc)
+            G, h_vec = kb.feature_moments(Xc, W_dev, b_dev, yc_hat, paired, G=G, h=h_vec)
+            yy += float((yc_hat.astype(xp.float64) ** 2).sum())
+        n2 = stage2[1] - stage2[0]
+        G = self._host(G).astype(np.float64)
+        G = np.tril(G) + np.tril(G, -1).T
+        rhs = self._host(h_vec).astype(np.float64)
+        timings["features"] = time.perf_counter() - t0
+
+        # ridge: one eigendecomposition, the whole lambda path
+        t0 = time.perf_counter()
+        er = EigenRidge(G / n2, rhs / n2, rcond=10 * np.finfo(dtype).eps)
+        ridge = resolve_ridge(self.ridge)
+        self.ridge_path_ = None
+        if ridge == "validate":
+            grid = lambda_grid()
+            if val is not None:
+                Xv, yv = val
+                Phi_v = self._host(kb.relu_features(Xv, W_dev, b_dev, paired))
+                yv_hat = self._host(centered(Xv, yv))
+                ridge, scores = er.select(Phi_v, yv_hat, grid)
+            else:
+                ridge, scores = er.gcv(n2, yy, grid)
+            self.ridge_path_ = (grid, scores)
+        a = er.coef(ridge)
+        timings["ridge"] = time.perf_counter() - t0
+
+        self.W_ = W
+        self.b_ = b
+        self.a_ = a
+        self.ridge_ = float(ridge)
+        self.first_layer_a_ = a_sign
+        self.n_samples_ = n
+        self.timings_ = timings
+        self._paired = paired
+        self._W_features = W_feat
+        return self
+
+    def _first_layer(self, kb, src, xp, dtype, chunk, stage1, W0, b, a_sign, centered):
+        """W after `steps` large steps with weight decay 1/eta1 (so W <- -eta1 grad each step)."""
+        steps = self.steps
+        lo, hi = stage1
+        bounds = np.linspace(lo, hi, steps + 1).astype(int)
+        if np.any(np.diff(bounds) < 1):
+            raise ValueError(f"steps={steps} needs at least {steps} stage-1 samples; got {hi - lo}")
+        h = W0.shape[0] // 2
+        W = W0
+        b_dev = xp.asarray(b, dtype=dtype)
+        for t in range(steps):
+            n_t = int(bounds[t + 1] - bounds[t])
+            if t == 0:
+                # f = 0 at the symmetric init: residual = y_hat, and the second half's gradient
+                # is exactly the negation of the first's, so only h neurons are computed.
+                Wd, bd, rows = xp.asarray(W[:h], dtype=dtype), b_dev[:h], slice(0, h)
+            else:
+                Wd, bd, rows = xp.asarray(W, dtype=dtype), b_dev, slice(None)
+            a_dev = xp.asarray(a_sign, dtype=dtype)
+            Gacc = None
+            for Xc, yc in src.chunks(int(bounds[t]), int(bounds[t + 1]), chunk):
+                r = centered(Xc, yc)
+                if t > 0:
+                    r = r - kb.relu_features(Xc, Wd, bd, False) @ a_dev
+                Gacc = kb.onestep_gradient(Xc, Wd, bd, r, acc=Gacc)
+            Gs = self._host(Gacc).astype(np.float64) * a_sign[rows, None]  # a_j sum_i r_i 1[.] x_i
+            if not np.all(np.isfinite(Gs)):
+                raise ValueError("the one-step gradient is not finite (check X and y for overflow)")
+            if t == 0:
+                Gs = np.concatenate([Gs, -Gs])
+            if isinstance(self.eta1, str):  # 'normalized': mean_j ||w_j||^2 = 1
+                scale = math.sqrt(float(np.mean(np.sum(Gs**2, axis=1))))
+                if scale == 0.0:
+                    raise ValueError("the one-step gradient is zero: the centered labels carry no signal")
+                W = Gs / scale
+                self.eta1_ = n_t / (2.0 * scale)
+            else:  # W <- -eta1 grad, grad_j = -(2/n) a_j sum_i r_i 1[.] x_i
+                W = float(self.eta1) * (2.0 / n_t) * Gs
+                self.eta1_ = float(self.eta1)
+        self.lambda1_ = 1.0 / self.eta1_
+        return W, steps == 1
+
+    @staticmethod
+    def _host(v):
+        return v.get() if hasattr(v, "get") else np.asarray(v)
+
+
+class OneStepNetwork(_TwoLayerBase):
+    """Algorithm 1: a two-layer ReLU network, one large gradient step on W, then ridge on a.
+
+    Parameters
+    ----------
+    width : int, even (default 1000)
+        m, the number of neurons. Even, because of the symmetric initialization.
+    eta1 : 'normalized' or float
+        Step size of step 1. 'normalized' (the author's code) picks eta1 so that the new W has
+        mean squared row norm 1. The weight decay is lambda1 = 1/eta1, which cancels W at
+        initialization: W <- -eta1 grad_W L.
+    rebias : bool (default False)
+        Re-draw b ~ N(0, 1) after step 1, as the paper's Algorithm 1 does (the author's code
+        keeps b).
+    split : bool (default False)
+        Use the first n/2 samples for step 1 and the rest for the ridge (the paper's analysis);
+        False reuses all n samples for both stages (the author's code).
+    ridge : 'validate' or float > 0
+        lambda of the second stage. 'validate' picks it on a 100-point log grid in
+        [1e-10, 1e15]: on validation data when given (``fit``'s X_val/y_val; ``fit_stream``
+        draws n_val fresh samples), else by generalized cross-validation computed exactly from
+        the same eigendecomposition.
+    steps : int (default 1)
+        Number of large steps; steps > 1 splits the stage-1 samples into `steps` consecutive
+        fresh batches, one per step, each step W <- -eta1 grad L(W) at the current W.
+    center : bool (default True)
+        Remove the degree-0 and degree-1 label components (alpha_hat, beta_hat) first.
+    dtype : float32 (default) or float64
+        Arithmetic of the products; moment sums and the eigendecomposition are float64.
+    backend : 'auto', 'reference', 'cpp', 'numba' or 'cupy'.
+    seed : int
+        Seed of the initialization (and of the re-drawn biases).
+    chunk_size : int or None
+        Rows per chunk; None picks about 64 MB of work per chunk.
+
+    Fitted attributes
+    -----------------
+    W_ (m, d) float64, b_ (m,), a_ (m,) second-layer weights, ridge_ (float),
+    label_mean_ (alpha_hat), label_linear_ (d,) (beta_hat), eta1_, lambda1_,
+    first_layer_a_ (m,) the +-1 signs used in step 1, timings_ (dict: seconds per stage:
+    'labels', 'step1', 'features', 'ridge'), ridge_path_ ((grid, validation scores) or None).
+    """
+
+
+class RandomFeaturesRegressor(_TwoLayerBase):
+    """Random-features ridge regression: Algorithm 1 with step 1 skipped (the kernel regime).
+
+    W is left at its initialization w_j ~ N(0, I/d), b_j ~ N(0, 1), with all ``width`` neurons
+    drawn independently (a symmetric copy would duplicate every feature), and the second layer
+    is fitted by the same ridge path as :class:`OneStepNetwork`. Parameters are those of
+    :class:`OneStepNetwork`; ``eta1``, ``steps`` and ``split`` have no effect.
+    """
+
+    _learns_first_layer = False

@@ -1,0 +1,120 @@
+"""The oracle baseline: ridge on the Hermite features h_alpha(U x) with the true U.
+
+It needs only about (number of Hermite terms) samples and no dependence on d, so it is the
+floor every learning curve is drawn against (paper.md section 3).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ._validation import as_float_array, check_dtype, check_int
+from .hermite import hermite_features, multi_indices
+from .ridge import EigenRidge, lambda_grid, resolve_ridge
+
+__all__ = ["OracleRegressor"]
+
+
+class OracleRegressor(RegressorMixin, BaseEstimator):
+    """Ridge regression on every h_alpha(U x) with |alpha| <= degree, U the target's true U.
+
+    Parameters
+    ----------
+    target : MultiIndexTarget (gives U and, by default, the degree).
+    degree : int or None, the largest |alpha| (default: the target's degree).
+    ridge : 'validate' (validation data if given, else GCV) or a positive float.
+    dtype : float64 (default) or float32; backend : the Hermite-features backend.
+
+    Fitted: ``coef_`` (K,), ``alphas_`` (K, r), ``ridge_``.
+    """
+
+    def __init__(self, target, *, degree=None, ridge="validate", dtype=np.float64, backend="auto",
+                 chunk_size=65_536):
+        self.target = target
+        self.degree = degree
+        self.ridge = ridge
+        self.dtype = dtype
+        self.backend = backend
+        self.chunk_size = chunk_size
+
+    def _features(self, X):
+        U = np.asarray(self.target.U, dtype=X.dtype)
+        if hasattr(X, "get"):
+            import cupy
+
+            U = cupy.asarray(U)
+        return hermite_features(X @ U.T, self.alphas_, backend=self.backend)
+
+    def _prepare(self, d):
+        resolve_ridge(self.ridge)
+        self._dtype = check_dtype(self.dtype)
+        if d != self.target.d:
+            raise ValueError(f"X has {d} features but the target has d = {self.target.d}")
+        p = self.target.degree if self.degree is None else check_int(self.degree, "degree", low=0)
+        self.alphas_ = multi_indices(self.target.r, p)
+        self.n_features_in_ = d
+
+    def _solve(self, chunks, n, val):
+        K = len(self.alphas_)
+        G, b, yy = np.zeros((K, K)), np.zeros(K), 0.0
+        for X, y in chunks:
+            H = np.asarray(self._host(self._features(X)), dtype=np.float64)
+            yv = np.asarray(self._host(y), dtype=np.float64)
+            G += H.T @ H
+            b += H.T @ yv
+            yy += float(yv @ yv)
+        er = EigenRidge(G / n, b / n, rcond=10 * np.finfo(np.float64).eps)
+        ridge = resolve_ridge(self.ridge)
+        if ridge == "validate":
+            if val is not None:
+                Hv = np.asarray(self._host(self._features(val[0])), dtype=np.float64)
+                ridge, _ = er.select(Hv, np.asarray(self._host(val[1]), dtype=np.float64), lambda_grid())
+            else:
+                ridge, _ = er.gcv(n, yy, lambda_grid())
+        self.ridge_ = float(ridge)
+        self.coef_ = er.coef(ridge)
+        return self
+
+    @staticmethod
+    def _host(v):
+        return v.get() if hasattr(v, "get") else v
+
+    def _xy(self, X, y, xn="X", yn="y"):
+        dt = check_dtype(self.dtype)
+        X = as_float_array(X, xn, ndim=2, dtype=dt)
+        y = as_float_array(y, yn, ndim=1, dtype=dt)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"{yn} has {y.shape[0]} entries but {xn} has {X.shape[0]} rows; they must match")
+        return X, y
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        """X (n, d), y (n,); optional validation data for ridge='validate'."""
+        X, y = self._xy(X, y)
+        self._prepare(X.shape[1])
+        val = None if X_val is None else self._xy(X_val, y_val, "X_val", "y_val")
+        c = check_int(self.chunk_size, "chunk_size", low=1)
+        chunks = ((X[i:i + c], y[i:i + c]) for i in range(0, X.shape[0], c))
+        return self._solve(chunks, X.shape[0], val)
+
+    def fit_stream(self, stream, n, *, n_val=10_000):
+        """Fit on ``n`` samples of a GaussianStream (validation: ``n_val`` fresh samples)."""
+        n = check_int(n, "n", low=1)
+        self._prepare(stream.d)
+        val = stream.val().take(check_int(n_val, "n_val", low=1)) if self.ridge == "validate" else None
+        return self._solve(stream.chunks(0, n, check_int(self.chunk_size, "chunk_size", low=1)), n, val)
+
+    def predict(self, X):
+        """(n,) predictions of X's dtype; X (n, d)."""
+        check_is_fitted(self, "coef_")
+        X = as_float_array(X, "X", ndim=2, dtype=check_dtype(self.dtype))
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features but the model expects {self.n_features_in_}")
+        H = self._features(X)
+        coef = self.coef_.astype(X.dtype)
+        if hasattr(H, "get"):
+            import cupy
+
+            coef = cupy.asarray(coef)
+        return H @ coef
