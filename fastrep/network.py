@@ -228,6 +228,29 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         return Xc @ beta + Xc.dtype.type(self.label_mean_)
 
     # ----------------------------------------------------------------- the algorithm
+    def initialization(self, d, rng=None):
+        """The network before training, as float64 NumPy arrays: {'W': (m, d), 'b': (m,), 'a': (m,)}.
+
+        w_j ~ N(0, I/d), b_j ~ N(0, 1), a_j = +-1; symmetric for OneStepNetwork (neurons
+        m/2..m-1 copy w, b of 0..m/2-1 with a negated, so the network output is exactly 0).
+        For RandomFeaturesRegressor all neurons are independent and 'a' is None.
+        Drawn from ``seed`` (or ``rng``), exactly as ``fit`` draws them.
+        """
+        d = check_int(d, "d", low=1)
+        width = check_int(self.width, "width", low=2 if self._learns_first_layer else 1)
+        rng = np.random.default_rng(self.seed) if rng is None else rng
+        if not self._learns_first_layer:  # a symmetric copy would duplicate every feature
+            return {"W": rng.standard_normal((width, d)) / math.sqrt(d), "b": rng.standard_normal(width),
+                    "a": None}
+        if width % 2:
+            raise ValueError(f"width must be even for the symmetric initialization; got {width}")
+        h = width // 2
+        W_half = rng.standard_normal((h, d)) / math.sqrt(d)
+        b_half = rng.standard_normal(h)
+        a_half = rng.choice([-1.0, 1.0], size=h)
+        return {"W": np.concatenate([W_half, W_half]), "b": np.concatenate([b_half, b_half]),
+                "a": np.concatenate([a_half, -a_half])}
+
     def _fit_source(self, src, n, d, val, xp):
         width, dtype = self._check_params()
         if not self._learns_first_layer:
@@ -238,18 +261,8 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         timings = {}
         h = width // 2
 
-        # initialization (paper.md section 2)
-        if self._learns_first_layer:
-            W_half = rng.standard_normal((h, d)) / math.sqrt(d)
-            b_half = rng.standard_normal(h)
-            a_half = rng.choice([-1.0, 1.0], size=h)
-            W0 = np.concatenate([W_half, W_half])
-            b = np.concatenate([b_half, b_half])
-            a_sign = np.concatenate([a_half, -a_half])
-        else:  # random features: independent neurons (a symmetric copy would duplicate features)
-            W0 = rng.standard_normal((width, d)) / math.sqrt(d)
-            b = rng.standard_normal(width)
-            a_sign = None
+        init = self.initialization(d, rng)
+        W0, b, a_sign = init["W"], init["b"], init["a"]
 
         # sample ranges of the two stages
         if self.split and self._learns_first_layer:
@@ -259,8 +272,32 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         else:
             stage1 = stage2 = (0, n)
 
-        # label preprocessing: alpha_hat = mean(y), beta_hat = mean(y x)
         t0 = time.perf_counter()
+        centered = self._label_stats(src, n, d, chunk, xp, dtype)
+        timings["labels"] = time.perf_counter() - t0
+
+        # step 1: one (or `steps`) large gradient steps on W
+        t0 = time.perf_counter()
+        paired = False
+        if self._learns_first_layer:
+            W, paired = self._first_layer(kb, src, xp, dtype, chunk, stage1, W0, b, a_sign, centered)
+        else:
+            W = W0
+        timings["step1"] = time.perf_counter() - t0
+
+        if self.rebias:  # the paper re-draws b after step 1; the author's code keeps it
+            b = rng.standard_normal(width)
+
+        self.W_ = W
+        self.first_layer_a_ = a_sign
+        self.n_samples_ = n
+        self._paired = paired
+        self._W_features = W[:h] if paired else W
+        self._fit_head(kb, src, stage2, chunk, val, xp, dtype, b, centered, timings)
+        return self
+
+    def _label_stats(self, src, n, d, chunk, xp, dtype):
+        """alpha_hat = mean(y), beta_hat = mean(y x) in one pass; returns y -> y_hat for a chunk."""
         sum_y, sum_yx = 0.0, np.zeros(d)
         for Xc, yc in src.chunks(0, n, chunk):
             sum_y += float(yc.sum(dtype=np.float64))
@@ -277,32 +314,21 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         def centered(Xc, yc):
             return yc - alpha_hat - Xc @ beta_dev if self.center else yc
 
-        timings["labels"] = time.perf_counter() - t0
+        return centered
 
-        # step 1: one (or `steps`) large gradient steps on W
+    def _fit_head(self, kb, src, rows, chunk, val, xp, dtype, b, centered, timings):
+        """Step 2: Phi^T Phi / n and Phi^T y_hat / n over ``rows``, then the ridge path."""
         t0 = time.perf_counter()
-        paired = False
-        if self._learns_first_layer:
-            W, paired = self._first_layer(kb, src, xp, dtype, chunk, stage1, W0, b, a_sign, centered)
-        else:
-            W = W0
-        timings["step1"] = time.perf_counter() - t0
-
-        if self.rebias:  # the paper re-draws b after step 1; the author's code keeps it
-            b = rng.standard_normal(width)
-
-        # step 2: feature moments Phi^T Phi / n and Phi^T y_hat / n
-        t0 = time.perf_counter()
-        W_feat = W[:h] if paired else W
-        W_dev = xp.asarray(W_feat, dtype=dtype)
+        paired = self._paired
+        W_dev = xp.asarray(self._W_features, dtype=dtype)
         b_dev = xp.asarray(b, dtype=dtype)
         G = h_vec = None
         yy = 0.0
-        for Xc, yc in src.chunks(*stage2, chunk):
+        for Xc, yc in src.chunks(*rows, chunk):
             yc_hat = centered(Xc, yc)
             G, h_vec = kb.feature_moments(Xc, W_dev, b_dev, yc_hat, paired, G=G, h=h_vec)
             yy += float((yc_hat.astype(xp.float64) ** 2).sum())
-        n2 = stage2[1] - stage2[0]
+        n2 = rows[1] - rows[0]
         G = self._host(G).astype(np.float64)
         G = np.tril(G) + np.tril(G, -1).T
         rhs = self._host(h_vec).astype(np.float64)
@@ -323,18 +349,53 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
             else:
                 ridge, scores = er.gcv(n2, yy, grid)
             self.ridge_path_ = (grid, scores)
-        a = er.coef(ridge)
         timings["ridge"] = time.perf_counter() - t0
-
-        self.W_ = W
         self.b_ = b
-        self.a_ = a
+        self.a_ = er.coef(ridge)
         self.ridge_ = float(ridge)
-        self.first_layer_a_ = a_sign
-        self.n_samples_ = n
         self.timings_ = timings
-        self._paired = paired
-        self._W_features = W_feat
+
+    # ----------------------------------------------------------------- transfer
+    def refit(self, X, y, *, rebias=True, X_val=None, y_val=None, seed=None):
+        """Keep the learned first layer ``W_`` and refit the rest on new data (transfer learning).
+
+        The label statistics are recomputed on (X, y), the biases are re-drawn
+        (``rebias=True``, from ``seed``, default ``self.seed + 1``) and the second layer is
+        fitted by the same ridge path. X (n, d), y (n,); X_val/y_val as in :meth:`fit`.
+        """
+        check_is_fitted(self, "W_")
+        X, y = self._validate_xy(X, y, "X", "y", reset=False)
+        val = None
+        if X_val is not None or y_val is not None:
+            if X_val is None or y_val is None:
+                raise ValueError("give both X_val and y_val, or neither")
+            val = self._validate_xy(X_val, y_val, "X_val", "y_val", reset=False)
+        return self._refit_source(_ArraySource(X, y), X.shape[0], val, array_module(X), rebias, seed)
+
+    def refit_stream(self, stream, n, *, n_val=10_000, rebias=True, seed=None):
+        """:meth:`refit` on ``n`` samples of a stream (validation: ``n_val`` fresh samples)."""
+        check_is_fitted(self, "W_")
+        n = check_int(n, "n", low=2)
+        if stream.d != self.n_features_in_:
+            raise ValueError(f"stream.d is {stream.d} but the model was fitted with d = {self.n_features_in_}")
+        val = stream.val().take(check_int(n_val, "n_val", low=1)) if self.ridge == "validate" else None
+        xp = __import__("cupy") if getattr(stream, "backend", None) == "cupy" else np
+        return self._refit_source(_StreamSource(stream, n), n, val, xp, rebias, seed)
+
+    def _refit_source(self, src, n, val, xp, rebias, seed):
+        _, dtype = self._check_params()
+        d = self.n_features_in_
+        chunk = self.chunk_size or _default_chunk(d, self.width, dtype.itemsize)
+        kb = resolve(self.backend, "feature_moments", xp.empty(0) if xp is not np else None)
+        timings = {}
+        t0 = time.perf_counter()
+        centered = self._label_stats(src, n, d, chunk, xp, dtype)
+        timings["labels"] = time.perf_counter() - t0
+        b = self.b_
+        if rebias:
+            seed = self.seed + 1 if seed is None else check_int(seed, "seed", low=0)
+            b = np.random.default_rng(seed).standard_normal(self.b_.shape[0])
+        self._fit_head(kb, src, (0, n), chunk, val, xp, dtype, b, centered, timings)
         return self
 
     def _first_layer(self, kb, src, xp, dtype, chunk, stage1, W0, b, a_sign, centered):
