@@ -9,6 +9,7 @@
 #include <string>
 
 #include "fastrep/hermite.hpp"
+#include "fastrep/philox.hpp"
 #include "fastrep/onestep.hpp"
 
 namespace py = pybind11;
@@ -61,8 +62,20 @@ void relu_bias(carray<T> P, carray<T> b, bool paired, carray<T> out) {
   fastrep::relu_bias<T>(p, n, h, bb, paired, o);
 }
 
+// Rows start .. start + n - 1 of the normal stream (seed, stream) into out (n, d).
+template <typename T>
+void gaussian_block(std::uint64_t seed, std::uint32_t stream, std::uint64_t start, carray<T> out) {
+  require(out.ndim() == 2, "gaussian_block: out must be 2-D (n, d)");
+  const index_t n = out.shape(0), d = out.shape(1);
+  T* o = out.mutable_data();
+  py::gil_scoped_release release;
+  fastrep::gaussian_block<T>(seed, stream, start, n, d, o);
+}
+
 template <typename T>
 void bind_all(py::module_& m) {
+  m.def("gaussian_block", &gaussian_block<T>, py::arg("seed"), py::arg("stream"), py::arg("start"),
+        py::arg("out").noconvert());
   m.def("mask_scale", &mask_scale<T>, py::arg("P").noconvert(), py::arg("b").noconvert(), py::arg("r").noconvert());
   m.def("relu_bias", &relu_bias<T>, py::arg("P").noconvert(), py::arg("b").noconvert(), py::arg("paired"),
         py::arg("out").noconvert());

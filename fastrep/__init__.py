@@ -8,9 +8,11 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .backend import BackendUnavailableError, backends
 from . import metrics
+from .data import GaussianStream
 from .hermite import hermite, hermite_features, multi_indices
 from .network import DegenerateTargetWarning, OneStepNetwork, RandomFeaturesRegressor
 from .oracle import OracleRegressor
+from .targets import MultiIndexTarget
 
 try:
     __version__ = version("fastrep")
@@ -20,6 +22,8 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = [
     "BackendUnavailableError",
     "DegenerateTargetWarning",
+    "GaussianStream",
+    "MultiIndexTarget",
     "OneStepNetwork",
     "OracleRegressor",
     "RandomFeaturesRegressor",

@@ -34,3 +34,10 @@ _driver = _dense.Driver(np, _ext.mask_scale, _ext.relu_bias)
 onestep_gradient = _driver.onestep_gradient
 relu_features = _driver.relu_features
 feature_moments = _driver.feature_moments
+
+
+def gaussian_block(seed, stream, start, n, d, dtype):
+    """Rows start .. start+n-1 of the normal stream (seed, stream): see reference.gaussian_block."""
+    out = np.empty((n, d), dtype=dtype)
+    _ext.gaussian_block(int(seed), int(stream), int(start), out)
+    return out

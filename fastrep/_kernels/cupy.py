@@ -107,3 +107,49 @@ _driver = _dense.Driver(cp, _mask_scale, _relu_bias, syrk=_syrk_gpu)
 onestep_gradient = _driver.onestep_gradient
 relu_features = _driver.relu_features
 feature_moments = _driver.feature_moments
+
+
+# One thread per (row, column group) cell: one Philox4x32-10 call, Box-Muller in double,
+# cast to real_t. sincospi(2u) keeps the angle exact (2u is exact); see reference.gaussian_block.
+_GAUSSIAN_SRC = r"""
+extern "C" __global__ void gaussian_block(unsigned int key0, unsigned int key1, unsigned int stream,
+                                          unsigned long long start, long long n, long long d,
+                                          real_t* __restrict__ out) {
+    long long G = (d + 3) / 4;
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= n * G) return;
+    long long i = t / G, g = t - i * G;
+    unsigned long long row = start + (unsigned long long)i;
+    unsigned int x0 = (unsigned int)row, x1 = (unsigned int)(row >> 32), x2 = (unsigned int)g, x3 = stream;
+    unsigned int k0 = key0, k1 = key1;
+    for (int rnd = 0; rnd < 10; ++rnd) {
+        if (rnd) { k0 += 0x9E3779B9u; k1 += 0xBB67AE85u; }
+        unsigned int hi0 = __umulhi(0xD2511F53u, x0), lo0 = 0xD2511F53u * x0;
+        unsigned int hi1 = __umulhi(0xCD9E8D57u, x2), lo1 = 0xCD9E8D57u * x2;
+        unsigned int n0 = hi1 ^ x1 ^ k0, n2 = hi0 ^ x3 ^ k1;
+        x0 = n0; x1 = lo1; x2 = n2; x3 = lo0;
+    }
+    const double two_m32 = 2.3283064365386962890625e-10;  // 2^-32
+    double r01 = sqrt(-2.0 * log(((double)x0 + 0.5) * two_m32));
+    double r23 = sqrt(-2.0 * log(((double)x2 + 0.5) * two_m32));
+    double s1, c1, s3, c3;
+    sincospi(2.0 * (((double)x1 + 0.5) * two_m32), &s1, &c1);
+    sincospi(2.0 * (((double)x3 + 0.5) * two_m32), &s3, &c3);
+    long long col = 4 * g;
+    real_t* o = out + i * d + col;
+    o[0] = (real_t)(r01 * c1);
+    if (col + 1 < d) o[1] = (real_t)(r01 * s1);
+    if (col + 2 < d) o[2] = (real_t)(r23 * c3);
+    if (col + 3 < d) o[3] = (real_t)(r23 * s3);
+}
+"""
+
+
+def gaussian_block(seed, stream, start, n, d, dtype):
+    """Rows start .. start+n-1 of the normal stream (seed, stream), generated on the device."""
+    out = cp.empty((n, d), dtype=dtype)
+    k = _raw(_GAUSSIAN_SRC, "gaussian_block", _ctype(dtype))
+    G = (d + 3) // 4
+    _launch(k, n * G, (np.uint32(seed & 0xFFFFFFFF), np.uint32(seed >> 32), np.uint32(stream),
+                       np.uint64(start), np.int64(n), np.int64(d), out))
+    return out

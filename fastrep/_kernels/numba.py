@@ -83,3 +83,59 @@ _driver = _dense.Driver(np, _mask_scale, _relu_bias)
 onestep_gradient = _driver.onestep_gradient
 relu_features = _driver.relu_features
 feature_moments = _driver.feature_moments
+
+
+# Philox4x32-10 on uint64 scalars holding 32-bit words; every constant is a np.uint64 so that
+# numba never promotes the mixed-sign arithmetic to float64.
+_PHILOX_M0, _PHILOX_M1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
+_PHILOX_W0, _PHILOX_W1 = np.uint64(0x9E3779B9), np.uint64(0xBB67AE85)
+_MASK32 = np.uint64(0xFFFFFFFF)
+_SHIFT32 = np.uint64(32)
+_TWO_M32 = 2.0**-32
+
+
+@nb.njit(parallel=True, cache=True, fastmath=False)
+def _gaussian_block(key0, key1, stream, start, out):
+    n, d = out.shape
+    G = (d + 3) // 4
+    for i in nb.prange(n):
+        row = start + np.uint64(i)
+        for g in range(G):
+            x0 = row & _MASK32
+            x1 = row >> _SHIFT32
+            x2 = np.uint64(g)
+            x3 = stream
+            k0 = key0
+            k1 = key1
+            for rnd in range(10):
+                if rnd > 0:
+                    k0 = (k0 + _PHILOX_W0) & _MASK32
+                    k1 = (k1 + _PHILOX_W1) & _MASK32
+                p0 = _PHILOX_M0 * x0
+                p1 = _PHILOX_M1 * x2
+                n0 = (p1 >> _SHIFT32) ^ x1 ^ k0
+                n2 = (p0 >> _SHIFT32) ^ x3 ^ k1
+                x0 = n0
+                x1 = p1 & _MASK32
+                x2 = n2
+                x3 = p0 & _MASK32
+            r01 = math.sqrt(-2.0 * math.log((np.float64(x0) + 0.5) * _TWO_M32))
+            r23 = math.sqrt(-2.0 * math.log((np.float64(x2) + 0.5) * _TWO_M32))
+            t1 = 2.0 * math.pi * ((np.float64(x1) + 0.5) * _TWO_M32)
+            t3 = 2.0 * math.pi * ((np.float64(x3) + 0.5) * _TWO_M32)
+            col = 4 * g
+            out[i, col] = r01 * math.cos(t1)
+            if col + 1 < d:
+                out[i, col + 1] = r01 * math.sin(t1)
+            if col + 2 < d:
+                out[i, col + 2] = r23 * math.cos(t3)
+            if col + 3 < d:
+                out[i, col + 3] = r23 * math.sin(t3)
+    return out
+
+
+def gaussian_block(seed, stream, start, n, d, dtype):
+    """Rows start .. start+n-1 of the normal stream (seed, stream): see reference.gaussian_block."""
+    out = np.empty((n, d), dtype=dtype)
+    return _gaussian_block(np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32), np.uint64(stream),
+                           np.uint64(start), out)

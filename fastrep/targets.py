@@ -1,0 +1,439 @@
+"""Multi-index targets f*(x) = g(Ux) written in the orthonormal Hermite basis (paper.md section 1).
+
+Notation, as in the paper:
+
+``d``
+    input dimension; inputs x ~ N(0, I_d).
+``U``
+    (r, d) with orthonormal rows; the target sees x only through z = Ux.
+``g(z) = sum_alpha c_alpha h_alpha(z)``
+    h_alpha(z) = prod_i He_{alpha_i}(z_i) / sqrt(alpha_i!) (``fastrep.hermite_features``);
+    alpha is a multi-index in N^r and |alpha| its degree; ``p`` = ``degree`` = max |alpha|.
+``noise``
+    the label-noise **variance** sigma^2: labels are y = f*(x) + sigma * eps, eps ~ N(0, 1).
+``H = E[grad^2 f*] = U^T M U``
+    M_ij = c_{e_i + e_j} (i != j), M_ii = sqrt(2) c_{2 e_i}. The paper's theorem needs
+    rank H = r (``nondegenerate``).
+
+Since E[h_alpha h_beta] = delta_alpha,beta, E[f*^2] = sum c_alpha^2 (``variance``) and the
+energy in degree k is sum_{|alpha| = k} c_alpha^2 (``energy_by_degree``). Targets are
+normalized to E[f*^2] = 1 unless ``normalize=False``.
+
+Random draws (U, and the coefficients of :meth:`MultiIndexTarget.random`) use the same
+Philox4x32-10 + Box-Muller generator as :class:`fastrep.GaussianStream`, on stream ids that
+the data never uses, through the float64 reference implementation: a target is a pure
+function of its arguments on every machine and NumPy version.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Mapping
+
+import numpy as np
+from scipy.special import ndtr
+
+from ._validation import as_float_array, check_int
+from .backend import array_module
+from .hermite import hermite_features, multi_indices
+
+__all__ = ["MultiIndexTarget"]
+
+#: Philox stream ids reserved for drawing targets (the data uses 0..5, see fastrep.data).
+U_STREAM = 0xFFFFFFFF
+COEF_STREAM = 0xFFFFFFFE
+
+#: Largest deviation of U U^T from I_r accepted for a user-supplied U.
+ORTHONORMAL_TOL = 1e-6
+
+
+def _philox_normals(seed: int, stream: int, n: int, d: int) -> np.ndarray:
+    """(n, d) float64 standard normals from the reference generator (platform-independent)."""
+    from ._kernels import reference
+
+    return reference.gaussian_block(seed, stream, 0, n, d, np.float64)
+
+
+def _check_seed(seed, name: str = "seed") -> int:
+    return check_int(seed, name, low=0, high=2**64 - 1)
+
+
+def _random_U(d: int, r: int, seed: int) -> np.ndarray:
+    """(r, d) float64 with orthonormal rows, Haar-distributed: the transposed Q factor of a
+    Gaussian d x r matrix, with the signs of R's diagonal folded in so that Q is unique."""
+    Q, R = np.linalg.qr(_philox_normals(seed, U_STREAM, d, r))
+    signs = np.sign(np.diag(R))
+    signs[signs == 0] = 1.0
+    return np.ascontiguousarray((Q * signs).T)
+
+
+def _sort_key(alpha: tuple[int, ...]):
+    # the order of fastrep.multi_indices: by degree, then lexicographically descending
+    return (sum(alpha), tuple(-a for a in alpha))
+
+
+def _parse_terms(terms) -> tuple[int, dict[tuple[int, ...], float]]:
+    if not isinstance(terms, Mapping):
+        raise TypeError(
+            "terms must be a mapping {multi-index tuple: coefficient}, e.g. {(2, 0): 1.0, (1, 1): 0.5}; "
+            f"got {type(terms).__name__}"
+        )
+    if len(terms) == 0:
+        raise ValueError("terms is empty: the target would be zero")
+    parsed: dict[tuple[int, ...], float] = {}
+    r = None
+    for key, coef in terms.items():
+        alpha = (key,) if isinstance(key, numbers.Integral) else key
+        if not isinstance(alpha, tuple):
+            raise TypeError(f"terms keys must be tuples of non-negative integers; got {key!r}")
+        if len(alpha) == 0:
+            raise ValueError("terms has an empty multi-index (); every multi-index needs r >= 1 entries")
+        for a in alpha:
+            if isinstance(a, bool) or not isinstance(a, numbers.Integral):
+                raise TypeError(f"terms keys must be tuples of non-negative integers; got {key!r}")
+            if a < 0:
+                raise ValueError(f"terms has a negative index in multi-index {key!r}; indices must be >= 0")
+        alpha = tuple(int(a) for a in alpha)
+        if r is None:
+            r = len(alpha)
+        elif len(alpha) != r:
+            raise ValueError(
+                f"terms has multi-indices of different lengths ({r} and {len(alpha)}, at {key!r}); "
+                "all must have length r"
+            )
+        if isinstance(coef, bool) or not isinstance(coef, numbers.Real):
+            raise TypeError(f"terms[{key!r}] must be a real number; got {coef!r}")
+        coef = float(coef)
+        if math.isnan(coef):
+            raise ValueError(f"terms[{key!r}] is NaN")
+        if math.isinf(coef):
+            raise ValueError(f"terms[{key!r}] is infinite")
+        if alpha in parsed:
+            raise ValueError(f"terms has the multi-index {alpha} twice")
+        parsed[alpha] = coef
+    if all(c == 0.0 for c in parsed.values()):
+        raise ValueError("terms are all zero: the target would be zero")
+    return r, {a: parsed[a] for a in sorted(parsed, key=_sort_key)}
+
+
+class MultiIndexTarget:
+    """f*(x) = sum_alpha c_alpha h_alpha(Ux): a multi-index polynomial target.
+
+    Parameters
+    ----------
+    d : int
+        Input dimension.
+    terms : mapping {tuple of r non-negative ints: float}
+        Coefficients c_alpha on the orthonormal Hermite basis h_alpha (an int key k is
+        shorthand for (k,)). Zero coefficients are kept.
+    U : (r, d) array with orthonormal rows, optional
+        The relevant directions. Drawn from ``seed`` (Haar) when not given.
+    noise : float >= 0
+        Label-noise **variance** sigma^2 (not the standard deviation): y = f*(x) + sigma eps.
+    normalize : bool
+        Rescale the coefficients so that E[f*^2] = sum c_alpha^2 = 1.
+    seed : int in [0, 2**64)
+        Seed of U when U is not given (and of the random coefficients of :meth:`random`).
+
+    Attributes
+    ----------
+    d, r, degree : int
+    U : (r, d) float64, orthonormal rows.
+    terms : dict {alpha tuple: float}, after normalization, in the order of ``alphas``.
+    alphas : (K, r) int32, ordered by degree, then lexicographically descending
+        (the order of :func:`fastrep.multi_indices`).
+    coefs : (K,) float64, aligned with ``alphas``.
+    noise : float, the label-noise variance.
+    variance : float, E[f*^2] = sum c_alpha^2 (1.0 when normalized).
+    seed : int
+
+    Raises ``ValueError`` for r > d, multi-indices of different lengths, negative indices,
+    a U whose rows are not orthonormal (to 1e-6), a zero target and NaN coefficients.
+    Targets pickle (they cross process boundaries) and compare equal by value.
+    """
+
+    def __init__(self, d: int, terms: Mapping, *, U=None, noise: float = 0.0, normalize: bool = True,
+                 seed: int = 0):
+        self.d = check_int(d, "d", low=1)
+        self.seed = _check_seed(seed)
+        r, parsed = _parse_terms(terms)
+        if r > self.d:
+            raise ValueError(f"the multi-indices have r = {r} entries but d = {self.d}; need r <= d")
+        self.r = r
+        if isinstance(noise, bool) or not isinstance(noise, numbers.Real):
+            raise TypeError(f"noise must be a non-negative number (a variance); got {noise!r}")
+        noise = float(noise)
+        if not math.isfinite(noise) or noise < 0:
+            raise ValueError(f"noise must be a finite variance >= 0; got {noise}")
+        self.noise = noise
+        norm = math.sqrt(sum(c * c for c in parsed.values()))
+        if normalize:
+            parsed = {a: c / norm for a, c in parsed.items()}
+        self.terms = parsed
+        self.alphas = np.array(list(parsed), dtype=np.int32).reshape(-1, r)
+        self.coefs = np.array(list(parsed.values()), dtype=np.float64)
+        self.degree = int(self.alphas.sum(axis=1).max())
+        self.variance = float(np.sum(self.coefs**2))
+        if U is None:
+            self.U = _random_U(self.d, r, self.seed)
+        else:
+            U = np.array(as_float_array(U, "U", ndim=2, dtype=np.float64, xp=np), dtype=np.float64, order="C")
+            if U.shape != (r, self.d):
+                raise ValueError(f"U must have shape (r, d) = ({r}, {self.d}); got {U.shape}")
+            dev = float(np.max(np.abs(U @ U.T - np.eye(r))))
+            if dev > ORTHONORMAL_TOL:
+                raise ValueError(
+                    f"U's rows are not orthonormal: max |U U^T - I| = {dev:.3g} > {ORTHONORMAL_TOL:g}; "
+                    "orthonormalize it first (e.g. np.linalg.qr(U.T)[0].T)"
+                )
+            self.U = U
+        self.U.setflags(write=False)
+        self.alphas.setflags(write=False)
+        self.coefs.setflags(write=False)
+
+    # ---- presets --------------------------------------------------------------------------
+
+    @classmethod
+    def single_index(cls, d: int, kind: str = "he2", **kwargs) -> MultiIndexTarget:
+        """f*(x) = h_k(u.x) for ``kind`` = "he2", "he3" or "he4" (k = 2, 3, 4), r = 1.
+
+        "he2", h_2(u.x) = He_2(u.x)/sqrt(2), is the first author's demo target (Damian, Lee
+        and Soltanolkotabi's public demo of Algorithm 1; paper.md sections 1-2). "he3" and
+        "he4" have no degree-2 part, so their expected Hessian is 0 (rank 0 < r = 1): they
+        lie outside the paper's theorem and the learners warn about them.
+        Keyword arguments go to the constructor (U, noise, normalize, seed).
+        """
+        kinds = {"he2": 2, "he3": 3, "he4": 4}
+        if kind not in kinds:
+            raise ValueError(f"kind must be one of {', '.join(map(repr, kinds))}; got {kind!r}")
+        return cls(d, {(kinds[kind],): 1.0}, **kwargs)
+
+    @classmethod
+    def staircase(cls, d: int, r: int, **kwargs) -> MultiIndexTarget:
+        """The staircase z_1 + z_1 z_2 + ... + z_1 z_2 ... z_r, normalized (r terms, degree r).
+
+        From Abbe, Boix-Adsera and Misiakiewicz, "The merged-staircase property: a necessary
+        and nearly sufficient condition for SGD learning of sparse functions on two-layer
+        neural networks" (COLT 2022). In the Hermite basis every term is h_(1,..,1,0,..,0).
+        Its expected Hessian is U^T M U with only M_12 = M_21 != 0, so rank H = 2: it is
+        nondegenerate only for r = 2 (a contrast case for the paper's assumption).
+        Keyword arguments go to the constructor (U, noise, normalize, seed).
+        """
+        r = check_int(r, "r", low=1)
+        terms = {tuple([1] * k + [0] * (r - k)): 1.0 for k in range(1, r + 1)}
+        return cls(d, terms, **kwargs)
+
+    @classmethod
+    def sum_of_directions(cls, d: int, r: int, p: int, **kwargs) -> MultiIndexTarget:
+        """An additive model: sum_{i=1..r} sum_{k=2..p} h_k(z_i), normalized.
+
+        The sum-of-ridge-functions family of paper.md section 1 ("sums like h_2(z_1) +
+        h_2(z_2) + ... plus higher-degree terms"): every direction carries the same pure
+        terms of degrees 2..p, so M = sqrt(2) c I is full rank (nondegenerate) and the
+        energy is spread evenly over degrees 2..p. Needs p >= 2.
+        Keyword arguments go to the constructor (U, noise, normalize, seed).
+        """
+        r = check_int(r, "r", low=1)
+        p = check_int(p, "p", low=2)
+        terms = {}
+        for i in range(r):
+            for k in range(2, p + 1):
+                alpha = [0] * r
+                alpha[i] = k
+                terms[tuple(alpha)] = 1.0
+        return cls(d, terms, **kwargs)
+
+    @classmethod
+    def random(cls, d: int, r: int, p: int, *, seed: int = 0, **kwargs) -> MultiIndexTarget:
+        """A random nondegenerate degree-p target whose energy is spread evenly over degrees 2..p.
+
+        fastrep's own construction for the paper's generic case (paper.md section 1, "random
+        nondegenerate degree-p targets"). Degree 2: M = Q diag(lambda) Q^T with Q a random
+        rotation and |lambda_i| in [1/2, 1] (random signs), so rank H = r and cond(H) <= 2.
+        Degree k = 3..p: i.i.d. Gaussian coefficients on every |alpha| = k. Each degree is
+        scaled to energy 1/(p - 1). ``seed`` draws the coefficients and U. Needs p >= 2.
+        Keyword arguments go to the constructor (U, noise, normalize).
+        """
+        d = check_int(d, "d", low=1)
+        r = check_int(r, "r", low=1)
+        p = check_int(p, "p", low=2)
+        seed = _check_seed(seed)
+        if r > d:
+            raise ValueError(f"r = {r} but d = {d}; need r <= d")
+        # every coefficient, rotation and eigenvalue comes from one reproducible Philox draw
+        n_deg = {k: math.comb(r + k - 1, k) for k in range(3, p + 1)}
+        draws = _philox_normals(seed, COEF_STREAM, 1, r * r + r + sum(n_deg.values()))[0]
+        Q, R = np.linalg.qr(draws[: r * r].reshape(r, r))
+        Q = Q * np.where(np.diag(R) < 0, -1.0, 1.0)
+        u = ndtr(draws[r * r : r * r + r])  # uniform on (0, 1)
+        lam = np.where(u < 0.5, -1.0, 1.0) * (0.5 + 0.5 * np.abs(2.0 * u - 1.0))  # |lam| uniform on [1/2, 1)
+        M = (Q * lam) @ Q.T
+        terms: dict[tuple[int, ...], float] = {}
+        for i in range(r):
+            for j in range(i, r):
+                alpha = [0] * r
+                alpha[i] += 1
+                alpha[j] += 1
+                terms[tuple(alpha)] = M[i, i] / math.sqrt(2.0) if i == j else M[i, j]
+        scale = math.sqrt(1.0 / (p - 1) / sum(c * c for c in terms.values()))
+        terms = {a: c * scale for a, c in terms.items()}
+        pos = r * r + r
+        for k in range(3, p + 1):
+            block = draws[pos : pos + n_deg[k]]
+            pos += n_deg[k]
+            block = block * math.sqrt(1.0 / (p - 1) / float(np.sum(block**2)))
+            for alpha, c in zip(multi_indices(r, k, exact=True), block, strict=True):
+                terms[tuple(int(a) for a in alpha)] = float(c)
+        return cls(d, terms, seed=seed, **kwargs)
+
+    @classmethod
+    def giant_step(cls, d: int, **kwargs) -> MultiIndexTarget:
+        """The two-direction teacher 1/2 [f(theta_1.x) + f(theta_2.x)], f = He_1 + He_2/2 + He_4/24.
+
+        The "giant step" teacher of paper.md section 1 (the example of Dandi, Krzakala,
+        Loureiro, Pesce and Stephan, "How two-layer neural networks learn, one (giant) step
+        at a time", 2023). theta_1, theta_2 are the rows of U. In the orthonormal basis
+        He_1 = h_1, He_2/2 = h_2/sqrt(2), He_4/24 = h_4/sqrt(24). Normalized to E[f*^2] = 1
+        by default; ``normalize=False`` gives the teacher exactly as written (E[f*^2] = 37/48).
+        Keyword arguments go to the constructor (U, noise, normalize, seed).
+        """
+        f = {1: 1.0, 2: 1.0 / math.sqrt(2.0), 4: 1.0 / math.sqrt(24.0)}
+        terms = {}
+        for k, c in f.items():
+            terms[(k, 0)] = 0.5 * c
+            terms[(0, k)] = 0.5 * c
+        return cls(d, terms, **kwargs)
+
+    @classmethod
+    def separation(cls, d: int, seed: int = 0, **kwargs) -> MultiIndexTarget:
+        """The separation experiments' target: r = 2, degree 3, half its energy in degree 3.
+
+        g = a [h_(2,0) + h_(0,2) + h_(1,1)] + b [h_(3,0) + h_(0,3) + h_(2,1) + h_(1,2)], with a
+        and b such that degrees 2 and 3 carry energy 1/2 each (E[f*^2] = 1). M = a [[sqrt 2, 1],
+        [1, sqrt 2]] has eigenvalues a (sqrt 2 +- 1): nondegenerate, cond(H) = 5.8. A kernel
+        with n ~ d^(2+delta) samples learns the degree-2 half only (excess error ~ 1/2), while
+        Algorithm 1 learns both (paper.md sections 3-4). fastrep's choice, after the sums
+        "h_2(z_1) + h_2(z_2) + h_(1,1) plus degree-3 terms" of paper.md section 1.
+        Keyword arguments go to the constructor (U, noise, normalize).
+        """
+        a = math.sqrt(0.5 / 3.0)
+        b = math.sqrt(0.5 / 4.0)
+        terms = {(2, 0): a, (0, 2): a, (1, 1): a, (3, 0): b, (0, 3): b, (2, 1): b, (1, 2): b}
+        return cls(d, terms, seed=seed, **kwargs)
+
+    # ---- analytic quantities --------------------------------------------------------------
+
+    def energy_by_degree(self) -> dict[int, float]:
+        """{k: sum_{|alpha| = k} c_alpha^2} for every k = 0..degree (0.0 where no term)."""
+        out = {k: 0.0 for k in range(self.degree + 1)}
+        for alpha, c in self.terms.items():
+            out[sum(alpha)] += c * c
+        return out
+
+    def hessian_core(self) -> np.ndarray:
+        """M, (r, r) float64: M_ij = c_{e_i + e_j} (i != j), M_ii = sqrt(2) c_{2 e_i}."""
+        M = np.zeros((self.r, self.r))
+        for alpha, c in self.terms.items():
+            if sum(alpha) != 2:
+                continue
+            idx = [i for i, a in enumerate(alpha) for _ in range(a)]
+            i, j = idx
+            if i == j:
+                M[i, i] = math.sqrt(2.0) * c
+            else:
+                M[i, j] = M[j, i] = c
+        return M
+
+    def expected_hessian(self) -> np.ndarray:
+        """H = E[grad^2 f*(x)] = U^T M U, (d, d) float64 (= E[f*(x)(x x^T - I)] by Stein's lemma)."""
+        return self.U.T @ self.hessian_core() @ self.U
+
+    def hessian_rank(self, tol: float = 1e-8) -> int:
+        """rank H: singular values of M above ``tol`` times sqrt(E[f*^2]) (U has orthonormal rows,
+        so H and M have the same nonzero singular values)."""
+        s = np.linalg.svd(self.hessian_core(), compute_uv=False)
+        return int(np.sum(s > tol * math.sqrt(self.variance)))
+
+    @property
+    def nondegenerate(self) -> bool:
+        """rank H = r, the paper's assumption. Targets without a full degree-2 part (pure He_3
+        or He_4, the staircase for r >= 3) are outside the theorem; fastrep still runs them."""
+        return self.hessian_rank() == self.r
+
+    # ---- evaluation and sampling ----------------------------------------------------------
+
+    def f(self, X, *, backend: str = "auto"):
+        """Noiseless values f*(X), (n,) of X's dtype and array library.
+
+        X : (n, d) float32 or float64 (NumPy or CuPy). Cost: one (n, d) x (d, r) product
+        plus :func:`fastrep.hermite_features` on the (n, r) projections.
+        """
+        xp = array_module(X)
+        X = as_float_array(X, "X", ndim=2, xp=xp)
+        if X.shape[1] != self.d:
+            raise ValueError(f"X has {X.shape[1]} columns but the target has d = {self.d}")
+        Z = X @ xp.asarray(self.U, dtype=X.dtype).T
+        H = hermite_features(Z, self.alphas, backend=backend)
+        return H @ xp.asarray(self.coefs, dtype=X.dtype)
+
+    def sample(self, n: int, seed: int, *, split: str = "train", dtype=np.float32, backend: str = "auto"):
+        """(X, y): the first n rows of ``GaussianStream(self, seed, split=split, dtype=dtype)``.
+
+        X (n, d) and y (n,) of ``dtype``; y = f*(X) + sqrt(noise) eps.
+        """
+        from .data import GaussianStream
+
+        return GaussianStream(self, seed, split=split, dtype=dtype, backend=backend).take(n)
+
+    def hermite_coefficients(self, model_or_fn, n: int, seed: int, *, chunk_size: int | None = None,
+                             dtype=np.float64, backend: str = "auto") -> dict[tuple[int, ...], float]:
+        """Monte Carlo estimates of E[m(x) h_alpha(Ux)] for every alpha with |alpha| <= degree.
+
+        ``model_or_fn``: a callable X -> (n,) values, or an object with ``.predict(X)`` (a
+        fitted learner). The n inputs are the ``test`` split of ``GaussianStream(self, seed)``
+        (never the training rows of the same seed), streamed in chunks. For m = f* the
+        estimates converge to ``terms`` (and to 0 off them) at rate 1/sqrt(n). Returns
+        {alpha tuple: float}, alphas in :func:`fastrep.multi_indices` order.
+        """
+        from .data import GaussianStream
+
+        if hasattr(model_or_fn, "predict"):
+            fn: Callable = model_or_fn.predict
+        elif callable(model_or_fn):
+            fn = model_or_fn
+        else:
+            raise TypeError("model_or_fn must be a callable X -> values or have a .predict(X) method")
+        n = check_int(n, "n", low=1)
+        alphas = multi_indices(self.r, self.degree)
+        acc = np.zeros(len(alphas))
+        stream = GaussianStream(self, seed, split="test", dtype=dtype, backend=backend)
+        for X, _ in stream.chunks(0, n, chunk_size):
+            xp = array_module(X)
+            vals = xp.asarray(fn(X)).reshape(-1)
+            if vals.shape[0] != X.shape[0]:
+                raise ValueError(f"model_or_fn returned {vals.shape[0]} values for {X.shape[0]} inputs")
+            H = hermite_features(X @ xp.asarray(self.U, dtype=X.dtype).T, alphas, backend=backend)
+            part = vals.astype(xp.float64) @ H.astype(xp.float64)
+            acc += part.get() if hasattr(part, "get") else np.asarray(part)
+        acc /= n
+        return {tuple(int(a) for a in alpha): float(v) for alpha, v in zip(alphas, acc, strict=True)}
+
+    # ---- housekeeping ---------------------------------------------------------------------
+
+    def __eq__(self, other):
+        if not isinstance(other, MultiIndexTarget):
+            return NotImplemented
+        return (self.d == other.d and self.terms == other.terms and self.noise == other.noise
+                and np.array_equal(self.U, other.U))
+
+    __hash__ = None  # compared by value (U, terms), like a NumPy array: not a dict key
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        for name in ("U", "alphas", "coefs"):
+            getattr(self, name).setflags(write=False)
+
+    def __repr__(self):
+        return (f"MultiIndexTarget(d={self.d}, r={self.r}, degree={self.degree}, terms={len(self.terms)}, "
+                f"noise={self.noise:g}, nondegenerate={self.nondegenerate})")
