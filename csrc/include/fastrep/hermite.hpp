@@ -6,13 +6,37 @@
 // which never forms z^k or k!, so degree 30 at |z| <= 10 stays finite in float64.
 //
 // hermite_features(Z, n, r, alphas, K, out) writes out[i, a] = prod_j h_{alphas[a, j]}(Z[i, j])
-// for row-major Z (n, r), alphas (K, r) and out (n, K). One fused pass: each row
-// builds its own small (r, p+1) table on the stack; nothing of size (n, r, p+1) exists.
+// for row-major Z (n, r), alphas (K, r) and out (n, K). One fused pass, OpenMP over rows:
+// each row builds its own small (r, p+1) table; nothing of size (n, r, p+1) exists.
+//
+// Two implementations doing the same arithmetic in the same order:
+//   hermite_features_generic  portable C++17; the inner loop over features reads the table
+//                             through precomputed offsets.
+//   hermite_features_avx512   x86-64 GCC/Clang only, chosen at run time when the CPU has
+//                             AVX-512F and p < 32 (float) or p < 16 (double). The whole
+//                             table of one column fits in one or two vector registers, so
+//                             16 (8) features of a row are one permute per column plus r-1
+//                             multiplies and one store. This is what makes the kernel run at
+//                             the speed of writing its output (benchmarks/RESULTS.md).
+// hermite_features picks between them; define FASTREP_NO_SIMD to compile the generic one only.
 #pragma once
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "common.hpp"
+
+#if !defined(FASTREP_NO_SIMD) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define FASTREP_HAVE_AVX512_PATH 1
+#include <immintrin.h>
+// Per-function target: the translation unit stays portable (no -mavx512f), and the
+// function only runs after a run-time CPU check.
+#define FASTREP_AVX512 __attribute__((target("avx512f")))
+#else
+#define FASTREP_HAVE_AVX512_PATH 0
+#endif
 
 namespace fastrep {
 
@@ -43,30 +67,192 @@ inline int max_degree(const std::int32_t* alphas, index_t K, index_t r) {
   return p;
 }
 
+namespace detail {
+// r == 0: every feature is the empty product.
 template <typename T>
-FASTREP_CLONES void hermite_features(const T* Z, index_t n, index_t r, const std::int32_t* alphas,
-                                     index_t K, T* out) {
+inline void fill_ones(index_t n, index_t K, T* out) {
+  FASTREP_OMP(parallel for schedule(static))
+  for (index_t i = 0; i < n; ++i)
+    for (index_t a = 0; a < K; ++a) out[i * K + a] = T(1);
+}
+}  // namespace detail
+
+// Portable version; see the file comment. Same arguments as hermite_features.
+template <typename T>
+FASTREP_CLONES void hermite_features_generic(const T* Z, index_t n, index_t r, const std::int32_t* alphas,
+                                             index_t K, T* out) {
+  if (r == 0) return detail::fill_ones(n, K, out);
   const int p = max_degree(alphas, K, r);
   const HermiteCoefficients<T> c(p);
   const T* sk = c.sqrt_k.data();
   const T* isk = c.inv_sqrt_k1.data();
   const index_t stride = p + 1;
+  // off[j * K + a] = where h_{alphas[a, j]}(Z[i, j]) sits in the row's table; column-major so
+  // the loop over features is contiguous (the AVX2/AVX-512 clones turn it into gathers).
+  std::vector<std::int32_t> offsets(static_cast<std::size_t>(r * K));
+  for (index_t a = 0; a < K; ++a)
+    for (index_t j = 0; j < r; ++j) offsets[j * K + a] = static_cast<std::int32_t>(j * stride + alphas[a * r + j]);
+  const std::int32_t* off = offsets.data();
   FASTREP_OMP(parallel) {
     std::vector<T> table(static_cast<std::size_t>(r * stride));
     T* tab = table.data();
-    FASTREP_OMP(for schedule(static))
+    // dynamic: on a shared machine a thread that lost its core must not hold up the rest
+    FASTREP_OMP(for schedule(dynamic, 1024))
     for (index_t i = 0; i < n; ++i) {
       const T* zi = Z + i * r;
       for (index_t j = 0; j < r; ++j) hermite_table(zi[j], p, sk, isk, tab + j * stride);
       T* oi = out + i * K;
-      for (index_t a = 0; a < K; ++a) {
-        const std::int32_t* al = alphas + a * r;
-        T v = tab[al[0]];
-        for (index_t j = 1; j < r; ++j) v *= tab[j * stride + al[j]];
-        oi[a] = v;
+      for (index_t a = 0; a < K; ++a) oi[a] = tab[off[a]];
+      for (index_t j = 1; j < r; ++j) {
+        const std::int32_t* oj = off + j * K;
+        for (index_t a = 0; a < K; ++a) oi[a] *= tab[oj[a]];
       }
     }
   }
+}
+
+#if FASTREP_HAVE_AVX512_PATH
+namespace detail {
+
+template <typename T>
+struct Avx512;
+
+template <>
+struct Avx512<float> {
+  using vec = __m512;
+  using lane_int = std::int32_t;  // permute indices are 32-bit lanes for float
+  static constexpr index_t W = 16;
+  FASTREP_AVX512 static vec load(const float* p) { return _mm512_loadu_ps(p); }
+  // The all-lanes mask form: the plain one trips GCC 12's -Wmaybe-uninitialized inside
+  // avx512fintrin.h (_mm512_undefined_ps); the instruction is the same.
+  FASTREP_AVX512 static vec perm(__m512i i, vec t) { return _mm512_mask_permutexvar_ps(t, 0xFFFF, i, t); }
+  FASTREP_AVX512 static vec perm2(__m512i i, vec lo, vec hi) { return _mm512_permutex2var_ps(lo, i, hi); }
+  FASTREP_AVX512 static vec mul(vec a, vec b) { return _mm512_mul_ps(a, b); }
+  FASTREP_AVX512 static void store(float* p, vec v) { _mm512_storeu_ps(p, v); }
+  FASTREP_AVX512 static void store_first(float* p, vec v, index_t m) {
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << m) - 1u), v);
+  }
+};
+
+template <>
+struct Avx512<double> {
+  using vec = __m512d;
+  using lane_int = std::int64_t;  // and 64-bit lanes for double
+  static constexpr index_t W = 8;
+  FASTREP_AVX512 static vec load(const double* p) { return _mm512_loadu_pd(p); }
+  FASTREP_AVX512 static vec perm(__m512i i, vec t) { return _mm512_mask_permutexvar_pd(t, 0xFF, i, t); }
+  FASTREP_AVX512 static vec perm2(__m512i i, vec lo, vec hi) { return _mm512_permutex2var_pd(lo, i, hi); }
+  FASTREP_AVX512 static vec mul(vec a, vec b) { return _mm512_mul_pd(a, b); }
+  FASTREP_AVX512 static void store(double* p, vec v) { _mm512_storeu_pd(p, v); }
+  FASTREP_AVX512 static void store_first(double* p, vec v, index_t m) {
+    _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << m) - 1u), v);
+  }
+};
+
+// h_{alpha[a, j]}(Z[i, j]) for the W features a of one output vector: a permute of column j's table.
+template <typename S, bool TwoRegs, typename L, typename T>
+FASTREP_AVX512 inline typename S::vec factor(const L* idx, const T* table) {
+  const __m512i i = _mm512_loadu_si512(static_cast<const void*>(idx));
+  if constexpr (TwoRegs) {
+    return S::perm2(i, S::load(table), S::load(table + S::W));
+  } else {
+    return S::perm(i, S::load(table));
+  }
+}
+
+// TwoRegs: the column table has W < p+1 <= 2W entries and needs a two-register permute.
+template <typename T, bool TwoRegs>
+FASTREP_AVX512 void hermite_features_avx512_impl(const T* Z, index_t n, index_t r, const std::int32_t* alphas,
+                                                 index_t K, T* out, int p) {
+  using S = Avx512<T>;
+  using L = typename S::lane_int;
+  using vec = typename S::vec;
+  constexpr index_t W = S::W;
+  constexpr index_t TW = TwoRegs ? 2 * W : W;  // table width per column, zero padded
+  const HermiteCoefficients<T> c(p);
+  const T* sk = c.sqrt_k.data();
+  const T* isk = c.inv_sqrt_k1.data();
+  const index_t nv = (K + W - 1) / W;  // output vectors per row; the last one is stored masked
+  const index_t tail = K - (nv - 1) * W;
+  // idx[(v * r + j) * W + l] = alphas[v * W + l, j]; lanes past K read h_0 and are never stored.
+  std::vector<L> idx(static_cast<std::size_t>(nv * r * W), L(0));
+  for (index_t a = 0; a < K; ++a)
+    for (index_t j = 0; j < r; ++j) idx[((a / W) * r + j) * W + a % W] = static_cast<L>(alphas[a * r + j]);
+  const L* ix = idx.data();
+  // Tables of a block of rows are built first and read afterwards: reading a vector right
+  // after writing its lanes one by one stalls on store forwarding, which cost 3x here.
+  // A block's tables stay within ~16 KiB so they are still in L1 when read.
+  const index_t B = std::max<index_t>(1, std::min<index_t>(64, (16384 / index_t(sizeof(T))) / (r * TW)));
+  const index_t nblocks = (n + B - 1) / B;
+  FASTREP_OMP(parallel) {
+    std::vector<T> tables(static_cast<std::size_t>(B * r * TW), T(0));
+    T* tab = tables.data();
+    // dynamic: on a shared machine a thread that lost its core must not hold up the rest
+    FASTREP_OMP(for schedule(dynamic, 16))
+    for (index_t blk = 0; blk < nblocks; ++blk) {
+      const index_t i0 = blk * B, m = std::min(B, n - i0);
+      for (index_t i = 0; i < m; ++i)
+        for (index_t j = 0; j < r; ++j) hermite_table(Z[(i0 + i) * r + j], p, sk, isk, tab + (i * r + j) * TW);
+      for (index_t i = 0; i < m; ++i) {
+        const T* ti = tab + i * r * TW;
+        T* oi = out + (i0 + i) * K;
+        for (index_t v = 0; v < nv; ++v) {
+          const L* iv = ix + v * r * W;
+          vec acc = factor<S, TwoRegs>(iv, ti);  // r >= 1 here
+          for (index_t j = 1; j < r; ++j) acc = S::mul(acc, factor<S, TwoRegs>(iv + j * W, ti + j * TW));
+          if (v + 1 < nv) {
+            S::store(oi + v * W, acc);
+          } else {
+            S::store_first(oi + v * W, acc, tail);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace detail
+
+// Whether the CPU running this can execute the AVX-512 path (checked once).
+inline bool cpu_has_avx512f() {
+  static const bool ok = __builtin_cpu_supports("avx512f");
+  return ok;
+}
+#else
+inline bool cpu_has_avx512f() { return false; }
+#endif
+
+// The AVX-512 version when it applies (see the file comment); returns false, writing
+// nothing, when this CPU, compiler or degree rules it out.
+template <typename T>
+bool hermite_features_avx512(const T* Z, index_t n, index_t r, const std::int32_t* alphas, index_t K, T* out) {
+#if FASTREP_HAVE_AVX512_PATH
+  if (!cpu_has_avx512f() || r == 0) return false;
+  constexpr int W = 64 / sizeof(T);
+  const int p = max_degree(alphas, K, r);
+  if (p < W) {
+    detail::hermite_features_avx512_impl<T, false>(Z, n, r, alphas, K, out, p);
+    return true;
+  }
+  if (p < 2 * W) {
+    detail::hermite_features_avx512_impl<T, true>(Z, n, r, alphas, K, out, p);
+    return true;
+  }
+#else
+  (void)Z, (void)n, (void)r, (void)alphas, (void)K, (void)out;
+#endif
+  return false;
+}
+
+// "avx512" or "generic": the version hermite_features runs for maximal degree p.
+template <typename T>
+const char* hermite_features_path(int p) {
+  return cpu_has_avx512f() && FASTREP_HAVE_AVX512_PATH && p < 2 * int(64 / sizeof(T)) ? "avx512" : "generic";
+}
+
+template <typename T>
+void hermite_features(const T* Z, index_t n, index_t r, const std::int32_t* alphas, index_t K, T* out) {
+  if (!hermite_features_avx512(Z, n, r, alphas, K, out)) hermite_features_generic(Z, n, r, alphas, K, out);
 }
 
 }  // namespace fastrep

@@ -1,0 +1,220 @@
+// Embedding check: fastrep's C++ core used from plain C++17, with no Python anywhere.
+//
+//   c++ -std=c++17 -O2 [-fopenmp] -I csrc/include tests/cpp/test_hermite_embed.cpp -o embed && ./embed
+//
+// Hermite features from fastrep/hermite.hpp are compared with values computed here
+// independently of the header:
+//   * degree <= 6: the explicit polynomials He_2 = z^2 - 1, He_3 = z^3 - 3z, ... evaluated
+//     in long double, divided by sqrt(k!);
+//   * any degree: the *unnormalized* recurrence He_{k+1} = z He_k - k He_{k-1} in long double,
+//     divided by sqrt(k!) at the end (the header uses the normalized recurrence instead);
+//   * a few values worked out by hand.
+// Both implementations (hermite_features_generic and, where the CPU has it, the AVX-512 one)
+// are checked, with and without OpenMP (the test compiles this file both ways).
+// Exit status 0 means every check passed; each failure prints one line.
+#include <fastrep/hermite.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+using fastrep::index_t;
+
+namespace {
+
+int failures = 0;
+int checks = 0;
+
+void expect(bool ok, const std::string& what) {
+  ++checks;
+  if (!ok) {
+    ++failures;
+    std::printf("FAIL: %s\n", what.c_str());
+  }
+}
+
+long double factorial(int k) {
+  long double f = 1;
+  for (int i = 2; i <= k; ++i) f *= i;
+  return f;
+}
+
+// He_k(z) from its explicit coefficients (k <= 6).
+long double he_explicit(int k, long double z) {
+  const long double z2 = z * z;
+  switch (k) {
+    case 0: return 1;
+    case 1: return z;
+    case 2: return z2 - 1;
+    case 3: return z * (z2 - 3);
+    case 4: return z2 * z2 - 6 * z2 + 3;
+    case 5: return z * (z2 * z2 - 10 * z2 + 15);
+    case 6: return z2 * z2 * z2 - 15 * z2 * z2 + 45 * z2 - 15;
+    default: return std::numeric_limits<long double>::quiet_NaN();
+  }
+}
+
+// He_k(z) by the unnormalized three-term recurrence (any k).
+long double he_recurrence(int k, long double z) {
+  long double prev = 1, cur = z;
+  if (k == 0) return prev;
+  for (int m = 1; m < k; ++m) {
+    const long double next = z * cur - m * prev;
+    prev = cur;
+    cur = next;
+  }
+  return cur;
+}
+
+// All alpha in N^r with |alpha| <= p, row-major (K, r); the order does not matter here.
+std::vector<std::int32_t> all_multi_indices(int r, int p) {
+  std::vector<std::int32_t> out;
+  std::vector<std::int32_t> a(r, 0);
+  while (true) {
+    int deg = 0;
+    for (int j = 0; j < r; ++j) deg += a[j];
+    if (deg <= p) out.insert(out.end(), a.begin(), a.end());
+    int j = 0;  // odometer over {0..p}^r
+    while (j < r && a[j] == p) a[j++] = 0;
+    if (j == r) break;
+    ++a[j];
+  }
+  return out;
+}
+
+// Which implementation to call.
+enum class Impl { dispatch, generic, avx512 };
+const char* impl_name(Impl m) { return m == Impl::dispatch ? "dispatch" : m == Impl::generic ? "generic" : "avx512"; }
+
+// Returns false when the implementation does not apply (AVX-512 on a CPU without it).
+template <typename T>
+bool run(Impl m, const std::vector<T>& Z, index_t n, index_t r, const std::vector<std::int32_t>& al,
+         std::vector<T>& out) {
+  const index_t K = r ? static_cast<index_t>(al.size()) / r : static_cast<index_t>(al.size());
+  out.assign(static_cast<std::size_t>(n * K), std::numeric_limits<T>::quiet_NaN());
+  switch (m) {
+    case Impl::dispatch: fastrep::hermite_features<T>(Z.data(), n, r, al.data(), K, out.data()); return true;
+    case Impl::generic: fastrep::hermite_features_generic<T>(Z.data(), n, r, al.data(), K, out.data()); return true;
+    case Impl::avx512: return fastrep::hermite_features_avx512<T>(Z.data(), n, r, al.data(), K, out.data());
+  }
+  return false;
+}
+
+// Compare every entry with an independent evaluation; the error is scaled by max(1, |want|).
+template <typename T, typename HeFn>
+void check_against(Impl m, const char* label, index_t n, index_t r, int p, double zmax, double tol, HeFn he,
+                   std::mt19937_64& gen) {
+  std::uniform_real_distribution<double> unif(-zmax, zmax);
+  std::vector<T> Z(static_cast<std::size_t>(n * r));
+  for (auto& z : Z) z = static_cast<T>(unif(gen));
+  const std::vector<std::int32_t> al = all_multi_indices(static_cast<int>(r), p);
+  const index_t K = static_cast<index_t>(al.size()) / r;
+  std::vector<T> out;
+  if (!run<T>(m, Z, n, r, al, out)) return;
+  double worst = 0;
+  bool finite = true;
+  for (index_t i = 0; i < n; ++i)
+    for (index_t a = 0; a < K; ++a) {
+      long double want = 1;
+      for (index_t j = 0; j < r; ++j) {
+        const int k = al[a * r + j];
+        want *= he(k, static_cast<long double>(Z[i * r + j])) / std::sqrt(factorial(k));
+      }
+      const long double got = out[i * K + a];
+      finite = finite && std::isfinite(static_cast<double>(got));
+      const double err = static_cast<double>(std::fabs(got - want) / std::fmax(1.0L, std::fabs(want)));
+      worst = err > worst ? err : worst;
+    }
+  char msg[256];
+  std::snprintf(msg, sizeof msg, "%s %s %s n=%ld r=%ld p=%d K=%ld: worst scaled error %.3g > %.3g", label,
+                impl_name(m), sizeof(T) == 4 ? "float" : "double", static_cast<long>(n), static_cast<long>(r), p,
+                static_cast<long>(K), worst, tol);
+  expect(finite && worst <= tol, msg);
+}
+
+template <typename T>
+void check_type(std::mt19937_64& gen) {
+  // tolerances as in tests/conftest.py (RTOL * 50): float32 5e-4, float64 5e-11
+  const double tol = sizeof(T) == 4 ? 5e-4 : 5e-11;
+  for (Impl m : {Impl::dispatch, Impl::generic, Impl::avx512}) {
+    // explicit polynomials; n spans several OpenMP chunks; K = 84 (r = 3, p = 6) is not a
+    // multiple of the vector width, so the masked tail store is exercised
+    check_against<T>(m, "explicit", 5000, 3, 6, 4.0, tol, he_explicit, gen);
+    check_against<T>(m, "explicit", 257, 1, 6, 4.0, tol, he_explicit, gen);  // K = 7 < one vector
+    check_against<T>(m, "explicit", 33, 5, 2, 3.0, tol, he_explicit, gen);   // K = 21
+    // higher degrees: one- and two-register tables of the AVX-512 path, and beyond them
+    for (int p : {7, 8, 15, 16, 20, 31, 34}) check_against<T>(m, "recurrence", 100, 1, p, 3.0, tol, he_recurrence, gen);
+    check_against<T>(m, "recurrence", 64, 2, 12, 3.0, tol, he_recurrence, gen);
+  }
+}
+
+// Hand-worked values: h_2(1.5) = (1.5^2 - 1)/sqrt(2), h_3(-2) = (-8 + 6)/sqrt(6), h_(2,1)(1.5, -2) = both.
+template <typename T>
+void check_by_hand() {
+  const std::vector<T> Z = {T(1.5), T(-2)};
+  const std::vector<std::int32_t> al = {0, 0, 2, 0, 0, 3, 2, 1};  // (K=4, r=2)
+  const double want[4] = {1.0, 1.25 / std::sqrt(2.0), -2.0 / std::sqrt(6.0), 1.25 / std::sqrt(2.0) * -2.0};
+  for (Impl m : {Impl::dispatch, Impl::generic, Impl::avx512}) {
+    std::vector<T> out;
+    if (!run<T>(m, Z, 1, 2, al, out)) continue;
+    for (int a = 0; a < 4; ++a) {
+      char msg[160];
+      std::snprintf(msg, sizeof msg, "by hand %s %s: feature %d is %.9g, want %.9g", impl_name(m),
+                    sizeof(T) == 4 ? "float" : "double", a, static_cast<double>(out[a]), want[a]);
+      expect(std::fabs(out[a] - want[a]) <= (sizeof(T) == 4 ? 1e-6 : 1e-15), msg);
+    }
+  }
+}
+
+// Degree 30 at |z| = 10 in double: finite, and right to 1e-12 against the long double recurrence.
+void check_high_degree_double() {
+  const std::vector<double> Z = {-10.0, -3.5, 0.0, 7.25, 10.0};
+  const std::vector<std::int32_t> al = {30};
+  for (Impl m : {Impl::dispatch, Impl::generic, Impl::avx512}) {
+    std::vector<double> out;
+    if (!run<double>(m, Z, 5, 1, al, out)) continue;
+    for (int i = 0; i < 5; ++i) {
+      const long double want = he_recurrence(30, Z[i]) / std::sqrt(factorial(30));
+      char msg[160];
+      std::snprintf(msg, sizeof msg, "degree 30 %s at z=%g: %.17g, want %.17Lg", impl_name(m), Z[i], out[i], want);
+      expect(std::isfinite(out[i]) && std::fabs(out[i] - want) <= 1e-12 * std::fmax(1.0L, std::fabs(want)), msg);
+    }
+  }
+}
+
+// Empty shapes: n = 0 and K = 0 write nothing; r = 0 gives the empty product, 1.
+void check_edges() {
+  for (Impl m : {Impl::dispatch, Impl::generic, Impl::avx512}) {
+    std::vector<float> out;
+    const std::vector<float> Z0;
+    expect(!run<float>(m, Z0, 0, 2, {1, 1}, out) || out.empty(), std::string("n = 0 ") + impl_name(m));
+    const std::vector<float> Z = {0.5f, 1.0f};
+    expect(!run<float>(m, Z, 1, 2, {}, out) || out.empty(), std::string("K = 0 ") + impl_name(m));
+    if (m != Impl::avx512) {  // the AVX-512 path declines r = 0 and leaves it to the generic one
+      run<float>(m, Z0, 3, 0, {0, 0}, out);  // alphas (2, 0): K counts as al.size() here
+      bool ones = out.size() == 6;
+      for (float v : out) ones = ones && v == 1.0f;
+      expect(ones, std::string("r = 0 gives ones ") + impl_name(m));
+    }
+  }
+}
+
+}  // namespace
+
+int main() {
+  std::mt19937_64 gen(20240601);
+  check_type<float>(gen);
+  check_type<double>(gen);
+  check_by_hand<float>();
+  check_by_hand<double>();
+  check_high_degree_double();
+  check_edges();
+  std::printf("fastrep embed: %d checks, %d failures; threads %d; float p=4 runs %s, double p=4 runs %s\n", checks,
+              failures, fastrep::num_threads(), fastrep::hermite_features_path<float>(4),
+              fastrep::hermite_features_path<double>(4));
+  return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,70 @@
+"""The C++ core embeds without Python: compile tests/cpp/*.cpp with the system compiler and run it.
+
+The program (tests/cpp/test_hermite_embed.cpp) includes only ``csrc/include/fastrep/*.hpp``
+and checks Hermite features against independently computed values; see its header comment.
+It is built with and without OpenMP, and once with ``FASTREP_NO_SIMD`` (the portable code
+alone), with warnings as errors so that the headers stay clean for other people's builds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "tests" / "cpp" / "test_hermite_embed.cpp"
+INCLUDE = ROOT / "csrc" / "include"
+
+
+def _compiler() -> str | None:
+    for name in (os.environ.get("CXX"), "c++", "g++", "clang++"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+CXX = _compiler()
+pytestmark = pytest.mark.skipif(CXX is None, reason="no C++ compiler (c++, g++, clang++ or $CXX) on PATH")
+
+
+def _accepts_openmp(tmp_path: Path) -> bool:
+    probe = tmp_path / "omp_probe.cpp"
+    probe.write_text("#include <omp.h>\nint main() { return omp_get_max_threads() > 0 ? 0 : 1; }\n")
+    res = subprocess.run([CXX, "-fopenmp", str(probe), "-o", str(tmp_path / "omp_probe")],
+                         capture_output=True, text=True)
+    return res.returncode == 0
+
+
+VARIANTS = {
+    "serial": [],
+    "openmp": ["-fopenmp"],
+    "openmp-no-simd": ["-fopenmp", "-DFASTREP_NO_SIMD"],
+}
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the flags below are for gcc/clang")
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_embedded_hermite_program(variant, tmp_path):
+    flags = VARIANTS[variant]
+    if "-fopenmp" in flags and not _accepts_openmp(tmp_path):
+        pytest.skip(f"{CXX} does not support -fopenmp")
+    exe = tmp_path / "embed"
+    # Only the fastrep headers are on the include path: no Python, no pybind11, no NumPy.
+    cmd = [CXX, "-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", *flags, f"-I{INCLUDE}", str(SOURCE),
+           "-o", str(exe)]
+    built = subprocess.run(cmd, capture_output=True, text=True)
+    assert built.returncode == 0, f"compiling failed: {' '.join(cmd)}\n{built.stderr}"
+    # Two threads, so the OpenMP builds split rows between threads even on a 1-core runner.
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    ran = subprocess.run([str(exe)], capture_output=True, text=True, env=env, timeout=120)
+    assert ran.returncode == 0, f"embedded checks failed:\n{ran.stdout}\n{ran.stderr}"
+    assert " 0 failures" in ran.stdout, ran.stdout
+    if "no-simd" in variant:
+        assert "float p=4 runs generic" in ran.stdout, ran.stdout
+    if "openmp" in variant:
+        assert "threads 2" in ran.stdout, ran.stdout
