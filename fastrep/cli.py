@@ -1,0 +1,255 @@
+"""The ``fastrep`` command: ``demo``, ``sweep``, ``report``, ``backends``.
+
+User mistakes (a bad spec, a foreign store file, a missing file, an unreachable
+scheduler) print one line ``fastrep: error: ...`` on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["main"]
+
+_RESULTS = Path("fastrep-results")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (with a pointer to --help), exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"fastrep: error: {message} (see `{self.prog} --help`)\n")
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line, exit status 2."""
+
+
+def _print_summary(summary) -> None:
+    print(summary, file=sys.stderr)
+
+
+def _run_and_report(spec, store: Path, out_dir: Path, args, *, title: str) -> int:
+    from .experiments import run, write_report
+
+    t0 = time.perf_counter()
+    summary = run(
+        spec,
+        store=store,
+        executor="dask" if args.scheduler else ("serial" if args.serial else "processes"),
+        scheduler=args.scheduler,
+        workers=args.workers,
+        threads=args.threads,
+        progress=not args.no_progress,
+    )
+    _print_summary(summary)
+    report = write_report(store, out_dir, title=title)
+    print(f"report: {report}  ({time.perf_counter() - t0:.1f} s in all)")
+    if summary.cells_failed:
+        print(
+            f"fastrep: {summary.cells_failed} cells failed (errors are in the store's failures table and in "
+            f"the report); re-run the same command to retry them",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _add_exec_options(p) -> None:
+    g = p.add_argument_group("execution")
+    g.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the cells on this dask.distributed scheduler (e.g. tcp://10.0.0.5:8786) "
+        "instead of local processes",
+    )
+    g.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: one per core)")
+    g.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="BLAS/OpenMP/Numba threads per cell (default: cores / workers; 1 on Dask)",
+    )
+    g.add_argument("--serial", action="store_true", help="run the cells one by one in this process")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _cmd_demo(args) -> int:
+    from .experiments import demo_spec
+
+    spec = demo_spec("quick" if args.quick else "full")
+    out = Path(args.out) / spec.name
+    store = out / "results.sqlite"
+    print(f"fastrep demo: sweep {spec.name!r}, {len(spec.cells())} cells; store {store}", file=sys.stderr)
+    return _run_and_report(spec, store, out, args, title=f"fastrep demo: {spec.name}")
+
+
+def _cmd_sweep(args) -> int:
+    from .experiments import load_spec
+
+    spec = load_spec(Path(args.spec))
+    store = Path(args.store) if args.store else _RESULTS / spec.name / "results.sqlite"
+    out = Path(args.report) if args.report else store.parent
+    return _run_and_report(spec, store, out, args, title=f"fastrep sweep: {spec.name}")
+
+
+def _cmd_report(args) -> int:
+    from .experiments import write_report
+
+    store = Path(args.store)
+    if not store.is_file():
+        raise UserError(f"no results store at {store}")
+    path = write_report(store, Path(args.out) if args.out else None, n_boot=args.bootstrap)
+    print(f"report: {path}")
+    return 0
+
+
+def _cmd_backends(args) -> int:
+    from . import __version__, backends
+    from .backend import AUTO_PREFERENCE, DEFAULT_CPU_ORDER
+
+    print(f"fastrep {__version__}")
+    status = backends()
+    width = max(map(len, status))
+    for name, state in status.items():
+        print(f"  {name:<{width}}  {state}")
+    avail = [b for b in DEFAULT_CPU_ORDER if status.get(b) == "available"]
+    print(f"'auto' on CPU arrays: {avail[0] if avail else 'reference'} by default", end="")
+    if AUTO_PREFERENCE:
+        print(
+            "; per operation: "
+            + ", ".join(
+                f"{op} -> {next((b for b in order if status.get(b) == 'available'), 'reference')}"
+                for op, order in sorted(AUTO_PREFERENCE.items())
+            )
+        )
+    else:
+        print()
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    raw = argparse.RawDescriptionHelpFormatter
+    p = _Parser(
+        prog="fastrep",
+        formatter_class=raw,
+        description="Feature learning against kernels at large d: run the paper's separation and plot it.",
+        epilog="examples:\n  fastrep demo            # the separation study, < 10 min on 2 cores\n"
+        "  fastrep demo --quick    # a ~1 minute version\n"
+        "  fastrep sweep examples/separation.toml --store runs/sep.sqlite\n"
+        "  fastrep report runs/sep.sqlite\n  fastrep backends",
+    )
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"fastrep {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    d = sub.add_parser(
+        "demo",
+        formatter_class=raw,
+        help="run the default separation study and write its report",
+        description="Run the embedded separation study (degree-3 target, r = 2: one-step network, "
+        "NTK ridge, oracle, transfer) on local processes, store the results in SQLite "
+        "and write report.md with the figures. Re-running resumes: finished cells are "
+        "skipped.",
+        epilog="examples:\n  fastrep demo\n  fastrep demo --quick --out /tmp/fr\n"
+        "  fastrep demo --scheduler tcp://10.0.0.5:8786",
+    )
+    d.add_argument("--quick", action="store_true", help="a much smaller grid (about a minute)")
+    d.add_argument(
+        "--out",
+        default=str(_RESULTS),
+        metavar="DIR",
+        help="results folder (default: ./fastrep-results); the store and report go in DIR/<sweep name>/",
+    )
+    _add_exec_options(d)
+    d.set_defaults(func=_cmd_demo)
+
+    s = sub.add_parser(
+        "sweep",
+        formatter_class=raw,
+        help="run a sweep from a TOML spec",
+        description="Run every cell of a sweep spec that the store does not hold yet, then write "
+        "the report. The spec format is documented in fastrep/experiments/spec.py and "
+        "examples/*.toml.",
+        epilog="examples:\n  fastrep sweep examples/separation.toml\n"
+        "  fastrep sweep spec.toml --store runs/sep.sqlite --workers 4\n"
+        "  fastrep sweep spec.toml --scheduler tcp://10.0.0.5:8786",
+    )
+    s.add_argument("spec", metavar="SPEC.toml", help="the sweep specification")
+    s.add_argument(
+        "--store",
+        metavar="PATH",
+        help="SQLite results store (default: ./fastrep-results/<sweep name>/results.sqlite)",
+    )
+    s.add_argument(
+        "--report", metavar="DIR", help="where report.md and the figures go (default: the store's folder)"
+    )
+    _add_exec_options(s)
+    s.set_defaults(func=_cmd_sweep)
+
+    r = sub.add_parser(
+        "report",
+        formatter_class=raw,
+        help="figures and report.md from a store (nothing is rerun)",
+        description="Read a results store and write the figures (PNG) and report.md: fitted slopes "
+        "with bootstrap intervals, the n* table, machine and timings.",
+        epilog="examples:\n  fastrep report fastrep-results/separation/results.sqlite\n"
+        "  fastrep report runs/sep.sqlite --out figures/",
+    )
+    r.add_argument("store", metavar="STORE", help="a fastrep results store (SQLite)")
+    r.add_argument("--out", metavar="DIR", help="output folder (default: the store's folder)")
+    r.add_argument(
+        "--bootstrap", type=int, default=1000, metavar="B", help="bootstrap replicates (default 1000)"
+    )
+    r.set_defaults(func=_cmd_report)
+
+    b = sub.add_parser(
+        "backends",
+        formatter_class=raw,
+        help="which compute backends run here",
+        description="List every backend (reference, cpp, numba, cupy): available, or why not.",
+        epilog="example:\n  fastrep backends\n  FASTREP_BACKEND=numba fastrep backends",
+    )
+    b.set_defaults(func=_cmd_backends)
+    return p
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``fastrep`` console script; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    from .experiments.runner import ExecutorError
+    from .experiments.spec import SpecError
+    from .experiments.store import StoreError
+
+    for name in ("workers", "threads", "bootstrap"):
+        v = getattr(args, name, None)
+        if v is not None and v < 1:
+            parser.error(f"--{name} must be a positive integer; got {v}")
+    try:
+        return args.func(args)
+    except (
+        UserError,
+        SpecError,
+        StoreError,
+        ExecutorError,
+        FileNotFoundError,
+        IsADirectoryError,
+        PermissionError,
+    ) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"fastrep: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "fastrep: interrupted; finished cells are saved, re-run the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

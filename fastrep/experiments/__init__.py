@@ -1,0 +1,43 @@
+"""Sweeps behind the paper's separation: spec -> cells -> SQLite store -> n*(d), slopes, plots.
+
+>>> from fastrep import experiments
+>>> spec = experiments.load_spec("examples/separation.toml")      # doctest: +SKIP
+>>> experiments.run(spec, store="runs/sep.sqlite")                  # local processes  # doctest: +SKIP
+>>> experiments.run(spec, store="runs/sep.sqlite", executor="dask",
+...                 scheduler="tcp://10.0.0.5:8786")                # a Dask cluster    # doctest: +SKIP
+>>> df = experiments.load("runs/sep.sqlite")                        # pandas DataFrame  # doctest: +SKIP
+>>> experiments.fit_slopes(df, epsilon=0.25)                        # doctest: +SKIP
+>>> experiments.write_report("runs/sep.sqlite", "runs/")            # report.md + PNGs  # doctest: +SKIP
+
+Modules: :mod:`.spec` (the sweep format), :mod:`.methods` (the method registry),
+:mod:`.runner` (executors), :mod:`.store` (the SQLite store), :mod:`.analysis`,
+:mod:`.plots`, :mod:`.report`, :mod:`.demo` (the embedded demo grids in ``defaults.toml``).
+"""
+
+from .analysis import fit_slopes, median_curves, n_star, staircase_prediction
+from .demo import demo_spec
+from .methods import METHODS, register_method
+from .report import write_report
+from .runner import RunSummary, run
+from .spec import Cell, SpecError, SweepSpec, load_spec
+from .store import ResultStore, StoreError, load
+
+__all__ = [
+    "METHODS",
+    "Cell",
+    "ResultStore",
+    "RunSummary",
+    "SpecError",
+    "StoreError",
+    "SweepSpec",
+    "demo_spec",
+    "fit_slopes",
+    "load",
+    "load_spec",
+    "median_curves",
+    "n_star",
+    "register_method",
+    "run",
+    "staircase_prediction",
+    "write_report",
+]

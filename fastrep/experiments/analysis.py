@@ -1,0 +1,202 @@
+"""From stored cells to the paper's numbers: n*(d), slopes with bootstrap intervals, staircase.
+
+* :func:`median_curves`: the median excess error over seeds at each (label, d, n).
+* :func:`n_star`: n*(d), the smallest n at which the median excess error reaches
+  epsilon or below, interpolated linearly in (log n, log error) between the last grid
+  point above epsilon and the first one at or below it.
+* :func:`fit_slopes`: the least-squares slope of log n* against log d per method, with a
+  percentile bootstrap interval obtained by resampling seeds (independently at each d,
+  since each (d, seed) is an independent experiment).
+* :func:`staircase_prediction`: the kernel staircase: when d^l <= n < d^(l+1), a
+  rotation-invariant kernel learns the degree <= l part of f* and nothing above, so its
+  excess error is about the target's energy above degree l (over E[f*^2]).
+
+All functions take the DataFrame of :func:`fastrep.experiments.load`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "fit_slopes",
+    "median_curves",
+    "n_star",
+    "n_star_from_curve",
+    "staircase_prediction",
+    "staircase_curves",
+]
+
+
+def median_curves(df: pd.DataFrame, value: str = "excess_error") -> pd.DataFrame:
+    """Columns ``label, d, n, median, q25, q75, seeds`` (quartiles over seeds)."""
+    if df.empty:
+        return pd.DataFrame(columns=["label", "d", "n", "median", "q25", "q75", "seeds"])
+    g = df.dropna(subset=[value]).groupby(["label", "d", "n"])[value]
+    out = pd.DataFrame(
+        {"median": g.median(), "q25": g.quantile(0.25), "q75": g.quantile(0.75), "seeds": g.count()}
+    ).reset_index()
+    return out.sort_values(["label", "d", "n"], ignore_index=True)
+
+
+def n_star_from_curve(ns, errors, epsilon: float) -> tuple[float, str]:
+    """n* from one curve; returns ``(n_star, status)``.
+
+    ``ns``: increasing sample sizes; ``errors``: the (median) excess error at each.
+    status ``"ok"`` (interpolated between grid points), ``"below_grid"`` (already at or
+    below epsilon at the smallest n: n* <= ns[0], returned as ns[0]) or ``"above_grid"``
+    (never reached: n* > ns[-1], returned as NaN).
+    """
+    ns = np.asarray(ns, dtype=float)
+    errors = np.asarray(errors, dtype=float)
+    hit = np.flatnonzero(errors <= epsilon)
+    if hit.size == 0:
+        return math.nan, "above_grid"
+    k = int(hit[0])
+    if k == 0:
+        return float(ns[0]), "below_grid"
+    # errors are positive in practice; guard the logarithm against an exact 0
+    e0, e1 = max(errors[k - 1], 1e-300), max(errors[k], 1e-300)
+    l0, l1 = math.log(ns[k - 1]), math.log(ns[k])
+    if e0 == e1:
+        return float(ns[k]), "ok"
+    t = (math.log(epsilon) - math.log(e0)) / (math.log(e1) - math.log(e0))
+    return float(math.exp(l0 + t * (l1 - l0))), "ok"
+
+
+def _error_matrices(df: pd.DataFrame, label: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """d -> (ns, errors (len(ns), seeds)) over the seeds present at every n of that d."""
+    out = {}
+    sub = df[df["label"] == label]
+    for d, g in sub.groupby("d"):
+        piv = g.pivot_table(index="n", columns="seed", values="excess_error", aggfunc="first").sort_index()
+        piv = piv.dropna(axis=1, how="any")
+        if piv.shape[1] == 0:
+            continue
+        out[int(d)] = (piv.index.to_numpy(dtype=float), piv.to_numpy(dtype=float))
+    return out
+
+
+def n_star(df: pd.DataFrame, epsilon: float) -> pd.DataFrame:
+    """n*(d) per method: columns ``label, method, d, n_star, status, seeds``."""
+    rows = []
+    for label in sorted(df["label"].unique()) if not df.empty else []:
+        method = df.loc[df["label"] == label, "method"].iloc[0]
+        for d, (ns, errs) in sorted(_error_matrices(df, label).items()):
+            value, status = n_star_from_curve(ns, np.median(errs, axis=1), epsilon)
+            rows.append(
+                {
+                    "label": label,
+                    "method": method,
+                    "d": d,
+                    "n_star": value,
+                    "status": status,
+                    "seeds": errs.shape[1],
+                }
+            )
+    return pd.DataFrame(rows, columns=["label", "method", "d", "n_star", "status", "seeds"])
+
+
+def _slope(ds, nstars) -> float:
+    x, y = np.log(np.asarray(ds, float)), np.log(np.asarray(nstars, float))
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def fit_slopes(
+    df: pd.DataFrame, epsilon: float, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> pd.DataFrame:
+    """Slope of log n* against log d per method, with a bootstrap interval over seeds.
+
+    Only the d whose n* was interpolated inside the n grid (status ``"ok"``) enter the
+    fit: a censored n* is a bound, not a value. Each bootstrap replicate resamples the
+    seeds with replacement at every d, recomputes the median curves, n*(d) and the slope;
+    replicates with fewer than two usable d are dropped (``boot_used`` counts the rest).
+
+    Columns: ``label, method, slope, low, high, d_used, d_total, boot_used``; slope/low/high
+    are NaN when fewer than two d have an n*.
+    """
+    rng = np.random.default_rng(seed)
+    alpha = (1 - level) / 2
+    stars = n_star(df, epsilon)
+    rows = []
+    for label, g in stars.groupby("label", sort=True):
+        ok = g[g["status"] == "ok"]
+        row = {
+            "label": label,
+            "method": g["method"].iloc[0],
+            "slope": math.nan,
+            "low": math.nan,
+            "high": math.nan,
+            "d_used": len(ok),
+            "d_total": len(g),
+            "boot_used": 0,
+        }
+        if len(ok) >= 2:
+            row["slope"] = _slope(ok["d"], ok["n_star"])
+            mats = _error_matrices(df, label)
+            ds = sorted(int(d) for d in ok["d"])
+            boot = np.full((n_boot, len(ds)), np.nan)
+            for j, d in enumerate(ds):
+                ns, errs = mats[d]
+                idx = rng.integers(0, errs.shape[1], size=(n_boot, errs.shape[1]))
+                meds = np.median(errs[:, idx], axis=2)  # (len(ns), n_boot)
+                for b in range(n_boot):
+                    v, status = n_star_from_curve(ns, meds[:, b], epsilon)
+                    if status == "ok":
+                        boot[b, j] = v
+            slopes = []
+            for b in range(n_boot):
+                keep = np.isfinite(boot[b])
+                if keep.sum() >= 2:
+                    slopes.append(_slope(np.asarray(ds)[keep], boot[b][keep]))
+            if slopes:
+                row["low"], row["high"] = (float(v) for v in np.quantile(slopes, [alpha, 1 - alpha]))
+                row["boot_used"] = len(slopes)
+        rows.append(row)
+    return pd.DataFrame(
+        rows, columns=["label", "method", "slope", "low", "high", "d_used", "d_total", "boot_used"]
+    )
+
+
+def staircase_prediction(energy_by_degree: dict, d: int, n) -> np.ndarray:
+    """Predicted kernel excess error at sample sizes ``n`` (scalar or array) and dimension ``d``.
+
+    With l = floor(log n / log d) (so d^l <= n < d^(l+1)), the prediction is
+    sum_{k > l} energy_k / sum_k energy_k: the share of E[f*^2] above degree l.
+    """
+    n = np.atleast_1d(np.asarray(n, dtype=float))
+    if d < 2:
+        raise ValueError(f"d must be >= 2 for the staircase; got {d}")
+    total = float(sum(energy_by_degree.values()))
+    if not total > 0:
+        raise ValueError("energy_by_degree must have a positive total")
+    level = np.floor(np.log(n) / math.log(d) + 1e-9)
+    degs = np.array(sorted(energy_by_degree), dtype=float)
+    energies = np.array([energy_by_degree[k] for k in sorted(energy_by_degree)], dtype=float)
+    return np.array([energies[degs > lv].sum() / total for lv in level])
+
+
+def staircase_curves(df: pd.DataFrame, target_spec: dict, ns) -> pd.DataFrame:
+    """The staircase prediction at each d of ``df`` over ``ns``, averaged over the stored seeds
+    (a preset with random coefficients has a different energy profile per seed).
+
+    Columns ``d, n, prediction``.
+    """
+    from .methods import build_target
+
+    rows = []
+    ns = np.asarray(sorted(ns), dtype=float)
+    for d, g in df.groupby("d"):
+        seeds = sorted(g["seed"].unique())[:8]
+        preds = []
+        for s in seeds:
+            e = build_target(target_spec, int(d), int(s)).energy_by_degree()
+            preds.append(staircase_prediction(e, int(d), ns))
+        mean = np.mean(preds, axis=0)
+        rows.extend(
+            {"d": int(d), "n": float(n), "prediction": float(p)} for n, p in zip(ns, mean, strict=True)
+        )
+    return pd.DataFrame(rows, columns=["d", "n", "prediction"])

@@ -1,0 +1,258 @@
+"""The four figures of a sweep, written as PNG with matplotlib's Agg canvas.
+
+Figures are built with ``matplotlib.figure.Figure`` and ``FigureCanvasAgg`` directly, so
+plotting never touches pyplot's global state (or a user's interactive backend).
+
+* :func:`plot_error_curves`: excess error against n, one panel per method, one line per d;
+  the kernel staircase prediction dashed on kernel panels, the oracle as a grey floor.
+* :func:`plot_n_star`: n*(d) on log-log axes, one line per method, slopes in the legend.
+* :func:`plot_alignment`: subspace alignment of W with U against n/d^2.
+* :func:`plot_transfer`: target error against n_t, transfer and NTK-on-the-target-only.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .analysis import median_curves, staircase_curves
+
+__all__ = ["plot_alignment", "plot_error_curves", "plot_n_star", "plot_transfer"]
+
+ERROR_LABEL = "excess test error\n(MSE against noiseless f*, / E[f*²])"
+_DPI = 120
+
+
+def _colors(ds):
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"]
+    ds = sorted(ds)
+    return {d: cmap(0.1 + 0.75 * i / max(1, len(ds) - 1)) for i, d in enumerate(ds)}
+
+
+def _save(fig: Figure, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=_DPI)
+    return path
+
+
+def _is_kernel(method: str) -> bool:
+    from .methods import METHODS
+
+    m = METHODS.get(method)
+    return bool(m and m.kernel)
+
+
+def plot_error_curves(
+    df: pd.DataFrame,
+    path,
+    *,
+    epsilon: float | None = None,
+    target_spec: dict | None = None,
+    title: str | None = None,
+) -> Path:
+    """Excess error against n (log-log): one panel per method (transfer excluded), one line per d.
+
+    The band is the interquartile range over seeds. Kernel panels carry the staircase
+    prediction (dashed, needs ``target_spec``); every panel carries the oracle's median
+    error per d as a grey dotted floor when the store has oracle cells.
+    """
+    curves = median_curves(df)
+    methods = dict(zip(df["label"], df["method"], strict=True))
+    labels = [lb for lb in sorted(curves["label"].unique()) if methods[lb] not in ("transfer", "oracle")]
+    if not labels:
+        labels = [lb for lb in sorted(curves["label"].unique()) if methods[lb] != "transfer"]
+    oracle = curves[curves["label"].map(methods) == "oracle"]
+    colors = _colors(df["d"].unique())
+    ncol = min(3, max(1, len(labels)))
+    nrow = math.ceil(len(labels) / ncol) if labels else 1
+    fig = Figure(figsize=(4.6 * ncol, 3.8 * nrow), layout="constrained")
+    axes = fig.subplots(nrow, ncol, squeeze=False, sharey=True)
+    for ax in axes.flat[len(labels) :]:
+        ax.set_visible(False)
+    all_n = np.sort(df["n"].unique())
+    for ax, label in zip(axes.flat, labels, strict=False):
+        sub = curves[curves["label"] == label]
+        for d, g in sub.groupby("d"):
+            c = colors[d]
+            ax.plot(g["n"], g["median"], "o-", color=c, ms=3.5, lw=1.5, label=f"d = {d}")
+            ax.fill_between(g["n"], g["q25"], g["q75"], color=c, alpha=0.15, lw=0)
+        if _is_kernel(methods[label]) and target_spec is not None:
+            ns = np.geomspace(all_n.min(), all_n.max(), 200)
+            stair = staircase_curves(df[df["label"] == label], target_spec, ns)
+            for d, g in stair.groupby("d"):
+                # a zero prediction (all energy learnable) has no place on a log axis
+                pred = g["prediction"].where(g["prediction"] > 1e-12)
+                ax.plot(g["n"], pred, "--", color=colors[d], lw=1.2)
+            ax.plot([], [], "--", color="0.3", label="staircase prediction")
+        if not oracle.empty:
+            for _, g in oracle.groupby("d"):
+                ax.plot(g["n"], g["median"], ":", color="0.55", lw=1.2)
+            ax.plot([], [], ":", color="0.55", label="oracle (U known)")
+        if epsilon is not None:
+            ax.axhline(epsilon, color="crimson", lw=0.8, alpha=0.7)
+            ax.plot([], [], color="crimson", lw=0.8, label=f"ε = {epsilon:g}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"{label}" + (f" ({methods[label]})" if methods[label] != label else ""))
+        ax.set_xlabel("training samples n")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ERROR_LABEL)
+    fig.suptitle(title or "Excess test error against n (median over seeds, band: quartiles)")
+    return _save(fig, path)
+
+
+def plot_n_star(
+    stars: pd.DataFrame,
+    slopes: pd.DataFrame,
+    path,
+    *,
+    epsilon: float,
+    n_max: dict | None = None,
+    title: str | None = None,
+) -> Path:
+    """n*(d) against d on log-log axes, one line per method; slopes with intervals in the legend.
+
+    Filled markers: n* interpolated inside the n grid (these enter the slope fit); the
+    fitted line is dashed. Hollow markers: censored n*, pointing down at the smallest n
+    (n* is at most that) or up at the largest n (``n_max``: label -> largest n; n* is more).
+    """
+    any_below = any_above = False
+    fig = Figure(figsize=(6.4, 4.8), layout="constrained")
+    ax = fig.subplots()
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    for i, (label, g) in enumerate(stars.groupby("label", sort=True)):
+        c = cmap(i % 10)
+        s = slopes[slopes["label"] == label]
+        if len(s) and np.isfinite(s["slope"].iloc[0]):
+            r = s.iloc[0]
+            interval = f" [{r['low']:.2f}, {r['high']:.2f}]" if np.isfinite(r["low"]) else ""
+            text = f"{label}: slope {r['slope']:.2f}{interval}"
+        else:
+            text = f"{label}: slope n/a"
+        ok = g[g["status"] == "ok"]
+        below = g[g["status"] == "below_grid"]
+        above = g[g["status"] == "above_grid"]
+        ax.plot(ok["d"], ok["n_star"], "o-", color=c, label=text)
+        if len(below):
+            any_below = True
+            ax.plot(below["d"], below["n_star"], "v", color=c, mfc="none", ms=8)
+        if len(above) and n_max is not None and label in n_max:
+            any_above = True
+            ax.plot(above["d"], [n_max[label]] * len(above), "^", color=c, mfc="none", ms=8)
+        if len(ok) >= 2:
+            x = np.log(ok["d"].to_numpy(float))
+            coef = np.polyfit(x, np.log(ok["n_star"].to_numpy(float)), 1)
+            xs = np.linspace(x.min(), x.max(), 20)
+            ax.plot(np.exp(xs), np.exp(np.polyval(coef, xs)), "--", color=c, lw=0.8, alpha=0.7)
+    if any_below:
+        ax.plot([], [], "v", color="0.4", mfc="none", label="n* ≤ smallest n (not fitted)")
+    if any_above:
+        ax.plot([], [], "^", color="0.4", mfc="none", label="n* > largest n (not fitted)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ds = np.sort(stars["d"].unique())
+    if len(ds):
+        ax.set_xticks(ds, [str(d) for d in ds])
+        ax.minorticks_off()
+    ax.set_xlabel("input dimension d")
+    ax.set_ylabel(f"n*: samples to reach excess error ≤ {epsilon:g}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, title="log n* = slope · log d + c (95% bootstrap interval)", title_fontsize=8)
+    ax.set_title(title or "Sample complexity n*(d)")
+    return _save(fig, path)
+
+
+def plot_alignment(
+    df: pd.DataFrame, path, *, target_spec: dict | None = None, title: str | None = None
+) -> Path | None:
+    """Median subspace alignment of W with U against n/d², per method with a W (None if none has).
+
+    Dotted lines: r/d, the alignment of random directions (needs ``target_spec`` for r).
+    """
+    sub = df[df["alignment"].notna() & (df["method"] != "transfer")]
+    if sub.empty:
+        return None
+    r = 0
+    if target_spec is not None:
+        from .methods import build_target
+
+        r = build_target(target_spec, int(sub["d"].max()), int(sub["seed"].min())).r
+    curves = median_curves(sub, value="alignment")
+    labels = sorted(curves["label"].unique())
+    colors = _colors(sub["d"].unique())
+    fig = Figure(figsize=(4.8 * len(labels), 4.0), layout="constrained")
+    axes = fig.subplots(1, len(labels), squeeze=False, sharey=True)[0]
+    for ax, label in zip(axes, labels, strict=True):
+        for d, g in curves[curves["label"] == label].groupby("d"):
+            x = g["n"] / d**2
+            ax.plot(x, g["median"], "o-", color=colors[d], ms=3.5, label=f"d = {d}")
+            ax.fill_between(x, g["q25"], g["q75"], color=colors[d], alpha=0.15, lw=0)
+            if r:  # a random W has alignment about r/d
+                ax.axhline(r / d, color=colors[d], lw=0.6, ls=":")
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("n / d²")
+        ax.set_title(label)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("alignment: mean over neurons of ‖U w‖² / ‖w‖²\n(1 = W inside span U)")
+    fig.suptitle(title or "Learned representation: alignment of W with span(U)")
+    return _save(fig, path)
+
+
+def plot_transfer(
+    df: pd.DataFrame, path, *, epsilon: float | None = None, title: str | None = None
+) -> Path | None:
+    """Target error against n_t, one colour per d: transfer (solid) and NTK on the target only
+    (dashed); the oracle's error as a grey dotted floor. None when the store has no transfer cells."""
+    methods = dict(zip(df["label"], df["method"], strict=True))
+    tr = [lb for lb, m in methods.items() if m == "transfer"]
+    if not tr:
+        return None
+    curves = median_curves(df)
+    colors = _colors(df.loc[df["method"] == "transfer", "d"].unique())
+    fig = Figure(figsize=(6.8, 4.8), layout="constrained")
+    ax = fig.subplots()
+    styles = [(lb, "o-", "transfer (W learned on the source, frozen)") for lb in sorted(tr)]
+    styles += [(lb, "s--", f"{lb} on the target only") for lb, m in sorted(methods.items()) if m == "ntk"]
+    n_t = curves[curves["label"].isin(tr)]["n"]
+    for label, fmt, _ in styles:
+        for d, g in curves[curves["label"] == label].groupby("d"):
+            if d not in colors:
+                continue
+            ax.plot(g["n"], g["median"], fmt, color=colors[d], ms=3.5, lw=1.4)
+    for _, fmt, text in styles:
+        ax.plot([], [], fmt, color="0.3", label=text)
+    for d, c in colors.items():
+        ax.plot([], [], "-", color=c, lw=4, label=f"d = {d}")
+    oracle = curves[curves["label"].map(methods) == "oracle"]
+    if not oracle.empty:
+        for _, g in oracle[oracle["d"].isin(list(colors))].groupby("d"):
+            ax.plot(g["n"], g["median"], ":", color="0.55")
+        ax.plot([], [], ":", color="0.55", label="oracle (U known)")
+    if epsilon is not None:
+        ax.axhline(epsilon, color="crimson", lw=0.8, alpha=0.7, label=f"ε = {epsilon:g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    if len(n_t):
+        lo = min(n_t.min(), curves["n"].min())
+        ax.set_xlim(lo * 0.8, curves["n"].max() * 1.25)
+    ax.set_xlabel("target samples n_t")
+    ax.set_ylabel(ERROR_LABEL)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title(title or "Transfer: target error against n_t (median over seeds)")
+    return _save(fig, path)

@@ -1,0 +1,291 @@
+"""``report.md`` and the figures, from a results store alone (nothing is rerun)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .analysis import fit_slopes, median_curves, n_star
+from .plots import plot_alignment, plot_error_curves, plot_n_star, plot_transfer
+from .store import ResultStore
+
+__all__ = ["separation_checks", "write_report"]
+
+
+def _fmt_n(value: float, status: str, ns) -> str:
+    if status == "above_grid":
+        return f"> {int(max(ns))}"
+    if status == "below_grid":
+        return f"≤ {int(value)}"
+    return f"{value:,.0f}"
+
+
+def _fmt_slope(row) -> str:
+    if not np.isfinite(row["slope"]):
+        return f"n/a ({row['d_used']} of {row['d_total']} d with an n* inside the grid)"
+    if np.isfinite(row["low"]):
+        return f"{row['slope']:.2f} [{row['low']:.2f}, {row['high']:.2f}]"
+    return f"{row['slope']:.2f} (no interval)"
+
+
+def _table(df: pd.DataFrame) -> str:
+    """A GitHub markdown table (no tabulate dependency)."""
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for _, row in df.iterrows():
+        lines.append("| " + " | ".join(str(v) for v in row.to_list()) + " |")
+    return "\n".join(lines)
+
+
+def separation_checks(slopes: pd.DataFrame) -> list[tuple[str, bool | None, str]]:
+    """The issue's acceptance checks on fitted slopes: ``[(check, passed or None, detail)]``.
+
+    * the one-step network's slope lies in [1.4, 2.6];
+    * NTK ridge's slope is at least 0.7 higher, with non-overlapping bootstrap intervals;
+    * transfer's slope (n*_t against d) is at most 0.5 while NTK's rises.
+    None means the check could not be evaluated (a method or an n* is missing).
+    """
+    by = {r["method"]: r for _, r in slopes.iterrows()}
+    out = []
+
+    def finite(r):
+        return r is not None and np.isfinite(r["slope"])
+
+    one, ntk, tr = by.get("onestep"), by.get("ntk"), by.get("transfer")
+    if one is not None:
+        ok = finite(one) and 1.4 <= one["slope"] <= 2.6
+        out.append(
+            (
+                "one-step network: slope of log n* against log d in [1.4, 2.6]",
+                ok if finite(one) else None,
+                _fmt_slope(one),
+            )
+        )
+    if one is not None and ntk is not None:
+        if finite(one) and finite(ntk):
+            gap = ntk["slope"] - one["slope"]
+            disjoint = np.isfinite(ntk["low"]) and np.isfinite(one["high"]) and ntk["low"] > one["high"]
+            out.append(
+                (
+                    "NTK ridge: slope at least 0.7 above the network's, bootstrap intervals disjoint",
+                    bool(gap >= 0.7 and disjoint),
+                    f"NTK {_fmt_slope(ntk)} vs network {_fmt_slope(one)}: gap {gap:.2f}",
+                )
+            )
+        else:
+            out.append(
+                (
+                    "NTK ridge: slope at least 0.7 above the network's, bootstrap intervals disjoint",
+                    None,
+                    "a slope is missing",
+                )
+            )
+    if tr is not None:
+        if finite(tr):
+            rises = finite(ntk) and ntk["slope"] > 0.5 if ntk is not None else None
+            out.append(
+                (
+                    "transfer: n*_t flat in d (slope ≤ 0.5) while NTK's rises",
+                    bool(tr["slope"] <= 0.5 and bool(rises)),
+                    f"transfer {_fmt_slope(tr)}" + (f", NTK {_fmt_slope(ntk)}" if ntk is not None else ""),
+                )
+            )
+        else:
+            out.append(("transfer: n*_t flat in d (slope ≤ 0.5) while NTK's rises", None, _fmt_slope(tr)))
+    return out
+
+
+def _duration(runs: pd.DataFrame) -> float:
+    total = 0.0
+    for _, r in runs.iterrows():
+        if r["finished"]:
+            total += (
+                _dt.datetime.fromisoformat(r["finished"]) - _dt.datetime.fromisoformat(r["started"])
+            ).total_seconds()
+    return total
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "sweep"
+
+
+def write_report(
+    store,
+    out_dir=None,
+    *,
+    title: str = "fastrep report",
+    total_time_s: float | None = None,
+    n_boot: int = 1000,
+) -> Path:
+    """Write the figures and ``report.md`` for every sweep in ``store``; return the report's path.
+
+    ``out_dir`` defaults to the store's folder. ``total_time_s`` (the demo passes its own
+    wall-clock time) overrides the time summed from the store's run records.
+    """
+    store = Path(store)
+    if not store.exists():
+        raise FileNotFoundError(f"no results store at {store}")
+    out_dir = Path(out_dir) if out_dir is not None else store.parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with ResultStore(store, create=False) as st:
+        df = st.dataframe()
+        sweeps = st.sweeps()
+        runs = st.runs()
+        failures = st.failures()
+    lines = [
+        f"# {title}",
+        "",
+        f"Generated {_dt.datetime.now().isoformat(timespec='seconds')} from `{store}` "
+        f"({len(df)} finished cells; {len(failures)} failed).",
+        "",
+    ]
+    if df.empty:
+        lines += ["The store holds no finished cells yet.", ""]
+    for name in sorted(set(df["sweep"]) if not df.empty else []):
+        sub = df[df["sweep"] == name]
+        spec = sweeps.get(name, {})
+        eps = float(spec.get("epsilon", 0.25))
+        target_spec = spec.get("target") or sub["params"].iloc[0]["target"]
+        slug = _slug(name)
+        stars = n_star(sub, eps)
+        slopes = fit_slopes(sub, eps, n_boot=n_boot)
+        lines += [
+            f"## Sweep `{name}`",
+            "",
+            f"Target: `{json.dumps(target_spec)}`; "
+            f"ε = {eps:g}; seeds: {sorted(sub['seed'].unique().tolist())}.",
+            "",
+        ]
+        try:
+            from .methods import build_target
+
+            t = build_target(target_spec, int(sub["d"].min()), int(sub["seed"].min()))
+            energy = ", ".join(f"degree {k}: {v:.3f}" for k, v in sorted(t.energy_by_degree().items()))
+            lines += [
+                f"r = {t.r}, degree p = {t.degree}; energy by degree (of E[f*²] = "
+                f"{sum(t.energy_by_degree().values()):.3f}): {energy}.",
+                "",
+            ]
+        except Exception as exc:  # a report must not die on a target this build cannot rebuild
+            lines += [f"(target details unavailable: {exc})", ""]
+
+        checks = separation_checks(slopes)
+        if checks:
+            lines += ["### Separation checks", ""]
+            for text, passed, detail in checks:
+                mark = "PASS" if passed else ("n/a" if passed is None else "FAIL")
+                lines.append(f"- **{mark}** {text}: {detail}")
+            lines.append("")
+
+        lines += [
+            "### Fitted slopes of log n* against log d",
+            "",
+            "Least squares over the d whose n* lies inside the n grid; 95% percentile bootstrap "
+            "interval from resampling seeds at each d.",
+            "",
+        ]
+        tab = pd.DataFrame(
+            {
+                "method": slopes["label"],
+                "slope [95% interval]": slopes.apply(_fmt_slope, axis=1),
+                "d used": slopes["d_used"].astype(str) + " / " + slopes["d_total"].astype(str),
+            }
+        )
+        lines += [_table(tab), ""]
+
+        lines += [f"### n*(d): samples to reach median excess error ≤ {eps:g}", ""]
+        if not stars.empty:
+            grid_ns = sub.groupby("label")["n"].agg(lambda s: sorted(s.unique()))
+            stars = stars.assign(
+                text=[_fmt_n(r["n_star"], r["status"], grid_ns[r["label"]]) for _, r in stars.iterrows()]
+            )
+            piv = stars.pivot(index="label", columns="d", values="text").fillna("")
+            piv.columns = [f"d = {c}" for c in piv.columns]
+            lines += [_table(piv.reset_index().rename(columns={"label": "method"})), ""]
+
+        figs = [
+            (
+                "error_vs_n",
+                plot_error_curves(
+                    sub, out_dir / f"{slug}-error_vs_n.png", epsilon=eps, target_spec=target_spec
+                ),
+                "Excess error against n",
+            ),
+            (
+                "n_star",
+                plot_n_star(
+                    stars,
+                    slopes,
+                    out_dir / f"{slug}-n_star.png",
+                    epsilon=eps,
+                    n_max=sub.groupby("label")["n"].max().to_dict(),
+                ),
+                "n*(d)",
+            ),
+            (
+                "alignment",
+                plot_alignment(sub, out_dir / f"{slug}-alignment.png", target_spec=target_spec),
+                "Alignment of W with U against n/d²",
+            ),
+            (
+                "transfer",
+                plot_transfer(sub, out_dir / f"{slug}-transfer.png", epsilon=eps),
+                "Transfer: target error against n_t",
+            ),
+        ]
+        lines += ["### Figures", ""]
+        for _, path, caption in figs:
+            if path is not None:
+                lines += [f"![{caption}]({Path(path).name})", ""]
+
+        lines += ["### Median excess error (over seeds)", ""]
+        curves = median_curves(sub)
+        for label, g in curves.groupby("label"):
+            piv = g.pivot(index="d", columns="n", values="median")
+            piv = piv.map(lambda v: "" if not np.isfinite(v) else f"{v:.3g}")
+            piv.columns = [str(c) for c in piv.columns]
+            lines += [f"**{label}** (rows d, columns n)", "", _table(piv.reset_index()), ""]
+
+    # where and how it ran
+    lines += ["## Machine and time", ""]
+    if not runs.empty:
+        m = runs.iloc[-1]["machine"]
+        mem = f"{m['memory_bytes'] / 2**30:.1f} GiB" if m.get("memory_bytes") else "unknown"
+        lines += [
+            f"- machine: {m.get('host')}, {m.get('cpu')}, {m.get('cores')} cores, {mem} memory; "
+            f"{m.get('os')}; Python {m.get('python')}, NumPy {m.get('numpy')}, fastrep {m.get('fastrep')}",
+            "- executors: "
+            + ", ".join(
+                f"{r['executor']} ({r['workers']} workers x {r['threads']} threads)"
+                for _, r in runs.drop_duplicates(["executor", "workers", "threads"]).iterrows()
+            ),
+            "- backends available: " + ", ".join(f"{k}: {v}" for k, v in m.get("backends", {}).items()),
+        ]
+    if not df.empty:
+        used = df.groupby("label")["backend"].agg(lambda s: ", ".join(sorted(set(map(str, s)))))
+        lines.append("- backend used per method: " + "; ".join(f"{k}: {v}" for k, v in used.items()))
+        peak = df["peak_rss_bytes"].dropna()
+        if len(peak):
+            lines.append(f"- largest peak memory of a cell: {peak.max() / 2**20:,.0f} MiB")
+        lines.append(f"- compute time summed over cells: {df['wall_s'].sum():,.1f} s")
+    total = total_time_s if total_time_s is not None else _duration(runs)
+    if total:
+        lines.append(f"- total time: {total:,.1f} s ({total / 60:.1f} min)")
+    if len(failures):
+        lines += [
+            "",
+            f"{len(failures)} cells failed; the next run retries them. First error:",
+            "",
+            "```",
+            str(failures.iloc[0]["error"]).strip()[-2000:],
+            "```",
+        ]
+    lines.append("")
+    path = out_dir / "report.md"
+    path.write_text("\n".join(lines))
+    return path

@@ -1,0 +1,506 @@
+"""Sweep specifications: what to run, checked completely before anything runs.
+
+A sweep is written as TOML (or the same structure as a Python dict)::
+
+    name = "separation"
+    epsilon = 0.25            # error threshold for n*(d)
+    seeds = 3                 # or an explicit list, e.g. [0, 1, 2]
+
+    [target]                  # a preset, or explicit Hermite terms
+    preset = "separation"     # separation | single_index | random | giant_step | staircase | ...
+    noise = 0.0               # label-noise variance sigma^2
+    # terms = [{alpha = [2, 0], coef = 1.0}, {alpha = [1, 1], coef = 0.5}]
+
+    [grid]
+    d = [8, 12, 16]
+    n = {start = 250, stop = 16000, factor = 2}   # geometric; or a list of integers
+
+    [evaluation]
+    n_val = 2000              # validation samples (ridge selection)
+    n_test = 5000             # test samples for the excess error
+
+    [methods.onestep]         # the table name is the label; `method` defaults to it
+    width = 1000              # every other key is an option of the learner
+
+    [methods.ntk]
+    n = {start = 250, stop = 8000}   # per-method grid override (also `d`)
+
+    [methods.transfer]
+    n = [50, 100, 200, 400]          # the n_t grid
+    [methods.transfer.source]
+    target = {preset = "random", p = 2}   # the source head; U is shared with the target
+    n = {factor = 8, power = 2}           # n_s = ceil(8 d^2), or an integer
+
+Every error raises :class:`SpecError` (a ``ValueError``) whose message starts with the
+offending key, e.g. ``grid.n[2]: must be a positive integer; got -5``.
+
+A *cell* is one (target, d, n, method, seed, options) combination; see :class:`Cell`.
+Its identity is the SHA-256 of its canonical JSON, the primary key of the results store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import numbers
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Cell", "MethodSpec", "SpecError", "SweepSpec", "geometric_grid", "load_spec"]
+
+_TOP_KEYS = {"name", "epsilon", "seeds", "target", "grid", "evaluation", "methods", "description"}
+_TARGET_KEYS_TERMS = {"terms", "noise", "normalize", "r"}
+_EVAL_DEFAULTS = {"n_val": 2000, "n_test": 5000}
+
+
+class SpecError(ValueError):
+    """An invalid sweep specification; the message starts with the offending key."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(f"{key}: {message}" if key else message)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def _is_real(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _pos_int(x, key: str, *, low: int = 1) -> int:
+    if isinstance(x, float) and x.is_integer():
+        x = int(x)
+    if not _is_int(x) or x < low:
+        what = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise SpecError(key, f"must be {what}; got {x!r}")
+    return int(x)
+
+
+def _check_keys(table: dict, allowed: set[str], prefix: str) -> None:
+    for k in table:
+        if k not in allowed:
+            raise SpecError(f"{prefix}{k}", f"unknown key; expected one of {', '.join(sorted(allowed))}")
+
+
+def _jsonable(value, key: str):
+    """Options must survive a JSON round trip unchanged (they are hashed and stored)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if _is_int(value):
+        return int(value)
+    if _is_real(value):
+        v = float(value)
+        if not math.isfinite(v):
+            raise SpecError(key, f"must be finite; got {value!r}")
+        return v
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise SpecError(key, f"table keys must be strings; got {k!r}")
+            out[k] = _jsonable(v, f"{key}.{k}")
+        return out
+    raise SpecError(key, f"must be a number, string, boolean, list or table; got {type(value).__name__}")
+
+
+def geometric_grid(value, key: str = "n") -> tuple[int, ...]:
+    """A sorted tuple of distinct positive integers from a list or a geometric table.
+
+    ``[250, 500, 1000]`` is taken as is (sorted); ``{start, stop, num}`` is
+    ``numpy.geomspace(start, stop, num)`` rounded; ``{start, stop, factor}`` (factor
+    defaults to 2) is start, start*factor, ... up to and including stop (with 1e-9 slack).
+    """
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise SpecError(key, "must not be empty")
+        vals = [_pos_int(v, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(sorted(set(vals)))
+    if _is_int(value):
+        return (_pos_int(value, key),)
+    if not isinstance(value, dict):
+        raise SpecError(
+            key, f"must be a list of integers or a table {{start, stop, num|factor}}; got {value!r}"
+        )
+    _check_keys(value, {"start", "stop", "num", "factor"}, f"{key}.")
+    for k in ("start", "stop"):
+        if k not in value:
+            raise SpecError(f"{key}.{k}", "missing")
+    start = _pos_int(value["start"], f"{key}.start")
+    stop = _pos_int(value["stop"], f"{key}.stop")
+    if stop < start:
+        raise SpecError(f"{key}.stop", f"must be >= start ({start}); got {stop}")
+    if "num" in value and "factor" in value:
+        raise SpecError(f"{key}.num", "give either num or factor, not both")
+    if "num" in value:
+        num = _pos_int(value["num"], f"{key}.num")
+        if num == 1:
+            return (start,)
+        ratio = (stop / start) ** (1.0 / (num - 1))
+        vals = [round(start * ratio**k) for k in range(num)]
+    else:
+        factor = value.get("factor", 2)
+        if not _is_real(factor) or not factor > 1:
+            raise SpecError(f"{key}.factor", f"must be a number > 1; got {factor!r}")
+        vals, k = [], 0
+        while start * factor**k <= stop * (1 + 1e-9):
+            vals.append(round(start * factor**k))
+            k += 1
+    return tuple(sorted(set(vals)))
+
+
+def _canonical_json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+# --------------------------------------------------------------------------- target
+
+
+def _normalize_target(t, key: str = "target") -> dict:
+    """Canonical target table: ``{"preset": name, ...preset args, "noise": s2}`` or
+    ``{"terms": [[alpha, coef], ...], "noise": s2, "normalize": bool}`` (terms sorted)."""
+    if not isinstance(t, dict):
+        raise SpecError(key, f"must be a table with `preset` or `terms`; got {t!r}")
+    if "preset" in t and "terms" in t:
+        raise SpecError(key, "give either `preset` or `terms`, not both")
+    out: dict[str, Any] = {}
+    noise = t.get("noise", 0.0)
+    if not _is_real(noise) or not math.isfinite(noise) or noise < 0:
+        raise SpecError(
+            f"{key}.noise", f"must be a non-negative number (the label-noise variance); got {noise!r}"
+        )
+    out["noise"] = float(noise)
+    if "preset" in t:
+        from .methods import TARGET_PRESETS
+
+        preset = t["preset"]
+        if preset not in TARGET_PRESETS:
+            raise SpecError(
+                f"{key}.preset", f"unknown preset {preset!r}; known: {', '.join(sorted(TARGET_PRESETS))}"
+            )
+        out["preset"] = preset
+        for k, v in t.items():
+            if k in ("preset", "noise"):
+                continue
+            if k in ("d", "seed", "U"):
+                raise SpecError(
+                    f"{key}.{k}", "is set per cell by the sweep (d from the grid, seed from `seeds`)"
+                )
+            out[k] = _jsonable(v, f"{key}.{k}")
+        return out
+    if "terms" not in t:
+        raise SpecError(key, "missing `preset` or `terms`")
+    _check_keys(t, _TARGET_KEYS_TERMS, f"{key}.")
+    terms = t["terms"]
+    if isinstance(terms, dict):  # {"2,0" = 1.0} style
+        items = []
+        for k, v in terms.items():
+            try:
+                alpha = [int(s) for s in str(k).replace("(", "").replace(")", "").split(",") if s.strip()]
+            except ValueError:
+                raise SpecError(
+                    f"{key}.terms.{k}", 'keys must be comma-separated integers like "2,0"'
+                ) from None
+            items.append({"alpha": alpha, "coef": v})
+        terms = items
+    if not isinstance(terms, list) or not terms:
+        raise SpecError(f"{key}.terms", "must be a non-empty list of {alpha = [...], coef = ...}")
+    rows, r = [], None
+    for i, term in enumerate(terms):
+        k = f"{key}.terms[{i}]"
+        if isinstance(term, (list, tuple)) and len(term) == 2:
+            term = {"alpha": term[0], "coef": term[1]}
+        if not isinstance(term, dict) or set(term) != {"alpha", "coef"}:
+            raise SpecError(k, "must be a table {alpha = [...], coef = ...}")
+        alpha = term["alpha"]
+        if not isinstance(alpha, (list, tuple)) or not alpha:
+            raise SpecError(f"{k}.alpha", f"must be a non-empty list of non-negative integers; got {alpha!r}")
+        alpha = [_pos_int(a, f"{k}.alpha", low=0) for a in alpha]
+        if r is None:
+            r = len(alpha)
+        elif len(alpha) != r:
+            raise SpecError(f"{k}.alpha", f"has length {len(alpha)} but earlier terms have length {r}")
+        coef = term["coef"]
+        if not _is_real(coef) or not math.isfinite(coef):
+            raise SpecError(f"{k}.coef", f"must be a finite number; got {coef!r}")
+        rows.append([alpha, float(coef)])
+    if "r" in t and t["r"] != r:
+        raise SpecError(f"{key}.r", f"is {t['r']!r} but the multi-indices have length {r}")
+    if all(c == 0 for _, c in rows):
+        raise SpecError(f"{key}.terms", "all coefficients are zero")
+    seen = set()
+    for alpha, _ in rows:
+        if tuple(alpha) in seen:
+            raise SpecError(f"{key}.terms", f"multi-index {alpha} appears twice")
+        seen.add(tuple(alpha))
+    out["terms"] = sorted(rows)
+    out["normalize"] = bool(t.get("normalize", True))
+    return out
+
+
+# --------------------------------------------------------------------------- spec
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One method entry of a sweep.
+
+    ``label`` is the table name (used in tables and plots), ``method`` the registry name
+    (:data:`fastrep.experiments.methods.METHODS`), ``options`` the learner's keyword
+    arguments, ``d`` and ``n`` its grids (the sweep's unless overridden). ``source``
+    (transfer only) is ``{"target": {...}, "n": int | {"factor", "power"}}``; the
+    transfer network's options are the method's options.
+    """
+
+    label: str
+    method: str
+    options: dict
+    d: tuple[int, ...]
+    n: tuple[int, ...]
+    source: dict | None = None
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: ``params`` is its canonical, JSON-ready description.
+
+    ``params`` keys: ``target`` (canonical target table), ``d``, ``n``, ``method``
+    (registry name), ``label``, ``seed``, ``options``, ``evaluation`` and, for transfer,
+    ``source``. ``cell_id`` is the SHA-256 hex digest (first 32 characters) of the
+    canonical JSON of ``params``; every random draw of the cell derives from ``seed``.
+    """
+
+    params: dict
+    cell_id: str = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "cell_id", cell_id(self.params))
+
+    def __getattr__(self, name):  # cell.d, cell.n, cell.method ...
+        try:
+            return self.params[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def cell_id(params: dict) -> str:
+    return hashlib.sha256(_canonical_json(params).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep. Build with :func:`load_spec` (from TOML, a dict or a path)."""
+
+    name: str
+    epsilon: float
+    seeds: tuple[int, ...]
+    target: dict
+    d: tuple[int, ...]
+    n: tuple[int, ...]
+    methods: tuple[MethodSpec, ...]
+    evaluation: dict
+    raw: dict = field(repr=False, compare=False, default_factory=dict)
+
+    def cells(self) -> list[Cell]:
+        """Every cell, in a fixed order (method, d, n, seed)."""
+        out = []
+        for m in self.methods:
+            for d in m.d:
+                for n in m.n:
+                    for seed in self.seeds:
+                        params = {
+                            "target": self.target,
+                            "d": d,
+                            "n": n,
+                            "method": m.method,
+                            "label": m.label,
+                            "seed": seed,
+                            "options": m.options,
+                            "evaluation": self.evaluation,
+                        }
+                        if m.source is not None:
+                            params["source"] = m.source
+                        out.append(Cell(params))
+        return out
+
+    def to_dict(self) -> dict:
+        """The canonical spec as plain JSON-ready data (stored next to the results)."""
+        return {
+            "name": self.name,
+            "epsilon": self.epsilon,
+            "seeds": list(self.seeds),
+            "target": self.target,
+            "grid": {"d": list(self.d), "n": list(self.n)},
+            "evaluation": self.evaluation,
+            "methods": {
+                m.label: {
+                    "method": m.method,
+                    "options": m.options,
+                    "d": list(m.d),
+                    "n": list(m.n),
+                    **({"source": m.source} if m.source is not None else {}),
+                }
+                for m in self.methods
+            },
+        }
+
+
+def _parse_source(src, key: str, target: dict) -> dict:
+    if not isinstance(src, dict):
+        raise SpecError(key, "must be a table with `target` and `n`")
+    _check_keys(src, {"target", "n"}, f"{key}.")
+    if "target" not in src:
+        raise SpecError(f"{key}.target", "missing (the source head; it shares U with the sweep's target)")
+    st = _normalize_target(src["target"], f"{key}.target")
+    if "n" not in src:
+        raise SpecError(f"{key}.n", "missing (an integer, or {factor = c, power = k} for n_s = ceil(c d^k))")
+    n = src["n"]
+    if isinstance(n, dict):
+        _check_keys(n, {"factor", "power"}, f"{key}.n.")
+        factor, power = n.get("factor", 1.0), n.get("power", 2)
+        if not _is_real(factor) or not factor > 0:
+            raise SpecError(f"{key}.n.factor", f"must be a positive number; got {factor!r}")
+        if not _is_real(power) or power < 0:
+            raise SpecError(f"{key}.n.power", f"must be a non-negative number; got {power!r}")
+        n = {"factor": float(factor), "power": float(power)}
+    else:
+        n = _pos_int(n, f"{key}.n")
+    return {"target": st, "n": n}
+
+
+def source_n(source: dict, d: int) -> int:
+    """n_s for dimension ``d`` from a parsed source table."""
+    n = source["n"]
+    if isinstance(n, dict):
+        return max(1, math.ceil(n["factor"] * d ** n["power"] - 1e-9))
+    return int(n)
+
+
+def _parse(raw: dict) -> SweepSpec:
+    if not isinstance(raw, dict):
+        raise SpecError("", f"a sweep spec must be a table; got {type(raw).__name__}")
+    _check_keys(raw, _TOP_KEYS, "")
+    from .methods import METHODS, validate_options
+
+    name = raw.get("name", "sweep")
+    if not isinstance(name, str) or not name.strip():
+        raise SpecError("name", f"must be a non-empty string; got {name!r}")
+    if "target" not in raw:
+        raise SpecError(
+            "target", 'missing; name a preset (target.preset = "separation") or give target.terms'
+        )
+    target = _normalize_target(raw["target"])
+
+    eps = raw.get("epsilon", 0.25)
+    if not _is_real(eps) or not (0 < eps < math.inf):
+        raise SpecError("epsilon", f"must be a positive number; got {eps!r}")
+
+    seeds = raw.get("seeds", 3)
+    if _is_int(seeds):
+        seeds = tuple(range(_pos_int(seeds, "seeds")))
+    elif isinstance(seeds, (list, tuple)) and seeds:
+        seeds = tuple(_pos_int(s, f"seeds[{i}]", low=0) for i, s in enumerate(seeds))
+        if len(set(seeds)) != len(seeds):
+            raise SpecError("seeds", "has duplicates")
+    else:
+        raise SpecError(
+            "seeds", f"must be a count or a non-empty list of non-negative integers; got {seeds!r}"
+        )
+
+    grid = raw.get("grid", {})
+    if not isinstance(grid, dict):
+        raise SpecError("grid", "must be a table with `d` and `n`")
+    _check_keys(grid, {"d", "n"}, "grid.")
+    for k in ("d", "n"):
+        if k not in grid:
+            raise SpecError(f"grid.{k}", "missing")
+    d_grid = geometric_grid(grid["d"], "grid.d")
+    n_grid = geometric_grid(grid["n"], "grid.n")
+
+    ev = raw.get("evaluation", {})
+    if not isinstance(ev, dict):
+        raise SpecError("evaluation", "must be a table")
+    _check_keys(ev, set(_EVAL_DEFAULTS), "evaluation.")
+    evaluation = {k: _pos_int(ev.get(k, v), f"evaluation.{k}") for k, v in _EVAL_DEFAULTS.items()}
+
+    methods_raw = raw.get("methods")
+    if not isinstance(methods_raw, dict) or not methods_raw:
+        raise SpecError("methods", f"missing or empty; give at least one of {', '.join(sorted(METHODS))}")
+    methods = []
+    for label, table in methods_raw.items():
+        key = f"methods.{label}"
+        if table is None:
+            table = {}
+        if not isinstance(table, dict):
+            raise SpecError(key, "must be a table of options")
+        table = dict(table)
+        method = table.pop("method", label)
+        if method not in METHODS:
+            raise SpecError(
+                key if "method" not in methods_raw[label] else f"{key}.method",
+                f"unknown method {method!r}; known: {', '.join(sorted(METHODS))}",
+            )
+        d_m = geometric_grid(table.pop("d"), f"{key}.d") if "d" in table else d_grid
+        n_m = geometric_grid(table.pop("n"), f"{key}.n") if "n" in table else n_grid
+        source = None
+        if "source" in table:
+            if method != "transfer":
+                raise SpecError(f"{key}.source", "only the transfer method takes a source")
+            source = _parse_source(table.pop("source"), f"{key}.source", target)
+        elif method == "transfer":
+            raise SpecError(f"{key}.source", "missing (transfer needs a source head and n_s)")
+        options = _jsonable(table, key)
+        validate_options(method, options, key)
+        methods.append(MethodSpec(label=label, method=method, options=options, d=d_m, n=n_m, source=source))
+
+    return SweepSpec(
+        name=name,
+        epsilon=float(eps),
+        seeds=seeds,
+        target=target,
+        d=d_grid,
+        n=n_grid,
+        methods=tuple(methods),
+        evaluation=evaluation,
+        raw=raw,
+    )
+
+
+def load_spec(spec) -> SweepSpec:
+    """A validated :class:`SweepSpec` from a ``SweepSpec``, a dict, a TOML path or TOML text.
+
+    Raises :class:`SpecError` naming the offending key, ``FileNotFoundError`` for a missing
+    file. Nothing is run or written.
+    """
+    if isinstance(spec, SweepSpec):
+        return spec
+    if isinstance(spec, dict):
+        return _parse(spec)
+    if isinstance(spec, (str, os.PathLike)):
+        text = str(spec)
+        if isinstance(spec, os.PathLike) or (
+            not text.lstrip().startswith(("[", "#")) and "\n" not in text and "=" not in text
+        ):
+            path = Path(spec)
+            if not path.is_file():
+                raise FileNotFoundError(f"spec file not found: {path}")
+            text = path.read_text()
+            where = str(path)
+        else:
+            where = "spec"
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SpecError("", f"{where} is not valid TOML: {exc}") from None
+        return _parse(raw)
+    raise TypeError(f"spec must be a SweepSpec, a dict, or a TOML path/text; got {type(spec).__name__}")

@@ -1,0 +1,151 @@
+"""Sweep specs: parsing, grids, cell identity, and every error naming its key."""
+
+import pytest
+
+from fastrep.experiments import SpecError, load_spec
+from fastrep.experiments.spec import geometric_grid, source_n
+
+from .experiments_toy import register, toy_spec
+
+register()
+
+
+def test_toy_spec_expands_to_the_full_grid():
+    spec = load_spec(toy_spec())
+    cells = spec.cells()
+    assert spec.n == (8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+    assert len(cells) == 2 * 3 * 10 * 3
+    ids = [c.cell_id for c in cells]
+    assert len(set(ids)) == len(ids)
+    assert {c.params["label"] for c in cells} == {"toy", "toy3"}
+    assert cells[0].d == cells[0].params["d"]
+
+
+def test_cell_id_is_stable_and_ignores_dict_order():
+    a = load_spec(toy_spec()).cells()
+    raw = toy_spec()
+    raw["methods"] = dict(reversed(list(raw["methods"].items())))
+    raw["target"] = dict(reversed(list(raw["target"].items())))
+    raw["target"]["terms"] = list(reversed(raw["target"]["terms"]))
+    b = load_spec(raw).cells()
+    assert {c.cell_id for c in a} == {c.cell_id for c in b}
+    # any change of what the cell means changes its id
+    c = load_spec(toy_spec(methods={"toy": {"power": 2.5}})).cells()
+    assert not {x.cell_id for x in c} & {x.cell_id for x in a}
+
+
+def test_toml_text_and_file(tmp_path):
+    text = """
+name = "t"
+epsilon = 0.3
+seeds = [4, 7]
+[target]
+preset = "separation"
+noise = 0.5
+[grid]
+d = [8, 16]
+n = {start = 100, stop = 1000, num = 3}
+[methods.toy]
+power = 2
+"""
+    p = tmp_path / "s.toml"
+    p.write_text(text)
+    for spec in (load_spec(p), load_spec(str(p)), load_spec(text)):
+        assert spec.seeds == (4, 7)
+        assert spec.n == (100, 316, 1000)
+        assert spec.target == {"preset": "separation", "noise": 0.5}
+        assert spec.epsilon == 0.3
+
+
+@pytest.mark.parametrize(
+    "grid, expected",
+    [
+        ([300, 100, 100, 200], (100, 200, 300)),
+        ({"start": 10, "stop": 80}, (10, 20, 40, 80)),
+        ({"start": 10, "stop": 100, "factor": 10}, (10, 100)),
+        ({"start": 1, "stop": 1000, "num": 4}, (1, 10, 100, 1000)),
+    ],
+)
+def test_geometric_grid(grid, expected):
+    assert geometric_grid(grid) == expected
+
+
+def test_source_n():
+    assert source_n({"n": 500}, 16) == 500
+    assert source_n({"n": {"factor": 8.0, "power": 2.0}}, 16) == 8 * 256
+    assert source_n({"n": {"factor": 1.5, "power": 1.0}}, 3) == 5  # ceil(4.5)
+
+
+def _bad(path, value):
+    raw = toy_spec()
+    node = raw
+    keys = path.split(".")
+    for k in keys[:-1]:
+        node = node[k]
+    if value is KeyError:
+        del node[keys[-1]]
+    else:
+        node[keys[-1]] = value
+    return raw
+
+
+@pytest.mark.parametrize(
+    "path, value, key, words",
+    [
+        ("methods.nope", {}, "methods.nope", "unknown method 'nope'"),
+        ("methods.toy.method", "kernel_magic", "methods.toy.method", "unknown method"),
+        ("grid.n", [100, -5], "grid.n[1]", "positive integer"),
+        ("grid.n", {"start": -8, "stop": 100}, "grid.n.start", "positive integer"),
+        ("grid.n", {"start": 100, "stop": 10}, "grid.n.stop", ">= start"),
+        ("grid.d", KeyError, "grid.d", "missing"),
+        ("target", KeyError, "target", "missing"),
+        ("target", {"preset": "no_such_preset"}, "target.preset", "unknown preset"),
+        (
+            "target",
+            {"terms": [{"alpha": [2, 0], "coef": 1.0}, {"alpha": [1], "coef": 1.0}]},
+            "target.terms[1].alpha",
+            "length",
+        ),
+        ("target", {"terms": [{"alpha": [2, -1], "coef": 1.0}]}, "target.terms[0].alpha", "integer"),
+        ("target", {"terms": [{"alpha": [2, 0], "coef": 0.0}]}, "target.terms", "zero"),
+        ("target", {"preset": "separation", "noise": -1}, "target.noise", "non-negative"),
+        ("target", {"preset": "separation", "seed": 3}, "target.seed", "per cell"),
+        ("epsilon", -0.1, "epsilon", "positive"),
+        ("seeds", 0, "seeds", "positive integer"),
+        ("seeds", [1, 1], "seeds", "duplicates"),
+        ("methods", {}, "methods", "missing or empty"),
+        ("methods.toy.seed", 3, "methods.toy.seed", "per cell"),
+        ("colour", "blue", "colour", "unknown key"),
+    ],
+)
+def test_invalid_spec_names_the_key(path, value, key, words):
+    with pytest.raises(SpecError) as exc:
+        load_spec(_bad(path, value))
+    assert exc.value.key == key
+    assert str(exc.value).startswith(f"{key}: ")
+    assert words in str(exc.value)
+
+
+def test_unknown_option_of_a_real_method_is_refused():
+    raw = toy_spec(methods={"onestep": {"width": 100, "widht": 3}})
+    with pytest.raises(SpecError, match=r"^methods\.onestep\.widht: unknown option for onestep"):
+        load_spec(raw)
+
+
+def test_transfer_needs_a_source():
+    raw = toy_spec(methods={"transfer": {"width": 100}})
+    with pytest.raises(SpecError, match=r"^methods\.transfer\.source: missing"):
+        load_spec(raw)
+    raw = toy_spec(methods={"transfer": {"source": {"target": {"preset": "random", "r": 2, "p": 2}}}})
+    with pytest.raises(SpecError, match=r"^methods\.transfer\.source\.n: missing"):
+        load_spec(raw)
+    raw = toy_spec(methods={"toy": {"source": {"target": {"preset": "random"}, "n": 10}}})
+    with pytest.raises(SpecError, match=r"^methods\.toy\.source: only the transfer method"):
+        load_spec(raw)
+
+
+def test_bad_toml_and_missing_file(tmp_path):
+    with pytest.raises(SpecError, match="not valid TOML"):
+        load_spec("[target\npreset = 1")
+    with pytest.raises(FileNotFoundError):
+        load_spec(tmp_path / "nope.toml")
