@@ -167,7 +167,7 @@ class MultiIndexTarget:
         if not math.isfinite(noise) or noise < 0:
             raise ValueError(f"noise must be a finite variance >= 0; got {noise}")
         self.noise = noise
-        norm = math.sqrt(sum(c * c for c in parsed.values()))
+        norm = math.hypot(*parsed.values())  # scaled: no underflow for tiny coefficients
         if normalize:
             parsed = {a: c / norm for a, c in parsed.items()}
         self.terms = parsed
@@ -175,6 +175,7 @@ class MultiIndexTarget:
         self.coefs = np.array(list(parsed.values()), dtype=np.float64)
         self.degree = int(self.alphas.sum(axis=1).max())
         self.variance = float(np.sum(self.coefs**2))
+        self._norm = math.hypot(*self.coefs)  # sqrt(variance), without underflow
         if U is None:
             self.U = _random_U(self.d, r, self.seed)
         else:
@@ -353,7 +354,7 @@ class MultiIndexTarget:
         """rank H: singular values of M above ``tol`` times sqrt(E[f*^2]) (U has orthonormal rows,
         so H and M have the same nonzero singular values)."""
         s = np.linalg.svd(self.hessian_core(), compute_uv=False)
-        return int(np.sum(s > tol * math.sqrt(self.variance)))
+        return int(np.sum(s > tol * self._norm))
 
     @property
     def nondegenerate(self) -> bool:
@@ -367,15 +368,23 @@ class MultiIndexTarget:
         """Noiseless values f*(X), (n,) of X's dtype and array library.
 
         X : (n, d) float32 or float64 (NumPy or CuPy). Cost: one (n, d) x (d, r) product
-        plus :func:`fastrep.hermite_features` on the (n, r) projections.
+        plus :func:`fastrep.hermite_features` on the (n, r) projections, in X's dtype.
+        On the CPU each value depends on its own row only, bit for bit (so labels do not
+        change with the chunk size).
         """
         xp = array_module(X)
         X = as_float_array(X, "X", ndim=2, xp=xp)
         if X.shape[1] != self.d:
             raise ValueError(f"X has {X.shape[1]} columns but the target has d = {self.d}")
-        Z = X @ xp.asarray(self.U, dtype=X.dtype).T
-        H = hermite_features(Z, self.alphas, backend=backend)
-        return H @ xp.asarray(self.coefs, dtype=X.dtype)
+        U = xp.asarray(self.U, dtype=X.dtype)
+        c = xp.asarray(self.coefs, dtype=X.dtype)
+        if xp is not np:
+            return hermite_features(X @ U.T, self.alphas, backend=backend) @ c
+        # On the CPU, einsum instead of BLAS: BLAS sums in an order that depends on how many
+        # rows come together, einsum sums each row the same way (contiguous operands of one
+        # dtype, no buffering), so f(X)[i] depends on X[i] only, bit for bit, for any chunking.
+        Z = np.einsum("ij,kj->ik", np.ascontiguousarray(X), U)
+        return np.einsum("ik,k->i", hermite_features(Z, self.alphas, backend=backend), c)
 
     def sample(self, n: int, seed: int, *, split: str = "train", dtype=np.float32, backend: str = "auto"):
         """(X, y): the first n rows of ``GaussianStream(self, seed, split=split, dtype=dtype)``.
