@@ -9,6 +9,7 @@
 #include <string>
 
 #include "fastrep/hermite.hpp"
+#include "fastrep/ntk.hpp"
 #include "fastrep/philox.hpp"
 #include "fastrep/onestep.hpp"
 
@@ -72,8 +73,27 @@ void gaussian_block(std::uint64_t seed, std::uint32_t stream, std::uint64_t star
   fastrep::gaussian_block<T>(seed, stream, start, n, d, o);
 }
 
+// In place: G = X1 X2^T (n1, n2) becomes the NTK (ntk) or NNGP kernel. q1 (n1,), q2 (n2,) hold
+// |x|^2/d + beta^2; pass two empty arrays for a symmetric G (q read from its diagonal).
+template <typename T>
+void kernel_from_inner(carray<T> G, carray<T> q1, carray<T> q2, T inv_d, T beta2, bool ntk) {
+  require(G.ndim() == 2 && q1.ndim() == 1 && q2.ndim() == 1, "kernel_from_inner: G 2-D, q1 and q2 1-D expected");
+  const index_t n1 = G.shape(0), n2 = G.shape(1);
+  const bool symmetric = q1.shape(0) == 0 && q2.shape(0) == 0;
+  require(symmetric ? n1 == n2 : (q1.shape(0) == n1 && q2.shape(0) == n2),
+          "kernel_from_inner: q1 must be (n1,) and q2 (n2,), or both empty for a square symmetric G");
+  T* g = G.mutable_data();
+  const T* a = symmetric ? nullptr : q1.data();
+  const T* b = symmetric ? nullptr : q2.data();
+  py::gil_scoped_release release;
+  fastrep::kernel_from_inner<T>(g, n1, n2, a, b, inv_d, beta2,
+                                ntk ? fastrep::KernelKind::ntk : fastrep::KernelKind::nngp);
+}
+
 template <typename T>
 void bind_all(py::module_& m) {
+  m.def("kernel_from_inner", &kernel_from_inner<T>, py::arg("G").noconvert(), py::arg("q1").noconvert(),
+        py::arg("q2").noconvert(), py::arg("inv_d"), py::arg("beta2"), py::arg("ntk"));
   m.def("gaussian_block", &gaussian_block<T>, py::arg("seed"), py::arg("stream"), py::arg("start"),
         py::arg("out").noconvert());
   m.def("mask_scale", &mask_scale<T>, py::arg("P").noconvert(), py::arg("b").noconvert(), py::arg("r").noconvert());

@@ -10,6 +10,8 @@ from .backend import BackendUnavailableError, backends
 from . import metrics
 from .data import GaussianStream
 from .hermite import hermite, hermite_features, multi_indices
+from .kernel_ridge import JitterWarning, NNGPRegressor, NTKRegressor
+from .kernels import nngp_kernel, ntk_kernel
 from .network import DegenerateTargetWarning, OneStepNetwork, RandomFeaturesRegressor
 from .oracle import OracleRegressor
 from .targets import MultiIndexTarget
@@ -23,6 +25,9 @@ __all__ = [
     "BackendUnavailableError",
     "DegenerateTargetWarning",
     "GaussianStream",
+    "JitterWarning",
+    "NNGPRegressor",
+    "NTKRegressor",
     "MultiIndexTarget",
     "OneStepNetwork",
     "OracleRegressor",
@@ -33,4 +38,6 @@ __all__ = [
     "hermite",
     "hermite_features",
     "multi_indices",
+    "nngp_kernel",
+    "ntk_kernel",
 ]

@@ -11,8 +11,17 @@ outputs keep the input dtype and array library):
     cupy): rows start .. start+n-1 of the Philox4x32-10 + Box-Muller stream (seed, stream);
     row i depends only on (seed, stream, i). Used by ``fastrep.GaussianStream``.
 
+``kernel_gram(X1, X2, beta, kind, out=None)``
+    X1 (n1, d), X2 (n2, d) or None (meaning X1; the diagonal is then exact), kind 'ntk' or
+    'nngp' -> (n1, n2) NTK or NNGP Gram block in X1's dtype: one BLAS product X1 @ X2.T, then
+    one fused elementwise pass in place (float32 arithmetic for float32). See ``_gram.py``.
+
+``kernel_matvec(X, C, V, beta, kind, block_rows)``
+    X (n, d), C (M, d), V (M,) or (M, k) -> K(X, C) @ V, block_rows rows of X at a time, so
+    no (n, M) matrix ever exists. Used by the Nystrom solver and blocked predictions.
+
 The learners' and kernels' operations are added to this list as they land; see
 ``reference.py`` for the specification of each.
 """
 
-CONTRACT = ("hermite_features", "gaussian_block",)
+CONTRACT = ("hermite_features", "gaussian_block", "kernel_gram", "kernel_matvec",)

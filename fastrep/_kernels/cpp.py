@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _ext
-from . import _dense
+from . import _dense, _gram
 
 name = "cpp"
 
@@ -41,3 +41,15 @@ def gaussian_block(seed, stream, start, n, d, dtype):
     out = np.empty((n, d), dtype=dtype)
     _ext.gaussian_block(int(seed), int(stream), int(start), out)
     return out
+
+
+# --- NTK / NNGP Gram blocks: a BLAS product, then the fused pass of ntk.hpp (see _gram.py) -----
+def _kernel_from_inner(G, q1, q2, inv_d, beta2, ntk):
+    if q1 is None:  # symmetric: the C++ pass reads q from G's diagonal
+        q1 = q2 = np.empty(0, dtype=G.dtype)
+    _ext.kernel_from_inner(G, q1, q2, inv_d, beta2, ntk)
+
+
+_gram_driver = _gram.GramDriver(np, _kernel_from_inner)
+kernel_gram = _gram_driver.kernel_gram
+kernel_matvec = _gram_driver.kernel_matvec

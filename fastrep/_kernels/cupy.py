@@ -101,7 +101,7 @@ def _syrk_gpu(Phi, G):
     return G
 
 
-from . import _dense  # noqa: E402
+from . import _dense, _gram  # noqa: E402
 
 _driver = _dense.Driver(cp, _mask_scale, _relu_bias, syrk=_syrk_gpu)
 onestep_gradient = _driver.onestep_gradient
@@ -153,3 +153,53 @@ def gaussian_block(seed, stream, start, n, d, dtype):
     _launch(k, n * G, (np.uint32(seed & 0xFFFFFFFF), np.uint32(seed >> 32), np.uint32(stream),
                        np.uint64(start), np.int64(n), np.int64(d), out))
     return out
+
+
+# --- NTK / NNGP Gram blocks: a cuBLAS product, then this fused pass (see _gram.py, ntk.hpp) ---
+# One thread per entry. u is clamped to [-1, 1]; pi - arccos(u) is taken as acos(-u) (accurate
+# near u = -1) and 1 - u^2 as (1 - |u|)(1 + |u|), exact near |u| = 1. The symmetric case first
+# copies q off G's diagonal with the same expression used for c, so u_ii == 1 exactly.
+_NTK_SRC = r"""
+// (g + d beta^2) / d as an add then a multiply: nvcc may not fuse it into an FMA in one kernel
+// and not the other, so c_ii == q_i bit for bit.
+__device__ __forceinline__ real_t fastrep_inner_to_c(real_t g, real_t inv_d, real_t d_beta2) {
+    return (g + d_beta2) * inv_d;
+}
+extern "C" __global__ void kernel_diag_q(const real_t* __restrict__ G, long long n, real_t inv_d, real_t d_beta2,
+                                         real_t* __restrict__ q) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) q[i] = fastrep_inner_to_c(G[i * n + i], inv_d, d_beta2);
+}
+extern "C" __global__ void kernel_from_inner(real_t* __restrict__ G, const real_t* __restrict__ q1,
+                                             const real_t* __restrict__ q2, long long n1, long long n2,
+                                             real_t inv_d, real_t d_beta2, real_t w) {
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= n1 * n2) return;
+    long long i = t / n2, j = t - i * n2;
+    const real_t one = 1, zero = 0;
+    real_t c = fastrep_inner_to_c(G[t], inv_d, d_beta2);
+    real_t s = sqrt(q1[i] * q2[j]);
+    real_t u = s > zero ? c / s : zero;  // s == 0 only for x = 0 with beta = 0
+    u = fmin(fmax(u, -one), one);
+    real_t a = fabs(u);
+    real_t phi = acos(-u);
+    real_t sin_t = sqrt((one - a) * (one + a));
+    G[t] = (s * sin_t + w * phi * c) * (real_t)0.15915494309189533577;
+}
+"""
+
+
+def _kernel_from_inner(G, q1, q2, inv_d, beta2, ntk):
+    dt = G.dtype.type
+    n1, n2 = G.shape
+    d_beta2 = dt(beta2) / dt(inv_d)
+    if q1 is None:
+        q1 = q2 = cp.empty(n1, dtype=G.dtype)
+        _launch(_raw(_NTK_SRC, "kernel_diag_q", _ctype(G.dtype)), n1, (G, np.int64(n1), dt(inv_d), d_beta2, q1))
+    k = _raw(_NTK_SRC, "kernel_from_inner", _ctype(G.dtype))
+    _launch(k, n1 * n2, (G, q1, q2, np.int64(n1), np.int64(n2), dt(inv_d), d_beta2, dt(2.0 if ntk else 1.0)))
+
+
+_gram_driver = _gram.GramDriver(cp, _kernel_from_inner)
+kernel_gram = _gram_driver.kernel_gram
+kernel_matvec = _gram_driver.kernel_matvec

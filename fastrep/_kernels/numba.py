@@ -12,7 +12,7 @@ import math
 import numba as nb
 import numpy as np
 
-from . import _dense
+from . import _dense, _gram
 
 name = "numba"
 
@@ -139,3 +139,41 @@ def gaussian_block(seed, stream, start, n, d, dtype):
     out = np.empty((n, d), dtype=dtype)
     return _gaussian_block(np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32), np.uint64(stream),
                            np.uint64(start), out)
+
+
+# --- NTK / NNGP Gram blocks: a BLAS product, then this fused pass (see _gram.py) --------------
+@nb.njit(parallel=True, cache=True, fastmath=False)
+def _kernel_from_inner_nb(G, q1, q2, k):
+    # k holds the constants in G's dtype (a float literal here would promote float32 to float64):
+    # inv_d, beta^2, 1, weight of the c kappa_0 term (2 for the NTK, 1 for the NNGP), 1/(2 pi)
+    inv_d, beta2, one, w, inv_2pi = k[0], k[1], k[2], k[3], k[4]
+    zero = one - one
+    n1, n2 = G.shape
+    if q1.shape[0] == 0:  # symmetric: q from the diagonal, with the arithmetic used for c below
+        q1 = np.empty(n1, dtype=G.dtype)
+        for i in range(n1):
+            q1[i] = G[i, i] * inv_d + beta2
+        q2 = q1
+    for i in nb.prange(n1):
+        qi = q1[i]
+        for j in range(n2):
+            c = G[i, j] * inv_d + beta2
+            s = math.sqrt(qi * q2[j])
+            u = c / s if s > zero else zero  # s == 0 only for x = 0 with beta = 0
+            u = min(max(u, -one), one)
+            a = abs(u)
+            phi = math.acos(-u)  # pi - arccos(u), accurate near u = -1
+            sin_t = math.sqrt((one - a) * (one + a))  # 1 - a is exact near a = 1
+            G[i, j] = (s * sin_t + w * phi * c) * inv_2pi
+
+
+def _kernel_from_inner(G, q1, q2, inv_d, beta2, ntk):
+    k = np.array([inv_d, beta2, 1.0, 2.0 if ntk else 1.0, 1.0 / (2.0 * np.pi)], dtype=G.dtype)
+    if q1 is None:
+        q1 = q2 = np.empty(0, dtype=G.dtype)
+    _kernel_from_inner_nb(G, q1, q2, k)
+
+
+_gram_driver = _gram.GramDriver(np, _kernel_from_inner)
+kernel_gram = _gram_driver.kernel_gram
+kernel_matvec = _gram_driver.kernel_matvec

@@ -145,3 +145,53 @@ def gaussian_block(seed, stream, start, n, d, dtype):
         out[:, :, k] = radius * np.cos(2.0 * np.pi * u[k + 1])
         out[:, :, k + 1] = radius * np.sin(2.0 * np.pi * u[k + 1])
     return np.ascontiguousarray(out.reshape(n, 4 * G)[:, :d], dtype=dtype)
+
+
+# --- NTK and NNGP kernels of the two-layer ReLU network (paper.md section 4; issue 5) ------
+
+
+def kernel_gram(X1, X2, beta, kind, out=None):
+    """The (n1, n2) NTK or NNGP Gram block between the rows of X1 (n1, d) and X2 (n2, d).
+
+    Standard parametrization with first-layer bias, exact norms (paper.md section 4):
+    q(x) = |x|^2/d + beta^2, c = x.x'/d + beta^2, u = c / sqrt(q q'), and
+    kappa_0(u) = (pi - arccos u)/pi, kappa_1(u) = (sqrt(1 - u^2) + (pi - arccos u) u)/pi;
+    NNGP = 1/2 sqrt(q q') kappa_1(u), NTK = 1/2 [sqrt(q q') kappa_1(u) + c kappa_0(u)].
+    ``X2 = None`` means X2 = X1 (q is then the diagonal of the same inner products, so u = 1
+    exactly there). Computed in float64, returned in X1's dtype.
+    """
+    if kind not in ("ntk", "nngp"):
+        raise ValueError(f"kind must be 'ntk' or 'nngp'; got {kind!r}")
+    A = np.asarray(X1, dtype=np.float64)
+    B = A if X2 is None else np.asarray(X2, dtype=np.float64)
+    d = A.shape[1]
+    b2 = float(beta) ** 2
+    c = A @ B.T / d + b2
+    if X2 is None:
+        q1 = q2 = np.diag(c).copy()
+    else:
+        q1 = np.sum(A * A, axis=1) / d + b2
+        q2 = np.sum(B * B, axis=1) / d + b2
+    s = np.sqrt(np.outer(q1, q2))
+    u = np.clip(c / np.where(s > 0, s, 1.0), -1.0, 1.0)  # s == 0 only for x = 0 with beta = 0
+    theta = np.arccos(u)
+    kappa0 = (np.pi - theta) / np.pi
+    kappa1 = (np.sqrt(1.0 - u * u) + (np.pi - theta) * u) / np.pi
+    K = 0.5 * s * kappa1
+    if kind == "ntk":
+        K = K + 0.5 * c * kappa0
+    if out is None:
+        return K.astype(np.asarray(X1).dtype, copy=False)
+    out[...] = K
+    return out
+
+
+def kernel_matvec(X, C, V, beta, kind, block_rows):
+    """K(X, C) @ V for X (n, d), C (M, d), V (M,) or (M, k), computed block_rows rows of X at a time."""
+    X = np.asarray(X)
+    V64 = np.asarray(V, dtype=np.float64)
+    res = np.empty((X.shape[0],) + V64.shape[1:])
+    step = max(1, int(block_rows))
+    for start in range(0, X.shape[0], step):
+        res[start : start + step] = kernel_gram(X[start : start + step].astype(np.float64), C, beta, kind) @ V64
+    return res.astype(X.dtype, copy=False)

@@ -1,0 +1,81 @@
+"""The NTK/NNGP Gram drivers shared by the cpp, numba and cupy backends.
+
+A Gram block is one BLAS product ``G = X1 @ X2.T`` (NumPy/SciPy BLAS on the CPU, cuBLAS
+through CuPy) followed by one fused elementwise pass, supplied by the backend, that turns
+G into kernel values in place (``csrc/include/fastrep/ntk.hpp`` has the formulas). The
+backends differ only in that pass.
+
+The pass primitive has the signature ``fused(G, q1, q2, inv_d, beta2, ntk)`` with q1 (n1,)
+and q2 (n2,) holding |x|^2/d + beta^2 in G's dtype, or both ``None`` for a symmetric G (the
+pass then reads q from G's diagonal, which makes the diagonal exact).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+KINDS = ("ntk", "nngp")
+
+
+def check_kind(kind: str) -> bool:
+    """True for 'ntk', False for 'nngp'; anything else is a ValueError."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be 'ntk' or 'nngp'; got {kind!r}")
+    return kind == "ntk"
+
+
+class GramDriver:
+    """``kernel_gram`` and ``kernel_matvec`` of the kernel contract, given a backend's fused pass."""
+
+    def __init__(self, xp, fused):
+        self.xp = xp
+        self.fused = fused
+
+    def q(self, X, inv_d, beta2):
+        """|x|^2/d + beta^2 per row of X, in X's dtype."""
+        xp = self.xp
+        return xp.ascontiguousarray(xp.einsum("ij,ij->i", X, X) * inv_d + beta2, dtype=X.dtype)
+
+    def _constants(self, X, beta):
+        dt = X.dtype.type
+        return dt(1.0 / X.shape[1]), dt(float(beta) ** 2)
+
+    def kernel_gram(self, X1, X2, beta, kind, out=None):
+        xp = self.xp
+        ntk = check_kind(kind)
+        X1 = xp.ascontiguousarray(X1)
+        symmetric = X2 is None or X2 is X1
+        X2 = X1 if symmetric else xp.ascontiguousarray(X2, dtype=X1.dtype)
+        shape = (X1.shape[0], X2.shape[0])
+        if out is None:
+            out = xp.empty(shape, dtype=X1.dtype)
+        elif out.shape != shape or out.dtype != X1.dtype or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous {X1.dtype} array of shape {shape}")
+        xp.matmul(X1, X2.T, out=out)
+        inv_d, beta2 = self._constants(X1, beta)
+        if symmetric:
+            self.fused(out, None, None, inv_d, beta2, ntk)
+        else:
+            self.fused(out, self.q(X1, inv_d, beta2), self.q(X2, inv_d, beta2), inv_d, beta2, ntk)
+        return out
+
+    def kernel_matvec(self, X, C, V, beta, kind, block_rows):
+        """K(X, C) @ V block by block over rows of X; the largest temporary is (block_rows, M)."""
+        xp = self.xp
+        ntk = check_kind(kind)
+        X = xp.ascontiguousarray(X)
+        C = xp.ascontiguousarray(C, dtype=X.dtype)
+        V = xp.asarray(V, dtype=X.dtype)
+        n, M = X.shape[0], C.shape[0]
+        block_rows = max(1, min(int(block_rows), n))
+        inv_d, beta2 = self._constants(X, beta)
+        qC = self.q(C, inv_d, beta2)
+        res = xp.empty((n,) + V.shape[1:], dtype=X.dtype)
+        buf = xp.empty((block_rows, M), dtype=X.dtype)
+        for start in range(0, n, block_rows):
+            stop = min(start + block_rows, n)
+            G = buf[: stop - start]
+            xp.matmul(X[start:stop], C.T, out=G)
+            self.fused(G, self.q(X[start:stop], inv_d, beta2), qC, inv_d, beta2, ntk)
+            res[start:stop] = G @ V
+        return res
