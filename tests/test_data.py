@@ -5,8 +5,13 @@ label noise, memory bounded by the chunk size, and bad input."""
 from __future__ import annotations
 
 import math
+import os
 import pickle
+import shutil
+import subprocess
+import sys
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,6 +128,34 @@ def test_property_any_chunking_is_bit_identical(seed, stream, start, d, cuts):
     ref = whole["reference"]
     for b in CPU:
         assert np.max(np.abs(whole[b] - ref)) <= 1e-12
+
+
+def _cxx():
+    for name in (os.environ.get("CXX"), "c++", "g++", "clang++"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+@pytest.mark.skipif(_cxx() is None or sys.platform == "win32", reason="no gcc/clang-style C++ compiler on PATH")
+@pytest.mark.parametrize("flags", [["-O2"], ["-O3", "-fno-math-errno", "-fopenmp"]], ids=["serial", "openmp"])
+def test_embedded_philox_program(flags, tmp_path):
+    """tests/cpp/test_philox_embed.cpp: the header alone (no Python), warnings as errors: Random123
+    known answers, accuracy of its own log/sincos, the recipe in long double, any chunking and
+    thread count bit-identical."""
+    root = Path(__file__).resolve().parents[1]
+    exe = tmp_path / "philox"
+    cmd = [_cxx(), "-std=c++17", "-Wall", "-Wextra", "-Werror", *flags, f"-I{root / 'csrc' / 'include'}",
+           str(root / "tests" / "cpp" / "test_philox_embed.cpp"), "-o", str(exe)]
+    built = subprocess.run(cmd, capture_output=True, text=True)
+    if built.returncode != 0 and "-fopenmp" in flags and "omp" in built.stderr.lower():
+        pytest.skip("the compiler has no OpenMP")
+    assert built.returncode == 0, f"compiling failed: {' '.join(cmd)}\n{built.stderr}"
+    ran = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "OMP_NUM_THREADS": "2"})
+    assert ran.returncode == 0 and " 0 failures" in ran.stdout, ran.stdout + ran.stderr
+    if "-fopenmp" in flags:
+        assert "threads 2" in ran.stdout
 
 
 def test_cpp_thread_count_does_not_change_the_bits():
