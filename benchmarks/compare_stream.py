@@ -66,7 +66,8 @@ def cpu_name() -> str:
 
 
 def machine_lines() -> list[str]:
-    lines = [f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"]
+    lines = [f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs, "
+             f"{platform.system()} {platform.release()}"]
     try:
         from fastrep import _ext
 
@@ -242,8 +243,10 @@ def main(argv=None) -> int:
     n = args.n or (1024 if args.quick else 8192)
     N = args.rows or (20_000 if args.quick else 200_000)
 
-    print("# Gaussian stream: Philox4x32-10 + Box-Muller against numpy.random.default_rng().standard_normal\n")
-    print("command: python " + " ".join([os.path.relpath(sys.argv[0])] + (argv if argv is not None else sys.argv[1:])))
+    print("# Gaussian stream: Philox4x32-10 + Box-Muller against "
+          "numpy.random.default_rng().standard_normal\n")
+    shown = argv if argv is not None else sys.argv[1:]
+    print("command: python " + " ".join([os.path.relpath(sys.argv[0]), *shown]))
     for line in machine_lines():
         print(line)
     print(f"median of {args.repeats} runs after a warm-up; every call allocates its output")

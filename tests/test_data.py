@@ -137,7 +137,8 @@ def _cxx():
     return None
 
 
-@pytest.mark.skipif(_cxx() is None or sys.platform == "win32", reason="no gcc/clang-style C++ compiler on PATH")
+@pytest.mark.skipif(_cxx() is None or sys.platform == "win32",
+                    reason="no gcc/clang-style C++ compiler on PATH")
 @pytest.mark.parametrize("flags", [["-O2"], ["-O3", "-fno-math-errno", "-fopenmp"]], ids=["serial", "openmp"])
 def test_embedded_philox_program(flags, tmp_path):
     """tests/cpp/test_philox_embed.cpp: the header alone (no Python), warnings as errors: Random123
@@ -305,7 +306,8 @@ def test_splits_are_disjoint_streams_and_independent():
     ids = [i for strm in (s, val, test) for i in (strm.x_stream, strm.noise_stream)]
     assert sorted(ids) == list(range(6))
     # the label noise of one split is uncorrelated with the noise of another
-    eps = {name: strm.take(n)[1] - t.f(Xs[name]) for name, strm in [("train", s), ("val", val), ("test", test)]}
+    splits = [("train", s), ("val", val), ("test", test)]
+    eps = {name: strm.take(n)[1] - t.f(Xs[name]) for name, strm in splits}
     assert abs(np.mean(eps["train"] * eps["val"])) < 5 / math.sqrt(n)
     assert abs(np.mean(eps["train"] * eps["test"])) < 5 / math.sqrt(n)
 
@@ -344,7 +346,7 @@ def test_peak_memory_is_set_by_the_chunk_size():
     def peak(n, chunk):
         tracemalloc.start()
         rows = 0
-        for X, y in s.chunks(0, n, chunk):
+        for _X, y in s.chunks(0, n, chunk):
             rows += len(y)
         _, top = tracemalloc.get_traced_memory()
         tracemalloc.stop()
@@ -364,7 +366,7 @@ def test_streams_a_million_rows_at_d_1000_in_bounded_memory():
     s = GaussianStream(t, 1)
     tracemalloc.start()
     rows, total = 0, 0.0
-    for X, y in s.chunks(0, 1_000_000, 8192):
+    for _X, y in s.chunks(0, 1_000_000, 8192):
         rows += len(y)
         total += float(np.sum(y, dtype=np.float64))
     _, top = tracemalloc.get_traced_memory()
