@@ -61,7 +61,7 @@ def n_star_from_curve(ns, errors, epsilon: float) -> tuple[float, str]:
     # errors are positive in practice; guard the logarithm against an exact 0
     e0, e1 = max(errors[k - 1], 1e-300), max(errors[k], 1e-300)
     l0, l1 = math.log(ns[k - 1]), math.log(ns[k])
-    if e0 == e1:
+    if e0 == e1 or errors[k] == epsilon:
         return float(ns[k]), "ok"
     t = (math.log(epsilon) - math.log(e0)) / (math.log(e1) - math.log(e0))
     return float(math.exp(l0 + t * (l1 - l0))), "ok"

@@ -272,11 +272,14 @@ def _dask_client(scheduler):
 def _iter_dask(tasks, client):
     from distributed import as_completed as dask_completed
 
+    if not tasks:  # as_completed([]) looks for a global default client
+        return
+
     futures = {
         client.submit(execute_cell, t, key=f"fastrep-cell-{t['cell_id']}", pure=False): t for t in tasks
     }
     try:
-        for fut in dask_completed(list(futures)):
+        for fut in dask_completed(list(futures), loop=client.loop):
             try:
                 res = fut.result()
             except Exception as exc:  # the worker itself died or the task was lost

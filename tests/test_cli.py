@@ -1,0 +1,123 @@
+"""The `fastrep` command: help with examples, one-line errors with status 2, sweep/report/backends."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fastrep.cli import main
+
+from .experiments_toy import register
+
+register()
+
+TOY_TOML = """
+name = "clitoy"
+epsilon = 0.5
+seeds = 2
+[target]
+terms = [{alpha = [2, 0], coef = 1.0}, {alpha = [1, 1], coef = 0.5}]
+[grid]
+d = [4, 8]
+n = {start = 8, stop = 1024}
+[methods.toy]
+power = 2.0
+"""
+
+
+@pytest.mark.parametrize("cmd", [[], ["demo"], ["sweep"], ["report"], ["backends"]])
+def test_help_has_an_example(cmd, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(cmd + ["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "example" in out and "fastrep" in out
+
+
+def _one_line_error(capsys, argv, words):
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fastrep: error: "), err
+    assert words in lines[0]
+    assert "Traceback" not in err
+
+
+def test_usage_errors_are_one_line(capsys):
+    for argv, words in (
+        [[], "required"],
+        [["sweep"], "required"],
+        [["frobnicate"], "invalid choice"],
+        [["demo", "--workers", "0"], "--workers must be a positive integer"],
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("fastrep: error: ") and words in err[0], err
+
+
+def test_bad_spec_missing_file_foreign_store(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TOY_TOML.replace("[methods.toy]", "[methods.toyy]"))
+    _one_line_error(
+        capsys, ["sweep", str(bad), "--store", str(tmp_path / "s.sqlite")], "methods.toyy: unknown method"
+    )
+    assert not (tmp_path / "s.sqlite").exists()
+    neg = tmp_path / "neg.toml"
+    neg.write_text(TOY_TOML.replace("start = 8", "start = -8"))
+    _one_line_error(capsys, ["sweep", str(neg)], "grid.n.start")
+    _one_line_error(capsys, ["sweep", str(tmp_path / "nope.toml")], "spec file not found")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    _one_line_error(capsys, ["report", str(notes)], "not a fastrep results store")
+    good = tmp_path / "good.toml"
+    good.write_text(TOY_TOML)
+    _one_line_error(
+        capsys, ["sweep", str(good), "--store", str(notes), "--serial"], "not a fastrep results store"
+    )
+    assert notes.read_text() == "hello"
+    _one_line_error(capsys, ["report", str(tmp_path / "nothing.sqlite")], "no results store")
+
+
+def test_sweep_then_report(tmp_path, capsys):
+    spec = tmp_path / "toy.toml"
+    spec.write_text(TOY_TOML)
+    store = tmp_path / "runs" / "s.sqlite"
+    assert main(["sweep", str(spec), "--store", str(store), "--serial", "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert "report:" in out and "0 failed" in err
+    assert (store.parent / "report.md").exists() and (store.parent / "clitoy-n_star.png").exists()
+    # resume: nothing left to run
+    assert main(["sweep", str(spec), "--store", str(store), "--serial", "--no-progress"]) == 0
+    assert "0 run" in capsys.readouterr().err
+    figs = tmp_path / "figs"
+    assert main(["report", str(store), "--out", str(figs), "--bootstrap", "50"]) == 0
+    assert "toy | 2.00" in (figs / "report.md").read_text()
+
+
+def test_backends(capsys):
+    assert main(["backends"]) == 0
+    out = capsys.readouterr().out
+    assert "reference" in out and "available" in out and "cupy" in out
+
+
+def test_console_entry_point_error_has_no_traceback(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[grid]\nd = [4]\nn = [8]\n[methods.toy]\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastrep.cli", "sweep", str(bad)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip()
+        == 'fastrep: error: target: missing; name a preset (target.preset = "separation") '
+        "or give target.terms"
+    )
+    assert not Path(tmp_path / "fastrep-results").exists()

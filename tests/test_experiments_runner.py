@@ -1,0 +1,126 @@
+"""Executors: local processes, serial and a Dask LocalCluster store identical results, seed for seed."""
+
+import pytest
+
+from fastrep.experiments import load, load_spec, run
+from fastrep.experiments.methods import build_target, derive_seed
+from fastrep.experiments.runner import ExecutorError
+
+from .experiments_toy import register, toy_spec
+
+register()
+
+#: what a cell computed; wall time, memory, host and timestamps legitimately differ
+SAME = [
+    "cell_id",
+    "sweep",
+    "label",
+    "method",
+    "d",
+    "n",
+    "seed",
+    "excess_error",
+    "alignment",
+    "backend",
+    "threads",
+]
+
+
+def _mixed_spec():
+    """The toy method plus small real learners (network, random features, oracle, transfer)."""
+    spec = toy_spec(seeds=2, grid={"d": [4, 6], "n": [64, 128]})
+    spec["target"] = {"preset": "separation"}
+    spec["evaluation"] = {"n_val": 200, "n_test": 300}
+    spec["methods"] = {
+        "toy": {"power": 2.0},
+        "onestep": {"width": 40},
+        "random_features": {"width": 40},
+        "oracle": {},
+        "transfer": {
+            "width": 40,
+            "n": [32, 64],
+            "source": {"target": {"preset": "random", "r": 2, "p": 2}, "n": 256},
+        },
+    }
+    return load_spec(spec)
+
+
+def _table(path):
+    df = load(path)
+    df = df.sort_values("cell_id", ignore_index=True)
+    df["params"] = df["params"].map(repr)
+    df["extra"] = df["extra"].map(repr)
+    return df[SAME + ["params", "extra"]]
+
+
+def _assert_same(a, b):
+    assert len(a) == len(b) > 0
+    for col in a.columns:
+        # exact (NaN == NaN here): every draw comes from the cell's seed
+        assert a[col].equals(b[col]), (col, a[col].tolist(), b[col].tolist())
+
+
+@pytest.fixture(scope="module")
+def processes_store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("proc") / "s.sqlite"
+    s = run(_mixed_spec(), store=path, executor="processes", workers=2, threads=1, progress=False)
+    assert s.cells_failed == 0 and s.cells_run == s.cells_total
+    return path
+
+
+def test_processes_and_serial_agree(processes_store, tmp_path):
+    path = tmp_path / "serial.sqlite"
+    s = run(_mixed_spec(), store=path, executor="serial", threads=1, progress=False)
+    assert s.cells_failed == 0
+    _assert_same(_table(processes_store), _table(path))
+
+
+def test_dask_local_cluster_agrees_with_processes(processes_store, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    path = tmp_path / "dask.sqlite"
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        s = run(
+            _mixed_spec(), store=path, executor="dask", scheduler=cluster.scheduler_address, progress=False
+        )
+        assert s.cells_failed == 0 and s.cells_run == s.cells_total
+        # resuming on the cluster skips everything
+        s2 = run(
+            _mixed_spec(), store=path, executor="dask", scheduler=cluster.scheduler_address, progress=False
+        )
+        assert (s2.cells_run, s2.cells_skipped) == (0, s.cells_total)
+    _assert_same(_table(processes_store), _table(path))
+
+
+def test_real_cells_are_sane(processes_store):
+    df = load(processes_store)
+    assert set(df["label"]) == {"toy", "onestep", "random_features", "oracle", "transfer"}
+    assert (df["excess_error"] >= 0).all()
+    oracle = df[df["label"] == "oracle"]
+    assert oracle["alignment"].isna().all() and (oracle["excess_error"] < 0.05).all()
+    one = df[df["label"] == "onestep"]
+    assert one["alignment"].between(0, 1).all()
+    tr = df[df["label"] == "transfer"]
+    assert (tr["extra"].map(lambda e: e["n_source"]) == 256).all()
+    assert all("fit" in t and "evaluate" in t for t in one["timings"])
+    assert set(df["backend"]) - {"toy"} <= {"reference", "cpp", "numba"}
+
+
+def test_targets_share_U_across_methods_and_n():
+    spec = _mixed_spec()
+    cells = [c for c in spec.cells() if c.d == 6 and c.seed == 1]
+    Us = {build_target(c.params["target"], c.d, c.seed).U.tobytes() for c in cells}
+    assert len(Us) == 1
+    assert derive_seed(1, "data") != derive_seed(1, "model") != derive_seed(2, "data")
+
+
+def test_bad_executor_arguments(tmp_path):
+    spec = load_spec(toy_spec(seeds=1, grid={"d": [4], "n": [8]}))
+    with pytest.raises(ValueError, match="executor must be one of"):
+        run(spec, store=tmp_path / "s.sqlite", executor="threads")
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        run(spec, store=tmp_path / "s.sqlite", workers=0)
+    with pytest.raises(ExecutorError, match="scheduler"):
+        run(spec, store=tmp_path / "s.sqlite", executor="dask")
+    assert not (tmp_path / "s.sqlite").exists()
