@@ -15,6 +15,7 @@ from .kernels import nngp_kernel, ntk_kernel
 from .network import DegenerateTargetWarning, OneStepNetwork, RandomFeaturesRegressor
 from .oracle import OracleRegressor
 from .targets import MultiIndexTarget
+from .transfer import fit_transfer, shared_source
 
 try:
     __version__ = version("fastrep")
@@ -35,9 +36,11 @@ __all__ = [
     "metrics",
     "__version__",
     "backends",
+    "fit_transfer",
     "hermite",
     "hermite_features",
     "multi_indices",
     "nngp_kernel",
     "ntk_kernel",
+    "shared_source",
 ]

@@ -80,8 +80,6 @@ def fit_transfer(
     from .network import OneStepNetwork
 
     n_source = check_int(n_source, "n_source", low=2)
-    if "seed" in options:
-        raise TypeError("pass the network's seed as seed=, not inside options")
     net = OneStepNetwork(**options, seed=seed)
     stream = GaussianStream(source, seed if source_seed is None else source_seed, dtype=net.dtype)
     t0 = time.perf_counter()

@@ -1,0 +1,60 @@
+"""Transfer learning: W learned on a source head, frozen, second layer refit on a few target samples."""
+
+import numpy as np
+import pytest
+
+from fastrep import GaussianStream, MultiIndexTarget, OneStepNetwork, RandomFeaturesRegressor
+from fastrep.metrics import excess_error, subspace_alignment
+from fastrep.transfer import fit_transfer, shared_source
+
+D = 12
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    target = MultiIndexTarget.separation(D, seed=3)
+    source = shared_source(target, MultiIndexTarget.random(D, 2, 2, seed=5))
+    return source, target
+
+
+def test_shared_source_keeps_the_head_and_takes_the_target_U(tasks):
+    source, target = tasks
+    head = MultiIndexTarget.random(D, 2, 2, seed=5)
+    assert np.array_equal(source.U, target.U)
+    assert source.terms == head.terms and source.noise == head.noise
+    from_terms = shared_source(target, {(2, 0): 1.0, (0, 2): -1.0})
+    assert np.array_equal(from_terms.U, target.U) and from_terms.r == 2
+    with pytest.raises(ValueError, match="r = 1 directions but the target has r = 2"):
+        shared_source(target, MultiIndexTarget.single_index(D, "he2"))
+    with pytest.raises(ValueError, match="d = 8"):
+        shared_source(target, MultiIndexTarget.random(8, 2, 2))
+
+
+def test_transfer_freezes_W_and_beats_random_features(tasks):
+    source, target = tasks
+    n_s, n_t, width = 3000, 150, 200
+    stream = GaussianStream(target, seed=11)
+    X, y = stream.take(n_t)
+    Xv, yv = stream.val().take(1000)
+    net = fit_transfer(
+        source, X, y, n_source=n_s, X_val=Xv, y_val=yv, seed=7, source_seed=9, n_val=500, width=width
+    )
+    # W is exactly what Algorithm 1 learns on the source alone
+    ref = OneStepNetwork(width=width, seed=7).fit_stream(GaussianStream(source, 9), n_s, n_val=500)
+    assert np.array_equal(net.W_, ref.W_)
+    assert not np.array_equal(net.b_, ref.b_)  # biases re-drawn
+    assert net.n_source_ == n_s and "total" in net.source_timings_
+    assert subspace_alignment(net.W_, target.U) > 0.5  # it found span(U) on the source (random: 2/12)
+    err_transfer = excess_error(net, target, n_test=2000, seed=1)
+    rf = RandomFeaturesRegressor(width=width, seed=7).fit(X, y, Xv, yv)
+    err_rf = excess_error(rf, target, n_test=2000, seed=1)
+    assert err_transfer < 0.6 * err_rf, (err_transfer, err_rf)
+
+
+def test_fit_transfer_arguments(tasks):
+    source, target = tasks
+    X, y = GaussianStream(target, seed=1).take(50)
+    with pytest.raises(ValueError, match="n_source"):
+        fit_transfer(source, X, y, n_source=0, width=20)
+    with pytest.raises(TypeError, match="widht"):
+        fit_transfer(source, X, y, n_source=100, widht=20)
