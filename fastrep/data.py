@@ -6,7 +6,8 @@ Generator
     Box-Muller; see :func:`gaussian_block`. It is counter-based, so any chunk of rows is
     generated directly, by any number of threads or on a GPU, with the same result (the
     C++, Numba and CuPy implementations agree with the NumPy reference to ~1e-15 in float64;
-    on one machine the C++ rows are bit-identical for every chunking and thread count).
+    the C++ rows are bit-identical for every chunking and thread count, and, with FMA
+    contraction turned off in ``philox.hpp``, on every x86-64 instruction-set level).
     NumPy's ziggurat sampler cannot be reproduced on a GPU, which is why it is not used.
 
 Splits

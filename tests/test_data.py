@@ -159,6 +159,34 @@ def test_embedded_philox_program(flags, tmp_path):
         assert "threads 2" in ran.stdout
 
 
+def _cpu_has(flag: str) -> bool:
+    try:
+        return any(flag in line.split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("flags"))
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(_cxx() is None or not _cpu_has("fma") or not _cpu_has("avx2"),
+                    reason="needs a gcc/clang-style compiler and a CPU with AVX2 and FMA")
+def test_embedded_philox_same_bits_on_every_isa_level(tmp_path):
+    """A build for baseline x86-64 and one for AVX2 + FMA make the same bits (no FMA contraction)."""
+    root = Path(__file__).resolve().parents[1]
+    sums = []
+    for i, flags in enumerate([[], ["-mavx2", "-mfma"]]):
+        exe = tmp_path / f"philox{i}"
+        # no run-time multiversioning: the flags alone choose the instruction set
+        cmd = [_cxx(), "-std=c++17", "-O3", "-fno-math-errno", "-DFASTREP_NO_MULTIVERSION", *flags,
+               f"-I{root / 'csrc' / 'include'}",
+               str(root / "tests" / "cpp" / "test_philox_embed.cpp"), "-o", str(exe)]
+        built = subprocess.run(cmd, capture_output=True, text=True)
+        assert built.returncode == 0, built.stderr
+        ran = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+        assert ran.returncode == 0, ran.stdout
+        sums.append([line for line in ran.stdout.splitlines() if line.startswith("checksum")])
+    assert len(sums[0]) == 1 and sums[0] == sums[1]
+
+
 def test_cpp_thread_count_does_not_change_the_bits():
     if "cpp" not in CPU:
         pytest.skip("the C++ core is not built")

@@ -13,7 +13,8 @@
 // own branch-free log and sincos (fdlibm's minimax polynomials, < 1 ulp on their ranges)
 // and evaluates them on small SoA tiles that GCC vectorizes (one Philox call per lane).
 // A cell's value is computed by the same instructions whatever the tiling or the thread
-// count, so results are bit-identical for any chunking of the rows.
+// count, so results are bit-identical for any chunking of the rows; with contraction to FMA
+// turned off below, they are also the same on every x86-64 instruction-set level.
 //
 // Philox4x32: J. Salmon, M. Moraes, R. Dror, D. Shaw, "Parallel random numbers: as easy as
 // 1, 2, 3", SC11; known-answer vectors from Random123's kat_vectors (tests/test_data.py).
@@ -24,6 +25,19 @@
 #include <cstring>
 
 #include "common.hpp"
+
+// No fused multiply-add contraction in this file: GCC contracts a*b + c where the target has
+// FMA (the AVX-512 clone) and not elsewhere, which would change the last bits of the normals
+// from one machine to another. Without it every x86-64 machine makes the same bits.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#define FASTREP_PHILOX_POP_OPTIONS
+#elif defined(__clang__) && __clang_major__ >= 12
+#pragma float_control(push)
+#pragma clang fp contract(off)
+#define FASTREP_PHILOX_POP_FLOAT_CONTROL
+#endif
 
 namespace fastrep {
 namespace philox {
@@ -208,3 +222,12 @@ void gaussian_block(std::uint64_t seed, std::uint32_t stream, std::uint64_t star
 }
 
 }  // namespace fastrep
+
+#if defined(FASTREP_PHILOX_POP_OPTIONS)
+#pragma GCC pop_options
+#undef FASTREP_PHILOX_POP_OPTIONS
+#endif
+#if defined(FASTREP_PHILOX_POP_FLOAT_CONTROL)
+#pragma float_control(pop)
+#undef FASTREP_PHILOX_POP_FLOAT_CONTROL
+#endif
