@@ -67,13 +67,15 @@ inline int max_degree(const std::int32_t* alphas, index_t K, index_t r) {
   return p;
 }
 
+// Smaller outputs are written by the calling thread alone: waking a team costs more than
+// the work, and on a busy machine a sleeping thread can hold the call up for a time slice.
+constexpr index_t kParallelMinOutputs = 1 << 15;
+
 namespace detail {
 // r == 0: every feature is the empty product.
 template <typename T>
 inline void fill_ones(index_t n, index_t K, T* out) {
-  FASTREP_OMP(parallel for schedule(static))
-  for (index_t i = 0; i < n; ++i)
-    for (index_t a = 0; a < K; ++a) out[i * K + a] = T(1);
+  for (index_t i = 0; i < n * K; ++i) out[i] = T(1);
 }
 }  // namespace detail
 
@@ -93,7 +95,7 @@ FASTREP_CLONES void hermite_features_generic(const T* Z, index_t n, index_t r, c
   for (index_t a = 0; a < K; ++a)
     for (index_t j = 0; j < r; ++j) offsets[j * K + a] = static_cast<std::int32_t>(j * stride + alphas[a * r + j]);
   const std::int32_t* off = offsets.data();
-  FASTREP_OMP(parallel) {
+  FASTREP_OMP(parallel if (n * K >= kParallelMinOutputs)) {
     std::vector<T> table(static_cast<std::size_t>(r * stride));
     T* tab = table.data();
     // dynamic: on a shared machine a thread that lost its core must not hold up the rest
@@ -184,7 +186,7 @@ FASTREP_AVX512 void hermite_features_avx512_impl(const T* Z, index_t n, index_t 
   // A block's tables stay within ~16 KiB so they are still in L1 when read.
   const index_t B = std::max<index_t>(1, std::min<index_t>(64, (16384 / index_t(sizeof(T))) / (r * TW)));
   const index_t nblocks = (n + B - 1) / B;
-  FASTREP_OMP(parallel) {
+  FASTREP_OMP(parallel if (n * K >= kParallelMinOutputs)) {
     std::vector<T> tables(static_cast<std::size_t>(B * r * TW), T(0));
     T* tab = tables.data();
     // dynamic: on a shared machine a thread that lost its core must not hold up the rest
