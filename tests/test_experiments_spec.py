@@ -149,3 +149,20 @@ def test_bad_toml_and_missing_file(tmp_path):
         load_spec("[target\npreset = 1")
     with pytest.raises(FileNotFoundError):
         load_spec(tmp_path / "nope.toml")
+
+
+def test_shipped_specs_are_valid():
+    from pathlib import Path
+
+    from fastrep.experiments import demo_spec
+
+    for grid in ("full", "quick"):
+        spec = demo_spec(grid)
+        assert {m.method for m in spec.methods} >= {"onestep", "ntk", "oracle", "transfer"}
+        assert spec.target["preset"] == "separation"
+    examples = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.toml"))
+    assert examples
+    for path in examples:
+        assert load_spec(path).cells()
+    with pytest.raises(ValueError, match="grid must be one of"):
+        demo_spec("huge")
