@@ -44,6 +44,28 @@ def _save(fig: Figure, path) -> Path:
     return path
 
 
+def _floor(curves: pd.DataFrame) -> float:
+    """A bottom for log error axes: below every learner's quartile band, but not at the
+    round-off level a noiseless oracle reaches (1e-14 would flatten every other curve)."""
+    vals = curves["q25"].to_numpy(float)
+    vals = vals[np.isfinite(vals) & (vals > 0)]
+    return float(vals.min() / 3) if vals.size else 1e-3
+
+
+def _draw_floor(ax, oracle: pd.DataFrame, bottom: float, ds=None) -> None:
+    """The oracle's median error per d, grey dotted, clipped to the axis bottom."""
+    if oracle.empty:
+        return
+    for d, g in oracle.groupby("d"):
+        if ds is not None and d not in ds:
+            continue
+        ax.plot(g["n"], np.maximum(g["median"], bottom * 1.08), ":", color="0.45", lw=1.4)
+    clipped = bool((oracle["median"] < bottom).any())
+    ax.plot(
+        [], [], ":", color="0.45", label="oracle (U known)" + (", clipped at the axis" if clipped else "")
+    )
+
+
 def _is_kernel(method: str) -> bool:
     from .methods import METHODS
 
@@ -79,6 +101,10 @@ def plot_error_curves(
     for ax in axes.flat[len(labels) :]:
         ax.set_visible(False)
     all_n = np.sort(df["n"].unique())
+    learners = curves[curves["label"].isin(labels)]
+    bottom = _floor(learners)
+    if epsilon is not None:
+        bottom = min(bottom, epsilon / 3)
     for ax, label in zip(axes.flat, labels, strict=False):
         sub = curves[curves["label"] == label]
         for d, g in sub.groupby("d"):
@@ -93,10 +119,8 @@ def plot_error_curves(
                 pred = g["prediction"].where(g["prediction"] > 1e-12)
                 ax.plot(g["n"], pred, "--", color=colors[d], lw=1.2)
             ax.plot([], [], "--", color="0.3", label="staircase prediction")
-        if not oracle.empty:
-            for _, g in oracle.groupby("d"):
-                ax.plot(g["n"], g["median"], ":", color="0.55", lw=1.2)
-            ax.plot([], [], ":", color="0.55", label="oracle (U known)")
+        _draw_floor(ax, oracle, bottom)
+        ax.set_ylim(bottom=bottom)
         if epsilon is not None:
             ax.axhline(epsilon, color="crimson", lw=0.8, alpha=0.7)
             ax.plot([], [], color="crimson", lw=0.8, label=f"ε = {epsilon:g}")
@@ -239,10 +263,12 @@ def plot_transfer(
     for d, c in colors.items():
         ax.plot([], [], "-", color=c, lw=4, label=f"d = {d}")
     oracle = curves[curves["label"].map(methods) == "oracle"]
-    if not oracle.empty:
-        for _, g in oracle[oracle["d"].isin(list(colors))].groupby("d"):
-            ax.plot(g["n"], g["median"], ":", color="0.55")
-        ax.plot([], [], ":", color="0.55", label="oracle (U known)")
+    shown = curves[curves["label"].isin([lb for lb, _, _ in styles])]
+    bottom = _floor(shown)
+    if epsilon is not None:
+        bottom = min(bottom, epsilon / 3)
+    _draw_floor(ax, oracle, bottom, ds=set(colors))
+    ax.set_ylim(bottom=bottom)
     if epsilon is not None:
         ax.axhline(epsilon, color="crimson", lw=0.8, alpha=0.7, label=f"ε = {epsilon:g}")
     ax.set_xscale("log")
