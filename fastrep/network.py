@@ -28,7 +28,7 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
 from ._validation import as_float_array, check_dtype, check_int, check_positive
 from .backend import array_module, is_cupy_array, resolve
@@ -191,29 +191,29 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
             if reset:
                 self.n_features_in_ = X.shape[1]
         else:
-            X = as_float_array(X, xname, ndim=2, dtype=dtype)
-            y = as_float_array(y, yname, ndim=(1, 2), dtype=dtype)
-            if y.ndim == 2:
-                if y.shape[1] != 1:
-                    raise ValueError(f"{yname} must be 1-D (one target); got shape {y.shape}")
-                y = y.ravel()
+            if isinstance(X, np.ndarray) and isinstance(y, np.ndarray) and X.ndim and y.ndim and len(y) != len(X):
+                raise ValueError(f"{yname} has {len(y)} entries but {xname} has {len(X)} rows; they must match")
+            # scikit-learn's checks: sparse, complex, object, NaN/inf ("Input X contains NaN"), 1-D X
             if reset:
                 X, y = validate_data(self, X, y, dtype=dtype, y_numeric=True)
-        if y.shape[0] != X.shape[0]:
-            raise ValueError(f"{yname} has {y.shape[0]} entries but {xname} has {X.shape[0]} rows; they must match")
+            else:
+                X, y = check_X_y(X, y, dtype=dtype, y_numeric=True)
+            y = y.astype(dtype, copy=False)
         want_d = d if d is not None else getattr(self, "n_features_in_", X.shape[1])
         if X.shape[1] != want_d:
             raise ValueError(f"{xname} has {X.shape[1]} features but the model expects {want_d}")
         return X, y
 
     def _validate_x(self, X):
-        X = as_float_array(X, "X", ndim=2, dtype=check_dtype(self.dtype))
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input"
-            )
-        return X
+        if is_cupy_array(X):
+            X = as_float_array(X, "X", ndim=2, dtype=check_dtype(self.dtype))
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input"
+                )
+            return X
+        return validate_data(self, X, reset=False, dtype=check_dtype(self.dtype))
 
     @staticmethod
     def _on(xp, v, dtype):

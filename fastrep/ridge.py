@@ -76,19 +76,22 @@ class EigenRidge:
         lam = check_positive(lam, "lam")
         return self.eigvecs @ (self.c / (self.eigvals + lam))
 
-    def project(self, P) -> np.ndarray:
-        """P @ V for a design P (nv, m): do this once, then :meth:`predictions` is O(nv m) per lambda."""
-        P = np.asarray(P)
-        if P.ndim != 2 or P.shape[1] != self.m:
-            raise ValueError(f"P must be (n_val, {self.m}); got shape {P.shape}")
-        return P.astype(np.float64, copy=False) @ self.eigvecs
-
-    def predictions(self, P, lams, *, projected: bool = False) -> np.ndarray:
-        """(len(lams), nv) predictions ``P @ coef(lam)`` for every lambda."""
-        PV = P if projected else self.project(P)
+    def coefs(self, lams) -> np.ndarray:
+        """(m, len(lams)) float64: the solution for every lambda, one column each."""
         lams = np.asarray(lams, dtype=np.float64)
-        weights = self.c[None, :] / (self.eigvals[None, :] + lams[:, None])  # (L, m)
-        return weights @ PV.T
+        return self.eigvecs @ (self.c[:, None] / (self.eigvals[:, None] + lams[None, :]))
+
+    def predictions(self, P, lams) -> np.ndarray:
+        """(len(lams), nv) predictions ``P @ coef(lam)`` for every lambda, P (nv, m).
+
+        Costs m^2 L + nv m L for L lambdas: cheaper than projecting P onto the eigenbasis
+        (nv m^2) whenever L < m.
+        """
+        P = np.asarray(P)
+        if P.ndim != 2 or P.shape[1] != self.eigvecs.shape[0]:
+            raise ValueError(f"P must be (n_val, {self.eigvecs.shape[0]}); got shape {P.shape}")
+        C = self.coefs(lams)
+        return (P @ C.astype(P.dtype, copy=False)).T.astype(np.float64, copy=False)
 
     def select(self, P_val, y_val, lams=None):
         """Choose lambda on validation data. Returns (best_lam, mse) with mse (len(lams),)."""

@@ -1,0 +1,55 @@
+"""Helpers shared by the compare_*.py scripts: timing, machine description, BLAS setting."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+
+
+def median_time(fn, repeat=5, warmup=1):
+    """Median wall time of ``fn()`` over ``repeat`` runs after ``warmup`` runs, and all runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times
+
+
+def blas_setting() -> str:
+    """Which OpenBLAS kernels run, and whether OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set."""
+    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
+    try:
+        from threadpoolctl import threadpool_info
+
+        libs = ", ".join(
+            f"{i.get('internal_api')} {i.get('version')} {i.get('architecture', '?')} x{i.get('num_threads')}"
+            for i in threadpool_info()
+            if i.get("user_api") == "blas"
+        )
+    except ImportError:
+        libs = "threadpoolctl not installed"
+    return f"BLAS: {libs}; env: {env or 'OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset'}"
+
+
+def machine() -> str:
+    cpu = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def md_table(headers, rows) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
