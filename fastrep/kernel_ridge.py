@@ -254,7 +254,7 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
         """Fit on X (n, d) and y (n,). X_val, y_val: validation data for ridge='validate'.
 
         Returns self. Fitted attributes: ``solver_`` ('cholesky' or 'nystrom'), ``ridge_``
-        (the lambda used), ``n_iter_`` (CG iterations; 0 for cholesky), ``residual_`` (relative
+        (the lambda used), ``n_iter_`` (CG iterations; 1 for the direct cholesky solve), ``residual_`` (relative
         residual: |(K + n lam I) alpha - y| / |y| for cholesky, of the preconditioned system
         for nystrom), ``X_fit_`` (the training rows or the centres), ``dual_coef_``.
         """
@@ -303,13 +303,14 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
             del K
             lams = lambda_grid()
             if X_val is not None:
-                # project the validation kernel block by block: never the (n_val, n) matrix
+                # validation predictions for every lambda, block by block: never the (n_val, n) matrix
                 rows = self._block_rows(X_val.shape[0], n, 8, self._budget_bytes - 3 * n * n * X.itemsize)
-                PV = np.empty((X_val.shape[0], er.eigvecs.shape[1]))
+                coefs = er.coefs(lams).astype(X.dtype)  # (n, L)
+                sq = np.zeros(len(lams))
                 for s in range(0, X_val.shape[0], rows):
-                    PV[s : s + rows] = mod.kernel_gram(X_val[s : s + rows], X, self._beta, self._kind) @ er.eigvecs
-                preds = er.predictions(PV, lams, projected=True)
-                scores = np.mean((preds - y_val[None, :]) ** 2, axis=1)
+                    pred = mod.kernel_gram(X_val[s : s + rows], X, self._beta, self._kind) @ coefs
+                    sq += np.sum((pred - y_val[s : s + rows, None]) ** 2, axis=0)
+                scores = sq / X_val.shape[0]
                 lam = float(lams[int(np.argmin(scores))])
             else:
                 lam, scores = _kernel_gcv(er, n, float(y @ y), lams)
@@ -320,7 +321,7 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
             self.X_fit_ = X
             Ka = self._matvec(X, alpha)
             self.residual_ = float(np.linalg.norm(Ka + n * lam * alpha - y) / max(np.linalg.norm(y), 1e-300))
-            self.n_iter_ = 0
+            self.n_iter_ = 1  # one direct solve (scikit-learn wants n_iter_ >= 1)
             return
         shift = n * ridge
         KF, kdiag, jitter = _cholesky_in_place(K, shift, what="the Gram matrix", allow_jitter=ridge > 0)
@@ -345,7 +346,7 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
         self.residual_ = float(np.linalg.norm(r) / max(np.linalg.norm(y), 1e-300))
         self.ridge_ = ridge
         self.jitter_ = jitter
-        self.n_iter_ = 0
+        self.n_iter_ = 1  # one direct solve (scikit-learn wants n_iter_ >= 1)
         self.dual_coef_ = alpha.astype(self._dtype)
         self.X_fit_ = X
 

@@ -167,7 +167,8 @@ FASTREP_CLONES void kernel_rows(T* G, index_t n1, index_t n2, const T* q1, const
   roots(q2, n2, r2.data(), ir2.data());
   const T* R2 = r2.data();
   const T* IR2 = ir2.data();
-  FASTREP_OMP(parallel for schedule(static))
+  // small blocks stay on one thread: waking the team costs more than it saves there
+  FASTREP_OMP(parallel for schedule(static) if (n1 * n2 >= 65536))
   for (index_t i = 0; i < n1; ++i) {
     T* row = G + i * n2;
     const T ri = r1[i], iri = ir1[i];
