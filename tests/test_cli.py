@@ -121,3 +121,29 @@ def test_console_entry_point_error_has_no_traceback(tmp_path):
         "or give target.terms"
     )
     assert not Path(tmp_path / "fastrep-results").exists()
+
+
+@pytest.mark.slow
+def test_demo_quick_end_to_end(tmp_path):
+    """The console entry point runs the quick demo on local processes and writes the full report."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastrep.cli", "demo", "--quick", "--no-progress", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "separation-quick"
+    text = (out / "report.md").read_text()
+    for words in ("Separation checks", "Fitted slopes", "n*(d)", "machine:", "total time", "backend used"):
+        assert words in text
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert len(pngs) == 4 and all(f"]({p})" in text for p in pngs)
+    # a second run resumes: nothing to do
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastrep.cli", "demo", "--quick", "--no-progress", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0 and " 0 run" in proc.stderr

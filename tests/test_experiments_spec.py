@@ -166,3 +166,18 @@ def test_shipped_specs_are_valid():
         assert load_spec(path).cells()
     with pytest.raises(ValueError, match="grid must be one of"):
         demo_spec("huge")
+
+
+def test_per_d_limits_on_the_n_grid():
+    raw = toy_spec(seeds=1, grid={"d": [4, 8], "n": [8, 16, 32, 64, 128, 256, 512, 1024]})
+    raw["methods"] = {"toy": {"n_max": {"factor": 1, "power": 3}, "n_min": {"factor": 2, "power": 1}}}
+    spec = load_spec(raw)
+    got = {(c.d, c.n) for c in spec.cells()}
+    assert got == {(4, n) for n in (8, 16, 32, 64)} | {(8, n) for n in (16, 32, 64, 128, 256, 512)}
+    assert spec.to_dict()["methods"]["toy"]["n_max"] == {"factor": 1.0, "power": 3.0}
+    raw["methods"] = {"toy": {"n_max": 4}}
+    with pytest.raises(SpecError, match=r"^methods\.toy\.n_max: leaves no n of the grid at d = 4"):
+        load_spec(raw)
+    raw["methods"] = {"toy": {"n_max": {"factor": -1}}}
+    with pytest.raises(SpecError, match=r"^methods\.toy\.n_max\.factor"):
+        load_spec(raw)

@@ -24,6 +24,7 @@ A sweep is written as TOML (or the same structure as a Python dict)::
 
     [methods.ntk]
     n = {start = 250, stop = 8000}   # per-method grid override (also `d`)
+    n_max = {factor = 1, power = 3}  # and per-d limits: only n <= d^3 (also n_min)
 
     [methods.transfer]
     n = [50, 100, 200, 400]          # the n_t grid
@@ -268,6 +269,14 @@ class MethodSpec:
     d: tuple[int, ...]
     n: tuple[int, ...]
     source: dict | None = None
+    n_min: int | dict | None = None
+    n_max: int | dict | None = None
+
+    def n_at(self, d: int) -> tuple[int, ...]:
+        """The n grid at dimension ``d``: ``n`` clipped to [n_min(d), n_max(d)]."""
+        lo = d_law(self.n_min, d) if self.n_min is not None else 0
+        hi = d_law(self.n_max, d) if self.n_max is not None else math.inf
+        return tuple(n for n in self.n if lo <= n <= hi)
 
 
 @dataclass(frozen=True)
@@ -316,7 +325,7 @@ class SweepSpec:
         out = []
         for m in self.methods:
             for d in m.d:
-                for n in m.n:
+                for n in m.n_at(d):
                     for seed in self.seeds:
                         params = {
                             "target": self.target,
@@ -349,6 +358,8 @@ class SweepSpec:
                     "d": list(m.d),
                     "n": list(m.n),
                     **({"source": m.source} if m.source is not None else {}),
+                    **({"n_min": m.n_min} if m.n_min is not None else {}),
+                    **({"n_max": m.n_max} if m.n_max is not None else {}),
                 }
                 for m in self.methods
             },
@@ -364,26 +375,32 @@ def _parse_source(src, key: str, target: dict) -> dict:
     st = _normalize_target(src["target"], f"{key}.target")
     if "n" not in src:
         raise SpecError(f"{key}.n", "missing (an integer, or {factor = c, power = k} for n_s = ceil(c d^k))")
-    n = src["n"]
+    return {"target": st, "n": _parse_d_law(src["n"], f"{key}.n", default_power=2)}
+
+
+def _parse_d_law(n, key: str, *, default_power: float):
+    """An integer, or ``{factor = c, power = k}`` meaning ceil(c d^k)."""
     if isinstance(n, dict):
-        _check_keys(n, {"factor", "power"}, f"{key}.n.")
-        factor, power = n.get("factor", 1.0), n.get("power", 2)
+        _check_keys(n, {"factor", "power"}, f"{key}.")
+        factor, power = n.get("factor", 1.0), n.get("power", default_power)
         if not _is_real(factor) or not factor > 0:
-            raise SpecError(f"{key}.n.factor", f"must be a positive number; got {factor!r}")
+            raise SpecError(f"{key}.factor", f"must be a positive number; got {factor!r}")
         if not _is_real(power) or power < 0:
-            raise SpecError(f"{key}.n.power", f"must be a non-negative number; got {power!r}")
-        n = {"factor": float(factor), "power": float(power)}
-    else:
-        n = _pos_int(n, f"{key}.n")
-    return {"target": st, "n": n}
+            raise SpecError(f"{key}.power", f"must be a non-negative number; got {power!r}")
+        return {"factor": float(factor), "power": float(power)}
+    return _pos_int(n, key)
+
+
+def d_law(n, d: int) -> int:
+    """Evaluate an integer or ``{factor, power}`` (see :func:`_parse_d_law`) at dimension ``d``."""
+    if isinstance(n, dict):
+        return max(1, math.ceil(n["factor"] * d ** n["power"] - 1e-9))
+    return int(n)
 
 
 def source_n(source: dict, d: int) -> int:
     """n_s for dimension ``d`` from a parsed source table."""
-    n = source["n"]
-    if isinstance(n, dict):
-        return max(1, math.ceil(n["factor"] * d ** n["power"] - 1e-9))
-    return int(n)
+    return d_law(source["n"], d)
 
 
 def _parse(raw: dict) -> SweepSpec:
@@ -452,6 +469,10 @@ def _parse(raw: dict) -> SweepSpec:
             )
         d_m = geometric_grid(table.pop("d"), f"{key}.d") if "d" in table else d_grid
         n_m = geometric_grid(table.pop("n"), f"{key}.n") if "n" in table else n_grid
+        limits = {
+            k: _parse_d_law(table.pop(k), f"{key}.{k}", default_power=1) if k in table else None
+            for k in ("n_min", "n_max")
+        }
         source = None
         if "source" in table:
             if method != "transfer":
@@ -461,7 +482,14 @@ def _parse(raw: dict) -> SweepSpec:
             raise SpecError(f"{key}.source", "missing (transfer needs a source head and n_s)")
         options = _jsonable(table, key)
         validate_options(method, options, key)
-        methods.append(MethodSpec(label=label, method=method, options=options, d=d_m, n=n_m, source=source))
+        m = MethodSpec(label=label, method=method, options=options, d=d_m, n=n_m, source=source, **limits)
+        for d in m.d:
+            if not m.n_at(d):
+                raise SpecError(
+                    f"{key}.n_max" if m.n_max is not None else f"{key}.n_min",
+                    f"leaves no n of the grid at d = {d}",
+                )
+        methods.append(m)
 
     return SweepSpec(
         name=name,
