@@ -201,13 +201,25 @@ def test_author_anchor_h2():
     assert 0.06 <= np.mean(errs) <= 0.14, errs
 
 
-def test_phenomenon_network_beats_random_features_at_d32():
-    target = MultiIndexTarget.separation(32, seed=0)
+def _isotropic_degree3_target(d, seed):
+    """r = 2, degree 3: 60% of the energy in h_(2,0) + h_(0,2) (an isotropic Hessian, M = 0.77 I) and
+    40% in h_(3,0), h_(0,3), h_(2,1), h_(1,2). The isotropic degree-2 part gives every direction of
+    span(U) the same gradient signal; at d = 32, n = 16000 the alignment of one step is limited by
+    sampling noise (it grows to 0.88 at n = 64000), and 60/40 is the largest degree-2 share the
+    issue's ">= 40% in degree 3" allows."""
+    a, b = np.sqrt(0.3), np.sqrt(0.1)
+    terms = {(2, 0): a, (0, 2): a, (3, 0): b, (0, 3): b, (2, 1): b, (1, 2): b}
+    return MultiIndexTarget(d, terms, seed=seed)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_phenomenon_network_beats_random_features_at_d32(seed):
+    target = _isotropic_degree3_target(32, seed)
     assert target.nondegenerate and target.r == 2
-    assert target.energy_by_degree().get(3, 0.0) >= 0.4
-    stream = GaussianStream(target, 7)
-    net = OneStepNetwork(width=1000, seed=1).fit_stream(stream, 16_000)
-    rf = RandomFeaturesRegressor(width=1000, seed=1).fit_stream(stream, 16_000)
+    assert target.energy_by_degree()[3] >= 0.4 - 1e-12
+    stream = GaussianStream(target, 7 + seed)
+    net = OneStepNetwork(width=1000, seed=1 + seed).fit_stream(stream, 16_000)
+    rf = RandomFeaturesRegressor(width=1000, seed=1 + seed).fit_stream(stream, 16_000)
     e_net = excess_error(net, target, 10_000, seed=3)
     e_rf = excess_error(rf, target, 10_000, seed=3)
     align = subspace_alignment(net.W_, target.U)
