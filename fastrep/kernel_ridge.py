@@ -117,7 +117,7 @@ def _cholesky_in_place(K, shift, *, what, allow_jitter=True):
     for attempt in range(5):
         K.flat[:: n + 1] = kdiag + (shift + jitter)
         c, info = potrf(KF, lower=1, clean=0, overwrite_a=1)
-        if not np.shares_memory(c, K):  # never expected for an F-ordered view of the right dtype
+        if not np.may_share_memory(c, K):  # never expected for an F-ordered view of the right dtype
             raise RuntimeError("LAPACK copied the Gram matrix instead of factorizing it in place")
         if info == 0:
             return KF, kdiag, jitter
@@ -407,24 +407,6 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
             self.dual_coef_, self.n_iter_, self.residual_ = kept
             self.X_fit_ = C
 
-    def _knm_t_knm(self, mod, X, C, v):
-        """K_nM^T (K_nM v) and, block by block, nothing larger than (rows, M)."""
-        out = np.zeros(C.shape[0])
-        buf = np.empty((self._rows, C.shape[0]), dtype=self._dtype)
-        vv = v.astype(self._dtype)
-        for s in range(0, X.shape[0], self._rows):
-            Kb = mod.kernel_gram(X[s : s + self._rows], C, self._beta, self._kind, out=buf[: min(self._rows, X.shape[0] - s)])
-            out += Kb.T @ (Kb @ vv)
-        return out
-
-    def _knm_t(self, mod, X, C, y):
-        out = np.zeros(C.shape[0])
-        buf = np.empty((self._rows, C.shape[0]), dtype=self._dtype)
-        for s in range(0, X.shape[0], self._rows):
-            Kb = mod.kernel_gram(X[s : s + self._rows], C, self._beta, self._kind, out=buf[: min(self._rows, X.shape[0] - s)])
-            out += Kb.T @ y[s : s + self._rows].astype(self._dtype)
-        return out
-
     def _falkon(self, X, y, C, lam, tol, warn=True):
         n, M = X.shape[0], C.shape[0]
         mod = self._gram_module(X)
@@ -439,7 +421,7 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
         lauum, trtrs = _lapack(("lauum", "trtrs"), KMM)
         W = KMM.copy()
         res, info = lauum(W.T, lower=1, overwrite_c=1)
-        if not np.shares_memory(res, W):
+        if not np.may_share_memory(res, W):
             raise RuntimeError("LAPACK copied the preconditioner instead of working in place")
         if info != 0:
             raise RuntimeError(f"LAPACK lauum failed with info={info}")
@@ -461,10 +443,12 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
         def Bt(w):  # A^-T T^-T w / sqrt(n)
             return tri(LA, tri(TF, w, 0), 0) / sqrt_n
 
-        def op(v):
-            return Bt(self._knm_t_knm(mod, X, C, B(v))) + lam * tri(LA, tri(LA, v, 1), 0)
+        nmv = resolve(self.backend, "kernel_normal_matvec", X).kernel_normal_matvec
 
-        rhs = Bt(self._knm_t(mod, X, C, y))
+        def op(v):  # B^T (K_nM^T K_nM + n lam K_MM) B v, with B^T n lam K_MM B = lam A^-T A^-1
+            return Bt(nmv(X, C, B(v), self._beta, self._kind, self._rows)) + lam * tri(LA, tri(LA, v, 1), 0)
+
+        rhs = Bt(nmv(X, C, None, self._beta, self._kind, self._rows, W=y))
         beta, it, res = _pcg(op, rhs, tol, int(self.max_iter))
         if warn and res > tol:
             warnings.warn(

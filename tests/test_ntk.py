@@ -192,6 +192,32 @@ def test_backend_matvec_matches_reference(backend, dtype, rng, kind, block_rows,
     assert np.all(np.abs(ref - want) <= bound)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("block_rows", [1, 16, 1000])
+@pytest.mark.parametrize("which", ["V", "W", "VW"])
+def test_backend_normal_matvec_matches_reference(backend, dtype, rng, kind, block_rows, which):
+    from fastrep.backend import get_backend
+
+    mod = get_backend(backend)
+    X = _inputs(rng, 120, 7, dtype)
+    C = _inputs(rng, 29, 7, dtype)
+    V = rng.standard_normal(29).astype(dtype) if "V" in which else None
+    W = rng.standard_normal(120).astype(dtype) if "W" in which else None
+    K = reference.kernel_gram(X.astype(np.float64), C.astype(np.float64), 0.6, kind)
+    t = (K @ V if V is not None else 0) + (W if W is not None else 0)
+    want = K.T @ t
+    got = mod.kernel_normal_matvec(to_backend(X, backend), to_backend(C, backend),
+                                   None if V is None else to_backend(V, backend), 0.6, kind, block_rows,
+                                   W=None if W is None else to_backend(W, backend))
+    assert got.dtype == np.float64 and got.shape == (29,)
+    absV = np.abs(V) if V is not None else 0
+    absW = np.abs(W) if W is not None else 0
+    bound = (np.abs(K).T @ (np.abs(K) @ absV + absW if V is not None else absW)) * _tol(dtype) * 10
+    assert np.all(np.abs(to_numpy(got) - want) <= bound)
+    ref = reference.kernel_normal_matvec(X, C, V, 0.6, kind, block_rows, W=W)
+    assert np.all(np.abs(ref - want) <= bound)
+
+
 # --- the ill-conditioned corners: u -> +-1 ---------------------------------------------------
 
 

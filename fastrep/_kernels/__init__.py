@@ -20,8 +20,12 @@ outputs keep the input dtype and array library):
     X (n, d), C (M, d), V (M,) or (M, k) -> K(X, C) @ V, block_rows rows of X at a time, so
     no (n, M) matrix ever exists. Used by the Nystrom solver and blocked predictions.
 
+``kernel_normal_matvec(X, C, V, beta, kind, block_rows, W=None)``
+    K^T (K V + W) for K = K(X, C), V (M,)/(M, k) or None, W (n,)/(n, k) or None, blocked the
+    same way; float64 result (accumulated over blocks). The Nystrom/CG solver's product.
+
 The learners' and kernels' operations are added to this list as they land; see
 ``reference.py`` for the specification of each.
 """
 
-CONTRACT = ("hermite_features", "gaussian_block", "kernel_gram", "kernel_matvec",)
+CONTRACT = ("hermite_features", "gaussian_block", "kernel_gram", "kernel_matvec", "kernel_normal_matvec",)

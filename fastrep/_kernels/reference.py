@@ -195,3 +195,21 @@ def kernel_matvec(X, C, V, beta, kind, block_rows):
     for start in range(0, X.shape[0], step):
         res[start : start + step] = kernel_gram(X[start : start + step].astype(np.float64), C, beta, kind) @ V64
     return res.astype(X.dtype, copy=False)
+
+
+def kernel_normal_matvec(X, C, V, beta, kind, block_rows, W=None):
+    """K^T (K V + W) for K = K(X, C) (n, M): V (M,) or (M, k) or None (zero), W (n,) or (n, k) or
+    None (zero). Computed block_rows rows of X at a time; float64 result (the Nystrom solver's
+    normal-equation product, accumulated over many blocks)."""
+    X = np.asarray(X)
+    tail = np.shape(V if V is not None else W)[1:]
+    res = np.zeros((np.shape(C)[0],) + tail)
+    step = max(1, int(block_rows))
+    for start in range(0, X.shape[0], step):
+        K = kernel_gram(X[start : start + step].astype(np.float64), np.asarray(C, np.float64), beta, kind)
+        t = K @ np.asarray(V, np.float64) if V is not None else np.zeros((K.shape[0],) + tail)
+        if W is not None:
+            t = t + np.asarray(W, np.float64)[start : start + step]
+        res += K.T @ t
+    return res
+
