@@ -4,18 +4,46 @@ Public API (re-exported here): Hermite features and the backend layer; the targe
 learners, kernels and experiments are documented in the README.
 """
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
 from .backend import BackendUnavailableError, backends
-from . import metrics
-from .data import GaussianStream
 from .hermite import hermite, hermite_features, multi_indices
-from .kernel_ridge import JitterWarning, NNGPRegressor, NTKRegressor
-from .kernels import nngp_kernel, ntk_kernel
-from .network import DegenerateTargetWarning, OneStepNetwork, RandomFeaturesRegressor
-from .oracle import OracleRegressor
-from .targets import MultiIndexTarget
-from .transfer import fit_transfer, shared_source
+
+# The learners subclass scikit-learn's BaseEstimator, whose import costs ~1 s; they (and the
+# rest of the API) load on first use, so `import fastrep` and `fastrep backends` stay fast.
+_LAZY = {
+    "GaussianStream": "data",
+    "JitterWarning": "kernel_ridge",
+    "NNGPRegressor": "kernel_ridge",
+    "NTKRegressor": "kernel_ridge",
+    "nngp_kernel": "kernels",
+    "ntk_kernel": "kernels",
+    "DegenerateTargetWarning": "network",
+    "OneStepNetwork": "network",
+    "RandomFeaturesRegressor": "network",
+    "OracleRegressor": "oracle",
+    "MultiIndexTarget": "targets",
+    "fit_transfer": "transfer",
+    "shared_source": "transfer",
+    "metrics": None,
+    "experiments": None,
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        mod = _LAZY[name]
+        value = import_module(f".{name}", __name__) if mod is None else getattr(
+            import_module(f".{mod}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'fastrep' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 try:
     __version__ = version("fastrep")
