@@ -329,9 +329,9 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
             G, h_vec = kb.feature_moments(Xc, W_dev, b_dev, yc_hat, paired, G=G, h=h_vec)
             yy += float((yc_hat.astype(xp.float64) ** 2).sum())
         n2 = rows[1] - rows[0]
-        G = self._host(G).astype(np.float64)
-        G = np.tril(G) + np.tril(G, -1).T
-        rhs = self._host(h_vec).astype(np.float64)
+        G = G.astype(xp.float64)  # stays on the device on the cupy backend
+        G = xp.tril(G) + xp.tril(G, -1).T
+        rhs = h_vec.astype(xp.float64)
         timings["features"] = time.perf_counter() - t0
 
         # ridge: one eigendecomposition, the whole lambda path
@@ -343,15 +343,14 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
             grid = lambda_grid()
             if val is not None:
                 Xv, yv = val
-                Phi_v = self._host(kb.relu_features(Xv, W_dev, b_dev, paired))
-                yv_hat = self._host(centered(Xv, yv))
-                ridge, scores = er.select(Phi_v, yv_hat, grid)
+                Phi_v = kb.relu_features(Xv, W_dev, b_dev, paired)
+                ridge, scores = er.select(Phi_v, centered(Xv, yv), grid)
             else:
                 ridge, scores = er.gcv(n2, yy, grid)
             self.ridge_path_ = (grid, scores)
         timings["ridge"] = time.perf_counter() - t0
         self.b_ = b
-        self.a_ = er.coef(ridge)
+        self.a_ = self._host(er.coef(ridge))
         self.ridge_ = float(ridge)
         self.timings_ = timings
 

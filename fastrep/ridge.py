@@ -16,6 +16,7 @@ import numpy as np
 import scipy.linalg
 
 from ._validation import check_int, check_positive
+from .backend import array_module
 
 __all__ = ["EigenRidge", "lambda_grid", "resolve_ridge"]
 
@@ -38,6 +39,10 @@ def resolve_ridge(ridge, name: str = "ridge"):
     return check_positive(ridge, name)
 
 
+def _host(v):
+    return v.get() if hasattr(v, "get") else np.asarray(v)
+
+
 class EigenRidge:
     """Ridge solutions ``(A + lam I)^-1 b`` for many ``lam`` from one eigendecomposition.
 
@@ -53,18 +58,22 @@ class EigenRidge:
     """
 
     def __init__(self, A, b, rcond: float = 0.0):
-        A = np.asarray(A, dtype=np.float64)
-        b = np.asarray(b, dtype=np.float64)
+        xp = array_module(A, b)
+        self.xp = xp
+        A = xp.asarray(A, dtype=xp.float64)
+        b = xp.asarray(b, dtype=xp.float64)
         if A.ndim != 2 or A.shape[0] != A.shape[1]:
             raise ValueError(f"A must be a square 2-D array; got shape {A.shape}")
         if b.shape != (A.shape[0],):
             raise ValueError(f"b must have shape ({A.shape[0]},); got {b.shape}")
-        if not (np.isfinite(A).all() and np.isfinite(b).all()):
+        if not (bool(xp.isfinite(A).all()) and bool(xp.isfinite(b).all())):
             raise ValueError("the ridge system contains NaN or inf (check the inputs for overflow)")
-        # symmetrize: a float32 SYRK fills one triangle, accumulation order differs per triangle
-        s, V = scipy.linalg.eigh(A, lower=True, overwrite_a=False, check_finite=False, driver="evr")
-        s = np.clip(s, 0.0, None)  # round-off can leave -1e-17 on a PSD matrix
-        keep = s > rcond * (s.max() if s.size else 0.0)
+        if xp is np:
+            s, V = scipy.linalg.eigh(A, lower=True, overwrite_a=False, check_finite=False, driver="evr")
+        else:  # cuSOLVER syevd on the device; the (m, m) matrix never crosses PCIe
+            s, V = xp.linalg.eigh(A, UPLO="L")
+        s = xp.clip(s, 0.0, None)  # round-off can leave -1e-17 on a PSD matrix
+        keep = s > rcond * (float(s.max()) if s.size else 0.0)
         self.eigvals = s[keep]
         self.eigvecs = V[:, keep]
         self.c = self.eigvecs.T @ b
@@ -78,7 +87,7 @@ class EigenRidge:
 
     def coefs(self, lams) -> np.ndarray:
         """(m, len(lams)) float64: the solution for every lambda, one column each."""
-        lams = np.asarray(lams, dtype=np.float64)
+        lams = self.xp.asarray(lams, dtype=self.xp.float64)
         return self.eigvecs @ (self.c[:, None] / (self.eigvals[:, None] + lams[None, :]))
 
     def predictions(self, P, lams) -> np.ndarray:
@@ -87,20 +96,21 @@ class EigenRidge:
         Costs m^2 L + nv m L for L lambdas: cheaper than projecting P onto the eigenbasis
         (nv m^2) whenever L < m.
         """
-        P = np.asarray(P)
+        P = self.xp.asarray(P)
         if P.ndim != 2 or P.shape[1] != self.eigvecs.shape[0]:
             raise ValueError(f"P must be (n_val, {self.eigvecs.shape[0]}); got shape {P.shape}")
         C = self.coefs(lams)
-        return (P @ C.astype(P.dtype, copy=False)).T.astype(np.float64, copy=False)
+        return (P @ C.astype(P.dtype, copy=False)).T.astype(self.xp.float64, copy=False)
 
     def select(self, P_val, y_val, lams=None):
         """Choose lambda on validation data. Returns (best_lam, mse) with mse (len(lams),)."""
+        xp = self.xp
         lams = lambda_grid() if lams is None else np.asarray(lams, dtype=np.float64)
-        y_val = np.asarray(y_val, dtype=np.float64)
-        if y_val.ndim != 1 or y_val.shape[0] != np.shape(P_val)[0]:
-            raise ValueError(f"y_val must be 1-D with {np.shape(P_val)[0]} entries; got shape {y_val.shape}")
+        y_val = xp.asarray(y_val, dtype=xp.float64)
+        if y_val.ndim != 1 or y_val.shape[0] != P_val.shape[0]:
+            raise ValueError(f"y_val must be 1-D with {P_val.shape[0]} entries; got shape {y_val.shape}")
         preds = self.predictions(P_val, lams)
-        mse = np.mean((preds - y_val[None, :]) ** 2, axis=1)
+        mse = _host(xp.mean((preds - y_val[None, :]) ** 2, axis=1))
         return float(lams[int(np.argmin(mse))]), mse
 
     def gcv(self, n: int, y_sq_sum: float, lams=None):
@@ -116,7 +126,7 @@ class EigenRidge:
         expansion when lam is tiny.
         """
         lams = lambda_grid() if lams is None else np.asarray(lams, dtype=np.float64)
-        s, c = self.eigvals, self.c
+        s, c = _host(self.eigvals), _host(self.c)  # O(m) numbers: the path is cheap on the host
         proj = n * c**2 / np.where(s > 0, s, 1.0) * (s > 0)  # squared norm of y in each direction
         shrink = lams[:, None] / (s[None, :] + lams[:, None])
         rss = max(y_sq_sum - proj.sum(), 0.0) + (shrink**2) @ proj
