@@ -22,6 +22,7 @@ memory is O(m^2 + m d + chunk (d + m)) whatever n is.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -91,7 +92,8 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
     _learns_first_layer = True
 
     def __init__(self, width=1000, *, eta1="normalized", rebias=False, split=False, ridge="validate",
-                 steps=1, center=True, dtype=np.float32, backend="auto", seed=0, chunk_size=None):
+                 steps=1, center=True, dtype=np.float32, backend="auto", seed=0, chunk_size=None,
+                 precision="highest"):
         self.width = width
         self.eta1 = eta1
         self.rebias = rebias
@@ -103,6 +105,7 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         self.backend = backend
         self.seed = seed
         self.chunk_size = chunk_size
+        self.precision = precision
 
     # ----------------------------------------------------------------- parameters
     def _check_params(self):
@@ -120,7 +123,18 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         check_int(self.seed, "seed", low=0)
         if self.chunk_size is not None:
             check_int(self.chunk_size, "chunk_size", low=1)
+        if self.precision not in ("highest", "tf32"):
+            raise ValueError(f"precision must be 'highest' or 'tf32'; got {self.precision!r}")
         return width, check_dtype(self.dtype)
+
+    def _precision(self, kb, dtype):
+        """The context the dense products run in: TF32 tensor cores only when asked for."""
+        if self.precision == "highest":
+            return contextlib.nullcontext()
+        if kb.name != "cupy" or dtype != np.float32:
+            raise ValueError("precision='tf32' needs backend='cupy' and dtype=float32 (TF32 is a GPU "
+                             f"tensor-core mode); got backend {kb.name!r}, dtype {dtype}")
+        return kb.tf32()
 
     # ----------------------------------------------------------------- public API
     def fit(self, X, y, X_val=None, y_val=None):
@@ -252,6 +266,12 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
                 "a": np.concatenate([a_half, -a_half])}
 
     def _fit_source(self, src, n, d, val, xp):
+        _, dtype = self._check_params()
+        kb = resolve(self.backend, "feature_moments", xp.empty(0) if xp is not np else None)
+        with self._precision(kb, dtype):
+            return self._fit_source_inner(src, n, d, val, xp)
+
+    def _fit_source_inner(self, src, n, d, val, xp):
         width, dtype = self._check_params()
         if not self._learns_first_layer:
             width = check_int(self.width, "width", low=1)
@@ -394,7 +414,8 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         if rebias:
             seed = self.seed + 1 if seed is None else check_int(seed, "seed", low=0)
             b = np.random.default_rng(seed).standard_normal(self.b_.shape[0])
-        self._fit_head(kb, src, (0, n), chunk, val, xp, dtype, b, centered, timings)
+        with self._precision(kb, dtype):
+            self._fit_head(kb, src, (0, n), chunk, val, xp, dtype, b, centered, timings)
         return self
 
     def _first_layer(self, kb, src, xp, dtype, chunk, stage1, W0, b, a_sign, centered):
@@ -478,6 +499,10 @@ class OneStepNetwork(_TwoLayerBase):
         Seed of the initialization (and of the re-drawn biases).
     chunk_size : int or None
         Rows per chunk; None picks about 64 MB of work per chunk.
+    precision : 'highest' (default) or 'tf32'
+        'tf32' lets cuBLAS run the float32 products on TF32 tensor cores (backend='cupy' and
+        dtype=float32 only): several times faster on an A100/H100, with ~1e-3 relative error
+        in each product.
 
     Fitted attributes
     -----------------

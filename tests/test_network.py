@@ -165,6 +165,13 @@ def test_bad_inputs_raise_clear_errors(rng):
         OneStepNetwork(width=8, dtype=np.int32).fit(X, y)
     with pytest.raises(ValueError, match="backend must be one of"):
         OneStepNetwork(width=8, backend="tpu").fit(X, y)
+    with pytest.raises(ValueError, match="precision must be 'highest' or 'tf32'"):
+        OneStepNetwork(width=8, precision="fp8").fit(X, y)
+    if fastrep.backends()["cupy"] != "available":
+        with pytest.raises(ValueError, match="precision='tf32' needs backend='cupy'"):
+            OneStepNetwork(width=8, precision="tf32").fit(X, y)
+        with pytest.raises(fastrep.BackendUnavailableError, match="cupy"):
+            OneStepNetwork(width=8, backend="cupy").fit(X, y)
 
 
 # ---------------------------------------------------------------- scikit-learn

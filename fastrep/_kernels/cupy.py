@@ -7,6 +7,7 @@ compiled for float and double on first use (CuPy caches the binaries on disk).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import cupy as cp
@@ -204,3 +205,16 @@ _gram_driver = _gram.GramDriver(cp, _kernel_from_inner)
 kernel_gram = _gram_driver.kernel_gram
 kernel_matvec = _gram_driver.kernel_matvec
 kernel_normal_matvec = _gram_driver.kernel_normal_matvec
+
+
+@contextlib.contextmanager
+def tf32():
+    """Let cuBLAS run float32 products on TF32 tensor cores inside the block (opt-in precision)."""
+    from cupy._core import _routines_linalg as _linalg
+
+    old = _linalg.get_compute_type(np.float32)
+    _linalg.set_compute_type(np.float32, _linalg.COMPUTE_TYPE_TF32)
+    try:
+        yield
+    finally:
+        _linalg.set_compute_type(np.float32, old)
