@@ -53,3 +53,43 @@ def md_table(headers, rows) -> str:
     out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(out)
+
+
+# --- shared by the asv suites (bench_*.py) -----------------------------------------------------
+
+#: ``ASV_SKIP_SLOW=1`` trims every asv parameter grid so that ``asv run --quick`` stays short.
+SKIP_SLOW = os.environ.get("ASV_SKIP_SLOW", "0") == "1"
+
+#: The backends an asv class is parametrized over; unavailable ones are skipped in setup.
+BENCH_BACKENDS = ["cpp", "numba", "reference", "cupy"]
+
+
+def require_backend(name):
+    """The backend module, or asv's skip (``NotImplementedError`` in setup) when it cannot run here."""
+    from fastrep.backend import BackendUnavailableError, get_backend
+
+    try:
+        return get_backend(name)
+    except BackendUnavailableError as exc:
+        raise NotImplementedError(str(exc)) from None
+
+
+def device_arrays(backend, *arrays):
+    """``arrays`` on the device for backend 'cupy' (and its synchronize), else unchanged (and a no-op)."""
+    if backend == "cupy":
+        import cupy
+
+        return [None if a is None else cupy.asarray(a) for a in arrays], cupy.cuda.Device().synchronize
+    return list(arrays), lambda: None
+
+
+def fresh_python(code: str, env=None) -> str:
+    """Run ``code`` in a fresh interpreter (this one's executable) and return its last stdout line."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", code], env={**os.environ, **(env or {})},
+                         capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise RuntimeError(f"child python failed (rc {res.returncode}):\n{res.stderr[-3000:]}")
+    return res.stdout.strip().splitlines()[-1]

@@ -44,10 +44,21 @@ BACKENDS = ("reference", "cpp", "numba", "cupy")
 
 #: Fastest available CPU backend per operation, in order, as measured on the
 #: development machine by ``python benchmarks/report.py`` (see benchmarks/RESULTS.md).
-#: Operations not listed use ``DEFAULT_CPU_ORDER``.
+#: Operations not listed use ``DEFAULT_CPU_ORDER``. Each entry cites the table of
+#: benchmarks/RESULTS.md ("Backend choice for auto") that measured it; tests/test_benchmarks.py
+#: checks that every kernel-contract operation is listed. The learners resolve one op for a
+#: whole family: OneStepNetwork resolves "feature_moments" and then also calls that module's
+#: onestep_gradient and relu_features, so those three must agree.
 DEFAULT_CPU_ORDER = ("cpp", "numba", "reference")
 AUTO_PREFERENCE: dict[str, tuple[str, ...]] = {
-    "hermite_features": ("cpp", "numba", "reference"),
+    "hermite_features": ("cpp", "numba", "reference"),  # RESULTS.md, Backend choice: hermite_features
+    "gaussian_block": ("cpp", "numba", "reference"),  # RESULTS.md, Backend choice: gaussian_block
+    "onestep_gradient": ("cpp", "numba", "reference"),  # RESULTS.md, Backend choice: onestep_gradient
+    "relu_features": ("cpp", "numba", "reference"),  # RESULTS.md, Backend choice: relu_features
+    "feature_moments": ("cpp", "numba", "reference"),  # RESULTS.md, Backend choice: feature_moments
+    "kernel_gram": ("cpp", "numba", "reference"),  # RESULTS.md, Backend choice: kernel_gram
+    "kernel_matvec": ("cpp", "numba", "reference"),  # RESULTS.md, Backend choice: kernel_matvec
+    "kernel_normal_matvec": ("cpp", "numba", "reference"),  # RESULTS.md, Backend choice: kernel_normal_matvec
 }
 
 
