@@ -93,3 +93,22 @@ def fresh_python(code: str, env=None) -> str:
     if res.returncode != 0:
         raise RuntimeError(f"child python failed (rc {res.returncode}):\n{res.stderr[-3000:]}")
     return res.stdout.strip().splitlines()[-1]
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MiB, from VmHWM in /proc/self/status.
+
+    ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` is not used on Linux: it survives ``execve``,
+    so a child started by a large parent reports at least the parent's size at fork time.
+    VmHWM belongs to the address space, which ``execve`` replaces.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -13,7 +13,7 @@ Parts:
          sklearn.kernel_ridge.KernelRidge(kernel='precomputed') with a NumPy Gram matrix,
          timed end to end.
   large  Nystrom, n = 2^18, d = 64, M = 16384, the degree-3 separation target: wall time, peak
-         memory (ru_maxrss of a child process) and excess error, and the same at n = 2^15.
+         memory (VmHWM of a child process) and excess error, and the same at n = 2^15.
 
 Large LAPACK factorizations (part exact) run with the environment as shipped: this script
 never changes OPENBLAS_* variables, and it prints them.
@@ -173,10 +173,9 @@ def part_exact(n, d, ridge, repeats):
 
 
 def _large_child(n, d, M, dtype, ridge, tol, seed):
-    """Run one Nystrom fit in this process and print a JSON line (the parent reads ru_maxrss)."""
-    import resource
-
+    """Run one Nystrom fit in this process and print a JSON line with its peak memory (VmHWM)."""
     import fastrep
+    from benchmarks._common import peak_rss_mb
 
     target = fastrep.MultiIndexTarget.separation(d, seed=seed)
     stream = fastrep.GaussianStream(target, seed, dtype=dtype)
@@ -189,7 +188,7 @@ def _large_child(n, d, M, dtype, ridge, tol, seed):
     t0 = time.perf_counter()
     err = fastrep.metrics.excess_error(model, target, n_test=10_000, seed=seed)
     t_pred = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss_mb() * 2**20  # VmHWM: ru_maxrss would include the parent's size (it survives exec)
     print(json.dumps({"n": n, "fit_s": t_fit, "predict_s": t_pred, "iters": model.n_iter_,
                       "residual": model.residual_, "excess": err, "peak_bytes": peak}))
 
@@ -220,6 +219,10 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--large-dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--large-tol", type=float, default=1e-3)
+    ap.add_argument("--exact-n", type=int, help="n of part exact (default 16384; 1024 with --quick). A float64 "
+                    "potrf above 8192 has crashed OpenBLAS's SkylakeX kernels here: benchmarks/report.py uses 8192")
+    ap.add_argument("--large-n", type=int, nargs="+", help="n values of part large (default 2^15 2^18)")
+    ap.add_argument("--large-m", type=int, help="Nystrom centers M of part large (default 16384; 512 with --quick)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -239,11 +242,13 @@ def main(argv=None):
         print(part_gram(2048 if q else 16384, 128, args.repeats), flush=True)
         print()
     if "exact" in args.parts:
-        print(part_exact(1024 if q else 16384, 128, 1e-3, 1 if not q else args.repeats), flush=True)
+        print(part_exact(args.exact_n or (1024 if q else 16384), 128, 1e-3, 1 if not q else args.repeats),
+              flush=True)
         print()
     if "large" in args.parts:
-        ns = [2**12, 2**15] if q else [2**15, 2**18]
-        print(part_large(ns, 64, 512 if q else 16384, args.large_dtype, 1e-6, args.large_tol), flush=True)
+        ns = args.large_n or ([2**12, 2**15] if q else [2**15, 2**18])
+        M = args.large_m or (512 if q else 16384)
+        print(part_large(ns, 64, M, args.large_dtype, 1e-6, args.large_tol), flush=True)
     try:
         print(f"\nload average at end: {os.getloadavg()}")
     except OSError:

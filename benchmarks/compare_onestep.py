@@ -7,7 +7,7 @@ samples, the 100-point lambda grid, float32.
 Prints: the median of 5 fits (and the per-stage split), the time of just the dense products the
 algorithm needs on random data of the same shapes (X W^T, C^T X, Phi^T Phi as a SYRK), the
 ratio, achieved GFLOP/s, and the peak memory of a whole fit in a fresh process at n = 4e5 and
-n = 4e6 (ru_maxrss).
+n = 4e6 (VmHWM).
 
     python benchmarks/compare_onestep.py            # the canonical configuration
     python benchmarks/compare_onestep.py --quick    # n = 1e5, 3 fits
@@ -77,9 +77,10 @@ def one_fit(n, d, m, seed=0, chunk=None):
 def child_peak(n, d, m):
     """Run one fit in a fresh process and return (seconds, peak RSS in MB)."""
     code = (
-        "import resource, json, sys; sys.path.insert(0, %r); "
-        "from compare_onestep import one_fit; net, t, s = one_fit(%d, %d, %d); "
-        "print(json.dumps({'s': s, 'mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))"
+        "import json, sys; sys.path.insert(0, %r); "
+        "from compare_onestep import one_fit; from _common import peak_rss_mb; "
+        "net, t, s = one_fit(%d, %d, %d); "
+        "print(json.dumps({'s': s, 'mb': peak_rss_mb()}))"
     ) % (str(Path(__file__).resolve().parent), n, d, m)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     res = json.loads(out.stdout.strip().splitlines()[-1])
@@ -121,12 +122,12 @@ def main(argv=None):
     print("fits (s):", ", ".join(f"{t:.3f}" for t in fits))
 
     if not args.no_memory:
-        print("\npeak memory of one fit in a fresh process (ru_maxrss):")
+        print("\npeak memory of one fit in a fresh process (VmHWM, MiB):")
         mem_rows = []
         for nn in ([n, 10 * n]):
             s, mb = child_peak(nn, d, m)
             mem_rows.append([f"{nn:.0e}".replace("+0", ""), f"{s:.2f}", f"{mb:.0f}"])
-        print(md_table(["n", "fit seconds", "peak RSS (MB)"], mem_rows))
+        print(md_table(["n", "fit seconds", "peak RSS (MiB)"], mem_rows))
 
 
 if __name__ == "__main__":
