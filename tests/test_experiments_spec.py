@@ -21,6 +21,17 @@ def test_toy_spec_expands_to_the_full_grid():
     assert cells[0].d == cells[0].params["d"]
 
 
+def test_per_method_seeds_override_the_sweep():
+    raw = toy_spec()
+    raw["methods"]["toy"] = dict(raw["methods"]["toy"] or {}, seeds=5)
+    spec = load_spec(raw)
+    cells = spec.cells()
+    seeds_of = {lab: {c.seed for c in cells if c.params["label"] == lab} for lab in ("toy", "toy3")}
+    assert seeds_of["toy"] == set(range(5))
+    assert seeds_of["toy3"] == set(spec.seeds) and len(spec.seeds) == 3
+    assert spec.to_dict()["methods"]["toy"]["seeds"] == [0, 1, 2, 3, 4]
+
+
 def test_cell_id_is_stable_and_ignores_dict_order():
     a = load_spec(toy_spec()).cells()
     raw = toy_spec()
@@ -115,6 +126,8 @@ def _bad(path, value):
         ("seeds", [1, 1], "seeds", "duplicates"),
         ("methods", {}, "methods", "missing or empty"),
         ("methods.toy.seed", 3, "methods.toy.seed", "per cell"),
+        ("methods.toy.seeds", [2, 2], "methods.toy.seeds", "duplicates"),
+        ("methods.toy.seeds", 0, "methods.toy.seeds", "positive integer"),
         ("colour", "blue", "colour", "unknown key"),
     ],
 )

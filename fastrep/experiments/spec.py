@@ -20,7 +20,8 @@ A sweep is written as TOML (or the same structure as a Python dict)::
     n_test = 5000             # test samples for the excess error
 
     [methods.onestep]         # the table name is the label; `method` defaults to it
-    width = 1000              # every other key is an option of the learner
+    width = 1000              # every other key is an option of the learner, except
+    seeds = 16                # per-method seeds (count or list), overriding the sweep's
 
     [methods.ntk]
     n = {start = 250, stop = 8000}   # per-method grid override (also `d`)
@@ -271,6 +272,7 @@ class MethodSpec:
     source: dict | None = None
     n_min: int | dict | None = None
     n_max: int | dict | None = None
+    seeds: tuple[int, ...] | None = None  # overrides the sweep's seeds (cheap methods can afford more)
 
     def n_at(self, d: int) -> tuple[int, ...]:
         """The n grid at dimension ``d``: ``n`` clipped to [n_min(d), n_max(d)]."""
@@ -302,6 +304,18 @@ class Cell:
             raise AttributeError(name) from None
 
 
+def _parse_seeds(seeds, key: str) -> tuple[int, ...]:
+    """A count (0..k-1) or an explicit list of distinct non-negative integers."""
+    if _is_int(seeds):
+        return tuple(range(_pos_int(seeds, key)))
+    if isinstance(seeds, (list, tuple)) and seeds:
+        out = tuple(_pos_int(s, f"{key}[{i}]", low=0) for i, s in enumerate(seeds))
+        if len(set(out)) != len(out):
+            raise SpecError(key, "has duplicates")
+        return out
+    raise SpecError(key, f"must be a count or a non-empty list of non-negative integers; got {seeds!r}")
+
+
 def cell_id(params: dict) -> str:
     return hashlib.sha256(_canonical_json(params).encode()).hexdigest()[:32]
 
@@ -326,7 +340,7 @@ class SweepSpec:
         for m in self.methods:
             for d in m.d:
                 for n in m.n_at(d):
-                    for seed in self.seeds:
+                    for seed in (m.seeds or self.seeds):
                         params = {
                             "target": self.target,
                             "d": d,
@@ -358,6 +372,7 @@ class SweepSpec:
                     "d": list(m.d),
                     "n": list(m.n),
                     **({"source": m.source} if m.source is not None else {}),
+                    **({"seeds": list(m.seeds)} if m.seeds is not None else {}),
                     **({"n_min": m.n_min} if m.n_min is not None else {}),
                     **({"n_max": m.n_max} if m.n_max is not None else {}),
                 }
@@ -422,17 +437,7 @@ def _parse(raw: dict) -> SweepSpec:
     if not _is_real(eps) or not (0 < eps < math.inf):
         raise SpecError("epsilon", f"must be a positive number; got {eps!r}")
 
-    seeds = raw.get("seeds", 3)
-    if _is_int(seeds):
-        seeds = tuple(range(_pos_int(seeds, "seeds")))
-    elif isinstance(seeds, (list, tuple)) and seeds:
-        seeds = tuple(_pos_int(s, f"seeds[{i}]", low=0) for i, s in enumerate(seeds))
-        if len(set(seeds)) != len(seeds):
-            raise SpecError("seeds", "has duplicates")
-    else:
-        raise SpecError(
-            "seeds", f"must be a count or a non-empty list of non-negative integers; got {seeds!r}"
-        )
+    seeds = _parse_seeds(raw.get("seeds", 3), "seeds")
 
     grid = raw.get("grid", {})
     if not isinstance(grid, dict):
@@ -473,6 +478,7 @@ def _parse(raw: dict) -> SweepSpec:
             k: _parse_d_law(table.pop(k), f"{key}.{k}", default_power=1) if k in table else None
             for k in ("n_min", "n_max")
         }
+        m_seeds = _parse_seeds(table.pop("seeds"), f"{key}.seeds") if "seeds" in table else None
         source = None
         if "source" in table:
             if method != "transfer":
@@ -482,7 +488,8 @@ def _parse(raw: dict) -> SweepSpec:
             raise SpecError(f"{key}.source", "missing (transfer needs a source head and n_s)")
         options = _jsonable(table, key)
         validate_options(method, options, key)
-        m = MethodSpec(label=label, method=method, options=options, d=d_m, n=n_m, source=source, **limits)
+        m = MethodSpec(label=label, method=method, options=options, d=d_m, n=n_m, source=source, seeds=m_seeds,
+                       **limits)
         for d in m.d:
             if not m.n_at(d):
                 raise SpecError(
