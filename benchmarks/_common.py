@@ -49,6 +49,47 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo (or what platform knows)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_lines(blas_timed: bool = False) -> list[str]:
+    """The machine, the thread counts of fastrep's backends, library versions and OpenMP/BLAS variables."""
+    import numpy as np
+
+    lines = [f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs, "
+             f"{platform.system()} {platform.release()}"]
+    try:
+        from fastrep import _ext
+
+        lines.append(f"cpp: OpenMP {'on' if _ext.openmp else 'off'}, {_ext.num_threads()} threads")
+    except ImportError as exc:
+        lines.append(f"cpp: not built ({exc})")
+    try:
+        import numba
+
+        lines.append(f"numba {numba.__version__}: {numba.get_num_threads()} threads")
+    except ImportError:
+        pass
+    import scipy
+
+    lines.append(f"numpy {np.__version__}, scipy {scipy.__version__}, python {platform.python_version()}")
+    core = os.environ.get("OPENBLAS_CORETYPE")
+    lines.append(f"OPENBLAS_CORETYPE: {'set to ' + repr(core) if core is not None else 'not set'}"
+                 + ("" if blas_timed else " (no BLAS call is timed here)"))
+    omp = os.environ.get("OMP_NUM_THREADS")
+    lines.append(f"OMP_NUM_THREADS: {omp if omp is not None else 'not set'}")
+    return lines
+
+
 def md_table(headers, rows) -> str:
     out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

@@ -24,18 +24,12 @@ import textwrap
 import numpy as np
 
 import fastrep
-from fastrep.backend import BackendUnavailableError, get_backend
 
-SKIP_SLOW = os.environ.get("ASV_SKIP_SLOW", "0") == "1"
+from ._common import SKIP_SLOW
+from ._common import require_backend as _require_backend
+
 MAX_OUT_ELEMENTS = 100_000_000  # 400 MB of float32 output
 MAX_REFERENCE_ELEMENTS = 10_000_000  # the reference is the specification, not a contender
-
-
-def _require_backend(name):
-    try:
-        return get_backend(name)
-    except BackendUnavailableError as exc:
-        raise NotImplementedError(str(exc)) from None
 
 
 class HermiteFeatures:

@@ -36,15 +36,16 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
-import statistics
 import sys
-import time
 
 import numpy as np
 from scipy.special import eval_hermitenorm
 
-import fastrep
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import machine_lines  # noqa: E402
+from _common import median_time as _common_median_time  # noqa: E402
+
+import fastrep  # noqa: E402
 from fastrep.backend import BACKENDS, BackendUnavailableError, get_backend
 
 GOAL_VS_SCIPY = 3.0
@@ -65,17 +66,8 @@ def scipy_loop(Z: np.ndarray, alphas: np.ndarray, out: np.ndarray) -> np.ndarray
 
 
 def median_time(fn, repeats: int, sync=lambda: None) -> float:
-    """Median wall time of ``repeats`` calls of ``fn`` after one warm-up call (compilation, page faults)."""
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
+    """Median wall time of ``repeats`` calls of ``fn`` (then ``sync``) after one warm-up call."""
+    return _common_median_time(lambda: (fn(), sync()), repeat=repeats, warmup=1)[0]
 
 def max_scaled_error(got, want, chunk: int = 1 << 18) -> float:
     """max |got - want| / max(1, |want|), in row chunks so no full-size float64 temporary exists."""
@@ -86,43 +78,6 @@ def max_scaled_error(got, want, chunk: int = 1 << 18) -> float:
         if w.size:
             worst = max(worst, float(np.max(np.abs(g - w) / np.maximum(1.0, np.abs(w)))))
     return worst
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_lines() -> list[str]:
-    lines = [f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs, "
-             f"{platform.system()} {platform.release()}"]
-    try:
-        from fastrep import _ext
-
-        lines.append(f"cpp: OpenMP {'on' if _ext.openmp else 'off'}, {_ext.num_threads()} threads")
-    except ImportError as exc:
-        lines.append(f"cpp: not built ({exc})")
-    try:
-        import numba
-
-        lines.append(f"numba {numba.__version__}: {numba.get_num_threads()} threads")
-    except ImportError:
-        pass
-    import scipy
-
-    lines.append(f"numpy {np.__version__}, scipy {scipy.__version__}, python {platform.python_version()}")
-    core = os.environ.get("OPENBLAS_CORETYPE")
-    lines.append(f"OPENBLAS_CORETYPE: {'set to ' + repr(core) if core is not None else 'not set'}"
-                 " (no BLAS call is timed here)")
-    omp = os.environ.get("OMP_NUM_THREADS")
-    lines.append(f"OMP_NUM_THREADS: {omp if omp is not None else 'not set'}")
-    return lines
 
 
 def available_backends() -> dict[str, object]:

@@ -29,65 +29,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import statistics
 import sys
-import time
 import tracemalloc
 
 import numpy as np
 
-import fastrep
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import machine_lines  # noqa: E402
+from _common import median_time as _common_median_time  # noqa: E402
+
+import fastrep  # noqa: E402
 from fastrep.backend import BackendUnavailableError, get_backend
 
 
 def median_time(fn, repeats: int, sync=lambda: None) -> float:
-    """Median wall time of ``repeats`` calls of ``fn`` after one warm-up call."""
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_lines() -> list[str]:
-    lines = [f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs, "
-             f"{platform.system()} {platform.release()}"]
-    try:
-        from fastrep import _ext
-
-        lines.append(f"cpp: OpenMP {'on' if _ext.openmp else 'off'}, {_ext.num_threads()} threads")
-    except ImportError as exc:
-        lines.append(f"cpp: not built ({exc})")
-    try:
-        import numba
-
-        lines.append(f"numba {numba.__version__}: {numba.get_num_threads()} threads")
-    except ImportError:
-        pass
-    lines.append(f"numpy {np.__version__}, python {platform.python_version()}")
-    core = os.environ.get("OPENBLAS_CORETYPE")
-    lines.append(f"OPENBLAS_CORETYPE: {'set to ' + repr(core) if core is not None else 'not set'}"
-                 " (no BLAS call is timed here)")
-    omp = os.environ.get("OMP_NUM_THREADS")
-    lines.append(f"OMP_NUM_THREADS: {omp if omp is not None else 'not set'}")
-    return lines
-
+    """Median wall time of ``repeats`` calls of ``fn`` (then ``sync``) after one warm-up call."""
+    return _common_median_time(lambda: (fn(), sync()), repeat=repeats, warmup=1)[0]
 
 def available() -> dict[str, object]:
     mods = {}
