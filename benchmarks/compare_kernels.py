@@ -22,6 +22,7 @@ never changes OPENBLAS_* variables, and it prints them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -67,7 +68,7 @@ def numpy_ntk(X, beta=1.0):
 def part_gram(n, d, repeats):
     import fastrep
     from fastrep import _ext
-    from fastrep._kernels import cpp, numba as nbk
+    from fastrep._kernels import numba as nbk
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, d)).astype(np.float32)
@@ -139,10 +140,14 @@ def part_exact(n, d, ridge, repeats):
     K = fastrep.ntk_kernel(X)
     K.flat[:: n + 1] += shift
 
+    from fastrep.kernel_ridge import _safe_threads
+
     def scipy_solve():
         A = K.copy()  # cho_factor overwrites its input; the copy is not timed below
         t0 = time.perf_counter()
-        c = scipy.linalg.cho_factor(A, lower=True, overwrite_a=True, check_finite=False)
+        # the same thread rule as fastrep: OpenBLAS's threaded float64 potrf crashes here at this n
+        with _safe_threads(A.dtype, n):
+            c = scipy.linalg.cho_factor(A, lower=True, overwrite_a=True, check_finite=False)
         alpha = scipy.linalg.cho_solve(c, y, check_finite=False)
         return time.perf_counter() - t0, alpha
 
@@ -151,24 +156,34 @@ def part_exact(n, d, ridge, repeats):
         t, alpha = scipy_solve()
         ts_sp.append(t)
     t_sp = float(np.median(ts_sp))
-    del K
+    K = None  # free the 2 GiB before sklearn's turn
 
     def sklearn_fit():
         Kn = numpy_ntk(X)
-        return KernelRidge(alpha=shift, kernel="precomputed").fit(Kn, y)
+        with _safe_threads(Kn.dtype, n):
+            return KernelRidge(alpha=shift, kernel="precomputed").fit(Kn, y)
 
     t_sk, _ = median_time(sklearn_fit, repeat=max(1, repeats - 1), warmup=0)
     rel = float(np.max(np.abs(model.dual_coef_ - alpha)) / np.max(np.abs(alpha)))
     rows = [
         ["scipy cho_factor + cho_solve (Gram precomputed, not timed)", f"{t_sp:.2f}", "1.00"],
-        ["fastrep NTKRegressor(solver='cholesky').fit (Gram + factor + solve + residual)", f"{t_fr:.2f}",
-         f"{t_fr / t_sp:.2f}"],
-        ["sklearn KernelRidge(kernel='precomputed'), NumPy Gram, end to end", f"{t_sk:.2f}", f"{t_sk / t_sp:.2f}"],
+        ["fastrep NTKRegressor(solver='cholesky').fit (Gram + factor + solve + residual)",
+         f"{t_fr:.2f}", f"{t_fr / t_sp:.2f}"],
+        ["sklearn KernelRidge(kernel='precomputed'), NumPy Gram, end to end", f"{t_sk:.2f}",
+         f"{t_sk / t_sp:.2f}"],
     ]
-    out = [f"### Exact solve: n = {n}, d = {d}, float64, ridge = {ridge} (median of {repeats})", "",
+    from fastrep.kernel_ridge import SAFE_THREADED_N
+    from fastrep.kernel_ridge import _safe_threads as st
+
+    one = not isinstance(st(np.float64, n), contextlib.nullcontext)
+    note = (f"Every float64 factorization above n = {SAFE_THREADED_N} ran on one BLAS thread (fastrep's "
+            "rule on OpenBLAS AVX-512 kernels, which crash multithreaded here); the Gram matrices used both."
+            if one else "All steps used every BLAS thread.")
+    out = [f"### Exact solve: n = {n}, d = {d}, float64, ridge = {ridge} (median of {repeats})", "", note, "",
            md_table(["method", "seconds", "x scipy"], rows), "",
            f"fastrep / scipy = {t_fr / t_sp:.2f} (goal <= 1.3); sklearn / fastrep = {t_sk / t_fr:.2f}; "
-           f"max |alpha_fastrep - alpha_scipy| / max |alpha| = {rel:.1e}; fastrep residual {model.residual_:.1e}"]
+           f"max |alpha_fastrep - alpha_scipy| / max |alpha| = {rel:.1e}; "
+           f"fastrep residual {model.residual_:.1e}"]
     return "\n".join(out)
 
 
@@ -214,15 +229,18 @@ def part_large(ns, d, M, dtype, ridge, tol):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--parts", nargs="+", default=["gram", "exact", "large"], choices=["gram", "exact", "large"])
+    parts = ["gram", "exact", "large"]
+    ap.add_argument("--parts", nargs="+", default=parts, choices=parts)
     ap.add_argument("--quick", action="store_true", help="small sizes, to check the script")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--large-dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--large-tol", type=float, default=1e-3)
-    ap.add_argument("--exact-n", type=int, help="n of part exact (default 16384; 1024 with --quick). A float64 "
-                    "potrf above 8192 has crashed OpenBLAS's SkylakeX kernels here: benchmarks/report.py uses 8192")
+    ap.add_argument("--exact-n", type=int,
+                    help="n of part exact (default 16384; 1024 with --quick). A float64 potrf above 8192 "
+                    "has crashed OpenBLAS's SkylakeX kernels here: benchmarks/report.py uses 8192")
     ap.add_argument("--large-n", type=int, nargs="+", help="n values of part large (default 2^15 2^18)")
-    ap.add_argument("--large-m", type=int, help="Nystrom centers M of part large (default 16384; 512 with --quick)")
+    ap.add_argument("--large-m", type=int,
+                    help="Nystrom centers M of part large (default 16384; 512 with --quick)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:

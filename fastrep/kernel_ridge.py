@@ -29,6 +29,7 @@ NumPy arrays only (the solvers call SciPy's LAPACK).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import warnings
@@ -71,6 +72,31 @@ def _available_memory() -> int:
 
 def _lapack(names, arr):
     return lapack.get_lapack_funcs(names, (arr,))
+
+
+#: OpenBLAS kernels whose multithreaded float64 factorizations have crashed here (SIGSEGV in
+#: potrf at n = 16384 with 2 threads, an AVX-512 AMD machine; fine at n = 8192, on one thread, or
+#: with OPENBLAS_CORETYPE=Haswell; compare OpenBLAS issues #1413 and #2562).
+_FRAGILE_OPENBLAS = {"skylakex", "cooperlake", "sapphirerapids"}
+#: float64 factorizations above this order run on one BLAS thread on those kernels
+SAFE_THREADED_N = 8192
+
+
+def _safe_threads(dtype, n):
+    """A context that runs a LAPACK factorization on one thread where OpenBLAS is known to crash.
+
+    A segfault takes the user's process down with no message; half the speed on two cores does
+    not. Applies only to float64, n > SAFE_THREADED_N, OpenBLAS running AVX-512 kernels.
+    """
+    if np.dtype(dtype) != np.float64 or n <= SAFE_THREADED_N:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    fragile = any(
+        i.get("internal_api") == "openblas" and str(i.get("architecture", "")).lower() in _FRAGILE_OPENBLAS
+        for i in threadpool_info()
+    )
+    return threadpool_limits(limits=1, user_api="blas") if fragile else contextlib.nullcontext()
 
 
 def _restore_upper(K, kdiag, block=512):
@@ -116,7 +142,8 @@ def _cholesky_in_place(K, shift, *, what, allow_jitter=True):
     jitter = 0.0
     for attempt in range(5):
         K.flat[:: n + 1] = kdiag + (shift + jitter)
-        c, info = potrf(KF, lower=1, clean=0, overwrite_a=1)
+        with _safe_threads(K.dtype, n):
+            c, info = potrf(KF, lower=1, clean=0, overwrite_a=1)
         if not np.may_share_memory(c, K):  # never expected for an F-ordered view of the right dtype
             raise RuntimeError("LAPACK copied the Gram matrix instead of factorizing it in place")
         if info == 0:
@@ -169,7 +196,7 @@ def _pcg(op, rhs, tol, max_iter):
     p = r.copy()
     rs = float(r @ r)
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (it is the iteration count returned)
         Ap = op(p)
         pAp = float(p @ Ap)
         if not pAp > 0:  # breakdown: the operator is not positive definite in this direction
@@ -218,15 +245,16 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
         if self.solver not in ("auto", "cholesky", "nystrom"):
             raise ValueError(f"solver must be 'auto', 'cholesky' or 'nystrom'; got {self.solver!r}")
         if self.max_memory is not None:
-            if isinstance(self.max_memory, bool) or not isinstance(self.max_memory, numbers.Real) \
-                    or not self.max_memory > 0:
-                raise ValueError(f"max_memory must be a positive number of bytes or None; got {self.max_memory!r}")
+            mm = self.max_memory
+            if isinstance(mm, bool) or not isinstance(mm, numbers.Real) or not mm > 0:
+                raise ValueError(f"max_memory must be a positive number of bytes or None; got {mm!r}")
         for name in ("n_centers", "block_size"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1):
                 raise ValueError(f"{name} must be a positive integer or None; got {v!r}")
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be a positive integer; got {self.max_iter!r}")
+        mi = self.max_iter
+        if isinstance(mi, bool) or not isinstance(mi, numbers.Integral) or mi < 1:
+            raise ValueError(f"max_iter must be a positive integer; got {mi!r}")
         if self.tol is not None and (not isinstance(self.tol, numbers.Real) or not 0 < self.tol < 1):
             raise ValueError(f"tol must be a number in (0, 1) or None; got {self.tol!r}")
         return ridge, check_dtype(self.dtype), check_beta(self.beta)
@@ -243,7 +271,9 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
                 f"(one row of {M} kernel values needs {row_bytes} bytes beyond the "
                 f"{self._budget() - budget_left:.4g} already committed); raise max_memory"
             )
-        want = self.block_size if self.block_size is not None else max(1, DEFAULT_BLOCK_BYTES // (M * itemsize))
+        want = self.block_size
+        if want is None:
+            want = max(1, DEFAULT_BLOCK_BYTES // (M * itemsize))
         return int(max(1, min(want, n_rows, budget_left // row_bytes)))
 
     def _gram_module(self, X):
@@ -254,9 +284,10 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
         """Fit on X (n, d) and y (n,). X_val, y_val: validation data for ridge='validate'.
 
         Returns self. Fitted attributes: ``solver_`` ('cholesky' or 'nystrom'), ``ridge_``
-        (the lambda used), ``n_iter_`` (CG iterations; 1 for the direct cholesky solve), ``residual_`` (relative
-        residual: |(K + n lam I) alpha - y| / |y| for cholesky, of the preconditioned system
-        for nystrom), ``X_fit_`` (the training rows or the centres), ``dual_coef_``.
+        (the lambda used), ``n_iter_`` (CG iterations; 1 for the direct cholesky solve),
+        ``residual_`` (relative residual: |(K + n lam I) alpha - y| / |y| for cholesky, of the
+        preconditioned system for nystrom), ``X_fit_`` (the training rows or the centres),
+        ``dual_coef_`` (alpha).
         """
         ridge, dtype, beta = self._check_params()
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=True)
@@ -275,7 +306,10 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
         n = X.shape[0]
         itemsize = dtype.itemsize
         budget = self._budget()
-        exact_bytes = (3 if ridge == "validate" else 2) * n * n * itemsize
+        # fixed ridge: the Gram matrix, factorized in place, and as much again for LAPACK/BLAS;
+        # validate: the Gram matrix, its float64 version (a copy if float32), eigh's working copy
+        # and the eigenvectors
+        exact_bytes = n * n * (itemsize + 8 * (2 + (itemsize == 4)) if ridge == "validate" else 2 * itemsize)
         solver = self.solver
         if solver == "auto":
             solver = "cholesky" if (n <= AUTO_EXACT_MAX_N and exact_bytes <= budget) else "nystrom"
@@ -286,6 +320,7 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
                 f"{budget / 2**30:.3g} GiB (max_memory); use solver='nystrom' with n_centers << n"
             )
         self._beta, self._dtype, self._budget_bytes = beta, dtype, budget
+        self._exact_bytes = exact_bytes
         self.solver_ = solver
         if solver == "cholesky":
             self._fit_cholesky(X, y, X_val, y_val, ridge)
@@ -304,7 +339,7 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
             lams = lambda_grid()
             if X_val is not None:
                 # validation predictions for every lambda, block by block: never the (n_val, n) matrix
-                rows = self._block_rows(X_val.shape[0], n, 8, self._budget_bytes - 3 * n * n * X.itemsize)
+                rows = self._block_rows(X_val.shape[0], n, 8, self._budget_bytes - self._exact_bytes)
                 coefs = er.coefs(lams).astype(X.dtype)  # (n, L)
                 sq = np.zeros(len(lams))
                 for s in range(0, X_val.shape[0], rows):
@@ -420,7 +455,8 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
         # its Fortran-lower triangle into that of L^T L = T T^T in place.
         lauum, trtrs = _lapack(("lauum", "trtrs"), KMM)
         W = KMM.copy()
-        res, info = lauum(W.T, lower=1, overwrite_c=1)
+        with _safe_threads(W.dtype, M):
+            res, info = lauum(W.T, lower=1, overwrite_c=1)
         if not np.may_share_memory(res, W):
             raise RuntimeError("LAPACK copied the preconditioner instead of working in place")
         if info != 0:
@@ -466,11 +502,10 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
     # ----- predict ---------------------------------------------------------------------------
     def _matvec(self, X, alpha):
         M = self.X_fit_.shape[0]
-        rows = self._block_rows(X.shape[0], M, self._dtype.itemsize, self._budget_bytes)
+        rows = self._block_rows(X.shape[0], M, self._dtype.itemsize, self._budget())
         mod = resolve(self.backend, "kernel_matvec", X)
-        return mod.kernel_matvec(X, self.X_fit_, alpha.astype(self._dtype), self._beta, self._kind, rows).astype(
-            np.float64
-        )
+        pred = mod.kernel_matvec(X, self.X_fit_, alpha.astype(self._dtype), self._beta, self._kind, rows)
+        return pred.astype(np.float64)
 
     def predict(self, X):
         """Predictions (n,) float64 for X (n, d), computed a block of rows at a time."""

@@ -13,7 +13,6 @@ import scipy.linalg
 
 import fastrep
 from fastrep import kernel_ridge as kr
-from fastrep._kernels import reference
 from fastrep.ridge import lambda_grid
 
 REGRESSORS = {"ntk": fastrep.NTKRegressor, "nngp": fastrep.NNGPRegressor}
@@ -119,6 +118,25 @@ def test_jitter_warning_through_fit(monkeypatch):
     assert model.jitter_ > 0
 
 
+def test_large_float64_factorizations_avoid_the_crashing_openblas_threads():
+    import contextlib
+
+    from threadpoolctl import threadpool_info
+
+    assert isinstance(kr._safe_threads(np.float32, 50_000), contextlib.nullcontext)
+    assert isinstance(kr._safe_threads(np.float64, kr.SAFE_THREADED_N), contextlib.nullcontext)
+    fragile = [i for i in threadpool_info() if i.get("internal_api") == "openblas"
+               and str(i.get("architecture", "")).lower() in kr._FRAGILE_OPENBLAS]
+    ctx = kr._safe_threads(np.float64, kr.SAFE_THREADED_N + 1)
+    if not fragile:
+        assert isinstance(ctx, contextlib.nullcontext)
+        return
+    before = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
+    with ctx:
+        assert all(i["num_threads"] == 1 for i in threadpool_info() if i.get("user_api") == "blas")
+    assert [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"] == before
+
+
 # --- Nystrom ----------------------------------------------------------------------------------
 
 
@@ -149,7 +167,8 @@ def test_nystrom_error_decreases_with_more_centres():
 def test_nystrom_reports_iterations_and_warns_when_not_converged():
     X, y, _ = _data(300, 5)
     with pytest.warns(fastrep.kernel_ridge.ConvergenceWarning, match="stopped after 1 iterations"):
-        model = fastrep.NTKRegressor(ridge=1e-8, solver="nystrom", n_centers=100, tol=1e-14, max_iter=1).fit(X, y)
+        model = fastrep.NTKRegressor(ridge=1e-8, solver="nystrom", n_centers=100, tol=1e-14, max_iter=1)
+        model.fit(X, y)
     assert model.n_iter_ == 1 and model.residual_ > 1e-14
 
 
@@ -265,12 +284,12 @@ def test_rejects_more_centres_than_samples():
 def test_rejects_a_budget_too_small_for_one_block():
     X, y, _ = _data(500, 3)
     with pytest.raises(ValueError, match="too small for even one block"):
-        fastrep.NTKRegressor(ridge=1e-3, solver="nystrom", n_centers=100, max_memory=2 * 100 * 100 * 8 + 100).fit(X, y)
+        fastrep.NTKRegressor(ridge=1e-3, solver="nystrom", n_centers=100,
+                             max_memory=2 * 100 * 100 * 8 + 100).fit(X, y)
     with pytest.raises(ValueError, match="too small for even one block"):
         fastrep.NTKRegressor(ridge=1e-3, solver="nystrom", n_centers=100, max_memory=1000).fit(X, y)
     model = fastrep.NTKRegressor(ridge=1e-3, solver="cholesky").fit(X, y)
-    model.set_params(max_memory=100)
-    model._budget_bytes = 100  # a budget set after fitting binds predictions too
+    model.set_params(max_memory=100)  # a budget set after fitting binds predictions too
     with pytest.raises(ValueError, match="too small for even one block"):
         model.predict(X)
 
