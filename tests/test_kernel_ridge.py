@@ -127,11 +127,11 @@ def test_large_float64_factorizations_avoid_the_crashing_openblas_threads():
     assert isinstance(kr._safe_threads(np.float64, kr.SAFE_THREADED_N), contextlib.nullcontext)
     fragile = [i for i in threadpool_info() if i.get("internal_api") == "openblas"
                and str(i.get("architecture", "")).lower() in kr._FRAGILE_OPENBLAS]
-    ctx = kr._safe_threads(np.float64, kr.SAFE_THREADED_N + 1)
+    before = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
+    ctx = kr._safe_threads(np.float64, kr.SAFE_THREADED_N + 1)  # threadpool_limits acts on creation
     if not fragile:
         assert isinstance(ctx, contextlib.nullcontext)
         return
-    before = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
     with ctx:
         assert all(i["num_threads"] == 1 for i in threadpool_info() if i.get("user_api") == "blas")
     assert [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"] == before
