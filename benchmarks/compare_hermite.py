@@ -36,7 +36,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
 import sys
+import time
 
 import numpy as np
 from scipy.special import eval_hermitenorm
@@ -69,6 +71,52 @@ def median_time(fn, repeats: int, sync=lambda: None) -> float:
     """Median wall time of ``repeats`` calls of ``fn`` (then ``sync``) after one warm-up call."""
     return _common_median_time(lambda: (fn(), sync()), repeat=repeats, warmup=1)[0]
 
+
+def median_time_pair(fn_a, fn_b, repeats: int) -> tuple[float, float]:
+    """Medians of ``fn_a`` and ``fn_b`` timed in alternation (after one warm-up each), so that
+    a change in the machine's load during the measurement hits both alike."""
+    fn_a()
+    fn_b()
+    ta, tb = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn_a()
+        t1 = time.perf_counter()
+        fn_b()
+        t2 = time.perf_counter()
+        ta.append(t1 - t0)
+        tb.append(t2 - t1)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def cpu_idle(seconds: float = 1.0) -> float | None:
+    """Fraction of all CPUs idle over the next ``seconds`` (Linux /proc/stat), else None."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return v[3] + v[4], sum(v)
+
+    try:
+        i0, t0 = sample()
+        time.sleep(seconds)
+        i1, t1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (i1 - i0) / max(1, t1 - t0)
+
+
+def wait_for_idle(timeout: float, threshold: float = 0.9, need: int = 3) -> float | None:
+    """Wait up to ``timeout`` s for ``need`` consecutive 1 s samples with >= ``threshold`` idle CPU."""
+    deadline = time.monotonic() + timeout
+    streak, idle = 0, cpu_idle()
+    while idle is not None and time.monotonic() < deadline:
+        streak = streak + 1 if idle >= threshold else 0
+        if streak >= need:
+            break
+        idle = cpu_idle()
+    return idle
+
+
 def max_scaled_error(got, want, chunk: int = 1 << 18) -> float:
     """max |got - want| / max(1, |want|), in row chunks so no full-size float64 temporary exists."""
     worst = 0.0
@@ -92,27 +140,28 @@ def available_backends() -> dict[str, object]:
 
 
 def run_case(n: int, r: int, p: int, dtype, repeats: int, mods: dict, largest: bool, seed: int = 0):
-    """One (n, dtype) table: returns (rows, facts) where rows are dicts for the markdown table."""
+    """One (n, dtype) table: returns (rows, facts) where rows are dicts for the markdown table.
+
+    Order: the SciPy result (untimed; it is the yardstick for ``max err``), then each backend,
+    the first CPU backend (cpp when built) alternating run by run with the copy so both see
+    the same machine, then the timed SciPy loop.
+    """
     dtype = np.dtype(dtype)
     alphas = fastrep.multi_indices(r, p)
     K = alphas.shape[0]
     Z = np.random.default_rng(seed).standard_normal((n, r)).astype(dtype)
     out = np.empty((n, K), dtype=dtype)
     out.fill(0)  # touched: page faults are not part of any timing
+    want = scipy_loop(Z, alphas, np.empty_like(out))
 
-    want = np.empty_like(out)
-    t_scipy = median_time(lambda: scipy_loop(Z, alphas, want), repeats)
-    t_copy = None
+    copy = None
     if largest:
         src = np.ones_like(out)
         dst = np.empty_like(out)
         dst.fill(0)
-        t_copy = median_time(lambda: np.copyto(dst, src), repeats)
-        del src, dst
-    copy_gbs = 2 * out.nbytes / t_copy / 1e9 if t_copy else None
-
+        copy = lambda: np.copyto(dst, src)  # noqa: E731
+    t_copy = None
     rows = []
-    t_ref = None
     for name, mod in mods.items():
         if name == "cupy":
             import cupy
@@ -128,13 +177,21 @@ def run_case(n: int, r: int, p: int, dtype, repeats: int, mods: dict, largest: b
             err = max_scaled_error(cupy.asnumpy(outd), want)
             del Zd, outd
         else:
-            t = median_time(lambda mod=mod: mod.hermite_features(Z, alphas, out), repeats)
+            kernel = lambda mod=mod: mod.hermite_features(Z, alphas, out)  # noqa: E731
+            if copy is not None and t_copy is None:
+                t, t_copy = median_time_pair(kernel, copy, repeats)
+            else:
+                t = median_time(kernel, repeats)
             t_pub = median_time(lambda name=name: fastrep.hermite_features(Z, alphas, backend=name, out=out),
                                 repeats)
             err = max_scaled_error(out, want)
-        if name == "reference":
-            t_ref = t
         rows.append({"backend": name, "t": t, "t_pub": t_pub, "err": err})
+    if copy is not None and t_copy is None:
+        t_copy = median_time(copy, repeats)
+    copy = src = dst = None
+    copy_gbs = 2 * out.nbytes / t_copy / 1e9 if t_copy else None
+    t_scipy = median_time(lambda: scipy_loop(Z, alphas, want), repeats)
+    t_ref = next((row["t"] for row in rows if row["backend"] == "reference"), None)
     for row in rows:
         row["vs_scipy"] = t_scipy / row["t"]
         row["vs_ref"] = t_ref / row["t"] if t_ref else None
@@ -176,6 +233,8 @@ def main(argv=None) -> int:
     ap.add_argument("--dtype", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (>= 5)")
     ap.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
+    ap.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
+                    help="on a shared machine, first wait up to this long for the CPUs to be >= 90%% idle")
     args = ap.parse_args(argv)
     if args.repeats < 5:
         ap.error("--repeats must be at least 5")
@@ -189,6 +248,10 @@ def main(argv=None) -> int:
     print(f"r = {args.r}, |alpha| <= {args.p}; median of {args.repeats} runs after a warm-up; "
           "out preallocated and touched")
     mods = available_backends()
+    idle = wait_for_idle(args.wait_idle) if args.wait_idle > 0 else cpu_idle()
+    if idle is not None:
+        print(f"CPU idle just before the measurements: {100 * idle:.0f}%; load average "
+              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     missed = []
     for dt in args.dtype:
         for n in sizes:
@@ -206,6 +269,8 @@ def main(argv=None) -> int:
                 if dt == "float32":  # the issue's goals are stated for float32
                     missed += [f"{dt} n={n} vs SciPy"] * (not ok1)
                     missed += [f"{dt} n={n} copy bandwidth"] * (not ok2)
+    if idle is not None:
+        print(f"\nload average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if missed:
         print("\nmissed: " + ", ".join(missed))
     return 1 if (args.check and missed) else 0
