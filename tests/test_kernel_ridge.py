@@ -347,17 +347,25 @@ def test_clone_and_params():
 
 
 @pytest.mark.slow
-def test_ntk_stays_above_0_3_at_d32_n16000():
-    """paper.md sections 3-4: with n ~ d^(2+delta) samples a kernel learns the degree <= 2 part of
-    the separation target only; its degree-3 half (energy 1/2) stays unlearned. At d = 32 and
-    n = 16000 (= d^2.8) the NTK's excess error stays above 0.3 (Algorithm 1 reaches < 0.15 on the
-    same data; see tests/test_network.py)."""
+def test_ntk_does_not_reach_algorithm_1_at_d32_n16000():
+    """The kernel half of the separation (paper.md sections 3-4) at d = 32, n = 16000 = d^2.8:
+    exact NTK ridge over a ridge grid (one Cholesky each, about a minute at this n on 2 cores;
+    ridge='validate' would eigendecompose the 16000 x 16000 Gram matrix, tens of minutes) does not
+    reach the excess error 0.15 that Algorithm 1 reaches on the same data (tests/test_network.py).
+
+    Measured here (separation(32, seed=0), data seed 0): 0.219, 0.233, 0.491, 0.968 at ridge 1e-8,
+    1e-6, 1e-4, 1e-2; and 0.425 at n = 4000, 0.322 at n = 8000 (ridge 1e-8). So issue 5's "stays
+    above 0.3 at n = 16000" does not hold at d = 32: n = 16000 exceeds the C(34, 3) = 5984
+    dimensions of the degree-3 polynomials, and the kernel has learned about half of that degree-3
+    half of the energy. It does stay well above Algorithm 1, which is what is asserted.
+    """
     target = fastrep.MultiIndexTarget.separation(32, seed=0)
     assert target.energy_by_degree()[3] >= 0.4
     stream = fastrep.GaussianStream(target, 0, dtype=np.float64)
     X, y = stream.take(16_000)
-    Xv, yv = stream.val().take(4_000)
-    model = fastrep.NTKRegressor(ridge="validate").fit(X, y, Xv, yv)
-    assert model.solver_ == "cholesky"
-    err = fastrep.metrics.excess_error(model, target, n_test=10_000, seed=0)
-    assert 0.3 < err < 1.0, err
+    errs = {}
+    for lam in (1e-8, 1e-6, 1e-4, 1e-2):
+        model = fastrep.NTKRegressor(ridge=lam, solver="cholesky").fit(X, y)
+        errs[lam] = fastrep.metrics.excess_error(model, target, n_test=10_000, seed=0)
+    assert min(errs.values()) > 0.15, errs  # never at Algorithm 1's level
+    assert min(errs.values()) < 0.5, errs  # but it has learned the degree-2 half and more
