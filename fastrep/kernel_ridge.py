@@ -387,7 +387,10 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
 
     # ----- Nystrom / Falkon ------------------------------------------------------------------
     def _default_centers(self, n):
-        return min(n, max(1024, 16 * math.isqrt(n)))
+        """min(n, max(1024, 16 sqrt(n))), shrunk so that the two M x M factors take at most 80% of
+        the memory budget (the rest is for the data and one block)."""
+        fit = math.isqrt(int(0.8 * self._budget_bytes / (2 * self._dtype.itemsize)))
+        return max(1, min(n, max(1024, 16 * math.isqrt(n)), fit))
 
     def _fit_nystrom(self, X, y, X_val, y_val, ridge):
         n = X.shape[0]
@@ -529,7 +532,8 @@ class NTKRegressor(_KernelRidgeBase):
         ridge=0 is exact interpolation and fails with a clear error on a singular Gram matrix.
     solver : 'auto', 'cholesky' or 'nystrom' (see the module docstring).
     beta : first-layer bias scale of the kernel, >= 0.
-    n_centers : Nystrom centres M (default min(n, max(1024, 16 sqrt(n)))); must be <= n.
+    n_centers : Nystrom centres M (default min(n, max(1024, 16 sqrt(n))), fewer if the two
+        M x M factors would pass 80% of max_memory); must be <= n.
     max_memory : bytes the solver may use (default: half of the available RAM at fit time).
     dtype : float64 (default) or float32, for the Gram matrix and its factorization.
     backend : kernel backend, as for :func:`fastrep.ntk_kernel`.

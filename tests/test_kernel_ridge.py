@@ -4,6 +4,7 @@ scikit-learn compatibility and the kernel half of the separation phenomenon."""
 
 from __future__ import annotations
 
+import math
 import tracemalloc
 import warnings
 
@@ -218,6 +219,15 @@ def test_exact_predictions_are_blocked():
         tracemalloc.stop()
     assert peak < 10_000 * 2_000 * 8 / 5  # the full (n_test, n) matrix would be 160 MB
     np.testing.assert_allclose(p[:300], fastrep.nngp_kernel(Xt[:300], X) @ model.dual_coef_, rtol=1e-10)
+
+
+def test_default_centres_fit_the_memory_budget():
+    X, y, _ = _data(3000, 3)
+    budget = 2 * 500 * 500 * 8 / 0.8 + 10  # room for M = 500 under the 80% rule
+    model = fastrep.NTKRegressor(ridge=1e-3, solver="nystrom", max_memory=budget * 1.3).fit(X, y)
+    assert model.X_fit_.shape[0] == math.isqrt(int(0.8 * budget * 1.3 / 16))
+    unlimited = fastrep.NTKRegressor(ridge=1e-3, solver="nystrom").fit(X, y)
+    assert unlimited.X_fit_.shape[0] == max(1024, 16 * int(np.sqrt(3000)))
 
 
 def test_auto_picks_by_size_and_memory():
