@@ -379,8 +379,8 @@ def scaling(quick: bool) -> tuple[str, dict]:
     lines += [f"#### OneStepNetwork.fit_stream against n (d = {d0}, width = {m0}, float32, ridge fixed, "
               f"median of {reps})", "",
               md_table(["n", "fit s", "streamed stages s", "us per sample"], rows), "",
-              f"exponent of the whole fit: **{k_tot:.2f}**; of the streamed stages (all but the "
-              f"n-independent ridge solve): **{k_st:.2f}**; linear means "
+              f"exponent of the whole fit: **{k_tot:.3f}**; of the streamed stages (all but the "
+              f"n-independent ridge solve): **{k_st:.3f}**; linear means "
               f"{EXPONENT_BAND[0]}-{EXPONENT_BAND[1]}: "
               f"{'met' if EXPONENT_BAND[0] <= k_tot <= EXPONENT_BAND[1] else 'MISSED'} "
               "for the whole fit.", ""]
@@ -427,8 +427,8 @@ sys.path.insert(0, %r)
 from _common import peak_rss_mb
 import fastrep, fastrep.network as network
 n, d, m, cache = json.loads(sys.argv[1])
-if not cache:
-    network.STREAM_CACHE_BYTES = 0  # every pass regenerates its chunks from the seed
+if not cache:  # every pass regenerates its chunks from the seed (the default is bound at definition)
+    network._StreamSource.__init__.__defaults__ = (0,)
 target = fastrep.MultiIndexTarget.single_index(d, "he2", noise=1.0, seed=0)
 t0 = time.perf_counter()
 fastrep.OneStepNetwork(width=m, ridge=1e-3, seed=0).fit_stream(fastrep.GaussianStream(target, 1), n)
@@ -492,9 +492,15 @@ def run_compare(module: str, argv: list[str]) -> str:
 
     mod = importlib.import_module(module)
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        mod.main(argv)
-    return buf.getvalue().rstrip()
+    argv0 = sys.argv[0]
+    sys.argv[0] = mod.__file__  # the scripts print "command: python <argv[0]> <argv>"
+    try:
+        with contextlib.redirect_stdout(buf):
+            mod.main(argv)
+    finally:
+        sys.argv[0] = argv0
+    # three levels down, so the scripts' own headings nest under this report's "### <script>"
+    return "\n".join("###" + ln if ln.startswith("#") else ln for ln in buf.getvalue().rstrip().splitlines())
 
 
 # --- main ---------------------------------------------------------------------------------------------
@@ -576,9 +582,9 @@ def main(argv=None) -> int:
         text, facts = scaling(quick)
         parts += ["## Scaling in n and d", "", text]
         k, ks = facts["fit_n"]
-        verdicts.append(f"streamed fit linear in n: exponent {k:.2f} for the whole fit "
+        verdicts.append(f"streamed fit linear in n: exponent {k:.3f} for the whole fit "
                         f"({'within' if EXPONENT_BAND[0] <= k <= EXPONENT_BAND[1] else 'OUTSIDE'} "
-                        f"{EXPONENT_BAND[0]}-{EXPONENT_BAND[1]}), {ks:.2f} for its streamed stages")
+                        f"{EXPONENT_BAND[0]}-{EXPONENT_BAND[1]}), {ks:.3f} for its streamed stages")
     if "memory" in args.sections:
         log("peak memory")
         text, growth = peak_memory(quick)

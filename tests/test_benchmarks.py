@@ -16,6 +16,7 @@ import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fastrep import backend as backend_mod
@@ -133,3 +134,46 @@ def test_auto_resolves_to_the_first_available_preference(monkeypatch):
             warnings.simplefilter("ignore", RuntimeWarning)
             got = backend_mod.resolve("auto", op)
         assert got is want, op
+
+
+def _report():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))  # report.py imports the compare scripts by name
+    return importlib.import_module("benchmarks.report")
+
+
+def test_report_exponent_and_race():
+    report = _report()
+    rng = np.random.default_rng(0)
+    k = rng.uniform(0.5, 3.0)
+    xs = np.array([1e3, 2e3, 4e3, 8e3])
+    assert report.exponent(xs, 0.1 * xs**k) == pytest.approx(k, rel=1e-9)
+    calls = {"a": 0, "b": 0}
+
+    def bump(key):
+        calls[key] += 1
+
+    t = report.race({"a": lambda: bump("a"), "b": lambda: bump("b")}, repeats=3, warmup=1)
+    assert set(t) == {"a", "b"} and all(v >= 0 for v in t.values())
+    assert calls == {"a": 4, "b": 4}
+
+
+def test_report_runs_every_compare_script_without_big_float64_factorizations():
+    report = _report()
+    scripts = {p.stem for p in (ROOT / "benchmarks").glob("compare_*.py")}
+    for quick in (True, False):
+        runs = report.compare_runs(quick)
+        assert {module for _, module, _ in runs} == scripts
+        for _, module, argv in runs:
+            mod = importlib.import_module(module)
+            assert "argv" in inspect.signature(mod.main).parameters, module
+            if module == "compare_kernels" and not quick:
+                assert int(argv[argv.index("--exact-n") + 1]) <= 8192
+
+
+def test_report_measures_every_op_with_an_auto_choice():
+    """The report's backend-choice tables cover every op that ``auto`` resolves."""
+    report = _report()
+    ops = {op.name for op in report.make_ops(quick=True)}
+    assert set(_kernel_ops()) <= ops
