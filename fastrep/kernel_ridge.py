@@ -352,6 +352,7 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
             alpha = er.coef(lam)
             self.ridge_path_ = (lams, scores)
             self.ridge_ = lam
+            self.jitter_ = 0.0  # an eigendecomposition needs none
             self.dual_coef_ = alpha.astype(self._dtype)
             self.X_fit_ = X
             Ka = self._matvec(X, alpha)
