@@ -24,7 +24,8 @@ Sections of the written file:
    stream's in-memory cache on (the default: streams up to ``STREAM_CACHE_BYTES`` are kept)
    and off (every pass regenerated: memory independent of n);
 5. the output of every ``compare_*.py`` script, run in this process through its ``main``;
-6. the hand-written GPU section, copied verbatim from ``benchmarks/RESULTS_GPU.md`` if present.
+6. the hand-written GPU section, copied verbatim from ``benchmarks/RESULTS_GPU.md`` if present,
+   then every other hand-written ``benchmarks/RESULTS_*.md`` (e.g. full-size kernel runs), verbatim.
 
 The report never changes OPENBLAS_* variables; it prints them. Float64 factorizations stay at
 n <= 8192 (see compare_kernels.py).
@@ -519,7 +520,8 @@ def header(quick: bool, ceil: dict) -> str:
     return "\n".join([
         "# fastrep performance report", "",
         "Written by `python benchmarks/report.py" + (" --quick" if quick else "") + "` (do not edit by hand: "
-        "rerun it; the GPU section comes from `benchmarks/RESULTS_GPU.md`).", "",
+        "rerun it; the GPU section and the other hand-written sections at the end come from "
+        "`benchmarks/RESULTS_*.md`).", "",
         f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}; mode: {'--quick (small sizes)' if quick else 'full'}",
         f"- machine: {machine()}, {platform.platform()}",
         f"- {blas_setting()}",
@@ -602,6 +604,11 @@ def main(argv=None) -> int:
     if gpu.exists():
         parts += ["## GPU", "", "Copied verbatim from `benchmarks/RESULTS_GPU.md` (written by hand from "
                   "`benchmarks/gpu_check.py` on a GPU machine).", "", gpu.read_text().rstrip(), ""]
+    # other hand-written result files (full-size runs too long for this report), verbatim
+    for extra in sorted(HERE.glob("RESULTS_*.md")):
+        if extra.name != gpu.name:
+            parts += [f"<!-- copied verbatim from benchmarks/{extra.name} -->", "",
+                      extra.read_text().rstrip(), ""]
     parts[2:2] = ["## Verdicts", ""] + [f"- {v}" for v in verdicts] + [
         f"- whole report: {time.perf_counter() - t_start:.0f} s; load average at end: {os.getloadavg()}", ""]
     Path(args.out).write_text("\n".join(parts).rstrip() + "\n")
