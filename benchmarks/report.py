@@ -367,7 +367,7 @@ def scaling(quick: bool) -> tuple[str, dict]:
     lines, facts = [], {}
     reps = 2 if quick else 3
     d0, m0 = 100, 500
-    ns = [20_000, 40_000, 80_000, 160_000] if quick else [50_000, 100_000, 200_000, 400_000, 800_000]
+    ns = [40_000, 80_000, 160_000, 320_000] if quick else [100_000, 200_000, 400_000, 800_000, 1_200_000]
     fit_time(5_000, d0, m0, 1)  # warm-up
     rows, tot, st = [], [], []
     for n in ns:
@@ -542,13 +542,13 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes (~3 minutes)")
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"),
                     help="where to write (default benchmarks/RESULTS.md)")
-    ap.add_argument("--repeats", type=int, help="rounds per operation (default 5; 3 with --quick)")
+    ap.add_argument("--repeats", type=int, help="rounds per operation (default 7; 5 with --quick)")
     ap.add_argument("--no-compare", action="store_true", help="skip the compare_*.py scripts")
     ap.add_argument("--sections", nargs="+", default=["ops", "scaling", "memory"],
                     choices=["ops", "scaling", "memory"], help="which of this script's own sections to run")
     args = ap.parse_args(argv)
     quick = args.quick
-    repeats = args.repeats or (3 if quick else 5)
+    repeats = args.repeats or (5 if quick else 7)
     t_start = time.perf_counter()
 
     def log(msg):
