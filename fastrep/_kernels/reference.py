@@ -132,6 +132,18 @@ def gaussian_block(seed, stream, start, n, d, dtype):
     Computed in float64 and cast to ``dtype`` at the end. Row i depends on (seed, stream, i)
     only, and column j does not depend on d.
     """
+    out = np.empty((n, d), dtype=dtype)
+    for lo in range(0, n, _ROWS_PER_BLOCK):  # blocks of rows: temporaries stay small whatever n is
+        hi = min(lo + _ROWS_PER_BLOCK, n)
+        out[lo:hi] = _gaussian_rows(seed, stream, start + lo, hi - lo, d)
+    return out
+
+
+_ROWS_PER_BLOCK = 64
+
+
+def _gaussian_rows(seed, stream, start, n, d):
+    """float64 (n, d) rows of :func:`gaussian_block`, all at once."""
     G = (d + 3) // 4
     rows = np.uint64(start) + np.arange(n, dtype=np.uint64)
     c0 = (rows & _MASK32)[:, None]
@@ -144,7 +156,7 @@ def gaussian_block(seed, stream, start, n, d, dtype):
         radius = np.sqrt(-2.0 * np.log(u[k]))
         out[:, :, k] = radius * np.cos(2.0 * np.pi * u[k + 1])
         out[:, :, k + 1] = radius * np.sin(2.0 * np.pi * u[k + 1])
-    return np.ascontiguousarray(out.reshape(n, 4 * G)[:, :d], dtype=dtype)
+    return out.reshape(n, 4 * G)[:, :d]
 
 
 # --- NTK and NNGP kernels of the two-layer ReLU network (paper.md section 4; issue 5) ------
