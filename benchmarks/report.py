@@ -21,8 +21,8 @@ Sections of the written file:
 3. **Scaling**: the empirical exponent k of time ~ c n^k (and ~ c d^k) fitted by least
    squares on log-log for ``OneStepNetwork.fit_stream`` and for the NTK Gram block;
 4. **Peak memory** of a streamed fit against n, each in a fresh process (VmHWM), with the
-   stream's in-memory cache on (the default: streams up to ``STREAM_CACHE_BYTES`` are kept)
-   and off (every pass regenerated: memory independent of n);
+   stream's in-memory cache off (the default: every pass regenerated, memory independent of n)
+   and on (``fastrep.network.STREAM_CACHE_BYTES`` = 512 MiB: streams up to that size are kept);
 5. the output of every ``compare_*.py`` script, run in this process through its ``main``;
 6. the hand-written GPU section, copied verbatim from ``benchmarks/RESULTS_GPU.md`` if present,
    then every other hand-written ``benchmarks/RESULTS_*.md`` (e.g. full-size kernel runs), verbatim.
@@ -428,8 +428,8 @@ sys.path.insert(0, %r)
 from _common import peak_rss_mb
 import fastrep, fastrep.network as network
 n, d, m, cache = json.loads(sys.argv[1])
-if not cache:  # every pass regenerates its chunks from the seed (the default is bound at definition)
-    network._StreamSource.__init__.__defaults__ = (0,)
+if cache:  # keep the generated stream for the later passes (off by default: memory flat in n)
+    network.STREAM_CACHE_BYTES = 512 * 2**20
 target = fastrep.MultiIndexTarget.single_index(d, "he2", noise=1.0, seed=0)
 t0 = time.perf_counter()
 fastrep.OneStepNetwork(width=m, ridge=1e-3, seed=0).fit_stream(fastrep.GaussianStream(target, 1), n)
@@ -439,8 +439,6 @@ print(json.dumps({"s": time.perf_counter() - t0,
 
 
 def peak_memory(quick: bool) -> tuple[str, dict]:
-    from fastrep.network import STREAM_CACHE_BYTES
-
     d, m = 100, 500
     ns = [10_000, 40_000, 160_000] if quick else [100_000, 400_000, 1_600_000, 3_200_000]
     rows, flat = [], {True: [], False: []}
@@ -459,8 +457,8 @@ def peak_memory(quick: bool) -> tuple[str, dict]:
     text = "\n".join([
         f"One fit per fresh process (d = {d}, width = {m}, float32): peak RSS (VmHWM of the child, MiB; "
         "not ru_maxrss, which a child inherits from its parent across exec). "
-        f"Streams of at most STREAM_CACHE_BYTES = {STREAM_CACHE_BYTES / 2**20:.0f} MiB are generated "
-        "once and kept (the default, faster); with the cache off every pass regenerates its chunks.", "",
+        "By default (fastrep.network.STREAM_CACHE_BYTES = 0) every pass regenerates its chunks from the "
+        "seed; 'cache on' sets it to 512 MiB, so streams up to that size are generated once and kept.", "",
         md_table(["n", "stream MiB", "s (cache on)", "peak MiB (cache on)", "s (cache off)",
                   "peak MiB (cache off)"], rows), "",
         f"largest / smallest peak: {growth[False]:.2f} with the cache off (flat in n: memory is "
