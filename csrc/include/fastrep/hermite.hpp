@@ -16,8 +16,10 @@
 //                             AVX-512F and p < 32 (float) or p < 16 (double). The whole
 //                             table of one column fits in one or two vector registers, so
 //                             16 (8) features of a row are one permute per column plus r-1
-//                             multiplies and one store. This is what makes the kernel run at
-//                             the speed of writing its output (benchmarks/RESULTS.md).
+//                             multiplies and one store. r <= 4 is specialized at compile time;
+//                             outputs of 32 MiB and more go to memory with non-temporal stores.
+//                             This is what makes the kernel run at the speed of writing its
+//                             output (benchmarks/RESULTS.md).
 // hermite_features picks between them; define FASTREP_NO_SIMD to compile the generic one only.
 #pragma once
 #include <algorithm>
@@ -131,6 +133,7 @@ struct Avx512<float> {
   FASTREP_AVX512 static vec perm2(__m512i i, vec lo, vec hi) { return _mm512_permutex2var_ps(lo, i, hi); }
   FASTREP_AVX512 static vec mul(vec a, vec b) { return _mm512_mul_ps(a, b); }
   FASTREP_AVX512 static void store(float* p, vec v) { _mm512_storeu_ps(p, v); }
+  FASTREP_AVX512 static void stream(float* p, const float* aligned) { _mm512_stream_ps(p, _mm512_load_ps(aligned)); }
   FASTREP_AVX512 static void store_first(float* p, vec v, index_t m) {
     _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << m) - 1u), v);
   }
@@ -146,6 +149,7 @@ struct Avx512<double> {
   FASTREP_AVX512 static vec perm2(__m512i i, vec lo, vec hi) { return _mm512_permutex2var_pd(lo, i, hi); }
   FASTREP_AVX512 static vec mul(vec a, vec b) { return _mm512_mul_pd(a, b); }
   FASTREP_AVX512 static void store(double* p, vec v) { _mm512_storeu_pd(p, v); }
+  FASTREP_AVX512 static void stream(double* p, const double* aligned) { _mm512_stream_pd(p, _mm512_load_pd(aligned)); }
   FASTREP_AVX512 static void store_first(double* p, vec v, index_t m) {
     _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << m) - 1u), v);
   }
@@ -162,15 +166,35 @@ FASTREP_AVX512 inline typename S::vec factor(const L* idx, const T* table) {
   }
 }
 
+// dst[0, count) = src[0, count) where src and dst have the same address modulo 64 bytes: whole
+// cache lines with non-temporal stores, which skip reading each line before overwriting it.
+template <typename S, typename T>
+FASTREP_AVX512 inline void stream_copy(T* dst, const T* src, index_t count) {
+  constexpr index_t W = S::W;
+  index_t head = static_cast<index_t>((64 - (reinterpret_cast<std::uintptr_t>(dst) & 63)) & 63) / index_t(sizeof(T));
+  head = std::min(head, count);
+  index_t s = 0;
+  for (; s < head; ++s) dst[s] = src[s];
+  for (; s + W <= count; s += W) S::stream(dst + s, src + s);
+  for (; s < count; ++s) dst[s] = src[s];
+}
+
+// Outputs larger than this (bytes) are streamed past the cache (see stream_copy): they cannot
+// stay in a last-level cache anyway, and not reading each line first saves a third of the traffic.
+constexpr std::size_t kStreamMinBytes = std::size_t(32) << 20;
+
 // TwoRegs: the column table has W < p+1 <= 2W entries and needs a two-register permute.
-template <typename T, bool TwoRegs>
-FASTREP_AVX512 void hermite_features_avx512_impl(const T* Z, index_t n, index_t r, const std::int32_t* alphas,
+// R > 0: r == R known at compile time, so the loop over columns unrolls (about 25% faster
+// in cache for r = 4); R == 0: any r.
+template <typename T, bool TwoRegs, int R>
+FASTREP_AVX512 void hermite_features_avx512_impl(const T* Z, index_t n, index_t r_, const std::int32_t* alphas,
                                                  index_t K, T* out, int p) {
   using S = Avx512<T>;
   using L = typename S::lane_int;
   using vec = typename S::vec;
   constexpr index_t W = S::W;
   constexpr index_t TW = TwoRegs ? 2 * W : W;  // table width per column, zero padded
+  const index_t r = R > 0 ? R : r_;
   const HermiteCoefficients<T> c(p);
   const T* sk = c.sqrt_k.data();
   const T* isk = c.inv_sqrt_k1.data();
@@ -181,23 +205,33 @@ FASTREP_AVX512 void hermite_features_avx512_impl(const T* Z, index_t n, index_t 
   for (index_t a = 0; a < K; ++a)
     for (index_t j = 0; j < r; ++j) idx[((a / W) * r + j) * W + a % W] = static_cast<L>(alphas[a * r + j]);
   const L* ix = idx.data();
+  const bool stream = static_cast<std::size_t>(n) * static_cast<std::size_t>(K) * sizeof(T) >= kStreamMinBytes;
   // Tables of a block of rows are built first and read afterwards: reading a vector right
   // after writing its lanes one by one stalls on store forwarding, which cost 3x here.
-  // A block's tables stay within ~16 KiB so they are still in L1 when read.
-  const index_t B = std::max<index_t>(1, std::min<index_t>(64, (16384 / index_t(sizeof(T))) / (r * TW)));
+  // A block's tables (and, when streaming, its staged rows) stay within ~16 KiB each, in L1.
+  index_t B = std::max<index_t>(1, std::min<index_t>(64, (16384 / index_t(sizeof(T))) / (r * TW)));
+  if (stream) B = std::max<index_t>(1, std::min<index_t>(B, (16384 / index_t(sizeof(T))) / K));
   const index_t nblocks = (n + B - 1) / B;
   FASTREP_OMP(parallel if (n * K >= kParallelMinOutputs)) {
     std::vector<T> tables(static_cast<std::size_t>(B * r * TW), T(0));
     T* tab = tables.data();
+    // when streaming, rows are written here first, at dst's offset within a cache line
+    std::vector<T> staging(stream ? static_cast<std::size_t>(B * K + 2 * W) : 0);
     // dynamic: on a shared machine a thread that lost its core must not hold up the rest
     FASTREP_OMP(for schedule(dynamic, 16))
     for (index_t blk = 0; blk < nblocks; ++blk) {
       const index_t i0 = blk * B, m = std::min(B, n - i0);
       for (index_t i = 0; i < m; ++i)
         for (index_t j = 0; j < r; ++j) hermite_table(Z[(i0 + i) * r + j], p, sk, isk, tab + (i * r + j) * TW);
+      T* dst = out + i0 * K;
+      T* rows = dst;
+      if (stream) {
+        const auto line = [](const void* q) { return static_cast<index_t>(reinterpret_cast<std::uintptr_t>(q) & 63); };
+        rows = staging.data() + ((64 - line(staging.data()) + line(dst)) & 63) / index_t(sizeof(T));
+      }
       for (index_t i = 0; i < m; ++i) {
         const T* ti = tab + i * r * TW;
-        T* oi = out + (i0 + i) * K;
+        T* oi = rows + i * K;
         for (index_t v = 0; v < nv; ++v) {
           const L* iv = ix + v * r * W;
           vec acc = factor<S, TwoRegs>(iv, ti);  // r >= 1 here
@@ -209,7 +243,21 @@ FASTREP_AVX512 void hermite_features_avx512_impl(const T* Z, index_t n, index_t 
           }
         }
       }
+      if (stream) stream_copy<S>(dst, rows, m * K);
     }
+    if (stream) _mm_sfence();  // make this thread's streamed stores visible before the team joins
+  }
+}
+
+template <typename T, bool TwoRegs>
+void hermite_features_avx512_r(const T* Z, index_t n, index_t r, const std::int32_t* alphas, index_t K, T* out,
+                               int p) {
+  switch (r) {
+    case 1: return hermite_features_avx512_impl<T, TwoRegs, 1>(Z, n, r, alphas, K, out, p);
+    case 2: return hermite_features_avx512_impl<T, TwoRegs, 2>(Z, n, r, alphas, K, out, p);
+    case 3: return hermite_features_avx512_impl<T, TwoRegs, 3>(Z, n, r, alphas, K, out, p);
+    case 4: return hermite_features_avx512_impl<T, TwoRegs, 4>(Z, n, r, alphas, K, out, p);
+    default: return hermite_features_avx512_impl<T, TwoRegs, 0>(Z, n, r, alphas, K, out, p);
   }
 }
 
@@ -233,11 +281,11 @@ bool hermite_features_avx512(const T* Z, index_t n, index_t r, const std::int32_
   constexpr int W = 64 / sizeof(T);
   const int p = max_degree(alphas, K, r);
   if (p < W) {
-    detail::hermite_features_avx512_impl<T, false>(Z, n, r, alphas, K, out, p);
+    detail::hermite_features_avx512_r<T, false>(Z, n, r, alphas, K, out, p);
     return true;
   }
   if (p < 2 * W) {
-    detail::hermite_features_avx512_impl<T, true>(Z, n, r, alphas, K, out, p);
+    detail::hermite_features_avx512_r<T, true>(Z, n, r, alphas, K, out, p);
     return true;
   }
 #else
