@@ -152,11 +152,7 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         """
         self._check_params()
         X, y = self._validate_xy(X, y, "X", "y", reset=True)
-        val = None
-        if X_val is not None or y_val is not None:
-            if X_val is None or y_val is None:
-                raise ValueError("give both X_val and y_val, or neither")
-            val = self._validate_xy(X_val, y_val, "X_val", "y_val", reset=False)
+        val = self._validate_val(X_val, y_val)
         return self._fit_source(_ArraySource(X, y), X.shape[0], X.shape[1], val, array_module(X))
 
     def fit_stream(self, stream, n, *, n_val=10_000, val=None):
@@ -222,6 +218,14 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         if X.shape[1] != want_d:
             raise ValueError(f"{xname} has {X.shape[1]} features but the model expects {want_d}")
         return X, y
+
+    def _validate_val(self, X_val, y_val):
+        """(X_val, y_val) validated like the training data, or None when neither is given."""
+        if X_val is None and y_val is None:
+            return None
+        if X_val is None or y_val is None:
+            raise ValueError("give both X_val and y_val, or neither")
+        return self._validate_xy(X_val, y_val, "X_val", "y_val", reset=False)
 
     def _validate_x(self, X):
         if is_cupy_array(X):
@@ -389,11 +393,7 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self, "W_")
         X, y = self._validate_xy(X, y, "X", "y", reset=False)
-        val = None
-        if X_val is not None or y_val is not None:
-            if X_val is None or y_val is None:
-                raise ValueError("give both X_val and y_val, or neither")
-            val = self._validate_xy(X_val, y_val, "X_val", "y_val", reset=False)
+        val = self._validate_val(X_val, y_val)
         return self._refit_source(_ArraySource(X, y), X.shape[0], val, array_module(X), rebias, seed)
 
     def refit_stream(self, stream, n, *, n_val=10_000, rebias=True, seed=None):
