@@ -59,47 +59,45 @@ class GramDriver:
             self.fused(out, self.q(X1, inv_d, beta2), self.q(X2, inv_d, beta2), inv_d, beta2, ntk)
         return out
 
-    def kernel_matvec(self, X, C, V, beta, kind, block_rows):
-        """K(X, C) @ V block by block over rows of X; the largest temporary is (block_rows, M)."""
+    def _blocks(self, X, C, beta, kind, block_rows):
+        """Yield (start, stop, G) with G = K(X[start:stop], C), reusing one (block_rows, M) buffer.
+
+        X is C-contiguous; the yielded block is overwritten by the next one.
+        """
         xp = self.xp
         ntk = check_kind(kind)
-        X = xp.ascontiguousarray(X)
         C = xp.ascontiguousarray(C, dtype=X.dtype)
-        V = xp.asarray(V, dtype=X.dtype)
         n, M = X.shape[0], C.shape[0]
         block_rows = max(1, min(int(block_rows), n))
         inv_d, beta2 = self._constants(X, beta)
         qC = self.q(C, inv_d, beta2)
-        res = xp.empty((n,) + V.shape[1:], dtype=X.dtype)
         buf = xp.empty((block_rows, M), dtype=X.dtype)
         for start in range(0, n, block_rows):
             stop = min(start + block_rows, n)
             G = buf[: stop - start]
             xp.matmul(X[start:stop], C.T, out=G)
             self.fused(G, self.q(X[start:stop], inv_d, beta2), qC, inv_d, beta2, ntk)
+            yield start, stop, G
+
+    def kernel_matvec(self, X, C, V, beta, kind, block_rows):
+        """K(X, C) @ V block by block over rows of X; the largest temporary is (block_rows, M)."""
+        xp = self.xp
+        X = xp.ascontiguousarray(X)
+        V = xp.asarray(V, dtype=X.dtype)
+        res = xp.empty((X.shape[0],) + V.shape[1:], dtype=X.dtype)
+        for start, stop, G in self._blocks(X, C, beta, kind, block_rows):
             res[start:stop] = G @ V
         return res
 
     def kernel_normal_matvec(self, X, C, V, beta, kind, block_rows, W=None):
         """K^T (K V + W) for K = K(X, C), block by block; float64 result (accumulated over blocks)."""
         xp = self.xp
-        ntk = check_kind(kind)
         X = xp.ascontiguousarray(X)
-        C = xp.ascontiguousarray(C, dtype=X.dtype)
-        n, M = X.shape[0], C.shape[0]
-        block_rows = max(1, min(int(block_rows), n))
-        inv_d, beta2 = self._constants(X, beta)
-        qC = self.q(C, inv_d, beta2)
         V = None if V is None else xp.asarray(V, dtype=X.dtype)
         W = None if W is None else xp.asarray(W, dtype=X.dtype)
         tail = (V if V is not None else W).shape[1:]
-        res = xp.zeros((M,) + tail, dtype=np.float64)
-        buf = xp.empty((block_rows, M), dtype=X.dtype)
-        for start in range(0, n, block_rows):
-            stop = min(start + block_rows, n)
-            G = buf[: stop - start]
-            xp.matmul(X[start:stop], C.T, out=G)
-            self.fused(G, self.q(X[start:stop], inv_d, beta2), qC, inv_d, beta2, ntk)
+        res = xp.zeros((C.shape[0],) + tail, dtype=np.float64)
+        for start, stop, G in self._blocks(X, C, beta, kind, block_rows):
             t = G @ V if V is not None else xp.zeros((stop - start,) + tail, dtype=X.dtype)
             if W is not None:
                 t += W[start:stop]
