@@ -56,6 +56,15 @@ def _default_chunk(d: int, m: int, itemsize: int) -> int:
     return int(min(max(rows, 1024), 65536))
 
 
+def _stream_xp(stream):
+    """The array library a stream's chunks come in: CuPy for backend='cupy', else NumPy."""
+    if getattr(stream, "backend", None) == "cupy":
+        import cupy
+
+        return cupy
+    return np
+
+
 class _ArraySource:
     """Chunks of in-memory arrays (views, no copies)."""
 
@@ -179,7 +188,7 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         if val is not None:
             val = self._validate_xy(val[0], val[1], "X_val", "y_val", reset=False, d=stream.d)
         self.n_features_in_ = stream.d
-        xp = __import__("cupy") if getattr(stream, "backend", None) == "cupy" else np
+        xp = _stream_xp(stream)
         return self._fit_source(_StreamSource(stream, n), n, stream.d, val, xp)
 
     def predict(self, X):
@@ -274,18 +283,18 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         return {"W": np.concatenate([W_half, W_half]), "b": np.concatenate([b_half, b_half]),
                 "a": np.concatenate([a_half, -a_half])}
 
-    def _fit_source(self, src, n, d, val, xp):
-        _, dtype = self._check_params()
-        kb = resolve(self.backend, "feature_moments", xp.empty(0) if xp is not np else None)
-        with self._precision(kb, dtype):
-            return self._fit_source_inner(src, n, d, val, xp)
+    def _kernels_for(self, xp):
+        """The backend module for the fit's operations, given the data's array library."""
+        return resolve(self.backend, "feature_moments", xp.empty(0) if xp is not np else None)
 
-    def _fit_source_inner(self, src, n, d, val, xp):
+    def _fit_source(self, src, n, d, val, xp):
         width, dtype = self._check_params()
-        if not self._learns_first_layer:
-            width = check_int(self.width, "width", low=1)
+        kb = self._kernels_for(xp)
+        with self._precision(kb, dtype):
+            return self._fit_source_inner(src, n, d, val, xp, kb, width, dtype)
+
+    def _fit_source_inner(self, src, n, d, val, xp, kb, width, dtype):
         chunk = self.chunk_size or _default_chunk(d, width, dtype.itemsize)
-        kb = resolve(self.backend, "feature_moments", xp.empty(0) if xp is not np else None)
         rng = np.random.default_rng(self.seed)
         timings = {}
         h = width // 2
@@ -403,14 +412,14 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         if stream.d != self.n_features_in_:
             raise ValueError(f"stream.d is {stream.d} but the model was fitted with d = {self.n_features_in_}")
         val = stream.val().take(check_int(n_val, "n_val", low=1)) if self.ridge == "validate" else None
-        xp = __import__("cupy") if getattr(stream, "backend", None) == "cupy" else np
+        xp = _stream_xp(stream)
         return self._refit_source(_StreamSource(stream, n), n, val, xp, rebias, seed)
 
     def _refit_source(self, src, n, val, xp, rebias, seed):
         _, dtype = self._check_params()
         d = self.n_features_in_
         chunk = self.chunk_size or _default_chunk(d, self.width, dtype.itemsize)
-        kb = resolve(self.backend, "feature_moments", xp.empty(0) if xp is not np else None)
+        kb = self._kernels_for(xp)
         timings = {}
         t0 = time.perf_counter()
         centered = self._label_stats(src, n, d, chunk, xp, dtype)
