@@ -58,6 +58,16 @@ def check_int(value, name: str, *, low: int | None = None, high: int | None = No
     return value
 
 
+#: Largest seed fastrep accepts anywhere (targets, streams, learners, sweep specs): seeds are
+#: stored in SQLite's signed 64-bit integers, and every Philox key they feed is 64 bits.
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """A seed: an integer in [0, 2**63 - 1], the one rule for every seed in fastrep."""
+    return check_int(seed, name, low=0, high=MAX_SEED)
+
+
 def check_positive(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a positive number; got {value!r}")

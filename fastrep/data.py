@@ -28,7 +28,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ._validation import check_dtype, check_int
+from ._validation import check_dtype, check_int, check_seed
 from .backend import BACKENDS, resolve
 
 __all__ = ["GaussianStream", "SPLITS", "gaussian_block"]
@@ -39,9 +39,6 @@ SPLITS = {"train": 0, "val": 1, "test": 2}
 #: Default chunk: about 2**22 entries (16 MiB of float32) per X block.
 _CHUNK_ENTRIES = 2**22
 
-
-def _check_seed(seed, name: str = "seed") -> int:
-    return check_int(seed, name, low=0, high=2**64 - 1)
 
 
 def _check_backend(backend) -> str:
@@ -66,7 +63,7 @@ def gaussian_block(seed: int, n: int, d: int, *, stream: int = 0, start: int = 0
     dtype : float32 or float64. backend : 'auto', 'reference', 'cpp', 'numba' or 'cupy'
     (a CuPy array generated on the device).
     """
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     n = check_int(n, "n", low=0)
     d = check_int(d, "d", low=1)
     stream = check_int(stream, "stream", low=0, high=2**32 - 1)
@@ -103,7 +100,7 @@ class GaussianStream:
         if not all(hasattr(target, a) for a in ("d", "noise", "f")):
             raise TypeError(f"target must be a fastrep.MultiIndexTarget; got {type(target).__name__}")
         self.target = target
-        self.seed = _check_seed(seed)
+        self.seed = check_seed(seed)
         if split not in SPLITS:
             raise ValueError(f"split must be one of {', '.join(map(repr, SPLITS))}; got {split!r}")
         self.split_name = split

@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 from scipy.special import ndtr
 
-from ._validation import as_float_array, check_int
+from ._validation import as_float_array, check_int, check_seed
 from .backend import array_module
 from .hermite import hermite_features, multi_indices
 
@@ -54,9 +54,6 @@ def _philox_normals(seed: int, stream: int, n: int, d: int) -> np.ndarray:
 
     return reference.gaussian_block(seed, stream, 0, n, d, np.float64)
 
-
-def _check_seed(seed, name: str = "seed") -> int:
-    return check_int(seed, name, low=0, high=2**64 - 1)
 
 
 def _random_U(d: int, r: int, seed: int) -> np.ndarray:
@@ -156,7 +153,7 @@ class MultiIndexTarget:
     def __init__(self, d: int, terms: Mapping, *, U=None, noise: float = 0.0, normalize: bool = True,
                  seed: int = 0):
         self.d = check_int(d, "d", low=1)
-        self.seed = _check_seed(seed)
+        self.seed = check_seed(seed)
         r, parsed = _parse_terms(terms)
         if r > self.d:
             raise ValueError(f"the multi-indices have r = {r} entries but d = {self.d}; need r <= d")
@@ -259,7 +256,7 @@ class MultiIndexTarget:
         d = check_int(d, "d", low=1)
         r = check_int(r, "r", low=1)
         p = check_int(p, "p", low=2)
-        seed = _check_seed(seed)
+        seed = check_seed(seed)
         if r > d:
             raise ValueError(f"r = {r} but d = {d}; need r <= d")
         # every coefficient, rotation and eigenvalue comes from one reproducible Philox draw
