@@ -31,6 +31,19 @@ _LAZY = {
 }
 
 
+def get_include() -> str:
+    """The folder holding fastrep's C++ headers (``#include <fastrep/philox.hpp>``), as
+    ``numpy.get_include()`` does: ``fastrep/include`` in an installed package, ``csrc/include``
+    in a source checkout (an editable install)."""
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    for folder in (here / "include", here.parent / "csrc" / "include"):
+        if (folder / "fastrep").is_dir():
+            return str(folder)
+    raise FileNotFoundError(f"fastrep's C++ headers are not installed next to {here}; reinstall fastrep")
+
+
 def __getattr__(name):
     if name in _LAZY:
         mod = _LAZY[name]
@@ -65,6 +78,7 @@ __all__ = [
     "__version__",
     "backends",
     "fit_transfer",
+    "get_include",
     "hermite",
     "hermite_features",
     "multi_indices",
