@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "scalar_hermite.hpp"
 
 #if !defined(FASTREP_NO_SIMD) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define FASTREP_HAVE_AVX512_PATH 1
@@ -40,6 +41,10 @@
 #define FASTREP_HAVE_AVX512_PATH 0
 #endif
 
+// FASTREP_FP_BEGIN (hd.hpp): no FMA contraction (the AVX-512 path would otherwise fuse the
+// recurrence and differ in the last bits from other machines and from the GPU).
+FASTREP_FP_BEGIN
+
 namespace fastrep {
 
 // sqrt(k) and 1/sqrt(k+1) for k = 0..p, shared by every row.
@@ -48,8 +53,8 @@ struct HermiteCoefficients {
   std::vector<T> sqrt_k, inv_sqrt_k1;
   explicit HermiteCoefficients(int p) : sqrt_k(p + 1), inv_sqrt_k1(p + 1) {
     for (int k = 0; k <= p; ++k) {
-      sqrt_k[k] = static_cast<T>(std::sqrt(static_cast<double>(k)));
-      inv_sqrt_k1[k] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(k + 1)));
+      sqrt_k[k] = hermite_sqrt_k<T>(k);
+      inv_sqrt_k1[k] = hermite_inv_sqrt_k1<T>(k);
     }
   }
 };
@@ -59,7 +64,7 @@ template <typename T>
 inline void hermite_table(T z, int p, const T* sqrt_k, const T* inv_sqrt_k1, T* table) {
   table[0] = T(1);
   if (p >= 1) table[1] = z;
-  for (int k = 1; k < p; ++k) table[k + 1] = (z * table[k] - sqrt_k[k] * table[k - 1]) * inv_sqrt_k1[k];
+  for (int k = 1; k < p; ++k) table[k + 1] = hermite_step(z, table[k], table[k - 1], sqrt_k[k], inv_sqrt_k1[k]);
 }
 
 // The largest entry of a (K, r) multi-index array.
@@ -306,3 +311,5 @@ void hermite_features(const T* Z, index_t n, index_t r, const std::int32_t* alph
 }
 
 }  // namespace fastrep
+
+FASTREP_FP_END

@@ -10,6 +10,9 @@
 //                every feature.
 #pragma once
 #include "common.hpp"
+#include "scalar_onestep.hpp"
+
+FASTREP_FP_BEGIN
 
 namespace fastrep {
 
@@ -19,7 +22,7 @@ FASTREP_CLONES void mask_scale(T* P, index_t n, index_t m, const T* b, const T* 
   for (index_t i = 0; i < n; ++i) {
     T* p = P + i * m;
     const T ri = r[i];
-    for (index_t j = 0; j < m; ++j) p[j] = (p[j] + b[j] > T(0)) ? ri : T(0);
+    for (index_t j = 0; j < m; ++j) p[j] = mask_scale_entry(p[j], b[j], ri);
   }
 }
 
@@ -30,19 +33,15 @@ FASTREP_CLONES void relu_bias(const T* P, index_t n, index_t h, const T* b, bool
   for (index_t i = 0; i < n; ++i) {
     const T* p = P + i * h;
     T* o = out + i * m;
-    for (index_t j = 0; j < h; ++j) {
-      const T v = p[j] + b[j];
-      o[j] = v > T(0) ? v : T(0);
-    }
+    for (index_t j = 0; j < h; ++j) o[j] = relu_bias_entry(p[j], b[j]);
     if (paired) {
       T* o2 = o + h;
       const T* b2 = b + h;
-      for (index_t j = 0; j < h; ++j) {
-        const T v = b2[j] - p[j];
-        o2[j] = v > T(0) ? v : T(0);
-      }
+      for (index_t j = 0; j < h; ++j) o2[j] = relu_pair_entry(p[j], b2[j]);
     }
   }
 }
 
 }  // namespace fastrep
+
+FASTREP_FP_END
