@@ -13,11 +13,15 @@ functions and must agree bit for bit.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import functools
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,16 +42,23 @@ pytestmark = [
 GUARD = 16  # cells of 0xAB bytes on each side of every array passed to a kernel
 
 
-@pytest.fixture(scope="session")
-def harness(tmp_path_factory):
-    """The harness library, built once per test session."""
-    lib = tmp_path_factory.mktemp("cuda_harness") / "cuda_harness.so"
+@functools.lru_cache(maxsize=None)
+def harness_library() -> ctypes.CDLL:
+    """The harness library, built once per process (in a temporary folder removed at exit)."""
+    folder = Path(tempfile.mkdtemp(prefix="fastrep-cuda-harness-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    lib = folder / "cuda_harness.so"
     # -ffp-contract=off as NVRTC's --fmad=false; warnings are errors so the kernels stay clean C++
     cmd = [CXX, "-std=c++17", "-O1", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
            f"-I{fastrep.get_include()}", f"-I{_cuda.SOURCE_DIR}", str(HARNESS), "-o", str(lib)]
     built = subprocess.run(cmd, capture_output=True, text=True)
     assert built.returncode == 0, f"compiling the CUDA harness failed: {' '.join(cmd)}\n{built.stderr}"
     return ctypes.CDLL(str(lib))
+
+
+@pytest.fixture(scope="session")
+def harness():
+    return harness_library()
 
 
 # --- the kernels' C signatures, read from the sources ------------------------------------------
