@@ -1,5 +1,6 @@
 """Every CUDA source of the CuPy backend compiles with NVRTC, for compute_80 and compute_90, in
-float and double, exactly as cupy.py compiles it (fastrep._kernels._cuda.source and options).
+float and double, exactly as cupy.py compiles it (fastrep._kernels._cuda.source and options, then
+the option CuPy's RawKernel appends).
 
 NVRTC needs no GPU and no driver: ``pip install -e ".[cuda-check]"`` (CuPy's NVRTC binding and
 the NVRTC library) is enough, and .ci/run's second phase does that. Without those packages the
@@ -66,7 +67,8 @@ def _text(b) -> str:
 
 @functools.lru_cache(maxsize=None)
 def compiled(file: str, dtype_name: str, arch: str) -> tuple[bool, str, str]:
-    return _compile(_cuda.source(file, dtype_name), file, (*_cuda.options(), f"--gpu-architecture={arch}"))
+    options = (*_cuda.options(), f"--gpu-architecture={arch}", *_cuda.CUPY_APPENDED_OPTIONS)
+    return _compile(_cuda.source(file, dtype_name), file, options)
 
 
 CASES = [(f, t, a) for f in _cuda.files() for t in DTYPES for a in ARCHS]
