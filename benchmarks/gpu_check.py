@@ -395,7 +395,8 @@ def main(argv=None) -> int:
               f"fastrep {fastrep.__version__} at {_git_commit()}; "
               f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; quick={args.quick}; "
               f"sections: {', '.join(args.sections)}",
-              "command: python benchmarks/gpu_check.py " + " ".join(sys.argv[1:] if argv is None else argv)]
+              "command: python benchmarks/gpu_check.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "verified without a GPU on every CI run: README, 'The GPU path without a GPU'"]
     print("# fastrep GPU check on " + card, flush=True)
     report = Report()
     run_sections([(name, SECTIONS[name]) for name in args.sections], args, report)
