@@ -11,20 +11,46 @@ from .backend import array_module
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+#: Largest Hermite order (an entry of a multi-index) and total degree fastrep accepts, in
+#: multi-indices, ``hermite``, targets and the oracle. Measured against 80-digit Decimal
+#: arithmetic (benchmarks/hermite_degree_accuracy.py): the float64 normalized recurrence stays
+#: within 1.1e-14 of the envelope max_{j <= k} |h_j(z)| for every k <= 1000 and |z| <= 40, and
+#: h_k is bounded by about e^{z^2/4} there, so nothing overflows for Gaussian inputs. Beyond
+#: 1000 nothing was measured, the per-row tables grow with the degree and the numbers of
+#: multi-indices explode; no experiment needs more than degree 10.
+MAX_DEGREE = 1000
+
+
 def as_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None, dtype=None,
                    finite: bool = True, xp=None):
     """Return ``x`` as a float32/float64 array of the allowed ``ndim`` (NumPy or CuPy kept).
 
-    float32 and float64 stay as they are (or become ``dtype`` when given); integer and
-    boolean inputs become float64. Complex, object and string inputs raise ``TypeError``.
+    The conversions, the same for every public function (scikit-learn's for the estimators,
+    which then cast to their own ``dtype``):
+
+    * float32 and float64 stay as they are (or become ``dtype`` when given);
+    * float16 becomes float32 (the smallest dtype the kernels compute in);
+    * integer and boolean inputs become float64;
+    * complex, object, string and other dtypes raise ``TypeError`` (complex values would
+      lose their imaginary part; object arrays may hold anything);
+    * lists, memmaps and objects with ``__array__`` (a pandas DataFrame) are read through
+      ``asarray``; ragged lists raise ``ValueError``.
+
     NaN or inf raise ``ValueError`` when ``finite``.
     """
     xp = xp or array_module(x)
-    arr = xp.asarray(x)
+    try:
+        arr = xp.asarray(x)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{name} must be a (rectangular) array of real numbers; "
+                         f"{type(x).__name__} could not be read as one ({exc})") from None
     if arr.dtype.kind not in "fiub":
-        raise TypeError(f"{name} must be a real float array; got dtype {arr.dtype}")
+        raise TypeError(f"{name} must be a real float array; got dtype {arr.dtype} "
+                        "(complex, object and string arrays are refused)")
     if dtype is not None:
         arr = arr.astype(dtype, copy=False)
+    elif arr.dtype == np.float16:
+        arr = arr.astype(np.float32)
     elif arr.dtype not in FLOAT_DTYPES:
         arr = arr.astype(np.float64)
     if ndim is not None:
@@ -35,6 +61,53 @@ def as_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None, d
     if finite and arr.size and not bool(xp.isfinite(arr).all()):
         raise ValueError(f"{name} contains NaN or inf; fastrep needs finite inputs")
     return arr
+
+
+def check_out(out, shape, dtype, *inputs, name: str = "out"):
+    """Validate a caller's output array before any kernel writes into it; ``None`` passes through.
+
+    ``out`` must be an array of the inputs' library (NumPy, or CuPy for CuPy inputs) with
+    exactly ``shape`` and ``dtype`` (no silent casting), C-contiguous, writeable, and it may
+    not share memory with any of ``inputs`` (``None`` entries are skipped). Raises
+    ``TypeError`` for a non-array and ``ValueError`` otherwise, naming ``name``.
+    """
+    if out is None:
+        return None
+    xp = array_module(*inputs) if inputs else np
+    if not isinstance(out, xp.ndarray):
+        raise TypeError(f"{name} must be a {xp.__name__}.ndarray (or None); got {type(out).__name__}")
+    shape = tuple(int(s) for s in shape)
+    dtype = np.dtype(dtype)
+    if tuple(out.shape) != shape:
+        raise ValueError(f"{name} must have shape {shape}; got {tuple(out.shape)}")
+    if out.dtype != dtype:
+        raise ValueError(f"{name} must have dtype {dtype} (fastrep does not cast into out); got {out.dtype}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous; copy it with ascontiguousarray first")
+    if xp is np and not out.flags.writeable:
+        raise ValueError(f"{name} is read-only")
+    for arr in inputs:
+        if arr is not None and hasattr(arr, "shape") and out.size and xp.may_share_memory(out, arr):
+            raise ValueError(f"{name} overlaps an input array; pass a separate output buffer")
+    return out
+
+
+def check_stream(stream, name: str = "stream"):
+    """A GaussianStream-like object: ``d``, ``dtype``, ``chunks`` and ``val`` (else ``TypeError``)."""
+    missing = [a for a in ("d", "dtype", "chunks", "val") if not hasattr(stream, a)]
+    if missing:
+        raise TypeError(f"{name} must be a fastrep.GaussianStream; got {type(stream).__name__} "
+                        f"(no {', '.join(missing)})")
+    return stream
+
+
+def check_target(target, name: str = "target"):
+    """A MultiIndexTarget-like object: ``d``, ``r``, ``U``, ``degree``, ``noise`` and ``f`` (else ``TypeError``)."""
+    missing = [a for a in ("d", "r", "U", "degree", "noise", "f") if not hasattr(target, a)]
+    if missing:
+        raise TypeError(f"{name} must be a fastrep.MultiIndexTarget; got {type(target).__name__} "
+                        f"(no {', '.join(missing)})")
+    return target
 
 
 def check_dtype(dtype, name: str = "dtype") -> np.dtype:
@@ -77,9 +150,18 @@ def check_positive(value, name: str) -> float:
     return value
 
 
-def as_multi_indices(alphas, name: str = "alphas", r: int | None = None) -> np.ndarray:
-    """A (K, r) int32 array of non-negative integer multi-indices (a host array)."""
-    a = np.asarray(alphas.get() if hasattr(alphas, "get") else alphas)
+def as_multi_indices(alphas, name: str = "alphas", r: int | None = None,
+                     max_degree: int = MAX_DEGREE) -> np.ndarray:
+    """A (K, r) int32 array of multi-indices with entries in [0, ``max_degree``] (a host array).
+
+    Integer, boolean and integral float arrays (and lists of them) are accepted; every range
+    check runs on the values as given, before the cast to int32, so no value can wrap.
+    """
+    src = alphas.get() if hasattr(alphas, "get") else alphas
+    try:
+        a = np.asarray(src)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{name} must be a (K, r) array of non-negative integers; could not read it ({exc})") from None
     if a.ndim == 1 and r is not None and r == 1:
         a = a.reshape(-1, 1)
     if a.ndim != 2:
@@ -89,8 +171,13 @@ def as_multi_indices(alphas, name: str = "alphas", r: int | None = None) -> np.n
             raise ValueError(f"{name} must hold non-negative integers; got non-integer values")
     elif a.dtype.kind not in "iub":
         raise TypeError(f"{name} must be an integer array; got dtype {a.dtype}")
-    if a.size and a.min() < 0:
-        raise ValueError(f"{name} must hold non-negative integers; got {int(a.min())}")
+    if a.size:
+        lo, hi = a.min(), a.max()
+        if lo < 0:
+            raise ValueError(f"{name} must hold non-negative integers; got {lo}")
+        if hi > max_degree:
+            raise ValueError(f"{name} has an entry {hi} > {max_degree}, the largest Hermite degree fastrep "
+                             "computes (fastrep._validation.MAX_DEGREE)")
     if r is not None and a.shape[1] != r:
         raise ValueError(f"{name} has {a.shape[1]} columns but Z has {r}; they must match")
     return np.ascontiguousarray(a, dtype=np.int32)

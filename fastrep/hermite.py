@@ -4,42 +4,120 @@ Notation (paper.md section 1): He_k is the probabilists' Hermite polynomial
 (He_0 = 1, He_1 = z, He_{k+1} = z He_k - k He_{k-1}); h_k = He_k / sqrt(k!) is its
 normalized version, orthonormal under N(0, 1); for a multi-index alpha in N^r,
 h_alpha(z) = prod_j h_{alpha_j}(z_j).
+
+Degrees are capped at :data:`MAX_DEGREE` (1000; see ``fastrep._validation``) everywhere.
+Results are finite or the call raises ``ValueError``: where finite inputs would overflow the
+output dtype, the error says so and suggests scaling the inputs (or float64).
 """
 
 from __future__ import annotations
 
 import math
-from itertools import combinations_with_replacement
+import os
 
 import numpy as np
 
-from ._validation import as_float_array, as_multi_indices, check_int
+from ._memory import check_allocation
+from ._validation import MAX_DEGREE, as_float_array, as_multi_indices, check_int, check_out
 from .backend import array_module, resolve
 
-__all__ = ["hermite", "hermite_features", "multi_indices"]
+__all__ = ["MAX_DEGREE", "count_multi_indices", "hermite", "hermite_features", "multi_indices"]
 
 
-def multi_indices(r: int, p: int, exact: bool = False) -> np.ndarray:
+def count_multi_indices(r: int, p: int, exact: bool = False) -> int:
+    """K, the number of rows :func:`multi_indices` would return: C(r + p, p), or C(r + p - 1, p)
+    when ``exact`` (counted, not enumerated)."""
+    r = check_int(r, "r", low=1)
+    p = check_int(p, "p", low=0)
+    return math.comb(r + p - 1, p) if exact else math.comb(r + p, p)
+
+
+def _exact_block(r: int, deg: int, memo: dict) -> np.ndarray:
+    """All alpha in N^r with |alpha| == deg, lexicographically descending, (C(r+deg-1, deg), r) int32."""
+    key = (r, deg)
+    if key not in memo:
+        if r == 1:
+            memo[key] = np.array([[deg]], dtype=np.int32)
+        else:
+            parts = []
+            for a0 in range(deg, -1, -1):
+                rest = _exact_block(r - 1, deg - a0, memo)
+                part = np.empty((rest.shape[0], r), dtype=np.int32)
+                part[:, 0] = a0
+                part[:, 1:] = rest
+                parts.append(part)
+            memo[key] = np.concatenate(parts)
+    return memo[key]
+
+
+def multi_indices(r: int, p: int, exact: bool = False, *, max_memory=None) -> np.ndarray:
     """All multi-indices alpha in N^r with |alpha| <= p (or == p when ``exact``).
 
     Returns an int32 array of shape (K, r). Order: by total degree |alpha| ascending;
     within a degree, lexicographically *descending*, so (p, 0, ..., 0) comes first and
     (0, ..., 0, p) last. For r = 2, p = 2: (0,0), (1,0), (0,1), (2,0), (1,1), (0,2).
-    K = C(r + p, p) (or C(r + p - 1, p) when ``exact``).
+    K = C(r + p, p) (or C(r + p - 1, p) when ``exact``; see :func:`count_multi_indices`).
+
+    p <= :data:`MAX_DEGREE`. K is counted before anything is enumerated: an enumeration
+    that would not fit ``max_memory`` (fastrep's one memory budget) raises ``MemoryError``.
     """
     r = check_int(r, "r", low=1)
-    p = check_int(p, "p", low=0)
-    rows = []
-    for deg in ([p] if exact else range(p + 1)):
-        block = []
-        for combo in combinations_with_replacement(range(r), deg):
-            alpha = [0] * r
-            for j in combo:
-                alpha[j] += 1
-            block.append(alpha)
-        block.sort(reverse=True)
-        rows.extend(block)
-    return np.asarray(rows, dtype=np.int32).reshape(-1, r)
+    p = check_int(p, "p", low=0, high=MAX_DEGREE)
+    K = count_multi_indices(r, p, exact)
+    # the result, and the memoized blocks of the recursion (at most about as much again)
+    check_allocation(2.0 * K * r * 4, what=f"the {K} multi-indices of N^{r} up to degree {p}",
+                     argument="p", max_memory=max_memory)
+    memo: dict = {}
+    blocks = [_exact_block(r, deg, memo) for deg in ([p] if exact else range(p + 1))]
+    return np.ascontiguousarray(np.concatenate(blocks), dtype=np.int32).reshape(-1, r)
+
+
+def _log_feature_bound(zmax: float, alphas: np.ndarray) -> float:
+    """An upper bound on log max |h_alpha(z)| over |z_j| <= zmax and the rows alpha of ``alphas``.
+
+    From the recurrence, |h_{k+1}| <= (|z| + sqrt(k)) / sqrt(k + 1) max(|h_k|, |h_{k-1}|), so
+    max_{j <= k} |h_j| <= prod_{j=1..k} max(1, (|z| + sqrt(j - 1)) / sqrt(j)).
+    """
+    if alphas.size == 0:
+        return 0.0
+    p = int(alphas.max())
+    j = np.arange(1, p + 1, dtype=np.float64)
+    steps = np.log(np.maximum(1.0, (zmax + np.sqrt(j - 1.0)) / np.sqrt(j)))
+    logb = np.concatenate([[0.0], np.cumsum(steps)])  # logb[k] bounds log max_{j<=k} |h_j|
+    return float(np.max(logb[alphas].sum(axis=1)))
+
+
+def _overflow_error(name: str, what: str, dtype) -> ValueError:
+    return ValueError(
+        f"{what} overflow {np.dtype(dtype)} for this {name} (finite inputs, non-finite result); "
+        f"scale {name} down (for Gaussian data |z| stays below about 10) or use float64"
+    )
+
+
+def _features(Z, alphas, backend, out, name):
+    """hermite_features on validated Z and alphas; ``name`` is what error messages call Z."""
+    xp = array_module(Z)
+    n, K = Z.shape[0], alphas.shape[0]
+    out = check_out(out, (n, K), Z.dtype, Z)
+    p = int(alphas.max()) if alphas.size else 0
+    item = Z.dtype.itemsize
+    if out is None:
+        check_allocation(float(n) * K * item, what=f"the ({n}, {K}) feature matrix", argument="alphas")
+    mod = resolve(backend, "hermite_features", Z, out)
+    r = Z.shape[1]
+    if mod.name == "reference":  # float64 (p + 1, n) tables per column, and a float64 result
+        tables = float(n) * (r * (p + 1) + K) * 8
+    else:  # per-thread (r, p + 1) tables and the (K, r) offsets of the compiled kernels
+        tables = float(r) * ((p + 1) * item * (os.cpu_count() or 1) + 8 * K)
+    check_allocation(tables, what="the Hermite tables", argument="alphas")
+    zmax = float(xp.abs(Z).max()) if Z.size else 0.0
+    H = mod.hermite_features(Z, alphas, out)
+    # a cheap bound first: it proves the result finite for every ordinary input, so only
+    # inputs near overflow pay for a pass over the output
+    if _log_feature_bound(zmax, alphas) >= math.log(np.finfo(Z.dtype).max) - 1.0 and H.size:
+        if not bool(xp.isfinite(H).all()):
+            raise _overflow_error(name, "the Hermite features", Z.dtype)
+    return H
 
 
 def hermite_features(Z, alphas, *, backend: str = "auto", out=None):
@@ -47,34 +125,49 @@ def hermite_features(Z, alphas, *, backend: str = "auto", out=None):
 
     Parameters
     ----------
-    Z : (n, r) float32 or float64 array (NumPy or CuPy). Integer input is cast to float64.
-    alphas : (K, r) array of non-negative integers (multi-indices), e.g. from
-        :func:`multi_indices`.
+    Z : (n, r) float32 or float64 array (NumPy or CuPy). Integer and boolean input becomes
+        float64, float16 becomes float32; complex and object input raises ``TypeError``
+        (``fastrep._validation.as_float_array``). Must be finite.
+    alphas : (K, r) array of non-negative integers <= :data:`MAX_DEGREE` (multi-indices),
+        e.g. from :func:`multi_indices`.
     backend : 'auto', 'reference', 'cpp', 'numba' or 'cupy'.
-    out : optional (n, K) C-contiguous array of Z's dtype to write into.
+    out : optional (n, K) C-contiguous array of Z's dtype and library to write into; it may
+        not overlap Z.
 
     Returns
     -------
     (n, K) array of Z's dtype and library, ``H[i, a] = prod_j h_{alphas[a, j]}(Z[i, j])``.
-    Stable to degree 30 and beyond for |z| <= 10 in float64 (three-term recurrence on
-    the normalized polynomials).
+    Accurate to ~1e-14 (relative to max_{j<=k} |h_j|) up to degree 1000 for |z| <= 40 in
+    float64 (three-term recurrence on the normalized polynomials). Where finite inputs
+    overflow the dtype (|z| of 1e30 at degree 10 in float32) it raises ``ValueError``.
     """
     Z = as_float_array(Z, "Z", ndim=2)
     alphas = as_multi_indices(alphas, "alphas", r=Z.shape[1])
-    mod = resolve(backend, "hermite_features", Z, out)
-    return mod.hermite_features(Z, alphas, out)
+    return _features(Z, alphas, backend, out, "Z")
 
 
 def hermite(z, k: int, *, normalized: bool = False, backend: str = "auto"):
     """He_k(z), the probabilists' Hermite polynomial, elementwise; h_k = He_k/sqrt(k!) if ``normalized``.
 
-    ``z``: array of any shape, float32 or float64 (NumPy or CuPy); returns the same shape and dtype.
+    ``z``: array of any shape, float32 or float64 (NumPy or CuPy; conversions as for
+    :func:`hermite_features`); returns the same shape and dtype. 0 <= k <= :data:`MAX_DEGREE`.
+    He_k grows like sqrt(k!) (10^154 at k = 171): where it overflows the dtype this raises
+    ``ValueError`` (use ``normalized=True``).
     """
-    k = check_int(k, "k", low=0)
+    k = check_int(k, "k", low=0, high=MAX_DEGREE)
     xp = array_module(z)
     zarr = as_float_array(z, "z")
     shape = zarr.shape
-    vals = hermite_features(zarr.reshape(-1, 1), np.array([[k]]), backend=backend).reshape(shape)
+    vals = _features(zarr.reshape(-1, 1), np.array([[k]], dtype=np.int32), backend, None, "z").reshape(shape)
     if not normalized:
-        vals = vals * xp.asarray(math.sqrt(math.factorial(k)), dtype=vals.dtype)
+        # sqrt(k!) from lgamma: math.factorial(k) is an integer too large for a float past k = 170
+        log_scale = 0.5 * math.lgamma(k + 1.0)
+        if log_scale < math.log(np.finfo(vals.dtype).max):
+            vals = vals * xp.asarray(math.exp(log_scale), dtype=vals.dtype)
+        else:
+            vals = vals * xp.asarray(np.inf, dtype=vals.dtype)
+            vals[vals != vals] = 0  # 0 * inf: exact zeros of h_k stay zero
+        if vals.size and not bool(xp.isfinite(vals).all()):
+            raise ValueError(f"He_{k}(z) overflows {vals.dtype} (it grows like sqrt(k!)); "
+                             "use normalized=True, a smaller k, or scale z down")
     return vals

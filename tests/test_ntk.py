@@ -166,7 +166,7 @@ def test_backend_gram_out_and_noncontiguous(backend, dtype, rng, kind):
     got = mod.kernel_gram(to_backend(X1, backend), to_backend(X2, backend), 0.8, kind, out=out)
     assert got is out
     assert np.max(np.abs(to_numpy(out) - want) / _scale(X1, X2, 0.8)) <= _tol(dtype)
-    with pytest.raises(ValueError, match="out must be a C-contiguous"):
+    with pytest.raises(ValueError, match="out must have shape"):
         mod.kernel_gram(to_backend(X1, backend), to_backend(X2, backend), 0.8, kind,
                         out=to_backend(np.empty((20, 30), dtype=dtype), backend))
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import check_out
+
 KINDS = ("ntk", "nngp")
 
 
@@ -47,10 +49,7 @@ class GramDriver:
         symmetric = X2 is None or X2 is X1
         X2 = X1 if symmetric else xp.ascontiguousarray(X2, dtype=X1.dtype)
         shape = (X1.shape[0], X2.shape[0])
-        if out is None:
-            out = xp.empty(shape, dtype=X1.dtype)
-        elif out.shape != shape or out.dtype != X1.dtype or not out.flags.c_contiguous:
-            raise ValueError(f"out must be a C-contiguous {X1.dtype} array of shape {shape}")
+        out = xp.empty(shape, dtype=X1.dtype) if out is None else check_out(out, shape, X1.dtype, X1, X2)
         xp.matmul(X1, X2.T, out=out)
         inv_d, beta2 = self._constants(X1, beta)
         if symmetric:

@@ -9,22 +9,16 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _ext
+from .._validation import check_out
 from . import _dense, _gram
 
 name = "cpp"
 
 
-def _out(out, shape, dtype):
-    if out is None:
-        return np.empty(shape, dtype=dtype)
-    if out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous:
-        raise ValueError(f"out must be a C-contiguous {dtype} array of shape {shape}")
-    return out
-
-
 def hermite_features(Z, alphas, out=None):
     Z = np.ascontiguousarray(Z)
-    out = _out(out, (Z.shape[0], alphas.shape[0]), Z.dtype)
+    shape = (Z.shape[0], alphas.shape[0])
+    out = np.empty(shape, dtype=Z.dtype) if out is None else check_out(out, shape, Z.dtype, Z)
     _ext.hermite_features(Z, np.ascontiguousarray(alphas, dtype=np.int32), out)
     return out
 

@@ -12,6 +12,7 @@ import math
 import numba as nb
 import numpy as np
 
+from .._validation import check_out
 from . import _dense, _gram
 
 name = "numba"
@@ -49,8 +50,8 @@ def _hermite_features(Z, alphas, out):
 
 def hermite_features(Z, alphas, out=None):
     Z = np.ascontiguousarray(Z)
-    if out is None:
-        out = np.empty((Z.shape[0], alphas.shape[0]), dtype=Z.dtype)
+    shape = (Z.shape[0], alphas.shape[0])
+    out = np.empty(shape, dtype=Z.dtype) if out is None else check_out(out, shape, Z.dtype, Z)
     return _hermite_features(Z, np.ascontiguousarray(alphas, dtype=np.int32), out)
 
 

@@ -79,6 +79,15 @@ inline int max_degree(const std::int32_t* alphas, index_t K, index_t r) {
 constexpr index_t kParallelMinOutputs = 1 << 15;
 
 namespace detail {
+// This thread's number in the current team (0 outside a parallel region).
+inline index_t thread_num() {
+#if defined(_OPENMP)
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 // r == 0: every feature is the empty product.
 template <typename T>
 inline void fill_ones(index_t n, index_t K, T* out) {
@@ -102,9 +111,11 @@ FASTREP_CLONES void hermite_features_generic(const T* Z, index_t n, index_t r, c
   for (index_t a = 0; a < K; ++a)
     for (index_t j = 0; j < r; ++j) offsets[j * K + a] = static_cast<std::int32_t>(j * stride + alphas[a * r + j]);
   const std::int32_t* off = offsets.data();
+  // every thread's table is allocated here: an exception cannot leave an OpenMP region
+  const index_t tsize = r * stride;
+  std::vector<T> tables(static_cast<std::size_t>(num_threads() * tsize));
   FASTREP_OMP(parallel if (n * K >= kParallelMinOutputs)) {
-    std::vector<T> table(static_cast<std::size_t>(r * stride));
-    T* tab = table.data();
+    T* tab = tables.data() + detail::thread_num() * tsize;
     // dynamic: on a shared machine a thread that lost its core must not hold up the rest
     FASTREP_OMP(for schedule(dynamic, 1024))
     for (index_t i = 0; i < n; ++i) {
@@ -217,11 +228,15 @@ FASTREP_AVX512 void hermite_features_avx512_impl(const T* Z, index_t n, index_t 
   index_t B = std::max<index_t>(1, std::min<index_t>(64, (16384 / index_t(sizeof(T))) / (r * TW)));
   if (stream) B = std::max<index_t>(1, std::min<index_t>(B, (16384 / index_t(sizeof(T))) / K));
   const index_t nblocks = (n + B - 1) / B;
+  // every thread's tables and staging rows are allocated here: an exception cannot leave an
+  // OpenMP region
+  const index_t tsize = B * r * TW, ssize = stream ? B * K + 2 * W : 0;
+  std::vector<T> all_tables(static_cast<std::size_t>(num_threads() * tsize), T(0));
+  std::vector<T> all_staging(static_cast<std::size_t>(num_threads() * ssize));
   FASTREP_OMP(parallel if (n * K >= kParallelMinOutputs)) {
-    std::vector<T> tables(static_cast<std::size_t>(B * r * TW), T(0));
-    T* tab = tables.data();
+    T* tab = all_tables.data() + thread_num() * tsize;
     // when streaming, rows are written here first, at dst's offset within a cache line
-    std::vector<T> staging(stream ? static_cast<std::size_t>(B * K + 2 * W) : 0);
+    T* staging = all_staging.data() + thread_num() * ssize;
     // dynamic: on a shared machine a thread that lost its core must not hold up the rest
     FASTREP_OMP(for schedule(dynamic, 16))
     for (index_t blk = 0; blk < nblocks; ++blk) {
@@ -232,7 +247,7 @@ FASTREP_AVX512 void hermite_features_avx512_impl(const T* Z, index_t n, index_t 
       T* rows = dst;
       if (stream) {
         const auto line = [](const void* q) { return static_cast<index_t>(reinterpret_cast<std::uintptr_t>(q) & 63); };
-        rows = staging.data() + ((64 - line(staging.data()) + line(dst)) & 63) / index_t(sizeof(T));
+        rows = staging + ((64 - line(staging) + line(dst)) & 63) / index_t(sizeof(T));
       }
       for (index_t i = 0; i < m; ++i) {
         const T* ti = tab + i * r * TW;
