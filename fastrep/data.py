@@ -28,6 +28,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ._memory import check_allocation
 from ._validation import check_dtype, check_int, check_seed
 from .backend import BACKENDS, resolve
 
@@ -49,6 +50,15 @@ def _check_backend(backend) -> str:
     return backend
 
 
+def _check_rows(start: int, n: int) -> int:
+    """``start`` checked so that rows start .. start + n - 1 exist: the row counter is 64 bits."""
+    start = check_int(start, "start", low=0)
+    if start + n > 2**64:
+        raise ValueError(f"start + n must be <= 2**64 (the Philox row counter is 64 bits and would wrap "
+                         f"to row 0); got start + n = {start + n}")
+    return start
+
+
 def gaussian_block(seed: int, n: int, d: int, *, stream: int = 0, start: int = 0, dtype=np.float64,
                    backend: str = "auto"):
     """Rows ``start .. start+n-1`` of the standard-normal stream (seed, stream): (n, d) of ``dtype``.
@@ -67,10 +77,9 @@ def gaussian_block(seed: int, n: int, d: int, *, stream: int = 0, start: int = 0
     n = check_int(n, "n", low=0)
     d = check_int(d, "d", low=1)
     stream = check_int(stream, "stream", low=0, high=2**32 - 1)
-    start = check_int(start, "start", low=0)
-    if start + n > 2**64:
-        raise ValueError(f"start + n must be <= 2**64 (the Philox row counter is 64 bits); got {start + n}")
+    start = _check_rows(start, n)
     dtype = check_dtype(dtype)
+    check_allocation(float(n) * d * dtype.itemsize, what=f"the ({n}, {d}) block", argument="n")
     mod = resolve(_check_backend(backend), "gaussian_block")
     return mod.gaussian_block(seed, stream, start, n, d, dtype)
 
@@ -101,7 +110,7 @@ class GaussianStream:
             raise TypeError(f"target must be a fastrep.MultiIndexTarget; got {type(target).__name__}")
         self.target = target
         self.seed = check_seed(seed)
-        if split not in SPLITS:
+        if not isinstance(split, str) or split not in SPLITS:
             raise ValueError(f"split must be one of {', '.join(map(repr, SPLITS))}; got {split!r}")
         self.split_name = split
         self.dtype = check_dtype(dtype)
@@ -140,8 +149,9 @@ class GaussianStream:
 
     def X(self, start: int, n: int):
         """Inputs only: rows start .. start+n-1, (n, d) of ``dtype``."""
-        start = check_int(start, "start", low=0)
         n = check_int(n, "n", low=0)
+        start = _check_rows(start, n)
+        check_allocation(float(n) * self.d * self.dtype.itemsize * 2, what=f"{n} rows of X and y", argument="n")
         mod = resolve(self.backend, "gaussian_block")
         return mod.gaussian_block(self.seed, self.x_stream, start, n, self.d, self.dtype)
 
@@ -165,7 +175,7 @@ class GaussianStream:
         Each block is generated when asked for, so peak memory is one block whatever stop is.
         """
         start = check_int(start, "start", low=0)
-        stop = check_int(stop, "stop", low=start)
+        stop = check_int(stop, "stop", low=start, high=2**64)
         if chunk_size is None:
             chunk_size = max(256, _CHUNK_ENTRIES // self.d)
         chunk_size = check_int(chunk_size, "chunk_size", low=1)

@@ -111,7 +111,8 @@ def _features(Z, alphas, backend, out, name):
         tables = float(r) * ((p + 1) * item * (os.cpu_count() or 1) + 8 * K)
     check_allocation(tables, what="the Hermite tables", argument="alphas")
     zmax = float(xp.abs(Z).max()) if Z.size else 0.0
-    H = mod.hermite_features(Z, alphas, out)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, as a ValueError
+        H = mod.hermite_features(Z, alphas, out)
     # a cheap bound first: it proves the result finite for every ordinary input, so only
     # inputs near overflow pay for a pass over the output
     if _log_feature_bound(zmax, alphas) >= math.log(np.finfo(Z.dtype).max) - 1.0 and H.size:

@@ -41,9 +41,10 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._memory import resolve_max_memory
 from ._validation import check_dtype
 from .backend import resolve
-from .kernels import check_beta
+from .kernels import check_beta, check_kernel_finite, check_kernel_scale
 from .ridge import EigenRidge, lambda_grid
 
 __all__ = ["JitterWarning", "NNGPRegressor", "NTKRegressor"]
@@ -62,12 +63,6 @@ HOLDOUT_FRACTION = 0.1
 
 class JitterWarning(RuntimeWarning):
     """A Cholesky factorization failed and was retried with jitter added to the diagonal."""
-
-
-def _available_memory() -> int:
-    import psutil
-
-    return int(psutil.virtual_memory().available)
 
 
 def _lapack(names, arr):
@@ -260,7 +255,7 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
         return ridge, check_dtype(self.dtype), check_beta(self.beta)
 
     def _budget(self) -> float:
-        return float(self.max_memory) if self.max_memory is not None else 0.5 * _available_memory()
+        return float(resolve_max_memory(self.max_memory))
 
     def _block_rows(self, n_rows, M, itemsize, budget_left):
         """Rows per kernel block: block_size, else DEFAULT_BLOCK_BYTES, within what the budget leaves."""
@@ -292,12 +287,14 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
         ridge, dtype, beta = self._check_params()
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=True)
         X = np.ascontiguousarray(X, dtype=dtype)
+        check_kernel_scale(X, beta, dtype, "X")
         y = np.asarray(y, dtype=np.float64)
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together")
         if X_val is not None:
             X_val = validate_data(self, X_val, reset=False, dtype=[np.float64, np.float32])
             X_val = np.ascontiguousarray(X_val, dtype=dtype)
+            check_kernel_scale(X_val, beta, dtype, "X_val")
             y_val = np.asarray(y_val, dtype=np.float64)
             if y_val.shape != (X_val.shape[0],):
                 raise ValueError(f"y_val must be 1-D with {X_val.shape[0]} entries; got shape {y_val.shape}")
@@ -516,7 +513,10 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "dual_coef_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         X = np.ascontiguousarray(X, dtype=self._dtype)
-        return self._matvec(X, self.dual_coef_)
+        check_kernel_scale(X, self._beta, self._dtype, "X")
+        pred = self._matvec(X, self.dual_coef_)
+        check_kernel_finite(pred, "the predictions")
+        return pred
 
 
 class NTKRegressor(_KernelRidgeBase):

@@ -30,14 +30,47 @@ from .backend import array_module, resolve
 __all__ = ["ntk_kernel", "nngp_kernel"]
 
 
+#: Largest beta accepted: beta^2 must stay finite in float64 with room to spare.
+MAX_BETA = 1e150
+
+
 def check_beta(beta) -> float:
-    """The first-layer bias scale: a finite number >= 0 (0 means no bias)."""
+    """The first-layer bias scale: a finite number in [0, MAX_BETA] (0 means no bias)."""
     if isinstance(beta, bool) or not isinstance(beta, numbers.Real):
         raise TypeError(f"beta must be a non-negative number; got {beta!r}")
     beta = float(beta)
     if not np.isfinite(beta) or beta < 0:
         raise ValueError(f"beta must be a finite number >= 0; got {beta}")
+    if beta > MAX_BETA:
+        raise ValueError(f"beta must be <= {MAX_BETA:g} (beta^2 enters every kernel value); got {beta:g}")
     return beta
+
+
+def check_kernel_scale(X, beta: float, dtype, name: str = "X") -> None:
+    """Refuse inputs whose kernel values would overflow ``dtype``.
+
+    Every kernel value is bounded by d (max |x_ij|^2 + beta^2), the largest intermediate of
+    the inner products (before the 1/d); if that is not safely below the dtype's largest
+    value, the kernel would come out inf or NaN from finite inputs.
+    """
+    xp = array_module(X)
+    xmax = float(xp.abs(X).max()) if X.size else 0.0
+    d = max(int(X.shape[1]), 1)
+    limit = float(np.finfo(dtype).max) / 16
+    dtype = np.dtype(dtype)
+    if not d * beta * beta < limit:
+        raise ValueError(f"beta = {beta:g} is too large for {dtype}: d beta^2 overflows the kernel; "
+                         "lower beta or use float64")
+    if not d * (xmax * xmax + beta * beta) < limit:
+        raise ValueError(f"{name} is too large for {dtype}: its inner products (max |x_ij| = {xmax:.3g}, "
+                         f"d = {d}) overflow the kernel; scale {name} down (the kernels scale as |x|^2)")
+
+
+def check_kernel_finite(K, name: str = "the kernel") -> None:
+    """ValueError when a kernel computed from finite, range-checked inputs is not finite."""
+    xp = array_module(K)
+    if K.size and not bool(xp.isfinite(K).all()):
+        raise ValueError(f"{name} is not finite although its inputs are; scale the inputs down or use float64")
 
 
 def _gram(X1, X2, beta, kind, backend):
@@ -54,8 +87,14 @@ def _gram(X1, X2, beta, kind, backend):
     if X1.shape[1] == 0:
         raise ValueError("X1 must have at least one column (d >= 1)")
     beta = check_beta(beta)
+    check_kernel_scale(X1, beta, X1.dtype, "X1")
+    if X2 is not None:
+        check_kernel_scale(X2, beta, X1.dtype, "X2")
     mod = resolve(backend, "kernel_gram", X1, X2)
-    return mod.kernel_gram(X1, X2, beta, kind)
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below, as a ValueError
+        K = mod.kernel_gram(X1, X2, beta, kind)
+    check_kernel_finite(K, f"the {kind.upper()} Gram matrix")
+    return K
 
 
 def ntk_kernel(X1, X2=None, beta: float = 1.0, *, backend: str = "auto"):
@@ -63,10 +102,13 @@ def ntk_kernel(X1, X2=None, beta: float = 1.0, *, backend: str = "auto"):
 
     Parameters
     ----------
-    X1 : (n1, d) float32 or float64 array (NumPy or CuPy); integers become float64.
+    X1 : (n1, d) float32 or float64 array (NumPy or CuPy); integers and booleans become
+        float64, float16 becomes float32, complex and object arrays raise ``TypeError``.
+        Must be finite, and small enough that d (max |x_ij|^2 + beta^2) fits the dtype
+        (else ``ValueError``: scale X1 down).
     X2 : (n2, d) array or None. None (or X1 itself) computes the symmetric Theta(X1, X1),
         whose diagonal is then exact.
-    beta : first-layer bias scale, >= 0 (paper.md uses 1).
+    beta : first-layer bias scale, in [0, 1e150] (paper.md uses 1).
     backend : 'auto', 'reference', 'cpp', 'numba' or 'cupy'.
 
     Returns

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from ._validation import as_float_array, check_int
+from ._validation import as_float_array, check_int, check_target
 
 __all__ = ["excess_error", "hermite_recovery", "principal_angles", "subspace_alignment"]
 
@@ -28,6 +28,9 @@ def excess_error(model, target, n_test: int = 10_000, seed: int = 0, *, chunk_si
     """
     from .data import GaussianStream
 
+    if not callable(getattr(model, "predict", None)):
+        raise TypeError(f"model must be a fitted estimator with a predict(X) method; got {type(model).__name__}")
+    check_target(target)
     n_test = check_int(n_test, "n_test", low=1)
     dtype = np.dtype(getattr(model, "dtype", np.float64))
     backend = "cupy" if getattr(model, "backend", None) == "cupy" else "auto"

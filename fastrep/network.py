@@ -31,7 +31,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
-from ._validation import as_float_array, check_dtype, check_int, check_positive
+from ._memory import check_allocation
+from ._validation import as_float_array, check_dtype, check_int, check_positive, check_stream
 from .backend import array_module, is_cupy_array, resolve
 from .ridge import EigenRidge, lambda_grid, resolve_ridge
 
@@ -107,8 +108,9 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
 
     def __init__(self, width=1000, *, eta1="normalized", rebias=False, split=False, ridge="validate",
                  steps=1, center=True, dtype=np.float32, backend="auto", seed=0, chunk_size=None,
-                 precision="highest"):
+                 precision="highest", max_memory=None):
         self.width = width
+        self.max_memory = max_memory
         self.eta1 = eta1
         self.rebias = rebias
         self.split = split
@@ -172,6 +174,7 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         """
         self._check_params()
         n = check_int(n, "n", low=2)
+        check_stream(stream)
         target = getattr(stream, "target", None)
         if target is not None and getattr(target, "nondegenerate", True) is False:
             warnings.warn(
@@ -287,8 +290,19 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         """The backend module for the fit's operations, given the data's array library."""
         return resolve(self.backend, "feature_moments", xp.empty(0) if xp is not np else None)
 
+    def _check_memory(self, d, width, dtype):
+        """Refuse, naming ``width``, a network whose weights, moments and chunks do not fit the budget."""
+        chunk = self.chunk_size or _default_chunk(d, width, dtype.itemsize)
+        # W and its gradient in float64 (init, step, concatenation: about 4 (m, d)), the (m, m)
+        # moments with their float64 copy, symmetrization and eigendecomposition (about 6),
+        # and a chunk's products and features in dtype
+        nbytes = 8.0 * width * d * 4 + 8.0 * width * width * 6 + 2.0 * chunk * (d + 2 * width) * dtype.itemsize
+        check_allocation(nbytes, what=f"a width-{width} network on d = {d} inputs", argument="width",
+                         max_memory=self.max_memory)
+
     def _fit_source(self, src, n, d, val, xp):
         width, dtype = self._check_params()
+        self._check_memory(d, width, dtype)
         kb = self._kernels_for(xp)
         with self._precision(kb, dtype):
             return self._fit_source_inner(src, n, d, val, xp, kb, width, dtype)
@@ -409,15 +423,16 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         """:meth:`refit` on ``n`` samples of a stream (validation: ``n_val`` fresh samples)."""
         check_is_fitted(self, "W_")
         n = check_int(n, "n", low=2)
-        if stream.d != self.n_features_in_:
+        if check_stream(stream).d != self.n_features_in_:
             raise ValueError(f"stream.d is {stream.d} but the model was fitted with d = {self.n_features_in_}")
         val = stream.val().take(check_int(n_val, "n_val", low=1)) if self.ridge == "validate" else None
         xp = _stream_xp(stream)
         return self._refit_source(_StreamSource(stream, n), n, val, xp, rebias, seed)
 
     def _refit_source(self, src, n, val, xp, rebias, seed):
-        _, dtype = self._check_params()
+        width, dtype = self._check_params()
         d = self.n_features_in_
+        self._check_memory(d, width, dtype)
         chunk = self.chunk_size or _default_chunk(d, self.width, dtype.itemsize)
         kb = self._kernels_for(xp)
         timings = {}
@@ -517,6 +532,11 @@ class OneStepNetwork(_TwoLayerBase):
         'tf32' lets cuBLAS run the float32 products on TF32 tensor cores (backend='cupy' and
         dtype=float32 only): several times faster on an A100/H100, with ~1e-3 relative error
         in each product.
+    max_memory : bytes or None
+        The fit's memory budget (fastrep's one budget: default ``FASTREP_MAX_MEMORY`` or half
+        of the available RAM). The weights, the (m, m) feature moments and one chunk are
+        estimated before anything is allocated; a width that does not fit raises
+        ``MemoryError`` naming ``width``.
 
     Fitted attributes
     -----------------

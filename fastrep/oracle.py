@@ -10,8 +10,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import as_float_array, check_dtype, check_int
-from .hermite import hermite_features, multi_indices
+from ._memory import check_allocation
+from ._validation import MAX_DEGREE, as_float_array, check_dtype, check_int, check_stream, check_target
+from .hermite import count_multi_indices, hermite_features, multi_indices
 from .ridge import EigenRidge, lambda_grid, resolve_ridge
 
 __all__ = ["OracleRegressor"]
@@ -26,13 +27,19 @@ class OracleRegressor(RegressorMixin, BaseEstimator):
     degree : int or None, the largest |alpha| (default: the target's degree).
     ridge : 'validate' (validation data if given, else GCV) or a positive float.
     dtype : float64 (default) or float32; backend : the Hermite-features backend.
+    chunk_size : rows per chunk of features.
+    max_memory : bytes the fit may use (fastrep's one budget: default ``FASTREP_MAX_MEMORY``
+        or half of the available RAM). The K = C(r + degree, degree) features need K^2
+        float64 moments and chunk_size x K features; a degree whose K does not fit is
+        refused with a ``MemoryError`` before anything is enumerated. degree <= 1000.
 
     Fitted: ``coef_`` (K,), ``alphas_`` (K, r), ``ridge_``.
     """
 
     def __init__(self, target, *, degree=None, ridge="validate", dtype=np.float64, backend="auto",
-                 chunk_size=65_536):
+                 chunk_size=65_536, max_memory=None):
         self.target = target
+        self.max_memory = max_memory
         self.degree = degree
         self.ridge = ridge
         self.dtype = dtype
@@ -50,10 +57,16 @@ class OracleRegressor(RegressorMixin, BaseEstimator):
     def _prepare(self, d):
         resolve_ridge(self.ridge)
         self._dtype = check_dtype(self.dtype)
+        check_target(self.target)
         if d != self.target.d:
             raise ValueError(f"X has {d} features but the target has d = {self.target.d}")
-        p = self.target.degree if self.degree is None else check_int(self.degree, "degree", low=0)
-        self.alphas_ = multi_indices(self.target.r, p)
+        p = self.target.degree if self.degree is None else check_int(self.degree, "degree", low=0, high=MAX_DEGREE)
+        K = count_multi_indices(self.target.r, p)
+        chunk = check_int(self.chunk_size, "chunk_size", low=1)
+        # the (K, K) moments and their eigendecomposition (about 4 K^2 float64), and a chunk of features
+        check_allocation(32.0 * K * K + 16.0 * min(chunk, 2**31) * K, what=f"the oracle's {K} features (degree {p})",
+                         argument="degree", max_memory=self.max_memory)
+        self.alphas_ = multi_indices(self.target.r, p, max_memory=self.max_memory)
         self.n_features_in_ = d
 
     def _solve(self, chunks, n, val):
@@ -101,7 +114,7 @@ class OracleRegressor(RegressorMixin, BaseEstimator):
     def fit_stream(self, stream, n, *, n_val=10_000):
         """Fit on ``n`` samples of a GaussianStream (validation: ``n_val`` fresh samples)."""
         n = check_int(n, "n", low=1)
-        self._prepare(stream.d)
+        self._prepare(check_stream(stream).d)
         val = stream.val().take(check_int(n_val, "n_val", low=1)) if self.ridge == "validate" else None
         return self._solve(stream.chunks(0, n, check_int(self.chunk_size, "chunk_size", low=1)), n, val)
 

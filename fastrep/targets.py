@@ -34,9 +34,10 @@ from collections.abc import Callable, Mapping
 import numpy as np
 from scipy.special import ndtr
 
-from ._validation import as_float_array, check_int, check_seed
+from ._memory import check_allocation
+from ._validation import MAX_DEGREE, as_float_array, check_int, check_seed
 from .backend import array_module
-from .hermite import hermite_features, multi_indices
+from .hermite import _features, count_multi_indices, hermite_features, multi_indices
 
 __all__ = ["MultiIndexTarget"]
 
@@ -46,6 +47,11 @@ COEF_STREAM = 0xFFFFFFFE
 
 #: Largest deviation of U U^T from I_r accepted for a user-supplied U.
 ORTHONORMAL_TOL = 1e-6
+
+#: Most terms a target may have. Terms live in a Python dict (about 200 bytes and a few
+#: microseconds each to build, normalize and sort), so 2 million cost seconds; random targets
+#: that would need more (r = 3 at degree 300 has 4.6 million) are refused before any is drawn.
+MAX_TERMS = 2_000_000
 
 
 def _philox_normals(seed: int, stream: int, n: int, d: int) -> np.ndarray:
@@ -92,6 +98,9 @@ def _parse_terms(terms) -> tuple[int, dict[tuple[int, ...], float]]:
             if a < 0:
                 raise ValueError(f"terms has a negative index in multi-index {key!r}; indices must be >= 0")
         alpha = tuple(int(a) for a in alpha)
+        if sum(alpha) > MAX_DEGREE:
+            raise ValueError(f"terms has the multi-index {key!r} of degree {sum(alpha)} > {MAX_DEGREE}, the "
+                             "largest Hermite degree fastrep computes (fastrep._validation.MAX_DEGREE)")
         if r is None:
             r = len(alpha)
         elif len(alpha) != r:
@@ -157,6 +166,8 @@ class MultiIndexTarget:
         r, parsed = _parse_terms(terms)
         if r > self.d:
             raise ValueError(f"the multi-indices have r = {r} entries but d = {self.d}; need r <= d")
+        if U is None:  # U is drawn as a (d, r) float64 Gaussian matrix and its QR factors
+            check_allocation(4.0 * self.d * r * 8, what=f"the ({r}, {self.d}) directions U", argument="d")
         self.r = r
         if isinstance(noise, bool) or not isinstance(noise, numbers.Real):
             raise TypeError(f"noise must be a non-negative number (a variance); got {noise!r}")
@@ -218,7 +229,7 @@ class MultiIndexTarget:
         nondegenerate only for r = 2 (a contrast case for the paper's assumption).
         Keyword arguments go to the constructor (U, noise, normalize, seed).
         """
-        r = check_int(r, "r", low=1)
+        r = check_int(r, "r", low=1, high=MAX_DEGREE)
         terms = {tuple([1] * k + [0] * (r - k)): 1.0 for k in range(1, r + 1)}
         return cls(d, terms, **kwargs)
 
@@ -233,7 +244,9 @@ class MultiIndexTarget:
         Keyword arguments go to the constructor (U, noise, normalize, seed).
         """
         r = check_int(r, "r", low=1)
-        p = check_int(p, "p", low=2)
+        p = check_int(p, "p", low=2, high=MAX_DEGREE)
+        if r * (p - 1) > MAX_TERMS:
+            raise ValueError(f"r: the target would have r (p - 1) = {r * (p - 1)} terms, more than MAX_TERMS = {MAX_TERMS}")
         terms = {}
         for i in range(r):
             for k in range(2, p + 1):
@@ -255,10 +268,14 @@ class MultiIndexTarget:
         """
         d = check_int(d, "d", low=1)
         r = check_int(r, "r", low=1)
-        p = check_int(p, "p", low=2)
+        p = check_int(p, "p", low=2, high=MAX_DEGREE)
         seed = check_seed(seed)
         if r > d:
             raise ValueError(f"r = {r} but d = {d}; need r <= d")
+        n_terms = count_multi_indices(r, p) - count_multi_indices(r, 1)
+        if n_terms > MAX_TERMS:
+            raise ValueError(f"p: a random target with r = {r} and degree p = {p} has {n_terms} terms, more "
+                             f"than MAX_TERMS = {MAX_TERMS}; lower p or r")
         # every coefficient, rotation and eigenvalue comes from one reproducible Philox draw
         n_deg = {k: math.comb(r + k - 1, k) for k in range(3, p + 1)}
         draws = _philox_normals(seed, COEF_STREAM, 1, r * r + r + sum(n_deg.values()))[0]
@@ -376,12 +393,25 @@ class MultiIndexTarget:
         U = xp.asarray(self.U, dtype=X.dtype)
         c = xp.asarray(self.coefs, dtype=X.dtype)
         if xp is not np:
-            return hermite_features(X @ U.T, self.alphas, backend=backend) @ c
-        # On the CPU, einsum instead of BLAS: BLAS sums in an order that depends on how many
-        # rows come together, einsum sums each row the same way (contiguous operands of one
-        # dtype, no buffering), so f(X)[i] depends on X[i] only, bit for bit, for any chunking.
-        Z = np.einsum("ij,kj->ik", np.ascontiguousarray(X), U)
-        return np.einsum("ik,k->i", hermite_features(Z, self.alphas, backend=backend), c)
+            Z = X @ U.T
+        else:
+            # On the CPU, einsum instead of BLAS: BLAS sums in an order that depends on how many
+            # rows come together, einsum sums each row the same way (contiguous operands of one
+            # dtype, no buffering), so f(X)[i] depends on X[i] only, bit for bit, for any chunking.
+            with np.errstate(over="ignore", invalid="ignore"):
+                Z = np.einsum("ij,kj->ik", np.ascontiguousarray(X), U)
+        if Z.size and not bool(xp.isfinite(Z).all()):
+            raise ValueError(f"X is too large: its projections U x overflow {X.dtype}; scale X down")
+        H = _features(Z, self.alphas, backend, None, "X")
+        if xp is not np:
+            y = H @ c
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):
+                y = np.einsum("ik,k->i", H, c)
+        if y.size and not bool(xp.isfinite(y).all()):
+            raise ValueError(f"f*(X) overflows {X.dtype} for this X (finite inputs, non-finite values); "
+                             "scale X down or use float64")
+        return y
 
     def sample(self, n: int, seed: int, *, split: str = "train", dtype=np.float32, backend: str = "auto"):
         """(X, y): the first n rows of ``GaussianStream(self, seed, split=split, dtype=dtype)``.
