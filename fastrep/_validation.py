@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import numbers
+import re
 
 import numpy as np
 
-from .backend import array_module
+from .backend import array_module, is_cupy_array
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -92,6 +94,20 @@ def check_out(out, shape, dtype, *inputs, name: str = "out"):
     return out
 
 
+@contextlib.contextmanager
+def naming(*names: str):
+    """Put the argument names in front of a ValueError/TypeError raised inside (by a
+    third-party check such as scikit-learn's ``validate_data``) whose message names none of them."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        msg = str(exc)
+        if any(re.search(rf"(?<![A-Za-z0-9_]){re.escape(n)}(?![A-Za-z0-9_])", msg) for n in names):
+            raise
+        cls = ValueError if isinstance(exc, ValueError) else TypeError
+        raise cls(f"{', '.join(names)}: {msg}") from exc
+
+
 def check_stream(stream, name: str = "stream"):
     """A GaussianStream-like object: ``d``, ``dtype``, ``chunks`` and ``val`` (else ``TypeError``)."""
     missing = [a for a in ("d", "dtype", "chunks", "val") if not hasattr(stream, a)]
@@ -157,7 +173,7 @@ def as_multi_indices(alphas, name: str = "alphas", r: int | None = None,
     Integer, boolean and integral float arrays (and lists of them) are accepted; every range
     check runs on the values as given, before the cast to int32, so no value can wrap.
     """
-    src = alphas.get() if hasattr(alphas, "get") else alphas
+    src = alphas.get() if is_cupy_array(alphas) else alphas
     try:
         a = np.asarray(src)
     except (TypeError, ValueError, OverflowError) as exc:

@@ -42,7 +42,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._memory import resolve_max_memory
-from ._validation import check_dtype
+from ._validation import check_dtype, naming
 from .backend import resolve
 from .kernels import check_beta, check_kernel_finite, check_kernel_scale
 from .ridge import EigenRidge, lambda_grid
@@ -285,14 +285,16 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
         ``dual_coef_`` (alpha).
         """
         ridge, dtype, beta = self._check_params()
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=True)
+        with naming("X", "y"):
+            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=True)
         X = np.ascontiguousarray(X, dtype=dtype)
         check_kernel_scale(X, beta, dtype, "X")
         y = np.asarray(y, dtype=np.float64)
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together")
         if X_val is not None:
-            X_val = validate_data(self, X_val, reset=False, dtype=[np.float64, np.float32])
+            with naming("X_val"):
+                X_val = validate_data(self, X_val, reset=False, dtype=[np.float64, np.float32])
             X_val = np.ascontiguousarray(X_val, dtype=dtype)
             check_kernel_scale(X_val, beta, dtype, "X_val")
             y_val = np.asarray(y_val, dtype=np.float64)
@@ -511,7 +513,8 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
     def predict(self, X):
         """Predictions (n,) float64 for X (n, d), computed a block of rows at a time."""
         check_is_fitted(self, "dual_coef_")
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        with naming("X"):
+            X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         X = np.ascontiguousarray(X, dtype=self._dtype)
         check_kernel_scale(X, self._beta, self._dtype, "X")
         pred = self._matvec(X, self.dual_coef_)

@@ -10,12 +10,13 @@ import numpy as np
 import scipy.linalg
 
 from ._validation import as_float_array, check_int, check_target
+from .backend import is_cupy_array
 
 __all__ = ["excess_error", "hermite_recovery", "principal_angles", "subspace_alignment"]
 
 
 def _host(v):
-    return v.get() if hasattr(v, "get") else np.asarray(v)
+    return v.get() if is_cupy_array(v) else v
 
 
 def excess_error(model, target, n_test: int = 10_000, seed: int = 0, *, chunk_size: int = 65_536) -> float:

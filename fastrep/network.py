@@ -32,7 +32,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
 from ._memory import check_allocation
-from ._validation import as_float_array, check_dtype, check_int, check_positive, check_stream
+from ._validation import as_float_array, check_dtype, check_int, check_positive, check_stream, naming
 from .backend import array_module, is_cupy_array, resolve
 from .ridge import EigenRidge, lambda_grid, resolve_ridge
 
@@ -221,10 +221,11 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
             if isinstance(X, np.ndarray) and isinstance(y, np.ndarray) and X.ndim and y.ndim and len(y) != len(X):
                 raise ValueError(f"{yname} has {len(y)} entries but {xname} has {len(X)} rows; they must match")
             # scikit-learn's checks: sparse, complex, object, NaN/inf ("Input X contains NaN"), 1-D X
-            if reset:
-                X, y = validate_data(self, X, y, dtype=dtype, y_numeric=True)
-            else:
-                X, y = check_X_y(X, y, dtype=dtype, y_numeric=True)
+            with naming(xname, yname):
+                if reset:
+                    X, y = validate_data(self, X, y, dtype=dtype, y_numeric=True)
+                else:
+                    X, y = check_X_y(X, y, dtype=dtype, y_numeric=True)
             y = y.astype(dtype, copy=False)
         want_d = d if d is not None else getattr(self, "n_features_in_", X.shape[1])
         if X.shape[1] != want_d:
@@ -248,7 +249,8 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
                     f"{self.n_features_in_} features as input"
                 )
             return X
-        return validate_data(self, X, reset=False, dtype=check_dtype(self.dtype))
+        with naming("X"):
+            return validate_data(self, X, reset=False, dtype=check_dtype(self.dtype))
 
     @staticmethod
     def _on(xp, v, dtype):
@@ -480,7 +482,8 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
             if isinstance(self.eta1, str):  # 'normalized': mean_j ||w_j||^2 = 1
                 scale = math.sqrt(float(np.mean(np.sum(Gs**2, axis=1))))
                 if scale == 0.0:
-                    raise ValueError("the one-step gradient is zero: the centered labels carry no signal")
+                    raise ValueError("the one-step gradient is zero: the centered labels y carry no signal "
+                                     "(too few samples n, or no degree >= 2 part in the target)")
                 W = Gs / scale
                 self.eta1_ = n_t / (2.0 * scale)
             else:  # W <- -eta1 grad, grad_j = -(2/n) a_j sum_i r_i 1[.] x_i

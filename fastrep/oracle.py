@@ -54,7 +54,7 @@ class OracleRegressor(RegressorMixin, BaseEstimator):
             U = cupy.asarray(U)
         return hermite_features(X @ U.T, self.alphas_, backend=self.backend)
 
-    def _prepare(self, d):
+    def _prepare(self, d, n):
         resolve_ridge(self.ridge)
         self._dtype = check_dtype(self.dtype)
         check_target(self.target)
@@ -64,8 +64,8 @@ class OracleRegressor(RegressorMixin, BaseEstimator):
         K = count_multi_indices(self.target.r, p)
         chunk = check_int(self.chunk_size, "chunk_size", low=1)
         # the (K, K) moments and their eigendecomposition (about 4 K^2 float64), and a chunk of features
-        check_allocation(32.0 * K * K + 16.0 * min(chunk, 2**31) * K, what=f"the oracle's {K} features (degree {p})",
-                         argument="degree", max_memory=self.max_memory)
+        check_allocation(32.0 * K * K + 16.0 * min(chunk, n) * K, what=f"the oracle's {K} features (degree {p})",
+                         argument="degree (or chunk_size)", max_memory=self.max_memory)
         self.alphas_ = multi_indices(self.target.r, p, max_memory=self.max_memory)
         self.n_features_in_ = d
 
@@ -105,7 +105,7 @@ class OracleRegressor(RegressorMixin, BaseEstimator):
     def fit(self, X, y, X_val=None, y_val=None):
         """X (n, d), y (n,); optional validation data for ridge='validate'."""
         X, y = self._xy(X, y)
-        self._prepare(X.shape[1])
+        self._prepare(X.shape[1], X.shape[0])
         val = None if X_val is None else self._xy(X_val, y_val, "X_val", "y_val")
         c = check_int(self.chunk_size, "chunk_size", low=1)
         chunks = ((X[i:i + c], y[i:i + c]) for i in range(0, X.shape[0], c))
@@ -114,7 +114,7 @@ class OracleRegressor(RegressorMixin, BaseEstimator):
     def fit_stream(self, stream, n, *, n_val=10_000):
         """Fit on ``n`` samples of a GaussianStream (validation: ``n_val`` fresh samples)."""
         n = check_int(n, "n", low=1)
-        self._prepare(check_stream(stream).d)
+        self._prepare(check_stream(stream).d, n)
         val = stream.val().take(check_int(n_val, "n_val", low=1)) if self.ridge == "validate" else None
         return self._solve(stream.chunks(0, n, check_int(self.chunk_size, "chunk_size", low=1)), n, val)
 
