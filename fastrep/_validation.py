@@ -27,8 +27,7 @@ def as_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None, d
                    finite: bool = True, xp=None):
     """Return ``x`` as a float32/float64 array of the allowed ``ndim`` (NumPy or CuPy kept).
 
-    The conversions, the same for every public function (scikit-learn's for the estimators,
-    which then cast to their own ``dtype``):
+    The conversions of every public function (``dtype`` not given):
 
     * float32 and float64 stay as they are (or become ``dtype`` when given);
     * float16 becomes float32 (the smallest dtype the kernels compute in);
@@ -38,6 +37,11 @@ def as_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None, d
     * lists, memmaps and objects with ``__array__`` (a pandas DataFrame) are read through
       ``asarray``; ragged lists raise ``ValueError``.
 
+    With ``dtype`` given (the estimators, which cast every input to their own ``dtype``),
+    scikit-learn's convention applies instead, as in ``validate_data``: any real input,
+    float16, integers, booleans and object arrays of numbers, becomes ``dtype``; complex
+    input raises ``ValueError``; an object array that does not convert raises ``ValueError``.
+
     NaN or inf raise ``ValueError`` when ``finite``.
     """
     xp = xp or array_module(x)
@@ -46,7 +50,15 @@ def as_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None, d
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"{name} must be a (rectangular) array of real numbers; "
                          f"{type(x).__name__} could not be read as one ({exc})") from None
-    if arr.dtype.kind not in "fiub":
+    if dtype is not None and arr.dtype.kind == "O":
+        # an estimator's input: scikit-learn converts object arrays of numbers
+        try:
+            arr = arr.astype(dtype)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name} could not be converted to {np.dtype(dtype)} ({exc})") from None
+    elif dtype is not None and arr.dtype.kind == "c":
+        raise ValueError(f"{name}: complex data is not supported (a real {np.dtype(dtype)} array is expected)")
+    elif arr.dtype.kind not in "fiub":
         raise TypeError(f"{name} must be a real float array; got dtype {arr.dtype} "
                         "(complex, object and string arrays are refused)")
     if dtype is not None:
@@ -108,6 +120,16 @@ def naming(*names: str):
         raise cls(f"{', '.join(names)}: {msg}") from exc
 
 
+def check_finite_output(arr, what: str, argument: str, hint: str | None = None):
+    """Return ``arr``, or raise ValueError when it holds inf or NaN although its inputs were
+    finite (an overflow of its dtype): the message names ``argument`` and suggests scaling."""
+    xp = array_module(arr)
+    if arr.size and not bool(xp.isfinite(arr).all()):
+        raise ValueError(f"{what} overflow {arr.dtype} for this {argument} (finite inputs, non-finite "
+                         f"result); {hint or f'scale {argument} down or use float64'}")
+    return arr
+
+
 def check_stream(stream, name: str = "stream"):
     """A GaussianStream-like object: ``d``, ``dtype``, ``chunks`` and ``val`` (else ``TypeError``)."""
     missing = [a for a in ("d", "dtype", "chunks", "val") if not hasattr(stream, a)]
@@ -118,7 +140,8 @@ def check_stream(stream, name: str = "stream"):
 
 
 def check_target(target, name: str = "target"):
-    """A MultiIndexTarget-like object: ``d``, ``r``, ``U``, ``degree``, ``noise`` and ``f`` (else ``TypeError``)."""
+    """A MultiIndexTarget-like object: ``d``, ``r``, ``U``, ``degree``, ``noise`` and ``f``
+    (else ``TypeError``)."""
     missing = [a for a in ("d", "r", "U", "degree", "noise", "f") if not hasattr(target, a)]
     if missing:
         raise TypeError(f"{name} must be a fastrep.MultiIndexTarget; got {type(target).__name__} "
@@ -177,7 +200,8 @@ def as_multi_indices(alphas, name: str = "alphas", r: int | None = None,
     try:
         a = np.asarray(src)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise ValueError(f"{name} must be a (K, r) array of non-negative integers; could not read it ({exc})") from None
+        raise ValueError(f"{name} must be a (K, r) array of non-negative integers; "
+                         f"could not read it ({exc})") from None
     if a.ndim == 1 and r is not None and r == 1:
         a = a.reshape(-1, 1)
     if a.ndim != 2:

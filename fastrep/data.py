@@ -151,7 +151,8 @@ class GaussianStream:
         """Inputs only: rows start .. start+n-1, (n, d) of ``dtype``."""
         n = check_int(n, "n", low=0)
         start = _check_rows(start, n)
-        check_allocation(float(n) * self.d * self.dtype.itemsize * 2, what=f"{n} rows of X and y", argument="n")
+        check_allocation(float(n) * self.d * self.dtype.itemsize * 2, what=f"{n} rows of X and y",
+                         argument="n")
         mod = resolve(self.backend, "gaussian_block")
         return mod.gaussian_block(self.seed, self.x_stream, start, n, self.d, self.dtype)
 

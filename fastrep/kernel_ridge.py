@@ -42,9 +42,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._memory import resolve_max_memory
-from ._validation import check_dtype, naming
+from ._validation import check_dtype, check_finite_output, naming
 from .backend import resolve
-from .kernels import check_beta, check_kernel_finite, check_kernel_scale
+from .kernels import check_beta, check_kernel_scale
 from .ridge import EigenRidge, lambda_grid
 
 __all__ = ["JitterWarning", "NNGPRegressor", "NTKRegressor"]
@@ -518,8 +518,7 @@ class _KernelRidgeBase(RegressorMixin, BaseEstimator):
         X = np.ascontiguousarray(X, dtype=self._dtype)
         check_kernel_scale(X, self._beta, self._dtype, "X")
         pred = self._matvec(X, self.dual_coef_)
-        check_kernel_finite(pred, "the predictions")
-        return pred
+        return check_finite_output(pred, "the predictions", "X")
 
 
 class NTKRegressor(_KernelRidgeBase):

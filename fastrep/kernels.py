@@ -24,7 +24,8 @@ import numbers
 
 import numpy as np
 
-from ._validation import as_float_array
+from ._memory import check_allocation
+from ._validation import as_float_array, check_finite_output
 from .backend import array_module, resolve
 
 __all__ = ["ntk_kernel", "nngp_kernel"]
@@ -66,13 +67,6 @@ def check_kernel_scale(X, beta: float, dtype, name: str = "X") -> None:
                          f"d = {d}) overflow the kernel; scale {name} down (the kernels scale as |x|^2)")
 
 
-def check_kernel_finite(K, name: str = "the kernel") -> None:
-    """ValueError when a kernel computed from finite, range-checked inputs is not finite."""
-    xp = array_module(K)
-    if K.size and not bool(xp.isfinite(K).all()):
-        raise ValueError(f"{name} is not finite although its inputs are; scale the inputs down or use float64")
-
-
 def _gram(X1, X2, beta, kind, backend):
     xp = array_module(X1, X2)
     X1 = as_float_array(X1, "X1", ndim=2, xp=xp)
@@ -90,11 +84,13 @@ def _gram(X1, X2, beta, kind, backend):
     check_kernel_scale(X1, beta, X1.dtype, "X1")
     if X2 is not None:
         check_kernel_scale(X2, beta, X1.dtype, "X2")
+    n2 = X1.shape[0] if X2 is None else X2.shape[0]
+    check_allocation(float(X1.shape[0]) * n2 * X1.dtype.itemsize,
+                     what=f"the ({X1.shape[0]}, {n2}) Gram matrix", argument="X1" if X2 is None else "X1, X2")
     mod = resolve(backend, "kernel_gram", X1, X2)
     with np.errstate(over="ignore", invalid="ignore"):  # reported below, as a ValueError
         K = mod.kernel_gram(X1, X2, beta, kind)
-    check_kernel_finite(K, f"the {kind.upper()} Gram matrix")
-    return K
+    return check_finite_output(K, f"the {kind.upper()} Gram matrix entries", "X1" if X2 is None else "X1, X2")
 
 
 def ntk_kernel(X1, X2=None, beta: float = 1.0, *, backend: str = "auto"):

@@ -30,7 +30,8 @@ def excess_error(model, target, n_test: int = 10_000, seed: int = 0, *, chunk_si
     from .data import GaussianStream
 
     if not callable(getattr(model, "predict", None)):
-        raise TypeError(f"model must be a fitted estimator with a predict(X) method; got {type(model).__name__}")
+        raise TypeError("model must be a fitted estimator with a predict(X) method; "
+                        f"got {type(model).__name__}")
     check_target(target)
     n_test = check_int(n_test, "n_test", low=1)
     dtype = np.dtype(getattr(model, "dtype", np.float64))

@@ -32,7 +32,15 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
 from ._memory import check_allocation
-from ._validation import as_float_array, check_dtype, check_int, check_positive, check_stream, naming
+from ._validation import (
+    as_float_array,
+    check_dtype,
+    check_finite_output,
+    check_int,
+    check_positive,
+    check_stream,
+    naming,
+)
 from .backend import array_module, is_cupy_array, resolve
 from .ridge import EigenRidge, lambda_grid, resolve_ridge
 
@@ -206,7 +214,7 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         for lo in range(0, X.shape[0], chunk):
             Xc = X[lo:lo + chunk]
             out[lo:lo + chunk] = kb.relu_features(Xc, W, b, self._paired) @ a + self._label_part(Xc, xp)
-        return out
+        return check_finite_output(out, "the predictions", "X", "scale X down or use dtype=float64")
 
     # ----------------------------------------------------------------- validation
     def _validate_xy(self, X, y, xname, yname, *, reset, d=None):

@@ -11,8 +11,16 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._memory import check_allocation
-from ._validation import MAX_DEGREE, as_float_array, check_dtype, check_int, check_stream, check_target
-from .hermite import count_multi_indices, hermite_features, multi_indices
+from ._validation import (
+    MAX_DEGREE,
+    as_float_array,
+    check_dtype,
+    check_finite_output,
+    check_int,
+    check_stream,
+    check_target,
+)
+from .hermite import _features, count_multi_indices, multi_indices
 from .ridge import EigenRidge, lambda_grid, resolve_ridge
 
 __all__ = ["OracleRegressor"]
@@ -52,7 +60,10 @@ class OracleRegressor(RegressorMixin, BaseEstimator):
             import cupy
 
             U = cupy.asarray(U)
-        return hermite_features(X @ U.T, self.alphas_, backend=self.backend)
+        with np.errstate(over="ignore", invalid="ignore"):
+            Z = X @ U.T
+        check_finite_output(Z, "the projections U x", "X")
+        return _features(Z, self.alphas_, self.backend, None, "X")
 
     def _prepare(self, d, n):
         resolve_ridge(self.ridge)
@@ -60,11 +71,13 @@ class OracleRegressor(RegressorMixin, BaseEstimator):
         check_target(self.target)
         if d != self.target.d:
             raise ValueError(f"X has {d} features but the target has d = {self.target.d}")
-        p = self.target.degree if self.degree is None else check_int(self.degree, "degree", low=0, high=MAX_DEGREE)
+        p = (self.target.degree if self.degree is None
+             else check_int(self.degree, "degree", low=0, high=MAX_DEGREE))
         K = count_multi_indices(self.target.r, p)
         chunk = check_int(self.chunk_size, "chunk_size", low=1)
         # the (K, K) moments and their eigendecomposition (about 4 K^2 float64), and a chunk of features
-        check_allocation(32.0 * K * K + 16.0 * min(chunk, n) * K, what=f"the oracle's {K} features (degree {p})",
+        check_allocation(32.0 * K * K + 16.0 * min(chunk, n) * K,
+                         what=f"the oracle's {K} features (degree {p})",
                          argument="degree (or chunk_size)", max_memory=self.max_memory)
         self.alphas_ = multi_indices(self.target.r, p, max_memory=self.max_memory)
         self.n_features_in_ = d

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
+from ._memory import check_allocation
 from ._validation import check_int, check_positive
 from .backend import array_module
 
@@ -24,6 +25,7 @@ __all__ = ["EigenRidge", "lambda_grid", "resolve_ridge"]
 def lambda_grid(num: int = 100, low: float = 1e-10, high: float = 1e15) -> np.ndarray:
     """(num,) float64 log-spaced grid; the default is the first author's 100 values in [1e-10, 1e15]."""
     num = check_int(num, "num", low=1)
+    check_allocation(8.0 * num, what=f"a grid of {num} values", argument="num")
     low, high = check_positive(low, "low"), check_positive(high, "high")
     if high < low:
         raise ValueError(f"high must be >= low; got low={low}, high={high}")

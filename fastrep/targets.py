@@ -35,7 +35,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from ._memory import check_allocation
-from ._validation import MAX_DEGREE, as_float_array, check_int, check_seed
+from ._validation import MAX_DEGREE, as_float_array, check_finite_output, check_int, check_seed
 from .backend import array_module
 from .hermite import _features, count_multi_indices, hermite_features, multi_indices
 
@@ -246,7 +246,8 @@ class MultiIndexTarget:
         r = check_int(r, "r", low=1)
         p = check_int(p, "p", low=2, high=MAX_DEGREE)
         if r * (p - 1) > MAX_TERMS:
-            raise ValueError(f"r: the target would have r (p - 1) = {r * (p - 1)} terms, more than MAX_TERMS = {MAX_TERMS}")
+            raise ValueError(f"r: the target would have r (p - 1) = {r * (p - 1)} terms, "
+                             f"more than MAX_TERMS = {MAX_TERMS}")
         terms = {}
         for i in range(r):
             for k in range(2, p + 1):
@@ -400,18 +401,14 @@ class MultiIndexTarget:
             # dtype, no buffering), so f(X)[i] depends on X[i] only, bit for bit, for any chunking.
             with np.errstate(over="ignore", invalid="ignore"):
                 Z = np.einsum("ij,kj->ik", np.ascontiguousarray(X), U)
-        if Z.size and not bool(xp.isfinite(Z).all()):
-            raise ValueError(f"X is too large: its projections U x overflow {X.dtype}; scale X down")
+        check_finite_output(Z, "the projections U x", "X")
         H = _features(Z, self.alphas, backend, None, "X")
         if xp is not np:
             y = H @ c
         else:
             with np.errstate(over="ignore", invalid="ignore"):
                 y = np.einsum("ik,k->i", H, c)
-        if y.size and not bool(xp.isfinite(y).all()):
-            raise ValueError(f"f*(X) overflows {X.dtype} for this X (finite inputs, non-finite values); "
-                             "scale X down or use float64")
-        return y
+        return check_finite_output(y, "the values f*(X)", "X")
 
     def sample(self, n: int, seed: int, *, split: str = "train", dtype=np.float32, backend: str = "auto"):
         """(X, y): the first n rows of ``GaussianStream(self, seed, split=split, dtype=dtype)``.

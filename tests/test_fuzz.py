@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from tests._sandbox import Sandbox
 
-FUZZ_EXAMPLES = 22
+FUZZ_EXAMPLES = 40
 SLOW_EXAMPLES = 300
 HAVE_PANDAS = importlib.util.find_spec("pandas") is not None
 
@@ -66,6 +66,7 @@ def build(spec):
         base = rng.integers(-3, 4, size=shape).astype(np.float64)
     elif fill == "int_extreme" and base.size:
         base = np.where(rng.random(shape) < 0.5, -1.0, 2.0**31)
+    base = np.asarray(base)  # arithmetic on a 0-d array gives a scalar
     if dtype.kind == "c":
         arr = (base + 1j * base).astype(dtype)
     elif dtype.kind == "O":
@@ -533,9 +534,12 @@ def sandbox(request):
     lines = [f"fuzz: {total} cases in child processes, {box.restarts} worker restarts; by verdict:"]
     lines += [f"  {v}: {c}" for v, c in VERDICTS.most_common()]
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    for line in lines:
-        if reporter is not None:
-            reporter.write_line(line)
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line("")
+            for line in lines:
+                reporter.write_line(line)
     path = os.environ.get("FASTREP_FUZZ_SUMMARY")
     if path:
         with open(path, "w") as f:
