@@ -31,7 +31,8 @@ def main():
             env = max(abs(float(x)) for x in exact[max(0, k - 2):k + 1])
             errors[k].append((abs(tab[k, iz] - float(exact[k])), env, abs(z)))
     for R in (6, 10, 20, 40):
-        row = [f"k={k}:{max(e / env for e, env, az in errors[k] if az <= R and env > 0):.1e}" for k in DEGREES]
+        worst = {k: max(e / env for e, env, az in errors[k] if az <= R and env > 0) for k in DEGREES}
+        row = [f"k={k}:{w:.1e}" for k, w in worst.items()]
         print(f"|z| <= {R}: " + " ".join(row))
 
 
