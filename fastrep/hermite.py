@@ -163,11 +163,10 @@ def hermite(z, k: int, *, normalized: bool = False, backend: str = "auto"):
     if not normalized:
         # sqrt(k!) from lgamma: math.factorial(k) is an integer too large for a float past k = 170
         log_scale = 0.5 * math.lgamma(k + 1.0)
-        if log_scale < math.log(np.finfo(vals.dtype).max):
-            vals = vals * xp.asarray(math.exp(log_scale), dtype=vals.dtype)
-        else:
-            vals = vals * xp.asarray(np.inf, dtype=vals.dtype)
-            vals[vals != vals] = 0  # 0 * inf: exact zeros of h_k stay zero
+        scale = math.exp(log_scale) if log_scale < math.log(np.finfo(vals.dtype).max) else math.inf
+        with np.errstate(over="ignore", invalid="ignore"):  # reported below, as a ValueError
+            # exact zeros of h_k stay zero (0 * inf would be NaN); a 0-d z stays a 0-d array
+            vals = xp.where(vals == 0, vals, vals * xp.asarray(scale, dtype=vals.dtype))
         check_finite_output(vals, f"the values of He_{k} (it grows like sqrt(k!))", "z",
                             "use normalized=True, a smaller k, or scale z down")
     return vals
