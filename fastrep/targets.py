@@ -382,7 +382,9 @@ class MultiIndexTarget:
     def f(self, X, *, backend: str = "auto"):
         """Noiseless values f*(X), (n,) of X's dtype and array library.
 
-        X : (n, d) float32 or float64 (NumPy or CuPy). Cost: one (n, d) x (d, r) product
+        X : (n, d) float32 or float64 (NumPy or CuPy); integers and booleans become float64,
+        float16 float32, complex and object arrays raise TypeError (as for
+        :func:`fastrep.hermite_features`). Values that overflow X's dtype raise ValueError. Cost: one (n, d) x (d, r) product
         plus :func:`fastrep.hermite_features` on the (n, r) projections, in X's dtype.
         On the CPU each value depends on its own row only, bit for bit (so labels do not
         change with the chunk size).
