@@ -1,10 +1,11 @@
-"""Which implementation of a hot operation runs.
+"""Which implementation of an operation runs, and the execution context of a fit.
 
-Every hot operation of the kernel contract (see ``fastrep/_kernels/__init__.py``) exists
-in four modules with the same function names and signatures:
+Every name of the Ops contract (see ``fastrep/_kernels/__init__.py``) exists in four modules
+with the same signatures:
 
 ``reference``
-    Plain NumPy in float64. The specification every other backend is tested against.
+    float64 on any array-API library (NumPy, CuPy, array_api_strict). The specification every
+    other backend is tested against.
 ``cpp``
     The compiled C++17/OpenMP core ``fastrep._ext`` (built from ``csrc/``).
 ``numba``
@@ -17,6 +18,13 @@ listed in :data:`AUTO_PREFERENCE` for the operation (measured by ``benchmarks/re
 then Numba, then the reference. The environment variable ``FASTREP_BACKEND`` replaces
 ``'auto'`` (an explicit ``backend=`` argument still wins). Asking for a backend that is
 not available raises :class:`BackendUnavailableError`; there is never a silent fallback.
+Arrays of another array-API library (array_api_strict, ...) run on the reference.
+
+A learner resolves once per fit into a frozen :class:`Context` (:func:`context`): the module
+of each operation family, the array namespace, the dtype, the chunk size and the data source.
+Its stages receive the context; ``Context.backend_`` is what the learner records as
+``backend_``. This module and ``fastrep/_kernels/`` are the only places that name an array
+library; the science layer asks them (:func:`namespace`, :func:`to_host`, ``Context.asarray``).
 """
 
 from __future__ import annotations
@@ -25,19 +33,28 @@ import importlib
 import os
 import threading
 import warnings
-from types import ModuleType
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType, ModuleType
 
+import array_api_compat
 import numpy as np
 
 __all__ = [
     "BACKENDS",
     "AUTO_PREFERENCE",
     "BackendUnavailableError",
+    "Context",
     "array_module",
     "backends",
+    "check_backend",
+    "context",
     "get_backend",
     "is_cupy_array",
+    "namespace",
+    "on_host",
     "resolve",
+    "to_host",
 ]
 
 BACKENDS = ("reference", "cpp", "numba", "cupy")
@@ -64,6 +81,12 @@ AUTO_PREFERENCE: dict[str, tuple[str, ...]] = {
     "kernel_matvec": ("cpp", "numba", "reference"),  # RESULTS.md, Backend choice: kernel_matvec
     "kernel_normal_matvec": ("cpp", "numba", "reference"),  # RESULTS.md, Backend choice: kernel_normal_matvec
 }
+
+
+#: Contract names that need no measured order: array handling, and LAPACK calls that are the
+#: same SciPy code in cpp and numba. They follow ``DEFAULT_CPU_ORDER``.
+DEFAULT_ORDER_OPS = ("namespace", "asarray", "to_host", "precision", "cholesky", "solve_triangular",
+                     "cho_solve", "eigh")
 
 
 class BackendUnavailableError(RuntimeError):
@@ -173,6 +196,53 @@ def is_cupy_array(x) -> bool:
     return type(x).__module__.split(".")[0] == "cupy"
 
 
+def check_backend(backend, name: str = "backend") -> str:
+    """A user's ``backend`` argument: 'auto' (also for None) or a name in :data:`BACKENDS`."""
+    if backend is None:
+        return "auto"
+    if not isinstance(backend, str) or (backend != "auto" and backend not in BACKENDS):
+        raise ValueError(f"{name} must be one of 'auto', {', '.join(map(repr, BACKENDS))}; got {backend!r}")
+    return backend
+
+
+def _arrays(arrays):
+    return [a for a in arrays if a is not None and array_api_compat.is_array_api_obj(a)]
+
+
+def namespace(*arrays):
+    """The array-API namespace of the arrays (array-api-compat's wrapper for NumPy and CuPy).
+
+    ``None``, Python scalars and lists are ignored; with no array left it is NumPy's. Arrays of
+    two libraries raise ``TypeError``: fastrep never moves data between libraries or devices
+    behind the caller's back.
+    """
+    arrays = _arrays(arrays)
+    if not arrays:
+        return array_api_compat.array_namespace(np.empty(0))
+    try:
+        return array_api_compat.array_namespace(*arrays)
+    except TypeError:
+        libs = sorted({type(a).__module__.split(".")[0] for a in arrays})
+        raise TypeError(
+            f"inputs mix arrays of {' and '.join(libs)}; move them to one library and device first "
+            "(for CuPy: cupy.asarray(x) or cupy.asnumpy(x))"
+        ) from None
+
+
+def on_host(*arrays) -> bool:
+    """True when no argument is an array of a library other than NumPy (lists count as host)."""
+    return all(isinstance(a, np.ndarray) for a in _arrays(arrays))
+
+
+def to_host(a) -> np.ndarray:
+    """``a`` as a NumPy array, copied from the device (or another library) when needed."""
+    if isinstance(a, np.ndarray) or not array_api_compat.is_array_api_obj(a):
+        return np.asarray(a)
+    if array_api_compat.is_cupy_array(a):
+        return a.get()
+    return np.from_dlpack(a)
+
+
 def array_module(*arrays):
     """``numpy`` or ``cupy``, from the arguments' types (``None`` arguments are ignored).
 
@@ -192,23 +262,33 @@ def array_module(*arrays):
     return np
 
 
-def resolve(backend: str | None, op: str, *arrays) -> ModuleType:
-    """The kernel module that runs operation ``op`` on ``arrays`` for ``backend``.
+def _kind(xp) -> str:
+    """'numpy', 'cupy' or 'other' (an array-API library only the reference runs on)."""
+    if array_api_compat.is_numpy_namespace(xp):
+        return "numpy"
+    if array_api_compat.is_cupy_namespace(xp):
+        return "cupy"
+    return "other"
 
-    ``backend`` is ``'auto'`` (or ``None``), or a name in :data:`BACKENDS`.
-    """
-    on_gpu = array_module(*arrays) is not np
+
+def _env_backend():
+    env = os.environ.get("FASTREP_BACKEND", "").strip().lower()
+    if env and env != "auto":
+        if env not in BACKENDS:
+            raise ValueError(f"FASTREP_BACKEND must be one of 'auto', {', '.join(map(repr, BACKENDS))}; got {env!r}")
+        return env
+    return None
+
+
+def _resolve(backend, op, kind) -> ModuleType:
+    """The module for ``op`` given the kind of the data's library (None: no data to go by)."""
     if backend is None or backend == "auto":
-        env = os.environ.get("FASTREP_BACKEND", "").strip().lower()
-        if env and env != "auto":
-            if env not in BACKENDS:
-                raise ValueError(
-                    f"FASTREP_BACKEND must be one of 'auto', {', '.join(map(repr, BACKENDS))}; got {env!r}"
-                )
-            backend = env
-        elif on_gpu:
-            return get_backend("cupy")
-        else:
+        backend = _env_backend()
+        if backend is None:
+            if kind == "cupy":
+                return get_backend("cupy")
+            if kind == "other":
+                return get_backend("reference")
             for name in AUTO_PREFERENCE.get(op, DEFAULT_CPU_ORDER):
                 try:
                     return get_backend(name)
@@ -216,8 +296,88 @@ def resolve(backend: str | None, op: str, *arrays) -> ModuleType:
                     _warn_skipped_once(name, str(exc))
             return get_backend("reference")
     mod = get_backend(backend)
-    if on_gpu and backend != "cupy":
+    if kind == "cupy" and backend not in ("cupy", "reference"):
         raise TypeError(f"backend={backend!r} runs on the CPU but the inputs are CuPy arrays; use backend='cupy'")
-    if backend == "cupy" and not on_gpu and arrays:
+    if kind == "other" and backend != "reference":
+        raise TypeError(f"backend={backend!r} cannot take these arrays (not NumPy or CuPy); use backend='reference'")
+    if backend == "cupy" and kind not in ("cupy", None):
         raise TypeError("backend='cupy' needs CuPy arrays; pass cupy.asarray(x) (data stays on the device)")
     return mod
+
+
+def resolve(backend: str | None, op: str, *arrays) -> ModuleType:
+    """The kernel module that runs operation ``op`` on ``arrays`` for ``backend``.
+
+    ``backend`` is ``'auto'`` (or ``None``), or a name in :data:`BACKENDS`.
+    """
+    arrays = _arrays(arrays)
+    return _resolve(backend, op, _kind(namespace(*arrays)) if arrays else None)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where and how one fit runs, resolved once (by :func:`context`) and passed to its stages.
+
+    ops : {family: kernel module}, e.g. {'onestep': cpp, 'features': numba, 'ridge': cpp}.
+    xp : the array namespace of the data (array-api-compat's, for NumPy and CuPy).
+    dtype : numpy.dtype of the arithmetic (float32 or float64).
+    chunk : rows per chunk, or None where the learner does not chunk.
+    source : 'arrays' (in-memory data) or 'stream'.
+    """
+
+    ops: Mapping[str, ModuleType]
+    xp: ModuleType
+    dtype: np.dtype
+    chunk: int | None = None
+    source: str = "arrays"
+
+    def __getitem__(self, family: str) -> ModuleType:
+        return self.ops[family]
+
+    @property
+    def backend_(self) -> dict[str, str]:
+        """{family: backend name}: what the learner records as ``backend_``."""
+        return {family: mod.name for family, mod in self.ops.items()}
+
+    @property
+    def xdtype(self):
+        """``dtype`` as the namespace's dtype object."""
+        return getattr(self.xp, self.dtype.name)
+
+    def asarray(self, a, dtype=None):
+        """``a`` (host values, or an array of this namespace) as an array of the namespace.
+
+        ``dtype``: a NumPy dtype (default: the context's). Host data is copied to the device.
+        """
+        dt = self.xdtype if dtype is None else getattr(self.xp, np.dtype(dtype).name)
+        if array_api_compat.is_array_api_obj(a) and not isinstance(a, np.ndarray) \
+                and array_api_compat.array_namespace(a) is not self.xp:
+            a = to_host(a)
+        return self.xp.asarray(a, dtype=dt)
+
+    @staticmethod
+    def to_host(a) -> np.ndarray:
+        return to_host(a)
+
+    def precision(self, mode: str):
+        """The context manager the dense products run in ('highest', or 'tf32' on CuPy float32)."""
+        if mode == "tf32" and self.dtype != np.float32:
+            raise ValueError(f"precision='tf32' needs backend='cupy' and dtype=float32; got dtype {self.dtype}")
+        return next(iter(self.ops.values())).precision(mode)
+
+
+def context(backend, families: Mapping[str, str], *arrays, dtype, xp=None, chunk=None, source="arrays",
+            ops: Mapping[str, ModuleType] | None = None) -> Context:
+    """Resolve ``backend`` once for every operation family of a fit.
+
+    families : {family: the contract operation whose AUTO_PREFERENCE order picks its backend}.
+    arrays : the data (their library decides, as for :func:`resolve`); or ``xp``, its namespace.
+    ops : families already resolved elsewhere (a stream's generator), kept as they are.
+    """
+    arrays = _arrays(arrays)
+    kind = None if (xp is None and not arrays) else _kind(xp if xp is not None else namespace(*arrays))
+    if xp is None:
+        xp = namespace(*arrays)
+    resolved = {family: _resolve(backend, op, kind) for family, op in families.items()}
+    resolved.update(ops or {})
+    return Context(MappingProxyType(resolved), xp, np.dtype(dtype), chunk, source)

@@ -1,7 +1,27 @@
-"""The kernel layer: one module per backend, each exporting the same functions.
+"""The kernel layer: one module per backend, each exporting the same names (the Ops contract).
 
-The contract (every function takes already-validated arrays; dtype float32 or float64;
-outputs keep the input dtype and array library):
+Every backend module (``reference``, ``cpp``, ``numba``, ``cupy``) exports every name in
+:data:`CONTRACT`. Functions take already-validated arrays; dtype float32 or float64; outputs
+keep the input dtype and array library.
+
+Array handling (:data:`ARRAY_OPS`)
+    ``name``: the backend's name. ``namespace(*arrays)``: the array namespace the module works
+    on for these arrays (NumPy for cpp/numba, CuPy for cupy, the inputs' own namespace for the
+    reference, via array-api-compat); ``TypeError`` on arrays it cannot take or on a mix of
+    libraries. ``asarray(a, dtype=None)``, ``to_host(a) -> numpy.ndarray``, ``precision(mode)``
+    (a context manager for the dense products: 'highest' everywhere, 'tf32' only on cupy, else a
+    ``ValueError`` naming ``precision``).
+
+Dense linear algebra (:data:`LINALG_OPS`)
+    ``cholesky(A, *, jitter=0.0, escalate=True, overwrite_a=False, what=...) -> (L, jitter_used)``:
+    lower L with L L^T = A + jitter_used I. A failed factorization is retried with escalating
+    jitter and a :class:`JitterWarning` (unless ``escalate=False``); when it cannot succeed,
+    ``numpy.linalg.LinAlgError`` (a ``ValueError``). Never a silent NaN.
+    ``solve_triangular(L, B, *, lower=True, trans=False)``: L^-1 B (L^-T B with ``trans``).
+    ``cho_solve(L, B)``: (L L^T)^-1 B. ``eigh(A) -> (w, V)``: ascending eigenvalues and
+    eigenvectors of the symmetric A (its lower triangle), on a thread count that is safe and fast.
+
+The hot operations (:data:`HOT_OPS`)
 
 ``hermite_features(Z, alphas, out=None)``
     Z (n, r), alphas (K, r) int32 -> (n, K) with out[i, a] = prod_j h_{alphas[a, j]}(Z[i, j]).
@@ -10,6 +30,10 @@ outputs keep the input dtype and array library):
     -> (n, d) C-contiguous standard normals of ``dtype`` (NumPy on CPU backends, CuPy on
     cupy): rows start .. start+n-1 of the Philox4x32-10 + Box-Muller stream (seed, stream);
     row i depends only on (seed, stream, i). Used by ``fastrep.GaussianStream``.
+
+``onestep_gradient(X, W, b, r, acc=None)``, ``relu_features(X, W, b, paired, out=None)``,
+``feature_moments(X, W, b, y, paired, G=None, h=None)``
+    The sums of Algorithm 1; see ``reference.py``.
 
 ``kernel_gram(X1, X2, beta, kind, out=None)``
     X1 (n1, d), X2 (n2, d) or None (meaning X1; the diagonal is then exact), kind 'ntk' or
@@ -23,9 +47,74 @@ outputs keep the input dtype and array library):
 ``kernel_normal_matvec(X, C, V, beta, kind, block_rows, W=None)``
     K^T (K V + W) for K = K(X, C), V (M,)/(M, k) or None, W (n,)/(n, k) or None, blocked the
     same way; float64 result (accumulated over blocks). The Nystrom/CG solver's product.
-
-The learners' and kernels' operations are added to this list as they land; see
-``reference.py`` for the specification of each.
 """
 
-CONTRACT = ("hermite_features", "gaussian_block", "kernel_gram", "kernel_matvec", "kernel_normal_matvec",)
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+ARRAY_OPS = ("namespace", "asarray", "to_host", "precision")
+LINALG_OPS = ("cholesky", "solve_triangular", "cho_solve", "eigh")
+HOT_OPS = (
+    "hermite_features",
+    "gaussian_block",
+    "onestep_gradient",
+    "relu_features",
+    "feature_moments",
+    "kernel_gram",
+    "kernel_matvec",
+    "kernel_normal_matvec",
+)
+#: Every name a backend module exports.
+CONTRACT = ("name",) + ARRAY_OPS + LINALG_OPS + HOT_OPS
+
+#: Attempts of a Cholesky factorization with escalating jitter before giving up.
+JITTER_ATTEMPTS = 5
+
+
+class JitterWarning(RuntimeWarning):
+    """A Cholesky factorization failed and was retried with jitter added to the diagonal."""
+
+
+def cholesky_with_jitter(factor, n, scale, eps, jitter=0.0, *, escalate=True, what="the matrix"):
+    """The jitter schedule every backend's ``cholesky`` shares.
+
+    ``factor(j)`` factorizes A + j I and returns L, or None when A + j I is not numerically
+    positive definite. The first attempt uses j = ``jitter``; each failure adds more, first
+    ``n eps scale`` (scale: the mean diagonal), then 100 times the previous addition, with a :class:`JitterWarning`; after :data:`JITTER_ATTEMPTS`
+    attempts, or at the first failure with ``escalate=False``, ``numpy.linalg.LinAlgError``.
+    Returns (L, jitter used).
+    """
+    base, extra = float(jitter), 0.0
+    for attempt in range(JITTER_ATTEMPTS):
+        L = factor(base + extra)
+        if L is not None:
+            return L, base + extra
+        if not escalate or attempt == JITTER_ATTEMPTS - 1:
+            break
+        extra = max(n * eps * scale, 1e-300) if extra == 0.0 else extra * 100.0
+        warnings.warn(
+            f"the Cholesky factorization of {what} failed (not numerically positive definite); "
+            f"retrying with jitter {extra:.3g} added to the diagonal",
+            JitterWarning,
+            stacklevel=4,
+        )
+    if not escalate:
+        raise np.linalg.LinAlgError(f"{what} is not numerically positive definite (Cholesky failed)")
+    raise np.linalg.LinAlgError(f"the Cholesky factorization of {what} failed even with jitter {extra:.3g}")
+
+
+def cpu_precision(name, mode):
+    """``precision(mode)`` of a CPU backend: 'highest' only (TF32 is a GPU tensor-core mode)."""
+    import contextlib
+
+    if mode == "highest":
+        return contextlib.nullcontext()
+    if mode == "tf32":
+        raise ValueError(
+            "precision='tf32' needs backend='cupy' and dtype=float32 (TF32 is a GPU tensor-core mode); "
+            f"got backend {name!r}"
+        )
+    raise ValueError(f"precision must be 'highest' or 'tf32'; got {mode!r}")

@@ -68,3 +68,79 @@ def tf32():
         yield
     finally:
         _linalg.set_compute_type(np.float32, old)
+
+
+# --- array handling (the Ops contract) ----------------------------------------------------------
+def namespace(*arrays):
+    """CuPy (through array-api-compat), for CuPy arrays; TypeError for any other array."""
+    for a in arrays:
+        if a is None or isinstance(a, (int, float, bool)) or isinstance(a, cp.ndarray):
+            continue
+        raise TypeError(
+            f"backend='cupy' runs on CuPy arrays; got {type(a).__module__}.{type(a).__name__} "
+            "(pass cupy.asarray(x): the data stays on the device)"
+        )
+    import array_api_compat.cupy as xp
+
+    return xp
+
+
+def asarray(a, dtype=None):
+    """A CuPy array: host arrays are copied to the device."""
+    return cp.asarray(a, dtype=dtype)
+
+
+def to_host(a) -> np.ndarray:
+    return cp.asnumpy(a)
+
+
+def precision(mode):
+    if mode == "highest":
+        return contextlib.nullcontext()
+    if mode == "tf32":
+        return tf32()
+    raise ValueError(f"precision must be 'highest' or 'tf32'; got {mode!r}")
+
+
+# --- dense linear algebra: cuSOLVER / cuBLAS through CuPy ---------------------------------------
+def cholesky(A, *, jitter=0.0, escalate=True, overwrite_a=False, what="the matrix"):
+    """Lower L with L L^T = A + jitter_used I by cuSOLVER potrf; see the contract.
+
+    cuSOLVER reports a failed factorization through ``info``, which CuPy turns into NaN unless
+    ``cupyx.errstate(linalg='raise')`` is set: both are checked, so failure is never silent.
+    """
+    import cupyx
+
+    from . import cholesky_with_jitter
+
+    n = A.shape[0]
+    adiag = cp.diagonal(A).copy()
+    scale = float(adiag.mean()) if n else 1.0
+    eps = float(np.finfo(A.dtype).eps)
+
+    def factor(j):
+        B = A.copy()
+        B[cp.arange(n), cp.arange(n)] = adiag + A.dtype.type(j)
+        try:
+            with cupyx.errstate(linalg="raise"):
+                L = cp.linalg.cholesky(B)
+        except np.linalg.LinAlgError:
+            return None
+        return L if bool(cp.isfinite(L).all()) else None
+
+    return cholesky_with_jitter(factor, n, scale, eps, jitter, escalate=escalate, what=what)
+
+
+def solve_triangular(L, B, *, lower=True, trans=False):
+    from cupyx.scipy.linalg import solve_triangular as _st
+
+    return _st(L, B, lower=lower, trans=1 if trans else 0)
+
+
+def cho_solve(L, B):
+    return solve_triangular(L, solve_triangular(L, B), trans=True)
+
+
+def eigh(A):
+    """cuSOLVER syevd on the lower triangle; the (m, m) matrix never crosses PCIe."""
+    return cp.linalg.eigh(A, UPLO="L")

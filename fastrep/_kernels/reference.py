@@ -1,45 +1,147 @@
-"""The specification: plain NumPy in float64, written for clarity, not speed.
+"""The specification: float64 arithmetic written for clarity, not speed, on any array library.
 
-Every other backend (cpp, numba, cupy) is tested against these functions. Inputs of
-any float dtype are computed in float64; results are cast back to the input dtype so
-that the reference obeys the same "float32 stays float32" contract as the others.
+Every other backend (cpp, numba, cupy) is tested against these functions. The code uses only
+the array API standard, with the namespace taken from the inputs
+(``array_api_compat.array_namespace``), so the same file runs on NumPy, on CuPy and on
+``array_api_strict``. Inputs of any float dtype are computed in float64; results are cast
+back to the input dtype, so that the reference obeys the same "float32 stays float32"
+contract as the others. ``gaussian_block`` takes no array and returns NumPy.
 """
 
 from __future__ import annotations
 
+import math
+
+import array_api_compat
 import numpy as np
+
+from . import cholesky_with_jitter as _cholesky_with_jitter
+from . import cpu_precision as _cpu_precision
 
 name = "reference"
 
 
-def hermite_table(z: np.ndarray, p: int) -> np.ndarray:
+# --- array handling ------------------------------------------------------------------------
+
+
+def namespace(*arrays):
+    """The (array-api-compat) namespace of the arrays; NumPy's when none is an array.
+
+    ``None`` and Python scalars are ignored; arrays of two libraries raise ``TypeError``.
+    """
+    arrays = [a for a in arrays if a is not None and array_api_compat.is_array_api_obj(a)]
+    if not arrays:
+        return array_api_compat.array_namespace(np.empty(0))
+    return array_api_compat.array_namespace(*arrays)
+
+
+def asarray(a, dtype=None):
+    return namespace(a).asarray(a, dtype=dtype)
+
+
+def to_host(a) -> np.ndarray:
+    """A NumPy copy (or view) of ``a``, whatever its library."""
+    if isinstance(a, np.ndarray) or not array_api_compat.is_array_api_obj(a):
+        return np.asarray(a)
+    if array_api_compat.is_cupy_array(a):
+        return a.get()
+    return np.from_dlpack(a)
+
+
+def precision(mode):
+    return _cpu_precision(name, mode)
+
+
+def _f64(x):
+    xp = namespace(x)
+    return xp.astype(x, xp.float64)
+
+
+# --- dense linear algebra: the array API's linalg extension ----------------------------------
+
+
+def cholesky(A, *, jitter=0.0, escalate=True, overwrite_a=False, what="the matrix"):
+    """Lower L with L L^T = A + jitter_used I (``xp.linalg.cholesky``); see the contract.
+
+    A failure is an exception or a non-finite L (CuPy reports failure by NaN); ``overwrite_a``
+    is accepted and ignored.
+    """
+    xp = namespace(A)
+    n = A.shape[0]
+    eye = xp.eye(n, dtype=A.dtype)
+    scale = float(xp.mean(xp.linalg.diagonal(A))) if n else 1.0
+    eps = float(xp.finfo(A.dtype).eps)
+
+    def factor(j):
+        try:
+            L = xp.linalg.cholesky(A + j * eye)
+        except np.linalg.LinAlgError:
+            return None
+        return L if bool(xp.all(xp.isfinite(L))) else None
+
+    return _cholesky_with_jitter(factor, n, scale, eps, jitter, escalate=escalate, what=what)
+
+
+def solve_triangular(L, B, *, lower=True, trans=False):
+    """L^-1 B (or L^-T B): the array API has no triangular solve, so a general one serves."""
+    xp = namespace(L, B)
+    T = L if lower else L.T
+    T = xp.tril(T)
+    return xp.linalg.solve(T.T if trans else T, B)
+
+
+def cho_solve(L, B):
+    return solve_triangular(L, solve_triangular(L, B), trans=True)
+
+
+def eigh(A):
+    xp = namespace(A)
+    A = xp.tril(A) + xp.tril(A, k=-1).T  # the lower triangle, like the other backends
+    w, V = xp.linalg.eigh(A)
+    return w, V
+
+
+# --- Hermite features ----------------------------------------------------------------------
+
+
+def hermite_table(z, p: int):
     """(p+1, *z.shape) float64 table of h_k(z) = He_k(z)/sqrt(k!), k = 0..p.
 
     Uses h_{k+1} = (z h_k - sqrt(k) h_{k-1}) / sqrt(k+1): no monomials, no factorials.
     """
-    z = np.asarray(z, dtype=np.float64)
-    table = np.empty((p + 1,) + z.shape)
-    table[0] = 1.0
-    if p >= 1:
-        table[1] = z
+    z = asarray(z)
+    xp = namespace(z)
+    z = xp.astype(z, xp.float64)
+    table = [xp.ones_like(z), z]
     for k in range(1, p):
-        table[k + 1] = (z * table[k] - np.sqrt(k) * table[k - 1]) / np.sqrt(k + 1)
-    return table
+        table.append((z * table[k] - math.sqrt(k) * table[k - 1]) / math.sqrt(k + 1))
+    return xp.stack(table[: p + 1])
 
 
 def hermite_features(Z, alphas, out=None):
-    Z64 = np.asarray(Z, dtype=np.float64)
-    alphas = np.asarray(alphas)
+    xp = namespace(Z)
+    Z64 = _f64(Z)
+    alphas = np.asarray(alphas)  # (K, r) small integers on the host: they index Python loops
     p = int(alphas.max()) if alphas.size else 0
     tables = [hermite_table(Z64[:, j], p) for j in range(Z64.shape[1])]
-    res = np.ones((Z64.shape[0], alphas.shape[0]))
-    for a, alpha in enumerate(alphas):
+    cols = []
+    for alpha in alphas:
+        col = xp.ones(Z64.shape[0], dtype=xp.float64)
         for j, k in enumerate(alpha):
-            res[:, a] *= tables[j][k]
+            col = col * tables[j][int(k), ...]
+        cols.append(col)
+    res = xp.stack(cols, axis=1) if cols else xp.ones((Z64.shape[0], 0), dtype=xp.float64)
     if out is None:
-        return res.astype(Z.dtype, copy=False)
-    out[...] = res
+        return xp.astype(res, Z.dtype)
+    out[...] = xp.astype(res, out.dtype)
     return out
+
+
+def _add_into(acc, G):
+    """acc + G computed in float64, stored into acc (in place, acc's dtype)."""
+    xp = namespace(acc)
+    acc[...] = xp.astype(xp.astype(acc, xp.float64) + G, acc.dtype)
+    return acc
 
 
 # --- Algorithm 1 (paper.md section 2) ----------------------------------------------------
@@ -51,13 +153,13 @@ def onestep_gradient(X, W, b, r, acc=None):
     X (n, d), W (k, d), b (k,), r (n,) -> (k, d); added into ``acc`` when given. The network
     turns this into the gradient -(2/n) a_j (...) of the squared loss at a zero network.
     """
-    X64, W64 = np.asarray(X, np.float64), np.asarray(W, np.float64)
-    active = (X64 @ W64.T + np.asarray(b, np.float64)) > 0  # (n, k)
-    G = (active * np.asarray(r, np.float64)[:, None]).T @ X64
+    xp = namespace(X, W, b, r)
+    X64 = _f64(X)
+    active = (X64 @ _f64(W).T + _f64(b)) > 0  # (n, k)
+    G = (xp.astype(active, xp.float64) * _f64(r)[:, None]).T @ X64
     if acc is None:
-        return G.astype(X.dtype, copy=False)
-    acc += G
-    return acc
+        return xp.astype(G, X.dtype)
+    return _add_into(acc, G)
 
 
 def relu_features(X, W, b, paired, out=None):
@@ -66,16 +168,18 @@ def relu_features(X, W, b, paired, out=None):
     With ``paired``, W holds only the first half (m/2, d) of a weight matrix whose second half
     is its negation (the state after one step from a symmetric initialization); b is (m,).
     """
-    P = np.asarray(X, np.float64) @ np.asarray(W, np.float64).T
-    b = np.asarray(b, np.float64)
+    xp = namespace(X, W, b)
+    P = _f64(X) @ _f64(W).T
+    b = _f64(b)
+    zero = xp.zeros((), dtype=xp.float64)
     if paired:
         h = P.shape[1]
-        Phi = np.concatenate([np.maximum(P + b[:h], 0), np.maximum(-P + b[h:], 0)], axis=1)
+        Phi = xp.concat([xp.maximum(P + b[:h], zero), xp.maximum(-P + b[h:], zero)], axis=1)
     else:
-        Phi = np.maximum(P + b, 0)
+        Phi = xp.maximum(P + b, zero)
     if out is None:
-        return Phi.astype(X.dtype, copy=False)
-    out[...] = Phi
+        return xp.astype(Phi, X.dtype)
+    out[...] = xp.astype(Phi, out.dtype)
     return out
 
 
@@ -85,40 +189,40 @@ def feature_moments(X, W, b, y, paired, G=None, h=None):
     G (m, m) and h (m,) are created in X's dtype when not given. Every backend guarantees the
     lower triangle of G (G[i, j], i >= j); the reference fills all of it.
     """
-    Phi = relu_features(np.asarray(X, np.float64), W, b, paired)
+    xp = namespace(X, W, b, y)
+    Phi = relu_features(_f64(X), W, b, paired)
     m = Phi.shape[1]
-    G = np.zeros((m, m), dtype=X.dtype) if G is None else G
-    h = np.zeros(m, dtype=X.dtype) if h is None else h
-    G += Phi.T @ Phi
-    h += Phi.T @ np.asarray(y, np.float64)
+    G = xp.zeros((m, m), dtype=X.dtype) if G is None else G
+    h = xp.zeros(m, dtype=X.dtype) if h is None else h
+    _add_into(G, Phi.T @ Phi)
+    _add_into(h, Phi.T @ _f64(y))
     return G, h
 
 
-# --- Gaussian stream: Philox4x32-10 + Box-Muller (issue 3) ---------------------------------
+# --- Gaussian stream: Philox4x32-10 + Box-Muller --------------------------------------------
 # Constants of Philox4x32 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC11;
 # the Random123 library). All arithmetic below is on uint64 arrays holding 32-bit values.
 PHILOX_M0, PHILOX_M1 = 0xD2511F53, 0xCD9E8D57
 PHILOX_W0, PHILOX_W1 = 0x9E3779B9, 0xBB67AE85
-_MASK32 = np.uint64(0xFFFFFFFF)
+_MASK32 = 0xFFFFFFFF
 
 
 def philox4x32(counter, key, rounds: int = 10):
     """Philox4x32-``rounds`` of a batch of counters: the Random123 algorithm, written out.
 
-    counter: 4 integer arrays (broadcastable) of 32-bit words; key: 2 integers (32-bit words).
-    Returns 4 uint64 arrays holding the 32-bit output words.
+    counter: 4 integer arrays or integers (broadcastable) of 32-bit words; key: 2 integers
+    (32-bit words). Returns 4 uint64 arrays holding the 32-bit output words.
     """
-    c0, c1, c2, c3 = (np.asarray(c, dtype=np.uint64) & _MASK32 for c in counter)
-    k0, k1 = (np.uint64(int(k) & 0xFFFFFFFF) for k in key)
-    m0, m1 = np.uint64(PHILOX_M0), np.uint64(PHILOX_M1)
-    s32 = np.uint64(32)
+    xp = namespace(*counter)
+    c0, c1, c2, c3 = (xp.asarray(c, dtype=xp.uint64) & _MASK32 for c in counter)
+    k0, k1 = (int(k) & _MASK32 for k in key)
     for rnd in range(rounds):
         if rnd:  # the key is bumped between rounds
-            k0 = np.uint64((int(k0) + PHILOX_W0) & 0xFFFFFFFF)
-            k1 = np.uint64((int(k1) + PHILOX_W1) & 0xFFFFFFFF)
-        p0 = m0 * c0  # < 2**64: the full 32x32 -> 64-bit product
-        p1 = m1 * c2
-        c0, c1, c2, c3 = (p1 >> s32) ^ c1 ^ k0, p1 & _MASK32, (p0 >> s32) ^ c3 ^ k1, p0 & _MASK32
+            k0 = (k0 + PHILOX_W0) & _MASK32
+            k1 = (k1 + PHILOX_W1) & _MASK32
+        p0 = PHILOX_M0 * c0  # < 2**64: the full 32x32 -> 64-bit product
+        p1 = PHILOX_M1 * c2
+        c0, c1, c2, c3 = (p1 >> 32) ^ c1 ^ k0, p1 & _MASK32, (p0 >> 32) ^ c3 ^ k1, p0 & _MASK32
     return c0, c1, c2, c3
 
 
@@ -130,36 +234,37 @@ def gaussian_block(seed, stream, start, n, d, dtype):
     uniforms u_k = (x_k + 0.5) 2^-32 in (0, 1), and Box-Muller gives columns 4(j//4) + 0..3:
     sqrt(-2 ln u_0) (cos, sin)(2 pi u_1) and sqrt(-2 ln u_2) (cos, sin)(2 pi u_3).
     Computed in float64 and cast to ``dtype`` at the end. Row i depends on (seed, stream, i)
-    only, and column j does not depend on d.
+    only, and column j does not depend on d. A NumPy array (no input names another library).
     """
-    out = np.empty((n, d), dtype=dtype)
+    xp = namespace()
+    dtype = getattr(xp, np.dtype(dtype).name)
+    out = xp.empty((n, d), dtype=dtype)
     for lo in range(0, n, _ROWS_PER_BLOCK):  # blocks of rows: temporaries stay small whatever n is
         hi = min(lo + _ROWS_PER_BLOCK, n)
-        out[lo:hi] = _gaussian_rows(seed, stream, start + lo, hi - lo, d)
+        out[lo:hi, :] = xp.astype(_gaussian_rows(xp, seed, stream, start + lo, hi - lo, d), dtype)
     return out
 
 
 _ROWS_PER_BLOCK = 64
 
 
-def _gaussian_rows(seed, stream, start, n, d):
+def _gaussian_rows(xp, seed, stream, start, n, d):
     """float64 (n, d) rows of :func:`gaussian_block`, all at once."""
     G = (d + 3) // 4
-    rows = np.uint64(start) + np.arange(n, dtype=np.uint64)
+    rows = xp.arange(n, dtype=xp.uint64) + xp.asarray(start, dtype=xp.uint64)
     c0 = (rows & _MASK32)[:, None]
-    c1 = (rows >> np.uint64(32))[:, None]
-    c2 = np.arange(G, dtype=np.uint64)[None, :]
-    x = philox4x32((c0, c1, c2, np.uint64(stream)), (seed & 0xFFFFFFFF, seed >> 32))
-    u = [(w.astype(np.float64) + 0.5) * 2.0**-32 for w in x]
-    out = np.empty((n, G, 4))
+    c1 = (rows >> 32)[:, None]
+    c2 = xp.arange(G, dtype=xp.uint64)[None, :]
+    x = philox4x32((c0, c1, c2, xp.asarray(stream, dtype=xp.uint64)), (seed & _MASK32, seed >> 32))
+    u = [(xp.astype(w, xp.float64) + 0.5) * 2.0**-32 for w in x]
+    cols = []
     for k in (0, 2):
-        radius = np.sqrt(-2.0 * np.log(u[k]))
-        out[:, :, k] = radius * np.cos(2.0 * np.pi * u[k + 1])
-        out[:, :, k + 1] = radius * np.sin(2.0 * np.pi * u[k + 1])
-    return out.reshape(n, 4 * G)[:, :d]
+        radius = xp.sqrt(-2.0 * xp.log(u[k]))
+        cols += [radius * xp.cos(2.0 * math.pi * u[k + 1]), radius * xp.sin(2.0 * math.pi * u[k + 1])]
+    return xp.reshape(xp.stack(cols, axis=2), (n, 4 * G))[:, :d]
 
 
-# --- NTK and NNGP kernels of the two-layer ReLU network (paper.md section 4; issue 5) ------
+# --- NTK and NNGP kernels of the two-layer ReLU network (paper.md section 4) ---------------
 
 
 def kernel_gram(X1, X2, beta, kind, out=None):
@@ -174,54 +279,57 @@ def kernel_gram(X1, X2, beta, kind, out=None):
     """
     if kind not in ("ntk", "nngp"):
         raise ValueError(f"kind must be 'ntk' or 'nngp'; got {kind!r}")
-    A = np.asarray(X1, dtype=np.float64)
-    B = A if X2 is None else np.asarray(X2, dtype=np.float64)
+    xp = namespace(X1, X2)
+    A = _f64(X1)
+    B = A if X2 is None else _f64(X2)
     d = A.shape[1]
     b2 = float(beta) ** 2
     c = A @ B.T / d + b2
     if X2 is None:
-        q1 = q2 = np.diag(c).copy()
+        q1 = q2 = xp.linalg.diagonal(c)
     else:
-        q1 = np.sum(A * A, axis=1) / d + b2
-        q2 = np.sum(B * B, axis=1) / d + b2
-    s = np.sqrt(np.outer(q1, q2))
-    u = np.clip(c / np.where(s > 0, s, 1.0), -1.0, 1.0)  # s == 0 only for x = 0 with beta = 0
-    theta = np.arccos(u)
-    kappa0 = (np.pi - theta) / np.pi
-    kappa1 = (np.sqrt(1.0 - u * u) + (np.pi - theta) * u) / np.pi
+        q1 = xp.sum(A * A, axis=1) / d + b2
+        q2 = xp.sum(B * B, axis=1) / d + b2
+    s = xp.sqrt(q1[:, None] * q2[None, :])
+    u = xp.clip(c / xp.where(s > 0, s, xp.ones_like(s)), -1.0, 1.0)  # s == 0 only for x = 0 with beta = 0
+    theta = xp.acos(u)
+    kappa0 = (math.pi - theta) / math.pi
+    kappa1 = (xp.sqrt(1.0 - u * u) + (math.pi - theta) * u) / math.pi
     K = 0.5 * s * kappa1
     if kind == "ntk":
         K = K + 0.5 * c * kappa0
     if out is None:
-        return K.astype(np.asarray(X1).dtype, copy=False)
-    out[...] = K
+        return xp.astype(K, X1.dtype)
+    out[...] = xp.astype(K, out.dtype)
     return out
 
 
 def kernel_matvec(X, C, V, beta, kind, block_rows):
     """K(X, C) @ V for X (n, d), C (M, d), V (M,) or (M, k), computed block_rows rows of X at a time."""
-    X = np.asarray(X)
-    V64 = np.asarray(V, dtype=np.float64)
-    res = np.empty((X.shape[0],) + V64.shape[1:])
+    xp = namespace(X, C, V)
+    V64 = _f64(V)
+    res = xp.empty((X.shape[0],) + tuple(V64.shape[1:]), dtype=xp.float64)
     step = max(1, int(block_rows))
     for start in range(0, X.shape[0], step):
-        res[start : start + step] = kernel_gram(X[start : start + step].astype(np.float64), C, beta, kind) @ V64
-    return res.astype(X.dtype, copy=False)
+        stop = min(start + step, X.shape[0])  # the array API leaves out-of-bounds slices unspecified
+        res[start:stop, ...] = kernel_gram(_f64(X[start:stop, ...]), C, beta, kind) @ V64
+    return xp.astype(res, X.dtype)
 
 
 def kernel_normal_matvec(X, C, V, beta, kind, block_rows, W=None):
     """K^T (K V + W) for K = K(X, C) (n, M): V (M,) or (M, k) or None (zero), W (n,) or (n, k) or
     None (zero). Computed block_rows rows of X at a time; float64 result (the Nystrom solver's
     normal-equation product, accumulated over many blocks)."""
-    X = np.asarray(X)
-    tail = np.shape(V if V is not None else W)[1:]
-    res = np.zeros((np.shape(C)[0],) + tail)
+    xp = namespace(X, C, V, W)
+    tail = tuple((V if V is not None else W).shape[1:])
+    res = xp.zeros((C.shape[0],) + tail, dtype=xp.float64)
     step = max(1, int(block_rows))
+    C64 = _f64(C)
     for start in range(0, X.shape[0], step):
-        K = kernel_gram(X[start : start + step].astype(np.float64), np.asarray(C, np.float64), beta, kind)
-        t = K @ np.asarray(V, np.float64) if V is not None else np.zeros((K.shape[0],) + tail)
+        stop = min(start + step, X.shape[0])
+        K = kernel_gram(_f64(X[start:stop, ...]), C64, beta, kind)
+        t = K @ _f64(V) if V is not None else xp.zeros((K.shape[0],) + tail, dtype=xp.float64)
         if W is not None:
-            t = t + np.asarray(W, np.float64)[start : start + step]
-        res += K.T @ t
+            t = t + _f64(W)[start:stop, ...]
+        res = res + K.T @ t
     return res
-

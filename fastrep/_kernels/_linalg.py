@@ -1,0 +1,150 @@
+"""Array handling and dense linear algebra of the CPU backends (cpp and numba share them).
+
+Both backends work on NumPy arrays and call the same SciPy LAPACK drivers, so this module is
+their common half of the Ops contract (see ``fastrep/_kernels/__init__.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import scipy.linalg
+import scipy.linalg.lapack as lapack
+
+from . import cholesky_with_jitter
+
+#: OpenBLAS kernels whose multithreaded float64 factorizations have crashed (SIGSEGV in potrf at
+#: n = 16384 with 2 threads on an AVX-512 machine; fine at n = 8192, on one thread, or with
+#: OPENBLAS_CORETYPE=Haswell; compare OpenBLAS issues #1413 and #2562).
+FRAGILE_OPENBLAS = {"skylakex", "cooperlake", "sapphirerapids"}
+#: float64 factorizations above this order run on one BLAS thread on those kernels
+SAFE_THREADED_N = 8192
+#: below this order one BLAS thread is faster for eigh (threads cost more than they give)
+SINGLE_THREAD_EIGH_N = 1024
+
+
+def namespace(*arrays):
+    """NumPy, for NumPy arrays (``None`` and Python scalars are ignored); TypeError otherwise."""
+    for a in arrays:
+        if a is None or isinstance(a, (np.ndarray, np.generic, int, float, bool)):
+            continue
+        raise TypeError(
+            f"this backend runs on NumPy arrays; got {type(a).__module__}.{type(a).__name__} "
+            "(use backend='cupy' for CuPy arrays, backend='reference' for other array libraries)"
+        )
+    return np
+
+
+def asarray(a, dtype=None):
+    namespace(a)
+    return np.asarray(a, dtype=dtype)
+
+
+def to_host(a) -> np.ndarray:
+    return np.asarray(a)
+
+
+def safe_threads(dtype, n):
+    """A context that runs a LAPACK factorization on one thread where OpenBLAS is known to crash.
+
+    A segfault takes the user's process down with no message; half the speed on two cores does
+    not. Applies only to float64, n > SAFE_THREADED_N, OpenBLAS running AVX-512 kernels.
+    """
+    if np.dtype(dtype) != np.float64 or n <= SAFE_THREADED_N:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    fragile = any(
+        i.get("internal_api") == "openblas" and str(i.get("architecture", "")).lower() in FRAGILE_OPENBLAS
+        for i in threadpool_info()
+    )
+    return threadpool_limits(limits=1, user_api="blas") if fragile else contextlib.nullcontext()
+
+
+def mirror(K, *, from_upper: bool, block: int = 512):
+    """Copy one strict triangle of the C-ordered square K onto the other, in place, blockwise
+    (no n x n temporary): the upper onto the lower with ``from_upper``, else the lower onto the upper."""
+    n = K.shape[0]
+    for s in range(0, n, block):
+        e = min(s + block, n)
+        blk = K[s:e, s:e]
+        idx = np.tril_indices(e - s, -1) if from_upper else np.triu_indices(e - s, 1)
+        blk[idx] = blk.T[idx]
+        if e < n:
+            if from_upper:
+                K[e:, s:e] = K[s:e, e:].T
+            else:
+                K[s:e, e:] = K[e:, s:e].T
+    return K
+
+
+def _zero_strict_lower(K, block: int = 512):
+    n = K.shape[0]
+    for s in range(0, n, block):
+        e = min(s + block, n)
+        blk = K[s:e, s:e]
+        blk[np.tril_indices(e - s, -1)] = 0
+        K[e:, s:e] = 0
+
+
+def cholesky(A, *, jitter=0.0, escalate=True, overwrite_a=False, what="the matrix"):
+    """Lower L (n, n) with L L^T = A + jitter_used I, by LAPACK potrf; see the contract.
+
+    A: symmetric (n, n) float32/float64. With ``overwrite_a`` a C-contiguous A is factorized in
+    its own memory (no n x n copy) and L is returned as a Fortran-ordered view of it. LAPACK
+    writes L into the Fortran-lower (C-upper) triangle and leaves the C-lower triangle holding A,
+    so a failed attempt is undone from that triangle, without a copy.
+    """
+    A = np.asarray(A)
+    if not (overwrite_a and A.flags.c_contiguous):
+        A = np.array(A, order="C", copy=True)
+    n = A.shape[0]
+    (potrf,) = lapack.get_lapack_funcs(("potrf",), (A,))
+    AF = A.T
+    adiag = np.diagonal(A).copy()
+    scale = float(np.mean(adiag)) if n else 1.0
+    eps = float(np.finfo(A.dtype).eps)
+
+    def factor(j):
+        A.flat[:: n + 1] = adiag + j
+        with safe_threads(A.dtype, n):
+            c, info = potrf(AF, lower=1, clean=0, overwrite_a=1)
+        if not np.may_share_memory(c, A):  # never expected for an F-ordered view of the right dtype
+            raise RuntimeError("LAPACK copied the matrix instead of factorizing it in place")
+        if info < 0:
+            raise RuntimeError(f"LAPACK potrf rejected argument {-info}")
+        if info > 0:
+            mirror(A, from_upper=False)
+            A.flat[:: n + 1] = adiag
+            return None
+        _zero_strict_lower(A)  # the C-lower triangle is the Fortran-upper one of L
+        return AF
+
+    return cholesky_with_jitter(factor, n, scale, eps, jitter, escalate=escalate, what=what)
+
+
+def solve_triangular(L, B, *, lower=True, trans=False):
+    return scipy.linalg.solve_triangular(L, B, lower=lower, trans=1 if trans else 0, check_finite=False)
+
+
+def cho_solve(L, B):
+    return scipy.linalg.cho_solve((L, True), B, check_finite=False)
+
+
+def eigh(A):
+    """Symmetric eigendecomposition (lower triangle), tuned for the sizes fastrep meets.
+
+    Divide and conquer ('evd') is the fastest driver up to a few thousand; above 4096 'evr'
+    needs far less workspace. Below SINGLE_THREAD_EIGH_N, OpenBLAS's threads cost more than
+    they give (see benchmarks/RESULTS.md).
+    """
+    m = A.shape[0]
+    driver = "evd" if m <= 4096 else "evr"
+    ctx = contextlib.nullcontext()
+    if m <= SINGLE_THREAD_EIGH_N:
+        from threadpoolctl import threadpool_limits
+
+        ctx = threadpool_limits(1, user_api="blas")
+    with ctx:
+        return scipy.linalg.eigh(A, lower=True, check_finite=False, driver=driver)
