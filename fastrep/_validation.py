@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from .backend import array_module, is_cupy_array
+from .backend import array_module, namespace, to_host
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -26,7 +26,7 @@ MAX_DEGREE = 1000
 
 def as_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None, dtype=None,
                    finite: bool = True, xp=None):
-    """Return ``x`` as a float32/float64 array of the allowed ``ndim`` (NumPy or CuPy kept).
+    """Return ``x`` as a float32/float64 array of the allowed ``ndim``, in its own array library.
 
     The conversions of every public function (``dtype`` not given):
 
@@ -36,7 +36,8 @@ def as_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None, d
     * complex, object, string and other dtypes raise ``TypeError`` (complex values would
       lose their imaginary part; object arrays may hold anything);
     * lists, memmaps and objects with ``__array__`` (a pandas DataFrame) are read through
-      ``asarray``; ragged lists raise ``ValueError``.
+      ``asarray``; ragged lists raise ``ValueError``;
+    * arrays of another array-API library (e.g. array_api_strict) stay in it.
 
     With ``dtype`` given (the estimators, which cast every input to their own ``dtype``),
     scikit-learn's convention applies instead, as in ``validate_data``: any real input,
@@ -45,12 +46,14 @@ def as_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None, d
 
     NaN or inf raise ``ValueError`` when ``finite``.
     """
-    xp = xp or array_module(x)
+    xp = xp or namespace(x)
     try:
         arr = xp.asarray(x)
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"{name} must be a (rectangular) array of real numbers; "
                          f"{type(x).__name__} could not be read as one ({exc})") from None
+    if not isinstance(arr.dtype, np.dtype):  # another array-API library: its own dtype objects
+        return _as_float_array_api(xp, arr, name, ndim, dtype, finite)
     if dtype is not None and arr.dtype.kind == "O":
         # an estimator's input: scikit-learn converts object arrays of numbers
         try:
@@ -73,7 +76,27 @@ def as_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None, d
         if arr.ndim not in allowed:
             want = " or ".join(f"{k}-D" for k in allowed)
             raise ValueError(f"{name} must be {want}; got an array of shape {tuple(arr.shape)}")
-    if finite and arr.size and not bool(xp.isfinite(arr).all()):
+    if finite and arr.size and not bool(xp.all(xp.isfinite(arr))):
+        raise ValueError(f"{name} contains NaN or inf; fastrep needs finite inputs")
+    return arr
+
+
+def _as_float_array_api(xp, arr, name, ndim, dtype, finite):
+    """:func:`as_float_array` for an array-API library with its own dtype objects."""
+    if not xp.isdtype(arr.dtype, ("real floating", "integral", "bool")):
+        raise TypeError(f"{name} must be a real float array; got dtype {arr.dtype}")
+    if dtype is not None:
+        target = getattr(xp, np.dtype(dtype).name)
+        if arr.dtype != target:
+            arr = xp.astype(arr, target)
+    elif arr.dtype not in (xp.float32, xp.float64):
+        arr = xp.astype(arr, xp.float32 if arr.dtype == xp.float16 else xp.float64)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else ndim
+        if arr.ndim not in allowed:
+            want = " or ".join(f"{k}-D" for k in allowed)
+            raise ValueError(f"{name} must be {want}; got an array of shape {tuple(arr.shape)}")
+    if finite and arr.size and not bool(xp.all(xp.isfinite(arr))):
         raise ValueError(f"{name} contains NaN or inf; fastrep needs finite inputs")
     return arr
 
@@ -99,7 +122,7 @@ def check_out(out, shape, dtype, *inputs, name: str = "out"):
         raise ValueError(f"{name} must have dtype {dtype} (fastrep does not cast into out); got {out.dtype}")
     if not out.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous; copy it with ascontiguousarray first")
-    if xp is np and not out.flags.writeable:
+    if isinstance(out, np.ndarray) and not out.flags.writeable:
         raise ValueError(f"{name} is read-only")
     for arr in inputs:
         if arr is not None and hasattr(arr, "shape") and out.size and xp.may_share_memory(out, arr):
@@ -124,8 +147,8 @@ def naming(*names: str):
 def check_finite_output(arr, what: str, argument: str, hint: str | None = None):
     """Return ``arr``, or raise ValueError when it holds inf or NaN although its inputs were
     finite (an overflow of its dtype): the message names ``argument`` and suggests scaling."""
-    xp = array_module(arr)
-    if arr.size and not bool(xp.isfinite(arr).all()):
+    xp = namespace(arr)
+    if arr.size and not bool(xp.all(xp.isfinite(arr))):
         raise ValueError(f"{what} overflow {arr.dtype} for this {argument} (finite inputs, non-finite "
                          f"result); {hint or f'scale {argument} down or use float64'}")
     return arr
@@ -197,7 +220,7 @@ def as_multi_indices(alphas, name: str = "alphas", r: int | None = None,
     Integer, boolean and integral float arrays (and lists of them) are accepted; every range
     check runs on the values as given, before the cast to int32, so no value can wrap.
     """
-    src = alphas.get() if is_cupy_array(alphas) else alphas
+    src = to_host(alphas) if hasattr(alphas, "__dlpack__") else alphas
     try:
         a = np.asarray(src)
     except (TypeError, ValueError, OverflowError) as exc:

@@ -45,6 +45,7 @@ __all__ = [
     "AUTO_PREFERENCE",
     "BackendUnavailableError",
     "Context",
+    "Portable",
     "array_module",
     "backends",
     "check_backend",
@@ -54,6 +55,7 @@ __all__ = [
     "namespace",
     "on_host",
     "resolve",
+    "stream_context",
     "to_host",
 ]
 
@@ -381,3 +383,28 @@ def context(backend, families: Mapping[str, str], *arrays, dtype, xp=None, chunk
     resolved = {family: _resolve(backend, op, kind) for family, op in families.items()}
     resolved.update(ops or {})
     return Context(MappingProxyType(resolved), xp, np.dtype(dtype), chunk, source)
+
+
+def stream_context(backend, families: Mapping[str, str], stream, *, dtype, chunk=None) -> Context:
+    """:func:`context` for a fit on a stream: the namespace is that of the stream's chunks.
+
+    A :class:`fastrep.GaussianStream` brings its generator, recorded as the 'stream' family; any
+    other stream (anything with ``d``, ``dtype`` and ``chunks``) is asked for its first row.
+    """
+    X0, _ = next(iter(stream.chunks(0, 1, 1)))
+    gen = getattr(stream, "ops", None)
+    return context(backend, families, X0, dtype=dtype, chunk=chunk, source="stream",
+                   ops={"stream": gen} if gen is not None else None)
+
+
+class Portable:
+    """Mixin of the learners: a fitted model pickles without its Context (modules, device state).
+
+    Fitted arrays are kept on the host, so the unpickled model predicts anywhere (a model fitted
+    on a GPU predicts on a machine without one, and the reverse).
+    """
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_ctx", None)
+        return state

@@ -41,7 +41,7 @@ from ._validation import (
     check_stream,
     naming,
 )
-from .backend import array_module, is_cupy_array, resolve
+from .backend import Portable, context, namespace, on_host, stream_context, to_host
 from .ridge import EigenRidge, lambda_grid, resolve_ridge
 
 __all__ = ["DegenerateTargetWarning", "OneStepNetwork", "RandomFeaturesRegressor"]
@@ -65,15 +65,6 @@ def _default_chunk(d: int, m: int, itemsize: int) -> int:
     return int(min(max(rows, 1024), 65536))
 
 
-def _stream_xp(stream):
-    """The array library a stream's chunks come in: CuPy for backend='cupy', else NumPy."""
-    if getattr(stream, "backend", None) == "cupy":
-        import cupy
-
-        return cupy
-    return np
-
-
 class _ArraySource:
     """Chunks of in-memory arrays (views, no copies)."""
 
@@ -83,7 +74,7 @@ class _ArraySource:
     def chunks(self, start, stop, chunk):
         for lo in range(start, stop, chunk):
             hi = min(lo + chunk, stop)
-            yield self.X[lo:hi], self.y[lo:hi]
+            yield self.X[lo:hi, ...], self.y[lo:hi]
 
 
 class _StreamSource:
@@ -109,7 +100,25 @@ class _StreamSource:
             self._cache[key] = blocks
 
 
-class _TwoLayerBase(RegressorMixin, BaseEstimator):
+class _Centered:
+    """A data source whose labels are centred: chunks of (X, y_hat)."""
+
+    def __init__(self, src, centered):
+        self.src, self.centered = src, centered
+
+    def chunks(self, start, stop, chunk):
+        for Xc, yc in self.src.chunks(start, stop, chunk):
+            yield Xc, self.centered(Xc, yc)
+
+
+@contextlib.contextmanager
+def _timed(timings, stage):
+    t0 = time.perf_counter()
+    yield
+    timings[stage] = time.perf_counter() - t0
+
+
+class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
     """Shared machinery: parameter checks, label centering, feature moments, the ridge path."""
 
     _learns_first_layer = True
@@ -151,28 +160,33 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
             raise ValueError(f"precision must be 'highest' or 'tf32'; got {self.precision!r}")
         return width, check_dtype(self.dtype)
 
-    def _precision(self, kb, dtype):
-        """The context the dense products run in: TF32 tensor cores only when asked for."""
-        if self.precision == "highest":
-            return contextlib.nullcontext()
-        if kb.name != "cupy" or dtype != np.float32:
-            raise ValueError("precision='tf32' needs backend='cupy' and dtype=float32 (TF32 is a GPU "
-                             f"tensor-core mode); got backend {kb.name!r}, dtype {dtype}")
-        return kb.tf32()
+    def _families(self):
+        """{family: the operation whose AUTO_PREFERENCE order picks its backend} of one fit."""
+        fam = {"onestep": "onestep_gradient"} if self._learns_first_layer else {}
+        return {**fam, "features": "feature_moments", "ridge": "eigh"}
+
+    def _context(self, dtype, d, *arrays, stream=None):
+        """The fit's Context: resolved once, from the data (arrays, or the stream's generator)."""
+        self._check_memory(d, int(self.width), dtype)
+        chunk = self.chunk_size or _default_chunk(d, int(self.width), dtype.itemsize)
+        if stream is not None:
+            return stream_context(self.backend, self._families(), stream, dtype=dtype, chunk=chunk)
+        return context(self.backend, self._families(), *arrays, dtype=dtype, chunk=chunk)
 
     # ----------------------------------------------------------------- public API
     def fit(self, X, y, X_val=None, y_val=None):
         """Fit on in-memory data.
 
-        X : (n, d) float array (NumPy or CuPy); y : (n,). Cast to ``dtype``.
+        X : (n, d) float array (NumPy, CuPy or another array-API library); y : (n,). Cast to ``dtype``.
         X_val, y_val : optional validation data for ``ridge='validate'``; without them the
             ridge is chosen by generalized cross-validation from the same eigendecomposition,
             so no training sample is held out.
         """
-        self._check_params()
+        _, dtype = self._check_params()
         X, y = self._validate_xy(X, y, "X", "y", reset=True)
         val = self._validate_val(X_val, y_val)
-        return self._fit_source(_ArraySource(X, y), X.shape[0], X.shape[1], val, array_module(X))
+        ctx = self._context(dtype, X.shape[1], X, y)
+        return self._fit(ctx, _ArraySource(X, y), X.shape[0], val)
 
     def fit_stream(self, stream, n, *, n_val=10_000, val=None):
         """Fit on ``n`` samples of a :class:`fastrep.GaussianStream`, never holding them all.
@@ -180,7 +194,7 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         The validation set for ``ridge='validate'`` is ``n_val`` fresh samples of the stream's
         validation split (as in the first author's code), or ``val=(X_val, y_val)``.
         """
-        self._check_params()
+        _, dtype = self._check_params()
         n = check_int(n, "n", low=2)
         check_stream(stream)
         target = getattr(stream, "target", None)
@@ -190,7 +204,6 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
                 "Algorithm 1's guarantee does not cover it",
                 DegenerateTargetWarning, stacklevel=2,
             )
-        dtype = check_dtype(self.dtype)
         if np.dtype(stream.dtype) != dtype:
             raise ValueError(f"stream.dtype is {np.dtype(stream.dtype)} but the model's dtype is {dtype}")
         if val is None and self.ridge == "validate":
@@ -199,30 +212,35 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         if val is not None:
             val = self._validate_xy(val[0], val[1], "X_val", "y_val", reset=False, d=stream.d)
         self.n_features_in_ = stream.d
-        xp = _stream_xp(stream)
-        return self._fit_source(_StreamSource(stream, n), n, stream.d, val, xp)
+        ctx = self._context(dtype, stream.d, stream=stream)
+        return self._fit(ctx, _StreamSource(stream, n), n, val)
 
     def predict(self, X):
         """(n,) predictions of X's dtype and array library; X (n, d) with the d seen at fit."""
         check_is_fitted(self, "a_")
         X = self._validate_x(X)
-        kb = resolve(self.backend, "relu_features", X)
-        xp = array_module(X)
-        W, b, a = (self._on(xp, v, X.dtype) for v in (self._W_features, self.b_, self.a_))
-        out = xp.empty(X.shape[0], dtype=X.dtype)
-        chunk = self.chunk_size or _default_chunk(X.shape[1], self.width, X.dtype.itemsize)
-        for lo in range(0, X.shape[0], chunk):
-            Xc = X[lo:lo + chunk]
-            out[lo:lo + chunk] = kb.relu_features(Xc, W, b, self._paired) @ a + self._label_part(Xc, xp)
+        dtype = check_dtype(self.dtype)
+        ctx = context(self.backend, {"features": "relu_features"}, X, dtype=dtype)
+        ops, xp = ctx["features"], ctx.xp
+        W, b, a = (ctx.asarray(v) for v in (self._W_features, self.b_, self.a_))
+        n = X.shape[0]
+        out = xp.empty(n, dtype=ctx.xdtype)
+        chunk = self.chunk_size or _default_chunk(X.shape[1], self.width, dtype.itemsize)
+        for lo in range(0, n, chunk):
+            hi = min(lo + chunk, n)
+            Xc = X[lo:hi, ...]
+            out[lo:hi] = ops.relu_features(Xc, W, b, self._paired) @ a + self._label_part(ctx, Xc)
         return check_finite_output(out, "the predictions", "X", "scale X down or use dtype=float64")
 
     # ----------------------------------------------------------------- validation
     def _validate_xy(self, X, y, xname, yname, *, reset, d=None):
         dtype = check_dtype(self.dtype)
-        if is_cupy_array(X) or is_cupy_array(y):
-            array_module(X, y)  # refuses a NumPy/CuPy mix
+        if not on_host(X, y):
+            namespace(X, y)  # refuses a mix of array libraries
             X = as_float_array(X, xname, ndim=2, dtype=dtype)
             y = as_float_array(y, yname, ndim=1, dtype=dtype)
+            if y.shape[0] != X.shape[0]:
+                raise ValueError(f"{yname} has {y.shape[0]} entries but {xname} has {X.shape[0]} rows; they must match")
             if reset:
                 self.n_features_in_ = X.shape[1]
         else:
@@ -249,7 +267,7 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         return self._validate_xy(X_val, y_val, "X_val", "y_val", reset=False)
 
     def _validate_x(self, X):
-        if is_cupy_array(X):
+        if not on_host(X):
             X = as_float_array(X, "X", ndim=2, dtype=check_dtype(self.dtype))
             if X.shape[1] != self.n_features_in_:
                 raise ValueError(
@@ -260,17 +278,10 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         with naming("X"):
             return validate_data(self, X, reset=False, dtype=check_dtype(self.dtype))
 
-    @staticmethod
-    def _on(xp, v, dtype):
-        if xp is np:
-            return np.asarray(v.get() if hasattr(v, "get") else v, dtype=dtype)
-        return xp.asarray(v, dtype=dtype)
-
-    def _label_part(self, Xc, xp):
+    def _label_part(self, ctx, Xc):
         if not self.center:
-            return xp.zeros(Xc.shape[0], dtype=Xc.dtype)
-        beta = self._on(xp, self.label_linear_, Xc.dtype)
-        return Xc @ beta + Xc.dtype.type(self.label_mean_)
+            return ctx.xp.zeros(Xc.shape[0], dtype=Xc.dtype)
+        return Xc @ ctx.asarray(self.label_linear_) + float(ctx.dtype.type(self.label_mean_))
 
     # ----------------------------------------------------------------- the algorithm
     def initialization(self, d, rng=None):
@@ -296,10 +307,6 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         return {"W": np.concatenate([W_half, W_half]), "b": np.concatenate([b_half, b_half]),
                 "a": np.concatenate([a_half, -a_half])}
 
-    def _kernels_for(self, xp):
-        """The backend module for the fit's operations, given the data's array library."""
-        return resolve(self.backend, "feature_moments", xp.empty(0) if xp is not np else None)
-
     def _check_memory(self, d, width, dtype):
         """Refuse, naming ``width``, a network whose weights, moments and chunks do not fit the budget."""
         chunk = self.chunk_size or _default_chunk(d, width, dtype.itemsize)
@@ -310,179 +317,80 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         check_allocation(nbytes, what=f"a width-{width} network on d = {d} inputs", argument="width",
                          max_memory=self.max_memory)
 
-    def _fit_source(self, src, n, d, val, xp):
-        width, dtype = self._check_params()
-        self._check_memory(d, width, dtype)
-        kb = self._kernels_for(xp)
-        with self._precision(kb, dtype):
-            return self._fit_source_inner(src, n, d, val, xp, kb, width, dtype)
-
-    def _fit_source_inner(self, src, n, d, val, xp, kb, width, dtype):
-        chunk = self.chunk_size or _default_chunk(d, width, dtype.itemsize)
-        rng = np.random.default_rng(self.seed)
-        timings = {}
-        h = width // 2
-
-        init = self.initialization(d, rng)
-        W0, b, a_sign = init["W"], init["b"], init["a"]
-
-        # sample ranges of the two stages
+    def _stages(self, n):
+        """Sample ranges of step 1 and of the ridge head: halves with ``split``, else all n twice."""
         if self.split and self._learns_first_layer:
             if n < 4:
                 raise ValueError(f"split=True needs n >= 4 samples; got n={n}")
-            stage1, stage2 = (0, n // 2), (n // 2, n)
-        else:
-            stage1 = stage2 = (0, n)
+            return (0, n // 2), (n // 2, n)
+        return (0, n), (0, n)
 
-        t0 = time.perf_counter()
-        centered = self._label_stats(src, n, d, chunk, xp, dtype)
-        timings["labels"] = time.perf_counter() - t0
-
-        # step 1: one (or `steps`) large gradient steps on W
-        t0 = time.perf_counter()
-        paired = False
-        if self._learns_first_layer:
-            W, paired = self._first_layer(kb, src, xp, dtype, chunk, stage1, W0, b, a_sign, centered)
-        else:
-            W = W0
-        timings["step1"] = time.perf_counter() - t0
-
-        if self.rebias:  # the paper re-draws b after step 1; the author's code keeps it
-            b = rng.standard_normal(width)
-
-        self.W_ = W
-        self.first_layer_a_ = a_sign
-        self.n_samples_ = n
-        self._paired = paired
-        self._W_features = W[:h] if paired else W
-        self._fit_head(kb, src, stage2, chunk, val, xp, dtype, b, centered, timings)
+    def _fit(self, ctx, src, n, val):
+        """Algorithm 1: initialization, label statistics, one step, ridge head."""
+        rng = np.random.default_rng(self.seed)
+        self._ctx, self.timings_ = ctx, {}
+        with ctx.precision(self.precision):
+            init = self.initialization(self.n_features_in_, rng)
+            stage1, stage2 = self._stages(n)
+            with _timed(self.timings_, "labels"):
+                data = self._label_stats(ctx, src, n)
+            with _timed(self.timings_, "step1"):
+                if self._learns_first_layer:
+                    W, paired = self._one_step(ctx, data, stage1, init)
+                else:
+                    W, paired = init["W"], False
+            b = rng.standard_normal(W.shape[0]) if self.rebias else init["b"]  # the paper re-draws b
+            self.W_, self.first_layer_a_, self.n_samples_, self.b_ = W, init["a"], n, b
+            self._paired = paired
+            self._W_features = W[: W.shape[0] // 2] if paired else W
+            self._ridge_head(ctx, data, stage2, val)
+        self.backend_ = ctx.backend_
         return self
 
-    def _label_stats(self, src, n, d, chunk, xp, dtype):
-        """alpha_hat = mean(y), beta_hat = mean(y x) in one pass; returns y -> y_hat for a chunk."""
+    def _label_stats(self, ctx, src, n):
+        """alpha_hat = mean(y), beta_hat = mean(y x) in one pass; returns the centred source."""
+        xp, d = ctx.xp, self.n_features_in_
         sum_y, sum_yx = 0.0, np.zeros(d)
-        for Xc, yc in src.chunks(0, n, chunk):
-            sum_y += float(yc.sum(dtype=np.float64))
-            sum_yx += self._host(yc @ Xc).astype(np.float64)  # one chunk in dtype, the total in float64
+        for Xc, yc in src.chunks(0, n, ctx.chunk):
+            sum_y += float(xp.sum(yc, dtype=xp.float64))
+            sum_yx += to_host(yc @ Xc).astype(np.float64)  # one chunk in dtype, the total in float64
         if not np.isfinite(sum_y) or not np.all(np.isfinite(sum_yx)):
             raise ValueError("y contains NaN or inf (the label sums are not finite)")
         if self.center:
             self.label_mean_, self.label_linear_ = sum_y / n, sum_yx / n
         else:
             self.label_mean_, self.label_linear_ = 0.0, np.zeros(d)
-        alpha_hat = dtype.type(self.label_mean_)
-        beta_dev = xp.asarray(self.label_linear_, dtype=dtype)
+        alpha_hat = float(ctx.dtype.type(self.label_mean_))
+        beta_dev = ctx.asarray(self.label_linear_)
 
         def centered(Xc, yc):
             return yc - alpha_hat - Xc @ beta_dev if self.center else yc
 
-        return centered
+        return _Centered(src, centered)
 
-    def _fit_head(self, kb, src, rows, chunk, val, xp, dtype, b, centered, timings):
-        """Step 2: Phi^T Phi / n and Phi^T y_hat / n over ``rows``, then the ridge path."""
-        t0 = time.perf_counter()
-        paired = self._paired
-        W_dev = xp.asarray(self._W_features, dtype=dtype)
-        b_dev = xp.asarray(b, dtype=dtype)
-        G = h_vec = None
-        yy = 0.0
-        for Xc, yc in src.chunks(*rows, chunk):
-            yc_hat = centered(Xc, yc)
-            G, h_vec = kb.feature_moments(Xc, W_dev, b_dev, yc_hat, paired, G=G, h=h_vec)
-            yy += float((yc_hat.astype(xp.float64) ** 2).sum())
-        n2 = rows[1] - rows[0]
-        G = G.astype(xp.float64)  # stays on the device on the cupy backend
-        G = xp.tril(G) + xp.tril(G, -1).T
-        rhs = h_vec.astype(xp.float64)
-        timings["features"] = time.perf_counter() - t0
-
-        # ridge: one eigendecomposition, the whole lambda path
-        t0 = time.perf_counter()
-        er = EigenRidge(G / n2, rhs / n2, rcond=10 * np.finfo(dtype).eps)
-        ridge = resolve_ridge(self.ridge)
-        self.ridge_path_ = None
-        if ridge == "validate":
-            grid = lambda_grid()
-            if val is not None:
-                Xv, yv = val
-                Phi_v = kb.relu_features(Xv, W_dev, b_dev, paired)
-                ridge, scores = er.select(Phi_v, centered(Xv, yv), grid)
-            else:
-                ridge, scores = er.gcv(n2, yy, grid)
-            self.ridge_path_ = (grid, scores)
-        timings["ridge"] = time.perf_counter() - t0
-        self.b_ = b
-        self.a_ = self._host(er.coef(ridge))
-        self.ridge_ = float(ridge)
-        self.timings_ = timings
-
-    # ----------------------------------------------------------------- transfer
-    def refit(self, X, y, *, rebias=True, X_val=None, y_val=None, seed=None):
-        """Keep the learned first layer ``W_`` and refit the rest on new data (transfer learning).
-
-        The label statistics are recomputed on (X, y), the biases are re-drawn
-        (``rebias=True``, from ``seed``, default ``self.seed + 1``) and the second layer is
-        fitted by the same ridge path. X (n, d), y (n,); X_val/y_val as in :meth:`fit`.
-        """
-        check_is_fitted(self, "W_")
-        X, y = self._validate_xy(X, y, "X", "y", reset=False)
-        val = self._validate_val(X_val, y_val)
-        return self._refit_source(_ArraySource(X, y), X.shape[0], val, array_module(X), rebias, seed)
-
-    def refit_stream(self, stream, n, *, n_val=10_000, rebias=True, seed=None):
-        """:meth:`refit` on ``n`` samples of a stream (validation: ``n_val`` fresh samples)."""
-        check_is_fitted(self, "W_")
-        n = check_int(n, "n", low=2)
-        if check_stream(stream).d != self.n_features_in_:
-            raise ValueError(f"stream.d is {stream.d} but the model was fitted with d = {self.n_features_in_}")
-        val = stream.val().take(check_int(n_val, "n_val", low=1)) if self.ridge == "validate" else None
-        xp = _stream_xp(stream)
-        return self._refit_source(_StreamSource(stream, n), n, val, xp, rebias, seed)
-
-    def _refit_source(self, src, n, val, xp, rebias, seed):
-        width, dtype = self._check_params()
-        d = self.n_features_in_
-        self._check_memory(d, width, dtype)
-        chunk = self.chunk_size or _default_chunk(d, self.width, dtype.itemsize)
-        kb = self._kernels_for(xp)
-        timings = {}
-        t0 = time.perf_counter()
-        centered = self._label_stats(src, n, d, chunk, xp, dtype)
-        timings["labels"] = time.perf_counter() - t0
-        b = self.b_
-        if rebias:
-            seed = self.seed + 1 if seed is None else check_int(seed, "seed", low=0)
-            b = np.random.default_rng(seed).standard_normal(self.b_.shape[0])
-        with self._precision(kb, dtype):
-            self._fit_head(kb, src, (0, n), chunk, val, xp, dtype, b, centered, timings)
-        return self
-
-    def _first_layer(self, kb, src, xp, dtype, chunk, stage1, W0, b, a_sign, centered):
+    def _one_step(self, ctx, data, rows, init):
         """W after `steps` large steps with weight decay 1/eta1 (so W <- -eta1 grad each step)."""
-        steps = self.steps
-        lo, hi = stage1
-        bounds = np.linspace(lo, hi, steps + 1).astype(int)
+        ops, steps = ctx["onestep"], self.steps
+        bounds = np.linspace(rows[0], rows[1], steps + 1).astype(int)
         if np.any(np.diff(bounds) < 1):
-            raise ValueError(f"steps={steps} needs at least {steps} stage-1 samples; got {hi - lo}")
-        h = W0.shape[0] // 2
-        W = W0
-        b_dev = xp.asarray(b, dtype=dtype)
+            raise ValueError(f"steps={steps} needs at least {steps} stage-1 samples; got {rows[1] - rows[0]}")
+        W, a_sign = init["W"], init["a"]
+        h = W.shape[0] // 2
+        b_dev, a_dev = ctx.asarray(init["b"]), ctx.asarray(a_sign)
         for t in range(steps):
             n_t = int(bounds[t + 1] - bounds[t])
             if t == 0:
                 # f = 0 at the symmetric init: residual = y_hat, and the second half's gradient
                 # is exactly the negation of the first's, so only h neurons are computed.
-                Wd, bd, rows = xp.asarray(W[:h], dtype=dtype), b_dev[:h], slice(0, h)
+                Wd, bd, half = ctx.asarray(W[:h]), b_dev[:h], slice(0, h)
             else:
-                Wd, bd, rows = xp.asarray(W, dtype=dtype), b_dev, slice(None)
-            a_dev = xp.asarray(a_sign, dtype=dtype)
+                Wd, bd, half = ctx.asarray(W), b_dev, slice(None)
             Gacc = None
-            for Xc, yc in src.chunks(int(bounds[t]), int(bounds[t + 1]), chunk):
-                r = centered(Xc, yc)
+            for Xc, r in data.chunks(int(bounds[t]), int(bounds[t + 1]), ctx.chunk):
                 if t > 0:
-                    r = r - kb.relu_features(Xc, Wd, bd, False) @ a_dev
-                Gacc = kb.onestep_gradient(Xc, Wd, bd, r, acc=Gacc)
-            Gs = self._host(Gacc).astype(np.float64) * a_sign[rows, None]  # a_j sum_i r_i 1[.] x_i
+                    r = r - ctx["features"].relu_features(Xc, Wd, bd, False) @ a_dev
+                Gacc = ops.onestep_gradient(Xc, Wd, bd, r, acc=Gacc)
+            Gs = to_host(Gacc).astype(np.float64) * a_sign[half, None]  # a_j sum_i r_i 1[.] x_i
             if not np.all(np.isfinite(Gs)):
                 raise ValueError("the one-step gradient is not finite (check X and y for overflow)")
             if t == 0:
@@ -500,9 +408,77 @@ class _TwoLayerBase(RegressorMixin, BaseEstimator):
         self.lambda1_ = 1.0 / self.eta1_
         return W, steps == 1
 
-    @staticmethod
-    def _host(v):
-        return v.get() if hasattr(v, "get") else np.asarray(v)
+    def _ridge_head(self, ctx, data, rows, val):
+        """Step 2: Phi^T Phi / n and Phi^T y_hat / n over ``rows``, then the ridge path."""
+        ops, xp, paired = ctx["features"], ctx.xp, self._paired
+        with _timed(self.timings_, "features"):
+            W_dev, b_dev = ctx.asarray(self._W_features), ctx.asarray(self.b_)
+            G = h_vec = None
+            yy = 0.0
+            for Xc, yc_hat in data.chunks(*rows, ctx.chunk):
+                G, h_vec = ops.feature_moments(Xc, W_dev, b_dev, yc_hat, paired, G=G, h=h_vec)
+                yy += float(xp.sum(xp.astype(yc_hat, xp.float64) ** 2))
+            n2 = rows[1] - rows[0]
+            G = xp.astype(G, xp.float64)  # stays on the device on the cupy backend
+            G = xp.tril(G) + xp.tril(G, k=-1).T
+            rhs = xp.astype(h_vec, xp.float64)
+
+        # ridge: one eigendecomposition, the whole lambda path
+        with _timed(self.timings_, "ridge"):
+            er = EigenRidge(G / n2, rhs / n2, rcond=10 * np.finfo(ctx.dtype).eps, ops=ctx["ridge"])
+            ridge = resolve_ridge(self.ridge)
+            self.ridge_path_ = None
+            if ridge == "validate":
+                grid = lambda_grid()
+                if val is not None:
+                    Xv, yv = val
+                    Phi_v = ops.relu_features(Xv, W_dev, b_dev, paired)
+                    ridge, scores = er.select(Phi_v, data.centered(Xv, yv), grid)
+                else:
+                    ridge, scores = er.gcv(n2, yy, grid)
+                self.ridge_path_ = (grid, scores)
+            self.a_ = to_host(er.coef(ridge))
+            self.ridge_ = float(ridge)
+
+    # ----------------------------------------------------------------- transfer
+    def refit(self, X, y, *, rebias=True, X_val=None, y_val=None, seed=None):
+        """Keep the learned first layer ``W_`` and refit the rest on new data (transfer learning).
+
+        The label statistics are recomputed on (X, y), the biases are re-drawn
+        (``rebias=True``, from ``seed``, default ``self.seed + 1``) and the second layer is
+        fitted by the same ridge path. X (n, d), y (n,); X_val/y_val as in :meth:`fit`.
+        """
+        check_is_fitted(self, "W_")
+        _, dtype = self._check_params()
+        X, y = self._validate_xy(X, y, "X", "y", reset=False)
+        val = self._validate_val(X_val, y_val)
+        ctx = self._context(dtype, self.n_features_in_, X, y)
+        return self._refit(ctx, _ArraySource(X, y), X.shape[0], val, rebias, seed)
+
+    def refit_stream(self, stream, n, *, n_val=10_000, rebias=True, seed=None):
+        """:meth:`refit` on ``n`` samples of a stream (validation: ``n_val`` fresh samples)."""
+        check_is_fitted(self, "W_")
+        _, dtype = self._check_params()
+        n = check_int(n, "n", low=2)
+        if check_stream(stream).d != self.n_features_in_:
+            raise ValueError(f"stream.d is {stream.d} but the model was fitted with d = {self.n_features_in_}")
+        val = stream.val().take(check_int(n_val, "n_val", low=1)) if self.ridge == "validate" else None
+        ctx = self._context(dtype, stream.d, stream=stream)
+        return self._refit(ctx, _StreamSource(stream, n), n, val, rebias, seed)
+
+    def _refit(self, ctx, src, n, val, rebias, seed):
+        self._ctx, self.timings_ = ctx, {}
+        with _timed(self.timings_, "labels"):
+            data = self._label_stats(ctx, src, n)
+        if rebias:
+            seed = self.seed + 1 if seed is None else check_int(seed, "seed", low=0)
+            self.b_ = np.random.default_rng(seed).standard_normal(self.b_.shape[0])
+        with ctx.precision(self.precision):
+            self._ridge_head(ctx, data, (0, n), val)
+        # W_ (and the 'onestep' entry) come from the original fit
+        ran = {k: v for k, v in ctx.backend_.items() if k != "onestep"}
+        self.backend_ = {**getattr(self, "backend_", {}), **ran}
+        return self
 
 
 class OneStepNetwork(_TwoLayerBase):

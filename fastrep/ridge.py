@@ -12,12 +12,14 @@ eigenvalues that a small lambda exposes).
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
-import scipy.linalg
 
 from ._memory import check_allocation
 from ._validation import check_int, check_positive
-from .backend import array_module
+from .backend import namespace, resolve, to_host
 
 __all__ = ["EigenRidge", "lambda_grid", "resolve_ridge"]
 
@@ -33,33 +35,38 @@ def lambda_grid(num: int = 100, low: float = 1e-10, high: float = 1e15) -> np.nd
 
 
 def resolve_ridge(ridge, name: str = "ridge"):
-    """Validate a user's ``ridge`` argument: ``'validate'`` or a positive number."""
+    """Validate a user's ``ridge`` argument: ``'validate'`` or a finite number >= 0.
+
+    The one rule of every learner. ridge = 0 is allowed; a system that is then singular is
+    refused with a clear error where it is solved (:meth:`EigenRidge.coef`, the Cholesky solver).
+    """
     if isinstance(ridge, str):
         if ridge != "validate":
-            raise ValueError(f"{name} must be 'validate' or a positive number; got {ridge!r}")
+            raise ValueError(f"{name} must be 'validate' or a finite number >= 0; got {ridge!r}")
         return ridge
-    return check_positive(ridge, name)
+    if isinstance(ridge, bool) or not isinstance(ridge, numbers.Real):
+        raise TypeError(f"{name} must be 'validate' or a finite number >= 0; got {ridge!r}")
+    ridge = float(ridge)
+    if not math.isfinite(ridge) or ridge < 0:
+        raise ValueError(f"{name} must be 'validate' or a finite number >= 0; got {ridge}")
+    return ridge
 
 
-def _eigh_cpu(A):
-    """Symmetric eigendecomposition (lower triangle), tuned for the sizes fastrep meets.
+def gcv_scores(s, proj, y_sq_sum: float, n: int, lams):
+    """Generalized cross-validation scores for every lambda, from an eigendecomposition.
 
-    Divide and conquer ('evd') is the fastest driver up to a few thousand; above 4096 'evr'
-    needs far less workspace. Below 1024, OpenBLAS's threads cost more than they give: on this
-    2-core machine under load a 1000 x 1000 eigh took 2.6 s with 2 threads and 0.15 s with 1.
+    s (k,) eigenvalues, proj (k,) the squared norm of y in each eigendirection of the training
+    predictions (float64 host arrays). RSS = (|y|^2 - sum proj) + sum proj (lam/(s + lam))^2,
+    tr(H) = sum s/(s + lam), GCV(lam) = (RSS/n) / (1 - tr(H)/n)^2. Writing RSS as the
+    least-squares residual (independent of lam) plus the shrinkage term avoids the cancellation
+    of the direct expansion when lam is tiny. Returns (best_lam, scores).
     """
-    m = A.shape[0]
-    driver = "evd" if m <= 4096 else "evr"
-    if m <= 1024:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(1, user_api="blas"):
-            return scipy.linalg.eigh(A, lower=True, check_finite=False, driver=driver)
-    return scipy.linalg.eigh(A, lower=True, check_finite=False, driver=driver)
-
-
-def _host(v):
-    return v.get() if hasattr(v, "get") else np.asarray(v)
+    lams = np.asarray(lams, dtype=np.float64)
+    shrink = lams[:, None] / (s[None, :] + lams[:, None])
+    rss = max(y_sq_sum - proj.sum(), 0.0) + (shrink**2) @ proj
+    dof = (s[None, :] / (s[None, :] + lams[:, None])).sum(1)
+    scores = (rss / n) / np.maximum(1.0 - dof / n, 1e-12) ** 2
+    return float(lams[int(np.argmin(scores))]), scores
 
 
 class EigenRidge:
@@ -67,89 +74,102 @@ class EigenRidge:
 
     Parameters
     ----------
-    A : (m, m) symmetric positive semi-definite array (any float dtype; used in float64).
-    b : (m,) right-hand side.
+    A : (m, m) symmetric positive semi-definite array (any float dtype; used in float64), in
+        any array library the ``ops`` take; only its lower triangle is read.
+    b : (m,) right-hand side, same library.
     rcond : float, default 0
         Eigenvalues at or below ``rcond * max eigenvalue`` are treated as exactly zero (their
         directions are dropped). A Gram matrix accumulated in float32 carries relative errors
         of about 1e-7 in its spectrum; below that its eigenvectors are noise, and a tiny lambda
         would amplify them. The learners pass ``10 * eps`` of their accumulation dtype.
+    ops : the kernel module whose ``eigh`` runs (default: resolved for A, 'auto').
     """
 
-    def __init__(self, A, b, rcond: float = 0.0):
-        xp = array_module(A, b)
+    def __init__(self, A, b, rcond: float = 0.0, *, ops=None):
+        xp = namespace(A, b)
         self.xp = xp
-        A = xp.asarray(A, dtype=xp.float64)
-        b = xp.asarray(b, dtype=xp.float64)
+        A = xp.astype(xp.asarray(A), xp.float64)
+        b = xp.astype(xp.asarray(b), xp.float64)
         if A.ndim != 2 or A.shape[0] != A.shape[1]:
             raise ValueError(f"A must be a square 2-D array; got shape {A.shape}")
-        if b.shape != (A.shape[0],):
-            raise ValueError(f"b must have shape ({A.shape[0]},); got {b.shape}")
-        if not (bool(xp.isfinite(A).all()) and bool(xp.isfinite(b).all())):
+        if tuple(b.shape) != (A.shape[0],):
+            raise ValueError(f"b must have shape ({A.shape[0]},); got {tuple(b.shape)}")
+        if not (bool(xp.all(xp.isfinite(A))) and bool(xp.all(xp.isfinite(b)))):
             raise ValueError("the ridge system contains NaN or inf (check the inputs for overflow)")
-        if xp is np:
-            s, V = _eigh_cpu(A)
-        else:  # cuSOLVER syevd on the device; the (m, m) matrix never crosses PCIe
-            s, V = xp.linalg.eigh(A, UPLO="L")
+        ops = resolve("auto", "eigh", A) if ops is None else ops
+        s, V = ops.eigh(A)
         s = xp.clip(s, 0.0, None)  # round-off can leave -1e-17 on a PSD matrix
-        keep = s > rcond * (float(s.max()) if s.size else 0.0)
-        self.eigvals = s[keep]
-        self.eigvecs = V[:, keep]
+        top = float(xp.max(s)) if s.shape[0] else 0.0
+        (idx,) = xp.nonzero(s > rcond * top)
+        self.eigvals = xp.take(s, idx, axis=0)
+        self.eigvecs = xp.take(V, idx, axis=1)
         self.c = self.eigvecs.T @ b
-        self.rank = int(keep.sum())
+        self.rank = int(idx.shape[0])
         self.m = A.shape[0]
 
-    def coef(self, lam: float) -> np.ndarray:
-        """(m,) float64 solution of (A + lam I) x = b."""
-        lam = check_positive(lam, "lam")
+    def coef(self, lam: float):
+        """(m,) float64 solution of (A + lam I) x = b; lam = 0 needs a non-singular A."""
+        lam = resolve_ridge(lam, "lam")
+        if lam == 0.0 and self.rank < self.m:
+            raise ValueError(
+                f"the ridge system is singular to working precision (rank {self.rank} < {self.m}) and "
+                "ridge=0 adds nothing to its diagonal; use ridge > 0 or ridge='validate'"
+            )
         return self.eigvecs @ (self.c / (self.eigvals + lam))
 
-    def coefs(self, lams) -> np.ndarray:
+    def coefs(self, lams):
         """(m, len(lams)) float64: the solution for every lambda, one column each."""
-        lams = self.xp.asarray(lams, dtype=self.xp.float64)
+        lams = self.xp.asarray(np.asarray(lams, dtype=np.float64))
         return self.eigvecs @ (self.c[:, None] / (self.eigvals[:, None] + lams[None, :]))
 
-    def predictions(self, P, lams) -> np.ndarray:
+    def predictions(self, P, lams):
         """(len(lams), nv) predictions ``P @ coef(lam)`` for every lambda, P (nv, m).
 
         Costs m^2 L + nv m L for L lambdas: cheaper than projecting P onto the eigenbasis
         (nv m^2) whenever L < m.
         """
-        P = self.xp.asarray(P)
+        return self._predict(P, self.coefs(lams))
+
+    def _predict(self, P, C):
+        xp = self.xp
+        P = xp.asarray(P)
         if P.ndim != 2 or P.shape[1] != self.eigvecs.shape[0]:
-            raise ValueError(f"P must be (n_val, {self.eigvecs.shape[0]}); got shape {P.shape}")
-        C = self.coefs(lams)
-        return (P @ C.astype(P.dtype, copy=False)).T.astype(self.xp.float64, copy=False)
+            raise ValueError(f"P must be (n_val, {self.eigvecs.shape[0]}); got shape {tuple(P.shape)}")
+        return xp.astype((P @ xp.astype(C, P.dtype)).T, xp.float64)
 
     def select(self, P_val, y_val, lams=None):
         """Choose lambda on validation data. Returns (best_lam, mse) with mse (len(lams),)."""
+        return self.select_blocks([(P_val, y_val)], lams)
+
+    def select_blocks(self, blocks, lams=None):
+        """:meth:`select` over validation data given as blocks (P_block, y_block), so the whole
+        (n_val, m) matrix never exists (kernel ridge: P = K(X_val, X_fit), one block at a time)."""
         xp = self.xp
         lams = lambda_grid() if lams is None else np.asarray(lams, dtype=np.float64)
-        y_val = xp.asarray(y_val, dtype=xp.float64)
-        if y_val.ndim != 1 or y_val.shape[0] != P_val.shape[0]:
-            raise ValueError(f"y_val must be 1-D with {P_val.shape[0]} entries; got shape {y_val.shape}")
-        preds = self.predictions(P_val, lams)
-        mse = _host(xp.mean((preds - y_val[None, :]) ** 2, axis=1))
+        C = self.coefs(lams)
+        sq, count = np.zeros(len(lams)), 0
+        for P, y in blocks:
+            y = xp.astype(xp.asarray(y), xp.float64)
+            if y.ndim != 1 or y.shape[0] != P.shape[0]:
+                raise ValueError(f"y_val must be 1-D with {P.shape[0]} entries; got shape {tuple(y.shape)}")
+            preds = self._predict(P, C)
+            sq += to_host(xp.sum((preds - y[None, :]) ** 2, axis=1))
+            count += y.shape[0]
+        mse = sq / count
         return float(lams[int(np.argmin(mse))]), mse
 
-    def gcv(self, n: int, y_sq_sum: float, lams=None):
-        """Generalized cross-validation from the same eigendecomposition.
+    def gcv(self, n: int, y_sq_sum: float, lams=None, *, kernel: bool = False):
+        """Generalized cross-validation from the same eigendecomposition (:func:`gcv_scores`).
 
-        With A = Phi^T Phi / n, b = Phi^T y / n and ``y_sq_sum`` = ||y||^2, the training residual
-        ||y - Phi x||^2 = ||y||^2 - 2 n x^T b + n x^T A x and the effective degrees of freedom
-        tr(H) = sum s/(s + lam) need no n-sized array. Returns (best_lam, scores).
-        GCV(lam) = (RSS/n) / (1 - tr(H)/n)^2.
-
-        RSS is written as the least-squares residual ||y||^2 - sum n c^2/s (independent of lam)
-        plus sum n c^2/s (lam/(s + lam))^2, which avoids the cancellation of the direct
-        expansion when lam is tiny.
+        Feature ridge (A = Phi^T Phi / n, b = Phi^T y / n, ``y_sq_sum`` = ||y||^2): the training
+        predictions are Phi x, and y's squared norm along eigendirection k is n c_k^2 / s_k.
+        Kernel ridge (``kernel=True``, A = K/n, b = y/n): the predictions are K alpha and that
+        norm is (n c_k)^2. Neither needs an n-sized array. Returns (best_lam, scores).
         """
         lams = lambda_grid() if lams is None else np.asarray(lams, dtype=np.float64)
-        s, c = _host(self.eigvals), _host(self.c)  # O(m) numbers: the path is cheap on the host
-        proj = n * c**2 / np.where(s > 0, s, 1.0) * (s > 0)  # squared norm of y in each direction
-        shrink = lams[:, None] / (s[None, :] + lams[:, None])
-        rss = max(y_sq_sum - proj.sum(), 0.0) + (shrink**2) @ proj
-        dof = (s[None, :] / (s[None, :] + lams[:, None])).sum(1)
-        denom = np.maximum(1.0 - dof / n, 1e-12) ** 2
-        scores = (rss / n) / denom
-        return float(lams[int(np.argmin(scores))]), scores
+        s, c = to_host(self.eigvals), to_host(self.c)  # O(m) numbers: the path is cheap on the host
+        if kernel:
+            proj = (n * c) ** 2
+        else:
+            proj = n * c**2 / np.where(s > 0, s, 1.0) * (s > 0)
+        return gcv_scores(s, proj, y_sq_sum, n, lams)

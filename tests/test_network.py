@@ -147,10 +147,11 @@ def test_bad_inputs_raise_clear_errors(rng):
         OneStepNetwork(width=8).fit(X, ybad)
     with pytest.raises(ValueError, match="y has 49 entries but X has 50 rows"):
         OneStepNetwork(width=8).fit(X, y[:-1])
-    for ridge in (0, -1.0, float("nan")):
-        with pytest.raises(ValueError, match="ridge must be a positive finite number"):
+    # one ridge rule for every learner: 'validate' or a finite number >= 0
+    for ridge in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="ridge must be 'validate' or a finite number >= 0"):
             OneStepNetwork(width=8, ridge=ridge).fit(X, y)
-    with pytest.raises(ValueError, match="ridge must be 'validate' or a positive number"):
+    with pytest.raises(ValueError, match="ridge must be 'validate' or a finite number >= 0"):
         OneStepNetwork(width=8, ridge="gcv").fit(X, y)
     with pytest.raises(ValueError, match="eta1 must be 'normalized' or a positive number"):
         OneStepNetwork(width=8, eta1="big").fit(X, y)
@@ -233,3 +234,13 @@ def test_phenomenon_network_beats_random_features_at_d32(seed):
     assert e_net <= 0.15, e_net
     assert align >= 0.75, align
     assert e_rf >= 0.3 and e_rf >= 3 * e_net, (e_rf, e_net)
+
+
+def test_ridge_zero_solves_a_regular_head_and_refuses_a_singular_one():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((400, 5)).astype(np.float32)
+    y = (X[:, 0] ** 2 - 1).astype(np.float32)
+    net = OneStepNetwork(width=8, ridge=0, seed=1).fit(X, y)  # 8 features, 400 rows: regular
+    assert net.ridge_ == 0.0 and np.all(np.isfinite(net.a_))
+    with pytest.raises(ValueError, match="singular to working precision"):
+        OneStepNetwork(width=64, ridge=0, seed=1).fit(X[:20], y[:20])  # 64 features, 20 rows
