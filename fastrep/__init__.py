@@ -14,11 +14,11 @@ from .hermite import hermite, hermite_features, multi_indices
 # rest of the API) load on first use, so `import fastrep` and `fastrep backends` stay fast.
 _LAZY = {
     "GaussianStream": "data",
-    "JitterWarning": "kernel_ridge",
+    "JitterWarning": "_kernels",
     "NNGPRegressor": "kernel_ridge",
     "NTKRegressor": "kernel_ridge",
-    "nngp_kernel": "kernels",
-    "ntk_kernel": "kernels",
+    "nngp_kernel": "ntk",
+    "ntk_kernel": "ntk",
     "DegenerateTargetWarning": "network",
     "OneStepNetwork": "network",
     "RandomFeaturesRegressor": "network",

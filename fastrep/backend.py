@@ -361,6 +361,13 @@ class Context:
     def to_host(a) -> np.ndarray:
         return to_host(a)
 
+    def stream_backend(self) -> str:
+        """The backend that generates data where this context runs: the fit's own generator, the
+        device for CuPy, else 'auto' (rows on the host, moved into ``xp`` by :meth:`asarray`)."""
+        if "stream" in self.ops:
+            return self.ops["stream"].name
+        return "cupy" if _kind(self.xp) == "cupy" else "auto"
+
     def precision(self, mode: str):
         """The context manager the dense products run in ('highest', or 'tf32' on CuPy float32)."""
         if mode == "tf32" and self.dtype != np.float32:
@@ -408,3 +415,22 @@ class Portable:
         state = super().__getstate__()
         state.pop("_ctx", None)
         return state
+
+
+def row_products(X, U):
+    """X @ U^T, (n, r) for X (n, d) and U (r, d), with row i depending on X[i] only, bit for bit.
+
+    BLAS sums in an order that depends on how many rows come together; NumPy's einsum sums each
+    row the same way (contiguous operands of one dtype, no buffering), so labels computed from
+    these products do not change with the chunk size. Other libraries use their matmul.
+    """
+    if isinstance(X, np.ndarray):
+        return np.einsum("ij,kj->ik", np.ascontiguousarray(X), U)
+    return X @ U.T
+
+
+def row_dot(H, c):
+    """H @ c, (n,) for H (n, K) and c (K,), row by row as :func:`row_products`."""
+    if isinstance(H, np.ndarray):
+        return np.einsum("ik,k->i", H, c)
+    return H @ c

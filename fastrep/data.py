@@ -30,7 +30,7 @@ import numpy as np
 
 from ._memory import check_allocation
 from ._validation import check_dtype, check_int, check_seed
-from .backend import BACKENDS, resolve
+from .backend import check_backend, resolve
 
 __all__ = ["GaussianStream", "SPLITS", "gaussian_block"]
 
@@ -40,14 +40,6 @@ SPLITS = {"train": 0, "val": 1, "test": 2}
 #: Default chunk: about 2**22 entries (16 MiB of float32) per X block.
 _CHUNK_ENTRIES = 2**22
 
-
-
-def _check_backend(backend) -> str:
-    if backend is None:
-        return "auto"
-    if not isinstance(backend, str) or (backend != "auto" and backend not in BACKENDS):
-        raise ValueError(f"backend must be one of 'auto', {', '.join(map(repr, BACKENDS))}; got {backend!r}")
-    return backend
 
 
 def _check_rows(start: int, n: int) -> int:
@@ -80,7 +72,7 @@ def gaussian_block(seed: int, n: int, d: int, *, stream: int = 0, start: int = 0
     start = _check_rows(start, n)
     dtype = check_dtype(dtype)
     check_allocation(float(n) * d * dtype.itemsize, what=f"the ({n}, {d}) block", argument="n")
-    mod = resolve(_check_backend(backend), "gaussian_block")
+    mod = resolve(check_backend(backend), "gaussian_block")
     return mod.gaussian_block(seed, stream, start, n, d, dtype)
 
 
@@ -98,7 +90,8 @@ class GaussianStream:
         arrays generated on the device (equal to the CPU rows up to float rounding).
 
     Attributes: ``target``, ``seed``, ``split_name``, ``dtype``, ``backend``, ``d``,
-    ``x_stream`` and ``noise_stream`` (the Philox stream ids).
+    ``x_stream`` and ``noise_stream`` (the Philox stream ids), ``ops`` (the kernel module that
+    generates the rows, resolved once when the stream is made).
 
     Row i (of X and of y) depends only on (seed, split, i): the same rows come out of
     ``take``, of ``chunks`` with any chunk size and start, and on any thread count.
@@ -114,8 +107,20 @@ class GaussianStream:
             raise ValueError(f"split must be one of {', '.join(map(repr, SPLITS))}; got {split!r}")
         self.split_name = split
         self.dtype = check_dtype(dtype)
-        self.backend = _check_backend(backend)
-        resolve(self.backend, "gaussian_block")  # fail now, not at the first chunk, if it cannot run
+        self.backend = check_backend(backend)
+        self._ops = resolve(self.backend, "gaussian_block")  # fail now, not at the first chunk
+
+    @property
+    def ops(self):
+        """The kernel module that generates this stream's rows (and evaluates its labels)."""
+        if self.__dict__.get("_ops") is None:  # unpickled: resolved again on this machine
+            self._ops = resolve(self.backend, "gaussian_block")
+        return self._ops
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_ops", None)  # a module: resolved again where the stream is unpickled
+        return state
 
     @property
     def d(self) -> int:
@@ -153,17 +158,15 @@ class GaussianStream:
         start = _check_rows(start, n)
         check_allocation(float(n) * self.d * self.dtype.itemsize * 2, what=f"{n} rows of X and y",
                          argument="n")
-        mod = resolve(self.backend, "gaussian_block")
-        return mod.gaussian_block(self.seed, self.x_stream, start, n, self.d, self.dtype)
+        return self.ops.gaussian_block(self.seed, self.x_stream, start, n, self.d, self.dtype)
 
     def block(self, start: int, n: int):
         """(X, y) for rows start .. start+n-1: X (n, d), y (n,), both of ``dtype``."""
         X = self.X(start, n)
         y = self.target.f(X, backend=self.backend)
         if self.target.noise > 0:
-            mod = resolve(self.backend, "gaussian_block")
-            eps = mod.gaussian_block(self.seed, self.noise_stream, start, n, 1, self.dtype)[:, 0]
-            y += eps * y.dtype.type(np.sqrt(self.target.noise))
+            eps = self.ops.gaussian_block(self.seed, self.noise_stream, start, n, 1, self.dtype)[:, 0]
+            y += eps * float(self.dtype.type(np.sqrt(self.target.noise)))
         return X, y
 
     def take(self, n: int, *, start: int = 0):

@@ -26,7 +26,7 @@ from ._validation import (
     check_int,
     check_out,
 )
-from .backend import array_module, resolve
+from .backend import namespace, resolve
 
 __all__ = ["MAX_DEGREE", "count_multi_indices", "hermite", "hermite_features", "multi_indices"]
 
@@ -96,11 +96,11 @@ def _log_feature_bound(zmax: float, alphas: np.ndarray) -> float:
 
 def _features(Z, alphas, backend, out, name):
     """hermite_features on validated Z and alphas; ``name`` is what error messages call Z."""
-    xp = array_module(Z)
+    xp = namespace(Z)
     n, K = Z.shape[0], alphas.shape[0]
     out = check_out(out, (n, K), Z.dtype, Z)
     p = int(alphas.max()) if alphas.size else 0
-    item = Z.dtype.itemsize
+    item = xp.finfo(Z.dtype).bits // 8
     if out is None:
         check_allocation(float(n) * K * item, what=f"the ({n}, {K}) feature matrix", argument="alphas")
     mod = resolve(backend, "hermite_features", Z, out)
@@ -110,12 +110,12 @@ def _features(Z, alphas, backend, out, name):
     else:  # per-thread (r, p + 1) tables and the (K, r) offsets of the compiled kernels
         tables = float(r) * ((p + 1) * item * (os.cpu_count() or 1) + 8 * K)
     check_allocation(tables, what="the Hermite tables", argument="alphas")
-    zmax = float(xp.abs(Z).max()) if Z.size else 0.0
+    zmax = float(xp.max(xp.abs(Z))) if Z.size else 0.0
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, as a ValueError
         H = mod.hermite_features(Z, alphas, out)
     # a cheap bound first: it proves the result finite for every ordinary input, so only
     # inputs near overflow pay for a pass over the output
-    if _log_feature_bound(zmax, alphas) >= math.log(np.finfo(Z.dtype).max) - 1.0:
+    if _log_feature_bound(zmax, alphas) >= math.log(float(xp.finfo(Z.dtype).max)) - 1.0:
         check_finite_output(H, "the Hermite features", name,
                             f"scale {name} down (Gaussian data stays below |z| = 10) or use float64")
     return H
@@ -156,14 +156,15 @@ def hermite(z, k: int, *, normalized: bool = False, backend: str = "auto"):
     ``ValueError`` (use ``normalized=True``).
     """
     k = check_int(k, "k", low=0, high=MAX_DEGREE)
-    xp = array_module(z)
-    zarr = as_float_array(z, "z")
-    shape = zarr.shape
-    vals = _features(zarr.reshape(-1, 1), np.array([[k]], dtype=np.int32), backend, None, "z").reshape(shape)
+    xp = namespace(z)
+    zarr = as_float_array(z, "z", xp=xp)
+    shape = tuple(zarr.shape)
+    vals = xp.reshape(_features(xp.reshape(zarr, (-1, 1)), np.array([[k]], dtype=np.int32), backend, None, "z"),
+                      shape)
     if not normalized:
         # sqrt(k!) from lgamma: math.factorial(k) is an integer too large for a float past k = 170
         log_scale = 0.5 * math.lgamma(k + 1.0)
-        scale = math.exp(log_scale) if log_scale < math.log(np.finfo(vals.dtype).max) else math.inf
+        scale = math.exp(log_scale) if log_scale < math.log(float(xp.finfo(vals.dtype).max)) else math.inf
         with np.errstate(over="ignore", invalid="ignore"):  # reported below, as a ValueError
             # exact zeros of h_k stay zero (0 * inf would be NaN); a 0-d z stays a 0-d array
             vals = xp.where(vals == 0, vals, vals * xp.asarray(scale, dtype=vals.dtype))

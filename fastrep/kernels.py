@@ -1,122 +1,17 @@
-"""The NTK and NNGP (random-features) kernels of the two-layer ReLU network (paper.md section 4).
+"""Deprecated alias of :mod:`fastrep.ntk` (the NTK/NNGP formulas), kept for one release.
 
-Standard NTK parametrization with a first-layer bias: h = w.x/sqrt(d) + beta b, with
-w ~ N(0, I_d), b ~ N(0, 1). With exact norms,
-
-    q(x) = |x|^2/d + beta^2,   c(x, x') = x.x'/d + beta^2,   u = c / sqrt(q(x) q(x')),
-    kappa_0(u) = (pi - arccos u)/pi,   kappa_1(u) = (sqrt(1 - u^2) + (pi - arccos u) u)/pi,
-
-    NNGP:  K(x, x')     = E[relu(h) relu(h')]     = 1/2 sqrt(q q') kappa_1(u)
-    NTK:   Theta(x, x') = 1/2 [sqrt(q q') kappa_1(u) + c kappa_0(u)]
-
-(the NTK counts the gradients in a, w and b of f(x) = m^-1/2 sum_j a_j relu(h_j)).
-Normalizations differ between libraries: neural-tangents' ``stax.Relu`` NTK uses x.x'/d as
-here; EigenPro's ``ntk_relu`` has no 1/d and no bias inside the angle. Compare after
-normalizing.
-
-Each Gram block is one BLAS product X1 @ X2.T followed by one fused elementwise pass (C++
-with OpenMP, Numba prange, or a CUDA kernel), in float32 arithmetic for float32 input.
+``fastrep/_kernels/`` is the compute layer; the formulas live in ``fastrep.ntk``.
 """
 
-from __future__ import annotations
+import warnings
 
-import numbers
+from .ntk import check_beta, nngp_kernel, ntk_kernel  # noqa: F401
 
-import numpy as np
-
-from ._memory import check_allocation
-from ._validation import as_float_array, check_finite_output
-from .backend import array_module, resolve
+warnings.warn(
+    "fastrep.kernels is renamed fastrep.ntk; import ntk_kernel and nngp_kernel from fastrep or "
+    "fastrep.ntk (fastrep.kernels will be removed in the next release)",
+    DeprecationWarning,
+    stacklevel=2,
+)
 
 __all__ = ["ntk_kernel", "nngp_kernel"]
-
-
-#: Largest beta accepted: beta^2 must stay finite in float64 with room to spare.
-MAX_BETA = 1e150
-
-
-def check_beta(beta) -> float:
-    """The first-layer bias scale: a finite number in [0, MAX_BETA] (0 means no bias)."""
-    if isinstance(beta, bool) or not isinstance(beta, numbers.Real):
-        raise TypeError(f"beta must be a non-negative number; got {beta!r}")
-    beta = float(beta)
-    if not np.isfinite(beta) or beta < 0:
-        raise ValueError(f"beta must be a finite number >= 0; got {beta}")
-    if beta > MAX_BETA:
-        raise ValueError(f"beta must be <= {MAX_BETA:g} (beta^2 enters every kernel value); got {beta:g}")
-    return beta
-
-
-def check_kernel_scale(X, beta: float, dtype, name: str = "X") -> None:
-    """Refuse inputs whose kernel values would overflow ``dtype``.
-
-    Every kernel value is bounded by d (max |x_ij|^2 + beta^2), the largest intermediate of
-    the inner products (before the 1/d); if that is not safely below the dtype's largest
-    value, the kernel would come out inf or NaN from finite inputs.
-    """
-    xp = array_module(X)
-    xmax = float(xp.abs(X).max()) if X.size else 0.0
-    d = max(int(X.shape[1]), 1)
-    limit = float(np.finfo(dtype).max) / 16
-    dtype = np.dtype(dtype)
-    if not d * beta * beta < limit:
-        raise ValueError(f"beta = {beta:g} is too large for {dtype}: d beta^2 overflows the kernel; "
-                         "lower beta or use float64")
-    if not d * (xmax * xmax + beta * beta) < limit:
-        raise ValueError(f"{name} is too large for {dtype}: its inner products (max |x_ij| = {xmax:.3g}, "
-                         f"d = {d}) overflow the kernel; scale {name} down (the kernels scale as |x|^2)")
-
-
-def _gram(X1, X2, beta, kind, backend):
-    xp = array_module(X1, X2)
-    X1 = as_float_array(X1, "X1", ndim=2, xp=xp)
-    if X2 is not None and X2 is not X1:
-        X2 = as_float_array(X2, "X2", ndim=2, xp=xp)
-        if X2.shape[1] != X1.shape[1]:
-            raise ValueError(f"X2 has {X2.shape[1]} columns but X1 has {X1.shape[1]}; they must match")
-        dt = np.result_type(X1.dtype, X2.dtype)
-        X1, X2 = X1.astype(dt, copy=False), X2.astype(dt, copy=False)
-    elif X2 is X1:
-        X2 = None
-    if X1.shape[1] == 0:
-        raise ValueError("X1 must have at least one column (d >= 1)")
-    beta = check_beta(beta)
-    check_kernel_scale(X1, beta, X1.dtype, "X1")
-    if X2 is not None:
-        check_kernel_scale(X2, beta, X1.dtype, "X2")
-    n2 = X1.shape[0] if X2 is None else X2.shape[0]
-    check_allocation(float(X1.shape[0]) * n2 * X1.dtype.itemsize,
-                     what=f"the ({X1.shape[0]}, {n2}) Gram matrix", argument="X1" if X2 is None else "X1, X2")
-    mod = resolve(backend, "kernel_gram", X1, X2)
-    with np.errstate(over="ignore", invalid="ignore"):  # reported below, as a ValueError
-        K = mod.kernel_gram(X1, X2, beta, kind)
-    return check_finite_output(K, f"the {kind.upper()} Gram matrix entries", "X1" if X2 is None else "X1, X2")
-
-
-def ntk_kernel(X1, X2=None, beta: float = 1.0, *, backend: str = "auto"):
-    """The two-layer ReLU NTK Gram matrix Theta(X1, X2).
-
-    Parameters
-    ----------
-    X1 : (n1, d) float32 or float64 array (NumPy or CuPy); integers and booleans become
-        float64, float16 becomes float32, complex and object arrays raise ``TypeError``.
-        Must be finite, and small enough that d (max |x_ij|^2 + beta^2) fits the dtype
-        (else ``ValueError``: scale X1 down).
-    X2 : (n2, d) array or None. None (or X1 itself) computes the symmetric Theta(X1, X1),
-        whose diagonal is then exact.
-    beta : first-layer bias scale, in [0, 1e150] (paper.md uses 1).
-    backend : 'auto', 'reference', 'cpp', 'numba' or 'cupy'.
-
-    Returns
-    -------
-    (n1, n2) array of the inputs' (common) dtype and library.
-    """
-    return _gram(X1, X2, beta, "ntk", backend)
-
-
-def nngp_kernel(X1, X2=None, beta: float = 1.0, *, backend: str = "auto"):
-    """The two-layer ReLU NNGP (random-features) Gram matrix E[relu(h(x)) relu(h(x'))].
-
-    Arguments and result as for :func:`ntk_kernel`.
-    """
-    return _gram(X1, X2, beta, "nngp", backend)

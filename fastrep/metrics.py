@@ -10,13 +10,9 @@ import numpy as np
 import scipy.linalg
 
 from ._validation import as_float_array, check_int, check_target
-from .backend import is_cupy_array
+from .backend import to_host
 
 __all__ = ["excess_error", "hermite_recovery", "principal_angles", "subspace_alignment"]
-
-
-def _host(v):
-    return v.get() if is_cupy_array(v) else v
 
 
 def excess_error(model, target, n_test: int = 10_000, seed: int = 0, *, chunk_size: int = 65_536) -> float:
@@ -24,7 +20,9 @@ def excess_error(model, target, n_test: int = 10_000, seed: int = 0, *, chunk_si
 
     The test inputs are the first ``n_test`` rows of the target's test split
     (``GaussianStream(target, seed, split='test')``), in the model's dtype (float64 if the
-    model has none), so every method evaluated with the same seed sees the same inputs.
+    model has none), so every method evaluated with the same seed sees the same inputs. They are
+    generated where the model was fitted (its Context: the device, the array library), or on
+    the host for a model without one (never fitted here, or unpickled).
     Label noise never enters: this is the test MSE minus sigma^2, normalized (paper.md section 1).
     """
     from .data import GaussianStream
@@ -35,12 +33,15 @@ def excess_error(model, target, n_test: int = 10_000, seed: int = 0, *, chunk_si
     check_target(target)
     n_test = check_int(n_test, "n_test", low=1)
     dtype = np.dtype(getattr(model, "dtype", np.float64))
-    backend = "cupy" if getattr(model, "backend", None) == "cupy" else "auto"
+    ctx = getattr(model, "_ctx", None)  # where the model was fitted; None once unpickled: the host
+    backend = ctx.stream_backend() if ctx is not None else "auto"
     stream = GaussianStream(target, seed, split="test", dtype=dtype, backend=backend)
     sq = 0.0
     for X, _ in stream.chunks(0, n_test, chunk_size):
-        pred = _host(model.predict(X)).astype(np.float64)
-        fx = _host(target.f(X)).astype(np.float64)
+        if ctx is not None:
+            X = ctx.asarray(X, dtype)  # the model's array library (a no-op where the stream made it)
+        pred = to_host(model.predict(X)).astype(np.float64)
+        fx = to_host(target.f(X)).astype(np.float64)
         sq += float(np.sum((pred - fx) ** 2))
     return sq / n_test / float(target.variance)
 
@@ -51,8 +52,8 @@ def subspace_alignment(W, U) -> float:
     W : (m, d) first-layer weights; U : (r, d) with orthonormal rows. 1 means every neuron
     lies in span(U); a random direction scores r/d. Zero rows are ignored.
     """
-    W = as_float_array(_host(W), "W", ndim=2).astype(np.float64)
-    U = as_float_array(_host(U), "U", ndim=2).astype(np.float64)
+    W = as_float_array(to_host(W), "W", ndim=2).astype(np.float64)
+    U = as_float_array(to_host(U), "U", ndim=2).astype(np.float64)
     if W.shape[1] != U.shape[1]:
         raise ValueError(f"W has {W.shape[1]} columns but U has {U.shape[1]}; both must be (., d)")
     norms = np.sum(W**2, axis=1)
@@ -65,8 +66,8 @@ def subspace_alignment(W, U) -> float:
 def principal_angles(W, U) -> np.ndarray:
     """(r,) principal angles in radians, ascending, between the top-r right singular
     subspace of W (m, d) and span(U) for U (r, d). All zeros means W found span(U) exactly."""
-    W = as_float_array(_host(W), "W", ndim=2).astype(np.float64)
-    U = as_float_array(_host(U), "U", ndim=2).astype(np.float64)
+    W = as_float_array(to_host(W), "W", ndim=2).astype(np.float64)
+    U = as_float_array(to_host(U), "U", ndim=2).astype(np.float64)
     if W.shape[1] != U.shape[1]:
         raise ValueError(f"W has {W.shape[1]} columns but U has {U.shape[1]}; both must be (., d)")
     r = U.shape[0]

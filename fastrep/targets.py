@@ -36,7 +36,7 @@ from scipy.special import ndtr
 
 from ._memory import check_allocation
 from ._validation import MAX_DEGREE, as_float_array, check_finite_output, check_int, check_seed
-from .backend import array_module
+from .backend import namespace, row_dot, row_products, to_host
 from .hermite import _features, count_multi_indices, hermite_features, multi_indices
 
 __all__ = ["MultiIndexTarget"]
@@ -60,6 +60,15 @@ def _philox_normals(seed: int, stream: int, n: int, d: int) -> np.ndarray:
 
     return reference.gaussian_block(seed, stream, 0, n, d, np.float64)
 
+
+
+def hermite_projection(X, U, alphas, *, backend: str = "auto", rowwise: bool = False):
+    """H[i, a] = h_alpha(U x_i): (n, K) in X's dtype and library, for X (n, d), U (r, d) float64
+    on the host and alphas (K, r). With ``rowwise`` each row of H depends on X's row only, bit for
+    bit (:func:`fastrep.backend.row_products`); otherwise U x is one BLAS product."""
+    Ux = namespace(X).asarray(U, dtype=X.dtype)
+    Z = row_products(X, Ux) if rowwise else X @ Ux.T
+    return hermite_features(Z, alphas, backend=backend)
 
 
 def _random_U(d: int, r: int, seed: int) -> np.ndarray:
@@ -389,27 +398,18 @@ class MultiIndexTarget:
         On the CPU each value depends on its own row only, bit for bit (so labels do not
         change with the chunk size).
         """
-        xp = array_module(X)
+        xp = namespace(X)
         X = as_float_array(X, "X", ndim=2, xp=xp)
         if X.shape[1] != self.d:
             raise ValueError(f"X has {X.shape[1]} columns but the target has d = {self.d}")
-        U = xp.asarray(self.U, dtype=X.dtype)
-        c = xp.asarray(self.coefs, dtype=X.dtype)
-        if xp is not np:
-            Z = X @ U.T
-        else:
-            # On the CPU, einsum instead of BLAS: BLAS sums in an order that depends on how many
-            # rows come together, einsum sums each row the same way (contiguous operands of one
-            # dtype, no buffering), so f(X)[i] depends on X[i] only, bit for bit, for any chunking.
-            with np.errstate(over="ignore", invalid="ignore"):
-                Z = np.einsum("ij,kj->ik", np.ascontiguousarray(X), U)
+        Ux = xp.asarray(self.U, dtype=X.dtype)
+        # row by row (see row_products): f(X)[i] depends on X[i] only, bit for bit, for any chunking
+        with np.errstate(over="ignore", invalid="ignore"):
+            Z = row_products(X, Ux)
         check_finite_output(Z, "the projections U x", "X")
         H = _features(Z, self.alphas, backend, None, "X")
-        if xp is not np:
-            y = H @ c
-        else:
-            with np.errstate(over="ignore", invalid="ignore"):
-                y = np.einsum("ik,k->i", H, c)
+        with np.errstate(over="ignore", invalid="ignore"):
+            y = row_dot(H, xp.asarray(self.coefs, dtype=X.dtype))
         return check_finite_output(y, "the values f*(X)", "X")
 
     def sample(self, n: int, seed: int, *, split: str = "train", dtype=np.float32, backend: str = "auto"):
@@ -444,13 +444,12 @@ class MultiIndexTarget:
         acc = np.zeros(len(alphas))
         stream = GaussianStream(self, seed, split="test", dtype=dtype, backend=backend)
         for X, _ in stream.chunks(0, n, chunk_size):
-            xp = array_module(X)
-            vals = xp.asarray(fn(X)).reshape(-1)
+            xp = namespace(X)
+            vals = xp.reshape(xp.asarray(fn(X)), (-1,))
             if vals.shape[0] != X.shape[0]:
                 raise ValueError(f"model_or_fn returned {vals.shape[0]} values for {X.shape[0]} inputs")
-            H = hermite_features(X @ xp.asarray(self.U, dtype=X.dtype).T, alphas, backend=backend)
-            part = vals.astype(xp.float64) @ H.astype(xp.float64)
-            acc += part.get() if hasattr(part, "get") else np.asarray(part)
+            H = hermite_projection(X, self.U, alphas, backend=backend)
+            acc += to_host(xp.astype(vals, xp.float64) @ xp.astype(H, xp.float64))
         acc /= n
         return {tuple(int(a) for a in alpha): float(v) for alpha, v in zip(alphas, acc, strict=True)}
 

@@ -81,7 +81,9 @@ def fit_transfer(
 
     n_source = check_int(n_source, "n_source", low=2)
     net = OneStepNetwork(**options, seed=seed)
-    stream = GaussianStream(source, seed if source_seed is None else source_seed, dtype=net.dtype)
+    # the source rows are generated where the network runs (its backend: the device for 'cupy')
+    stream = GaussianStream(source, seed if source_seed is None else source_seed, dtype=net.dtype,
+                            backend=net.backend)
     t0 = time.perf_counter()
     net.fit_stream(stream, n_source, n_val=n_val)
     source_timings = dict(getattr(net, "timings_", {}) or {})
