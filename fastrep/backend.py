@@ -411,9 +411,13 @@ class Portable:
     on a GPU predicts on a machine without one, and the reverse).
     """
 
+    #: private attributes that hold modules or device arrays: not pickled
+    _UNPICKLED = ("_ctx", "_device")
+
     def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_ctx", None)
+        state = dict(super().__getstate__())
+        for key in self._UNPICKLED:
+            state.pop(key, None)
         return state
 
 

@@ -11,22 +11,15 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._memory import check_allocation
-from ._validation import (
-    MAX_DEGREE,
-    as_float_array,
-    check_dtype,
-    check_finite_output,
-    check_int,
-    check_stream,
-    check_target,
-)
-from .hermite import _features, count_multi_indices, multi_indices
+from ._validation import MAX_DEGREE, as_float_array, check_dtype, check_int, check_stream, check_target
+from .backend import Portable, context, stream_context, to_host
+from .hermite import count_multi_indices, multi_indices
 from .ridge import EigenRidge, lambda_grid, resolve_ridge
 
 __all__ = ["OracleRegressor"]
 
 
-class OracleRegressor(RegressorMixin, BaseEstimator):
+class OracleRegressor(Portable, RegressorMixin, BaseEstimator):
     """Ridge regression on every h_alpha(U x) with |alpha| <= degree, U the target's true U.
 
     Parameters
@@ -41,7 +34,8 @@ class OracleRegressor(RegressorMixin, BaseEstimator):
         float64 moments and chunk_size x K features; a degree whose K does not fit is
         refused with a ``MemoryError`` before anything is enumerated. degree <= 1000.
 
-    Fitted: ``coef_`` (K,), ``alphas_`` (K, r), ``ridge_``.
+    Fitted: ``coef_`` (K,) float64 on the host, ``alphas_`` (K, r), ``ridge_``, ``backend_``
+    ({'hermite': ..., 'ridge': ...}: the backends that ran).
     """
 
     def __init__(self, target, *, degree=None, ridge="validate", dtype=np.float64, backend="auto",
@@ -54,16 +48,12 @@ class OracleRegressor(RegressorMixin, BaseEstimator):
         self.backend = backend
         self.chunk_size = chunk_size
 
-    def _features(self, X):
-        U = np.asarray(self.target.U, dtype=X.dtype)
-        if hasattr(X, "get"):
-            import cupy
+    _FAMILIES = {"hermite": "hermite_features", "ridge": "eigh"}
 
-            U = cupy.asarray(U)
-        with np.errstate(over="ignore", invalid="ignore"):
-            Z = X @ U.T
-        check_finite_output(Z, "the projections U x", "X")
-        return _features(Z, self.alphas_, self.backend, None, "X")
+    def _features(self, ctx, X):
+        from .targets import hermite_projection
+
+        return hermite_projection(X, self.target.U, self.alphas_, backend=ctx["hermite"].name)
 
     def _prepare(self, d, n):
         resolve_ridge(self.ridge)
@@ -82,30 +72,29 @@ class OracleRegressor(RegressorMixin, BaseEstimator):
         self.alphas_ = multi_indices(self.target.r, p, max_memory=self.max_memory)
         self.n_features_in_ = d
 
-    def _solve(self, chunks, n, val):
+    def _solve(self, ctx, chunks, n, val):
+        """Ridge on H = h_alpha(U x): H^T H and H^T y accumulated in float64 where the data lives."""
+        xp = ctx.xp
         K = len(self.alphas_)
-        G, b, yy = np.zeros((K, K)), np.zeros(K), 0.0
+        G, b, yy = xp.zeros((K, K), dtype=xp.float64), xp.zeros(K, dtype=xp.float64), 0.0
         for X, y in chunks:
-            H = np.asarray(self._host(self._features(X)), dtype=np.float64)
-            yv = np.asarray(self._host(y), dtype=np.float64)
-            G += H.T @ H
-            b += H.T @ yv
+            H = xp.astype(self._features(ctx, X), xp.float64)
+            yv = xp.astype(y, xp.float64)
+            G = G + H.T @ H
+            b = b + H.T @ yv
             yy += float(yv @ yv)
-        er = EigenRidge(G / n, b / n, rcond=10 * np.finfo(np.float64).eps)
+        er = EigenRidge(G / n, b / n, rcond=10 * np.finfo(np.float64).eps, ops=ctx["ridge"])
         ridge = resolve_ridge(self.ridge)
         if ridge == "validate":
             if val is not None:
-                Hv = np.asarray(self._host(self._features(val[0])), dtype=np.float64)
-                ridge, _ = er.select(Hv, np.asarray(self._host(val[1]), dtype=np.float64), lambda_grid())
+                Hv = xp.astype(self._features(ctx, val[0]), xp.float64)
+                ridge, _ = er.select(Hv, xp.astype(val[1], xp.float64), lambda_grid())
             else:
                 ridge, _ = er.gcv(n, yy, lambda_grid())
         self.ridge_ = float(ridge)
-        self.coef_ = er.coef(ridge)
+        self.coef_ = to_host(er.coef(ridge))
+        self._ctx, self.backend_ = ctx, ctx.backend_
         return self
-
-    @staticmethod
-    def _host(v):
-        return v.get() if hasattr(v, "get") else v
 
     def _xy(self, X, y, xn="X", yn="y"):
         dt = check_dtype(self.dtype)
@@ -121,15 +110,19 @@ class OracleRegressor(RegressorMixin, BaseEstimator):
         self._prepare(X.shape[1], X.shape[0])
         val = None if X_val is None else self._xy(X_val, y_val, "X_val", "y_val")
         c = check_int(self.chunk_size, "chunk_size", low=1)
-        chunks = ((X[i:i + c], y[i:i + c]) for i in range(0, X.shape[0], c))
-        return self._solve(chunks, X.shape[0], val)
+        n = X.shape[0]
+        ctx = context(self.backend, self._FAMILIES, X, y, dtype=self._dtype, chunk=c)
+        chunks = ((X[i:min(i + c, n), ...], y[i:min(i + c, n)]) for i in range(0, n, c))
+        return self._solve(ctx, chunks, n, val)
 
     def fit_stream(self, stream, n, *, n_val=10_000):
         """Fit on ``n`` samples of a GaussianStream (validation: ``n_val`` fresh samples)."""
         n = check_int(n, "n", low=1)
         self._prepare(check_stream(stream).d, n)
         val = stream.val().take(check_int(n_val, "n_val", low=1)) if self.ridge == "validate" else None
-        return self._solve(stream.chunks(0, n, check_int(self.chunk_size, "chunk_size", low=1)), n, val)
+        c = check_int(self.chunk_size, "chunk_size", low=1)
+        ctx = stream_context(self.backend, self._FAMILIES, stream, dtype=self._dtype, chunk=c)
+        return self._solve(ctx, stream.chunks(0, n, c), n, val)
 
     def predict(self, X):
         """(n,) predictions of X's dtype; X (n, d)."""
@@ -137,10 +130,5 @@ class OracleRegressor(RegressorMixin, BaseEstimator):
         X = as_float_array(X, "X", ndim=2, dtype=check_dtype(self.dtype))
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features but the model expects {self.n_features_in_}")
-        H = self._features(X)
-        coef = self.coef_.astype(X.dtype)
-        if hasattr(H, "get"):
-            import cupy
-
-            coef = cupy.asarray(coef)
-        return H @ coef
+        ctx = context(self.backend, {"hermite": "hermite_features"}, X, dtype=check_dtype(self.dtype))
+        return self._features(ctx, X) @ ctx.asarray(self.coef_)
