@@ -45,11 +45,13 @@ __all__ = [
     "AUTO_PREFERENCE",
     "BackendUnavailableError",
     "Context",
+    "FAMILIES",
     "Portable",
     "array_module",
     "backends",
     "check_backend",
     "context",
+    "fit_plan",
     "get_backend",
     "is_cupy_array",
     "namespace",
@@ -89,6 +91,26 @@ AUTO_PREFERENCE: dict[str, tuple[str, ...]] = {
 #: same SciPy code in cpp and numba. They follow ``DEFAULT_CPU_ORDER``.
 DEFAULT_ORDER_OPS = ("namespace", "asarray", "to_host", "precision", "cholesky", "solve_triangular",
                      "cho_solve", "eigh")
+
+
+#: The operation families each learner resolves once per fit: {learner: {family: the contract
+#: operation whose order picks the family's backend}}. A fitted learner's ``backend_`` has these
+#: keys (a fit on in-memory arrays has no 'stream'; a cholesky NTK fit no 'nystrom').
+FAMILIES: dict[str, dict[str, str]] = {
+    "OneStepNetwork": {"stream": "gaussian_block", "onestep": "onestep_gradient",
+                       "features": "feature_moments", "ridge": "eigh"},
+    "RandomFeaturesRegressor": {"stream": "gaussian_block", "features": "feature_moments", "ridge": "eigh"},
+    "NTKRegressor": {"gram": "kernel_gram", "ridge": "cholesky", "nystrom": "kernel_normal_matvec",
+                     "predict": "kernel_matvec"},
+    "OracleRegressor": {"stream": "gaussian_block", "hermite": "hermite_features", "ridge": "eigh"},
+}
+
+
+def fit_plan(backend="auto") -> dict[str, dict[str, str]]:
+    """{learner: {family: backend name}}: what a fit on NumPy data would run, resolved as the
+    learners resolve it (``fastrep backends`` prints it)."""
+    return {learner: {family: _resolve(backend, op, "numpy").name for family, op in fams.items()}
+            for learner, fams in FAMILIES.items()}
 
 
 class BackendUnavailableError(RuntimeError):

@@ -108,7 +108,7 @@ def _cmd_report(args) -> int:
 
 def _cmd_backends(args) -> int:
     from . import __version__, backends
-    from .backend import AUTO_PREFERENCE, DEFAULT_CPU_ORDER
+    from .backend import AUTO_PREFERENCE, DEFAULT_CPU_ORDER, fit_plan
 
     print(f"fastrep {__version__}")
     status = backends()
@@ -127,6 +127,9 @@ def _cmd_backends(args) -> int:
         )
     else:
         print()
+    print("a fit with backend='auto' on NumPy data runs (family -> backend, as recorded in backend_):")
+    for learner, plan in fit_plan("auto").items():
+        print(f"  {learner}: " + ", ".join(f"{family} -> {name}" for family, name in plan.items()))
     return 0
 
 

@@ -39,7 +39,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._kernels import JitterWarning
 from ._memory import resolve_max_memory
 from ._validation import as_float_array, check_dtype, check_finite_output, check_int, naming
-from .backend import Portable, context, namespace, on_host, to_host
+from .backend import FAMILIES, Portable, context, namespace, on_host, to_host
 from .nystrom import falkon
 from .ntk import check_beta, check_kernel_scale
 from .ridge import EigenRidge, lambda_grid, resolve_ridge
@@ -57,7 +57,7 @@ NYSTROM_GRID = np.logspace(-9, -1, 9)
 #: share of the training rows held out to choose lambda when nystrom validates without X_val
 HOLDOUT_FRACTION = 0.1
 
-_FAMILIES = {"gram": "kernel_gram", "ridge": "cholesky", "predict": "kernel_matvec"}
+_FAMILIES = {k: v for k, v in FAMILIES["NTKRegressor"].items() if k != "nystrom"}
 
 
 def _rows(xp, X, idx):

@@ -41,7 +41,7 @@ from ._validation import (
     check_stream,
     naming,
 )
-from .backend import Portable, context, namespace, on_host, stream_context, to_host
+from .backend import FAMILIES, Portable, context, namespace, on_host, stream_context, to_host
 from .ridge import EigenRidge, lambda_grid, resolve_ridge
 
 __all__ = ["DegenerateTargetWarning", "OneStepNetwork", "RandomFeaturesRegressor"]
@@ -161,9 +161,10 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         return width, check_dtype(self.dtype)
 
     def _families(self):
-        """{family: the operation whose AUTO_PREFERENCE order picks its backend} of one fit."""
-        fam = {"onestep": "onestep_gradient"} if self._learns_first_layer else {}
-        return {**fam, "features": "feature_moments", "ridge": "eigh"}
+        """{family: the operation whose AUTO_PREFERENCE order picks its backend} of one fit; the
+        'stream' family is the stream's own generator."""
+        fams = FAMILIES["OneStepNetwork" if self._learns_first_layer else "RandomFeaturesRegressor"]
+        return {k: v for k, v in fams.items() if k != "stream"}
 
     def _context(self, dtype, d, *arrays, stream=None):
         """The fit's Context: resolved once, from the data (arrays, or the stream's generator)."""

@@ -57,7 +57,7 @@ def check_kernel_scale(X, beta: float, dtype, name: str = "X") -> None:
     xp = namespace(X)
     xmax = float(xp.max(xp.abs(X))) if X.size else 0.0
     d = max(int(X.shape[1]), 1)
-    limit = float(xp.finfo(dtype).max) / 16
+    limit = float((np if isinstance(dtype, np.dtype) else xp).finfo(dtype).max) / 16
     if not d * beta * beta < limit:
         raise ValueError(f"beta = {beta:g} is too large for {dtype}: d beta^2 overflows the kernel; "
                          "lower beta or use float64")

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._memory import check_allocation
 from ._validation import MAX_DEGREE, as_float_array, check_dtype, check_int, check_stream, check_target
-from .backend import Portable, context, stream_context, to_host
+from .backend import FAMILIES, Portable, context, stream_context, to_host
 from .hermite import count_multi_indices, multi_indices
 from .ridge import EigenRidge, lambda_grid, resolve_ridge
 
@@ -48,7 +48,7 @@ class OracleRegressor(Portable, RegressorMixin, BaseEstimator):
         self.backend = backend
         self.chunk_size = chunk_size
 
-    _FAMILIES = {"hermite": "hermite_features", "ridge": "eigh"}
+    _FAMILIES = {k: v for k, v in FAMILIES["OracleRegressor"].items() if k != "stream"}
 
     def _features(self, ctx, X):
         from .targets import hermite_projection

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import time
 from dataclasses import dataclass
 
@@ -180,19 +181,6 @@ def build_target(tspec: dict, d: int, seed: int, *, U=None):
     return MultiIndexTarget(d, terms, U=U, noise=noise, normalize=tspec.get("normalize", True), seed=tseed)
 
 
-def _backend_name(model, option) -> str:
-    name = getattr(model, "backend_", None)
-    if isinstance(name, str):
-        return name
-    from ..backend import resolve
-
-    try:
-        mod = resolve(option, "hermite_features")
-    except Exception:  # a learner-specific backend name this probe does not know
-        return str(option)
-    return mod.__name__.rsplit(".", 1)[-1]
-
-
 def _data(target, params):
     """(X, y, X_val, y_val): training prefix of length n and the validation split."""
     from .. import GaussianStream
@@ -224,7 +212,7 @@ def _finish(model, target, params, timings, *, alignment=True, extra=None) -> di
         "excess_error": float(err),
         "alignment": align,
         "timings": timings,
-        "backend": _backend_name(model, params["options"].get("backend", "auto")),
+        "backend": json.dumps(model.backend_, sort_keys=True),  # what really ran, per family
         "extra": out_extra,
     }
 
