@@ -163,7 +163,7 @@ class GaussianStream:
     def block(self, start: int, n: int):
         """(X, y) for rows start .. start+n-1: X (n, d), y (n,), both of ``dtype``."""
         X = self.X(start, n)
-        y = self.target.f(X, backend=self.backend)
+        y = self.target.f(X, backend=self.ops.name)  # labels where the rows are made
         if self.target.noise > 0:
             eps = self.ops.gaussian_block(self.seed, self.noise_stream, start, n, 1, self.dtype)[:, 0]
             y += eps * float(self.dtype.type(np.sqrt(self.target.noise)))

@@ -100,7 +100,7 @@ class EigenRidge:
         s, V = ops.eigh(A)
         s = xp.clip(s, 0.0, None)  # round-off can leave -1e-17 on a PSD matrix
         top = float(xp.max(s)) if s.shape[0] else 0.0
-        (idx,) = xp.nonzero(s > rcond * top)
+        (idx,) = xp.nonzero(s > float(rcond) * top)
         self.eigvals = xp.take(s, idx, axis=0)
         self.eigvecs = xp.take(V, idx, axis=1)
         self.c = self.eigvecs.T @ b
