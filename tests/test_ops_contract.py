@@ -177,3 +177,18 @@ def test_resolve_sends_other_array_libraries_to_the_reference(monkeypatch):
     assert B.resolve("auto", "kernel_gram", a).name == "reference"
     with pytest.raises(TypeError, match="backend='reference'"):
         B.resolve("cpp", "kernel_gram", a)
+
+
+def test_the_extension_stub_matches_the_compiled_module():
+    import ast
+    from pathlib import Path
+
+    import fastrep
+
+    ext = pytest.importorskip("fastrep._ext")
+    stub = ast.parse((Path(fastrep.__file__).parent / "_ext.pyi").read_text())
+    names = {n.name for n in stub.body if isinstance(n, ast.FunctionDef)}
+    names |= {n.target.id for n in stub.body if isinstance(n, ast.AnnAssign)}
+    public = {n for n in dir(ext) if not n.startswith("_")}
+    assert names == public
+    assert (Path(fastrep.__file__).parent / "py.typed").exists()

@@ -1,0 +1,36 @@
+"""Type stubs of fastrep's compiled core (csrc/bindings.cpp). Private: use fastrep's public functions.
+
+Every function is bound for float32 and float64 (the dtype of the arrays picks the overload);
+arrays are C-contiguous and are not converted (``noconvert``): a wrong dtype or layout is a
+TypeError. Every function releases the GIL while it computes.
+"""
+
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+_F = TypeVar("_F", np.float32, np.float64)
+
+openmp: bool
+
+def kernel_from_inner(
+    G: npt.NDArray[_F], q1: npt.NDArray[_F], q2: npt.NDArray[_F], inv_d: float, beta2: float, ntk: bool
+) -> None:
+    """In place: G = X1 X2^T (n1, n2) becomes the NTK (ntk) or NNGP kernel. q1 (n1,), q2 (n2,) hold
+    |x|^2/d + beta^2; two empty arrays for a symmetric G (q read from its diagonal)."""
+
+def gaussian_block(seed: int, stream: int, start: int, out: npt.NDArray[_F]) -> None:
+    """Rows start .. start + n - 1 of the normal stream (seed, stream) into out (n, d)."""
+
+def mask_scale(P: npt.NDArray[_F], b: npt.NDArray[_F], r: npt.NDArray[_F]) -> None:
+    """In place, P (n, m): P[i, j] = r[i] if P[i, j] + b[j] > 0 else 0."""
+
+def relu_bias(P: npt.NDArray[_F], b: npt.NDArray[_F], paired: bool, out: npt.NDArray[_F]) -> None:
+    """out = relu(P + b) (n, h), or with ``paired`` [relu(P + b[:h]), relu(b[h:] - P)] (n, 2h)."""
+
+def hermite_features(Z: npt.NDArray[_F], alphas: npt.NDArray[np.int32], out: npt.NDArray[_F]) -> None:
+    """out[i, a] = prod_j h_{alphas[a, j]}(Z[i, j]) for Z (n, r), alphas (K, r), out (n, K)."""
+
+def num_threads() -> int:
+    """OpenMP threads the core will use."""
