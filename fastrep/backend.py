@@ -40,6 +40,8 @@ from types import MappingProxyType, ModuleType
 import array_api_compat
 import numpy as np
 
+from ._kernels.reference import to_host  # a NumPy copy (or view) of an array of any library
+
 __all__ = [
     "BACKENDS",
     "AUTO_PREFERENCE",
@@ -67,19 +69,17 @@ BACKENDS = ("reference", "cpp", "numba", "cupy")
 #: development machine by ``python benchmarks/report.py`` (see benchmarks/RESULTS.md).
 #: Operations not listed use ``DEFAULT_CPU_ORDER``. Each entry cites the table of
 #: benchmarks/RESULTS.md ("Backend choice for auto") that measured it; tests/test_benchmarks.py
-#: checks that every kernel-contract operation is listed. The learners resolve one op for a
-#: whole family: OneStepNetwork resolves "feature_moments" and then also calls that module's
-#: onestep_gradient and relu_features in the fit; predictions resolve "relu_features" alone.
-#: For that family cpp and numba run the same BLAS products around fused passes; the passes
-#: alone measure equal, but numba's relu pass into a fresh (n, m) array wins end to end.
+#: checks that every hot operation is listed. A learner resolves each of its operation families
+#: (:data:`FAMILIES`) by the order of one operation: OneStepNetwork's 'onestep' family by
+#: "onestep_gradient", its 'features' family (Phi^T Phi and the validation features) by
+#: "feature_moments"; predictions resolve "relu_features" alone. cpp and numba run the same BLAS
+#: products around fused passes there; numba's relu pass into a fresh (n, m) array wins end to end.
 DEFAULT_CPU_ORDER = ("cpp", "numba", "reference")
 AUTO_PREFERENCE: dict[str, tuple[str, ...]] = {
     "hermite_features": ("cpp", "numba", "reference"),  # RESULTS.md, Backend choice: hermite_features
     "gaussian_block": ("cpp", "numba", "reference"),  # RESULTS.md, Backend choice: gaussian_block
     "onestep_gradient": ("cpp", "numba", "reference"),  # RESULTS.md, Backend choice: onestep_gradient
-    # numba 1.08-1.32x faster than cpp in 4 runs on 2 cores (its pass into a fresh (n, m) array)
     "relu_features": ("numba", "cpp", "reference"),  # RESULTS.md, Backend choice: relu_features
-    # numba 1.00-1.11x faster than cpp on a quiet machine (its relu pass), cpp ahead under load
     "feature_moments": ("numba", "cpp", "reference"),  # RESULTS.md, Backend choice: feature_moments
     "kernel_gram": ("cpp", "numba", "reference"),  # RESULTS.md, Backend choice: kernel_gram
     "kernel_matvec": ("cpp", "numba", "reference"),  # RESULTS.md, Backend choice: kernel_matvec
@@ -256,15 +256,6 @@ def namespace(*arrays):
 def on_host(*arrays) -> bool:
     """True when no argument is an array of a library other than NumPy (lists count as host)."""
     return all(isinstance(a, np.ndarray) for a in _arrays(arrays))
-
-
-def to_host(a) -> np.ndarray:
-    """``a`` as a NumPy array, copied from the device (or another library) when needed."""
-    if isinstance(a, np.ndarray) or not array_api_compat.is_array_api_obj(a):
-        return np.asarray(a)
-    if array_api_compat.is_cupy_array(a):
-        return a.get()
-    return np.from_dlpack(a)
 
 
 def array_module(*arrays):

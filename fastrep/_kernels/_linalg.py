@@ -62,20 +62,17 @@ def safe_threads(dtype, n):
     return threadpool_limits(limits=1, user_api="blas") if fragile else contextlib.nullcontext()
 
 
-def mirror(K, *, from_upper: bool, block: int = 512):
-    """Copy one strict triangle of the C-ordered square K onto the other, in place, blockwise
-    (no n x n temporary): the upper onto the lower with ``from_upper``, else the lower onto the upper."""
+def mirror_lower(K, block: int = 512):
+    """Copy the strict lower triangle of the C-ordered square K onto its upper one, in place and
+    blockwise (no n x n temporary): undoes a failed in-place factorization."""
     n = K.shape[0]
     for s in range(0, n, block):
         e = min(s + block, n)
         blk = K[s:e, s:e]
-        idx = np.tril_indices(e - s, -1) if from_upper else np.triu_indices(e - s, 1)
-        blk[idx] = blk.T[idx]
+        iu = np.triu_indices(e - s, 1)
+        blk[iu] = blk.T[iu]
         if e < n:
-            if from_upper:
-                K[e:, s:e] = K[s:e, e:].T
-            else:
-                K[s:e, e:] = K[e:, s:e].T
+            K[s:e, e:] = K[e:, s:e].T
     return K
 
 
@@ -115,7 +112,7 @@ def cholesky(A, *, jitter=0.0, escalate=True, overwrite_a=False, what="the matri
         if info < 0:
             raise RuntimeError(f"LAPACK potrf rejected argument {-info}")
         if info > 0:
-            mirror(A, from_upper=False)
+            mirror_lower(A)
             A.flat[:: n + 1] = adiag
             return None
         _zero_strict_lower(A)  # the C-lower triangle is the Fortran-upper one of L
