@@ -290,7 +290,9 @@ def _env_backend():
     env = os.environ.get("FASTREP_BACKEND", "").strip().lower()
     if env and env != "auto":
         if env not in BACKENDS:
-            raise ValueError(f"FASTREP_BACKEND must be one of 'auto', {', '.join(map(repr, BACKENDS))}; got {env!r}")
+            raise ValueError(
+                f"FASTREP_BACKEND must be one of 'auto', {', '.join(map(repr, BACKENDS))}; got {env!r}"
+            )
         return env
     return None
 
@@ -312,9 +314,13 @@ def _resolve(backend, op, kind) -> ModuleType:
             return get_backend("reference")
     mod = get_backend(backend)
     if kind == "cupy" and backend not in ("cupy", "reference"):
-        raise TypeError(f"backend={backend!r} runs on the CPU but the inputs are CuPy arrays; use backend='cupy'")
+        raise TypeError(
+            f"backend={backend!r} runs on the CPU but the inputs are CuPy arrays; use backend='cupy'"
+        )
     if kind == "other" and backend != "reference":
-        raise TypeError(f"backend={backend!r} cannot take these arrays (not NumPy or CuPy); use backend='reference'")
+        raise TypeError(
+            f"backend={backend!r} cannot take these arrays (not NumPy or CuPy); use backend='reference'"
+        )
     if backend == "cupy" and kind not in ("cupy", None):
         raise TypeError("backend='cupy' needs CuPy arrays; pass cupy.asarray(x) (data stays on the device)")
     return mod
@@ -384,7 +390,9 @@ class Context:
     def precision(self, mode: str):
         """The context manager the dense products run in ('highest', or 'tf32' on CuPy float32)."""
         if mode == "tf32" and self.dtype != np.float32:
-            raise ValueError(f"precision='tf32' needs backend='cupy' and dtype=float32; got dtype {self.dtype}")
+            raise ValueError(
+                f"precision='tf32' needs backend='cupy' and dtype=float32; got dtype {self.dtype}"
+            )
         return next(iter(self.ops.values())).precision(mode)
 
 

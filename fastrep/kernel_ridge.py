@@ -7,9 +7,10 @@ f(x) = K(x, X_fit) alpha.
 ``solver='cholesky'``
     The n x n Gram matrix (float64 by default) is formed once and factorized in place (no
     copy on the CPU) by the backend's ``cholesky``. A failed factorization is retried with
-    jitter added to the diagonal, escalating by 100x, with a :class:`JitterWarning`. With ``ridge='validate'`` the Gram
-    matrix is eigendecomposed once (:class:`fastrep.ridge.EigenRidge`) and every lambda of
-    the grid costs O(n) (validation data) or O(n) (generalized cross-validation).
+    jitter added to the diagonal, escalating by 100x, with a :class:`JitterWarning`. With
+    ``ridge='validate'`` the Gram matrix is eigendecomposed once
+    (:class:`fastrep.ridge.EigenRidge`) and every lambda of the grid costs O(n) (validation
+    data) or O(n) (generalized cross-validation).
     Refuses, naming ``solver='nystrom'``, when the Gram matrix would not fit ``max_memory``.
 
 ``solver='nystrom'``
@@ -40,8 +41,8 @@ from ._kernels import JitterWarning
 from ._memory import resolve_max_memory
 from ._validation import as_float_array, check_dtype, check_finite_output, check_int, naming
 from .backend import FAMILIES, Portable, context, namespace, on_host, to_host
-from .nystrom import falkon
 from .ntk import check_beta, check_kernel_scale
+from .nystrom import falkon
 from .ridge import EigenRidge, lambda_grid, resolve_ridge
 
 __all__ = ["JitterWarning", "NNGPRegressor", "NTKRegressor"]
@@ -187,7 +188,9 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
             check_kernel_scale(X_val, beta, dtype, "X_val")
             y_val = ctx.asarray(as_float_array(y_val, "y_val", finite=False), np.float64)
             if tuple(y_val.shape) != (X_val.shape[0],):
-                raise ValueError(f"y_val must be 1-D with {X_val.shape[0]} entries; got shape {tuple(y_val.shape)}")
+                raise ValueError(
+                    f"y_val must be 1-D with {X_val.shape[0]} entries; got shape {tuple(y_val.shape)}"
+                )
             if not bool(xp.all(xp.isfinite(y_val))):
                 raise ValueError("y_val contains NaN or inf")
             val = (X_val, y_val)
@@ -243,7 +246,8 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
             kdiag_max = float(xp.max(xp.linalg.diagonal(K)))
             eps = float(xp.finfo(K.dtype).eps)
             try:
-                L, used = la.cholesky(K, jitter=shift, escalate=ridge > 0, overwrite_a=True, what="the Gram matrix")
+                L, used = la.cholesky(K, jitter=shift, escalate=ridge > 0, overwrite_a=True,
+                                      what="the Gram matrix")
             except np.linalg.LinAlgError as exc:
                 if ridge > 0:
                     raise
@@ -329,7 +333,8 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
                     f"n_centers={M}; pass X_val, y_val or a fixed ridge"
                 )
             tr, ho = np.sort(perm[n_hold:]), np.sort(perm[:n_hold])
-            X_sel, y_sel, X_chk, y_chk = _rows(xp, X, tr), _rows(xp, y, tr), _rows(xp, X, ho), _rows(xp, y, ho)
+            X_sel, y_sel = _rows(xp, X, tr), _rows(xp, y, tr)
+            X_chk, y_chk = _rows(xp, X, ho), _rows(xp, y, ho)
         else:
             X_sel, y_sel, (X_chk, y_chk) = X, y, val
         C = _rows(xp, X_sel, np.sort(rng.choice(X_sel.shape[0], size=M, replace=False)))
@@ -354,8 +359,8 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
         """K(X, X_fit) @ alpha, (n,) float64, a block of rows at a time."""
         M = X_fit.shape[0]
         rows = self._block_rows(X.shape[0], M, self._dtype.itemsize, self._budget())
-        pred = ctx["predict"].kernel_matvec(X, X_fit, ctx.xp.astype(alpha, ctx.xdtype), self._beta, self._kind,
-                                            rows)
+        alpha = ctx.xp.astype(alpha, ctx.xdtype)
+        pred = ctx["predict"].kernel_matvec(X, X_fit, alpha, self._beta, self._kind, rows)
         return ctx.xp.astype(pred, ctx.xp.float64)
 
     def predict(self, X):

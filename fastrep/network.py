@@ -245,7 +245,9 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
             X = as_float_array(X, xname, ndim=2, dtype=dtype)
             y = as_float_array(y, yname, ndim=1, dtype=dtype)
             if y.shape[0] != X.shape[0]:
-                raise ValueError(f"{yname} has {y.shape[0]} entries but {xname} has {X.shape[0]} rows; they must match")
+                raise ValueError(
+                    f"{yname} has {y.shape[0]} entries but {xname} has {X.shape[0]} rows; they must match"
+                )
             if reset:
                 self.n_features_in_ = X.shape[1]
         else:

@@ -130,9 +130,9 @@ def test_array_api_oracle(problem):
     ref = fastrep.OracleRegressor(target, backend="reference").fit(X, y)
     got = fastrep.OracleRegressor(target, backend="reference").fit(_s(X), _s(y))
     _close(got.predict(_s(Xv)), ref.predict(Xv))
-    streamed = fastrep.OracleRegressor(target, backend="reference").fit_stream(StrictStream(stream), N, n_val=50)
-    _close(streamed.predict(_s(Xv)), fastrep.OracleRegressor(target, backend="reference").fit_stream(
-        stream, N, n_val=50).predict(Xv))
+    oracle = fastrep.OracleRegressor(target, backend="reference")
+    streamed = oracle.fit_stream(StrictStream(stream), N, n_val=50).predict(_s(Xv))
+    _close(streamed, oracle.fit_stream(stream, N, n_val=50).predict(Xv))
     assert excess_error(got, target, n_test=200) < 0.05
 
 
@@ -159,7 +159,8 @@ def test_array_api_fitted_models_pickle_to_the_host(problem, make):
     model = {
         "onestep": lambda: _net(),
         "ntk": lambda: fastrep.NTKRegressor(ridge=1e-3, backend="reference"),
-        "nystrom": lambda: fastrep.NTKRegressor(ridge=1e-3, solver="nystrom", n_centers=50, backend="reference"),
+        "nystrom": lambda: fastrep.NTKRegressor(ridge=1e-3, solver="nystrom", n_centers=50,
+                                                backend="reference"),
         "oracle": lambda: fastrep.OracleRegressor(target, backend="reference"),
     }[make]()
     model.fit(_s(X), _s(y))

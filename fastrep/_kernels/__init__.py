@@ -83,7 +83,8 @@ def cholesky_with_jitter(factor, n, scale, eps, jitter=0.0, *, escalate=True, wh
 
     ``factor(j)`` factorizes A + j I and returns L, or None when A + j I is not numerically
     positive definite. The first attempt uses j = ``jitter``; each failure adds more, first
-    ``n eps scale`` (scale: the mean diagonal), then 100 times the previous addition, with a :class:`JitterWarning`; after :data:`JITTER_ATTEMPTS`
+    ``n eps scale`` (scale: the mean diagonal), then 100 times the previous addition, with a
+    :class:`JitterWarning`; after :data:`JITTER_ATTEMPTS`
     attempts, or at the first failure with ``escalate=False``, ``numpy.linalg.LinAlgError``.
     Returns (L, jitter used).
     """

@@ -10,9 +10,16 @@ import numpy as np
 
 from .. import _ext
 from .._validation import check_out
-from . import _dense, _gram, cpu_precision as _cpu_precision
+from . import _dense, _gram
+from . import cpu_precision as _cpu_precision
 from ._linalg import (  # noqa: F401 (the contract's array handling and LAPACK, shared with the other CPU backend)
-    asarray, cho_solve, cholesky, eigh, namespace, solve_triangular, to_host,
+    asarray,
+    cho_solve,
+    cholesky,
+    eigh,
+    namespace,
+    solve_triangular,
+    to_host,
 )
 
 name = "cpp"
