@@ -246,10 +246,11 @@ def namespace(*arrays):
     try:
         return array_api_compat.array_namespace(*arrays)
     except TypeError:
-        libs = sorted({type(a).__module__.split(".")[0] for a in arrays})
+        pretty = {"numpy": "NumPy", "cupy": "CuPy"}
+        libs = sorted({type(a).__module__.split(".")[0] for a in arrays}, key=lambda m: (m != "numpy", m))
         raise TypeError(
-            f"inputs mix arrays of {' and '.join(libs)}; move them to one library and device first "
-            "(for CuPy: cupy.asarray(x) or cupy.asnumpy(x))"
+            f"inputs mix {' and '.join(pretty.get(m, m) for m in libs)} arrays; move them to one library "
+            "and device first (for CuPy: cupy.asarray(x) or cupy.asnumpy(x))"
         ) from None
 
 
@@ -397,14 +398,23 @@ class Context:
 
 
 def context(backend, families: Mapping[str, str], *arrays, dtype, xp=None, chunk=None, source="arrays",
-            ops: Mapping[str, ModuleType] | None = None) -> Context:
+            ops: Mapping[str, ModuleType] | None = None, move_host_data: bool = False) -> Context:
     """Resolve ``backend`` once for every operation family of a fit.
 
     families : {family: the contract operation whose AUTO_PREFERENCE order picks its backend}.
     arrays : the data (their library decides, as for :func:`resolve`); or ``xp``, its namespace.
     ops : families already resolved elsewhere (a stream's generator), kept as they are.
+    move_host_data : when ``backend`` names a backend that cannot take these NumPy arrays (cupy),
+        run in that backend's own namespace instead: the caller moves the data with
+        ``Context.asarray`` (the user asked for that backend by name). Otherwise a TypeError.
     """
     arrays = _arrays(arrays)
+    if move_host_data and xp is None and backend not in (None, "auto") and on_host(*arrays):
+        mod = get_backend(check_backend(backend))
+        try:
+            mod.namespace(*arrays)
+        except TypeError:
+            xp = mod.namespace()
     kind = None if (xp is None and not arrays) else _kind(xp if xp is not None else namespace(*arrays))
     if xp is None:
         xp = namespace(*arrays)

@@ -21,7 +21,8 @@ f(x) = K(x, X_fit) alpha.
     cholesky when n <= 20000 and the Gram matrix fits the memory budget, else nystrom.
 
 Predictions are blocked the same way, so a 10^6-row test set never allocates 10^6 x n.
-The data's array library is kept: with CuPy inputs (or ``backend='cupy'``) the Gram matrix,
+The data's array library is kept: with CuPy inputs (or NumPy inputs and ``backend='cupy'``,
+which moves them to the device once) the Gram matrix,
 the factorization (cuSOLVER), the eigendecomposition of the lambda path, the blocked Nystrom
 products and the predictions stay on the device. Fitted arrays (``X_fit_``, ``dual_coef_``)
 are kept on the host too, so a fitted model pickles and predicts anywhere.
@@ -174,7 +175,7 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
             families["nystrom"] = "kernel_normal_matvec"
         elif ridge == "validate":
             families["ridge"] = "eigh"
-        ctx = context(self.backend, families, X, y, dtype=dtype)
+        ctx = context(self.backend, families, X, y, dtype=dtype, move_host_data=True)
         xp = ctx.xp
         X = ctx.asarray(X)
         y = ctx.asarray(y, np.float64)
@@ -367,7 +368,7 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
         """Predictions (n,) float64 in X's array library for X (n, d), a block of rows at a time."""
         check_is_fitted(self, "dual_coef_")
         X = self._validate_x(X)
-        ctx = context(self.backend, {"predict": "kernel_matvec"}, X, dtype=self._dtype)
+        ctx = context(self.backend, {"predict": "kernel_matvec"}, X, dtype=self._dtype, move_host_data=True)
         X_fit, alpha = self._fitted_on(ctx)
         X = ctx.asarray(X)
         check_kernel_scale(X, self._beta, self._dtype, "X")
