@@ -140,7 +140,7 @@ def part_exact(n, d, ridge, repeats):
     K = fastrep.ntk_kernel(X)
     K.flat[:: n + 1] += shift
 
-    from fastrep.kernel_ridge import _safe_threads
+    from fastrep._kernels._linalg import safe_threads as _safe_threads
 
     def scipy_solve():
         A = K.copy()  # cho_factor overwrites its input; the copy is not timed below
@@ -172,8 +172,8 @@ def part_exact(n, d, ridge, repeats):
         ["sklearn KernelRidge(kernel='precomputed'), NumPy Gram, end to end", f"{t_sk:.2f}",
          f"{t_sk / t_sp:.2f}"],
     ]
-    from fastrep.kernel_ridge import SAFE_THREADED_N
-    from fastrep.kernel_ridge import _safe_threads as st
+    from fastrep._kernels._linalg import SAFE_THREADED_N
+    from fastrep._kernels._linalg import safe_threads as st
 
     one = not isinstance(st(np.float64, n), contextlib.nullcontext)
     note = (f"Every float64 factorization above n = {SAFE_THREADED_N} ran on one BLAS thread (fastrep's "

@@ -256,6 +256,7 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
                     "the Gram matrix is singular to working precision and ridge=0 adds nothing to its "
                     "diagonal; use ridge > 0 or ridge='validate'"
                 ) from exc
+            del K  # L is K's own memory on the CPU; on a device this frees the Gram matrix
             if ridge == 0:
                 pivot = float(xp.min(xp.linalg.diagonal(L))) ** 2
                 if pivot <= n * eps * kdiag_max:

@@ -88,8 +88,8 @@ class EigenRidge:
     def __init__(self, A, b, rcond: float = 0.0, *, ops=None):
         xp = namespace(A, b)
         self.xp = xp
-        A = xp.astype(xp.asarray(A), xp.float64)
-        b = xp.astype(xp.asarray(b), xp.float64)
+        A = xp.astype(xp.asarray(A), xp.float64, copy=False)  # no n x n copy of a float64 Gram matrix
+        b = xp.astype(xp.asarray(b), xp.float64, copy=False)
         if A.ndim != 2 or A.shape[0] != A.shape[1]:
             raise ValueError(f"A must be a square 2-D array; got shape {A.shape}")
         if tuple(b.shape) != (A.shape[0],):
@@ -135,7 +135,7 @@ class EigenRidge:
         P = xp.asarray(P)
         if P.ndim != 2 or P.shape[1] != self.eigvecs.shape[0]:
             raise ValueError(f"P must be (n_val, {self.eigvecs.shape[0]}); got shape {tuple(P.shape)}")
-        return xp.astype((P @ xp.astype(C, P.dtype)).T, xp.float64)
+        return xp.astype((P @ xp.astype(C, P.dtype, copy=False)).T, xp.float64, copy=False)
 
     def select(self, P_val, y_val, lams=None):
         """Choose lambda on validation data. Returns (best_lam, mse) with mse (len(lams),)."""

@@ -114,19 +114,21 @@ def cholesky(A, *, jitter=0.0, escalate=True, overwrite_a=False, what="the matri
     from . import cholesky_with_jitter
 
     n = A.shape[0]
-    adiag = cp.diagonal(A).copy()
+    if not overwrite_a:
+        A = A.copy()
+    idx = cp.arange(n)
+    adiag = A[idx, idx].copy()  # the jitter goes onto A's own diagonal: one n x n copy (L), not two
     scale = float(adiag.mean()) if n else 1.0
     eps = float(np.finfo(A.dtype).eps)
 
     def factor(j):
-        B = A.copy()
-        B[cp.arange(n), cp.arange(n)] = adiag + A.dtype.type(j)
+        A[idx, idx] = adiag + A.dtype.type(j)
         try:
             with cupyx.errstate(linalg="raise"):
-                L = cp.linalg.cholesky(B)
+                L = cp.linalg.cholesky(A)
         except np.linalg.LinAlgError:
             return None
-        return L if bool(cp.isfinite(L).all()) else None
+        return L if bool(cp.isfinite(cp.diagonal(L)).all()) else None
 
     return cholesky_with_jitter(factor, n, scale, eps, jitter, escalate=escalate, what=what)
 
