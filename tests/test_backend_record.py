@@ -157,3 +157,21 @@ def test_fastrep_kernels_is_a_deprecated_alias():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert fastrep.ntk_kernel is fastrep.ntk.ntk_kernel  # the new home warns about nothing
+
+
+def test_the_science_layer_names_no_array_library():
+    """Issue 11's acceptance grep: only backend.py and fastrep/_kernels/ may name an array library."""
+    import re
+    from pathlib import Path
+
+    root = Path(fastrep.__file__).parent
+    pattern = re.compile(r"import cupy|cupy\.|[!=]= *[\"']cupy[\"']|\.get\(\)|hasattr\([a-zA-Z_]+, *[\"']get[\"']\)"
+                         r"|is_cupy_array|xp is (not )?np")
+    hits = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel == "backend.py" or rel.startswith("_kernels/"):
+            continue
+        hits += [f"{rel}:{i}: {line.strip()}" for i, line in enumerate(path.read_text().splitlines(), 1)
+                 if pattern.search(line)]
+    assert not hits, "\n".join(hits)
