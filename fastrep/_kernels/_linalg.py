@@ -134,7 +134,7 @@ def eigh(A):
 
     Divide and conquer ('evd') is the fastest driver up to a few thousand; above 4096 'evr'
     needs far less workspace. Below SINGLE_THREAD_EIGH_N, OpenBLAS's threads cost more than
-    they give (see benchmarks/RESULTS.md).
+    they give, many times over on a loaded machine.
     """
     m = A.shape[0]
     driver = "evd" if m <= 4096 else "evr"
