@@ -147,8 +147,9 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
 
         Returns self. Fitted attributes: ``solver_`` ('cholesky' or 'nystrom'), ``ridge_``
         (the lambda used), ``n_iter_`` (CG iterations; 1 for the direct cholesky solve),
-        ``residual_`` (relative residual: |(K + n lam I) alpha - y| / |y| for cholesky, of the
-        preconditioned system for nystrom), ``X_fit_`` (the training rows or the centres) and
+        ``residual_`` (relative residual |(K + n lam I) alpha - y| / |y| for cholesky, with K
+        represented by its factorization when the ridge is fixed; of the preconditioned system
+        for nystrom), ``X_fit_`` (the training rows or the centres) and
         ``dual_coef_`` (alpha), both NumPy arrays, ``backend_`` (the backend of each family).
         """
         ridge, dtype, beta = self._check_params()
@@ -242,6 +243,8 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
             self.ridge_path_ = (lams, scores)
             self.ridge_ = lam
             self.jitter_ = 0.0  # an eigendecomposition needs none
+            # residual of (K + n lam I) alpha = y, with K alpha recomputed block by block
+            r = self._gram_matvec(ctx, X, alpha) + (n * lam) * alpha - y
         else:
             shift = n * ridge
             kdiag_max = float(xp.max(xp.linalg.diagonal(K)))
@@ -266,13 +269,14 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
                         "its diagonal; use ridge > 0 or ridge='validate'"
                     )
             alpha = xp.astype(la.cho_solve(L, xp.astype(y, L.dtype)), xp.float64)
+            # residual of (K + n lam I) alpha = y with K + n lam I = L L^T - jitter I: two
+            # triangular products, O(n^2) (the Gram matrix itself is gone, factorized in place)
+            a_dt = xp.astype(alpha, L.dtype)
+            LLa = xp.astype(L @ (L.T @ a_dt), xp.float64)
+            r = LLa - (used - shift) * alpha - y
             del L
-            lam = ridge
             self.ridge_ = ridge
             self.jitter_ = used - shift
-        # residual of (K + n lam I) alpha = y, with K alpha recomputed block by block
-        Ka = self._gram_matvec(ctx, X, alpha)
-        r = Ka + (n * lam) * alpha - y
         self.residual_ = float(xp.linalg.vector_norm(r)) / max(float(xp.linalg.vector_norm(y)), 1e-300)
         self.n_iter_ = 1  # one direct solve (scikit-learn wants n_iter_ >= 1)
         return X, alpha

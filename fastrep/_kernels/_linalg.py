@@ -77,12 +77,13 @@ def mirror_lower(K, block: int = 512):
 
 
 def _zero_strict_lower(K, block: int = 512):
+    """Zero the strict lower triangle of the C-ordered square K in place, a block of rows at a
+    time: contiguous row segments, and one (block, block) temporary on the diagonal."""
     n = K.shape[0]
     for s in range(0, n, block):
         e = min(s + block, n)
-        blk = K[s:e, s:e]
-        blk[np.tril_indices(e - s, -1)] = 0
-        K[e:, s:e] = 0
+        K[s:e, :s] = 0
+        K[s:e, s:e] = np.triu(K[s:e, s:e])
 
 
 def cholesky(A, *, jitter=0.0, escalate=True, overwrite_a=False, what="the matrix"):
