@@ -159,8 +159,8 @@ def hermite(z, k: int, *, normalized: bool = False, backend: str = "auto"):
     xp = namespace(z)
     zarr = as_float_array(z, "z", xp=xp)
     shape = tuple(zarr.shape)
-    vals = xp.reshape(_features(xp.reshape(zarr, (-1, 1)), np.array([[k]], dtype=np.int32), backend, None, "z"),
-                      shape)
+    flat = _features(xp.reshape(zarr, (-1, 1)), np.array([[k]], dtype=np.int32), backend, None, "z")
+    vals = xp.reshape(flat, shape)
     if not normalized:
         # sqrt(k!) from lgamma: math.factorial(k) is an integer too large for a float past k = 170
         log_scale = 0.5 * math.lgamma(k + 1.0)
