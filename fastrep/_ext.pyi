@@ -1,8 +1,9 @@
 """Type stubs of fastrep's compiled core (csrc/bindings.cpp). Private: use fastrep's public functions.
 
 Every function is bound for float32 and float64 (the dtype of the arrays picks the overload);
-arrays are C-contiguous and are not converted (``noconvert``): a wrong dtype or layout is a
-TypeError. Every function releases the GIL while it computes.
+arrays are not converted: each binding checks type, exact dtype, shape, C order, alignment,
+writeability and overlap itself and raises TypeError/ValueError naming the argument (MemoryError
+for a failed allocation). Every function releases the GIL while it computes.
 """
 
 from typing import TypeVar
@@ -13,6 +14,8 @@ import numpy.typing as npt
 _F = TypeVar("_F", np.float32, np.float64)
 
 openmp: bool
+#: Largest Hermite order the kernels accept (fastrep._validation.MAX_DEGREE).
+MAX_DEGREE: int
 
 def kernel_from_inner(
     G: npt.NDArray[_F], q1: npt.NDArray[_F], q2: npt.NDArray[_F], inv_d: float, beta2: float, ntk: bool
