@@ -24,6 +24,9 @@ def excess_error(model, target, n_test: int = 10_000, seed: int = 0, *, chunk_si
     generated where the model was fitted (its Context: the device, the array library), or on
     the host for a model without one (never fitted here, or unpickled).
     Label noise never enters: this is the test MSE minus sigma^2, normalized (paper.md section 1).
+
+    ``model.predict(X)`` must return one finite prediction per row, shape (rows,): any other
+    shape (an (n, 1) column would broadcast against f*) or a NaN/inf raises ``ValueError``.
     """
     from .data import GaussianStream
 
@@ -40,20 +43,47 @@ def excess_error(model, target, n_test: int = 10_000, seed: int = 0, *, chunk_si
     for X, _ in stream.chunks(0, n_test, chunk_size):
         if ctx is not None:
             X = ctx.asarray(X, dtype)  # the model's array library (a no-op where the stream made it)
-        pred = to_host(model.predict(X)).astype(np.float64)
+        pred = to_host(model.predict(X))
+        rows = X.shape[0]
+        if getattr(pred, "shape", None) != (rows,):
+            raise ValueError(
+                f"model.predict returned shape {getattr(pred, 'shape', type(pred).__name__)}; excess_error "
+                f"needs shape ({rows},), one prediction per test input"
+            )
+        pred = np.asarray(pred, dtype=np.float64)
+        if not np.isfinite(pred).all():
+            raise ValueError("model.predict returned NaN or inf; excess_error needs finite predictions")
         fx = to_host(target.f(X)).astype(np.float64)
         sq += float(np.sum((pred - fx) ** 2))
     return sq / n_test / float(target.variance)
+
+
+def _orthonormal_rows(U, name: str = "U"):
+    """``U`` (r, d) as float64 after checking U U^T = I (the metrics are defined for an
+    orthonormal basis of span(U); orthonormalize first, e.g. ``np.linalg.qr(U.T)[0].T``)."""
+    from .targets import ORTHONORMAL_TOL
+
+    U = as_float_array(to_host(U), name, ndim=2).astype(np.float64)
+    if U.shape[0] > U.shape[1]:
+        raise ValueError(f"{name} must be (r, d) with r <= d; got shape {U.shape}")
+    dev = float(np.max(np.abs(U @ U.T - np.eye(U.shape[0])))) if U.size else 0.0
+    if not dev <= ORTHONORMAL_TOL:
+        raise ValueError(
+            f"{name}'s rows must be orthonormal: max |U U^T - I| = {dev:.3g} > {ORTHONORMAL_TOL:g}; "
+            "orthonormalize it first (e.g. np.linalg.qr(U.T)[0].T)"
+        )
+    return U
 
 
 def subspace_alignment(W, U) -> float:
     """Mean over neurons of ||U w_j||^2 / ||w_j||^2, in [0, 1].
 
     W : (m, d) first-layer weights; U : (r, d) with orthonormal rows. 1 means every neuron
-    lies in span(U); a random direction scores r/d. Zero rows are ignored.
+    lies in span(U); a random direction scores r/d. Zero rows are ignored. A U whose rows
+    are not orthonormal raises ``ValueError`` (the score would not be a fraction).
     """
     W = as_float_array(to_host(W), "W", ndim=2).astype(np.float64)
-    U = as_float_array(to_host(U), "U", ndim=2).astype(np.float64)
+    U = _orthonormal_rows(U)
     if W.shape[1] != U.shape[1]:
         raise ValueError(f"W has {W.shape[1]} columns but U has {U.shape[1]}; both must be (., d)")
     norms = np.sum(W**2, axis=1)
@@ -65,9 +95,10 @@ def subspace_alignment(W, U) -> float:
 
 def principal_angles(W, U) -> np.ndarray:
     """(r,) principal angles in radians, ascending, between the top-r right singular
-    subspace of W (m, d) and span(U) for U (r, d). All zeros means W found span(U) exactly."""
+    subspace of W (m, d) and span(U) for U (r, d) with orthonormal rows (else ``ValueError``).
+    All zeros means W found span(U) exactly."""
     W = as_float_array(to_host(W), "W", ndim=2).astype(np.float64)
-    U = as_float_array(to_host(U), "U", ndim=2).astype(np.float64)
+    U = _orthonormal_rows(U)
     if W.shape[1] != U.shape[1]:
         raise ValueError(f"W has {W.shape[1]} columns but U has {U.shape[1]}; both must be (., d)")
     r = U.shape[0]
