@@ -31,18 +31,58 @@ def _print_summary(summary) -> None:
     print(summary, file=sys.stderr)
 
 
+def _executor(args) -> str:
+    return "dask" if args.scheduler else ("serial" if args.serial else "processes")
+
+
+def _dry_run(spec, store: Path, args) -> int:
+    from .experiments.plan import count_only, plan
+    from .experiments.runner import lanes
+    from .experiments.spec import LIMITS
+
+    executor = _executor(args)
+    workers, threads = lanes(executor, args.workers, args.threads)
+    total = spec.count()
+    if total > LIMITS["cells_hard"]:
+        counts = count_only(spec)
+        print(f"sweep {spec.name!r}: {total:,} cells, more than fastrep runs ({LIMITS['cells_hard']:,})")
+        for (label, d), c in sorted(counts.items()):
+            print(f"  {label} d={d}: {c:,} cells")
+        return 0
+    p = plan(spec, workers=workers or 1, threads=threads)
+    for line in p.lines():
+        print(line)
+    if store.exists():
+        from .experiments.store import read_store
+
+        done = set(read_store(store).cells["cell_id"])
+        left = sum(c.cell_id not in done for c in spec.cells())
+        print(f"store {store}: {total - left:,} of these cells are already there; {left:,} would run")
+    limits = []
+    if total > LIMITS["cells"]:
+        limits.append(f"more than {LIMITS['cells']:,} cells")
+    if p.time_s > LIMITS["cost_s"]:
+        limits.append(f"estimated over {LIMITS['cost_s'] / 3600:.0f} h")
+    if limits:
+        print(f"this sweep is beyond the limits ({'; '.join(limits)}): running it needs --yes")
+    return 0
+
+
 def _run_and_report(spec, store: Path, out_dir: Path, args, *, title: str) -> int:
     from .experiments import run, write_report
 
+    if getattr(args, "dry_run", False):
+        return _dry_run(spec, store, args)
     t0 = time.perf_counter()
     summary = run(
         spec,
         store=store,
-        executor="dask" if args.scheduler else ("serial" if args.serial else "processes"),
+        executor=_executor(args),
         scheduler=args.scheduler,
         workers=args.workers,
         threads=args.threads,
         progress=not args.no_progress,
+        yes=getattr(args, "yes", False),
     )
     _print_summary(summary)
     report = write_report(store, out_dir, title=title)
@@ -90,6 +130,8 @@ def _cmd_sweep(args) -> int:
     from .experiments import load_spec
 
     spec = load_spec(Path(args.spec))
+    if args.as_name:
+        spec = spec.renamed(args.as_name)
     store = Path(args.store) if args.store else _RESULTS / spec.name / "results.sqlite"
     out = Path(args.report) if args.report else store.parent
     return _run_and_report(spec, store, out, args, title=f"fastrep sweep: {spec.name}")
@@ -97,11 +139,15 @@ def _cmd_sweep(args) -> int:
 
 def _cmd_report(args) -> int:
     from .experiments import write_report
+    from .experiments.report import ReportOutputError
 
     store = Path(args.store)
     if not store.is_file():
         raise UserError(f"no results store at {store}")
-    path = write_report(store, Path(args.out) if args.out else None, n_boot=args.bootstrap)
+    try:
+        path = write_report(store, Path(args.out) if args.out else None, n_boot=args.bootstrap)
+    except ReportOutputError as exc:
+        raise UserError(f"--out: {exc}") from None
     print(f"report: {path}")
     return 0
 
@@ -190,6 +236,22 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--report", metavar="DIR", help="where report.md and the figures go (default: the store's folder)"
     )
+    s.add_argument(
+        "--as",
+        dest="as_name",
+        metavar="NAME",
+        help="run the spec under this sweep name (a store refuses a known name with another setting)",
+    )
+    s.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the cells per method and d, the estimated time and peak memory, and exit",
+    )
+    s.add_argument(
+        "--yes",
+        action="store_true",
+        help="run a sweep beyond the limits (10^5 cells, or estimated over a day)",
+    )
     _add_exec_options(s)
     s.set_defaults(func=_cmd_sweep)
 
@@ -205,7 +267,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("store", metavar="STORE", help="a fastrep results store (SQLite)")
     r.add_argument("--out", metavar="DIR", help="output folder (default: the store's folder)")
     r.add_argument(
-        "--bootstrap", type=int, default=1000, metavar="B", help="bootstrap replicates (default 1000)"
+        "--bootstrap",
+        type=int,
+        default=1000,
+        metavar="B",
+        help="bootstrap replicates of the slope intervals (default 1000, at most 100000)",
     )
     r.set_defaults(func=_cmd_report)
 
@@ -224,6 +290,7 @@ def main(argv=None) -> int:
     """Entry point of the ``fastrep`` console script; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    from .experiments.analysis import MAX_BOOT
     from .experiments.runner import ExecutorError
     from .experiments.spec import SpecError
     from .experiments.store import StoreError
@@ -232,17 +299,11 @@ def main(argv=None) -> int:
         v = getattr(args, name, None)
         if v is not None and v < 1:
             parser.error(f"--{name} must be a positive integer; got {v}")
+    if getattr(args, "bootstrap", None) is not None and args.bootstrap > MAX_BOOT:
+        parser.error(f"--bootstrap must be at most {MAX_BOOT:,}; got {args.bootstrap:,}")
     try:
         return args.func(args)
-    except (
-        UserError,
-        SpecError,
-        StoreError,
-        ExecutorError,
-        FileNotFoundError,
-        IsADirectoryError,
-        PermissionError,
-    ) as exc:
+    except (UserError, SpecError, StoreError, ExecutorError, OSError) as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"fastrep: error: {msg}", file=sys.stderr)
         return 2

@@ -147,3 +147,41 @@ def test_demo_quick_end_to_end(tmp_path):
         timeout=900,
     )
     assert proc.returncode == 0 and " 0 run" in proc.stderr
+
+
+def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, capsys):
+    spec = tmp_path / "toy.toml"
+    spec.write_text(TOY_TOML)
+    store = tmp_path / "s.sqlite"
+    assert main(["sweep", str(spec), "--store", str(store), "--dry-run", "--serial"]) == 0
+    out = capsys.readouterr().out
+    # d = 4 and 8, n = 8..1024 (8 values), 2 seeds
+    assert "sweep 'clitoy': 32 cells" in out and "toy: 32 cells (d=4: 16, d=8: 16)" in out
+    assert "estimated time" in out and "peak memory" in out and "MiB" in out
+    assert not store.exists()
+
+
+def test_large_sweeps_need_yes(tmp_path, capsys, monkeypatch):
+    from fastrep.experiments.spec import LIMITS
+
+    spec = tmp_path / "toy.toml"
+    spec.write_text(TOY_TOML)
+    store = tmp_path / "s.sqlite"
+    monkeypatch.setitem(LIMITS, "cells", 10)
+    code = main(["sweep", str(spec), "--store", str(store), "--serial", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "32 cells, more than 10" in err and "--yes" in err and not store.exists()
+    assert main(["sweep", str(spec), "--store", str(store), "--dry-run"]) == 0
+    assert "needs --yes" in capsys.readouterr().out
+    assert main(["sweep", str(spec), "--store", str(store), "--serial", "--no-progress", "--yes"]) == 0
+
+
+def test_huge_dry_run_counts_without_building_cells(tmp_path, capsys):
+    text = TOY_TOML.replace("seeds = 2", "seeds = 10000").replace(
+        "n = {start = 8, stop = 1024}", "n = {start = 1, stop = 1000000000, num = 10000}"
+    )
+    spec = tmp_path / "big.toml"
+    spec.write_text(text)
+    assert main(["sweep", str(spec), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "more than fastrep runs" in out and "toy d=4:" in out

@@ -110,3 +110,34 @@ def test_staircase_against_the_separation_target():
     assert staircase_prediction(e, 8, 9)[0] == pytest.approx(e[2] + e[3])
     assert staircase_prediction(e, 8, 64)[0] == pytest.approx(e[3])
     assert staircase_prediction(e, 8, 512)[0] == pytest.approx(0.0)
+
+
+def _plain_frame():
+    """A hand-made frame (no params, no arm column): n* = 4d at epsilon = 0.25."""
+    rows = []
+    for d in (4, 8):
+        for n in (8, 16, 32, 64):
+            for seed in range(2):
+                rows.append(
+                    {"label": "m", "method": "m", "d": d, "n": n, "seed": seed, "excess_error": d / n}
+                )
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("eps", [math.nan, 0.0, -1.0, math.inf, "0.5", None])
+def test_n_star_and_fit_slopes_validate_epsilon(eps):
+    df = _plain_frame()
+    for f in (n_star, fit_slopes):
+        with pytest.raises((ValueError, TypeError), match="epsilon"):
+            f(df, eps)
+
+
+def test_n_star_validates_the_frame():
+    df = _plain_frame()
+    assert len(n_star(df, 0.25)) == 2
+    with pytest.raises(ValueError, match="excess_error"):
+        n_star(df.drop(columns="excess_error"), 0.25)
+    with pytest.raises(TypeError, match="DataFrame"):
+        n_star(df.to_dict(), 0.25)
+    with pytest.raises(ValueError, match="n_boot"):
+        fit_slopes(df, 0.25, n_boot=0)

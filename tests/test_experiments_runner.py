@@ -111,6 +111,16 @@ def test_real_cells_are_sane(processes_store):
         assert set(json.loads(b).values()) <= {"reference", "cpp", "numba"}, b
 
 
+def test_backend_column_is_the_learners_record():
+    from fastrep.experiments.methods import _backend_json
+
+    class Fitted:
+        backend_ = {"stream": "cpp", "onestep": "numba", "ridge": "numba"}
+
+    assert _backend_json(Fitted()) == '{"onestep": "numba", "ridge": "numba", "stream": "cpp"}'
+    assert _backend_json(object()) is None  # a learner of the user's own that records nothing
+
+
 def test_targets_share_U_across_methods_and_n():
     spec = _mixed_spec()
     cells = [c for c in spec.cells() if c.d == 6 and c.seed == 1]

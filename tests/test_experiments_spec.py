@@ -194,3 +194,76 @@ def test_per_d_limits_on_the_n_grid():
     raw["methods"] = {"toy": {"n_max": {"factor": -1}}}
     with pytest.raises(SpecError, match=r"^methods\.toy\.n_max\.factor"):
         load_spec(raw)
+
+
+def test_presets_are_the_targets_preset_constructors():
+    from fastrep import MultiIndexTarget
+    from fastrep.experiments.presets import TARGET_PRESETS
+
+    ctors = {k for k, v in vars(MultiIndexTarget).items() if isinstance(v, classmethod)}
+    assert TARGET_PRESETS == ctors and "separation" in TARGET_PRESETS
+
+
+def test_methods_and_presets_do_not_import_spec():
+    import ast
+    from pathlib import Path
+
+    import fastrep.experiments as e
+
+    for mod in ("methods", "presets"):
+        tree = ast.parse(Path(e.__file__).with_name(f"{mod}.py").read_text())
+        names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1}
+        assert "spec" not in names, mod
+
+
+def _net(**options):
+    return {
+        "name": "net",
+        "seeds": 1,
+        "target": {"preset": "separation"},
+        "grid": {"d": [4], "n": [32]},
+        "evaluation": {"n_val": 50, "n_test": 50},
+        "methods": {"onestep": options},
+    }
+
+
+def test_learner_defaults_are_part_of_the_identity():
+    from fastrep import OneStepNetwork
+
+    implicit, explicit = load_spec(_net()), load_spec(_net(width=1000, ridge="validate"))
+    assert [c.cell_id for c in implicit.cells()] == [c.cell_id for c in explicit.cells()]
+    opts = implicit.cells()[0].params["options"]
+    defaults = OneStepNetwork().get_params()
+    assert set(opts) == set(defaults) - {"seed"}
+    assert opts["width"] == 1000 and opts["dtype"] == "float32" and opts["eta1"] == "normalized"
+    other = load_spec(_net(width=500)).cells()[0]
+    assert other.cell_id != implicit.cells()[0].cell_id
+    params = implicit.cells()[0].params
+    assert params["results_version"] >= 2 and params["target_resolved"]["terms"]
+    assert params["target_resolved"]["U_seed"] > 0
+
+
+def test_transfer_keeps_its_own_rebias_default():
+    raw = _net()
+    raw["methods"] = {"transfer": {"width": 20, "source": {"target": {"preset": "random", "r": 2, "p": 2}, "n": 64}}}
+    cell = load_spec(raw).cells()[0]
+    assert cell.params["options"]["rebias"] is True and cell.params["n_source"] == 64
+
+
+@pytest.mark.parametrize(
+    "name", ["../x", "/abs/x", "a/b", "", ".hidden", "x..y", "a b", "é", 3, "x" * 101]
+)
+def test_unsafe_names_are_refused(name):
+    with pytest.raises(SpecError, match="^name: "):
+        load_spec(toy_spec(name=name))
+    with pytest.raises(SpecError, match="^--as: "):
+        load_spec(toy_spec()).renamed(name)
+
+
+def test_setting_differences_ignore_grid_growth():
+    from fastrep.experiments.spec import setting_differences
+
+    a = load_spec(toy_spec()).to_dict()
+    assert setting_differences(a, load_spec(toy_spec(seeds=5, grid={"d": [4], "n": [8]})).to_dict()) == []
+    changed = load_spec(toy_spec(methods={"toy": {"power": 2.5}, "toy3": {"method": "toy_kernel", "power": 3.0}}))
+    assert setting_differences(a, changed.to_dict()) == ["methods.toy.options.power: 2.0 -> 2.5"]

@@ -220,3 +220,52 @@ def test_sigkill_mid_sweep_then_resume(tmp_path, executor):
     by_id = {c.cell_id: c for c in spec.cells()}
     for _, row in df.iterrows():
         assert row["excess_error"] == toy_method(by_id[row["cell_id"]].params)["excess_error"]
+
+
+def test_an_older_results_version_is_refused_for_running(tmp_path):
+    path = tmp_path / "old.sqlite"
+    spec = load_spec(toy_spec(seeds=1, grid={"d": [4], "n": [16]}))
+    run(spec, store=path, executor="serial", progress=False)
+    con = sqlite3.connect(path)
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'results_version'")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreError, match="results version 1"):
+        run(spec, store=path, executor="serial", progress=False)
+    assert len(load(path)) == 2  # still readable
+
+
+def test_stale_lease_is_taken_over_and_live_one_refused(tmp_path):
+    from fastrep.experiments.store import LEASE_STALE_S, StoreBusyError
+
+    path = tmp_path / "s.sqlite"
+    spec = load_spec(toy_spec(seeds=1, grid={"d": [4], "n": [16]}))
+    with ResultStore(path) as st:
+        st.acquire("other", "r1")
+        st._lease.stop()  # no heartbeats from here on: a hung writer
+        st._lease = None
+    con = sqlite3.connect(path)
+    con.execute("UPDATE lease SET host = 'elsewhere'")
+    con.commit()
+    with pytest.raises(StoreBusyError, match="pid .* on host elsewhere"):
+        run(spec, store=path, executor="serial", progress=False)
+    con.execute("UPDATE lease SET heartbeat = heartbeat - ?", (LEASE_STALE_S + 1,))
+    con.commit()
+    con.close()
+    s = run(spec, store=path, executor="serial", progress=False)
+    assert s.cells_run == 2
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT COUNT(*) FROM lease").fetchone()[0] == 0  # released at the end
+    con.close()
+
+
+def test_load_is_tidy(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "s.sqlite"
+    raw = toy_spec(seeds=2, grid={"d": [4], "n": [16, 32]})
+    run(raw, store=path, executor="serial", progress=False)
+    df = load(path)
+    assert {"power", "time_fit", "arm", "results_version"} <= set(df.columns)
+    assert (df["power"].dropna() == 2.0).any() and isinstance(df["finished_at"].dtype, pd.DatetimeTZDtype)
+    assert set(df["arm"]) == {"toy", "toy3"}

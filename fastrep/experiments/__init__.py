@@ -5,37 +5,44 @@
 >>> experiments.run(spec, store="runs/sep.sqlite")                  # local processes  # doctest: +SKIP
 >>> experiments.run(spec, store="runs/sep.sqlite", executor="dask",
 ...                 scheduler="tcp://10.0.0.5:8786")                # a Dask cluster    # doctest: +SKIP
->>> df = experiments.load("runs/sep.sqlite")                        # pandas DataFrame  # doctest: +SKIP
+>>> experiments.plan.plan(spec).lines()                            # cost, before running  # doctest: +SKIP
+>>> df = experiments.load("runs/sep.sqlite")                        # tidy DataFrame, read-only  # doctest: +SKIP
 >>> experiments.fit_slopes(df, epsilon=0.25)                        # doctest: +SKIP
 >>> experiments.write_report("runs/sep.sqlite", "runs/")            # report.md + PNGs  # doctest: +SKIP
 
-Modules: :mod:`.spec` (the sweep format), :mod:`.methods` (the method registry),
+Modules: :mod:`.spec` (the sweep format and its checks), :mod:`.presets` (targets and
+seeds), :mod:`.methods` (the method registry), :mod:`.plan` (cost before running),
 :mod:`.runner` (executors), :mod:`.store` (the SQLite store), :mod:`.analysis`,
 :mod:`.plots`, :mod:`.report`, :mod:`.demo` (the embedded demo grids in ``defaults.toml``).
 """
 
-from .analysis import fit_slopes, median_curves, n_star, staircase_prediction
+from .analysis import add_arms, fit_slopes, median_curves, n_star, staircase_prediction
 from .demo import demo_spec
 from .methods import METHODS, register_method
+from . import plan
 from .report import write_report
 from .runner import RunSummary, run
-from .spec import Cell, SpecError, SweepSpec, load_spec
-from .store import ResultStore, StoreError, load
+from .spec import RESULTS_VERSION, Cell, SpecError, SweepSpec, load_spec
+from .store import ResultStore, StoreBusyError, StoreError, load, read_store
 
 __all__ = [
     "METHODS",
+    "RESULTS_VERSION",
     "Cell",
     "ResultStore",
     "RunSummary",
     "SpecError",
+    "StoreBusyError",
     "StoreError",
     "SweepSpec",
+    "add_arms",
     "demo_spec",
     "fit_slopes",
     "load",
     "load_spec",
     "median_curves",
     "n_star",
+    "read_store",
     "register_method",
     "run",
     "staircase_prediction",

@@ -11,17 +11,22 @@
   rotation-invariant kernel learns the degree <= l part of f* and nothing above, so its
   excess error is about the target's energy above degree l (over E[f*^2]).
 
-All functions take the DataFrame of :func:`fastrep.experiments.load`.
+All functions take the DataFrame of :func:`fastrep.experiments.load` and group by its
+``arm`` column (one arm per full setting; see :func:`add_arms`), falling back to ``label``
+for a hand-made frame without one; the ``label`` column of their results holds the arm.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import numbers
 
 import numpy as np
 import pandas as pd
 
 __all__ = [
+    "add_arms",
     "fit_slopes",
     "median_curves",
     "n_star",
@@ -31,14 +36,107 @@ __all__ = [
 ]
 
 
+#: Most bootstrap replicates :func:`fit_slopes` draws (they are drawn in blocks, so memory stays small).
+MAX_BOOT = 100_000
+_BOOT_BLOCK = 1000
+
+#: Keys of a cell's params that vary inside one arm (its grid point and its seed's draws).
+_PER_CELL = {"d", "n", "seed", "label", "target_resolved", "source_resolved", "n_source"}
+
+
+def _setting(params: dict) -> dict:
+    return {k: v for k, v in params.items() if k not in _PER_CELL}
+
+
+def _flat(obj, prefix: str = "") -> dict:
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: obj}
+
+
+def _short(key: str) -> str:
+    return key[len("options.") :] if key.startswith("options.") else key
+
+
+def add_arms(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with an ``arm`` column: the label, made unique per full setting.
+
+    A label whose cells share one setting (target, method, every option, evaluation sizes,
+    results version) keeps its name; a label under which two settings were stored becomes
+    one arm per setting, named by what differs: ``onestep (width=50)``, ``onestep
+    (width=100)``. Settings are never pooled.
+    """
+    if "arm" in df.columns:
+        return df
+    df = df.copy()
+    if "params" not in df.columns or df.empty:
+        df["arm"] = df["label"] if "label" in df.columns else pd.Series(dtype=str)
+        return df
+    keys = [json.dumps(_setting(p), sort_keys=True) for p in df["params"]]
+    arms = list(df["label"])
+    by_label: dict = {}
+    for i, (label, key) in enumerate(zip(df["label"], keys, strict=True)):
+        by_label.setdefault(label, {}).setdefault(key, []).append(i)
+    for label, settings in by_label.items():
+        if len(settings) < 2:
+            continue
+        flats = {key: _flat(json.loads(key)) for key in settings}
+        every = sorted(set().union(*flats.values()))
+        varying = [
+            k for k in every if len({json.dumps(f.get(k), sort_keys=True) for f in flats.values()}) > 1
+        ]
+        for key, rows in settings.items():
+            what = ", ".join(f"{_short(k)}={_fmt(flats[key].get(k))}" for k in varying)
+            for i in rows:
+                arms[i] = f"{label} ({what})"
+    df["arm"] = arms
+    return df
+
+
+def _fmt(v) -> str:
+    if isinstance(v, str):
+        return v
+    return json.dumps(v, sort_keys=True)
+
+
+def _group(df: pd.DataFrame) -> str:
+    return "arm" if "arm" in df.columns else "label"
+
+
+def _check_frame(df, needed, what: str) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{what} needs a pandas DataFrame (experiments.load()); got {type(df).__name__}")
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"{what}: the frame lacks the column(s) {', '.join(missing)} (it needs {', '.join(needed)}; "
+            "use experiments.load())"
+        )
+
+
+def _check_epsilon(epsilon) -> float:
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real):
+        raise TypeError(f"epsilon must be a positive finite number; got {epsilon!r}")
+    eps = float(epsilon)
+    if not math.isfinite(eps) or eps <= 0:
+        raise ValueError(f"epsilon must be a positive finite number; got {epsilon!r}")
+    return eps
+
+
 def median_curves(df: pd.DataFrame, value: str = "excess_error") -> pd.DataFrame:
-    """Columns ``label, d, n, median, q25, q75, seeds`` (quartiles over seeds)."""
+    """Columns ``label, d, n, median, q25, q75, seeds`` (quartiles over seeds), one curve per arm."""
+    _check_frame(df, ["label", "d", "n", value], "median_curves")
     if df.empty:
         return pd.DataFrame(columns=["label", "d", "n", "median", "q25", "q75", "seeds"])
-    g = df.dropna(subset=[value]).groupby(["label", "d", "n"])[value]
+    key = _group(df)
+    g = df.dropna(subset=[value]).groupby([key, "d", "n"])[value]
     out = pd.DataFrame(
         {"median": g.median(), "q25": g.quantile(0.25), "q75": g.quantile(0.75), "seeds": g.count()}
     ).reset_index()
+    out = out.rename(columns={key: "label"})
     return out.sort_values(["label", "d", "n"], ignore_index=True)
 
 
@@ -68,10 +166,15 @@ def n_star_from_curve(ns, errors, epsilon: float) -> tuple[float, str]:
 
 
 def _error_matrices(df: pd.DataFrame, label: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """d -> (ns, errors (len(ns), seeds)) over the seeds present at every n of that d."""
+    """d -> (ns, errors (len(ns), seeds)) over the seeds present at every n of that d (one arm)."""
     out = {}
-    sub = df[df["label"] == label]
+    sub = df[df[_group(df)] == label]
     for d, g in sub.groupby("d"):
+        if g.duplicated(["n", "seed"]).any():
+            raise ValueError(
+                f"arm {label!r} has two cells at d = {d} for one (n, seed): two settings share the arm; "
+                "use experiments.load(), whose `arm` column separates them"
+            )
         piv = g.pivot_table(index="n", columns="seed", values="excess_error", aggfunc="first").sort_index()
         piv = piv.dropna(axis=1, how="any")
         if piv.shape[1] == 0:
@@ -81,10 +184,16 @@ def _error_matrices(df: pd.DataFrame, label: str) -> dict[int, tuple[np.ndarray,
 
 
 def n_star(df: pd.DataFrame, epsilon: float) -> pd.DataFrame:
-    """n*(d) per method: columns ``label, method, d, n_star, status, seeds``."""
+    """n*(d) per arm: columns ``label, method, d, n_star, status, seeds``.
+
+    ``epsilon``: the error threshold, a positive finite number.
+    """
+    epsilon = _check_epsilon(epsilon)
+    _check_frame(df, ["label", "method", "d", "n", "seed", "excess_error"], "n_star")
+    key = _group(df)
     rows = []
-    for label in sorted(df["label"].unique()) if not df.empty else []:
-        method = df.loc[df["label"] == label, "method"].iloc[0]
+    for label in sorted(df[key].unique()) if not df.empty else []:
+        method = df.loc[df[key] == label, "method"].iloc[0]
         for d, (ns, errs) in sorted(_error_matrices(df, label).items()):
             value, status = n_star_from_curve(ns, np.median(errs, axis=1), epsilon)
             rows.append(
@@ -118,6 +227,11 @@ def fit_slopes(
     Columns: ``label, method, slope, low, high, d_used, d_total, boot_used``; slope/low/high
     are NaN when fewer than two d have an n*.
     """
+    epsilon = _check_epsilon(epsilon)
+    if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or not 1 <= n_boot <= MAX_BOOT:
+        raise ValueError(f"n_boot must be an integer in [1, {MAX_BOOT:,}]; got {n_boot!r}")
+    if not isinstance(level, numbers.Real) or not 0 < level < 1:
+        raise ValueError(f"level must be a number in (0, 1); got {level!r}")
     rng = np.random.default_rng(seed)
     alpha = (1 - level) / 2
     stars = n_star(df, epsilon)
@@ -142,11 +256,12 @@ def fit_slopes(
             for j, d in enumerate(ds):
                 ns, errs = mats[d]
                 idx = rng.integers(0, errs.shape[1], size=(n_boot, errs.shape[1]))
-                meds = np.median(errs[:, idx], axis=2)  # (len(ns), n_boot)
-                for b in range(n_boot):
-                    v, status = n_star_from_curve(ns, meds[:, b], epsilon)
-                    if status == "ok":
-                        boot[b, j] = v
+                for lo in range(0, n_boot, _BOOT_BLOCK):  # blocks: memory stays O(ns * seeds * block)
+                    meds = np.median(errs[:, idx[lo : lo + _BOOT_BLOCK]], axis=2)  # (len(ns), block)
+                    for b in range(meds.shape[1]):
+                        v, status = n_star_from_curve(ns, meds[:, b], epsilon)
+                        if status == "ok":
+                            boot[lo + b, j] = v
             slopes = []
             for b in range(n_boot):
                 keep = np.isfinite(boot[b])
@@ -185,7 +300,7 @@ def staircase_curves(df: pd.DataFrame, target_spec: dict, ns) -> pd.DataFrame:
 
     Columns ``d, n, prediction``.
     """
-    from .methods import build_target
+    from .presets import build_target
 
     rows = []
     ns = np.asarray(sorted(ns), dtype=float)

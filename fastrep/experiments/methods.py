@@ -5,7 +5,8 @@ A cell function takes the cell's ``params`` (see :class:`~.spec.Cell`) and retur
 ``excess_error``  float, test MSE against the noiseless f* over E[f*^2];
 ``alignment``     float or None, the subspace alignment of the learned W with U;
 ``timings``       dict stage -> seconds (``data``, ``fit`` and the learner's own stages, ``evaluate``);
-``backend``       str, the kernel backend that ran;
+``backend``       str or None: JSON of the fitted learner's ``backend_`` (operation family ->
+                  backend that ran), None when the learner does not record it;
 ``extra``         dict of anything else worth keeping (chosen ridge, n_s, ...).
 
 The registry stores *import paths* (``"module:function"``), never function objects, so a
@@ -24,26 +25,23 @@ import importlib
 import inspect
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from .spec import SpecError
+from .presets import TARGET_PRESETS, build_target, derive_seed
 
 __all__ = [
     "METHODS",
     "TARGET_PRESETS",
     "Method",
+    "OptionError",
     "build_target",
+    "check_options",
     "derive_seed",
     "register_method",
     "resolve_function",
 ]
-
-#: Target presets a spec may name (classmethods of fastrep.MultiIndexTarget).
-TARGET_PRESETS = {"separation", "single_index", "random", "giant_step", "staircase", "sum_of_directions"}
-
-_PURPOSES = {"target": 1, "data": 2, "model": 3, "test": 4, "source_data": 5}
 
 
 @dataclass(frozen=True)
@@ -51,10 +49,13 @@ class Method:
     """A registered method.
 
     ``func``: ``"module:function"`` of the cell function. ``estimator``: ``"module:Class"``
-    whose ``__init__`` keywords are the allowed options (checked before a sweep runs), or
-    None to accept any options. ``kernel``: a rotation-invariant kernel method (plots draw
-    the staircase prediction on its panel). ``cost``: ``"cubic"`` (exact kernel solve),
-    ``"network"`` or ``"linear"``, used only to start expensive cells first.
+    whose ``__init__`` keywords are the allowed options (checked, with its own parameter
+    validation, before a sweep runs; its defaults are filled into every cell), or None to
+    accept any options. ``kernel``: a rotation-invariant kernel method (plots draw the
+    staircase prediction on its panel). ``cost``: ``"cubic"`` (exact kernel solve),
+    ``"network"`` or ``"linear"``: which cost model estimates its cells (see :mod:`.plan`).
+    ``forbidden``: keywords the sweep sets per cell. ``defaults``: the cell function's own
+    defaults where they differ from the estimator's (transfer re-draws the biases).
     """
 
     name: str
@@ -63,6 +64,7 @@ class Method:
     kernel: bool = False
     cost: str = "linear"
     forbidden: tuple[str, ...] = ("seed",)
+    defaults: dict = field(default_factory=dict)
 
 
 METHODS: dict[str, Method] = {}
@@ -76,6 +78,7 @@ def register_method(
     kernel: bool = False,
     cost: str = "linear",
     forbidden: tuple[str, ...] = ("seed",),
+    defaults: dict | None = None,
     replace: bool = False,
 ) -> Method:
     """Add a method to :data:`METHODS` (``func`` and ``estimator`` as ``"module:attr"`` strings)."""
@@ -87,7 +90,7 @@ def register_method(
         raise ValueError(f"cost must be 'cubic', 'network' or 'linear'; got {cost!r}")
     if name in METHODS and not replace:
         raise ValueError(f"method {name!r} is already registered; pass replace=True to override it")
-    m = Method(name, func, estimator, kernel, cost, tuple(forbidden))
+    m = Method(name, func, estimator, kernel, cost, tuple(forbidden), dict(defaults or {}))
     METHODS[name] = m
     return m
 
@@ -101,84 +104,111 @@ def resolve_function(path: str):
     return obj
 
 
-def validate_options(method: str, options: dict, key: str) -> None:
-    """Raise :class:`SpecError` for options the method's estimator does not take."""
+class OptionError(ValueError):
+    """A method option the learner refuses; ``option`` names it (None: the options as a whole)."""
+
+    def __init__(self, option: str | None, message: str):
+        self.option = option
+        super().__init__(message)
+
+
+def _plain(value, option: str):
+    """A learner parameter as JSON-ready data (dtypes by name), or OptionError."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (type, np.dtype)):
+        try:
+            return np.dtype(value).name
+        except TypeError:
+            pass
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, option) for v in value]
+    raise OptionError(option, f"the default {value!r} cannot be stored in a results store")
+
+
+def _blame(message: str, options: dict) -> str | None:
+    """The option a learner's error message is about (it starts with, or names, the option)."""
+    for k in sorted(options, key=len, reverse=True):
+        if message.startswith(f"{k} ") or message.startswith(f"{k}="):
+            return k
+    for k in sorted(options, key=len, reverse=True):
+        if f"{k}=" in message or f" {k} " in f" {message} ":
+            return k
+    return None
+
+
+def _check_backend(options: dict) -> None:
+    from ..backend import BACKENDS, backends
+
+    name = options.get("backend", "auto")
+    if name is None or name == "auto":
+        return
+    if name not in BACKENDS:
+        raise OptionError(
+            "backend", f"must be 'auto' or one of {', '.join(map(repr, BACKENDS))}; got {name!r}"
+        )
+    state = backends().get(name, "unknown")
+    if state != "available":
+        raise OptionError("backend", f"{name!r} cannot run here: {state}")
+
+
+def check_options(method: str, options: dict, *, target=None) -> dict:
+    """The options of ``method`` with the learner's defaults filled in, checked by the learner.
+
+    Builds the estimator with ``options`` and runs its own parameter validation (nothing
+    is fitted). ``target``: a :class:`fastrep.MultiIndexTarget` for learners built on one
+    (the oracle). Returns every parameter of the estimator but the per-cell ones, as
+    JSON-ready values, so two spellings of one setting give one cell identity. Raises
+    :class:`OptionError` naming the option.
+    """
     m = METHODS[method]
     for k in options:
         if k in m.forbidden:
-            raise SpecError(f"{key}.{k}", f"is set per cell by the sweep, not by {method} options")
+            raise OptionError(k, f"is set per cell by the sweep, not by {method} options")
     if m.estimator is None:
-        return
+        return dict(options)
     try:
         cls = resolve_function(m.estimator)
     except (ImportError, AttributeError) as exc:
-        raise SpecError(
-            key,
+        raise OptionError(
+            None,
             f"method {method!r} needs {m.estimator.replace(':', '.')}, "
             f"which this fastrep cannot import ({exc})",
         ) from None
     params = inspect.signature(cls.__init__).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
     allowed = {p for p in params if p != "self"} - set(m.forbidden)
-    for k in options:
-        if k not in allowed:
-            raise SpecError(
-                f"{key}.{k}", f"unknown option for {method}; expected one of {', '.join(sorted(allowed))}"
-            )
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        for k in options:
+            if k not in allowed:
+                raise OptionError(
+                    k, f"unknown option for {method}; expected one of {', '.join(sorted(allowed))}"
+                )
+    own = {k: v for k, v in options.items() if k not in m.defaults}
+    try:
+        est = cls(target, **own) if "target" in m.forbidden else cls(**own)
+        if hasattr(est, "_check_params"):
+            est._check_params()
+        elif hasattr(est, "_prepare") and target is not None:
+            est._prepare(target.d)
+    except (TypeError, ValueError) as exc:
+        raise OptionError(_blame(str(exc), options), str(exc)) from None
+    filled = {k: _plain(v, k) for k, v in est.get_params(deep=False).items() if k not in m.forbidden}
+    for k, v in m.defaults.items():
+        filled[k] = options.get(k, v)
+    _check_backend(filled)
+    return dict(sorted(filled.items()))
 
 
-def cost_estimate(method: str, params: dict) -> float:
-    """A rough relative cost, only to start the most expensive cells first."""
-    m = METHODS.get(method)
-    n, d = params["n"], params["d"]
-    kind = m.cost if m else "linear"
-    if kind == "cubic":
-        return n**3 / 3e3 + n * n * d
-    if kind == "network":
-        width = params.get("options", {}).get("width", 1000)
-        n_s = 0
-        if "source" in params:
-            from .spec import source_n
-
-            n_s = source_n(params["source"], d)
-        return (n + n_s + params["evaluation"]["n_val"]) * width * (d + 10) + width**3
-    return float(n * d)
-
-
-# --------------------------------------------------------------------------- seeds and targets
-
-
-def derive_seed(seed: int, purpose: str) -> int:
-    """A 63-bit seed for one ``purpose`` of a cell, a pure function of (seed, purpose)."""
-    ss = np.random.SeedSequence(int(seed), spawn_key=(_PURPOSES[purpose],))
-    return int(ss.generate_state(2, dtype=np.uint32).astype(np.uint64) @ np.array([1, 2**32], np.uint64)) >> 1
-
-
-def build_target(tspec: dict, d: int, seed: int, *, U=None):
-    """The :class:`fastrep.MultiIndexTarget` of a canonical target table at dimension ``d``.
-
-    ``seed`` is the cell's seed (U is drawn from ``derive_seed(seed, 'target')``); a given
-    ``U`` replaces the drawn one (transfer: the source head shares the target's U).
-    """
-    from .. import MultiIndexTarget
-
-    tseed = derive_seed(seed, "target")
-    noise = float(tspec.get("noise", 0.0))
-    if "preset" in tspec:
-        fn = getattr(MultiIndexTarget, tspec["preset"])
-        args = {k: v for k, v in tspec.items() if k not in ("preset", "noise")}
-        params = inspect.signature(fn).parameters
-        any_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        args["seed"] = tseed
-        if "noise" in params or any_kw:
-            args["noise"] = noise
-        t = fn(d, **args)
-        if U is not None or not ("noise" in params or any_kw):
-            t = MultiIndexTarget(d, dict(t.terms), U=t.U if U is None else U, noise=noise, normalize=False)
-        return t
-    terms = {tuple(alpha): coef for alpha, coef in tspec["terms"]}
-    return MultiIndexTarget(d, terms, U=U, noise=noise, normalize=tspec.get("normalize", True), seed=tseed)
+def _backend_json(model) -> str | None:
+    """What ran, as the fitted learner records it (``backend_``: operation family -> backend)."""
+    used = getattr(model, "backend_", None)
+    if used is None:
+        return None
+    return json.dumps(used, sort_keys=True)
 
 
 def _data(target, params):
@@ -212,7 +242,7 @@ def _finish(model, target, params, timings, *, alignment=True, extra=None) -> di
         "excess_error": float(err),
         "alignment": align,
         "timings": timings,
-        "backend": json.dumps(model.backend_, sort_keys=True),  # what really ran, per family
+        "backend": _backend_json(model),
         "extra": out_extra,
     }
 
@@ -266,7 +296,6 @@ def run_oracle(params: dict) -> dict:
 def run_transfer(params: dict) -> dict:
     """Transfer: W learned on the source head (n_s samples), frozen; refit on n = n_t target samples."""
     from ..transfer import fit_transfer
-    from .spec import source_n
 
     timings = {}
     d, seed = params["d"], params["seed"]
@@ -275,7 +304,7 @@ def run_transfer(params: dict) -> dict:
     source = build_target(params["source"]["target"], d, seed, U=target.U)
     X, y, Xv, yv = _data(target, params)
     timings["data"] = time.perf_counter() - t0
-    n_s = source_n(params["source"], d)
+    n_s = params["n_source"]
     opts = dict(params["options"])
     t0 = time.perf_counter()
     model = fit_transfer(
@@ -323,5 +352,9 @@ register_method(
     forbidden=("seed", "target"),
 )
 register_method(
-    "transfer", "fastrep.experiments.methods:run_transfer", estimator="fastrep:OneStepNetwork", cost="network"
+    "transfer",
+    "fastrep.experiments.methods:run_transfer",
+    estimator="fastrep:OneStepNetwork",
+    cost="network",
+    defaults={"rebias": True},  # fit_transfer re-draws the biases before the refit
 )

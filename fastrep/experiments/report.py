@@ -1,10 +1,16 @@
-"""``report.md`` and the figures, from a results store alone (nothing is rerun)."""
+"""``report.md`` and the figures, from a results store alone (nothing is rerun).
+
+The store is read without being modified (see :func:`~.store.read_store`): not its bytes,
+and no file is created beside it. Every table and figure is per *arm* (a label and its
+full setting), so two settings stored under one label are shown side by side, never pooled.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +18,13 @@ import pandas as pd
 
 from .analysis import fit_slopes, median_curves, n_star
 from .plots import plot_alignment, plot_error_curves, plot_n_star, plot_transfer
-from .store import ResultStore
+from .store import read_store, tidy
 
-__all__ = ["separation_checks", "write_report"]
+__all__ = ["ReportOutputError", "separation_checks", "write_report"]
+
+
+class ReportOutputError(ValueError):
+    """The report's output folder cannot be used (a file, not writable, ...)."""
 
 
 def _fmt_n(value: float, status: str, ns) -> str:
@@ -100,14 +110,39 @@ def separation_checks(slopes: pd.DataFrame) -> list[tuple[str, bool | None, str]
     return out
 
 
-def _duration(runs: pd.DataFrame) -> float:
-    total = 0.0
-    for _, r in runs.iterrows():
-        if r["finished"]:
+def _duration(runs: pd.DataFrame) -> tuple[float, int]:
+    """(seconds summed over the runs that finished, runs that did not: killed or still running).
+
+    ``finished`` is NULL for a run that never ended; pandas reads it as None or NaN.
+    """
+    total, unfinished = 0.0, 0
+    for started, finished in zip(runs["started"], runs["finished"], strict=True):
+        if not isinstance(finished, str) or not isinstance(started, str):
+            unfinished += 1
+            continue
+        try:
             total += (
-                _dt.datetime.fromisoformat(r["finished"]) - _dt.datetime.fromisoformat(r["started"])
+                _dt.datetime.fromisoformat(finished) - _dt.datetime.fromisoformat(started)
             ).total_seconds()
-    return total
+        except ValueError:
+            unfinished += 1
+    return total, unfinished
+
+
+def _output_dir(out_dir, store: Path) -> Path:
+    """The folder the report goes to, created if needed and checked writable before any work."""
+    default = out_dir is None
+    out = store.parent if default else Path(out_dir)
+    where = f"the store's folder {out} (the default report folder)" if default else f"{out}"
+    if out.exists() and not out.is_dir():
+        raise ReportOutputError(f"{where} is an existing file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".fastrep-write-test-"):
+            pass
+    except OSError as exc:
+        raise ReportOutputError(f"{where} is not writable ({exc.strerror or exc})") from None
+    return out
 
 
 def _slug(name: str) -> str:
@@ -128,15 +163,11 @@ def write_report(
     wall-clock time) overrides the time summed from the store's run records.
     """
     store = Path(store)
-    if not store.exists():
-        raise FileNotFoundError(f"no results store at {store}")
-    out_dir = Path(out_dir) if out_dir is not None else store.parent
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with ResultStore(store, create=False) as st:
-        df = st.dataframe()
-        sweeps = st.sweeps()
-        runs = st.runs()
-        failures = st.failures()
+    snap = read_store(store)
+    out_dir = _output_dir(out_dir, store)
+    df = tidy(snap.cells, store)
+    df["label"] = df["arm"]  # every table and figure below is per arm
+    sweeps, runs, failures = snap.sweeps, snap.runs, snap.failures
     lines = [
         f"# {title}",
         "",
@@ -150,19 +181,27 @@ def write_report(
         sub = df[df["sweep"] == name]
         spec = sweeps.get(name, {})
         eps = float(spec.get("epsilon", 0.25))
-        target_spec = spec.get("target") or sub["params"].iloc[0]["target"]
+        targets = {json.dumps(p["target"], sort_keys=True) for p in sub["params"]}
+        target_spec = json.loads(sorted(targets)[0]) if len(targets) == 1 else spec.get("target")
+        target_spec = target_spec or sub["params"].iloc[0]["target"]
         slug = _slug(name)
         stars = n_star(sub, eps)
         slopes = fit_slopes(sub, eps, n_boot=n_boot)
         lines += [
             f"## Sweep `{name}`",
             "",
-            f"Target: `{json.dumps(target_spec)}`; "
-            f"ε = {eps:g}; seeds: {sorted(sub['seed'].unique().tolist())}.",
+            (
+                f"Target: `{json.dumps(target_spec)}`; "
+                if len(targets) == 1
+                else f"Targets ({len(targets)}, one per arm): "
+                + "; ".join(f"`{t}`" for t in sorted(targets))
+                + "; "
+            )
+            + f"ε = {eps:g}; seeds: {sorted(sub['seed'].unique().tolist())}.",
             "",
         ]
         try:
-            from .methods import build_target
+            from .presets import build_target
 
             t = build_target(target_spec, int(sub["d"].min()), int(sub["seed"].min()))
             energy = ", ".join(f"degree {k}: {v:.3f}" for k, v in sorted(t.energy_by_degree().items()))
@@ -273,9 +312,15 @@ def write_report(
         if len(peak):
             lines.append(f"- largest peak memory of a cell: {peak.max() / 2**20:,.0f} MiB")
         lines.append(f"- compute time summed over cells: {df['wall_s'].sum():,.1f} s")
-    total = total_time_s if total_time_s is not None else _duration(runs)
+    total, unfinished = _duration(runs) if not runs.empty else (0.0, 0)
+    if total_time_s is not None:
+        total = total_time_s
     if total:
         lines.append(f"- total time: {total:,.1f} s ({total / 60:.1f} min)")
+    if unfinished and total_time_s is None:
+        lines.append(
+            f"- {unfinished} run(s) did not finish (killed, or still running); their time is not in the total"
+        )
     if len(failures):
         lines += [
             "",

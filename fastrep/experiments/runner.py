@@ -3,9 +3,11 @@
 Executors:
 
 ``"processes"`` (default)
-    a local pool of ``workers`` spawned processes (default: one per core), each cell
+    a local pool (loky) of ``workers`` processes (default: one per core), each cell
     limited to ``threads`` BLAS/OpenMP/Numba threads (default: cores // workers), so the
-    machine is never oversubscribed.
+    machine is never oversubscribed. The workers exit when the driving process dies (a
+    watch on their parent), and the pool does not re-run the calling script, so
+    :func:`run` works from a plain script without ``if __name__ == "__main__":``.
 ``"dask"``
     the cells go to a ``dask.distributed`` cluster: ``scheduler`` is its address
     (``"tcp://host:8786"``) or a ``distributed.Client``. Each cell runs with ``threads``
@@ -14,7 +16,9 @@ Executors:
     in this process, one cell after the other (debugging, tiny sweeps).
 
 Only this process writes to the store, one transaction per finished cell, as results
-arrive; a worker never touches the file. Every random draw of a cell derives from its
+arrive; a worker never touches the file. It holds the store's lease while it runs (see
+:mod:`.store`), so a second sweep on the same store is refused instead of computing the
+same cells twice. Every random draw of a cell derives from its
 seed and the thread count of a cell is fixed by ``threads``, so the stored results are the
 same, seed for seed, whichever executor ran them.
 """
@@ -23,19 +27,21 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import multiprocessing
+import json
 import os
 import platform
 import sys
+import threading
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
+import uuid
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from .methods import METHODS, cost_estimate
-from .spec import Cell, load_spec
+from .methods import METHODS
+from .plan import cell_estimate, plan
+from .spec import LIMITS, Cell, SpecError, load_spec, setting_differences
 from .store import ResultStore
 
 __all__ = ["DEFAULT_STORE", "RunSummary", "execute_cell", "machine_info", "run"]
@@ -157,6 +163,9 @@ def execute_cell(task: dict) -> dict:
     wall = time.perf_counter() - t0
     peak = _peak_rss_bytes() if have_peak else None
     align = out.get("alignment")
+    backend = out.get("backend")
+    if isinstance(backend, dict):
+        backend = json.dumps(backend, sort_keys=True)
     return {
         "cell_id": task["cell_id"],
         "label": params["label"],
@@ -170,7 +179,7 @@ def execute_cell(task: dict) -> dict:
         "timings": {k: float(v) for k, v in (out.get("timings") or {}).items()},
         "wall_s": wall,
         "peak_rss_bytes": peak,
-        "backend": out.get("backend"),
+        "backend": backend,
         "threads": threads,
         "fastrep_version": __version__,
         "host": platform.node(),
@@ -179,11 +188,20 @@ def execute_cell(task: dict) -> dict:
     }
 
 
-def _worker_init() -> None:
-    # a worker should die with its parent's pool, not linger as an orphan on Ctrl-C
+def _watch_parent(ppid: int, interval: float = 0.25) -> None:
+    """Exit this process as soon as its parent ``ppid`` is gone (it was reparented)."""
+    while True:
+        if os.getppid() != ppid:
+            os._exit(1)
+        time.sleep(interval)
+
+
+def _worker_init(ppid: int) -> None:
+    # Ctrl-C goes to the driver, which shuts the pool down; a worker never outlives its driver
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(ppid,), name="fastrep-parent-watch", daemon=True).start()
 
 
 # --------------------------------------------------------------------------- the driver side
@@ -231,27 +249,36 @@ def _task(cell: Cell, threads: int) -> dict:
     }
 
 
-def _iter_serial(tasks, threads):
+def _iter_serial(tasks):
     for task in tasks:
         yield task, execute_cell(task)
 
 
 def _iter_processes(tasks, workers):
-    ctx = multiprocessing.get_context("spawn")  # fork after OpenMP/Numba threads exist can deadlock
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+    # loky starts fresh interpreters (fork after OpenMP/Numba threads exist can deadlock) that
+    # do not re-import the caller's __main__, so scripts need no __main__ guard
+    from loky import ProcessPoolExecutor
+    from loky.process_executor import BrokenProcessPool
+
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(os.getpid(),))
+    clean, futures = False, {}
     try:
         futures = {pool.submit(execute_cell, t): t for t in tasks}
         for fut in as_completed(futures):
             try:
                 res = fut.result()
-            except BrokenProcessPool:
+            except BrokenProcessPool as exc:
+                why = str(exc).splitlines()[0] if str(exc) else "killed, or out of memory?"
                 raise ExecutorError(
-                    "a worker process died (killed, or out of memory?); the cells finished so far are "
-                    "saved, re-run the same command to resume"
+                    f"a worker process died ({why}); "
+                    "the cells finished so far are saved, re-run the same command to resume"
                 ) from None
             yield futures[fut], res
+        clean = True
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        for fut in futures:
+            fut.cancel()
+        pool.shutdown(wait=True, kill_workers=not clean)
 
 
 def _dask_client(scheduler):
@@ -289,6 +316,41 @@ def _iter_dask(tasks, client):
         client.cancel([f for f in futures if not f.done()])
 
 
+def lanes(executor: str, workers: int | None, threads: int | None) -> tuple[int | None, int]:
+    """(workers, threads per cell) that ``executor`` uses by default on this machine."""
+    cores = _cores()
+    if executor == "processes":
+        workers = workers or cores
+        return workers, threads or max(1, cores // workers)
+    if executor == "serial":
+        return 1, threads or cores
+    return workers, threads or 1
+
+
+def _check_size(spec, cells, workers, threads, yes: bool):
+    """Refuse a sweep beyond LIMITS (cells, estimated time) unless ``yes``; return its plan."""
+    count = spec.count()
+    if count > LIMITS["cells_hard"]:
+        raise SpecError("", f"the sweep has {count:,} cells; fastrep runs at most {LIMITS['cells_hard']:,}")
+    if count > LIMITS["cells"] and not yes:
+        raise SpecError(
+            "",
+            f"the sweep has {count:,} cells, more than {LIMITS['cells']:,}; check it with --dry-run, "
+            "then pass --yes (yes=True) to run it",
+        )
+    estimate = plan(
+        spec, spec.cells() if cells is None else cells, workers=workers or 1, threads=threads or 1
+    )
+    if estimate.time_s > LIMITS["cost_s"] and not yes:
+        raise SpecError(
+            "",
+            f"the sweep is estimated at {estimate.time_s / 3600:,.1f} h of {estimate.workers} workers, "
+            "more than "
+            f"{LIMITS['cost_s'] / 3600:.0f} h; check it with --dry-run, then pass --yes (yes=True) to run it",
+        )
+    return estimate
+
+
 def run(
     spec,
     store=DEFAULT_STORE,
@@ -298,6 +360,7 @@ def run(
     workers: int | None = None,
     threads: int | None = None,
     progress: bool = True,
+    yes: bool = False,
 ) -> RunSummary:
     """Run every cell of ``spec`` that ``store`` does not already hold.
 
@@ -311,9 +374,15 @@ def run(
     workers : local processes (default: the number of cores).
     threads : BLAS/OpenMP/Numba threads per cell (default: cores // workers locally, 1 on Dask).
     progress : show a tqdm bar (cells done and ETA) on stderr.
+    yes : run a sweep beyond ``spec.LIMITS`` (more than 10^5 cells, or estimated at more
+        than a day); without it such a sweep raises :class:`~.spec.SpecError` before anything runs.
 
     Returns a :class:`RunSummary`. Cells that raise are recorded in the store's
     ``failures`` table, reported in the summary and retried by the next run.
+
+    Raises :class:`~.spec.SpecError` when ``store`` already holds a sweep of this name with
+    another setting (run it under another name: ``spec.renamed(NAME)``), and
+    :class:`~.store.StoreBusyError` when another live process is writing ``store``.
     """
     from tqdm.auto import tqdm
 
@@ -328,15 +397,9 @@ def run(
         raise ValueError(f"workers must be a positive integer; got {workers!r}")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads must be a positive integer; got {threads!r}")
-    cores = _cores()
-    if executor == "processes":
-        workers = workers or cores
-        threads = threads or max(1, cores // workers)
-    elif executor == "serial":
-        workers, threads = 1, threads or cores
-    else:
-        threads = threads or 1
+    workers, threads = lanes(executor, workers, threads)
 
+    _check_size(spec, None, workers, threads, yes)
     client, own_client = (None, False)
     if executor == "dask":
         client, own_client = _dask_client(scheduler)
@@ -344,18 +407,31 @@ def run(
 
     t_start = time.perf_counter()
     try:
-        with ResultStore(store) as st:
-            cells = spec.cells()
+        cells = spec.cells()
+        with ResultStore(store, for_run=True) as st:
+            run_id = uuid.uuid4().hex
+            st.acquire(spec.name, run_id)
+            old = st.sweeps().get(spec.name)
+            if old is not None:
+                diff = setting_differences(old, spec.to_dict())
+                if diff:
+                    raise SpecError(
+                        "name",
+                        f"sweep {spec.name!r} already exists in {st.path} with another setting "
+                        f"({'; '.join(diff)}); "
+                        "its cells are never merged with these: run this spec under a new name "
+                        "(--as NEW_NAME, or spec.renamed(NEW_NAME)) or into another store",
+                    )
             done = st.finished_ids()
             todo = [c for c in cells if c.cell_id not in done]
             # expensive cells first: the pool's last minutes are then spent on short cells
-            todo.sort(key=lambda c: -cost_estimate(c.params["method"], c.params))
+            todo.sort(key=lambda c: -cell_estimate(c.params)[0])
             st.write_sweep(spec.name, spec.to_dict())
-            run_id = st.begin_run(spec.name, executor, workers, threads, len(cells), machine_info())
+            st.begin_run(spec.name, executor, workers, threads, len(cells), machine_info(), run_id=run_id)
             tasks = [_task(c, threads) for c in todo]
             n_ok = n_fail = 0
             if executor == "serial":
-                it = _iter_serial(tasks, threads)
+                it = _iter_serial(tasks)
             elif executor == "processes":
                 it = _iter_processes(tasks, workers) if tasks else iter(())
             else:
@@ -371,6 +447,7 @@ def run(
             )
             try:
                 for task, res in it:
+                    st.check_lease()
                     if "error" in res:
                         n_fail += 1
                         st.write_failure(task["cell_id"], spec.name, task["params"], res["error"])

@@ -33,30 +33,81 @@ A sweep is written as TOML (or the same structure as a Python dict)::
     target = {preset = "random", p = 2}   # the source head; U is shared with the target
     n = {factor = 8, power = 2}           # n_s = ceil(8 d^2), or an integer
 
-Every error raises :class:`SpecError` (a ``ValueError``) whose message starts with the
-offending key, e.g. ``grid.n[2]: must be a positive integer; got -5``.
+Everything is checked before anything runs, and every error raises :class:`SpecError` (a
+``ValueError``) whose message starts with the offending key, e.g. ``grid.n[2]: must be a
+positive integer; got -5``:
+
+* ``name``: 1-100 of ``A-Z a-z 0-9 _ . -`` (it names folders under the results folder);
+* every option by the learner itself: the estimator is built with the options and its own
+  parameter validation runs (``width = 51`` fails as ``OneStepNetwork(width=51)`` would),
+  ``backend`` must be one that runs here; the learner's defaults are filled in, so
+  ``{}`` and ``{width = 1000}`` are one setting;
+* the target by building it at every d (r <= d, preset arguments), degree <= 50;
+* seeds by :func:`fastrep._validation.check_seed` (0 <= seed <= 2**63 - 1);
+* sizes by :data:`LIMITS` (grids of at most 10^4 values, n <= 10^9, n_val/n_test <= 10^8,
+  laws ``ceil(c d^k)`` with k <= 10). The cell count and the estimated time (see
+  :mod:`.plan`) are checked by :func:`~.runner.run`, which refuses more than 10^5 cells or
+  a day unless ``yes=True`` (``fastrep sweep --yes``).
 
 A *cell* is one (target, d, n, method, seed, options) combination; see :class:`Cell`.
-Its identity is the SHA-256 of its canonical JSON, the primary key of the results store.
+Its identity is the SHA-256 of its canonical JSON, the primary key of the results store:
+the whole setting (resolved target, every option, evaluation sizes, the
+:data:`RESULTS_VERSION`). A store refuses a sweep name it already holds with another
+setting (``fastrep sweep --as NEW_NAME`` runs it under a new name); a grown grid or more
+seeds under the same setting extend the sweep.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import numbers
 import os
+import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Cell", "MethodSpec", "SpecError", "SweepSpec", "geometric_grid", "load_spec"]
+from .._validation import MAX_SEED, check_int, check_seed
+from .methods import METHODS, OptionError, check_options
+from .presets import RESULTS_VERSION, TARGET_PRESETS, build_target, resolve_target
+
+__all__ = [
+    "LIMITS",
+    "RESULTS_VERSION",
+    "Cell",
+    "MethodSpec",
+    "SpecError",
+    "SweepSpec",
+    "check_name",
+    "geometric_grid",
+    "load_spec",
+    "setting_differences",
+]
 
 _TOP_KEYS = {"name", "epsilon", "seeds", "target", "grid", "evaluation", "methods", "description"}
 _TARGET_KEYS_TERMS = {"terms", "noise", "normalize", "r"}
 _EVAL_DEFAULTS = {"n_val": 2000, "n_test": 5000}
+
+#: Ranges a spec is held to before anything runs (beyond them a sweep hangs, overflows or
+#: cannot be stored). ``cells`` and ``cost_s`` bound what :func:`~.runner.run` starts without
+#: ``yes=True`` (``--yes``); ``cells_hard`` is never exceeded.
+LIMITS = {
+    "grid_values": 10_000,  # values in one d or n grid, and seeds in one list or count
+    "samples": 10**9,  # n, n_s: training samples of one cell
+    "evaluation": 10**8,  # n_val, n_test
+    "d": 10**6,
+    "power": 10.0,  # the exponent k of an n law ceil(c d^k)
+    "degree": 50,  # a target's degree (Hermite features lose precision far below this)
+    "cells": 10**5,
+    "cost_s": 86_400.0,  # estimated time of a sweep, seconds
+    "cells_hard": 10**7,
+}
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 class SpecError(ValueError):
@@ -78,13 +129,42 @@ def _is_real(x) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
-def _pos_int(x, key: str, *, low: int = 1) -> int:
+def _int(x, key: str, *, low: int = 1, high: int | None = None) -> int:
+    """An integer in [low, high] by :func:`fastrep._validation.check_int` (TOML's 1e6 is a float,
+    so integral floats count), or a :class:`SpecError` naming ``key``."""
     if isinstance(x, float) and x.is_integer():
         x = int(x)
-    if not _is_int(x) or x < low:
+    try:
+        return check_int(x, key, low=low, high=high)
+    except (TypeError, ValueError):
         what = "a positive integer" if low == 1 else f"an integer >= {low}"
-        raise SpecError(key, f"must be {what}; got {x!r}")
-    return int(x)
+        if high is not None:
+            what += f" and <= {high:,}"
+        raise SpecError(key, f"must be {what}; got {x!r}") from None
+
+
+def _seed(x, key: str) -> int:
+    if isinstance(x, float) and x.is_integer():
+        x = int(x)
+    try:
+        return check_seed(x, key)
+    except (TypeError, ValueError):
+        raise SpecError(key, f"must be an integer seed in [0, 2**63 - 1 = {MAX_SEED}]; got {x!r}") from None
+
+
+def check_name(name, key: str = "name") -> str:
+    """A sweep name: 1-100 of ``A-Z a-z 0-9 _ . -``, starting with a letter or digit.
+
+    Names become folder and file names under the results folder, so they can hold no
+    path separator and no ``..``.
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        raise SpecError(
+            key,
+            "must be 1-100 letters, digits, '_', '.' or '-', starting with a letter or digit "
+            f"(it names folders under the results folder); got {name!r}",
+        )
+    return name
 
 
 def _check_keys(table: dict, allowed: set[str], prefix: str) -> None:
@@ -116,20 +196,25 @@ def _jsonable(value, key: str):
     raise SpecError(key, f"must be a number, string, boolean, list or table; got {type(value).__name__}")
 
 
-def geometric_grid(value, key: str = "n") -> tuple[int, ...]:
+def geometric_grid(value, key: str = "n", *, high: int | None = None) -> tuple[int, ...]:
     """A sorted tuple of distinct positive integers from a list or a geometric table.
 
     ``[250, 500, 1000]`` is taken as is (sorted); ``{start, stop, num}`` is
     ``numpy.geomspace(start, stop, num)`` rounded; ``{start, stop, factor}`` (factor
     defaults to 2) is start, start*factor, ... up to and including stop (with 1e-9 slack).
+    Every value lies in [1, high]; at most ``LIMITS["grid_values"]`` values.
     """
+    if high is None:
+        high = LIMITS["samples"]
     if isinstance(value, (list, tuple)):
         if not value:
             raise SpecError(key, "must not be empty")
-        vals = [_pos_int(v, f"{key}[{i}]") for i, v in enumerate(value)]
+        if len(value) > LIMITS["grid_values"]:
+            raise SpecError(key, f"has {len(value):,} values; at most {LIMITS['grid_values']:,}")
+        vals = [_int(v, f"{key}[{i}]", high=high) for i, v in enumerate(value)]
         return tuple(sorted(set(vals)))
     if _is_int(value):
-        return (_pos_int(value, key),)
+        return (_int(value, key, high=high),)
     if not isinstance(value, dict):
         raise SpecError(
             key, f"must be a list of integers or a table {{start, stop, num|factor}}; got {value!r}"
@@ -138,22 +223,29 @@ def geometric_grid(value, key: str = "n") -> tuple[int, ...]:
     for k in ("start", "stop"):
         if k not in value:
             raise SpecError(f"{key}.{k}", "missing")
-    start = _pos_int(value["start"], f"{key}.start")
-    stop = _pos_int(value["stop"], f"{key}.stop")
+    start = _int(value["start"], f"{key}.start", high=high)
+    stop = _int(value["stop"], f"{key}.stop", high=high)
     if stop < start:
         raise SpecError(f"{key}.stop", f"must be >= start ({start}); got {stop}")
     if "num" in value and "factor" in value:
         raise SpecError(f"{key}.num", "give either num or factor, not both")
     if "num" in value:
-        num = _pos_int(value["num"], f"{key}.num")
+        num = _int(value["num"], f"{key}.num", high=LIMITS["grid_values"])
         if num == 1:
             return (start,)
         ratio = (stop / start) ** (1.0 / (num - 1))
         vals = [round(start * ratio**k) for k in range(num)]
     else:
         factor = value.get("factor", 2)
-        if not _is_real(factor) or not factor > 1:
+        if not _is_real(factor) or not math.isfinite(factor) or not factor > 1:
             raise SpecError(f"{key}.factor", f"must be a number > 1; got {factor!r}")
+        count = math.floor(math.log(stop * (1 + 1e-9) / start) / math.log(factor)) + 1
+        if count > LIMITS["grid_values"]:
+            raise SpecError(
+                f"{key}.factor",
+                f"{factor!r} gives {count:,} values from {start} to {stop}; "
+                f"at most {LIMITS['grid_values']:,}",
+            )
         vals, k = [], 0
         while start * factor**k <= stop * (1 + 1e-9):
             vals.append(round(start * factor**k))
@@ -183,7 +275,7 @@ def _normalize_target(t, key: str = "target") -> dict:
         )
     out["noise"] = float(noise)
     if "preset" in t:
-        from .methods import TARGET_PRESETS
+        from .presets import preset_parameters
 
         preset = t["preset"]
         if preset not in TARGET_PRESETS:
@@ -191,12 +283,19 @@ def _normalize_target(t, key: str = "target") -> dict:
                 f"{key}.preset", f"unknown preset {preset!r}; known: {', '.join(sorted(TARGET_PRESETS))}"
             )
         out["preset"] = preset
+        names, any_kw = preset_parameters(preset)
+        takes = (names | ({"normalize"} if any_kw else set())) - {"seed", "U", "noise"}
         for k, v in t.items():
             if k in ("preset", "noise"):
                 continue
             if k in ("d", "seed", "U"):
                 raise SpecError(
                     f"{key}.{k}", "is set per cell by the sweep (d from the grid, seed from `seeds`)"
+                )
+            if k not in takes:
+                raise SpecError(
+                    f"{key}.{k}",
+                    f"unknown argument of preset {preset!r}; it takes {', '.join(sorted(takes)) or 'none'}",
                 )
             out[k] = _jsonable(v, f"{key}.{k}")
         return out
@@ -227,7 +326,9 @@ def _normalize_target(t, key: str = "target") -> dict:
         alpha = term["alpha"]
         if not isinstance(alpha, (list, tuple)) or not alpha:
             raise SpecError(f"{k}.alpha", f"must be a non-empty list of non-negative integers; got {alpha!r}")
-        alpha = [_pos_int(a, f"{k}.alpha", low=0) for a in alpha]
+        alpha = [_int(a, f"{k}.alpha", low=0, high=LIMITS["degree"]) for a in alpha]
+        if sum(alpha) > LIMITS["degree"]:
+            raise SpecError(f"{k}.alpha", f"has degree {sum(alpha)}; at most {LIMITS['degree']}")
         if r is None:
             r = len(alpha)
         elif len(alpha) != r:
@@ -259,7 +360,8 @@ class MethodSpec:
 
     ``label`` is the table name (used in tables and plots), ``method`` the registry name
     (:data:`fastrep.experiments.methods.METHODS`), ``options`` the learner's keyword
-    arguments, ``d`` and ``n`` its grids (the sweep's unless overridden). ``source``
+    arguments with its defaults filled in (see :func:`~.methods.check_options`), ``d`` and
+    ``n`` its grids (the sweep's unless overridden). ``source``
     (transfer only) is ``{"target": {...}, "n": int | {"factor", "power"}}``; the
     transfer network's options are the method's options.
     """
@@ -285,10 +387,14 @@ class MethodSpec:
 class Cell:
     """One unit of work: ``params`` is its canonical, JSON-ready description.
 
-    ``params`` keys: ``target`` (canonical target table), ``d``, ``n``, ``method``
-    (registry name), ``label``, ``seed``, ``options``, ``evaluation`` and, for transfer,
-    ``source``. ``cell_id`` is the SHA-256 hex digest (first 32 characters) of the
-    canonical JSON of ``params``; every random draw of the cell derives from ``seed``.
+    ``params`` keys: ``results_version`` (:data:`RESULTS_VERSION`), ``target`` (canonical
+    target table), ``target_resolved`` (its terms, noise and U seed at this (d, seed)),
+    ``d``, ``n``, ``method`` (registry name), ``label``, ``seed``, ``options`` (every
+    option, the learner's defaults filled in), ``evaluation`` and, for transfer,
+    ``source``, ``source_resolved`` and ``n_source``. ``cell_id`` is the SHA-256 hex digest
+    (first 32 characters) of the canonical JSON of ``params``: the whole setting, so two
+    cells share an id only when they compute the same thing. Every random draw of the cell
+    derives from ``seed``.
     """
 
     params: dict
@@ -305,11 +411,13 @@ class Cell:
 
 
 def _parse_seeds(seeds, key: str) -> tuple[int, ...]:
-    """A count (0..k-1) or an explicit list of distinct non-negative integers."""
+    """A count (0..k-1) or an explicit list of distinct seeds (0 <= seed <= 2**63 - 1)."""
     if _is_int(seeds):
-        return tuple(range(_pos_int(seeds, key)))
+        return tuple(range(_int(seeds, key, high=LIMITS["grid_values"])))
     if isinstance(seeds, (list, tuple)) and seeds:
-        out = tuple(_pos_int(s, f"{key}[{i}]", low=0) for i, s in enumerate(seeds))
+        if len(seeds) > LIMITS["grid_values"]:
+            raise SpecError(key, f"has {len(seeds):,} seeds; at most {LIMITS['grid_values']:,}")
+        out = tuple(_seed(s, f"{key}[{i}]") for i, s in enumerate(seeds))
         if len(set(out)) != len(out):
             raise SpecError(key, "has duplicates")
         return out
@@ -334,15 +442,37 @@ class SweepSpec:
     evaluation: dict
     raw: dict = field(repr=False, compare=False, default_factory=dict)
 
+    def count(self) -> int:
+        """The number of cells, computed without building them."""
+        return sum(
+            len(m.n_at(d)) * len(m.seeds or self.seeds) for m in self.methods for d in m.d
+        )
+
     def cells(self) -> list[Cell]:
         """Every cell, in a fixed order (method, d, n, seed)."""
+        if self.count() > LIMITS["cells_hard"]:
+            raise SpecError("", f"the sweep has {self.count():,} cells; at most {LIMITS['cells_hard']:,}")
+        return list(self._cells)
+
+    @functools.cached_property
+    def _cells(self) -> tuple[Cell, ...]:
+        resolved: dict = {}
+
+        def target_at(tspec, d, seed):
+            key = (_canonical_json(tspec), d, seed)
+            if key not in resolved:
+                resolved[key] = resolve_target(tspec, d, seed)
+            return resolved[key]
+
         out = []
         for m in self.methods:
             for d in m.d:
                 for n in m.n_at(d):
                     for seed in (m.seeds or self.seeds):
                         params = {
+                            "results_version": RESULTS_VERSION,
                             "target": self.target,
+                            "target_resolved": target_at(self.target, d, seed),
                             "d": d,
                             "n": n,
                             "method": m.method,
@@ -352,14 +482,24 @@ class SweepSpec:
                             "evaluation": self.evaluation,
                         }
                         if m.source is not None:
+                            src = target_at(m.source["target"], d, seed)
                             params["source"] = m.source
+                            params["source_resolved"] = {"terms": src["terms"], "noise": src["noise"]}
+                            params["n_source"] = d_law(m.source["n"], d)
                         out.append(Cell(params))
-        return out
+        return tuple(out)
+
+    def renamed(self, name: str) -> SweepSpec:
+        """The same sweep under another (checked) name: ``fastrep sweep --as NAME``."""
+        spec = replace(self, name=check_name(name, "--as"))
+        spec.__dict__.pop("_cells", None)
+        return spec
 
     def to_dict(self) -> dict:
         """The canonical spec as plain JSON-ready data (stored next to the results)."""
         return {
             "name": self.name,
+            "results_version": RESULTS_VERSION,
             "epsilon": self.epsilon,
             "seeds": list(self.seeds),
             "target": self.target,
@@ -381,7 +521,51 @@ class SweepSpec:
         }
 
 
-def _parse_source(src, key: str, target: dict) -> dict:
+def _flat(obj, prefix: str = "") -> dict:
+    """``{"a.b": leaf}`` for nested dicts (lists stay leaves)."""
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: obj}
+
+
+def setting_differences(old: dict, new: dict) -> list[str]:
+    """What changes the meaning of a stored sweep's cells, as ``key: old -> new`` lines.
+
+    ``old`` and ``new`` are :meth:`SweepSpec.to_dict` outputs. The results version, the
+    target, the evaluation sizes and each label's method, options and source are the
+    setting; the grids, seeds and epsilon only choose which cells exist (a grown grid
+    extends a sweep: its new cells share the old ones' settings) and are not compared.
+    """
+
+    def setting(spec: dict) -> dict:
+        methods = {
+            label: {k: m.get(k) for k in ("method", "options", "source")}
+            for label, m in (spec.get("methods") or {}).items()
+        }
+        return {
+            "results_version": spec.get("results_version"),
+            "target": spec.get("target"),
+            "evaluation": spec.get("evaluation"),
+            "methods": methods,
+        }
+
+    a, b = _flat(setting(old)), _flat(setting(new))
+    out = []
+    for key in sorted(set(a) | set(b)):
+        label = key.split(".")[1] if key.startswith("methods.") else None
+        both = label in (old.get("methods") or {}) and label in (new.get("methods") or {})
+        if label is not None and not both:
+            continue  # an added or dropped label is a new arm, not a changed one
+        va, vb = a.get(key, "(unset)"), b.get(key, "(unset)")
+        if va != vb:
+            out.append(f"{key}: {json.dumps(va)} -> {json.dumps(vb)}")
+    return out
+
+
+def _parse_source(src, key: str) -> dict:
     if not isinstance(src, dict):
         raise SpecError(key, "must be a table with `target` and `n`")
     _check_keys(src, {"target", "n"}, f"{key}.")
@@ -390,25 +574,29 @@ def _parse_source(src, key: str, target: dict) -> dict:
     st = _normalize_target(src["target"], f"{key}.target")
     if "n" not in src:
         raise SpecError(f"{key}.n", "missing (an integer, or {factor = c, power = k} for n_s = ceil(c d^k))")
-    return {"target": st, "n": _parse_d_law(src["n"], f"{key}.n", default_power=2)}
+    return {"target": st, "n": _parse_d_law(src["n"], f"{key}.n", default_power=2, high=LIMITS["samples"])}
 
 
-def _parse_d_law(n, key: str, *, default_power: float):
-    """An integer, or ``{factor = c, power = k}`` meaning ceil(c d^k)."""
+def _parse_d_law(n, key: str, *, default_power: float, high: int | None = None):
+    """An integer, or ``{factor = c, power = k}`` meaning ceil(c d^k), 0 <= k <= LIMITS["power"]."""
     if isinstance(n, dict):
         _check_keys(n, {"factor", "power"}, f"{key}.")
         factor, power = n.get("factor", 1.0), n.get("power", default_power)
-        if not _is_real(factor) or not factor > 0:
+        if not _is_real(factor) or not math.isfinite(factor) or not factor > 0:
             raise SpecError(f"{key}.factor", f"must be a positive number; got {factor!r}")
-        if not _is_real(power) or power < 0:
-            raise SpecError(f"{key}.power", f"must be a non-negative number; got {power!r}")
+        if not _is_real(power) or not 0 <= power <= LIMITS["power"]:
+            raise SpecError(f"{key}.power", f"must be a number in [0, {LIMITS['power']:g}]; got {power!r}")
         return {"factor": float(factor), "power": float(power)}
-    return _pos_int(n, key)
+    return _int(n, key, high=high or LIMITS["samples"])
 
 
-def d_law(n, d: int) -> int:
-    """Evaluate an integer or ``{factor, power}`` (see :func:`_parse_d_law`) at dimension ``d``."""
+def d_law(n, d: int) -> int | float:
+    """Evaluate an integer or ``{factor, power}`` (see :func:`_parse_d_law`) at dimension ``d``
+    (``math.inf`` beyond 2**62, computed in logarithms so it never overflows)."""
     if isinstance(n, dict):
+        log = math.log(n["factor"]) + n["power"] * math.log(d)
+        if log > 62 * math.log(2):
+            return math.inf
         return max(1, math.ceil(n["factor"] * d ** n["power"] - 1e-9))
     return int(n)
 
@@ -418,15 +606,26 @@ def source_n(source: dict, d: int) -> int:
     return d_law(source["n"], d)
 
 
+def _check_target(tspec: dict, key: str, ds, seed: int, *, U_of: dict | None = None):
+    """Build the target at every d (the target's own checks: r <= d, preset arguments ...);
+    returns the target at the smallest d."""
+    first = None
+    for d in sorted(ds):
+        try:
+            U = build_target(U_of, d, seed).U if U_of is not None else None
+            t = build_target(tspec, d, seed, U=U)
+        except (TypeError, ValueError) as exc:
+            raise SpecError(key, f"cannot be built at d = {d}: {exc}") from None
+        first = t if first is None else first
+    return first
+
+
 def _parse(raw: dict) -> SweepSpec:
     if not isinstance(raw, dict):
         raise SpecError("", f"a sweep spec must be a table; got {type(raw).__name__}")
     _check_keys(raw, _TOP_KEYS, "")
-    from .methods import METHODS, validate_options
 
-    name = raw.get("name", "sweep")
-    if not isinstance(name, str) or not name.strip():
-        raise SpecError("name", f"must be a non-empty string; got {name!r}")
+    name = check_name(raw.get("name", "sweep"))
     if "target" not in raw:
         raise SpecError(
             "target", 'missing; name a preset (target.preset = "separation") or give target.terms'
@@ -446,14 +645,16 @@ def _parse(raw: dict) -> SweepSpec:
     for k in ("d", "n"):
         if k not in grid:
             raise SpecError(f"grid.{k}", "missing")
-    d_grid = geometric_grid(grid["d"], "grid.d")
+    d_grid = geometric_grid(grid["d"], "grid.d", high=LIMITS["d"])
     n_grid = geometric_grid(grid["n"], "grid.n")
 
     ev = raw.get("evaluation", {})
     if not isinstance(ev, dict):
         raise SpecError("evaluation", "must be a table")
     _check_keys(ev, set(_EVAL_DEFAULTS), "evaluation.")
-    evaluation = {k: _pos_int(ev.get(k, v), f"evaluation.{k}") for k, v in _EVAL_DEFAULTS.items()}
+    evaluation = {
+        k: _int(ev.get(k, v), f"evaluation.{k}", high=LIMITS["evaluation"]) for k, v in _EVAL_DEFAULTS.items()
+    }
 
     methods_raw = raw.get("methods")
     if not isinstance(methods_raw, dict) or not methods_raw:
@@ -472,7 +673,7 @@ def _parse(raw: dict) -> SweepSpec:
                 key if "method" not in methods_raw[label] else f"{key}.method",
                 f"unknown method {method!r}; known: {', '.join(sorted(METHODS))}",
             )
-        d_m = geometric_grid(table.pop("d"), f"{key}.d") if "d" in table else d_grid
+        d_m = geometric_grid(table.pop("d"), f"{key}.d", high=LIMITS["d"]) if "d" in table else d_grid
         n_m = geometric_grid(table.pop("n"), f"{key}.n") if "n" in table else n_grid
         limits = {
             k: _parse_d_law(table.pop(k), f"{key}.{k}", default_power=1) if k in table else None
@@ -483,11 +684,21 @@ def _parse(raw: dict) -> SweepSpec:
         if "source" in table:
             if method != "transfer":
                 raise SpecError(f"{key}.source", "only the transfer method takes a source")
-            source = _parse_source(table.pop("source"), f"{key}.source", target)
+            source = _parse_source(table.pop("source"), f"{key}.source")
         elif method == "transfer":
             raise SpecError(f"{key}.source", "missing (transfer needs a source head and n_s)")
+        first_seed = (m_seeds or seeds)[0]
+        t_small = _check_target(target, "target", d_m, first_seed)
+        if source is not None:
+            _check_target(source["target"], f"{key}.source.target", d_m, first_seed, U_of=target)
+            for d in d_m:
+                if d_law(source["n"], d) > LIMITS["samples"]:
+                    raise SpecError(f"{key}.source.n", f"gives n_s > {LIMITS['samples']:,} at d = {d}")
         options = _jsonable(table, key)
-        validate_options(method, options, key)
+        try:
+            options = check_options(method, options, target=t_small)
+        except OptionError as exc:
+            raise SpecError(f"{key}.{exc.option}" if exc.option else key, str(exc)) from None
         m = MethodSpec(label=label, method=method, options=options, d=d_m, n=n_m, source=source, seeds=m_seeds,
                        **limits)
         for d in m.d:

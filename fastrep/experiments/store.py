@@ -1,9 +1,11 @@
 """The results store: one SQLite file, one row per finished cell, crash-proof.
 
-Layout (``schema_version`` 1):
+Layout (``schema_version`` 2):
 
 ``meta(key, value)``
-    ``application = 'fastrep'``, ``schema_version``, ``created``, ``fastrep_version``.
+    ``application = 'fastrep'``, ``schema_version``, ``created``, ``fastrep_version``,
+    ``results_version`` (:data:`~.presets.RESULTS_VERSION` of the cells it holds: a store
+    of another results version is refused for writing, never pooled).
 ``cells``
     one row per finished cell, primary key ``cell_id`` (see :class:`~.spec.Cell`):
     ``sweep, label, method, d, n, seed`` (for queries), ``params`` (the full cell as
@@ -16,7 +18,12 @@ Layout (``schema_version`` 1):
 ``sweeps``
     each spec ever run into this store (canonical JSON), so reports need only the file.
 ``runs``
-    one row per :func:`~.runner.run` call: executor, workers, threads, start, end, machine.
+    one row per :func:`~.runner.run` call: executor, workers, threads, start, end (NULL
+    when the run was killed), machine.
+``lease``
+    at most one row: the process writing the store (pid, host, sweep, heartbeat). A second
+    writer is refused while the holder is alive; a lease whose process is gone, or whose
+    heartbeat is older than :data:`LEASE_STALE_S`, is taken over.
 
 Every finished cell is written in one transaction, in WAL mode, by the one process that
 drives the sweep, so a SIGKILL at any moment leaves either the whole row or nothing.
@@ -26,20 +33,45 @@ file never exists under the real name.
 Opening a file checks it *read-only* first: a file that is not SQLite, a SQLite file
 without fastrep's ``meta``, or one written by a newer schema is refused with
 :class:`StoreError` and never modified.
+
+Readers (:func:`load`, :func:`read_store`, the report) never write: a store in rollback
+mode is opened with ``mode=ro``; a store in WAL mode (or with -wal/-shm files beside it)
+is copied, with its -wal, into a private temporary folder and read there, because even a
+read-only SQLite connection creates -wal/-shm files next to a WAL database.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
+import platform
+import shutil
 import sqlite3
+import tempfile
+import threading
+import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SCHEMA_VERSION", "ResultStore", "StoreError", "load"]
+from .presets import RESULTS_VERSION
 
-SCHEMA_VERSION = 1
+__all__ = [
+    "SCHEMA_VERSION",
+    "ResultStore",
+    "StoreBusyError",
+    "StoreError",
+    "StoreSnapshot",
+    "load",
+    "read_store",
+]
+
+SCHEMA_VERSION = 2
+#: Seconds between a writer's heartbeats, and the age after which its lease is stale.
+LEASE_HEARTBEAT_S = 5.0
+LEASE_STALE_S = 60.0
 APPLICATION = "fastrep"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -88,6 +120,15 @@ CREATE TABLE runs (
     cells_failed INTEGER,
     machine TEXT NOT NULL
 );
+CREATE TABLE lease (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    run_id TEXT NOT NULL,
+    sweep TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    started TEXT NOT NULL,
+    heartbeat REAL NOT NULL
+);
 """
 
 _ROW_COLUMNS = (
@@ -117,20 +158,69 @@ class StoreError(ValueError):
     """The file cannot be used as a fastrep results store (it is left untouched)."""
 
 
+class StoreBusyError(StoreError):
+    """Another live process holds the store's lease (it is writing a sweep into it)."""
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _check_existing(path: Path) -> None:
-    """Refuse anything that is not a fastrep store of a schema we understand, reading only."""
+def _is_wal(path: Path) -> bool:
+    """Whether ``path`` is in WAL mode (header bytes 18-19 = 2) or has -wal/-shm files beside it."""
+    with open(path, "rb") as f:
+        head = f.read(20)
+    wal_files = any(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-shm"))
+    return wal_files or (len(head) == 20 and head[18] == 2 and head[19] == 2)
+
+
+@contextlib.contextmanager
+def _readonly(path: Path):
+    """A read-only connection to ``path`` that creates and changes nothing beside it.
+
+    Rollback-mode files open with ``mode=ro``. WAL-mode files are copied (with their -wal,
+    so its committed rows are read too) into a private temporary folder, read there and
+    the copy removed.
+    """
+    tmp = None
+    try:
+        if _is_wal(path):
+            tmp = tempfile.mkdtemp(prefix="fastrep-read-")
+            copy = Path(tmp) / "store.sqlite"
+            shutil.copyfile(path, copy)
+            wal = Path(f"{path}-wal")
+            if wal.exists():
+                shutil.copyfile(wal, Path(f"{copy}-wal"))
+            target = copy
+        else:
+            target = path.resolve()
+        con = sqlite3.connect(target.as_uri() + "?mode=ro", uri=True)
+        try:
+            yield con
+        finally:
+            con.close()
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_existing(path: Path) -> dict:
+    """Refuse anything that is not a fastrep store of a schema we understand, reading only.
+
+    Returns the store's meta table.
+    """
     if path.is_dir():
         raise StoreError(f"{path} is a directory, not a fastrep results store")
-    with open(path, "rb") as f:
-        head = f.read(len(_SQLITE_MAGIC))
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise StoreError(f"{path} cannot be read: {exc.strerror or exc}") from None
     if head != _SQLITE_MAGIC:
         raise StoreError(f"{path} is not a fastrep results store (not an SQLite file); refusing to touch it")
     try:
-        rows = _read_meta_readonly(path)
+        with _readonly(path) as con:
+            rows = _read_meta(con)
     except sqlite3.OperationalError as exc:
         if "no such table" in str(exc):
             raise StoreError(
@@ -140,6 +230,8 @@ def _check_existing(path: Path) -> None:
         raise StoreError(f"{path} cannot be read as a fastrep results store: {exc}") from None
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path} is not a fastrep results store ({exc}); refusing to touch it") from None
+    except OSError as exc:
+        raise StoreError(f"{path} cannot be read: {exc.strerror or exc}") from None
     if rows.get("application") != APPLICATION:
         raise StoreError(
             f"{path} is an SQLite file of another application "
@@ -156,34 +248,11 @@ def _check_existing(path: Path) -> None:
         )
     if version < 1:
         raise StoreError(f"{path} has an invalid schema_version {version}")
+    return rows
 
 
 def _read_meta(con) -> dict:
     return dict(con.execute("SELECT key, value FROM meta").fetchall())
-
-
-def _read_meta_readonly(path: Path) -> dict:
-    """The meta table, read without writing or creating anything next to ``path``.
-
-    ``mode=ro`` never writes a rollback-journal file; a WAL file may need its -shm file,
-    which ``mode=ro`` cannot create, so fall back to ``immutable=1`` (reads the main file
-    only; our meta rows are checkpointed into it when the store is created).
-    """
-    uri = path.resolve().as_uri()
-    error = None
-    for flags in ("?mode=ro", "?immutable=1"):
-        con = None
-        try:
-            con = sqlite3.connect(uri + flags, uri=True)
-            return _read_meta(con)
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                raise
-            error = exc
-        finally:
-            if con is not None:
-                con.close()
-    raise error
 
 
 def _create(path: Path) -> None:
@@ -203,6 +272,7 @@ def _create(path: Path) -> None:
                     ("schema_version", str(SCHEMA_VERSION)),
                     ("created", _now()),
                     ("fastrep_version", __version__),
+                    ("results_version", str(RESULTS_VERSION)),
                 ],
             )
         con.execute("PRAGMA journal_mode=WAL")  # persistent in the file header
@@ -227,25 +297,83 @@ class ResultStore:
     (the process driving :func:`~.runner.run`); any number may read.
     """
 
-    def __init__(self, path, *, create: bool = True):
+    def __init__(self, path, *, create: bool = True, for_run: bool = False):
         self.path = Path(path)
         if self.path.exists():
-            _check_existing(self.path)
+            meta = _check_existing(self.path)
+            _check_complete(self.path)
         elif create:
             _create(self.path)
-            _check_existing(self.path)
+            meta = _check_existing(self.path)
         else:
             raise FileNotFoundError(f"no results store at {self.path}")
+        if for_run and meta.get("results_version") != str(RESULTS_VERSION):
+            raise StoreError(
+                f"{self.path} holds results of results version {meta.get('results_version', '1 or older')} "
+                f"(fastrep {meta.get('fastrep_version', '?')}); this fastrep computes version "
+                f"{RESULTS_VERSION}, whose cells must not be pooled with them: use a new store "
+                "(the old one stays readable by `fastrep report`)"
+            )
         self._con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        self._lease = None
         self._con.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed cell survives power loss too, not only a killed process
         self._con.execute("PRAGMA synchronous=FULL")
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
+        if self._lease is not None:
+            self.release()
         if self._con is not None:
             self._con.close()
             self._con = None
+
+    # ------------------------------------------------------------------ the lease
+    def acquire(self, sweep: str, run_id: str) -> None:
+        """Become the store's one writer, or raise :class:`StoreBusyError` naming the live one.
+
+        A lease whose process is gone (same host) or whose heartbeat is older than
+        :data:`LEASE_STALE_S` is taken over. A thread renews the heartbeat until
+        :meth:`release`.
+        """
+        host, pid = platform.node(), os.getpid()
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            row = con.execute("SELECT run_id, sweep, pid, host, heartbeat FROM lease WHERE id = 1").fetchone()
+            if row is not None and _lease_alive(row[2], row[3], row[4]):
+                raise StoreBusyError(
+                    f"{self.path} is being written by another sweep ({row[1]!r}, pid {row[2]} on host "
+                    f"{row[3]}, last heartbeat {max(0.0, time.time() - row[4]):.0f} s ago); wait for it "
+                    "to finish, or stop that process and re-run (its finished cells are kept)"
+                )
+            con.execute(
+                "INSERT OR REPLACE INTO lease VALUES (1, ?, ?, ?, ?, ?, ?)",
+                (run_id, sweep, pid, host, _now(), time.time()),
+            )
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+        self._lease = _Heartbeat(self.path, run_id)
+        self._lease.start()
+
+    def release(self) -> None:
+        """Stop the heartbeat and drop the lease (if this store still holds it)."""
+        hb, self._lease = self._lease, None
+        if hb is None:
+            return
+        hb.stop()
+        if self._con is not None:
+            self._tx([("DELETE FROM lease WHERE run_id = ?", (hb.run_id,))])
+
+    def check_lease(self) -> None:
+        """Raise :class:`StoreBusyError` if another process took the lease over meanwhile."""
+        if self._lease is not None and self._lease.lost:
+            raise StoreBusyError(
+                f"{self.path}: another process took over this sweep's lease (this one looked dead for "
+                f"{LEASE_STALE_S:.0f} s); stopping without writing more"
+            )
 
     def __enter__(self):
         return self
@@ -318,8 +446,10 @@ class ResultStore:
         threads: int | None,
         cells_total: int,
         machine: dict,
+        *,
+        run_id: str | None = None,
     ) -> str:
-        run_id = uuid.uuid4().hex
+        run_id = run_id or uuid.uuid4().hex
         self._tx(
             [
                 (
@@ -374,22 +504,172 @@ class ResultStore:
             f"SELECT {', '.join(_ROW_COLUMNS)} FROM cells ORDER BY sweep, label, d, n, seed", self._con
         )
         for col in ("params", "timings", "extra"):
-            df[col] = df[col].map(json.loads)
-        return df
+            _json_column(df, col, self.path)
+        return tidy(df, self.path)
 
 
-def load(path):
-    """The finished cells of the store at ``path`` as a pandas DataFrame.
+def _lease_alive(pid: int, host: str, heartbeat: float) -> bool:
+    if time.time() - float(heartbeat) > LEASE_STALE_S:
+        return False
+    if host != platform.node():
+        return True  # another machine: only its heartbeat tells
+    if int(pid) == os.getpid():
+        return True  # this process already writes here (a nested run)
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
-    One row per cell; columns ``cell_id, sweep, label, method, d, n, seed, params`` (dict:
-    the full cell), ``excess_error``, ``alignment`` (NaN where it does not apply),
-    ``timings`` (dict: stage -> seconds), ``wall_s``, ``peak_rss_bytes``, ``backend``,
-    ``threads``, ``fastrep_version``, ``host``, ``finished_at``, ``extra`` (dict).
-    Raises :class:`StoreError` for a file that is not a fastrep store (left untouched) and
-    ``FileNotFoundError`` when there is no file.
+
+class _Heartbeat(threading.Thread):
+    """Renews the lease every :data:`LEASE_HEARTBEAT_S` on its own connection."""
+
+    def __init__(self, path: Path, run_id: str):
+        super().__init__(name="fastrep-lease", daemon=True)
+        self.path, self.run_id, self.lost = path, run_id, False
+        self._stop_event = threading.Event()
+
+    def run(self):
+        con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        try:
+            while not self._stop_event.wait(LEASE_HEARTBEAT_S):
+                with contextlib.suppress(sqlite3.OperationalError):  # busy: the next beat retries
+                    cur = con.execute(
+                        "UPDATE lease SET heartbeat = ? WHERE run_id = ?", (time.time(), self.run_id)
+                    )
+                    if cur.rowcount == 0:
+                        self.lost = True
+                        return
+        finally:
+            con.close()
+
+    def stop(self):
+        self._stop_event.set()
+        if self.is_alive():
+            self.join(timeout=10)
+
+
+_TABLES = {"meta", "cells", "failures", "sweeps", "runs"}
+
+
+def _check_complete(path: Path) -> None:
+    try:
+        with _readonly(path) as con:
+            names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path} is corrupt or truncated ({exc}); refusing to touch it") from None
+    missing = _TABLES - names
+    if missing:
+        raise StoreError(
+            f"{path} is not a complete fastrep results store (no {', '.join(sorted(missing))} table); "
+            "refusing to touch it"
+        )
+
+
+@dataclass
+class StoreSnapshot:
+    """Everything a report needs, read at once from a store that was not modified."""
+
+    path: Path
+    meta: dict
+    cells: object  # pandas DataFrame, one row per finished cell (raw: no option columns)
+    sweeps: dict
+    runs: object
+    failures: object
+
+
+def _json_column(df, col: str, path: Path):
+    def parse(v, cell):
+        try:
+            return json.loads(v) if v is not None else None
+        except (TypeError, ValueError):
+            raise StoreError(f"{path} is corrupt: cell {cell} has unreadable JSON in `{col}`") from None
+
+    ids = df["cell_id"] if "cell_id" in df else df.index
+    df[col] = [parse(v, c) for v, c in zip(df[col], ids, strict=True)]
+
+
+def read_store(path) -> StoreSnapshot:
+    """Read the whole store at ``path`` without writing or creating anything beside it.
+
+    Raises :class:`StoreError` (one line: foreign, corrupt, truncated, unreadable) or
+    ``FileNotFoundError``.
     """
+    import pandas as pd
+
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no results store at {path}")
-    with ResultStore(path, create=False) as store:
-        return store.dataframe()
+    meta = _check_existing(path)
+    _check_complete(path)
+    try:
+        with _readonly(path) as con:
+            cells = pd.read_sql_query(
+                f"SELECT {', '.join(_ROW_COLUMNS)} FROM cells ORDER BY sweep, label, d, n, seed", con
+            )
+            sweeps = con.execute("SELECT name, spec FROM sweeps").fetchall()
+            runs = pd.read_sql_query("SELECT * FROM runs ORDER BY started", con)
+            failures = pd.read_sql_query("SELECT * FROM failures ORDER BY failed_at", con)
+    except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
+        raise StoreError(
+            f"{path} is corrupt or truncated ({str(exc).splitlines()[-1]}); refusing to touch it"
+        ) from None
+    except OSError as exc:
+        raise StoreError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    for col in ("params", "timings", "extra"):
+        _json_column(cells, col, path)
+    try:
+        sweeps = {name: json.loads(spec) for name, spec in sweeps}
+        runs["machine"] = [json.loads(m) if m else {} for m in runs["machine"]]
+    except (TypeError, ValueError):
+        raise StoreError(f"{path} is corrupt: unreadable JSON in its sweeps or runs table") from None
+    return StoreSnapshot(path, meta, cells, sweeps, runs, failures)
+
+
+def tidy(cells, path=None):
+    """The tidy form of a raw cells frame (see :func:`load`)."""
+    import pandas as pd
+
+    from .analysis import add_arms
+
+    df = cells.copy()
+    base = set(df.columns) | {"arm", "results_version", "n_source"}
+    options = sorted({k for p in df["params"] for k in (p.get("options") or {})})
+    for k in options:
+        col = k if k not in base else f"option.{k}"
+        df[col] = [_cell_value((p.get("options") or {}).get(k)) for p in df["params"]]
+    stages = sorted({k for t in df["timings"] for k in (t or {})})
+    for k in stages:
+        df[f"time_{k}"] = [float((t or {}).get(k, float("nan"))) for t in df["timings"]]
+    df["results_version"] = [p.get("results_version", 1) for p in df["params"]]
+    if any("n_source" in p for p in df["params"]):
+        df["n_source"] = [p.get("n_source") for p in df["params"]]
+    df["finished_at"] = pd.to_datetime(df["finished_at"], utc=True, format="ISO8601")
+    return add_arms(df)
+
+
+def _cell_value(v):
+    return json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v
+
+
+def load(path):
+    """The finished cells of the store at ``path`` as a tidy pandas DataFrame, read-only.
+
+    One row per cell; columns ``cell_id, sweep, label, method, d, n, seed`` and
+    ``arm`` (the label, made unique per setting: ``onestep (width=50)`` when two settings
+    share a label), ``excess_error``, ``alignment`` (NaN where it does not apply),
+    ``wall_s``, ``peak_rss_bytes``, ``backend`` (JSON: operation family -> backend that
+    ran), ``threads``, ``fastrep_version``, ``host``, ``finished_at`` (UTC datetime),
+    ``results_version``, one column per method option (``width``, ``ridge`` ...; an option
+    whose name is taken is ``option.NAME``; NaN/None where a method has no such option),
+    one ``time_STAGE`` column per timed stage (seconds), and the raw ``params`` (dict: the
+    full cell), ``timings`` and ``extra`` (dicts).
+
+    Raises :class:`StoreError` for a file that is not a readable fastrep store (left
+    untouched) and ``FileNotFoundError`` when there is no file.
+    """
+    snap = read_store(path)
+    return tidy(snap.cells, snap.path)

@@ -1,0 +1,202 @@
+"""What a sweep will cost before it runs: cells per method and d, estimated time and peak memory.
+
+The model counts the floating-point work of each cell from its setting (the dense products,
+factorizations and evaluations its method does), turns it into seconds with this machine's
+rate (a float64 matrix product timed once, on one thread) times a per-method efficiency, adds
+a per-cell overhead, and divides by the workers that run in parallel. The efficiencies and
+overheads were calibrated on the demo sweeps (``fastrep demo`` and ``--quick``); the estimate
+is meant to be right within a factor of about 3, enough to refuse a sweep of days before it
+starts, never to schedule.
+
+Peak memory is the per-cell resident set: the Python process with fastrep loaded, plus the
+arrays the cell holds at its largest (training data, the m x m moments or the n x n kernel,
+one evaluation chunk).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .methods import METHODS
+
+__all__ = ["Plan", "cell_estimate", "machine_rate", "plan"]
+
+#: Resident memory of a worker with numpy, numba, scipy and fastrep loaded (bytes).
+BASE_RSS = 220 * 2**20
+
+#: kind -> (fraction of the timed matrix-product rate the method reaches, seconds per cell).
+EFFICIENCY = {
+    "network": (0.35, 0.05),
+    "cubic": (0.30, 0.03),
+    "oracle": (0.10, 0.02),
+    "linear": (0.05, 0.01),
+}
+
+#: Startup of one worker process (imports of numpy, numba, scipy, fastrep), seconds.
+WORKER_START_S = 2.0
+
+
+@functools.lru_cache(maxsize=1)
+def machine_rate() -> float:
+    """Float64 flop/s of one thread on a 384 x 384 matrix product (best of 5, about 50 ms)."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((384, 384))
+    b = rng.standard_normal((384, 384))
+    best = math.inf
+    with threadpool_limits(limits=1):
+        a @ b
+        for _ in range(5):
+            t0 = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - t0)
+    return 2 * 384**3 / max(best, 1e-9)
+
+
+def _itemsize(options: dict, default: str) -> int:
+    try:
+        return np.dtype(options.get("dtype", default)).itemsize
+    except TypeError:
+        return 8
+
+
+def _network(params: dict) -> tuple[float, float]:
+    o, d, n = params["options"], params["d"], params["n"]
+    m = int(o.get("width", 1000))
+    nv, nt = params["evaluation"]["n_val"], params["evaluation"]["n_test"]
+    isz = _itemsize(o, "float32")
+    steps = int(o.get("steps", 1)) if params["method"] != "random_features" else 0
+    data = 40.0 * (n + nv) * d
+    ridge = 9.0 * m**3 + 2.0 * nv * d * m + 200.0 * nv * m
+    fit = (4.0 * steps) * n * d * m + 2.0 * n * d * m + n * m * m + ridge
+    n_s = params.get("n_source", 0)
+    if n_s:  # the source fit: step 1, features and moments on n_s streamed samples, its own ridge
+        fit += 40.0 * n_s * d + 6.0 * n_s * d * m + n_s * m * m + ridge
+    test = nt * (2.0 * d * m + 40.0 * d)
+    flops = data + fit + test
+    chunk = min(max(n, n_s, nv), 16384)
+    mem = (n + nv) * d * isz + 6 * m * m * 8 + chunk * (d + 3 * m) * isz + min(nt, 65536) * (d + 2 * m) * 8
+    return flops, mem
+
+
+def _kernel(params: dict) -> tuple[float, float]:
+    o, d, n = params["options"], params["d"], params["n"]
+    nv, nt = params["evaluation"]["n_val"], params["evaluation"]["n_test"]
+    solve = 9.0 * n**3 if o.get("ridge", "validate") == "validate" else n**3 / 3.0
+    flops = 40.0 * (n + nv) * d + n * n * d + 30.0 * n * n + solve + (nv + nt) * n * (2.0 * d + 30.0)
+    mem = (n + nv) * d * 8 + 3 * n * n * 8 + min(nt, 8192) * n * 8
+    return flops, mem
+
+
+def _oracle(params: dict) -> tuple[float, float]:
+    d, n = params["d"], params["n"]
+    terms = params.get("target_resolved", {}).get("terms") or [[[1], 1.0]]
+    r = len(terms[0][0])
+    p = params["options"].get("degree") or max(sum(a) for a, _ in terms)
+    K = math.comb(r + p, p)
+    nv, nt = params["evaluation"]["n_val"], params["evaluation"]["n_test"]
+    per_row = 2.0 * r * d + 10.0 * K * p + 40.0 * d
+    flops = (n + nv + nt) * per_row + n * K * K + 9.0 * K**3 + 100.0 * nv * K
+    mem = (n + nv) * d * 8 + min(max(n, nt), 65536) * (K + d) * 8
+    return flops, mem
+
+
+def _linear(params: dict) -> tuple[float, float]:
+    n, d = params["n"], params["d"]
+    return 100.0 * n * d, n * d * 8
+
+
+_MODELS = {"network": _network, "cubic": _kernel, "oracle": _oracle, "linear": _linear}
+
+
+def _kind(method: str) -> str:
+    if method == "oracle":
+        return "oracle"
+    m = METHODS.get(method)
+    return m.cost if m is not None else "linear"
+
+
+def cell_estimate(params: dict, *, threads: int = 1, rate: float | None = None) -> tuple[float, float]:
+    """(seconds, peak resident bytes) of one cell run with ``threads`` threads."""
+    kind = _kind(params["method"])
+    flops, mem = _MODELS[kind](params)
+    eff, overhead = EFFICIENCY[kind]
+    rate = machine_rate() if rate is None else rate
+    speedup = 1.0 + 0.8 * (max(1, threads) - 1)  # BLAS and OpenMP scale sublinearly
+    return overhead + flops / (rate * eff * speedup), BASE_RSS + mem
+
+
+@dataclass
+class Plan:
+    """What :func:`plan` found: ``cells`` (label, d) -> count, ``time_s``, ``peak_bytes`` ..."""
+
+    name: str
+    cells: dict
+    total: int
+    cell_seconds: float
+    time_s: float
+    peak_cell_bytes: float
+    peak_bytes: float
+    workers: int
+    threads: int
+
+    def lines(self) -> list[str]:
+        """A human-readable summary (``fastrep sweep --dry-run`` prints it)."""
+        out = [f"sweep {self.name!r}: {self.total:,} cells ({self.workers} workers x {self.threads} threads)"]
+        labels = sorted({lab for lab, _ in self.cells})
+        for lab in labels:
+            per_d = ", ".join(f"d={d}: {c}" for (lb, d), c in sorted(self.cells.items()) if lb == lab)
+            out.append(
+                f"  {lab}: {sum(c for (lb, _), c in self.cells.items() if lb == lab):,} cells ({per_d})"
+            )
+        out.append(
+            f"estimated time: {_fmt_s(self.time_s)} ({_fmt_s(self.cell_seconds)} of cell time); "
+            f"peak memory: {self.peak_cell_bytes / 2**20:,.0f} MiB per worker, "
+            f"{self.peak_bytes / 2**20:,.0f} MiB in all"
+        )
+        return out
+
+
+def _fmt_s(s: float) -> str:
+    if s < 10:
+        return f"{s:.1f} s"
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 7200:
+        return f"{s / 60:.1f} min"
+    if s < 2 * 86400:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} days"
+
+
+def plan(spec, cells=None, *, workers: int = 1, threads: int = 1) -> Plan:
+    """Count and estimate the cells of ``spec`` (all of them, or the given ``cells``)."""
+    cells = spec.cells() if cells is None else cells
+    rate = machine_rate()
+    counts: dict = {}
+    total_s, peak = 0.0, 0.0
+    for c in cells:
+        key = (c.params["label"], c.params["d"])
+        counts[key] = counts.get(key, 0) + 1
+        t, mem = cell_estimate(c.params, threads=threads, rate=rate)
+        total_s += t
+        peak = max(peak, mem)
+    workers = max(1, workers)
+    lanes = min(workers, max(1, len(cells)))
+    wall = total_s / lanes + (WORKER_START_S if workers > 1 and cells else 0.0)
+    return Plan(spec.name, counts, len(cells), total_s, wall, peak, peak * lanes, workers, threads)
+
+
+def count_only(spec) -> dict:
+    """(label, d) -> cells, computed without building any cell (for sweeps too large to build)."""
+    out = {}
+    for m in spec.methods:
+        for d in m.d:
+            out[(m.label, d)] = out.get((m.label, d), 0) + len(m.n_at(d)) * len(m.seeds or spec.seeds)
+    return out
