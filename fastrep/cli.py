@@ -208,6 +208,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--quick", action="store_true", help="a much smaller grid (about a minute)")
     d.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the cells per method and d, the estimated time and peak memory, and exit",
+    )
+    d.add_argument(
         "--out",
         default=str(_RESULTS),
         metavar="DIR",

@@ -185,3 +185,36 @@ def test_huge_dry_run_counts_without_building_cells(tmp_path, capsys):
     assert main(["sweep", str(spec), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "more than fastrep runs" in out and "toy d=4:" in out
+
+
+@pytest.mark.slow
+def test_dry_run_estimate_is_within_3x_of_the_quick_demo(tmp_path):
+    """The --dry-run estimate against the real time of `fastrep demo --quick` (on a quiet machine)."""
+    import re
+
+    def run(*extra):
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "fastrep.cli",
+                "demo",
+                "--quick",
+                "--no-progress",
+                "--out",
+                str(tmp_path),
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+
+    dry = run("--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    m = re.search(r"estimated time: ([\d.]+) (s|min)", dry.stdout)
+    est = float(m.group(1)) * (60 if m.group(2) == "min" else 1)
+    real = run()
+    assert real.returncode == 0, real.stderr
+    took = float(re.search(r"failed, ([\d.]+) s \(processes\)", real.stderr).group(1))
+    assert est / 3 <= took <= 3 * est, (est, took)

@@ -245,14 +245,14 @@ def test_learner_defaults_are_part_of_the_identity():
 
 def test_transfer_keeps_its_own_rebias_default():
     raw = _net()
-    raw["methods"] = {"transfer": {"width": 20, "source": {"target": {"preset": "random", "r": 2, "p": 2}, "n": 64}}}
+    raw["methods"] = {
+        "transfer": {"width": 20, "source": {"target": {"preset": "random", "r": 2, "p": 2}, "n": 64}}
+    }
     cell = load_spec(raw).cells()[0]
     assert cell.params["options"]["rebias"] is True and cell.params["n_source"] == 64
 
 
-@pytest.mark.parametrize(
-    "name", ["../x", "/abs/x", "a/b", "", ".hidden", "x..y", "a b", "é", 3, "x" * 101]
-)
+@pytest.mark.parametrize("name", ["../x", "/abs/x", "a/b", "", ".hidden", "x..y", "a b", "é", 3, "x" * 101])
 def test_unsafe_names_are_refused(name):
     with pytest.raises(SpecError, match="^name: "):
         load_spec(toy_spec(name=name))
@@ -265,5 +265,7 @@ def test_setting_differences_ignore_grid_growth():
 
     a = load_spec(toy_spec()).to_dict()
     assert setting_differences(a, load_spec(toy_spec(seeds=5, grid={"d": [4], "n": [8]})).to_dict()) == []
-    changed = load_spec(toy_spec(methods={"toy": {"power": 2.5}, "toy3": {"method": "toy_kernel", "power": 3.0}}))
+    changed = load_spec(
+        toy_spec(methods={"toy": {"power": 2.5}, "toy3": {"method": "toy_kernel", "power": 3.0}})
+    )
     assert setting_differences(a, changed.to_dict()) == ["methods.toy.options.power: 2.0 -> 2.5"]

@@ -5,8 +5,8 @@
 >>> experiments.run(spec, store="runs/sep.sqlite")                  # local processes  # doctest: +SKIP
 >>> experiments.run(spec, store="runs/sep.sqlite", executor="dask",
 ...                 scheduler="tcp://10.0.0.5:8786")                # a Dask cluster    # doctest: +SKIP
->>> experiments.plan.plan(spec).lines()                            # cost, before running  # doctest: +SKIP
->>> df = experiments.load("runs/sep.sqlite")                        # tidy DataFrame, read-only  # doctest: +SKIP
+>>> experiments.plan.plan(spec).lines()                            # cost first  # doctest: +SKIP
+>>> df = experiments.load("runs/sep.sqlite")                        # tidy, read-only  # doctest: +SKIP
 >>> experiments.fit_slopes(df, epsilon=0.25)                        # doctest: +SKIP
 >>> experiments.write_report("runs/sep.sqlite", "runs/")            # report.md + PNGs  # doctest: +SKIP
 
@@ -16,10 +16,10 @@ seeds), :mod:`.methods` (the method registry), :mod:`.plan` (cost before running
 :mod:`.plots`, :mod:`.report`, :mod:`.demo` (the embedded demo grids in ``defaults.toml``).
 """
 
+from . import plan
 from .analysis import add_arms, fit_slopes, median_curves, n_star, staircase_prediction
 from .demo import demo_spec
 from .methods import METHODS, register_method
-from . import plan
 from .report import write_report
 from .runner import RunSummary, run
 from .spec import RESULTS_VERSION, Cell, SpecError, SweepSpec, load_spec
@@ -42,6 +42,7 @@ __all__ = [
     "load_spec",
     "median_curves",
     "n_star",
+    "plan",
     "read_store",
     "register_method",
     "run",

@@ -8,6 +8,10 @@ overheads were calibrated on the demo sweeps (``fastrep demo`` and ``--quick``);
 is meant to be right within a factor of about 3, enough to refuse a sweep of days before it
 starts, never to schedule.
 
+Each worker's start and each method's first cell in it (kernels loaded and compiled) add a
+fixed time. The estimate assumes the machine to itself; ``lines()`` says so when the load
+average shows it busy.
+
 Peak memory is the per-cell resident set: the Python process with fastrep loaded, plus the
 arrays the cell holds at its largest (training data, the m x m moments or the n x n kernel,
 one evaluation chunk).
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import time
 from dataclasses import dataclass
 
@@ -27,7 +32,7 @@ from .methods import METHODS
 __all__ = ["Plan", "cell_estimate", "machine_rate", "plan"]
 
 #: Resident memory of a worker with numpy, numba, scipy and fastrep loaded (bytes).
-BASE_RSS = 220 * 2**20
+BASE_RSS = 290 * 2**20
 
 #: kind -> (fraction of the timed matrix-product rate the method reaches, seconds per cell).
 EFFICIENCY = {
@@ -38,7 +43,9 @@ EFFICIENCY = {
 }
 
 #: Startup of one worker process (imports of numpy, numba, scipy, fastrep), seconds.
-WORKER_START_S = 2.0
+WORKER_START_S = 3.0
+#: The first cell of each method in a process also loads and compiles its kernels, seconds.
+WARMUP_S = 2.0
 
 
 @functools.lru_cache(maxsize=1)
@@ -90,7 +97,7 @@ def _kernel(params: dict) -> tuple[float, float]:
     nv, nt = params["evaluation"]["n_val"], params["evaluation"]["n_test"]
     solve = 9.0 * n**3 if o.get("ridge", "validate") == "validate" else n**3 / 3.0
     flops = 40.0 * (n + nv) * d + n * n * d + 30.0 * n * n + solve + (nv + nt) * n * (2.0 * d + 30.0)
-    mem = (n + nv) * d * 8 + 3 * n * n * 8 + min(nt, 8192) * n * 8
+    mem = (n + nv) * d * 8 + n * n * 8 + min(nt, 8192) * n * 8  # the Gram is factored in place
     return flops, mem
 
 
@@ -145,6 +152,7 @@ class Plan:
     peak_bytes: float
     workers: int
     threads: int
+    load: float | None = None
 
     def lines(self) -> list[str]:
         """A human-readable summary (``fastrep sweep --dry-run`` prints it)."""
@@ -160,6 +168,11 @@ class Plan:
             f"peak memory: {self.peak_cell_bytes / 2**20:,.0f} MiB per worker, "
             f"{self.peak_bytes / 2**20:,.0f} MiB in all"
         )
+        if self.load is not None and self.load > 1.2:
+            out.append(
+                "note: the estimate is for a machine to itself; this one is busy "
+                f"(load {self.load:.1f} per core), so expect it to take longer"
+            )
         return out
 
 
@@ -189,8 +202,20 @@ def plan(spec, cells=None, *, workers: int = 1, threads: int = 1) -> Plan:
         peak = max(peak, mem)
     workers = max(1, workers)
     lanes = min(workers, max(1, len(cells)))
-    wall = total_s / lanes + (WORKER_START_S if workers > 1 and cells else 0.0)
-    return Plan(spec.name, counts, len(cells), total_s, wall, peak, peak * lanes, workers, threads)
+    methods = {c.params["method"] for c in cells}
+    startup = (WORKER_START_S if workers > 1 else 0.0) + WARMUP_S * len(methods) if cells else 0.0
+    wall = total_s / lanes + startup
+    return Plan(spec.name, counts, len(cells), total_s, wall, peak, peak * lanes, workers, threads, _load())
+
+
+def _load() -> float | None:
+    """The 1-minute load average per core (None where the OS does not tell)."""
+    try:
+        from .runner import _cores
+
+        return os.getloadavg()[0] / _cores()
+    except (AttributeError, OSError):
+        return None
 
 
 def count_only(spec) -> dict:

@@ -699,8 +699,9 @@ def _parse(raw: dict) -> SweepSpec:
             options = check_options(method, options, target=t_small)
         except OptionError as exc:
             raise SpecError(f"{key}.{exc.option}" if exc.option else key, str(exc)) from None
-        m = MethodSpec(label=label, method=method, options=options, d=d_m, n=n_m, source=source, seeds=m_seeds,
-                       **limits)
+        m = MethodSpec(
+            label=label, method=method, options=options, d=d_m, n=n_m, source=source, seeds=m_seeds, **limits
+        )
         for d in m.d:
             if not m.n_at(d):
                 raise SpecError(
