@@ -69,6 +69,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 2
+_TABLES = {"meta", "cells", "failures", "sweeps", "runs"}  # what every schema has
 #: Seconds between a writer's heartbeats, and the age after which its lease is stale.
 LEASE_HEARTBEAT_S = 5.0
 LEASE_STALE_S = 60.0
@@ -204,11 +205,7 @@ def _readonly(path: Path):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _check_existing(path: Path) -> dict:
-    """Refuse anything that is not a fastrep store of a schema we understand, reading only.
-
-    Returns the store's meta table.
-    """
+def _check_file(path: Path) -> None:
     if path.is_dir():
         raise StoreError(f"{path} is a directory, not a fastrep results store")
     try:
@@ -218,9 +215,12 @@ def _check_existing(path: Path) -> dict:
         raise StoreError(f"{path} cannot be read: {exc.strerror or exc}") from None
     if head != _SQLITE_MAGIC:
         raise StoreError(f"{path} is not a fastrep results store (not an SQLite file); refusing to touch it")
+
+
+def _check_meta(path: Path, con) -> dict:
+    """The meta table of an open (read-only) store, refusing foreign or newer files."""
     try:
-        with _readonly(path) as con:
-            rows = _read_meta(con)
+        rows = _read_meta(con)
     except sqlite3.OperationalError as exc:
         if "no such table" in str(exc):
             raise StoreError(
@@ -230,8 +230,6 @@ def _check_existing(path: Path) -> dict:
         raise StoreError(f"{path} cannot be read as a fastrep results store: {exc}") from None
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path} is not a fastrep results store ({exc}); refusing to touch it") from None
-    except OSError as exc:
-        raise StoreError(f"{path} cannot be read: {exc.strerror or exc}") from None
     if rows.get("application") != APPLICATION:
         raise StoreError(
             f"{path} is an SQLite file of another application "
@@ -249,6 +247,41 @@ def _check_existing(path: Path) -> dict:
     if version < 1:
         raise StoreError(f"{path} has an invalid schema_version {version}")
     return rows
+
+
+def _check_tables(path: Path, con) -> None:
+    try:
+        names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path} is corrupt or truncated ({exc}); refusing to touch it") from None
+    missing = _TABLES - names
+    if missing:
+        raise StoreError(
+            f"{path} is not a complete fastrep results store (no {', '.join(sorted(missing))} table); "
+            "refusing to touch it"
+        )
+
+
+@contextlib.contextmanager
+def _reading(path: Path):
+    """:func:`_readonly`, with open/copy failures as one-line :class:`StoreError`."""
+    try:
+        with _readonly(path) as con:
+            yield con
+    except OSError as exc:
+        raise StoreError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path} is corrupt or truncated ({exc}); refusing to touch it") from None
+
+
+def _check_existing(path: Path) -> dict:
+    """Refuse anything that is not a complete fastrep store of a schema we understand, reading
+    only. Returns the store's meta table."""
+    _check_file(path)
+    with _reading(path) as con:
+        meta = _check_meta(path, con)
+        _check_tables(path, con)
+    return meta
 
 
 def _read_meta(con) -> dict:
@@ -301,7 +334,6 @@ class ResultStore:
         self.path = Path(path)
         if self.path.exists():
             meta = _check_existing(self.path)
-            _check_complete(self.path)
         elif create:
             _create(self.path)
             meta = _check_existing(self.path)
@@ -552,23 +584,6 @@ class _Heartbeat(threading.Thread):
             self.join(timeout=10)
 
 
-_TABLES = {"meta", "cells", "failures", "sweeps", "runs"}
-
-
-def _check_complete(path: Path) -> None:
-    try:
-        with _readonly(path) as con:
-            names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path} is corrupt or truncated ({exc}); refusing to touch it") from None
-    missing = _TABLES - names
-    if missing:
-        raise StoreError(
-            f"{path} is not a complete fastrep results store (no {', '.join(sorted(missing))} table); "
-            "refusing to touch it"
-        )
-
-
 @dataclass
 class StoreSnapshot:
     """Everything a report needs, read at once from a store that was not modified."""
@@ -603,22 +618,26 @@ def read_store(path) -> StoreSnapshot:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no results store at {path}")
-    meta = _check_existing(path)
-    _check_complete(path)
-    try:
-        with _readonly(path) as con:
-            cells = pd.read_sql_query(
-                f"SELECT {', '.join(_ROW_COLUMNS)} FROM cells ORDER BY sweep, label, d, n, seed", con
-            )
-            sweeps = con.execute("SELECT name, spec FROM sweeps").fetchall()
-            runs = pd.read_sql_query("SELECT * FROM runs ORDER BY started", con)
-            failures = pd.read_sql_query("SELECT * FROM failures ORDER BY failed_at", con)
-    except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
-        raise StoreError(
-            f"{path} is corrupt or truncated ({str(exc).splitlines()[-1]}); refusing to touch it"
-        ) from None
-    except OSError as exc:
-        raise StoreError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    _check_file(path)
+    for attempt in range(3):
+        try:
+            with _reading(path) as con:
+                meta = _check_meta(path, con)
+                _check_tables(path, con)
+                cells = pd.read_sql_query(
+                    f"SELECT {', '.join(_ROW_COLUMNS)} FROM cells ORDER BY sweep, label, d, n, seed", con
+                )
+                sweeps = con.execute("SELECT name, spec FROM sweeps").fetchall()
+                runs = pd.read_sql_query("SELECT * FROM runs ORDER BY started", con)
+                failures = pd.read_sql_query("SELECT * FROM failures ORDER BY failed_at", con)
+            break
+        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
+            # a live writer's checkpoint can race the copy of a WAL store: read it again
+            if attempt < 2 and _is_wal(path):
+                time.sleep(0.2)
+                continue
+            why = str(exc).splitlines()[-1]
+            raise StoreError(f"{path} is corrupt or truncated ({why}); refusing to touch it") from None
     for col in ("params", "timings", "extra"):
         _json_column(cells, col, path)
     try:
