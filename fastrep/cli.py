@@ -226,10 +226,13 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=raw,
         help="run a sweep from a TOML spec",
         description="Run every cell of a sweep spec that the store does not hold yet, then write "
-        "the report. The spec format is documented in fastrep/experiments/spec.py and "
-        "examples/*.toml.",
+        "the report. Every value is checked first; a sweep name the store holds with another "
+        "setting is refused (--as NAME); more than 10^5 cells or an estimate over a day needs "
+        "--yes. The spec format is documented in fastrep/experiments/spec.py and examples/*.toml.",
         epilog="examples:\n  fastrep sweep examples/separation.toml\n"
+        "  fastrep sweep examples/separation.toml --dry-run     # cells, time and memory; runs nothing\n"
         "  fastrep sweep spec.toml --store runs/sep.sqlite --workers 4\n"
+        "  fastrep sweep spec-width50.toml --as sep-width50     # a changed setting, under a new name\n"
         "  fastrep sweep spec.toml --scheduler tcp://10.0.0.5:8786",
     )
     s.add_argument("spec", metavar="SPEC.toml", help="the sweep specification")

@@ -204,22 +204,25 @@ if __name__ == "__main__":
 """
 
 
+def _start_sweep(tmp_path, spec, store, *extra):
+    """`fastrep sweep SPEC --store STORE --no-progress EXTRA` in its own session, toy methods
+    registered; returns (process, its stderr file)."""
+    drive = _script(tmp_path, _SWEEP)
+    errfile = tmp_path / "err.txt"
+    argv = [sys.executable, str(drive), "sweep", str(spec), "--store", str(store), "--no-progress", *extra]
+    with open(errfile, "wb") as err:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+    return proc, errfile
+
+
 def test_sigkill_then_resume_then_report(tmp_path, capsys):
     spec = _write(
         tmp_path,
         TOY_TOML.replace("seeds = 3", "seeds = 2").replace("power = 2.0", "power = 2.0\nsleep = 0.1"),
     )
     store = tmp_path / "runs" / "s.sqlite"
-    drive = _script(tmp_path, _SWEEP)
     argv = ["sweep", str(spec), "--store", str(store), "--no-progress"]
-    errfile = tmp_path / "err.txt"
-    with open(errfile, "wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, str(drive)] + argv + ["--workers", "2"],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            start_new_session=True,
-        )
+    proc, errfile = _start_sweep(tmp_path, spec, store, "--workers", "2")
     try:
         done = _wait_cells(store, proc, 6, errfile)
         assert done < 2 * 6 * 2
@@ -242,24 +245,7 @@ def test_second_sweep_on_a_live_store_exits_2_naming_the_other(tmp_path, capsys)
         TOY_TOML.replace("seeds = 3", "seeds = 1").replace("power = 2.0", "power = 2.0\nsleep = 0.3"),
     )
     store = tmp_path / "s.sqlite"
-    drive = _script(tmp_path, _SWEEP)
-    errfile = tmp_path / "err.txt"
-    with open(errfile, "wb") as err:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(drive),
-                "sweep",
-                str(spec),
-                "--store",
-                str(store),
-                "--no-progress",
-                "--serial",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            start_new_session=True,
-        )
+    proc, errfile = _start_sweep(tmp_path, spec, store, "--serial")
     try:
         _wait_cells(store, proc, 1, errfile)
         t0 = time.monotonic()
@@ -278,25 +264,7 @@ def test_second_sweep_on_a_live_store_exits_2_naming_the_other(tmp_path, capsys)
 def test_workers_exit_when_the_driver_is_killed(tmp_path):
     spec = _write(tmp_path, TOY_TOML.replace("power = 2.0", "power = 2.0\nsleep = 0.3"))
     store = tmp_path / "s.sqlite"
-    drive = _script(tmp_path, _SWEEP)
-    errfile = tmp_path / "err.txt"
-    with open(errfile, "wb") as err:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(drive),
-                "sweep",
-                str(spec),
-                "--store",
-                str(store),
-                "--no-progress",
-                "--workers",
-                "2",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            start_new_session=True,
-        )
+    proc, errfile = _start_sweep(tmp_path, spec, store, "--workers", "2")
     try:
         _wait_cells(store, proc, 2, errfile)
         children = psutil.Process(proc.pid).children(recursive=True)

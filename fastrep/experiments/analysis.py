@@ -25,6 +25,9 @@ import numbers
 import numpy as np
 import pandas as pd
 
+from .._validation import check_positive
+from .spec import flat_keys
+
 __all__ = [
     "add_arms",
     "fit_slopes",
@@ -46,15 +49,6 @@ _PER_CELL = {"d", "n", "seed", "label", "target_resolved", "source_resolved", "n
 
 def _setting(params: dict) -> dict:
     return {k: v for k, v in params.items() if k not in _PER_CELL}
-
-
-def _flat(obj, prefix: str = "") -> dict:
-    if isinstance(obj, dict):
-        out = {}
-        for k, v in obj.items():
-            out.update(_flat(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: obj}
 
 
 def _short(key: str) -> str:
@@ -83,7 +77,7 @@ def add_arms(df: pd.DataFrame) -> pd.DataFrame:
     for label, settings in by_label.items():
         if len(settings) < 2:
             continue
-        flats = {key: _flat(json.loads(key)) for key in settings}
+        flats = {key: flat_keys(json.loads(key)) for key in settings}
         every = sorted(set().union(*flats.values()))
         varying = [
             k for k in every if len({json.dumps(f.get(k), sort_keys=True) for f in flats.values()}) > 1
@@ -118,12 +112,7 @@ def _check_frame(df, needed, what: str) -> None:
 
 
 def _check_epsilon(epsilon) -> float:
-    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real):
-        raise TypeError(f"epsilon must be a positive finite number; got {epsilon!r}")
-    eps = float(epsilon)
-    if not math.isfinite(eps) or eps <= 0:
-        raise ValueError(f"epsilon must be a positive finite number; got {epsilon!r}")
-    return eps
+    return check_positive(epsilon, "epsilon")
 
 
 def median_curves(df: pd.DataFrame, value: str = "excess_error") -> pd.DataFrame:

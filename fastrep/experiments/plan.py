@@ -168,6 +168,12 @@ class Plan:
             f"peak memory: {self.peak_cell_bytes / 2**20:,.0f} MiB per worker, "
             f"{self.peak_bytes / 2**20:,.0f} MiB in all"
         )
+        total = _machine_memory()
+        if total and self.peak_bytes > total:
+            out.append(
+                "warning: the workers may need more memory than this machine has "
+                f"({total / 2**30:,.1f} GiB): fewer --workers, or smaller cells"
+            )
         if self.load is not None and self.load > 1.2:
             out.append(
                 "note: the estimate is for a machine to itself; this one is busy "
@@ -206,6 +212,15 @@ def plan(spec, cells=None, *, workers: int = 1, threads: int = 1) -> Plan:
     startup = (WORKER_START_S if workers > 1 else 0.0) + WARMUP_S * len(methods) if cells else 0.0
     wall = total_s / lanes + startup
     return Plan(spec.name, counts, len(cells), total_s, wall, peak, peak * lanes, workers, threads, _load())
+
+
+def _machine_memory() -> int | None:
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().total)
+    except Exception:  # psutil missing or the OS does not tell
+        return None
 
 
 def _load() -> float | None:

@@ -83,6 +83,7 @@ __all__ = [
     "SpecError",
     "SweepSpec",
     "check_name",
+    "flat_keys",
     "geometric_grid",
     "load_spec",
     "setting_differences",
@@ -521,12 +522,12 @@ class SweepSpec:
         }
 
 
-def _flat(obj, prefix: str = "") -> dict:
+def flat_keys(obj, prefix: str = "") -> dict:
     """``{"a.b": leaf}`` for nested dicts (lists stay leaves)."""
     if isinstance(obj, dict):
         out = {}
         for k, v in obj.items():
-            out.update(_flat(v, f"{prefix}{k}."))
+            out.update(flat_keys(v, f"{prefix}{k}."))
         return out
     return {prefix[:-1]: obj}
 
@@ -552,7 +553,7 @@ def setting_differences(old: dict, new: dict) -> list[str]:
             "methods": methods,
         }
 
-    a, b = _flat(setting(old)), _flat(setting(new))
+    a, b = flat_keys(setting(old)), flat_keys(setting(new))
     out = []
     for key in sorted(set(a) | set(b)):
         label = key.split(".")[1] if key.startswith("methods.") else None
