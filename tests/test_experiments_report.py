@@ -92,3 +92,13 @@ def test_separation_checks():
     assert [ok for _, ok, _ in steep] == [False, False]
     missing = separation_checks(_slopes([("onestep", np.nan, np.nan, np.nan), ("ntk", 3.0, 2.7, 3.3)]))
     assert [ok for _, ok, _ in missing] == [None, None]
+
+
+def test_separation_checks_never_pick_one_of_two_arms_silently():
+    two = _slopes([("onestep", 2.0, 1.8, 2.2), ("onestep", 2.9, 2.8, 3.0)])
+    two["label"] = ["onestep (width=50)", "onestep (width=100)"]
+    assert separation_checks(two) == []  # which arm the check is about would be a guess
+    named = _slopes([("onestep", 2.0, 1.8, 2.2), ("onestep", 2.9, 2.8, 3.0)])
+    named.loc[1, "label"] = "onestep_wide"
+    (text, passed, detail), *_ = separation_checks(named)
+    assert passed and detail.startswith("2.00")

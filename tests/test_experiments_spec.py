@@ -269,3 +269,11 @@ def test_setting_differences_ignore_grid_growth():
         toy_spec(methods={"toy": {"power": 2.5}, "toy3": {"method": "toy_kernel", "power": 3.0}})
     )
     assert setting_differences(a, changed.to_dict()) == ["methods.toy.options.power: 2.0 -> 2.5"]
+
+
+def test_transfer_rebias_must_be_a_bool():
+    raw = _net()
+    source = {"target": {"preset": "random", "r": 2, "p": 2}, "n": 64}
+    raw["methods"] = {"transfer": {"width": 20, "rebias": "yes", "source": source}}
+    with pytest.raises(SpecError, match=r"^methods\.transfer\.rebias: must be a bool"):
+        load_spec(raw)

@@ -198,6 +198,8 @@ def check_options(method: str, options: dict, *, target=None) -> dict:
         raise OptionError(_blame(str(exc), options), str(exc)) from None
     filled = {k: _plain(v, k) for k, v in est.get_params(deep=False).items() if k not in m.forbidden}
     for k, v in m.defaults.items():
+        if k in options and type(options[k]) is not type(v):
+            raise OptionError(k, f"must be a {type(v).__name__} like its default {v!r}; got {options[k]!r}")
         filled[k] = options.get(k, v)
     _check_backend(filled)
     return dict(sorted(filled.items()))

@@ -60,7 +60,13 @@ def separation_checks(slopes: pd.DataFrame) -> list[tuple[str, bool | None, str]
     * transfer's slope (n*_t against d) is at most 0.5 while NTK's rises.
     None means the check could not be evaluated (a method or an n* is missing).
     """
-    by = {r["method"]: r for _, r in slopes.iterrows()}
+    # one arm per method: the only one, else the one labelled by the method's name (other arms
+    # of the same method, e.g. `onestep (width=50)`, are reported in the tables, not checked)
+    by = {}
+    for method, g in slopes.groupby("method", sort=False):
+        named = g[g["label"] == method]
+        if len(g) == 1 or len(named) == 1:
+            by[method] = (g if len(g) == 1 else named).iloc[0]
     out = []
 
     def finite(r):
