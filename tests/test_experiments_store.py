@@ -269,3 +269,26 @@ def test_load_is_tidy(tmp_path):
     assert {"power", "time_fit", "arm", "results_version"} <= set(df.columns)
     assert (df["power"].dropna() == 2.0).any() and isinstance(df["finished_at"].dtype, pd.DatetimeTZDtype)
     assert set(df["arm"]) == {"toy", "toy3"}
+
+
+def test_a_store_that_cannot_be_written_is_one_error(tmp_path, monkeypatch):
+    path = tmp_path / "s.sqlite"
+    spec = load_spec(toy_spec(seeds=1, grid={"d": [4], "n": [16]}))
+    run(spec, store=path, executor="serial", progress=False)
+    real_connect = sqlite3.connect
+
+    def read_only(database, *args, **kwargs):  # what a read-only file gives, even to root
+        if str(database) == str(path):
+            return real_connect(f"file:{path}?mode=ro", *args, uri=True, **kwargs)
+        return real_connect(database, *args, **kwargs)
+
+    import fastrep.experiments.store as store_module
+
+    monkeypatch.setattr(store_module.sqlite3, "connect", read_only)
+    with pytest.raises(StoreError, match="cannot be written"):
+        run(
+            load_spec(toy_spec(seeds=2, grid={"d": [4], "n": [16]})),
+            store=path,
+            executor="serial",
+            progress=False,
+        )

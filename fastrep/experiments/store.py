@@ -370,23 +370,31 @@ class ResultStore:
         """
         host, pid = platform.node(), os.getpid()
         con = self._con
-        con.execute("BEGIN IMMEDIATE")
         try:
-            row = con.execute("SELECT run_id, sweep, pid, host, heartbeat FROM lease WHERE id = 1").fetchone()
-            if row is not None and _lease_alive(row[2], row[3], row[4]):
-                raise StoreBusyError(
-                    f"{self.path} is being written by another sweep ({row[1]!r}, pid {row[2]} on host "
-                    f"{row[3]}, last heartbeat {max(0.0, time.time() - row[4]):.0f} s ago); wait for it "
-                    "to finish, or stop that process and re-run (its finished cells are kept)"
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                row = con.execute(
+                    "SELECT run_id, sweep, pid, host, heartbeat FROM lease WHERE id = 1"
+                ).fetchone()
+                if row is not None and _lease_alive(row[2], row[3], row[4]):
+                    raise StoreBusyError(
+                        f"{self.path} is being written by another sweep ({row[1]!r}, pid {row[2]} on host "
+                        f"{row[3]}, last heartbeat {max(0.0, time.time() - row[4]):.0f} s ago); wait for it "
+                        "to finish, or stop that process and re-run (its finished cells are kept)"
+                    )
+                con.execute(
+                    "INSERT OR REPLACE INTO lease VALUES (1, ?, ?, ?, ?, ?, ?)",
+                    (run_id, sweep, pid, host, _now(), time.time()),
                 )
-            con.execute(
-                "INSERT OR REPLACE INTO lease VALUES (1, ?, ?, ?, ?, ?, ?)",
-                (run_id, sweep, pid, host, _now(), time.time()),
-            )
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.DatabaseError):
+                    con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:  # a read-only file or folder, a locked or broken file
+            raise StoreError(
+                f"{self.path} cannot be written ({exc}); run the sweep into another store"
+            ) from None
         self._lease = _Heartbeat(self.path, run_id)
         self._lease.start()
 
