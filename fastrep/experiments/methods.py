@@ -156,12 +156,13 @@ def _check_backend(options: dict) -> None:
         raise OptionError("backend", f"{name!r} cannot run here: {state}")
 
 
-def check_options(method: str, options: dict, *, target=None) -> dict:
+def check_options(method: str, options: dict, *, target=None, n: int = 1) -> dict:
     """The options of ``method`` with the learner's defaults filled in, checked by the learner.
 
     Builds the estimator with ``options`` and runs its own parameter validation (nothing
     is fitted). ``target``: a :class:`fastrep.MultiIndexTarget` for learners built on one
-    (the oracle). Returns every parameter of the estimator but the per-cell ones, as
+    (the oracle); ``n``: the largest training size, for learners that check their memory
+    against it. Returns every parameter of the estimator but the per-cell ones, as
     JSON-ready values, so two spellings of one setting give one cell identity. Raises
     :class:`OptionError` naming the option.
     """
@@ -192,8 +193,9 @@ def check_options(method: str, options: dict, *, target=None) -> dict:
         est = cls(target, **own) if "target" in m.forbidden else cls(**own)
         if hasattr(est, "_check_params"):
             est._check_params()
-        elif hasattr(est, "_prepare") and target is not None:
-            est._prepare(target.d)
+        elif hasattr(est, "_prepare") and target is not None:  # the oracle: checked against its target
+            takes_n = len(inspect.signature(est._prepare).parameters) > 1
+            est._prepare(target.d, n) if takes_n else est._prepare(target.d)
     except (TypeError, ValueError) as exc:
         raise OptionError(_blame(str(exc), options), str(exc)) from None
     filled = {k: _plain(v, k) for k, v in est.get_params(deep=False).items() if k not in m.forbidden}

@@ -697,7 +697,7 @@ def _parse(raw: dict) -> SweepSpec:
                     raise SpecError(f"{key}.source.n", f"gives n_s > {LIMITS['samples']:,} at d = {d}")
         options = _jsonable(table, key)
         try:
-            options = check_options(method, options, target=t_small)
+            options = check_options(method, options, target=t_small, n=max(n_m))
         except OptionError as exc:
             raise SpecError(f"{key}.{exc.option}" if exc.option else key, str(exc)) from None
         m = MethodSpec(
