@@ -1,0 +1,134 @@
+"""Per-degree learning: which part of f* a fitted model has learned, degree by degree.
+
+For a target f* = sum_alpha c_alpha h_alpha(Ux) with degree-l part f_l = sum_{|alpha| = l}
+c_alpha h_alpha(Ux) and energy E_l = sum_{|alpha| = l} c_alpha^2, a model m has learned the fraction
+
+    F_l = sum_{|alpha| = l} c_hat_alpha c_alpha / E_l = E[m(x) f_l(x)] / E_l,
+
+with c_hat_alpha = E[m(x) h_alpha(Ux)] its Hermite coefficients: 1 when m reproduces f_l, 0 when
+it misses it. Unlike a ratio of c_hat^2, it is not biased upward by the Monte Carlo noise, and it
+is the quantity the kernel theory predicts (:func:`fastrep.theory.kernel_learnability`).
+
+It is estimated by Monte Carlo on fresh inputs, with f* itself as a control variate: the mean of
+f* f_l is known (E_l), so F_l = [mean(m f_l) - b (mean(f* f_l) - E_l)] / E_l with the
+variance-minimizing b; the standard error is that of the residual. A model close to f* then gets
+a standard error far below the plain estimator's, and the model 0 or f* itself gets 0 or 1
+exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from ._validation import check_int
+
+__all__ = ["DegreeLearning", "degree_learning", "degree_learning_record"]
+
+
+class DegreeLearning(NamedTuple):
+    """The learned fraction of one degree: ``fraction`` F_l, its Monte Carlo ``stderr`` and the
+    target's ``energy`` E_l in that degree."""
+
+    fraction: float
+    stderr: float
+    energy: float
+
+
+def _host(v):
+    return v.get() if hasattr(v, "get") else np.asarray(v)
+
+
+def degree_learning(model, target, n: int = 100_000, seed: int = 0, *, chunk_size: int = 65_536,
+                    backend: str = "auto") -> dict[int, DegreeLearning]:
+    """The fraction of the target's degree-l part that ``model`` has learned, for every degree.
+
+    Parameters
+    ----------
+    model : a fitted learner (``.predict(X)``) or a callable X -> values; X is (chunk, d) in the
+        model's ``dtype`` (float64 if it has none), the values must be (chunk,).
+    target : fastrep.MultiIndexTarget.
+    n : Monte Carlo inputs (>= 2): the first n rows of the target's ``test`` split of
+        ``GaussianStream(target, seed)``, streamed in chunks of ``chunk_size`` rows.
+    seed : the stream's seed. Use one the model was not trained on (excess_error uses the same
+        test split: any seed is fresh for the training data).
+
+    Returns
+    -------
+    {l: DegreeLearning(fraction, stderr, energy)} for every degree l = 0..target.degree whose
+    energy E_l is > 0, in increasing l. The standard errors are per degree (the degrees'
+    estimates are correlated, since they share the inputs).
+    """
+    from .data import GaussianStream
+    from .hermite import hermite_features
+    from .targets import MultiIndexTarget
+
+    if not isinstance(target, MultiIndexTarget):
+        raise TypeError(f"target must be a fastrep.MultiIndexTarget; got {type(target).__name__}")
+    if hasattr(model, "predict"):
+        fn: Callable = model.predict
+    elif callable(model):
+        fn = model
+    else:
+        raise TypeError("model must be a fitted learner with .predict(X) or a callable X -> values")
+    n = check_int(n, "n", low=2)
+    chunk_size = check_int(chunk_size, "chunk_size", low=1)
+    energy = target.energy_by_degree()
+    degrees = [ell for ell in range(target.degree + 1) if energy[ell] > 0]
+    deg_of = target.alphas.sum(axis=1)
+    # (K, L): coefficient of h_alpha in f_l, for each kept degree
+    C = np.zeros((len(target.coefs), len(degrees)))
+    for j, ell in enumerate(degrees):
+        C[deg_of == ell, j] = target.coefs[deg_of == ell]
+    dtype = np.dtype(getattr(model, "dtype", np.float64))
+    if dtype not in (np.float32, np.float64):
+        dtype = np.dtype(np.float64)
+    stream_backend = "cupy" if getattr(model, "backend", None) == "cupy" else backend
+    stream = GaussianStream(target, seed, split="test", dtype=dtype, backend=stream_backend)
+    L = len(degrees)
+    s_a = np.zeros(L)   # sum m f_l
+    s_b = np.zeros(L)   # sum f f_l
+    s_aa = np.zeros(L)
+    s_bb = np.zeros(L)
+    s_ab = np.zeros(L)
+    seen = 0
+    for X, _ in stream.chunks(0, n, chunk_size):
+        vals = _host(fn(X))
+        vals = np.asarray(vals, dtype=np.float64)
+        if vals.shape != (X.shape[0],):
+            raise ValueError(f"model returned values of shape {vals.shape} for {X.shape[0]} inputs; "
+                             f"expected ({X.shape[0]},)")
+        if not np.all(np.isfinite(vals)):
+            raise ValueError("model returned NaN or inf predictions")
+        Xh = _host(X).astype(np.float64)
+        H = hermite_features(Xh @ target.U.T, target.alphas, backend=backend)
+        parts = H @ C           # (chunk, L): f_l(x)
+        f = H @ target.coefs    # f*(x)
+        a = vals[:, None] * parts
+        b = f[:, None] * parts
+        s_a += a.sum(0)
+        s_b += b.sum(0)
+        s_aa += (a * a).sum(0)
+        s_bb += (b * b).sum(0)
+        s_ab += (a * b).sum(0)
+        seen += X.shape[0]
+    E = np.array([energy[ell] for ell in degrees])
+    ma, mb = s_a / seen, s_b / seen
+    var_a = np.maximum(s_aa / seen - ma**2, 0.0)
+    var_b = np.maximum(s_bb / seen - mb**2, 0.0)
+    cov = s_ab / seen - ma * mb
+    with np.errstate(divide="ignore", invalid="ignore"):
+        beta = np.where(var_b > 0, cov / var_b, 0.0)
+    est = ma - beta * (mb - E)
+    resid_var = np.maximum(var_a - 2 * beta * cov + beta**2 * var_b, 0.0)
+    se = np.sqrt(resid_var / (seen - 1))
+    return {ell: DegreeLearning(float(est[j] / E[j]), float(se[j] / E[j]), float(E[j]))
+            for j, ell in enumerate(degrees)}
+
+
+def degree_learning_record(result: dict[int, DegreeLearning]) -> dict[str, list[float]]:
+    """A JSON-ready form of :func:`degree_learning`'s result: {"l": [fraction, stderr]}."""
+    return {str(ell): [v.fraction, v.stderr] for ell, v in result.items() if math.isfinite(v.fraction)}
