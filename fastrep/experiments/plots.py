@@ -22,7 +22,15 @@ from matplotlib.figure import Figure
 
 from .analysis import median_curves, staircase_curves
 
-__all__ = ["plot_alignment", "plot_error_curves", "plot_n_star", "plot_transfer"]
+__all__ = [
+    "plot_alignment",
+    "plot_degree_learning",
+    "plot_error_curves",
+    "plot_kernel_prediction",
+    "plot_n_star",
+    "plot_n_star_prediction",
+    "plot_transfer",
+]
 
 ERROR_LABEL = "excess test error\n(MSE against noiseless f*, / E[f*²])"
 _DPI = 120
@@ -281,4 +289,182 @@ def plot_transfer(
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     ax.set_title(title or "Transfer: target error against n_t (median over seeds)")
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- theory overlays
+# (the large-d study's figures: measured kernel curves against fastrep.theory's prediction,
+# n*(d) with the predicted kernel line to large d, per-degree learning)
+
+
+def plot_kernel_prediction(
+    df: pd.DataFrame,
+    predicted: pd.DataFrame,
+    path,
+    *,
+    epsilon: float | None = None,
+    plateaus: list[float] | None = None,
+    title: str | None = None,
+) -> Path | None:
+    """Kernel excess error against n with the predicted curve overlaid, one panel per kernel label.
+
+    ``df``: the stored cells (``label, method, d, n, seed, excess_error``); only labels present
+    in ``predicted`` are drawn. ``predicted``: columns ``label, d, n, prediction`` (e.g. from
+    :func:`fastrep.experiments.large.predicted_curves`), drawn as a solid thin line per d over
+    the measured medians (markers) and quartile bands. ``plateaus``: the staircase's levels
+    (share of E[f*^2] above each degree), drawn as thin grey guides. None if nothing to draw.
+    """
+    labels = [lb for lb in sorted(predicted["label"].unique()) if lb in set(df["label"])]
+    if not labels:
+        return None
+    curves = median_curves(df[df["label"].isin(labels)])
+    colors = _colors(df.loc[df["label"].isin(labels), "d"].unique())
+    fig = Figure(figsize=(5.2 * len(labels), 4.2), layout="constrained")
+    axes = fig.subplots(1, len(labels), squeeze=False, sharey=True)[0]
+    bottom = _floor(curves)
+    pred_vals = predicted["prediction"].to_numpy(float)
+    pred_vals = pred_vals[np.isfinite(pred_vals) & (pred_vals > 0)]
+    if pred_vals.size:
+        bottom = min(bottom, float(pred_vals.min()) / 1.5)
+    if epsilon is not None:
+        bottom = min(bottom, epsilon / 3)
+    for ax, label in zip(axes, labels, strict=True):
+        for level in plateaus or []:
+            ax.axhline(level, color="0.6", lw=0.6, ls="-", alpha=0.6, zorder=0)
+        if plateaus:
+            ax.plot([], [], "-", color="0.6", lw=0.6, label="staircase plateaus (energy above degree l)")
+        for d, g in curves[curves["label"] == label].groupby("d"):
+            c = colors[d]
+            ax.plot(g["n"], g["median"], "o", color=c, ms=4, label=f"d = {d} measured")
+            ax.fill_between(g["n"], g["q25"], g["q75"], color=c, alpha=0.15, lw=0)
+        for d, g in predicted[predicted["label"] == label].groupby("d"):
+            c = colors.get(d, "0.3")
+            ax.plot(g["n"], g["prediction"].where(g["prediction"] > 0), "-", color=c, lw=1.3)
+        ax.plot([], [], "-", color="0.3", lw=1.3, label="predicted (fastrep.theory)")
+        if epsilon is not None:
+            ax.axhline(epsilon, color="crimson", lw=0.8, alpha=0.7)
+            ax.plot([], [], color="crimson", lw=0.8, label=f"ε = {epsilon:g}")
+        ax.set_ylim(bottom=bottom, top=1.6)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("training samples n")
+        ax.set_title(label)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left")
+    axes[0].set_ylabel(ERROR_LABEL)
+    fig.suptitle(title or "Kernel ridge: measured error (median, quartile band) and the predicted curve")
+    return _save(fig, path)
+
+
+def plot_n_star_prediction(
+    stars: pd.DataFrame,
+    predicted: pd.DataFrame,
+    path,
+    *,
+    epsilon: float,
+    slopes: pd.DataFrame | None = None,
+    d2_anchor: str = "onestep",
+    d3_anchor: str = "ntk",
+    title: str | None = None,
+) -> Path:
+    """n*(d) on log-log axes: measured points per method, the predicted kernel n*(d) as lines,
+    and d^2, d^3 reference lines.
+
+    ``stars``: ``label, method, d, n_star, status`` (:func:`fastrep.experiments.analysis.n_star`);
+    only n* inside the grid (status ``ok``) are drawn as measured points. ``predicted``: ``label,
+    d, n_star`` (e.g. :func:`fastrep.experiments.large.predicted_n_star`), a line per label, with
+    the measured points of the same label in the same colour. ``slopes`` (``label, slope, low,
+    high``) adds the measured slopes to the legend. The d^2 and d^3 guides pass through the
+    smallest-d measured point of ``d2_anchor`` and ``d3_anchor``.
+    """
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    fig = Figure(figsize=(7.2, 5.2), layout="constrained")
+    ax = fig.subplots()
+    labels = sorted(set(stars["label"]) | set(predicted["label"]))
+    colors = {lb: cmap(i % 10) for i, lb in enumerate(labels)}
+    for label in labels:
+        g = stars[(stars["label"] == label) & (stars["status"] == "ok")]
+        text = f"{label} measured"
+        if slopes is not None:
+            s = slopes[slopes["label"] == label]
+            if len(s) and np.isfinite(s["slope"].iloc[0]):
+                r = s.iloc[0]
+                interval = f" [{r['low']:.2f}, {r['high']:.2f}]" if np.isfinite(r["low"]) else ""
+                text += f" (slope {r['slope']:.2f}{interval})"
+        if len(g):
+            ax.plot(g["d"], g["n_star"], "o", color=colors[label], ms=6, label=text)
+        p = predicted[predicted["label"] == label].sort_values("d")
+        p = p[np.isfinite(p["n_star"])]
+        if len(p):
+            ax.plot(p["d"], p["n_star"], "-", color=colors[label], lw=1.4, label=f"{label} predicted")
+    ds = np.concatenate([stars["d"].to_numpy(float), predicted["d"].to_numpy(float)])
+    ok = stars[stars["status"] == "ok"]
+    if ds.size:
+        xs = np.geomspace(ds.min(), ds.max(), 50)
+        # d^2 through the network's (else the lowest) smallest-d point, d^3 through the kernel's
+        for power, anchor, style in ((2, d2_anchor, ":"), (3, d3_anchor, "--")):
+            pts = ok[ok["label"] == anchor] if anchor in set(ok["label"]) else ok
+            if not len(pts):
+                continue
+            pts = pts.sort_values("d")
+            if anchor not in set(ok["label"]):  # fall back: the lowest (d^2) or highest (d^3) point
+                pts = ok.loc[[ok["n_star"].idxmin() if power == 2 else ok["n_star"].idxmax()]]
+            c = float(pts["n_star"].iloc[0] / pts["d"].iloc[0] ** power)
+            ax.plot(xs, c * xs**power, style, color="0.35", lw=1, label=f"∝ d{'²' if power == 2 else '³'}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("input dimension d")
+    ax.set_ylabel(f"n*: samples to reach excess error ≤ {epsilon:g}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title(title or "n*(d): measured, and the kernel's prediction to large d")
+    return _save(fig, path)
+
+
+def plot_degree_learning(
+    deg: pd.DataFrame, path, *, predicted: pd.DataFrame | None = None, title: str | None = None
+) -> Path | None:
+    """The fraction of each degree of f* learned, against n: rows = degrees, columns = methods.
+
+    ``deg``: ``label, d, n, seed, degree, fraction`` (one row per cell and degree; the medians
+    over seeds are drawn, with quartile bands). ``predicted``: ``label, d, n, degree,
+    learnability`` (the theory's L_l, dashed, for kernels). None if ``deg`` is empty.
+    """
+    if deg.empty:
+        return None
+    labels = sorted(deg["label"].unique())
+    degrees = sorted(int(x) for x in deg["degree"].unique())
+    colors = _colors(deg["d"].unique())
+    fig = Figure(figsize=(4.2 * len(labels), 2.9 * len(degrees)), layout="constrained")
+    axes = fig.subplots(len(degrees), len(labels), squeeze=False, sharex="col", sharey=True)
+    for j, label in enumerate(labels):
+        for i, ell in enumerate(degrees):
+            ax = axes[i, j]
+            sub = deg[(deg["label"] == label) & (deg["degree"] == ell)]
+            for d, g in sub.groupby("d"):
+                q = g.groupby("n")["fraction"].quantile([0.25, 0.5, 0.75]).unstack()
+                ax.plot(q.index, q[0.5], "o-", color=colors[d], ms=3, lw=1.2, label=f"d = {d}")
+                ax.fill_between(q.index, q[0.25], q[0.75], color=colors[d], alpha=0.15, lw=0)
+            if predicted is not None:
+                p = predicted[(predicted["label"] == label) & (predicted["degree"] == ell)]
+                for d, g in p.groupby("d"):
+                    ax.plot(g["n"], g["learnability"], "--", color=colors.get(d, "0.3"), lw=1.0)
+                if len(p):
+                    ax.plot([], [], "--", color="0.3", lw=1.0, label="theory L_l")
+            ax.axhline(1.0, color="0.6", lw=0.6)
+            ax.axhline(0.0, color="0.6", lw=0.6)
+            ax.set_xscale("log")
+            ax.set_ylim(-0.1, 1.15)
+            ax.grid(True, alpha=0.3)
+            if i == 0:
+                ax.set_title(label)
+            if j == 0:
+                ax.set_ylabel(f"degree {ell}: fraction learned")
+            if i == len(degrees) - 1:
+                ax.set_xlabel("training samples n")
+            if i == 0 and j == len(labels) - 1:
+                ax.legend(fontsize=7, loc="upper left")
+    fig.suptitle(title or "Per-degree learning: sum ĉ_α c_α / sum c_α² over |α| = l (median over seeds)")
     return _save(fig, path)

@@ -1,0 +1,70 @@
+"""The large-d study's predictions (experiments.large) and their figures (plots.plot_*_prediction)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fastrep import theory as T
+from fastrep.experiments.analysis import n_star
+from fastrep.experiments.large import (
+    plateau_levels,
+    predicted_curves,
+    predicted_learnability,
+    predicted_n_star,
+)
+from fastrep.experiments.methods import build_target
+from fastrep.experiments.plots import plot_degree_learning, plot_kernel_prediction, plot_n_star_prediction
+
+SPEC = {"preset": "separation", "noise": 0.0}
+
+
+def _cells():
+    rows = []
+    for label, method in (("ntk", "ntk"), ("onestep", "onestep")):
+        for d in (8, 12):
+            for n in (100, 200, 400, 800, 1600):
+                for seed in (0, 1):
+                    err = float(np.exp(-n / (40.0 * d)) + 0.01 * seed) if method == "ntk" else 100.0 / n
+                    rows.append({"label": label, "method": method, "d": d, "n": n, "seed": seed,
+                                 "excess_error": err})
+    return pd.DataFrame(rows)
+
+
+def test_predicted_curves_are_the_theory_at_each_stored_d():
+    df = _cells()
+    pred = predicted_curves(df, SPEC, {"ntk": 1e-8, "onestep": None}, points=20)
+    assert set(pred["label"]) == {"ntk"} and set(pred["d"]) == {8, 12}  # the network is not a kernel
+    g = pred[pred["d"] == 12]
+    t = build_target(SPEC, 12, 0)
+    np.testing.assert_allclose(g["prediction"], T.kernel_learning_curve(t, g["n"].to_numpy(), ridge=1e-8,
+                                                                        measure="gaussian"))
+    assert g["n"].min() < 100 and g["n"].max() > 1600
+
+
+def test_predicted_n_star_and_learnability():
+    p = predicted_n_star(SPEC, [16, 32, 64], 0.25, label="ntk", ridge=0.0)
+    assert list(p.columns) == ["label", "d", "n_star"] and np.all(np.diff(p["n_star"]) > 0)
+    L = predicted_learnability(_cells(), SPEC, {"ntk": 1e-8}, points=10)
+    assert set(L["degree"]) == {2, 3} and L["learnability"].between(0, 1).all()
+
+
+def test_plateaus_of_the_separation_target():
+    assert plateau_levels(SPEC, 16) == pytest.approx([1.0, 0.5])
+
+
+def test_figures_are_written(tmp_path):
+    df = _cells()
+    pred = predicted_curves(df, SPEC, {"ntk": 1e-8}, points=20)
+    out = plot_kernel_prediction(df, pred, tmp_path / "k.png", epsilon=0.25, plateaus=[1.0, 0.5])
+    assert out.stat().st_size > 0
+    assert plot_kernel_prediction(df, pred.iloc[:0], tmp_path / "none.png") is None
+    stars = n_star(df, 0.25)
+    pn = predicted_n_star(SPEC, [8, 12, 64, 256], 0.25, label="ntk", ridge=0.0)
+    assert plot_n_star_prediction(stars, pn, tmp_path / "s.png", epsilon=0.25).stat().st_size
+    deg = pd.DataFrame([{"label": "ntk", "d": 8, "n": n, "seed": s, "degree": ell, "fraction": f}
+                        for n in (100, 400) for s in (0, 1) for ell, f in ((2, 0.9), (3, 0.2))])
+    L = predicted_learnability(df, SPEC, {"ntk": 1e-8}, points=10)
+    assert plot_degree_learning(deg, tmp_path / "g.png", predicted=L).stat().st_size
+    assert plot_degree_learning(deg.iloc[:0], tmp_path / "g0.png") is None
