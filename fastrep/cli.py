@@ -119,7 +119,9 @@ def _add_exec_options(p) -> None:
 def _cmd_demo(args) -> int:
     from .experiments import demo_spec
 
-    spec = demo_spec("quick" if args.quick else "full")
+    if args.quick and args.large:
+        raise UserError("--quick and --large are different grids; give one of them")
+    spec = demo_spec("quick" if args.quick else "large" if args.large else "full")
     out = Path(args.out) / spec.name
     store = out / "results.sqlite"
     print(f"fastrep demo: sweep {spec.name!r}, {len(spec.cells())} cells; store {store}", file=sys.stderr)
@@ -211,6 +213,12 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run",
         action="store_true",
         help="print the cells per method and d, the estimated time and peak memory, and exit",
+    )
+    d.add_argument(
+        "--large",
+        action="store_true",
+        help="the large-d study: network to d = 512, NTK ridge to d = 32 with its predicted curve "
+        "beyond (about 45 minutes on 2 cores)",
     )
     d.add_argument(
         "--out",

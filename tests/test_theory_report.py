@@ -68,3 +68,49 @@ def test_figures_are_written(tmp_path):
     L = predicted_learnability(df, SPEC, {"ntk": 1e-8}, points=10)
     assert plot_degree_learning(deg, tmp_path / "g.png", predicted=L).stat().st_size
     assert plot_degree_learning(deg.iloc[:0], tmp_path / "g0.png") is None
+
+
+def _tiny_spec():
+    from fastrep.experiments.spec import load_spec
+
+    return load_spec({
+        "name": "tiny", "epsilon": 0.25, "seeds": 1,
+        "target": {"preset": "separation", "noise": 0.0},
+        "grid": {"d": [6], "n": [64, 128]},
+        "evaluation": {"n_val": 200, "n_test": 500},
+        "methods": {"ntk": {"ridge": 1e-8},
+                    "transfer": {"width": 40, "source": {"target": {"preset": "random", "r": 2, "p": 2},
+                                                         "n": 300}}},
+    })
+
+
+def test_transfer_cells_reuse_the_source_fit_and_match_fit_transfer():
+    from fastrep.experiments import methods as M
+    from fastrep.transfer import fit_transfer
+
+    M._SOURCE_CACHE.clear()
+    cells = sorted((c for c in _tiny_spec().cells() if c.method == "transfer"), key=lambda c: c.n)
+    first, second = (M.run_transfer(c.params) for c in cells)
+    assert "source.total" in first["timings"] and "source.total" not in second["timings"]
+    p = cells[1].params
+    target = M.build_target(p["target"], p["d"], p["seed"])
+    source = M.build_target(p["source"]["target"], p["d"], p["seed"], U=target.U)
+    X, y, Xv, yv = M._data(target, p)
+    ref = fit_transfer(source, X, y, n_source=300, X_val=Xv, y_val=yv, seed=M.derive_seed(p["seed"], "model"),
+                       source_seed=M.derive_seed(p["seed"], "source_data"), n_val=200, width=40)
+    from fastrep.metrics import excess_error
+
+    want = excess_error(ref, target, n_test=500, seed=M.derive_seed(p["seed"], "test"))
+    assert second["excess_error"] == pytest.approx(want, rel=1e-12)
+
+
+def test_cells_record_the_per_degree_learning():
+    from fastrep.experiments import methods as M
+
+    cell = next(c for c in _tiny_spec().cells() if c.method == "ntk" and c.n == 128)
+    out = M.run_ntk(cell.params)
+    rec = out["extra"]["degree_learning"]
+    assert set(rec) == {"2", "3"}
+    for frac, se in rec.values():
+        assert -0.2 < frac < 1.2 and 0 <= se < 0.5
+    assert "degree_learning" in out["timings"]
