@@ -114,3 +114,17 @@ def test_cells_record_the_per_degree_learning():
     for frac, se in rec.values():
         assert -0.2 < frac < 1.2 and 0 <= se < 0.5
     assert "degree_learning" in out["timings"]
+
+
+def test_report_has_the_theory_section(tmp_path):
+    from fastrep.experiments import run, write_report
+
+    spec = _tiny_spec()
+    store = tmp_path / "r.sqlite"
+    run(spec, store, executor="serial", progress=False)
+    text = write_report(store, tmp_path / "rep", n_boot=20).read_text()
+    assert "### The kernels against fastrep.theory" in text
+    assert "Predicted n* (ridgeless) to d = 1024" in text
+    for fig in ("kernel_theory", "n_star_theory", "degree_learning"):
+        assert f"-{fig}.png" in text
+        assert list((tmp_path / "rep").glob(f"*-{fig}.png"))

@@ -17,7 +17,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["plateau_levels", "predicted_curves", "predicted_learnability", "predicted_n_star"]
+__all__ = [
+    "degree_table",
+    "plateau_levels",
+    "predicted_curves",
+    "predicted_learnability",
+    "predicted_n_star",
+    "theory_section",
+]
 
 #: the kernels fastrep.theory predicts, by method name
 THEORY_KERNELS = {"ntk": "ntk", "nngp": "nngp"}
@@ -107,3 +114,162 @@ def plateau_levels(target_spec: dict, d: int, seed: int = 0) -> list[float]:
     total = sum(e.values())
     levels = [sum(v for k, v in e.items() if k > ell) / total for ell in range(max(e))]
     return sorted({round(v, 12) for v in levels if v > 0}, reverse=True)
+
+
+# --------------------------------------------------------------------------- the report section
+
+
+def degree_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The per-degree learning stored in the cells' ``extra``: columns ``label, method, d, n, seed,
+    degree, fraction, stderr`` (cells without it contribute nothing)."""
+    rows = []
+    for _, r in df.iterrows():
+        rec = (r.get("extra") or {}).get("degree_learning") if isinstance(r.get("extra"), dict) else None
+        for ell, (frac, se) in (rec or {}).items():
+            rows.append({"label": r["label"], "method": r["method"], "d": int(r["d"]), "n": int(r["n"]),
+                         "seed": int(r["seed"]), "degree": int(ell), "fraction": float(frac),
+                         "stderr": float(se)})
+    return pd.DataFrame(rows, columns=["label", "method", "d", "n", "seed", "degree", "fraction", "stderr"])
+
+
+def _ridges(df: pd.DataFrame) -> dict:
+    out = {}
+    for label, g in df.groupby("label"):
+        ridge = g["params"].iloc[0].get("options", {}).get("ridge") if "params" in g else None
+        out[label] = float(ridge) if isinstance(ridge, (int, float)) and not isinstance(ridge, bool) else None
+    return out
+
+
+def _slope_row(slopes, label):
+    s = slopes[slopes["label"] == label]
+    return s.iloc[0] if len(s) and np.isfinite(s["slope"].iloc[0]) else None
+
+
+def _fmt(r) -> str:
+    if r is None:
+        return "n/a"
+    iv = f" [{r['low']:.2f}, {r['high']:.2f}]" if np.isfinite(r["low"]) else " (no interval)"
+    return f"{r['slope']:.2f}{iv}"
+
+
+def theory_section(sub: pd.DataFrame, target_spec: dict, eps: float, out_dir, slug: str, *,
+                   n_boot: int = 1000, predict_to: int = 1024) -> list[str]:
+    """Markdown lines (and figures in ``out_dir``) comparing the sweep's kernels with fastrep.theory.
+
+    Empty when no kernel label has a fixed ridge. Figures: ``{slug}-kernel_theory.png`` (measured
+    kernel curves with the predicted ones and the staircase plateaus), ``{slug}-n_star_theory.png``
+    (n*(d): measured points, the predicted kernel line to ``predict_to``, d^2 and d^3 guides) and
+    ``{slug}-degree_learning.png`` (per-degree learning with the kernels' L_l).
+    """
+    from pathlib import Path
+
+    from .analysis import fit_slopes, n_star
+    from .plots import plot_degree_learning, plot_kernel_prediction, plot_n_star_prediction
+
+    ridges = _ridges(sub)
+    kernels = _kernel_labels(sub, ridges)
+    if not kernels:
+        return []
+    out_dir = Path(out_dir)
+    stars = n_star(sub, eps)
+    slopes = fit_slopes(sub, eps, n_boot=n_boot)
+    lines = ["### The kernels against fastrep.theory", "",
+             "Predicted: the omniscient-risk equation with the kernel's eigenvalues per harmonic degree "
+             "and the exact Gaussian-input decomposition (`fastrep.theory`, `measure='gaussian'`), at the "
+             "kernel's own fixed ridge; at large d, ridgeless (the kernel's tail is its only ridge).", ""]
+    # measured against predicted n* at every measured d
+    rows = ["| kernel | d | measured n* | predicted n* | predicted / measured |", "|---|---|---|---|---|"]
+    pred_frames, ratios = [], {}
+    measured_ds = sorted(int(d) for d in sub["d"].unique())
+    big = sorted({*measured_ds, 64, 128, 256, 512, predict_to})
+    big = [d for d in big if d <= predict_to]
+    for label, (kernel, ridge) in kernels.items():
+        kd = sorted(int(d) for d in sub.loc[sub["label"] == label, "d"].unique())
+        at = predicted_n_star(target_spec, kd, eps, label=label, kernel=kernel, ridge=ridge)
+        for _, p in at.iterrows():
+            m = stars[(stars["label"] == label) & (stars["d"] == p["d"])]
+            if len(m) and m["status"].iloc[0] == "ok":
+                ratio = p["n_star"] / m["n_star"].iloc[0]
+                ratios[(label, int(p["d"]))] = ratio
+                rows.append(f"| {label} | {p['d']} | {m['n_star'].iloc[0]:,.0f} | {p['n_star']:,.0f} "
+                            f"| {ratio:.2f} |")
+            else:
+                status = m["status"].iloc[0] if len(m) else "no cells"
+                rows.append(f"| {label} | {p['d']} | {status} | {p['n_star']:,.0f} | |")
+        pred_frames.append(predicted_n_star(target_spec, big, eps, label=label, kernel=kernel, ridge=0.0))
+    lines += rows + [""]
+    predicted = pd.concat(pred_frames, ignore_index=True)
+    lines += [f"Predicted n* (ridgeless) to d = {predict_to}:", "",
+              "| kernel | " + " | ".join(f"d = {d}" for d in big) + " |",
+              "|---|" + "---|" * len(big)]
+    for label, g in predicted.groupby("label"):
+        lines.append(f"| {label} | " + " | ".join(f"{v:.3g}" for v in g["n_star"]) + " |")
+    lines.append("")
+
+    # the goals
+    goals = []
+    net = "onestep" if "onestep" in set(sub["label"]) else None
+    if net:
+        hi = fit_slopes(sub[(sub["label"] == net) & (sub["d"] >= 128)], eps, n_boot=n_boot)
+        r = _slope_row(hi, net)
+        ok = (r is not None and 1.8 <= r["slope"] <= 2.3 and np.isfinite(r["low"])
+              and r["high"] - r["low"] <= 0.5)
+        goals.append(("network slope over d >= 128 in [1.8, 2.3], interval width <= 0.5",
+                      None if r is None else ok, _fmt(r)))
+        goals.append(("network slope over every d (for reference)", "info", _fmt(_slope_row(slopes, net))))
+    if "ntk" in kernels:
+        mid = sub[(sub["label"] == "ntk") & sub["d"].between(16, 32)]
+        r = _slope_row(fit_slopes(mid, eps, n_boot=n_boot), "ntk")
+        goals.append(("NTK measured slope over d = 16 .. 32 >= 2.6", None if r is None else r["slope"] >= 2.6,
+                      _fmt(r)))
+        p = predicted[(predicted["label"] == "ntk") & predicted["d"].between(128, predict_to)]
+        if len(p) >= 2:
+            ps = float(np.polyfit(np.log(p["d"]), np.log(p["n_star"]), 1)[0])
+            goals.append((f"NTK predicted slope over d = 128 .. {predict_to} >= 2.9", ps >= 2.9, f"{ps:.2f}"))
+        if net:
+            both = stars[stars["status"] == "ok"].pivot(index="d", columns="label", values="n_star")
+            if {"ntk", net} <= set(both.columns):
+                rat = (both["ntk"] / both[net]).dropna()
+                rat = rat[(rat.index >= 16) & (rat.index <= 32)]
+                if len(rat):
+                    ok = bool((rat >= 3).all() and np.all(np.diff(rat.to_numpy()) > 0))
+                    goals.append(("NTK n* >= 3x the network's at every d in 16 .. 32, the ratio growing", ok,
+                                  ", ".join(f"d = {d}: {v:.1f}x" for d, v in rat.items())))
+    if ratios:
+        sel = {k: v for k, v in ratios.items() if k[1] >= 16}
+        if sel:
+            ok = all(1 / 1.25 <= v <= 1.25 for v in sel.values())
+            goals.append(("predicted and measured kernel n* within 1.25x at every measured d >= 16", ok,
+                          ", ".join(f"{lb} d = {d}: {v:.2f}" for (lb, d), v in sorted(sel.items()))))
+    if "transfer" in set(sub["label"]):
+        t = sub[(sub["label"] == "transfer") & sub["d"].between(64, 256)]
+        r = _slope_row(fit_slopes(t, eps, n_boot=n_boot), "transfer") if len(t) else None
+        ok = None if r is None else r["slope"] <= 0.5
+        goals.append(("transfer n*_t slope over d = 64 .. 256 <= 0.5", ok, _fmt(r)))
+    if goals:
+        lines += ["Goals of the large-d study:", ""]
+        for text, passed, detail in goals:
+            if passed is None or passed == "info":
+                mark = "n/a" if passed is None else "info"
+            else:
+                mark = "PASS" if passed else "FAIL"
+            lines.append(f"- **{mark}** {text}: {detail}")
+        lines.append("")
+
+    curves = predicted_curves(sub, target_spec, ridges)
+    figs = [
+        (plot_kernel_prediction(sub, curves, out_dir / f"{slug}-kernel_theory.png", epsilon=eps,
+                                plateaus=plateau_levels(target_spec, int(sub["d"].min()))),
+         "Kernel error against n with the predicted curve"),
+        (plot_n_star_prediction(stars, predicted, out_dir / f"{slug}-n_star_theory.png", epsilon=eps,
+                                slopes=slopes), "n*(d): measured and predicted"),
+    ]
+    deg = degree_table(sub)
+    if not deg.empty:
+        L = predicted_learnability(sub, target_spec, ridges)
+        figs.append((plot_degree_learning(deg, out_dir / f"{slug}-degree_learning.png", predicted=L),
+                     "Per-degree learning against n"))
+    for path, caption in figs:
+        if path is not None:
+            lines += [f"![{caption}]({Path(path).name})", ""]
+    return lines

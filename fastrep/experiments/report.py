@@ -288,6 +288,10 @@ def write_report(
             if path is not None:
                 lines += [f"![{caption}]({Path(path).name})", ""]
 
+        from .large import theory_section
+
+        lines += theory_section(sub, target_spec, eps, out_dir, slug, n_boot=n_boot)
+
         lines += ["### Median excess error (over seeds)", ""]
         curves = median_curves(sub)
         for label, g in curves.groupby("label"):
