@@ -28,6 +28,8 @@ _LAZY = {
     "shared_source": "transfer",
     "metrics": None,
     "experiments": None,
+    "theory": None,
+    "diagnostics": None,
 }
 
 
@@ -75,6 +77,8 @@ __all__ = [
     "OracleRegressor",
     "RandomFeaturesRegressor",
     "metrics",
+    "theory",
+    "diagnostics",
     "__version__",
     "backends",
     "fit_transfer",

@@ -14,14 +14,14 @@ with e_k the target's energy in eigenspace k and sigma^2 the label-noise varianc
 
 The kernels are the NTK and NNGP of :mod:`fastrep.kernels`. Two input models:
 
-``measure="sphere"`` (paper.md 4a)
+``measure="sphere"`` (paper.md 4a; the default of :func:`kernel_spectrum`)
     x on the sphere of radius sqrt(d): the kernels are dot-product kernels k(t) of
     t = x.x'/d, their eigenspaces are the spherical harmonics of degree l, of dimension
     N(d, l) = (2l + d - 2)/l * C(l + d - 3, l - 1), with eigenvalue
     lambda_l = E_t[k(t) P_l(t)] (P_l the Gegenbauer polynomial of index (d - 2)/2 with
     P_l(1) = 1, t with density proportional to (1 - t^2)^((d-3)/2)). The target's Hermite
     energy of degree l is put on harmonic degree l.
-``measure="gaussian"``
+``measure="gaussian"`` (the default of the predictions: fastrep's inputs are Gaussian)
     x ~ N(0, I_d) exactly: x = rho sqrt(d) theta with rho^2 ~ chi^2_d / d independent of
     theta. Each harmonic degree l carries a radial kernel K_l(rho, rho') = E_t[k(rho, rho', t)
     P_l(t)], discretized on ``radial_nodes`` Gauss nodes of the rho distribution and
@@ -575,8 +575,8 @@ def _common(kernel, ridge, beta, measure, method, tail, noise, target):
 
 
 def kernel_learning_curve(target, n, *, kernel: str = "ntk", ridge: float, beta: float = 1.0,
-                          noise: float | None = None, max_degree: int | None = None, measure: str = "sphere",
-                          tail: str = "ridge", method: str = "series",
+                          noise: float | None = None, max_degree: int | None = None,
+                          measure: str = "gaussian", tail: str = "ridge", method: str = "series",
                           radial_nodes: int = DEFAULT_RADIAL_NODES):
     """Predicted excess test error of NTK or NNGP kernel ridge regression on ``target``.
 
@@ -590,8 +590,10 @@ def kernel_learning_curve(target, n, *, kernel: str = "ntk", ridge: float, beta:
     beta : first-layer bias scale of the kernel.
     noise : label-noise variance (default: ``target.noise``).
     max_degree : harmonic degrees resolved (default max(12, target.degree)).
-    measure : 'sphere' (paper.md 4a) or 'gaussian' (exact N(0, I_d) inputs; radial fluctuations
-        and the leak of Hermite degree l into harmonic degrees l - 2, l - 4, ...).
+    measure : 'gaussian' (default: exact N(0, I_d) inputs, the inputs fastrep draws; radial
+        fluctuations and the leak of Hermite degree l into harmonic degrees l - 2, l - 4, ...) or
+        'sphere' (paper.md 4a: Hermite energy of degree l on harmonic degree l, inputs of norm
+        sqrt(d); cheaper, and the same as d grows).
     tail : 'ridge' (the trace above max_degree acts as extra ridge) or 'drop'.
     method, radial_nodes : see :func:`kernel_spectrum`.
 
@@ -607,7 +609,7 @@ def kernel_learning_curve(target, n, *, kernel: str = "ntk", ridge: float, beta:
 
 
 def kernel_learnability(target, n, *, kernel: str = "ntk", ridge: float, beta: float = 1.0,
-                        max_degree: int | None = None, measure: str = "sphere", tail: str = "ridge",
+                        max_degree: int | None = None, measure: str = "gaussian", tail: str = "ridge",
                         method: str = "series", radial_nodes: int = DEFAULT_RADIAL_NODES) -> np.ndarray:
     """The predicted fraction L_l of the target's degree-l part that the kernel has learned.
 
@@ -647,7 +649,7 @@ def kernel_learnability(target, n, *, kernel: str = "ntk", ridge: float, beta: f
 
 def kernel_n_star(target, d_values, epsilon: float, *, kernel: str = "ntk", ridge: float = 1e-8,
                   beta: float = 1.0, noise: float | None = None, max_degree: int | None = None,
-                  measure: str = "sphere", tail: str = "ridge", method: str = "series",
+                  measure: str = "gaussian", tail: str = "ridge", method: str = "series",
                   radial_nodes: int = DEFAULT_RADIAL_NODES, n_max: float = 1e15) -> np.ndarray:
     """Predicted n*(d): the smallest n at which the predicted excess error is <= ``epsilon``.
 
