@@ -244,6 +244,29 @@ def cmd_table(args):
             fh.write(text)
 
 
+def cmd_spectrum(args):
+    """Series (exact) against Gauss-Jacobi quadrature and the large-d asymptotics, NTK, per degree."""
+    from fastrep.theory import kernel_spectrum
+
+    degs = range(0, 9, 2)
+    lines = ["| d | method | " + " | ".join(f"l = {ell}" for ell in degs) + " | trace left (tail) |",
+             "|---|---|" + "---|" * 5 + "---|"]
+    for d in (16, 64, 150, 512, 4096):
+        ser = kernel_spectrum(d, max_degree=8)
+        lines.append(f"| {d} | series lambda_l | " + " | ".join(f"{ser.eigenvalue[ell]:.3e}" for ell in degs)
+                     + f" | {ser.tail:.4f} |")
+        for method in ("quadrature", "asymptotic"):
+            try:
+                other = kernel_spectrum(d, max_degree=8, method=method)
+            except ValueError as exc:
+                lines.append(f"| {d} | {method} | fails: {str(exc).split('(')[0].strip()} | | | | | |")
+                continue
+            rel = other.eigenvalue / ser.eigenvalue
+            cells = " | ".join(f"{rel[ell]:.4g}" for ell in degs)
+            lines.append(f"| {d} | {method} / series | {cells} | |")
+    print("\n".join(lines))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -254,8 +277,9 @@ def main(argv=None):
     t.add_argument("--runs", default="theory_runs.jsonl")
     t.add_argument("--out", default="-")
     sub.add_parser("check")
+    sub.add_parser("spectrum")
     args = ap.parse_args(argv)
-    {"measure": cmd_measure, "table": cmd_table, "check": cmd_check}[args.cmd](args)
+    {"measure": cmd_measure, "table": cmd_table, "check": cmd_check, "spectrum": cmd_spectrum}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -302,7 +302,12 @@ def _spectrum_cached(d, kernel, beta, max_degree, measure, method, Q):
         elif method == "asymptotic":
             logl = _asymptotic_log_eigs(kernel, beta, d, degrees)
         else:
-            lam = _quadrature_eigs(kernel, beta, d, degrees)
+            with np.errstate(all="ignore"):
+                lam = _quadrature_eigs(kernel, beta, d, degrees)
+            if not np.all(np.isfinite(lam)) or np.any(lam <= 0):
+                raise ValueError(
+                    f"Gauss-Jacobi quadrature breaks down at d = {d} (non-finite or non-positive eigenvalues "
+                    "from cancellation); use method='series', exact at any d")
             with np.errstate(divide="ignore", invalid="ignore"):
                 logl = np.log(np.maximum(lam, 0.0))
         resolved = float(np.sum(np.exp(logN + logl)))

@@ -336,3 +336,9 @@ def test_argument_errors():
         T.eigenlearning(10, np.zeros(3), np.zeros(2), np.zeros(3), delta=0.1)
     with pytest.raises(ValueError, match="delta"):
         T.eigenlearning(10, np.zeros(3), np.zeros(3), np.zeros(3), delta=-0.1)
+
+
+def test_quadrature_refuses_where_it_breaks_down():
+    with pytest.raises(ValueError, match="series"):
+        T.kernel_spectrum(4096, max_degree=8, method="quadrature")
+    assert np.all(np.isfinite(T.kernel_spectrum(4096, max_degree=8).log_eigenvalue))
