@@ -19,6 +19,7 @@ import pandas as pd
 
 __all__ = [
     "degree_table",
+    "kernel_predictions",
     "plateau_levels",
     "predicted_curves",
     "predicted_learnability",
@@ -150,6 +151,20 @@ def _fmt(r) -> str:
         return "n/a"
     iv = f" [{r['low']:.2f}, {r['high']:.2f}]" if np.isfinite(r["low"]) else " (no interval)"
     return f"{r['slope']:.2f}{iv}"
+
+
+def kernel_predictions(sub: pd.DataFrame, target_spec: dict) -> dict:
+    """``{"predicted": ..., "plateaus": ...}`` for :func:`~.plots.plot_error_curves` (empty when no
+    kernel of ``sub`` has a fixed ridge, or its target cannot be rebuilt): the kernels' predicted
+    curves replace the step-function staircase, whose plateau levels stay as guides."""
+    try:
+        ridges = _ridges(sub)
+        if not _kernel_labels(sub, ridges):
+            return {}
+        return {"predicted": predicted_curves(sub, target_spec, ridges),
+                "plateaus": plateau_levels(target_spec, int(sub["d"].min()))}
+    except (ValueError, TypeError, KeyError):  # a target this build cannot rebuild or predict
+        return {}
 
 
 def theory_section(sub: pd.DataFrame, target_spec: dict, eps: float, out_dir, slug: str, *,

@@ -88,12 +88,16 @@ def plot_error_curves(
     epsilon: float | None = None,
     target_spec: dict | None = None,
     title: str | None = None,
+    predicted: pd.DataFrame | None = None,
+    plateaus: list[float] | None = None,
 ) -> Path:
     """Excess error against n (log-log): one panel per method (transfer excluded), one line per d.
 
     The band is the interquartile range over seeds. Kernel panels carry the staircase
-    prediction (dashed, needs ``target_spec``); every panel carries the oracle's median
-    error per d as a grey dotted floor when the store has oracle cells.
+    prediction (dashed, needs ``target_spec``) unless ``predicted`` (``label, d, n, prediction``,
+    :func:`fastrep.experiments.large.predicted_curves`) gives their predicted learning curves,
+    drawn dashed instead, with the staircase's ``plateaus`` as thin grey guides. Every panel
+    carries the oracle's median error per d as a grey dotted floor when the store has oracle cells.
     """
     curves = median_curves(df)
     methods = dict(zip(df["label"], df["method"], strict=True))
@@ -119,7 +123,16 @@ def plot_error_curves(
             c = colors[d]
             ax.plot(g["n"], g["median"], "o-", color=c, ms=3.5, lw=1.5, label=f"d = {d}")
             ax.fill_between(g["n"], g["q25"], g["q75"], color=c, alpha=0.15, lw=0)
-        if _is_kernel(methods[label]) and target_spec is not None:
+        if predicted is not None and label in set(predicted["label"]):
+            for level in plateaus or []:
+                ax.axhline(level, color="0.6", lw=0.6, alpha=0.6, zorder=0)
+            for d, g in predicted[predicted["label"] == label].groupby("d"):
+                ax.plot(g["n"], g["prediction"].where(g["prediction"] > 0), "--", color=colors.get(d, "0.3"),
+                        lw=1.2)
+            ax.plot([], [], "--", color="0.3", label="predicted (fastrep.theory)")
+            if plateaus:
+                ax.plot([], [], "-", color="0.6", lw=0.6, label="staircase plateaus")
+        elif _is_kernel(methods[label]) and target_spec is not None:
             ns = np.geomspace(all_n.min(), all_n.max(), 200)
             stair = staircase_curves(df[df["label"] == label], target_spec, ns)
             for d, g in stair.groupby("d"):

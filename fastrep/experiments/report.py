@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .analysis import fit_slopes, median_curves, n_star
+from .large import kernel_predictions
 from .plots import plot_alignment, plot_error_curves, plot_n_star, plot_transfer
 from .store import read_store, tidy
 
@@ -257,7 +258,8 @@ def write_report(
             (
                 "error_vs_n",
                 plot_error_curves(
-                    sub, out_dir / f"{slug}-error_vs_n.png", epsilon=eps, target_spec=target_spec
+                    sub, out_dir / f"{slug}-error_vs_n.png", epsilon=eps, target_spec=target_spec,
+                    **kernel_predictions(sub, target_spec),
                 ),
                 "Excess error against n",
             ),
