@@ -342,3 +342,18 @@ def test_quadrature_refuses_where_it_breaks_down():
     with pytest.raises(ValueError, match="series"):
         T.kernel_spectrum(4096, max_degree=8, method="quadrature")
     assert np.all(np.isfinite(T.kernel_spectrum(4096, max_degree=8).log_eigenvalue))
+
+
+@pytest.mark.parametrize("measure", ["sphere", "gaussian"])
+def test_learnability_per_degree_adds_up_to_the_learned_energy(measure):
+    # sum_l F_l E_l = sum_k L_k e_k: the per-degree split (by polarization in the Gaussian model,
+    # where one eigenspace holds parts of several Hermite degrees) loses nothing
+    t = MultiIndexTarget.giant_step(20)
+    ns = np.array([100.0, 1000.0, 10000.0])
+    F = T.kernel_learnability(t, ns, ridge=1e-8, measure=measure)
+    spec = T.kernel_spectrum(20, max_degree=12, measure=measure)
+    e = T._energies(t, spec)
+    _, L, _ = T.eigenlearning(ns, spec.log_multiplicity, spec.log_eigenvalue, e, delta=ns * 1e-8 + spec.tail)
+    energy = t.energy_by_degree()
+    total = sum(np.nan_to_num(F[:, ell]) * energy[ell] for ell in energy)
+    np.testing.assert_allclose(total, L @ e, rtol=1e-10)
