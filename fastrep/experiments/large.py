@@ -247,7 +247,9 @@ def theory_section(sub: pd.DataFrame, target_spec: dict, eps: float, out_dir, sl
                 rat = (both["ntk"] / both[net]).dropna()
                 rat = rat[(rat.index >= 16) & (rat.index <= 32)]
                 if len(rat):
-                    ok = bool((rat >= 3).all() and np.all(np.diff(rat.to_numpy()) > 0))
+                    # "the ratio grows" needs two d: with one, only the 3x part can be judged
+                    ok = bool((rat >= 3).all() and np.all(np.diff(rat.to_numpy()) > 0)) if len(rat) >= 2 \
+                        else None
                     goals.append(("NTK n* >= 3x the network's at every d in 16 .. 32, the ratio growing", ok,
                                   ", ".join(f"d = {d}: {v:.1f}x" for d, v in rat.items())))
     if ratios:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from .analysis import median_curves, staircase_curves
 
@@ -332,7 +333,7 @@ def plot_kernel_prediction(
         return None
     curves = median_curves(df[df["label"].isin(labels)])
     colors = _colors(df.loc[df["label"].isin(labels), "d"].unique())
-    fig = Figure(figsize=(5.2 * len(labels), 4.2), layout="constrained")
+    fig = Figure(figsize=(max(7.0, 5.2 * len(labels)), 4.4), layout="constrained")
     axes = fig.subplots(1, len(labels), squeeze=False, sharey=True)[0]
     bottom = _floor(curves)
     pred_vals = predicted["prediction"].to_numpy(float)
@@ -365,7 +366,7 @@ def plot_kernel_prediction(
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=7, loc="lower left")
     axes[0].set_ylabel(ERROR_LABEL)
-    fig.suptitle(title or "Kernel ridge: measured error (median, quartile band) and the predicted curve")
+    fig.suptitle(title or "Kernel ridge: measured (median, quartiles) and predicted error")
     return _save(fig, path)
 
 
@@ -480,7 +481,8 @@ def plot_degree_learning(
                 ax.set_ylabel(f"degree {ell}: fraction learned")
             if i == len(degrees) - 1:
                 ax.set_xlabel("training samples n")
-            if i == 0 and j == 0:
+            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on short decades
+            if i == 0:
                 ax.legend(fontsize=7, loc="upper left")
     fig.suptitle(title or "Per-degree learning: sum ĉ_α c_α / sum c_α² over |α| = l (median over seeds)")
     return _save(fig, path)
