@@ -25,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._validation import check_int
+from .backend import to_host
 
 __all__ = ["DegreeLearning", "degree_learning", "degree_learning_record"]
 
@@ -36,10 +37,6 @@ class DegreeLearning(NamedTuple):
     fraction: float
     stderr: float
     energy: float
-
-
-def _host(v):
-    return v.get() if hasattr(v, "get") else np.asarray(v)
 
 
 def degree_learning(model, target, n: int = 100_000, seed: int = 0, *, chunk_size: int = 65_536,
@@ -86,7 +83,9 @@ def degree_learning(model, target, n: int = 100_000, seed: int = 0, *, chunk_siz
     dtype = np.dtype(getattr(model, "dtype", np.float64))
     if dtype not in (np.float32, np.float64):
         dtype = np.dtype(np.float64)
-    stream_backend = "cupy" if getattr(model, "backend", None) == "cupy" else backend
+    # the inputs are made where the model was fitted (its Context), as excess_error does
+    ctx = getattr(model, "_ctx", None)
+    stream_backend = ctx.stream_backend() if ctx is not None else backend
     stream = GaussianStream(target, seed, split="test", dtype=dtype, backend=stream_backend)
     L = len(degrees)
     s_a = np.zeros(L)   # sum m f_l
@@ -96,14 +95,16 @@ def degree_learning(model, target, n: int = 100_000, seed: int = 0, *, chunk_siz
     s_ab = np.zeros(L)
     seen = 0
     for X, _ in stream.chunks(0, n, chunk_size):
-        vals = _host(fn(X))
+        if ctx is not None:
+            X = ctx.asarray(X, dtype)
+        vals = to_host(fn(X))
         vals = np.asarray(vals, dtype=np.float64)
         if vals.shape != (X.shape[0],):
             raise ValueError(f"model returned values of shape {vals.shape} for {X.shape[0]} inputs; "
                              f"expected ({X.shape[0]},)")
         if not np.all(np.isfinite(vals)):
             raise ValueError("model returned NaN or inf predictions")
-        Xh = _host(X).astype(np.float64)
+        Xh = to_host(X).astype(np.float64)
         H = hermite_features(Xh @ target.U.T, target.alphas, backend=backend)
         parts = H @ C           # (chunk, L): f_l(x)
         f = H @ target.coefs    # f*(x)
