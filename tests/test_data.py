@@ -188,10 +188,11 @@ def _cpu_has(flag: str) -> bool:
 @pytest.mark.skipif(_cxx() is None or not _cpu_has("fma") or not _cpu_has("avx2"),
                     reason="needs a gcc/clang-style compiler and a CPU with AVX2 and FMA")
 def test_embedded_philox_same_bits_on_every_isa_level(tmp_path):
-    """A build for baseline x86-64 and one for AVX2 + FMA make the same bits (no FMA contraction)."""
+    """Builds for baseline x86-64 without the SIMD paths (FASTREP_NO_SIMD), for baseline x86-64 with
+    them (the AVX2 path chosen at run time here) and for AVX2 + FMA make the same bits."""
     root = Path(__file__).resolve().parents[1]
     sums = []
-    for i, flags in enumerate([[], ["-mavx2", "-mfma"]]):
+    for i, flags in enumerate([["-DFASTREP_NO_SIMD"], [], ["-mavx2", "-mfma"]]):
         exe = tmp_path / f"philox{i}"
         # no run-time multiversioning: the flags alone choose the instruction set
         cmd = [_cxx(), "-std=c++17", "-O3", "-fno-math-errno", "-DFASTREP_NO_MULTIVERSION", *flags,
@@ -202,7 +203,7 @@ def test_embedded_philox_same_bits_on_every_isa_level(tmp_path):
         ran = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
         assert ran.returncode == 0, ran.stdout
         sums.append([line for line in ran.stdout.splitlines() if line.startswith("checksum")])
-    assert len(sums[0]) == 1 and sums[0] == sums[1]
+    assert len(sums[0]) == 1 and sums[0] == sums[1] == sums[2]
 
 
 def test_cpp_thread_count_does_not_change_the_bits():
