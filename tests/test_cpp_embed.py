@@ -32,6 +32,14 @@ CXX = _compiler()
 pytestmark = pytest.mark.skipif(CXX is None, reason="no C++ compiler (c++, g++, clang++ or $CXX) on PATH")
 
 
+def _cpu_has(flag: str) -> bool:
+    try:
+        return any(flag in line.split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("flags"))
+    except OSError:
+        return False
+
+
 def _accepts_openmp(tmp_path: Path) -> bool:
     probe = tmp_path / "omp_probe.cpp"
     probe.write_text("#include <omp.h>\nint main() { return omp_get_max_threads() > 0 ? 0 : 1; }\n")
@@ -66,5 +74,7 @@ def test_embedded_hermite_program(variant, tmp_path):
     assert " 0 failures" in ran.stdout, ran.stdout
     if "no-simd" in variant:
         assert "float p=4 runs generic" in ran.stdout, ran.stdout
+    elif _cpu_has("avx2"):  # a SIMD path (AVX2, or AVX-512 where the CPU has it) was chosen and checked
+        assert "float p=4 runs avx" in ran.stdout, ran.stdout
     if "openmp" in variant:
         assert "threads 2" in ran.stdout, ran.stdout

@@ -9,8 +9,9 @@
 //   * any degree: the *unnormalized* recurrence He_{k+1} = z He_k - k He_{k-1} in long double,
 //     divided by sqrt(k!) at the end (the header uses the normalized recurrence instead);
 //   * a few values worked out by hand.
-// Both implementations (hermite_features_generic and, where the CPU has it, the AVX-512 one)
-// are checked, with and without OpenMP (the test compiles this file both ways).
+// Every implementation (hermite_features_generic and, where the CPU has them, the AVX2 and
+// AVX-512 ones, each called directly) is checked, each SIMD one also bit for bit against the
+// generic one, with and without OpenMP (the test compiles this file both ways).
 // Exit status 0 means every check passed; each failure prints one line.
 #include <fastrep/hermite.hpp>
 
@@ -87,10 +88,13 @@ std::vector<std::int32_t> all_multi_indices(int r, int p) {
 }
 
 // Which implementation to call.
-enum class Impl { dispatch, generic, avx512 };
-const char* impl_name(Impl m) { return m == Impl::dispatch ? "dispatch" : m == Impl::generic ? "generic" : "avx512"; }
+enum class Impl { dispatch, generic, avx512, avx2 };
+const char* impl_name(Impl m) {
+  return m == Impl::dispatch ? "dispatch" : m == Impl::generic ? "generic" : m == Impl::avx512 ? "avx512" : "avx2";
+}
+const Impl kImpls[] = {Impl::dispatch, Impl::generic, Impl::avx512, Impl::avx2};
 
-// Returns false when the implementation does not apply (AVX-512 on a CPU without it).
+// Returns false when the implementation does not apply (AVX-512 or AVX2 on a CPU without it).
 template <typename T>
 bool run(Impl m, const std::vector<T>& Z, index_t n, index_t r, const std::vector<std::int32_t>& al,
          std::vector<T>& out) {
@@ -100,6 +104,7 @@ bool run(Impl m, const std::vector<T>& Z, index_t n, index_t r, const std::vecto
     case Impl::dispatch: fastrep::hermite_features<T>(Z.data(), n, r, al.data(), K, out.data()); return true;
     case Impl::generic: fastrep::hermite_features_generic<T>(Z.data(), n, r, al.data(), K, out.data()); return true;
     case Impl::avx512: return fastrep::hermite_features_avx512<T>(Z.data(), n, r, al.data(), K, out.data());
+    case Impl::avx2: return fastrep::hermite_features_avx2<T>(Z.data(), n, r, al.data(), K, out.data());
   }
   return false;
 }
@@ -140,7 +145,7 @@ template <typename T>
 void check_type(std::mt19937_64& gen) {
   // tolerances as in tests/conftest.py (RTOL * 50): float32 5e-4, float64 5e-11
   const double tol = sizeof(T) == 4 ? 5e-4 : 5e-11;
-  for (Impl m : {Impl::dispatch, Impl::generic, Impl::avx512}) {
+  for (Impl m : kImpls) {
     // explicit polynomials; n spans several OpenMP chunks; K = 84 (r = 3, p = 6) is not a
     // multiple of the vector width, so the masked tail store is exercised
     check_against<T>(m, "explicit", 5000, 3, 6, 4.0, tol, he_explicit, gen);
@@ -158,7 +163,7 @@ void check_by_hand() {
   const std::vector<T> Z = {T(1.5), T(-2)};
   const std::vector<std::int32_t> al = {0, 0, 2, 0, 0, 3, 2, 1};  // (K=4, r=2)
   const double want[4] = {1.0, 1.25 / std::sqrt(2.0), -2.0 / std::sqrt(6.0), 1.25 / std::sqrt(2.0) * -2.0};
-  for (Impl m : {Impl::dispatch, Impl::generic, Impl::avx512}) {
+  for (Impl m : kImpls) {
     std::vector<T> out;
     if (!run<T>(m, Z, 1, 2, al, out)) continue;
     for (int a = 0; a < 4; ++a) {
@@ -174,7 +179,7 @@ void check_by_hand() {
 void check_high_degree_double() {
   const std::vector<double> Z = {-10.0, -3.5, 0.0, 7.25, 10.0};
   const std::vector<std::int32_t> al = {30};
-  for (Impl m : {Impl::dispatch, Impl::generic, Impl::avx512}) {
+  for (Impl m : kImpls) {
     std::vector<double> out;
     if (!run<double>(m, Z, 5, 1, al, out)) continue;
     for (int i = 0; i < 5; ++i) {
@@ -196,26 +201,54 @@ void check_streamed(index_t n, index_t r, int p, std::mt19937_64& gen) {
   for (auto& z : Z) z = static_cast<T>(normal(gen));
   const std::vector<std::int32_t> al = all_multi_indices(static_cast<int>(r), p);
   std::vector<T> got, want;
-  run<T>(Impl::dispatch, Z, n, r, al, got);
   run<T>(Impl::generic, Z, n, r, al, want);
-  index_t differ = 0;
-  for (std::size_t e = 0; e < got.size(); ++e) differ += !(got[e] == want[e]);
-  char msg[160];
-  std::snprintf(msg, sizeof msg, "streamed %s n=%ld r=%ld p=%d (%.0f MB): %ld entries differ from the portable code",
-                sizeof(T) == 4 ? "float" : "double", static_cast<long>(n), static_cast<long>(r), p,
-                got.size() * sizeof(T) / 1e6, static_cast<long>(differ));
-  expect(got.size() * sizeof(T) >= (std::size_t(32) << 20) && differ == 0, msg);
+  for (Impl m : {Impl::dispatch, Impl::avx2, Impl::avx512}) {
+    if (!run<T>(m, Z, n, r, al, got)) continue;
+    index_t differ = 0;
+    for (std::size_t e = 0; e < got.size(); ++e) differ += !(got[e] == want[e]);
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "streamed %s %s n=%ld r=%ld p=%d (%.0f MB): %ld entries differ from the portable code",
+                  impl_name(m), sizeof(T) == 4 ? "float" : "double", static_cast<long>(n), static_cast<long>(r), p,
+                  got.size() * sizeof(T) / 1e6, static_cast<long>(differ));
+    expect(got.size() * sizeof(T) >= (std::size_t(32) << 20) && differ == 0, msg);
+  }
+}
+
+// Every SIMD path equals the portable code entry for entry at every degree it takes (one- and
+// two-register tables, masked tails), in cache (no streaming).
+template <typename T>
+void check_bit_identical(std::mt19937_64& gen) {
+  std::normal_distribution<double> normal;
+  for (int r : {1, 2, 3, 4, 6})
+    for (int p : {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31}) {
+      if (r > 1 && p > 9) continue;  // K grows fast; one column covers the tables
+      const index_t n = 97;
+      std::vector<T> Z(static_cast<std::size_t>(n * r));
+      for (auto& z : Z) z = static_cast<T>(2 * normal(gen));
+      const std::vector<std::int32_t> al = all_multi_indices(r, p);
+      std::vector<T> want, got;
+      run<T>(Impl::generic, Z, n, r, al, want);
+      for (Impl m : {Impl::avx2, Impl::avx512}) {
+        if (!run<T>(m, Z, n, r, al, got)) continue;
+        index_t differ = 0;
+        for (std::size_t e = 0; e < got.size(); ++e) differ += !(got[e] == want[e]);
+        char msg[160];
+        std::snprintf(msg, sizeof msg, "%s %s r=%d p=%d: %ld entries differ from the portable code", impl_name(m),
+                      sizeof(T) == 4 ? "float" : "double", r, p, static_cast<long>(differ));
+        expect(differ == 0, msg);
+      }
+    }
 }
 
 // Empty shapes: n = 0 and K = 0 write nothing; r = 0 gives the empty product, 1.
 void check_edges() {
-  for (Impl m : {Impl::dispatch, Impl::generic, Impl::avx512}) {
+  for (Impl m : kImpls) {
     std::vector<float> out;
     const std::vector<float> Z0;
     expect(!run<float>(m, Z0, 0, 2, {1, 1}, out) || out.empty(), std::string("n = 0 ") + impl_name(m));
     const std::vector<float> Z = {0.5f, 1.0f};
     expect(!run<float>(m, Z, 1, 2, {}, out) || out.empty(), std::string("K = 0 ") + impl_name(m));
-    if (m != Impl::avx512) {  // the AVX-512 path declines r = 0 and leaves it to the generic one
+    if (m != Impl::avx512 && m != Impl::avx2) {  // the SIMD paths decline r = 0 (the generic one does it)
       run<float>(m, Z0, 3, 0, {0, 0}, out);  // alphas (2, 0): K counts as al.size() here
       bool ones = out.size() == 6;
       for (float v : out) ones = ones && v == 1.0f;
@@ -234,6 +267,8 @@ int main() {
   check_by_hand<double>();
   check_high_degree_double();
   check_edges();
+  check_bit_identical<float>(gen);
+  check_bit_identical<double>(gen);
   check_streamed<float>(130003, 4, 4, gen);   // K = 70: the benchmark's shape, r = 4 specialized
   check_streamed<double>(300007, 2, 6, gen);  // K = 28
   check_streamed<float>(70001, 5, 4, gen);    // K = 126, r = 5 (any-r code)

@@ -9,7 +9,7 @@
 // for row-major Z (n, r), alphas (K, r) and out (n, K). One fused pass, OpenMP over rows:
 // each row builds its own small (r, p+1) table; nothing of size (n, r, p+1) exists.
 //
-// Two implementations doing the same arithmetic in the same order:
+// Three implementations doing the same arithmetic in the same order:
 //   hermite_features_generic  portable C++17; the inner loop over features reads the table
 //                             through precomputed offsets.
 //   hermite_features_avx512   x86-64 GCC/Clang only, chosen at run time when the CPU has
@@ -20,7 +20,11 @@
 //                             outputs of 32 MiB and more go to memory with non-temporal stores.
 //                             This is what makes the kernel run at the speed of writing its
 //                             output (benchmarks/RESULTS.md).
-// hermite_features picks between them; define FASTREP_NO_SIMD to compile the generic one only.
+//   hermite_features_avx2     the same design in 256-bit registers, chosen at run time on CPUs
+//                             with AVX2 (and no AVX-512F) for p < 16 (float) or p < 8 (double);
+//                             float rows with r <= 4 and p < 8 build their tables in registers.
+// hermite_features picks among them; define FASTREP_NO_SIMD to compile the generic one only.
+// Every path computes the same products in the same order: their outputs are bit-identical.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -314,15 +318,284 @@ bool hermite_features_avx512(const T* Z, index_t n, index_t r, const std::int32_
   return false;
 }
 
-// "avx512" or "generic": the version hermite_features runs for maximal degree p.
+#if FASTREP_HAVE_AVX512_PATH
+// ---- AVX2 path: the AVX-512 design with 256-bit registers ----------------------------------
+//
+// A column's table (p + 1 <= 8 floats, or <= 4 doubles) sits in one register and 8 (4)
+// features of a row are one vpermps per column plus r - 1 multiplies and one store; tables of
+// up to 16 floats (8 doubles) take two registers, a permute of each and a blend. Doubles are
+// permuted as pairs of 32-bit lanes (indices 2a, 2a + 1), AVX2 having no variable 64-bit
+// permute. Same blocking, staging and non-temporal stores as the AVX-512 path, and the same
+// products in the same order, so the output is bit-identical to the portable code.
+#define FASTREP_AVX2 __attribute__((target("avx2")))
+namespace detail {
+
+template <typename T>
+struct Avx2;
+
+template <>
+struct Avx2<float> {
+  using vec = __m256;
+  static constexpr index_t W = 8;
+  static constexpr int lanes_per = 1;  // 32-bit permute lanes per element
+  FASTREP_AVX2 static vec load(const float* p) { return _mm256_loadu_ps(p); }
+  FASTREP_AVX2 static vec perm(__m256i i, vec t) { return _mm256_permutevar8x32_ps(t, i); }
+  FASTREP_AVX2 static vec blend(vec lo, vec hi, __m256i hi_mask) {
+    return _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(hi_mask));
+  }
+  FASTREP_AVX2 static vec mul(vec a, vec b) { return _mm256_mul_ps(a, b); }
+  FASTREP_AVX2 static void store(float* p, vec v) { _mm256_storeu_ps(p, v); }
+  FASTREP_AVX2 static void stream(float* p, const float* aligned) { _mm256_stream_ps(p, _mm256_load_ps(aligned)); }
+  FASTREP_AVX2 static void store_first(float* p, vec v, index_t m) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(m)), lane), v);
+  }
+};
+
+template <>
+struct Avx2<double> {
+  using vec = __m256d;
+  static constexpr index_t W = 4;
+  static constexpr int lanes_per = 2;
+  FASTREP_AVX2 static vec load(const double* p) { return _mm256_loadu_pd(p); }
+  FASTREP_AVX2 static vec perm(__m256i i, vec t) {
+    return _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(t), i));
+  }
+  FASTREP_AVX2 static vec blend(vec lo, vec hi, __m256i hi_mask) {
+    return _mm256_blendv_pd(lo, hi, _mm256_castsi256_pd(hi_mask));
+  }
+  FASTREP_AVX2 static vec mul(vec a, vec b) { return _mm256_mul_pd(a, b); }
+  FASTREP_AVX2 static void store(double* p, vec v) { _mm256_storeu_pd(p, v); }
+  FASTREP_AVX2 static void stream(double* p, const double* aligned) { _mm256_stream_pd(p, _mm256_load_pd(aligned)); }
+  FASTREP_AVX2 static void store_first(double* p, vec v, index_t m) {
+    const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
+    _mm256_maskstore_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(m), lane), v);
+  }
+};
+
+// h_{alpha[a, j]}(Z[i, j]) for the W features of one output vector; idx holds 8 32-bit permute
+// lanes (already doubled for double) and, for two-register tables, the blend mask after them.
+template <typename S, bool TwoRegs, typename T>
+FASTREP_AVX2 inline typename S::vec factor2(const std::int32_t* idx, const T* table) {
+  const __m256i i = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx));
+  if constexpr (TwoRegs) {
+    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + 8));
+    return S::blend(S::perm(i, S::load(table)), S::perm(i, S::load(table + S::W)), hi);
+  } else {
+    return S::perm(i, S::load(table));
+  }
+}
+
+template <typename S, typename T>
+FASTREP_AVX2 inline void stream_copy2(T* dst, const T* src, index_t count) {
+  constexpr index_t W = S::W;
+  index_t head = static_cast<index_t>((64 - (reinterpret_cast<std::uintptr_t>(dst) & 63)) & 63) / index_t(sizeof(T));
+  head = std::min(head, count);
+  index_t s = 0;
+  for (; s < head; ++s) dst[s] = src[s];
+  for (; s + W <= count; s += W) S::stream(dst + s, src + s);
+  for (; s < count; ++s) dst[s] = src[s];
+}
+
+// One float row with r = R <= 4 columns and p < 8, tables never in memory: the recurrence of
+// hermite_table runs on the R columns at once (lanes of one __m128, the same float operations
+// in the same order as the scalar code), and a 4 x 8 transpose turns h_0..h_7 into the R
+// column tables, one __m256 each, that the permutes read.
+template <int R>
+FASTREP_AVX2 inline void row_in_registers(const float* z, int p, const float* sk, const float* isk,
+                                          const std::int32_t* ix, index_t nv, index_t tail, float* oi, bool spill_ok) {
+  __m128 zv;
+  if constexpr (R == 4) {
+    zv = _mm_loadu_ps(z);
+  } else {
+    alignas(16) float zz[4] = {0, 0, 0, 0};
+    for (int j = 0; j < R; ++j) zz[j] = z[j];
+    zv = _mm_load_ps(zz);
+  }
+  __m128 h[8];
+  h[0] = _mm_set1_ps(1.0f);
+  h[1] = p >= 1 ? zv : _mm_setzero_ps();
+  for (int k = 2; k < 8; ++k) h[k] = _mm_setzero_ps();
+  for (int k = 1; k < p; ++k)
+    h[k + 1] = _mm_mul_ps(_mm_sub_ps(_mm_mul_ps(zv, h[k]), _mm_mul_ps(_mm_set1_ps(sk[k]), h[k - 1])),
+                          _mm_set1_ps(isk[k]));
+  // A_k = (h_k | h_{k+4}); transposing each 128-bit half gives column j's (h_0..h_3 | h_4..h_7)
+  __m256 a0 = _mm256_insertf128_ps(_mm256_castps128_ps256(h[0]), h[4], 1);
+  __m256 a1 = _mm256_insertf128_ps(_mm256_castps128_ps256(h[1]), h[5], 1);
+  __m256 a2 = _mm256_insertf128_ps(_mm256_castps128_ps256(h[2]), h[6], 1);
+  __m256 a3 = _mm256_insertf128_ps(_mm256_castps128_ps256(h[3]), h[7], 1);
+  const __m256 u0 = _mm256_unpacklo_ps(a0, a1), u1 = _mm256_unpackhi_ps(a0, a1);
+  const __m256 u2 = _mm256_unpacklo_ps(a2, a3), u3 = _mm256_unpackhi_ps(a2, a3);
+  __m256 t[4];
+  t[0] = _mm256_shuffle_ps(u0, u2, 0x44);
+  t[1] = _mm256_shuffle_ps(u0, u2, 0xEE);
+  t[2] = _mm256_shuffle_ps(u1, u3, 0x44);
+  t[3] = _mm256_shuffle_ps(u1, u3, 0xEE);
+  using S = Avx2<float>;
+  for (index_t v = 0; v < nv; ++v) {
+    const std::int32_t* iv = ix + v * R * 8;
+    __m256 acc = S::perm(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(iv)), t[0]);
+    for (int j = 1; j < R; ++j)
+      acc = S::mul(acc, S::perm(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(iv + j * 8)), t[j]));
+    if (v + 1 < nv || spill_ok) {
+      S::store(oi + v * 8, acc);
+    } else {
+      S::store_first(oi + v * 8, acc, tail);
+    }
+  }
+}
+
+// As hermite_features_avx512_impl (see there for the blocking and staging).
+template <typename T, bool TwoRegs, int R>
+FASTREP_AVX2 void hermite_features_avx2_impl(const T* Z, index_t n, index_t r_, const std::int32_t* alphas,
+                                             index_t K, T* out, int p) {
+  using S = Avx2<T>;
+  using vec = typename S::vec;
+  constexpr index_t W = S::W;
+  constexpr index_t TW = TwoRegs ? 2 * W : W;
+  constexpr index_t IW = TwoRegs ? 16 : 8;  // int32 entries per (vector, column): lanes, then blend mask
+  const index_t r = R > 0 ? R : r_;
+  const HermiteCoefficients<T> c(p);
+  const T* sk = c.sqrt_k.data();
+  const T* isk = c.inv_sqrt_k1.data();
+  const index_t nv = (K + W - 1) / W;
+  const index_t tail = K - (nv - 1) * W;
+  std::vector<std::int32_t> idx(static_cast<std::size_t>(nv * r * IW), 0);
+  for (index_t a = 0; a < K; ++a)
+    for (index_t j = 0; j < r; ++j) {
+      const std::int32_t deg = alphas[a * r + j];
+      std::int32_t* e = idx.data() + ((a / W) * r + j) * IW;
+      for (int h = 0; h < S::lanes_per; ++h) {
+        const index_t lane = (a % W) * S::lanes_per + h;
+        e[lane] = static_cast<std::int32_t>((deg % W) * S::lanes_per + h);
+        if (TwoRegs) e[8 + lane] = deg >= W ? -1 : 0;
+      }
+    }
+  const std::int32_t* ix = idx.data();
+  const bool stream = static_cast<std::size_t>(n) * static_cast<std::size_t>(K) * sizeof(T) >= kStreamMinBytes;
+  index_t B = std::max<index_t>(1, std::min<index_t>(64, (16384 / index_t(sizeof(T))) / (r * TW)));
+  if (stream) B = std::max<index_t>(1, std::min<index_t>(B, (16384 / index_t(sizeof(T))) / K));
+  const index_t nblocks = (n + B - 1) / B;
+  FASTREP_OMP(parallel if (n * K >= kParallelMinOutputs)) {
+    std::vector<T> tables(static_cast<std::size_t>(B * r * TW), T(0));
+    T* tab = tables.data();
+    std::vector<T> staging(stream ? static_cast<std::size_t>(B * K + 2 * 64 / sizeof(T) + W) : 0);
+    FASTREP_OMP(for schedule(dynamic, 16))
+    for (index_t blk = 0; blk < nblocks; ++blk) {
+      const index_t i0 = blk * B, m = std::min(B, n - i0);
+      constexpr bool in_registers = std::is_same_v<T, float> && !TwoRegs && R > 0 && R <= 4;
+      if constexpr (!in_registers) {
+        for (index_t i = 0; i < m; ++i)
+          for (index_t j = 0; j < r; ++j) hermite_table(Z[(i0 + i) * r + j], p, sk, isk, tab + (i * r + j) * TW);
+      }
+      T* dst = out + i0 * K;
+      T* rows = dst;
+      if (stream) {
+        const auto line = [](const void* q) { return static_cast<index_t>(reinterpret_cast<std::uintptr_t>(q) & 63); };
+        rows = staging.data() + ((64 - line(staging.data()) + line(dst)) & 63) / index_t(sizeof(T));
+      }
+      if constexpr (in_registers) {
+        for (index_t i = 0; i < m; ++i)
+          row_in_registers<R>(Z + (i0 + i) * R, p, sk, isk, ix, nv, tail, rows + i * K, stream || (m - 1 - i) * K >= W);
+        if (stream) stream_copy2<S>(dst, rows, m * K);
+        continue;
+      }
+      for (index_t i = 0; i < m; ++i) {
+        const T* ti = tab + i * r * TW;
+        T* oi = rows + i * K;
+        // a whole last vector may spill into the next row, which is written after it, or into the
+        // staging buffer's padding; only the block's last row, in `out` itself, is stored masked
+        const bool spill_ok = stream || (m - 1 - i) * K >= W;
+        if constexpr (R > 0 && !TwoRegs) {  // the row's R tables stay in registers across its vectors
+          vec t[R];
+          for (int j = 0; j < R; ++j) t[j] = S::load(ti + j * TW);
+          for (index_t v = 0; v < nv; ++v) {
+            const std::int32_t* iv = ix + v * R * IW;
+            vec acc = S::perm(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(iv)), t[0]);
+            for (int j = 1; j < R; ++j)
+              acc = S::mul(acc, S::perm(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(iv + j * IW)), t[j]));
+            if (v + 1 < nv || spill_ok) {
+              S::store(oi + v * W, acc);
+            } else {
+              S::store_first(oi + v * W, acc, tail);
+            }
+          }
+        } else {
+          for (index_t v = 0; v < nv; ++v) {
+            const std::int32_t* iv = ix + v * r * IW;
+            vec acc = factor2<S, TwoRegs>(iv, ti);
+            for (index_t j = 1; j < r; ++j) acc = S::mul(acc, factor2<S, TwoRegs>(iv + j * IW, ti + j * TW));
+            if (v + 1 < nv || spill_ok) {
+              S::store(oi + v * W, acc);
+            } else {
+              S::store_first(oi + v * W, acc, tail);
+            }
+          }
+        }
+      }
+      if (stream) stream_copy2<S>(dst, rows, m * K);
+    }
+    if (stream) _mm_sfence();
+  }
+}
+
+template <typename T, bool TwoRegs>
+void hermite_features_avx2_r(const T* Z, index_t n, index_t r, const std::int32_t* alphas, index_t K, T* out, int p) {
+  switch (r) {
+    case 1: return hermite_features_avx2_impl<T, TwoRegs, 1>(Z, n, r, alphas, K, out, p);
+    case 2: return hermite_features_avx2_impl<T, TwoRegs, 2>(Z, n, r, alphas, K, out, p);
+    case 3: return hermite_features_avx2_impl<T, TwoRegs, 3>(Z, n, r, alphas, K, out, p);
+    case 4: return hermite_features_avx2_impl<T, TwoRegs, 4>(Z, n, r, alphas, K, out, p);
+    default: return hermite_features_avx2_impl<T, TwoRegs, 0>(Z, n, r, alphas, K, out, p);
+  }
+}
+
+}  // namespace detail
+
+// Whether the CPU running this can execute the AVX2 path (checked once).
+inline bool cpu_has_avx2() {
+  static const bool ok = __builtin_cpu_supports("avx2");
+  return ok;
+}
+#else
+inline bool cpu_has_avx2() { return false; }
+#endif
+
+// The AVX2 version when it applies: false, writing nothing, when this CPU, compiler or degree
+// rules it out (p >= 16 in float, p >= 8 in double).
+template <typename T>
+bool hermite_features_avx2(const T* Z, index_t n, index_t r, const std::int32_t* alphas, index_t K, T* out) {
+#if FASTREP_HAVE_AVX512_PATH
+  if (!cpu_has_avx2() || r == 0) return false;
+  constexpr int W = 32 / sizeof(T);
+  const int p = max_degree(alphas, K, r);
+  if (p < W) {
+    detail::hermite_features_avx2_r<T, false>(Z, n, r, alphas, K, out, p);
+    return true;
+  }
+  if (p < 2 * W) {
+    detail::hermite_features_avx2_r<T, true>(Z, n, r, alphas, K, out, p);
+    return true;
+  }
+#else
+  (void)Z, (void)n, (void)r, (void)alphas, (void)K, (void)out;
+#endif
+  return false;
+}
+
+// "avx512", "avx2" or "generic": the version hermite_features runs for maximal degree p.
 template <typename T>
 const char* hermite_features_path(int p) {
-  return cpu_has_avx512f() && FASTREP_HAVE_AVX512_PATH && p < 2 * int(64 / sizeof(T)) ? "avx512" : "generic";
+  if (cpu_has_avx512f() && FASTREP_HAVE_AVX512_PATH && p < 2 * int(64 / sizeof(T))) return "avx512";
+  if (cpu_has_avx2() && FASTREP_HAVE_AVX512_PATH && p < 2 * int(32 / sizeof(T))) return "avx2";
+  return "generic";
 }
 
 template <typename T>
 void hermite_features(const T* Z, index_t n, index_t r, const std::int32_t* alphas, index_t K, T* out) {
-  if (!hermite_features_avx512(Z, n, r, alphas, K, out)) hermite_features_generic(Z, n, r, alphas, K, out);
+  if (hermite_features_avx512(Z, n, r, alphas, K, out)) return;
+  if (hermite_features_avx2(Z, n, r, alphas, K, out)) return;
+  hermite_features_generic(Z, n, r, alphas, K, out);
 }
 
 }  // namespace fastrep
