@@ -21,8 +21,8 @@ Sections of the written file:
 3. **Scaling**: the empirical exponent k of time ~ c n^k (and ~ c d^k) fitted by least
    squares on log-log for ``OneStepNetwork.fit_stream`` and for the NTK Gram block;
 4. **Peak memory** of a streamed fit against n, each in a fresh process (VmHWM), with the
-   stream's in-memory cache off (the default: every pass regenerated, memory independent of n)
-   and on (``fastrep.network.STREAM_CACHE_BYTES`` = 512 MiB: streams up to that size are kept);
+   stream's in-memory cache off (``cache='regenerate'``: every pass regenerated, memory independent of n)
+   and on (``fit_stream(cache='auto')`` under a 512 MiB budget: streams up to that size are kept);
 5. the output of every ``compare_*.py`` script, run in this process through its ``main``;
 6. the hand-written GPU section, copied verbatim from ``benchmarks/RESULTS_GPU.md`` if present,
    then every other hand-written ``benchmarks/RESULTS_*.md`` (e.g. full-size kernel runs), verbatim.
@@ -426,13 +426,15 @@ _MEM_CHILD = """
 import json, sys, time
 sys.path.insert(0, %r)
 from _common import peak_rss_mb
-import fastrep, fastrep.network as network
+import os
 n, d, m, cache = json.loads(sys.argv[1])
-if cache:  # keep the generated stream for the later passes (off by default: memory flat in n)
-    network.STREAM_CACHE_BYTES = 512 * 2**20
+if cache:  # keep the generated stream for the later passes when it fits a 512 MiB budget
+    os.environ["FASTREP_MAX_MEMORY"] = str(512 * 2**20)
+import fastrep
 target = fastrep.MultiIndexTarget.single_index(d, "he2", noise=1.0, seed=0)
 t0 = time.perf_counter()
-fastrep.OneStepNetwork(width=m, ridge=1e-3, seed=0).fit_stream(fastrep.GaussianStream(target, 1), n)
+fastrep.OneStepNetwork(width=m, ridge=1e-3, seed=0).fit_stream(fastrep.GaussianStream(target, 1), n,
+                                                               cache="auto" if cache else "regenerate")
 print(json.dumps({"s": time.perf_counter() - t0,
                   "mb": peak_rss_mb()}))
 """ % str(HERE)
@@ -458,8 +460,9 @@ def peak_memory(quick: bool) -> tuple[str, dict]:
     text = "\n".join([
         f"One fit per fresh process (d = {d}, width = {m}, float32): peak RSS (VmHWM of the child, MiB; "
         "not ru_maxrss, which a child inherits from its parent across exec). "
-        "By default (fastrep.network.STREAM_CACHE_BYTES = 0) every pass regenerates its chunks from the "
-        "seed; 'cache on' sets it to 512 MiB, so streams up to that size are generated once and kept.", "",
+        "'cache off' is fit_stream(cache='regenerate'): every pass regenerates its chunks from the "
+        "seed; 'cache on' is cache='auto' under a 512 MiB budget (FASTREP_MAX_MEMORY), so streams up "
+        "to that size are generated once and kept.", "",
         md_table(["n", "stream MiB", "s (cache on)", "peak MiB (cache on)", "s (cache off)",
                   "peak MiB (cache off)"], rows), "",
         f"largest / smallest peak: {growth[False]:.2f} with the cache off (flat in n: memory is "

@@ -32,6 +32,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
 from ._memory import check_allocation
+from ._stream_cache import StreamSource
 from ._validation import (
     as_float_array,
     check_dtype,
@@ -45,14 +46,6 @@ from .backend import FAMILIES, Portable, context, namespace, on_host, stream_con
 from .ridge import EigenRidge, lambda_grid, resolve_ridge
 
 __all__ = ["DegenerateTargetWarning", "OneStepNetwork", "RandomFeaturesRegressor"]
-
-#: A stream whose training set is at most this many bytes is generated once and kept in memory
-#: for the later passes; larger ones are regenerated from their seed on every pass (ghost
-#: batches). 0 (the default) keeps nothing, so a fit's peak memory does not grow with n; the
-#: generator is fast enough (about 0.1 s per pass of 8e7 normals here) that regeneration costs
-#: little. Read at each fit_stream call.
-STREAM_CACHE_BYTES = 0
-
 
 class DegenerateTargetWarning(UserWarning):
     """The target's expected Hessian has rank < r: the paper's theorem does not cover it."""
@@ -75,29 +68,6 @@ class _ArraySource:
         for lo in range(start, stop, chunk):
             hi = min(lo + chunk, stop)
             yield self.X[lo:hi, ...], self.y[lo:hi]
-
-
-class _StreamSource:
-    """Chunks of a GaussianStream: regenerated from the seed each pass, or kept if small."""
-
-    def __init__(self, stream, n, cache_bytes=None):
-        self.stream = stream
-        cache_bytes = STREAM_CACHE_BYTES if cache_bytes is None else cache_bytes
-        self.keep = 0 < n * stream.d * np.dtype(stream.dtype).itemsize <= cache_bytes
-        self._cache: dict[tuple[int, int, int], list] = {}
-
-    def chunks(self, start, stop, chunk):
-        key = (start, stop, chunk)
-        if key in self._cache:
-            yield from self._cache[key]
-            return
-        blocks = [] if self.keep else None
-        for X, y in self.stream.chunks(start, stop, chunk):
-            if blocks is not None:
-                blocks.append((X, y))
-            yield X, y
-        if blocks is not None:
-            self._cache[key] = blocks
 
 
 class _Centered:
@@ -191,13 +161,20 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         X, y = self._validate_xy(X, y, "X", "y", reset=True)
         val = self._validate_val(X_val, y_val)
         ctx = self._context(dtype, X.shape[1], X, y)
+        self.stream_cache_ = None  # in-memory data: no stream
         return self._fit(ctx, _ArraySource(X, y), X.shape[0], val)
 
-    def fit_stream(self, stream, n, *, n_val=10_000, val=None):
-        """Fit on ``n`` samples of a :class:`fastrep.GaussianStream`, never holding them all.
+    def fit_stream(self, stream, n, *, n_val=10_000, val=None, cache="auto"):
+        """Fit on ``n`` samples of a :class:`fastrep.GaussianStream`.
 
         The validation set for ``ridge='validate'`` is ``n_val`` fresh samples of the stream's
         validation split (as in the first author's code), or ``val=(X_val, y_val)``.
+        ``cache`` ('auto', 'keep' or 'regenerate'): whether the later passes read the training
+        rows kept from the first pass or regenerate them from the seed; 'auto' keeps them when
+        they fit the memory budget (``max_memory``, else ``FASTREP_MAX_MEMORY``, else half the
+        available RAM), so the largest fits never hold them and their peak memory is flat in n.
+        The mode that ran is ``stream_cache_`` ('kept' or 'regenerated'); both give the same fit
+        (fastrep._stream_cache).
         """
         _, dtype = self._check_params()
         n = check_int(n, "n", low=2)
@@ -211,6 +188,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
             )
         if np.dtype(stream.dtype) != dtype:
             raise ValueError(f"stream.dtype is {np.dtype(stream.dtype)} but the model's dtype is {dtype}")
+        src = StreamSource(stream, n, cache, max_memory=self.max_memory)
         if val is None and self.ridge == "validate":
             n_val = check_int(n_val, "n_val", low=1)
             val = stream.val().take(n_val)
@@ -218,7 +196,9 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
             val = self._validate_xy(val[0], val[1], "X_val", "y_val", reset=False, d=stream.d)
         self.n_features_in_ = stream.d
         ctx = self._context(dtype, stream.d, stream=stream)
-        return self._fit(ctx, _StreamSource(stream, n), n, val)
+        self._fit(ctx, src, n, val)
+        self.stream_cache_ = src.mode
+        return self
 
     def predict(self, X):
         """(n,) predictions of X's dtype and array library; X (n, d) with the d seen at fit."""
@@ -460,16 +440,20 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         ctx = self._context(dtype, self.n_features_in_, X, y)
         return self._refit(ctx, _ArraySource(X, y), X.shape[0], val, rebias, seed)
 
-    def refit_stream(self, stream, n, *, n_val=10_000, rebias=True, seed=None):
-        """:meth:`refit` on ``n`` samples of a stream (validation: ``n_val`` fresh samples)."""
+    def refit_stream(self, stream, n, *, n_val=10_000, rebias=True, seed=None, cache="auto"):
+        """:meth:`refit` on ``n`` samples of a stream (validation: ``n_val`` fresh samples; ``cache``
+        as in :meth:`fit_stream`)."""
         check_is_fitted(self, "W_")
         _, dtype = self._check_params()
         n = check_int(n, "n", low=2)
         if check_stream(stream).d != self.n_features_in_:
             raise ValueError(f"stream.d is {stream.d} but the model was fitted with d = {self.n_features_in_}")
+        src = StreamSource(stream, n, cache, max_memory=self.max_memory)
         val = stream.val().take(check_int(n_val, "n_val", low=1)) if self.ridge == "validate" else None
         ctx = self._context(dtype, stream.d, stream=stream)
-        return self._refit(ctx, _StreamSource(stream, n), n, val, rebias, seed)
+        self._refit(ctx, src, n, val, rebias, seed)
+        self.stream_cache_ = src.mode
+        return self
 
     def _refit(self, ctx, src, n, val, rebias, seed):
         self._ctx, self.timings_ = ctx, {}
@@ -535,7 +519,8 @@ class OneStepNetwork(_TwoLayerBase):
     W_ (m, d) float64, b_ (m,), a_ (m,) second-layer weights, ridge_ (float),
     label_mean_ (alpha_hat), label_linear_ (d,) (beta_hat), eta1_, lambda1_,
     first_layer_a_ (m,) the +-1 signs used in step 1, timings_ (dict: seconds per stage:
-    'labels', 'step1', 'features', 'ridge'), ridge_path_ ((grid, validation scores) or None).
+    'labels', 'step1', 'features', 'ridge'), ridge_path_ ((grid, validation scores) or None),
+    stream_cache_ ('kept' or 'regenerated' after fit_stream, see its ``cache``; None after fit).
     """
 
 

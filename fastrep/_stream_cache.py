@@ -1,0 +1,88 @@
+"""The stream cache: a fit's passes over a :class:`fastrep.GaussianStream`, kept or regenerated.
+
+A streamed fit reads its training rows several times (label statistics, the one-step gradient,
+the feature moments of step 2). Each pass can regenerate its chunks from the seed (ghost
+batches: memory O(chunk (d + m)) whatever n is) or read them from a copy of the training set
+made during the first pass (no generation after the first pass, memory n (d + 1) itemsize more).
+
+:class:`StreamSource` chooses once per fit, with ``cache``:
+
+- ``'auto'`` (the default): keep the rows when ``n (d + 1) itemsize``, the bytes of X and y,
+  fits the shared memory budget (:func:`fastrep._memory.resolve_max_memory`: ``max_memory``,
+  else ``FASTREP_MAX_MEMORY``, else half of the RAM available when the fit starts); else
+  regenerate, so peak memory stays flat in n for the largest fits. Streams on the GPU
+  (``backend='cupy'``) regenerate: the budget describes host RAM, and the device generator is
+  faster than a device-to-device copy would save;
+- ``'keep'``: keep whatever the size (a MemoryError naming ``cache`` when it exceeds the budget);
+- ``'regenerate'``: never keep.
+
+``mode`` says what runs: ``'kept'`` or ``'regenerated'``; the fit records it as
+``stream_cache_``. Either way every chunk holds exactly the rows the stream defines for its
+range (rows depend only on (seed, split, index)), so both modes give bit-identical fits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._memory import check_allocation, resolve_max_memory
+
+__all__ = ["CACHE_MODES", "StreamSource"]
+
+CACHE_MODES = ("auto", "keep", "regenerate")
+
+
+def _check_cache(cache) -> str:
+    if not isinstance(cache, str) or cache not in CACHE_MODES:
+        raise ValueError(f"cache must be one of {', '.join(map(repr, CACHE_MODES))}; got {cache!r}")
+    return cache
+
+
+class StreamSource:
+    """Chunks of rows 0..n-1 of ``stream`` for every pass of a fit, kept or regenerated (module doc).
+
+    ``chunks(start, stop, chunk)`` yields (X (rows, d), y (rows,)) of the stream's dtype in order;
+    in 'kept' mode they are read-only views into one (n, d) and one (n,) array filled by the first
+    pass, which must start at row 0 (every fit's first pass, the label statistics, covers 0..n-1).
+    """
+
+    def __init__(self, stream, n: int, cache: str = "auto", max_memory=None):
+        cache = _check_cache(cache)
+        self.stream, self.n = stream, int(n)
+        itemsize = np.dtype(stream.dtype).itemsize
+        self.nbytes = self.n * (stream.d + 1) * itemsize
+        on_device = getattr(stream, "backend", None) == "cupy"
+        if cache == "keep":
+            check_allocation(self.nbytes, what=f"keeping the stream's {self.n:,} training rows",
+                             argument="cache", max_memory=max_memory)
+            keep = True
+        elif cache == "auto":
+            keep = not on_device and self.nbytes <= resolve_max_memory(max_memory)
+        else:
+            keep = False
+        self.mode = "kept" if keep else "regenerated"
+        self._X = self._y = None
+        self._filled = 0  # rows 0.._filled-1 of the cache hold their values
+
+    def chunks(self, start: int, stop: int, chunk: int):
+        if self.mode == "regenerated":
+            yield from self.stream.chunks(start, stop, chunk)
+            return
+        for lo in range(start, stop, chunk):
+            hi = min(lo + chunk, stop)
+            if hi <= self._filled:
+                yield self._X[lo:hi], self._y[lo:hi]
+                continue
+            X, y = self.stream.block(lo, hi - lo)
+            if lo == self._filled and hi <= self.n:  # extends the kept prefix
+                if self._X is None:
+                    self._X = np.empty((self.n, X.shape[1]), dtype=X.dtype)
+                    self._y = np.empty(self.n, dtype=y.dtype)
+                self._X[lo:hi] = X
+                self._y[lo:hi] = y
+                self._filled = hi
+                X, y = self._X[lo:hi], self._y[lo:hi]
+                if hi == self.n:  # complete: later passes only read it
+                    self._X.flags.writeable = False
+                    self._y.flags.writeable = False
+            yield X, y
