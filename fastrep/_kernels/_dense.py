@@ -8,21 +8,22 @@ backends differ only where the arithmetic differs.
 
 from __future__ import annotations
 
-import numpy as np
-import scipy.linalg.blas as blas
 
+def accumulate_gram(Phi, G):
+    """G += Phi^T Phi for C-ordered Phi (n, m) and G (m, m), float32 or float64, in place.
 
-def _syrk_cpu(Phi, G):
-    """G[lower] += Phi^T Phi for C-ordered Phi (n, m) and G (m, m), in place, one BLAS call.
-
-    Fortran sees Phi as the (m, n) matrix Phi^T and G as G^T; SYRK's upper triangle of the
-    Fortran matrix is the lower triangle of the C-ordered G.
+    Only G's lower triangle is promised (callers symmetrize once at the end); this route fills
+    both. NumPy's ``Phi.T @ Phi`` (NumPy detects the transposed pair and calls SYRK, then
+    mirrors the triangle) measured faster than SciPy's ``?syrk`` on the same buffers, than a
+    GEMM and than a blocked SYRK + GEMM update at (16384, 1000) and (16384, 500) float32 on
+    OpenBLAS (benchmarks/RESULTS_ONESTEP.md, ``python benchmarks/compare_gram.py``). The (m, m)
+    temporary costs about 1% of the product at those shapes.
     """
-    f = blas.ssyrk if Phi.dtype == np.float32 else blas.dsyrk
-    res = f(1.0, Phi.T, beta=1.0, c=G.T, trans=0, lower=0, overwrite_c=1)
-    if not np.shares_memory(res, G):  # SciPy copied (should not happen for F-ordered c)
-        G[...] = res.T
+    G += Phi.T @ Phi
     return G
+
+
+_syrk_cpu = accumulate_gram  # the name the Driver's default and older callers use
 
 
 class Driver:
