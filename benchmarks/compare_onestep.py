@@ -373,11 +373,12 @@ def main(argv=None):
     rows = []
     for name, t in med.items():
         err = excess_error(last[name], target, 10_000, seed=0)
-        rows.append([name, f"{t:.2f}", f"{t / t_fr:.2f}", f"{err:.4f}", ", ".join(f"{x:.2f}" for x in times[name])])
-    rows.append(["floor: fastrep's products alone (its shapes)", f"{floor_t:.2f}", f"{floor_t / t_fr:.2f}", "",
-                 f"{floor_flops / floor_t / 1e9:.0f} GFLOP/s"])
-    rows.append(["floor: same FLOPs at the 4096^3 SGEMM rate", f"{floor_sgemm:.2f}", f"{floor_sgemm / t_fr:.2f}",
-                 "", f"{rate / 1e9:.0f} GFLOP/s"])
+        rounds = ", ".join(f"{x:.2f}" for x in times[name])
+        rows.append([name, f"{t:.2f}", f"{t / t_fr:.2f}", f"{err:.4f}", rounds])
+    rows.append(["floor: fastrep's products alone (its shapes)", f"{floor_t:.2f}", f"{floor_t / t_fr:.2f}",
+                 "", f"{floor_flops / floor_t / 1e9:.0f} GFLOP/s"])
+    rows.append(["floor: same FLOPs at the 4096^3 SGEMM rate", f"{floor_sgemm:.2f}",
+                 f"{floor_sgemm / t_fr:.2f}", "", f"{rate / 1e9:.0f} GFLOP/s"])
     print(md_table(["contender", "median s", "x fastrep", "excess test error", "rounds (s) / rate"], rows))
     print()
     for note in notes:
