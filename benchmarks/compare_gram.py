@@ -19,6 +19,10 @@ Phi^T Phi accumulated into G (m, m), what ``feature_moments`` does per chunk:
 The NTK Gram block K(X, X) (n, n), ``fastrep.kernel_gram(X, None, ...)`` on the cpp backend,
 against ``kernel_gram(X, X.copy())`` (the asymmetric route) and a bare ``X @ X.copy().T``
 (the GEMM of its size: the goal is within 1.3x of it).
+
+Thin products X (16384, d) @ W^T (d, 500), d = 100, 200, 400 (the fit's step-1 and step-2
+shapes at d = 200): as fastrep calls them, with W^T made contiguous, as SciPy's sgemm on the
+Fortran views, and with four chunks' rows in one call (time per chunk).
 """
 
 from __future__ import annotations
@@ -109,6 +113,29 @@ def ntk_rows(n, d, repeats):
             for k, v in t.items()]
 
 
+def thin_rows(d, repeats, rows=16384, h=500):
+    """X @ W^T with inner dimension d, as the fit's step 1 and step 2 compute it, and alternatives."""
+    rng = np.random.default_rng(2)
+    X4 = rng.standard_normal((4 * rows, d), dtype=np.float32)
+    X = X4[:rows]
+    W = rng.standard_normal((h, d), dtype=np.float32)
+    WT = np.ascontiguousarray(W.T)
+    out = np.empty((rows, h), np.float32)
+    out4 = np.empty((4 * rows, h), np.float32)
+    cands = {
+        "X @ W.T (fastrep)": lambda: np.matmul(X, W.T, out=out),
+        "X @ W.T, W.T contiguous": lambda: np.matmul(X, WT, out=out),
+        "sgemm on the F views": lambda: blas.sgemm(1.0, W, X, trans_a=0, trans_b=1),
+        "4x the rows per call (/4)": lambda: np.matmul(X4, W.T, out=out4),
+    }
+    t = alternate(cands, repeats)
+    t["4x the rows per call (/4)"] /= 4
+    flops = 2 * rows * d * h
+    ref = t["X @ W.T (fastrep)"]
+    return [[f"({rows}, {d}) @ ({d}, {h})", k, f"{v * 1e3:.1f}", f"{flops / v / 1e9:.0f}", f"{v / ref:.2f}"]
+            for k, v in t.items()]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
@@ -122,6 +149,9 @@ def main(argv=None):
     nk = 4096 if args.quick else 16384
     heads = ["shape", "route", "ms (median)", "GFLOP/s (2 n^2 d)", "x GEMM"]
     print(md_table(heads, ntk_rows(nk, 128, args.repeats)))
+    print()
+    heads = ["shape", "route", "ms (median)", "GFLOP/s", "x fastrep's"]
+    print(md_table(heads, [r for d in (100, 200, 400) for r in thin_rows(d, args.repeats, rows=n)]))
     print(f"\nload average after: {os.getloadavg()}; fastrep {fastrep.__version__}")
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 import tracemalloc
 
 import numpy as np
@@ -184,6 +185,34 @@ def print_stream(res):
           f"{N * d / res['secs_np'] / 1e6:.0f} | — |")
 
 
+def alternated_ratio(n: int, d: int, rounds: int) -> str:
+    """fastrep's cpp generator on one thread against NumPy's float32 ziggurat, alternated.
+
+    Both write into a preallocated array; the ratio is of medians over ``rounds`` alternations
+    (cpp, numpy, cpp, ...), so load from elsewhere slows both alike.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from fastrep import _ext
+
+    out = np.empty((n, d), np.float32)
+    rng = np.random.default_rng(0)
+    tc, tn = [], []
+    with threadpool_limits(limits=1, user_api="openmp"):
+        _ext.gaussian_block(1, 0, 0, out)
+        for r in range(rounds):
+            t0 = time.perf_counter()
+            _ext.gaussian_block(1, 0, r * n, out)
+            tc.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            rng.standard_normal((n, d), dtype=np.float32, out=out)
+            tn.append(time.perf_counter() - t0)
+    c, m = float(np.median(tc)), float(np.median(tn))
+    return (f"per core, float32, ({n}, {d}) into a preallocated array, {rounds} alternations: cpp "
+            f"{n * d / c / 1e6:.0f} M normals/s, numpy {n * d / m / 1e6:.0f} M/s: cpp = {m / c:.2f}x numpy "
+            f"(goal >= 2x on AVX2, >= 3x on AVX-512); load average {os.getloadavg()[0]:.2f}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller blocks and stream")
@@ -208,6 +237,8 @@ def main(argv=None) -> int:
         print(line)
     print(f"median of {args.repeats} runs after a warm-up; every call allocates its output")
     mods = available()
+    if "cpp" in mods:
+        print(alternated_ratio(n, args.d, 5 * args.repeats))
     for dt in args.dtype:
         print_normals(normals_table(n, args.d, dt, args.repeats, mods), n, args.d, dt)
     print_stream(stream_table(N, args.d, args.chunk, np.float32, args.repeats, args.backend))
