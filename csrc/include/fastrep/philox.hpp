@@ -80,16 +80,16 @@ FASTREP_CLONES inline void normals_tile(const std::uint64_t* __restrict c0, cons
   }
 }
 
-
 // ---- AVX2 path: the same arithmetic, written out in 256-bit intrinsics -----------------------
 //
-// GCC's AVX2 clone of normals_tile runs at half NumPy's speed: it emulates the 64-bit products
-// of Philox with three vpmuludq each and spills the tile between loops. Here four cells are
-// the four 64-bit lanes of one register from the counters to the stored normals: Philox's
-// 32x32 -> 64-bit products are one vpmuludq, and log/sincos are the scalar functions above
-// operation for operation (same constants, same order, no FMA: the target below has none),
-// so every lane is bit-identical to the scalar path. Chosen at run time on CPUs with AVX2 and
-// without AVX-512F (those keep the AVX-512 clone of normals_tile); FASTREP_NO_SIMD leaves it out.
+// GCC leaves the AVX2 clone of normals_tile scalar (vmulsd, imul: it vectorizes neither the
+// 64-bit products nor the selects without AVX-512), several times slower than this path
+// (benchmarks/RESULTS_STREAM.md). Here four cells are the four 64-bit lanes of one register from the counters to the
+// stored normals: Philox's 32 x 32 -> 64-bit products are one vpmuludq, and log/sincos are the
+// scalar functions of scalar_philox.hpp operation for operation (same constants, same order,
+// no FMA: the target below has none), so every lane is bit-identical to the scalar path.
+// Chosen at run time on CPUs with AVX2 and without AVX-512F (those keep the AVX-512 clone of
+// normals_tile); FASTREP_NO_SIMD leaves it out.
 #if !defined(FASTREP_NO_SIMD) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define FASTREP_HAVE_PHILOX_AVX2 1
 }  // namespace philox
