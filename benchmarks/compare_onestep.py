@@ -23,7 +23,7 @@ after one warm-up round, so load from elsewhere slows every contender alike):
   over ghost batches regenerated from a seeded ``torch.Generator``, autograd for the step,
   ``torch.linalg.eigh`` for the lambda path).
 
-and the two floors, measured in the same run:
+and the two floors, measured in every round right after the contenders:
 
 - **products alone**: the dense products fastrep's fit performs, at the fit's own shapes, on
   random data (per chunk: X W_h^T and P^T X for the step, X W_h^T for the features, with W_h
@@ -272,7 +272,6 @@ def products_floor(n, d, m, chunk, repeat):
             _dense.accumulate_gram(Phi[:rows], G)
 
     times = []
-    run()
     for _ in range(repeat):
         t0 = time.perf_counter()
         run()
@@ -286,7 +285,6 @@ def sgemm_rate(repeat, size=4096):
     A = rng.standard_normal((size, size), dtype=np.float32)
     B = rng.standard_normal((size, size), dtype=np.float32)
     C = np.empty_like(A)
-    np.matmul(A, B, out=C)
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -353,6 +351,7 @@ def main(argv=None):
             notes.append(f"PyTorch {torch.__version__}: {torch.get_num_threads()} threads")
 
     times = {k: [] for k in contenders}
+    floor_ts, rates = [], []
     last, modes = {}, set()
     for rnd in range(reps + 1):  # round 0 warms up (numba, BLAS threads, JAX's first dispatch)
         for name, run in contenders.items():
@@ -364,8 +363,13 @@ def main(argv=None):
                 last[name], t = run(rnd, u)
             if rnd:
                 times[name].append(t)
-    floor_t, floor_flops = products_floor(n, d, m, chunk, max(3, reps))
-    rate = sgemm_rate(max(3, reps))
+        # the floors in the same rounds, so they see the same load as the fits
+        t, floor_flops = products_floor(n, d, m, chunk, 1)
+        rate = sgemm_rate(1)
+        if rnd:
+            floor_ts.append(t)
+            rates.append(rate)
+    floor_t, rate = float(np.median(floor_ts)), float(np.median(rates))
     floor_sgemm = floor_flops / rate
 
     med = {k: float(np.median(v)) for k, v in times.items()}

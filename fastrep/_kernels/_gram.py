@@ -51,7 +51,7 @@ class GramDriver:
         shape = (X1.shape[0], X2.shape[0])
         out = xp.empty(shape, dtype=X1.dtype) if out is None else check_out(out, shape, X1.dtype, X1, X2)
         # A copy for the symmetric call: NumPy turns X @ X.T (same buffer) into SYRK, which at
-        # these inner dimensions runs at half GEMM's rate (benchmarks/RESULTS_KERNELS.md); the
+        # these inner dimensions runs at half GEMM's rate (benchmarks/RESULTS_ONESTEP.md); the
         # GEMM computes both triangles, so K is symmetric up to the last bits of each product.
         xp.matmul(X1, xp.array(X1, copy=True).T if symmetric else X2.T, out=out)
         inv_d, beta2 = self._constants(X1, beta)
