@@ -10,9 +10,8 @@ made during the first pass (no generation after the first pass, memory n (d + 1)
 - ``'auto'`` (the default): keep the rows when ``n (d + 1) itemsize``, the bytes of X and y,
   fits the shared memory budget (:func:`fastrep._memory.resolve_max_memory`: ``max_memory``,
   else ``FASTREP_MAX_MEMORY``, else half of the RAM available when the fit starts); else
-  regenerate, so peak memory stays flat in n for the largest fits. Streams on the GPU
-  (``backend='cupy'``) regenerate: the budget describes host RAM, and the device generator is
-  faster than a device-to-device copy would save;
+  regenerate, so peak memory stays flat in n for the largest fits. The kept rows live where
+  the stream's chunks do (the chunks' own array namespace), under the same budget;
 - ``'keep'``: keep whatever the size (a MemoryError naming ``cache`` when it exceeds the budget);
 - ``'regenerate'``: never keep.
 
@@ -26,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._memory import check_allocation, resolve_max_memory
+from .backend import namespace
 
 __all__ = ["CACHE_MODES", "StreamSource"]
 
@@ -51,13 +51,12 @@ class StreamSource:
         self.stream, self.n = stream, int(n)
         itemsize = np.dtype(stream.dtype).itemsize
         self.nbytes = self.n * (stream.d + 1) * itemsize
-        on_device = getattr(stream, "backend", None) == "cupy"
         if cache == "keep":
             check_allocation(self.nbytes, what=f"keeping the stream's {self.n:,} training rows",
                              argument="cache", max_memory=max_memory)
             keep = True
         elif cache == "auto":
-            keep = not on_device and self.nbytes <= resolve_max_memory(max_memory)
+            keep = self.nbytes <= resolve_max_memory(max_memory)
         else:
             keep = False
         self.mode = "kept" if keep else "regenerated"
@@ -76,13 +75,14 @@ class StreamSource:
             X, y = self.stream.block(lo, hi - lo)
             if lo == self._filled and hi <= self.n:  # extends the kept prefix
                 if self._X is None:
-                    self._X = np.empty((self.n, X.shape[1]), dtype=X.dtype)
-                    self._y = np.empty(self.n, dtype=y.dtype)
+                    xp = namespace(X)
+                    self._X = xp.empty((self.n, X.shape[1]), dtype=X.dtype)
+                    self._y = xp.empty(self.n, dtype=y.dtype)
                 self._X[lo:hi] = X
                 self._y[lo:hi] = y
                 self._filled = hi
                 X, y = self._X[lo:hi], self._y[lo:hi]
-                if hi == self.n:  # complete: later passes only read it
+                if hi == self.n and isinstance(self._X, np.ndarray):  # complete: later passes only read it
                     self._X.flags.writeable = False
                     self._y.flags.writeable = False
             yield X, y
