@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .analysis import fit_slopes, median_curves, n_star
-from .plots import plot_alignment, plot_error_curves, plot_n_star, plot_transfer
+from .plots import display_name, plot_alignment, plot_error_curves, plot_n_star, plot_transfer
 from .store import ResultStore
 
 __all__ = ["FULL_GRID", "separation_checks", "write_report"]
@@ -92,7 +92,7 @@ def separation_checks(
             f = _grid_facts(stars, m)
             if f:
                 facts.setdefault(f, []).append(m)
-        return "; ".join(f"{' and '.join(ms)} {'have' if len(ms) > 1 else 'has'} {f}"
+        return "; ".join(f"{' and '.join(display_name(m) for m in ms)} {'have' if len(ms) > 1 else 'has'} {f}"
                          for f, ms in facts.items()) or None
 
     def interval(r):
@@ -246,9 +246,10 @@ def write_report(
             "interval from resampling seeds at each d.",
             "",
         ]
+        names = {lb: display_name(lb, m) for lb, m in zip(sub["label"], sub["method"], strict=True)}
         tab = pd.DataFrame(
             {
-                "method": slopes["label"],
+                "method": slopes["label"].map(names),
                 "slope [95% interval]": slopes.apply(_fmt_slope, axis=1),
                 "d used": slopes["d_used"].astype(str) + " / " + slopes["d_total"].astype(str),
             }
@@ -262,41 +263,27 @@ def write_report(
                 text=[_fmt_n(r["n_star"], r["status"], grid_ns[r["label"]]) for _, r in stars.iterrows()]
             )
             piv = stars.pivot(index="label", columns="d", values="text").fillna("")
+            piv.index = piv.index.map(names)
             piv.columns = [f"d = {c}" for c in piv.columns]
             lines += [_table(piv.reset_index().rename(columns={"label": "method"})), ""]
 
+        def drawn(path, fig):  # the PNG's path, or None when the plot had nothing to draw
+            return path if fig is not None else None
+
+        p = {k: out_dir / f"{slug}-{k}.png" for k in ("error_vs_n", "n_star", "alignment", "transfer")}
+        n_max = sub.groupby("label")["n"].max().to_dict()
         figs = [
-            (
-                "error_vs_n",
-                plot_error_curves(
-                    sub, out_dir / f"{slug}-error_vs_n.png", epsilon=eps, target_spec=target_spec
-                ),
-                "Excess error against n",
-            ),
-            (
-                "n_star",
-                plot_n_star(
-                    stars,
-                    slopes,
-                    out_dir / f"{slug}-n_star.png",
-                    epsilon=eps,
-                    n_max=sub.groupby("label")["n"].max().to_dict(),
-                ),
-                "n*(d)",
-            ),
-            (
-                "alignment",
-                plot_alignment(sub, out_dir / f"{slug}-alignment.png", target_spec=target_spec),
-                "Alignment of W with U against n/d²",
-            ),
-            (
-                "transfer",
-                plot_transfer(sub, out_dir / f"{slug}-transfer.png", epsilon=eps),
-                "Transfer: target error against n_t",
-            ),
+            (drawn(p["error_vs_n"],
+                   plot_error_curves(sub, p["error_vs_n"], epsilon=eps, target_spec=target_spec)),
+             "Excess error against n"),
+            (drawn(p["n_star"], plot_n_star(stars, slopes, p["n_star"], epsilon=eps, n_max=n_max)), "n*(d)"),
+            (drawn(p["alignment"], plot_alignment(sub, p["alignment"], target_spec=target_spec)),
+             "Alignment of W with U against n/d²"),
+            (drawn(p["transfer"], plot_transfer(sub, p["transfer"], epsilon=eps)),
+             "Transfer: target error against n_t"),
         ]
         lines += ["### Figures", ""]
-        for _, path, caption in figs:
+        for path, caption in figs:
             if path is not None:
                 lines += [f"![{caption}]({Path(path).name})", ""]
 
@@ -306,7 +293,7 @@ def write_report(
             piv = g.pivot(index="d", columns="n", values="median")
             piv = piv.map(lambda v: "" if not np.isfinite(v) else f"{v:.3g}")
             piv.columns = [str(c) for c in piv.columns]
-            lines += [f"**{label}** (rows d, columns n)", "", _table(piv.reset_index()), ""]
+            lines += [f"**{names[label]}** (rows d, columns n)", "", _table(piv.reset_index()), ""]
 
     # where and how it ran
     lines += ["## Machine and time", ""]
