@@ -143,7 +143,8 @@ def _cmd_examples(args) -> int:
         width = max(map(len, names))
         for name in names:
             print(f"{name:<{width}}  {examples.describe(name)}")
-        print("print one: fastrep examples NAME; run one: fastrep sweep NAME", file=sys.stderr)
+        print("print one: fastrep examples NAME; run one: fastrep sweep NAME; a C++ program that embeds "
+              f"the core: {examples.embed_source()}", file=sys.stderr)
         return 0
     try:
         text = examples.text(args.name)

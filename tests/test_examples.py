@@ -24,6 +24,11 @@ def test_names_are_the_packaged_toml_files():
         assert load_spec(examples.path(name)).cells()
 
 
+def test_the_cpp_example_ships_beside_the_specs():
+    assert examples.embed_source() == PACKAGE / "embed" / "embed.cpp"
+    assert "#include <fastrep/philox.hpp>" in examples.embed_source().read_text()
+
+
 def test_unknown_name_lists_the_known_ones():
     with pytest.raises(ValueError, match="no packaged example 'nope'; known: .*separation"):
         examples.path("nope")

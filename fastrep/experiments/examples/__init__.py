@@ -11,6 +11,9 @@ whose first comment line says what it runs. ``fastrep examples`` lists them,
 >>> examples.path("separation").name
 'separation.toml'
 
+``embed/embed.cpp`` (:func:`embed_source`) is a C++ program that builds against the installed
+headers (``fastrep.get_include()``) and reproduces ``GaussianStream`` rows and an NTK block.
+
 The ``demo/`` folder beside them (the report and figures of one real ``fastrep demo`` run,
 shown in the README) stays in the source repository; it is not part of the wheel.
 """
@@ -21,7 +24,7 @@ import os
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["describe", "names", "path", "resolve", "text"]
+__all__ = ["describe", "embed_source", "names", "path", "resolve", "text"]
 
 
 def _folder():
@@ -58,6 +61,11 @@ def describe(name: str) -> str:
         if line.startswith("#"):
             return line.lstrip("#").strip().rstrip(":;")
     return ""
+
+
+def embed_source() -> Path:
+    """The shipped C++ embedding example, ``embed/embed.cpp`` (see the README's embedding section)."""
+    return Path(str(_folder().joinpath("embed", "embed.cpp")))
 
 
 def resolve(spec):
