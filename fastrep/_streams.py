@@ -104,21 +104,21 @@ class ChunkStream:
                 return
 
 
-def as_stream(stream, n, *, max_memory=None):
+def as_stream(stream, n, *, low: int = 2, max_memory=None):
     """``(stream, n)`` for ``fit_stream``: ``stream`` itself when it has ``d``, ``dtype`` and
     ``chunks`` (then ``n`` is required), else a :class:`ChunkStream` over an iterable of
     ``(X, y)`` chunks (``n=None``: all its rows). Anything else is a TypeError naming ``stream``."""
     if _is_stream(stream):
         if n is None:
             raise TypeError("n: fit_stream needs the number of rows to read from a stream object")
-        return stream, check_int(n, "n", low=2)
+        return stream, check_int(n, "n", low=low)
     if isinstance(stream, (str, bytes, dict)) or not isinstance(stream, Iterable) or hasattr(stream, "shape"):
         raise TypeError(
             "stream must be a stream (an object with d, dtype and chunks(start, stop, size), e.g. "
             "fastrep.GaussianStream) or an iterable of (X, y) chunks; got " + type(stream).__name__
         )
     wrapped = ChunkStream(stream, max_memory=max_memory)
-    n = wrapped.n_rows if n is None else check_int(n, "n", low=2)
+    n = wrapped.n_rows if n is None else check_int(n, "n", low=low)
     if n > wrapped.n_rows:
         raise ValueError(f"n: the iterable of chunks holds {wrapped.n_rows} rows; n = {n} were asked for")
     return wrapped, n

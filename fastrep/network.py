@@ -32,13 +32,13 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
 from ._memory import check_allocation
+from ._streams import as_stream, validation_rows
 from ._validation import (
     as_float_array,
     check_dtype,
     check_finite_output,
     check_int,
     check_positive,
-    check_stream,
     naming,
 )
 from .backend import FAMILIES, Portable, context, namespace, on_host, stream_context, to_host
@@ -193,15 +193,18 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         ctx = self._context(dtype, X.shape[1], X, y)
         return self._fit(ctx, _ArraySource(X, y), X.shape[0], val)
 
-    def fit_stream(self, stream, n, *, n_val=10_000, val=None):
-        """Fit on ``n`` samples of a :class:`fastrep.GaussianStream`, never holding them all.
+    def fit_stream(self, stream, n=None, *, n_val=10_000, val=None):
+        """Fit on ``n`` rows of a stream, never holding them all.
 
-        The validation set for ``ridge='validate'`` is ``n_val`` fresh samples of the stream's
-        validation split (as in the first author's code), or ``val=(X_val, y_val)``.
+        ``stream``: a :class:`fastrep.GaussianStream`, any object with ``d``, ``dtype`` and
+        ``chunks(start, stop, chunk_size)`` (optionally ``val()``), or any iterable of ``(X, y)``
+        chunks (``n=None``: all its rows); see :mod:`fastrep._streams`. The validation set for
+        ``ridge='validate'`` is ``n_val`` fresh rows of the stream's ``val()`` split (as in the
+        first author's code), or ``val=(X_val, y_val)``; a stream without ``val()`` has lambda
+        chosen by generalized cross-validation, as :meth:`fit` does without ``X_val``.
         """
         _, dtype = self._check_params()
-        n = check_int(n, "n", low=2)
-        check_stream(stream)
+        stream, n = as_stream(stream, n)
         target = getattr(stream, "target", None)
         if target is not None and getattr(target, "nondegenerate", True) is False:
             warnings.warn(
@@ -212,8 +215,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         if np.dtype(stream.dtype) != dtype:
             raise ValueError(f"stream.dtype is {np.dtype(stream.dtype)} but the model's dtype is {dtype}")
         if val is None and self.ridge == "validate":
-            n_val = check_int(n_val, "n_val", low=1)
-            val = stream.val().take(n_val)
+            val = validation_rows(stream, n_val)  # None without val(): GCV
         if val is not None:
             val = self._validate_xy(val[0], val[1], "X_val", "y_val", reset=False, d=stream.d)
         self.n_features_in_ = stream.d
@@ -460,14 +462,15 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         ctx = self._context(dtype, self.n_features_in_, X, y)
         return self._refit(ctx, _ArraySource(X, y), X.shape[0], val, rebias, seed)
 
-    def refit_stream(self, stream, n, *, n_val=10_000, rebias=True, seed=None):
-        """:meth:`refit` on ``n`` samples of a stream (validation: ``n_val`` fresh samples)."""
+    def refit_stream(self, stream, n=None, *, n_val=10_000, rebias=True, seed=None):
+        """:meth:`refit` on ``n`` rows of a stream, as :meth:`fit_stream` takes them (validation:
+        ``n_val`` fresh rows of its ``val()``, else GCV)."""
         check_is_fitted(self, "W_")
         _, dtype = self._check_params()
-        n = check_int(n, "n", low=2)
-        if check_stream(stream).d != self.n_features_in_:
+        stream, n = as_stream(stream, n)
+        if stream.d != self.n_features_in_:
             raise ValueError(f"stream.d is {stream.d} but the model was fitted with d = {self.n_features_in_}")
-        val = stream.val().take(check_int(n_val, "n_val", low=1)) if self.ridge == "validate" else None
+        val = validation_rows(stream, n_val) if self.ridge == "validate" else None
         ctx = self._context(dtype, stream.d, stream=stream)
         return self._refit(ctx, _StreamSource(stream, n), n, val, rebias, seed)
 

@@ -11,7 +11,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._memory import check_allocation
-from ._validation import MAX_DEGREE, as_float_array, check_dtype, check_int, check_stream, check_target
+from ._streams import as_stream, validation_rows
+from ._validation import MAX_DEGREE, as_float_array, check_dtype, check_int, check_target
 from .backend import FAMILIES, Portable, context, stream_context, to_host
 from .hermite import count_multi_indices, multi_indices
 from .ridge import EigenRidge, lambda_grid, resolve_ridge
@@ -115,11 +116,12 @@ class OracleRegressor(Portable, RegressorMixin, BaseEstimator):
         chunks = ((X[i:min(i + c, n), ...], y[i:min(i + c, n)]) for i in range(0, n, c))
         return self._solve(ctx, chunks, n, val)
 
-    def fit_stream(self, stream, n, *, n_val=10_000):
-        """Fit on ``n`` samples of a GaussianStream (validation: ``n_val`` fresh samples)."""
-        n = check_int(n, "n", low=1)
-        self._prepare(check_stream(stream).d, n)
-        val = stream.val().take(check_int(n_val, "n_val", low=1)) if self.ridge == "validate" else None
+    def fit_stream(self, stream, n=None, *, n_val=10_000):
+        """Fit on ``n`` rows of a stream, as :meth:`OneStepNetwork.fit_stream` takes them
+        (validation: ``n_val`` fresh rows of its ``val()``, else GCV)."""
+        stream, n = as_stream(stream, n, low=1)
+        self._prepare(stream.d, n)
+        val = validation_rows(stream, n_val) if self.ridge == "validate" else None
         c = check_int(self.chunk_size, "chunk_size", low=1)
         ctx = stream_context(self.backend, self._FAMILIES, stream, dtype=self._dtype, chunk=c)
         return self._solve(ctx, stream.chunks(0, n, c), n, val)

@@ -81,3 +81,48 @@ def test_validation_rows_only_where_the_stream_has_a_validation_split():
     Xv, yv = validation_rows(s, 50)
     np.testing.assert_array_equal(Xv, s.val().take(50)[0])
     assert validation_rows(as_stream(_chunks(), None)[0], 50) is None
+
+
+class _OwnStream:
+    """A stream of one's own: d, dtype and chunks(), no val(); rows are a function of their index."""
+
+    d, dtype = 6, np.float64
+
+    def chunks(self, start, stop, chunk_size):
+        for lo in range(start, stop, chunk_size):
+            hi = min(lo + chunk_size, stop)
+            X = np.stack([np.random.default_rng(i).standard_normal(self.d) for i in range(lo, hi)])
+            yield X, (X[:, 0] ** 2 - 1) / np.sqrt(2) + X[:, 1] * X[:, 2]
+
+
+@pytest.mark.parametrize("cls", [fastrep.OneStepNetwork, fastrep.RandomFeaturesRegressor])
+def test_learners_take_any_form_of_the_same_rows(cls):
+    t = fastrep.MultiIndexTarget.separation(d=6, seed=0)
+    s = fastrep.GaussianStream(t, seed=4, dtype=np.float64)
+    kw = {"width": 20, "ridge": 1e-3, "dtype": np.float64, "seed": 2, "chunk_size": 64}
+    ref = cls(**kw).fit_stream(s, 300)
+    listed = list(s.chunks(0, 300, 50))
+    for form in (listed, iter(listed), (c for c in listed)):
+        got = cls(**kw).fit_stream(form)
+        np.testing.assert_allclose(got.a_, ref.a_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(cls(**kw).fit_stream(listed, 200).a_, cls(**kw).fit_stream(s, 200).a_,
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_a_stream_without_val_validates_by_gcv():
+    own = _OwnStream()
+    net = fastrep.OneStepNetwork(width=20, dtype=np.float64).fit_stream(own, 400)  # ridge='validate'
+    X, _ = next(own.chunks(0, 400, 400))
+    ref = fastrep.OneStepNetwork(width=20, dtype=np.float64).fit(X, next(own.chunks(0, 400, 400))[1])
+    assert net.ridge_ == ref.ridge_  # fit without X_val: GCV on the same rows
+    np.testing.assert_allclose(net.a_, ref.a_, rtol=1e-8, atol=1e-10)
+    refit = net.refit_stream(own, 200)
+    assert np.isfinite(refit.ridge_)
+
+
+def test_oracle_takes_chunks_too():
+    t = fastrep.MultiIndexTarget.separation(d=6, seed=0)
+    s = fastrep.GaussianStream(t, seed=4, dtype=np.float64)
+    ref = fastrep.OracleRegressor(t, ridge=1e-6).fit_stream(s, 200)
+    got = fastrep.OracleRegressor(t, ridge=1e-6).fit_stream(list(s.chunks(0, 200, 64)))
+    np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-10, atol=1e-12)
