@@ -392,6 +392,8 @@ class NTKRegressor(_KernelRidgeBase):
         The cholesky grid is :func:`fastrep.ridge.lambda_grid` (100 values in [1e-10, 1e15],
         one eigendecomposition); the nystrom grid is ``NYSTROM_GRID`` (1e-9 .. 1e-1).
         ridge=0 is exact interpolation and fails with a clear error on a singular Gram matrix.
+        In scikit-learn's terms ridge=lambda is ``KernelRidge(alpha=n * lambda)`` with the same
+        kernel (n = the number of training rows): alpha = (K + n lambda I)^-1 y.
     solver : 'auto', 'cholesky' or 'nystrom' (see the module docstring).
     beta : first-layer bias scale of the kernel, >= 0.
     n_centers : Nystrom centres M (default min(n, max(1024, 16 sqrt(n))), fewer if the two

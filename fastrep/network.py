@@ -510,7 +510,9 @@ class OneStepNetwork(_TwoLayerBase):
         lambda of the second stage. 'validate' picks it on a 100-point log grid in
         [1e-10, 1e15]: on validation data when given (``fit``'s X_val/y_val; ``fit_stream``
         draws n_val fresh samples), else by generalized cross-validation computed exactly from
-        the same eigendecomposition.
+        the same eigendecomposition. The second stage minimizes (1/n)|y_hat - Phi a|^2 +
+        lambda |a|^2: in scikit-learn's terms ``Ridge(alpha=n * lambda, fit_intercept=False)``
+        on the features Phi (n = the number of ridge rows) and the centered labels.
     steps : int (default 1)
         Number of large steps; steps > 1 splits the stage-1 samples into `steps` consecutive
         fresh batches, one per step, each step W <- -eta1 grad L(W) at the current W.

@@ -27,7 +27,9 @@ class OracleRegressor(Portable, RegressorMixin, BaseEstimator):
     ----------
     target : MultiIndexTarget (gives U and, by default, the degree).
     degree : int or None, the largest |alpha| (default: the target's degree).
-    ridge : 'validate' (validation data if given, else GCV) or a positive float.
+    ridge : 'validate' (validation data if given, else GCV) or a positive float: lambda in
+        (1/n)|y - H c|^2 + lambda |c|^2, i.e. scikit-learn's ``Ridge(alpha=n * lambda,
+        fit_intercept=False)`` on the Hermite features H (n = the number of training rows).
     dtype : float64 (default) or float32; backend : the Hermite-features backend.
     chunk_size : rows per chunk of features.
     max_memory : bytes the fit may use (fastrep's one budget: default ``FASTREP_MAX_MEMORY``
