@@ -44,7 +44,7 @@ from ._validation import as_float_array, check_dtype, check_finite_output, check
 from .backend import FAMILIES, Portable, context, namespace, on_host, to_host
 from .ntk import check_beta, check_kernel_scale
 from .nystrom import falkon
-from .ridge import EigenRidge, lambda_grid, resolve_ridge
+from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path
 
 __all__ = ["JitterWarning", "NNGPRegressor", "NTKRegressor"]
 
@@ -240,7 +240,7 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
             else:
                 lam, scores = er.gcv(n, float(y @ y), lams, kernel=True)
             alpha = er.coef(lam)
-            self.ridge_path_ = (lams, scores)
+            self.ridge_path_ = ridge_path(lams, scores)
             self.ridge_ = lam
             self.jitter_ = 0.0  # an eigendecomposition needs none
             # residual of (K + n lam I) alpha = y, with K alpha recomputed block by block
@@ -353,7 +353,7 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
             if best is None or scores[k] < scores[best]:
                 best, kept = k, res
         lam = float(NYSTROM_GRID[best])
-        self.ridge_path_ = (NYSTROM_GRID.copy(), scores)
+        self.ridge_path_ = ridge_path(NYSTROM_GRID.copy(), scores)
         self.ridge_ = lam
         if val is None:  # refit on every training row with the chosen lambda
             return solve(X, y, _rows(xp, X, np.sort(rng.choice(n, size=M, replace=False))), lam)

@@ -42,7 +42,7 @@ from ._validation import (
     naming,
 )
 from .backend import FAMILIES, Portable, context, namespace, on_host, stream_context, to_host
-from .ridge import EigenRidge, lambda_grid, resolve_ridge
+from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path
 
 __all__ = ["DegenerateTargetWarning", "OneStepNetwork", "RandomFeaturesRegressor"]
 
@@ -443,7 +443,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
                     ridge, scores = er.select(Phi_v, data.centered(Xv, yv), grid)
                 else:
                     ridge, scores = er.gcv(n2, yy, grid)
-                self.ridge_path_ = (grid, scores)
+                self.ridge_path_ = ridge_path(grid, scores)
             self.a_ = to_host(er.coef(ridge))
             self.ridge_ = float(ridge)
 
@@ -540,7 +540,8 @@ class OneStepNetwork(_TwoLayerBase):
     W_ (m, d) float64, b_ (m,), a_ (m,) second-layer weights, ridge_ (float),
     label_mean_ (alpha_hat), label_linear_ (d,) (beta_hat), eta1_, lambda1_,
     first_layer_a_ (m,) the +-1 signs used in step 1, timings_ (dict: seconds per stage:
-    'labels', 'step1', 'features', 'ridge'), ridge_path_ ((grid, validation scores) or None).
+    'labels', 'step1', 'features', 'ridge'), ridge_path_ (a :class:`fastrep.ridge.RidgePath`
+    of the lambdas tried and their scores, or None with a fixed ridge).
     """
 
 

@@ -15,7 +15,7 @@ from ._streams import as_stream, validation_rows
 from ._validation import MAX_DEGREE, as_float_array, check_dtype, check_int, check_target
 from .backend import FAMILIES, Portable, context, stream_context, to_host
 from .hermite import count_multi_indices, multi_indices
-from .ridge import EigenRidge, lambda_grid, resolve_ridge
+from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path
 
 __all__ = ["OracleRegressor"]
 
@@ -88,12 +88,14 @@ class OracleRegressor(Portable, RegressorMixin, BaseEstimator):
             yy += float(yv @ yv)
         er = EigenRidge(G / n, b / n, rcond=10 * np.finfo(np.float64).eps, ops=ctx["ridge"])
         ridge = resolve_ridge(self.ridge)
+        self.ridge_path_ = None
         if ridge == "validate":
             if val is not None:
                 Hv = xp.astype(self._features(ctx, val[0]), xp.float64)
-                ridge, _ = er.select(Hv, xp.astype(val[1], xp.float64), lambda_grid())
+                ridge, scores = er.select(Hv, xp.astype(val[1], xp.float64), lambda_grid())
             else:
-                ridge, _ = er.gcv(n, yy, lambda_grid())
+                ridge, scores = er.gcv(n, yy, lambda_grid())
+            self.ridge_path_ = ridge_path(lambda_grid(), scores)
         self.ridge_ = float(ridge)
         self.coef_ = to_host(er.coef(ridge))
         self._ctx, self.backend_ = ctx, ctx.backend_

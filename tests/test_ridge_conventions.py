@@ -50,3 +50,20 @@ def test_oracle_is_ridge_with_alpha_n_lambda(data):
     H = hermite_features(X @ t.U.T, oracle.alphas_)
     ref = Ridge(alpha=len(y) * LAM, fit_intercept=False, solver="cholesky").fit(H, y).coef_
     np.testing.assert_allclose(oracle.coef_, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_ridge_path_is_a_named_structure(data):
+    from fastrep.ridge import RidgePath, lambda_grid
+
+    t, X, y, _ = data
+    Xv, yv = fastrep.GaussianStream(t, seed=3, dtype=np.float64).val().take(200)
+    for model in (fastrep.NTKRegressor().fit(X, y, Xv, yv), fastrep.OneStepNetwork(width=20).fit(X, y),
+                  fastrep.OracleRegressor(t).fit(X, y)):
+        path = model.ridge_path_
+        assert isinstance(path, RidgePath)
+        np.testing.assert_array_equal(path.ridge, lambda_grid())
+        assert path.score.shape == path.ridge.shape and path.best == model.ridge_
+        lams, scores = path  # still unpacks as before
+        frame = path.to_frame()
+        assert list(frame.columns) == ["ridge", "score"] and len(frame) == len(lams)
+    assert getattr(fastrep.NTKRegressor(ridge=LAM).fit(X, y), "ridge_path_", None) is None
