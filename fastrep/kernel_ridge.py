@@ -1,6 +1,6 @@
 """Kernel ridge regression with the NTK and NNGP kernels: exact (Cholesky) and large-n (Nystrom).
 
-Both solve  min_alpha (1/n) |y - K alpha|^2 + lam alpha^T K alpha  (the ridge of paper.md
+Both solve  min_alpha (1/n) |y - K alpha|^2 + lam alpha^T K alpha  (the ridge of the paper
 section 2, written for a kernel), whose solution is alpha = (K + n lam I)^-1 y, and predict
 f(x) = K(x, X_fit) alpha.
 

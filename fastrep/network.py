@@ -1,4 +1,4 @@
-"""Algorithm 1 (paper.md section 2): one large gradient step, then ridge on the second layer.
+"""Algorithm 1 (the paper): one large gradient step, then ridge on the second layer.
 
 Symbols, as in the paper and the first author's code:
 

@@ -1,7 +1,7 @@
 """The oracle baseline: ridge on the Hermite features h_alpha(U x) with the true U.
 
 It needs only about (number of Hermite terms) samples and no dependence on d, so it is the
-floor every learning curve is drawn against (paper.md section 3).
+floor every learning curve is drawn against (the paper).
 """
 
 from __future__ import annotations

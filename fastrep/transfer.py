@@ -1,4 +1,4 @@
-"""Transfer learning (paper.md section 3): a representation learned on one head serves another.
+"""Transfer learning (the paper): a representation learned on one head serves another.
 
 Source and target tasks share the relevant directions U but have different heads g1 and
 g2 (f_source = g1(Ux), f_target = g2(Ux)). The protocol:
