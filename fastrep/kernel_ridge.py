@@ -40,7 +40,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._kernels import JitterWarning
 from ._memory import resolve_max_memory
-from ._validation import as_float_array, check_dtype, check_finite_output, check_int, naming
+from ._validation import as_float_array, check_dtype, check_finite_output, check_int, naming, public_init
 from .backend import FAMILIES, Portable, context, namespace, on_host, to_host
 from .ntk import check_beta, check_kernel_scale
 from .nystrom import falkon
@@ -68,6 +68,11 @@ def _rows(xp, X, idx):
 
 class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
     _kind = "ntk"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            public_init(cls)  # a mistyped option names NTKRegressor, not _KernelRidgeBase
 
     def __init__(self, *, ridge="validate", solver="auto", beta=1.0, n_centers=None, max_memory=None,
                  dtype=np.float64, backend="auto", seed=0, block_size=None, tol=None, max_iter=100):

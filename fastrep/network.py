@@ -40,6 +40,7 @@ from ._validation import (
     check_int,
     check_positive,
     naming,
+    public_init,
 )
 from .backend import FAMILIES, Portable, context, namespace, on_host, stream_context, to_host
 from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path
@@ -122,6 +123,11 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
     """Shared machinery: parameter checks, label centering, feature moments, the ridge path."""
 
     _learns_first_layer = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            public_init(cls)  # a mistyped option names OneStepNetwork, not _TwoLayerBase
 
     def __init__(self, width=1000, *, eta1="normalized", rebias=False, split=False, ridge="validate",
                  steps=1, center=True, dtype=np.float32, backend="auto", seed=0, chunk_size=None,
