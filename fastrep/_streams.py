@@ -72,9 +72,9 @@ class ChunkStream:
         if np.dtype(X.dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise TypeError(f"stream: chunk {i} has X of dtype {X.dtype}; expected float32 or float64")
         if d is not None and X.shape[1] != d:
-            raise ValueError(f"stream: chunk {i} has {X.shape[1]} columns but chunk 0 has {d}")
+            raise ValueError(f"stream: chunk {i} has {X.shape[1]} columns; expected {d}")
         if dtype is not None and X.dtype != dtype:
-            raise ValueError(f"stream: chunk {i} has dtype {X.dtype} but chunk 0 has {dtype}")
+            raise ValueError(f"stream: chunk {i} has dtype {X.dtype}; expected {dtype}")
         return X, y.astype(X.dtype, copy=False)
 
     def _iterate(self) -> Iterator[tuple]:
@@ -104,6 +104,24 @@ class ChunkStream:
                 return
 
 
+class CheckedStream:
+    """A stream object of the user's, its chunks checked as they come (X ``(k, d)`` of
+    ``stream.dtype``, y ``(k,)``, y cast to that dtype): the learners' kernels need one dtype.
+    Every other attribute (``val``, ``target``, ...) is the wrapped stream's."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.d = int(stream.d)
+        self.dtype = np.dtype(stream.dtype)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def chunks(self, start, stop, chunk_size=None):
+        for i, chunk in enumerate(self._stream.chunks(start, stop, chunk_size)):
+            yield ChunkStream._check(i, chunk, self.d, self.dtype)
+
+
 def as_stream(stream, n, *, low: int = 2, max_memory=None):
     """``(stream, n)`` for ``fit_stream``: ``stream`` itself when it has ``d``, ``dtype`` and
     ``chunks`` (then ``n`` is required), else a :class:`ChunkStream` over an iterable of
@@ -111,6 +129,10 @@ def as_stream(stream, n, *, low: int = 2, max_memory=None):
     if _is_stream(stream):
         if n is None:
             raise TypeError("n: fit_stream needs the number of rows to read from a stream object")
+        from .data import GaussianStream
+
+        if not isinstance(stream, GaussianStream):  # its own chunks are right by construction
+            stream = CheckedStream(stream)
         return stream, check_int(n, "n", low=low)
     if isinstance(stream, (str, bytes, dict)) or not isinstance(stream, Iterable) or hasattr(stream, "shape"):
         raise TypeError(

@@ -126,3 +126,23 @@ def test_oracle_takes_chunks_too():
     ref = fastrep.OracleRegressor(t, ridge=1e-6).fit_stream(s, 200)
     got = fastrep.OracleRegressor(t, ridge=1e-6).fit_stream(list(s.chunks(0, 200, 64)))
     np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-10, atol=1e-12)
+
+
+def test_an_own_stream_with_float64_labels_for_float32_rows_is_cast():
+    class Mixed(_OwnStream):
+        dtype = np.float32
+
+        def chunks(self, start, stop, chunk_size):
+            for X, y in super().chunks(start, stop, chunk_size):
+                yield X.astype(np.float32), y  # y stays float64, as numpy promotion often leaves it
+
+    net = fastrep.OneStepNetwork(width=20).fit_stream(Mixed(), 300)
+    assert np.isfinite(net.ridge_) and net.a_.shape == (20,)
+
+    class Wrong(_OwnStream):
+        def chunks(self, start, stop, chunk_size):
+            for X, y in super().chunks(start, stop, chunk_size):
+                yield X[:, :3], y
+
+    with pytest.raises(ValueError, match="stream: chunk 0 has 3 columns; expected 6"):
+        fastrep.OneStepNetwork(width=20, dtype=np.float64).fit_stream(Wrong(), 300)
