@@ -39,7 +39,7 @@ from benchmarks._common import blas_setting, machine, md_table, median_time  # n
 
 
 def numpy_ntk(X, beta=1.0):
-    """The NTK in plain NumPy (paper.md section 4), in X's dtype: a matmul, then whole-array
+    """The NTK in plain NumPy (the paper), in X's dtype: a matmul, then whole-array
     ufuncs written in place where NumPy allows (four (n, n) arrays at the peak), so the
     baseline is as strong as NumPy gets without a compiled kernel."""
     dt = X.dtype.type

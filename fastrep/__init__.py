@@ -27,6 +27,7 @@ _LAZY = {
     "fit_transfer": "transfer",
     "shared_source": "transfer",
     "metrics": None,
+    "ridge": None,
     "experiments": None,
     "theory": None,
     "diagnostics": None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import numbers
 import re
+import types
 
 import numpy as np
 
@@ -245,3 +246,18 @@ def as_multi_indices(alphas, name: str = "alphas", r: int | None = None,
     if r is not None and a.shape[1] != r:
         raise ValueError(f"{name} has {a.shape[1]} columns but Z has {r}; they must match")
     return np.ascontiguousarray(a, dtype=np.int32)
+
+
+def public_init(cls):
+    """Give ``cls`` its own copy of the ``__init__`` it inherits, so that Python's TypeError for
+    a mistyped keyword names the public class (``OneStepNetwork.__init__() got an unexpected
+    keyword argument``), not a private base. Signature, defaults and docstring are unchanged
+    (scikit-learn reads the parameters from the signature)."""
+    init = cls.__init__
+    qualname = f"{cls.__qualname__}.__init__"
+    new = types.FunctionType(init.__code__.replace(co_qualname=qualname), init.__globals__, "__init__",
+                             init.__defaults__, init.__closure__)
+    new.__kwdefaults__ = init.__kwdefaults__
+    new.__doc__, new.__qualname__, new.__module__ = init.__doc__, qualname, cls.__module__
+    cls.__init__ = new
+    return cls

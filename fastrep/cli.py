@@ -1,4 +1,4 @@
-"""The ``fastrep`` command: ``demo``, ``sweep``, ``report``, ``backends``.
+"""The ``fastrep`` command: ``demo``, ``sweep``, ``report``, ``examples``, ``backends``.
 
 User mistakes (a bad spec, a foreign store file, a missing file, an unreachable
 scheduler) print one line ``fastrep: error: ...`` on stderr and exit with status 2.
@@ -7,7 +7,10 @@ scheduler) print one line ``fastrep: error: ...`` on stderr and exit with status
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -16,8 +19,34 @@ __all__ = ["main"]
 _RESULTS = Path("fastrep-results")
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Help wrapped to the terminal (at most 100 columns), paragraph by paragraph; a paragraph
+    whose lines are indented or that opens with ``examples:`` (the command lines) stays as written."""
+
+    def __init__(self, prog, **kwargs):
+        kwargs.setdefault("width", max(40, min(100, shutil.get_terminal_size().columns - 2)))
+        super().__init__(prog, **kwargs)
+
+    def _fill_text(self, text, width, indent):
+        paragraphs = []
+        for para in text.strip("\n").split("\n\n"):
+            lines = para.splitlines()
+            if lines[0].rstrip().endswith(":") or any(line.startswith("  ") for line in lines):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                flat = " ".join(line.strip() for line in lines)
+                paragraphs.append(textwrap.fill(flat, width, initial_indent=indent, subsequent_indent=indent))
+        return "\n\n".join(paragraphs)
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (with a pointer to --help), exit status 2."""
+    """argparse with whole option names only (``--stor`` is not ``--store``), wrapped help, and a
+    usage error in one line (with a pointer to --help), exit status 2."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(2, f"fastrep: error: {message} (see `{self.prog} --help`)\n")
@@ -154,6 +183,25 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_examples(args) -> int:
+    from .experiments import examples
+
+    if args.name is None:
+        names = examples.names()
+        width = max(map(len, names))
+        for name in names:
+            print(f"{name:<{width}}  {examples.describe(name)}")
+        print("print one: fastrep examples NAME; run one: fastrep sweep NAME; a C++ program that embeds "
+              f"the core: {examples.embed_source()}", file=sys.stderr)
+        return 0
+    try:
+        text = examples.text(args.name)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    sys.stdout.write(text)
+    return 0
+
+
 def _cmd_backends(args) -> int:
     from . import __version__, backends
     from .backend import AUTO_PREFERENCE, DEFAULT_CPU_ORDER, fit_plan
@@ -162,7 +210,7 @@ def _cmd_backends(args) -> int:
     status = backends()
     width = max(map(len, status))
     for name, state in status.items():
-        print(f"  {name:<{width}}  {state}")
+        print(f"  {name:<{width}}  {state.removeprefix(f'{name}: ')}")
     avail = [b for b in DEFAULT_CPU_ORDER if status.get(b) == "available"]
     print(f"'auto' on CPU arrays: {avail[0] if avail else 'reference'} by default", end="")
     if AUTO_PREFERENCE:
@@ -182,14 +230,13 @@ def _cmd_backends(args) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    raw = argparse.RawDescriptionHelpFormatter
     p = _Parser(
         prog="fastrep",
-        formatter_class=raw,
         description="Feature learning against kernels at large d: run the paper's separation and plot it.",
         epilog="examples:\n  fastrep demo            # the separation study, < 10 min on 2 cores\n"
         "  fastrep demo --quick    # a ~1 minute version\n"
-        "  fastrep sweep examples/separation.toml --store runs/sep.sqlite\n"
+        "  fastrep examples        # the example sweeps that ship with fastrep\n"
+        "  fastrep sweep separation --store runs/sep.sqlite\n"
         "  fastrep report runs/sep.sqlite\n  fastrep backends",
     )
     from . import __version__
@@ -199,7 +246,6 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser(
         "demo",
-        formatter_class=raw,
         help="run the default separation study and write its report",
         description="Run the embedded separation study (degree-3 target, r = 2: one-step network, "
         "NTK ridge, oracle, transfer) on local processes, store the results in SQLite "
@@ -231,19 +277,20 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser(
         "sweep",
-        formatter_class=raw,
         help="run a sweep from a TOML spec",
         description="Run every cell of a sweep spec that the store does not hold yet, then write "
-        "the report. Every value is checked first; a sweep name the store holds with another "
-        "setting is refused (--as NAME); more than 10^5 cells or an estimate over a day needs "
-        "--yes. The spec format is documented in fastrep/experiments/spec.py and examples/*.toml.",
-        epilog="examples:\n  fastrep sweep examples/separation.toml\n"
-        "  fastrep sweep examples/separation.toml --dry-run     # cells, time and memory; runs nothing\n"
+        "the report. SPEC is a TOML file or the name of an example that ships with fastrep "
+        "(`fastrep examples` lists them; `fastrep examples NAME > my.toml` copies one to edit). "
+        "Every value is checked first; a sweep name the store holds with another setting is "
+        "refused (--as NAME); more than 10^5 cells or an estimate over a day needs --yes. "
+        "The format is documented in fastrep/experiments/spec.py.",
+        epilog="examples:\n  fastrep sweep separation\n  fastrep sweep my.toml\n"
+        "  fastrep sweep my.toml --dry-run     # cells, time and memory; runs nothing\n"
         "  fastrep sweep spec.toml --store runs/sep.sqlite --workers 4\n"
         "  fastrep sweep spec-width50.toml --as sep-width50     # a changed setting, under a new name\n"
         "  fastrep sweep spec.toml --scheduler tcp://10.0.0.5:8786",
     )
-    s.add_argument("spec", metavar="SPEC.toml", help="the sweep specification")
+    s.add_argument("spec", metavar="SPEC", help="a sweep spec (TOML file) or a packaged example's name")
     s.add_argument(
         "--store",
         metavar="PATH",
@@ -273,7 +320,6 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser(
         "report",
-        formatter_class=raw,
         help="figures and report.md from a store (nothing is rerun)",
         description="Read a results store and write the figures (PNG) and report.md: fitted slopes "
         "with bootstrap intervals, the n* table, machine and timings.",
@@ -291,9 +337,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.set_defaults(func=_cmd_report)
 
+    e = sub.add_parser(
+        "examples",
+        help="list the example sweeps that ship with fastrep, or print one",
+        description="Without NAME: one line per example sweep spec that ships with fastrep. With "
+        "NAME: print that spec (TOML, with its comments) to copy and edit. `fastrep sweep NAME` "
+        "runs one as it is.",
+        epilog="examples:\n  fastrep examples\n  fastrep examples separation > my.toml\n"
+        "  fastrep sweep my.toml",
+    )
+    e.add_argument("name", nargs="?", metavar="NAME", help="an example's name (default: list them)")
+    e.set_defaults(func=_cmd_examples)
+
     b = sub.add_parser(
         "backends",
-        formatter_class=raw,
         help="which compute backends run here",
         description="List every backend (reference, cpp, numba, cupy): available, or why not.",
         epilog="example:\n  fastrep backends\n  FASTREP_BACKEND=numba fastrep backends",
@@ -323,6 +380,9 @@ def main(argv=None) -> int:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"fastrep: error: {msg}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `fastrep backends | head`: the reader left; not an error of ours
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (silences the flush at exit)
+        return 0
     except KeyboardInterrupt:
         print(
             "fastrep: interrupted; finished cells are saved, re-run the same command to resume",

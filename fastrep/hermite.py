@@ -1,6 +1,6 @@
 """Orthonormal Hermite polynomials, the basis every fastrep target is written in.
 
-Notation (paper.md section 1): He_k is the probabilists' Hermite polynomial
+Notation (the paper): He_k is the probabilists' Hermite polynomial
 (He_0 = 1, He_1 = z, He_{k+1} = z He_k - k He_{k-1}); h_k = He_k / sqrt(k!) is its
 normalized version, orthonormal under N(0, 1); for a multi-index alpha in N^r,
 h_alpha(z) = prod_j h_{alpha_j}(z_j).

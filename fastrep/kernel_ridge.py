@@ -1,6 +1,6 @@
 """Kernel ridge regression with the NTK and NNGP kernels: exact (Cholesky) and large-n (Nystrom).
 
-Both solve  min_alpha (1/n) |y - K alpha|^2 + lam alpha^T K alpha  (the ridge of paper.md
+Both solve  min_alpha (1/n) |y - K alpha|^2 + lam alpha^T K alpha  (the ridge of the paper
 section 2, written for a kernel), whose solution is alpha = (K + n lam I)^-1 y, and predict
 f(x) = K(x, X_fit) alpha.
 
@@ -40,11 +40,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._kernels import JitterWarning
 from ._memory import resolve_max_memory
-from ._validation import as_float_array, check_dtype, check_finite_output, check_int, naming
+from ._validation import as_float_array, check_dtype, check_finite_output, check_int, naming, public_init
 from .backend import FAMILIES, Portable, context, namespace, on_host, to_host
 from .ntk import check_beta, check_kernel_scale
 from .nystrom import falkon
-from .ridge import EigenRidge, lambda_grid, resolve_ridge
+from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path
 
 __all__ = ["JitterWarning", "NNGPRegressor", "NTKRegressor"]
 
@@ -68,6 +68,11 @@ def _rows(xp, X, idx):
 
 class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
     _kind = "ntk"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            public_init(cls)  # a mistyped option names NTKRegressor, not _KernelRidgeBase
 
     def __init__(self, *, ridge="validate", solver="auto", beta=1.0, n_centers=None, max_memory=None,
                  dtype=np.float64, backend="auto", seed=0, block_size=None, tol=None, max_iter=100):
@@ -240,7 +245,7 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
             else:
                 lam, scores = er.gcv(n, float(y @ y), lams, kernel=True)
             alpha = er.coef(lam)
-            self.ridge_path_ = (lams, scores)
+            self.ridge_path_ = ridge_path(lams, scores)
             self.ridge_ = lam
             self.jitter_ = 0.0  # an eigendecomposition needs none
             # residual of (K + n lam I) alpha = y, with K alpha recomputed block by block
@@ -353,7 +358,7 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
             if best is None or scores[k] < scores[best]:
                 best, kept = k, res
         lam = float(NYSTROM_GRID[best])
-        self.ridge_path_ = (NYSTROM_GRID.copy(), scores)
+        self.ridge_path_ = ridge_path(NYSTROM_GRID.copy(), scores)
         self.ridge_ = lam
         if val is None:  # refit on every training row with the chosen lambda
             return solve(X, y, _rows(xp, X, np.sort(rng.choice(n, size=M, replace=False))), lam)
@@ -392,6 +397,8 @@ class NTKRegressor(_KernelRidgeBase):
         The cholesky grid is :func:`fastrep.ridge.lambda_grid` (100 values in [1e-10, 1e15],
         one eigendecomposition); the nystrom grid is ``NYSTROM_GRID`` (1e-9 .. 1e-1).
         ridge=0 is exact interpolation and fails with a clear error on a singular Gram matrix.
+        In scikit-learn's terms ridge=lambda is ``KernelRidge(alpha=n * lambda)`` with the same
+        kernel (n = the number of training rows): alpha = (K + n lambda I)^-1 y.
     solver : 'auto', 'cholesky' or 'nystrom' (see the module docstring).
     beta : first-layer bias scale of the kernel, >= 0.
     n_centers : Nystrom centres M (default min(n, max(1024, 16 sqrt(n))), fewer if the two

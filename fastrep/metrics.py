@@ -23,7 +23,7 @@ def excess_error(model, target, n_test: int = 10_000, seed: int = 0, *, chunk_si
     model has none), so every method evaluated with the same seed sees the same inputs. They are
     generated where the model was fitted (its Context: the device, the array library), or on
     the host for a model without one (never fitted here, or unpickled).
-    Label noise never enters: this is the test MSE minus sigma^2, normalized (paper.md section 1).
+    Label noise never enters: this is the test MSE minus sigma^2, normalized (the paper).
 
     ``model.predict(X)`` must return one finite prediction per row, shape (rows,): any other
     shape (an (n, 1) column would broadcast against f*) or a NaN/inf raises ``ValueError``.

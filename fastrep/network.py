@@ -1,4 +1,4 @@
-"""Algorithm 1 (paper.md section 2): one large gradient step, then ridge on the second layer.
+"""Algorithm 1 (the paper): one large gradient step, then ridge on the second layer.
 
 Symbols, as in the paper and the first author's code:
 
@@ -33,17 +33,18 @@ from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
 from ._memory import check_allocation
 from ._stream_cache import StreamSource
+from ._streams import as_stream, validation_rows
 from ._validation import (
     as_float_array,
     check_dtype,
     check_finite_output,
     check_int,
     check_positive,
-    check_stream,
     naming,
+    public_init,
 )
 from .backend import FAMILIES, Portable, context, namespace, on_host, stream_context, to_host
-from .ridge import EigenRidge, lambda_grid, resolve_ridge
+from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path
 
 __all__ = ["DegenerateTargetWarning", "OneStepNetwork", "RandomFeaturesRegressor"]
 
@@ -92,6 +93,11 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
     """Shared machinery: parameter checks, label centering, feature moments, the ridge path."""
 
     _learns_first_layer = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            public_init(cls)  # a mistyped option names OneStepNetwork, not _TwoLayerBase
 
     def __init__(self, width=1000, *, eta1="normalized", rebias=False, split=False, ridge="validate",
                  steps=1, center=True, dtype=np.float32, backend="auto", seed=0, chunk_size=None,
@@ -164,21 +170,24 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         self.stream_cache_ = None  # in-memory data: no stream
         return self._fit(ctx, _ArraySource(X, y), X.shape[0], val)
 
-    def fit_stream(self, stream, n, *, n_val=10_000, val=None, cache="auto"):
-        """Fit on ``n`` samples of a :class:`fastrep.GaussianStream`.
+    def fit_stream(self, stream, n=None, *, n_val=10_000, val=None, cache="auto"):
+        """Fit on ``n`` rows of a stream, never holding them all.
 
-        The validation set for ``ridge='validate'`` is ``n_val`` fresh samples of the stream's
-        validation split (as in the first author's code), or ``val=(X_val, y_val)``.
+        ``stream``: a :class:`fastrep.GaussianStream`, any object with ``d``, ``dtype`` and
+        ``chunks(start, stop, chunk_size)`` (optionally ``val()``), or any iterable of ``(X, y)``
+        chunks (``n=None``: all its rows); see :mod:`fastrep._streams`. The validation set for
+        ``ridge='validate'`` is ``n_val`` fresh rows of the stream's ``val()`` split (as in the
+        first author's code), or ``val=(X_val, y_val)``; a stream without ``val()`` has lambda
+        chosen by generalized cross-validation, as :meth:`fit` does without ``X_val``.
         ``cache`` ('auto', 'keep' or 'regenerate'): whether the later passes read the training
-        rows kept from the first pass or regenerate them from the seed; 'auto' keeps them when
+        rows kept from the first pass or regenerate them from the stream; 'auto' keeps them when
         they fit the memory budget (``max_memory``, else ``FASTREP_MAX_MEMORY``, else half the
         available RAM), so the largest fits never hold them and their peak memory is flat in n.
         The mode that ran is ``stream_cache_`` ('kept' or 'regenerated'); both give the same fit
         (fastrep._stream_cache).
         """
         _, dtype = self._check_params()
-        n = check_int(n, "n", low=2)
-        check_stream(stream)
+        stream, n = as_stream(stream, n)
         target = getattr(stream, "target", None)
         if target is not None and getattr(target, "nondegenerate", True) is False:
             warnings.warn(
@@ -190,8 +199,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
             raise ValueError(f"stream.dtype is {np.dtype(stream.dtype)} but the model's dtype is {dtype}")
         src = StreamSource(stream, n, cache, max_memory=self.max_memory)
         if val is None and self.ridge == "validate":
-            n_val = check_int(n_val, "n_val", low=1)
-            val = stream.val().take(n_val)
+            val = validation_rows(stream, n_val)  # None without val(): GCV
         if val is not None:
             val = self._validate_xy(val[0], val[1], "X_val", "y_val", reset=False, d=stream.d)
         self.n_features_in_ = stream.d
@@ -421,7 +429,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
                     ridge, scores = er.select(Phi_v, data.centered(Xv, yv), grid)
                 else:
                     ridge, scores = er.gcv(n2, yy, grid)
-                self.ridge_path_ = (grid, scores)
+                self.ridge_path_ = ridge_path(grid, scores)
             self.a_ = to_host(er.coef(ridge))
             self.ridge_ = float(ridge)
 
@@ -440,16 +448,16 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         ctx = self._context(dtype, self.n_features_in_, X, y)
         return self._refit(ctx, _ArraySource(X, y), X.shape[0], val, rebias, seed)
 
-    def refit_stream(self, stream, n, *, n_val=10_000, rebias=True, seed=None, cache="auto"):
-        """:meth:`refit` on ``n`` samples of a stream (validation: ``n_val`` fresh samples; ``cache``
-        as in :meth:`fit_stream`)."""
+    def refit_stream(self, stream, n=None, *, n_val=10_000, rebias=True, seed=None, cache="auto"):
+        """:meth:`refit` on ``n`` rows of a stream, as :meth:`fit_stream` takes them (validation:
+        ``n_val`` fresh rows of its ``val()``, else GCV; ``cache`` as in :meth:`fit_stream`)."""
         check_is_fitted(self, "W_")
         _, dtype = self._check_params()
-        n = check_int(n, "n", low=2)
-        if check_stream(stream).d != self.n_features_in_:
+        stream, n = as_stream(stream, n)
+        if stream.d != self.n_features_in_:
             raise ValueError(f"stream.d is {stream.d} but the model was fitted with d = {self.n_features_in_}")
         src = StreamSource(stream, n, cache, max_memory=self.max_memory)
-        val = stream.val().take(check_int(n_val, "n_val", low=1)) if self.ridge == "validate" else None
+        val = validation_rows(stream, n_val) if self.ridge == "validate" else None
         ctx = self._context(dtype, stream.d, stream=stream)
         self._refit(ctx, src, n, val, rebias, seed)
         self.stream_cache_ = src.mode
@@ -491,7 +499,9 @@ class OneStepNetwork(_TwoLayerBase):
         lambda of the second stage. 'validate' picks it on a 100-point log grid in
         [1e-10, 1e15]: on validation data when given (``fit``'s X_val/y_val; ``fit_stream``
         draws n_val fresh samples), else by generalized cross-validation computed exactly from
-        the same eigendecomposition.
+        the same eigendecomposition. The second stage minimizes (1/n)|y_hat - Phi a|^2 +
+        lambda |a|^2: in scikit-learn's terms ``Ridge(alpha=n * lambda, fit_intercept=False)``
+        on the features Phi (n = the number of ridge rows) and the centered labels.
     steps : int (default 1)
         Number of large steps; steps > 1 splits the stage-1 samples into `steps` consecutive
         fresh batches, one per step, each step W <- -eta1 grad L(W) at the current W.
@@ -519,7 +529,8 @@ class OneStepNetwork(_TwoLayerBase):
     W_ (m, d) float64, b_ (m,), a_ (m,) second-layer weights, ridge_ (float),
     label_mean_ (alpha_hat), label_linear_ (d,) (beta_hat), eta1_, lambda1_,
     first_layer_a_ (m,) the +-1 signs used in step 1, timings_ (dict: seconds per stage:
-    'labels', 'step1', 'features', 'ridge'), ridge_path_ ((grid, validation scores) or None),
+    'labels', 'step1', 'features', 'ridge'), ridge_path_ (a :class:`fastrep.ridge.RidgePath`
+    of the lambdas tried and their scores, or None with a fixed ridge),
     stream_cache_ ('kept' or 'regenerated' after fit_stream, see its ``cache``; None after fit).
     """
 

@@ -1,4 +1,4 @@
-"""The NTK and NNGP (random-features) kernels of the two-layer ReLU network (paper.md section 4).
+"""The NTK and NNGP (random-features) kernels of the two-layer ReLU network (the paper).
 
 Standard NTK parametrization with a first-layer bias: h = w.x/sqrt(d) + beta b, with
 w ~ N(0, I_d), b ~ N(0, 1). With exact norms,
@@ -103,7 +103,7 @@ def ntk_kernel(X1, X2=None, beta: float = 1.0, *, backend: str = "auto"):
         (else ``ValueError``: scale X1 down).
     X2 : (n2, d) array or None. None (or X1 itself) computes the symmetric Theta(X1, X1),
         whose diagonal is then exact.
-    beta : first-layer bias scale, in [0, 1e150] (paper.md uses 1).
+    beta : first-layer bias scale, in [0, 1e150] (the paper uses 1).
     backend : 'auto', 'reference', 'cpp', 'numba' or 'cupy'.
 
     Returns

@@ -1,7 +1,7 @@
 """The oracle baseline: ridge on the Hermite features h_alpha(U x) with the true U.
 
 It needs only about (number of Hermite terms) samples and no dependence on d, so it is the
-floor every learning curve is drawn against (paper.md section 3).
+floor every learning curve is drawn against (the paper).
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._memory import check_allocation
-from ._validation import MAX_DEGREE, as_float_array, check_dtype, check_int, check_stream, check_target
+from ._streams import as_stream, validation_rows
+from ._validation import MAX_DEGREE, as_float_array, check_dtype, check_int, check_target
 from .backend import FAMILIES, Portable, context, stream_context, to_host
 from .hermite import count_multi_indices, multi_indices
-from .ridge import EigenRidge, lambda_grid, resolve_ridge
+from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path
 
 __all__ = ["OracleRegressor"]
 
@@ -26,7 +27,9 @@ class OracleRegressor(Portable, RegressorMixin, BaseEstimator):
     ----------
     target : MultiIndexTarget (gives U and, by default, the degree).
     degree : int or None, the largest |alpha| (default: the target's degree).
-    ridge : 'validate' (validation data if given, else GCV) or a positive float.
+    ridge : 'validate' (validation data if given, else GCV) or a positive float: lambda in
+        (1/n)|y - H c|^2 + lambda |c|^2, i.e. scikit-learn's ``Ridge(alpha=n * lambda,
+        fit_intercept=False)`` on the Hermite features H (n = the number of training rows).
     dtype : float64 (default) or float32; backend : the Hermite-features backend.
     chunk_size : rows per chunk of features.
     max_memory : bytes the fit may use (fastrep's one budget: default ``FASTREP_MAX_MEMORY``
@@ -85,12 +88,14 @@ class OracleRegressor(Portable, RegressorMixin, BaseEstimator):
             yy += float(yv @ yv)
         er = EigenRidge(G / n, b / n, rcond=10 * np.finfo(np.float64).eps, ops=ctx["ridge"])
         ridge = resolve_ridge(self.ridge)
+        self.ridge_path_ = None
         if ridge == "validate":
             if val is not None:
                 Hv = xp.astype(self._features(ctx, val[0]), xp.float64)
-                ridge, _ = er.select(Hv, xp.astype(val[1], xp.float64), lambda_grid())
+                ridge, scores = er.select(Hv, xp.astype(val[1], xp.float64), lambda_grid())
             else:
-                ridge, _ = er.gcv(n, yy, lambda_grid())
+                ridge, scores = er.gcv(n, yy, lambda_grid())
+            self.ridge_path_ = ridge_path(lambda_grid(), scores)
         self.ridge_ = float(ridge)
         self.coef_ = to_host(er.coef(ridge))
         self._ctx, self.backend_ = ctx, ctx.backend_
@@ -115,11 +120,12 @@ class OracleRegressor(Portable, RegressorMixin, BaseEstimator):
         chunks = ((X[i:min(i + c, n), ...], y[i:min(i + c, n)]) for i in range(0, n, c))
         return self._solve(ctx, chunks, n, val)
 
-    def fit_stream(self, stream, n, *, n_val=10_000):
-        """Fit on ``n`` samples of a GaussianStream (validation: ``n_val`` fresh samples)."""
-        n = check_int(n, "n", low=1)
-        self._prepare(check_stream(stream).d, n)
-        val = stream.val().take(check_int(n_val, "n_val", low=1)) if self.ridge == "validate" else None
+    def fit_stream(self, stream, n=None, *, n_val=10_000):
+        """Fit on ``n`` rows of a stream, as :meth:`OneStepNetwork.fit_stream` takes them
+        (validation: ``n_val`` fresh rows of its ``val()``, else GCV)."""
+        stream, n = as_stream(stream, n, low=1)
+        self._prepare(stream.d, n)
+        val = validation_rows(stream, n_val) if self.ridge == "validate" else None
         c = check_int(self.chunk_size, "chunk_size", low=1)
         ctx = stream_context(self.backend, self._FAMILIES, stream, dtype=self._dtype, chunk=c)
         return self._solve(ctx, stream.chunks(0, n, c), n, val)

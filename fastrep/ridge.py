@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,7 +22,35 @@ from ._memory import check_allocation
 from ._validation import check_int, check_positive
 from .backend import namespace, resolve, to_host
 
-__all__ = ["EigenRidge", "lambda_grid", "resolve_ridge"]
+__all__ = ["EigenRidge", "RidgePath", "lambda_grid", "resolve_ridge", "ridge_path"]
+
+
+class RidgePath(NamedTuple):
+    """The lambdas a validated fit tried and each one's score (the fitted ``ridge_path_``).
+
+    ``ridge`` (L,) float64, increasing; ``score`` (L,) float64: the validation MSE, or the
+    generalized cross-validation score when no validation data was given. Lower is better;
+    ``best`` is the chosen lambda. Unpacks as ``lams, scores = model.ridge_path_``.
+    """
+
+    ridge: np.ndarray
+    score: np.ndarray
+
+    @property
+    def best(self) -> float:
+        return float(self.ridge[int(np.argmin(self.score))])
+
+    def to_frame(self):
+        """A pandas DataFrame with columns ``ridge`` and ``score``."""
+        import pandas as pd
+
+        return pd.DataFrame({"ridge": self.ridge, "score": self.score})
+
+
+def ridge_path(grid, scores) -> RidgePath:
+    """The :class:`RidgePath` of a validated fit, as float64 NumPy arrays on the host."""
+    grid = np.asarray(to_host(grid), dtype=np.float64)
+    return RidgePath(grid, np.asarray(to_host(scores), dtype=np.float64))
 
 
 def lambda_grid(num: int = 100, low: float = 1e-10, high: float = 1e15) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Multi-index targets f*(x) = g(Ux) written in the orthonormal Hermite basis (paper.md section 1).
+"""Multi-index targets f*(x) = g(Ux) written in the orthonormal Hermite basis (the paper).
 
 Notation, as in the paper:
 
@@ -217,7 +217,7 @@ class MultiIndexTarget:
         """f*(x) = h_k(u.x) for ``kind`` = "he2", "he3" or "he4" (k = 2, 3, 4), r = 1.
 
         "he2", h_2(u.x) = He_2(u.x)/sqrt(2), is the first author's demo target (Damian, Lee
-        and Soltanolkotabi's public demo of Algorithm 1; paper.md sections 1-2). "he3" and
+        and Soltanolkotabi's public demo of Algorithm 1; the paper). "he3" and
         "he4" have no degree-2 part, so their expected Hessian is 0 (rank 0 < r = 1): they
         lie outside the paper's theorem and the learners warn about them.
         Keyword arguments go to the constructor (U, noise, normalize, seed).
@@ -246,7 +246,7 @@ class MultiIndexTarget:
     def sum_of_directions(cls, d: int, r: int, p: int, **kwargs) -> MultiIndexTarget:
         """An additive model: sum_{i=1..r} sum_{k=2..p} h_k(z_i), normalized.
 
-        The sum-of-ridge-functions family of paper.md section 1 ("sums like h_2(z_1) +
+        The sum-of-ridge-functions family of the paper ("sums like h_2(z_1) +
         h_2(z_2) + ... plus higher-degree terms"): every direction carries the same pure
         terms of degrees 2..p, so M = sqrt(2) c I is full rank (nondegenerate) and the
         energy is spread evenly over degrees 2..p. Needs p >= 2.
@@ -269,7 +269,7 @@ class MultiIndexTarget:
     def random(cls, d: int, r: int, p: int, *, seed: int = 0, **kwargs) -> MultiIndexTarget:
         """A random nondegenerate degree-p target whose energy is spread evenly over degrees 2..p.
 
-        fastrep's own construction for the paper's generic case (paper.md section 1, "random
+        fastrep's own construction for the paper's generic case (the paper, "random
         nondegenerate degree-p targets"). Degree 2: M = Q diag(lambda) Q^T with Q a random
         rotation and |lambda_i| in [1/2, 1] (random signs), so rank H = r and cond(H) <= 2.
         Degree k = 3..p: i.i.d. Gaussian coefficients on every |alpha| = k. Each degree is
@@ -316,7 +316,7 @@ class MultiIndexTarget:
     def giant_step(cls, d: int, **kwargs) -> MultiIndexTarget:
         """The two-direction teacher 1/2 [f(theta_1.x) + f(theta_2.x)], f = He_1 + He_2/2 + He_4/24.
 
-        The "giant step" teacher of paper.md section 1 (the example of Dandi, Krzakala,
+        The "giant step" teacher of the paper (the example of Dandi, Krzakala,
         Loureiro, Pesce and Stephan, "How two-layer neural networks learn, one (giant) step
         at a time", 2023). theta_1, theta_2 are the rows of U. In the orthonormal basis
         He_1 = h_1, He_2/2 = h_2/sqrt(2), He_4/24 = h_4/sqrt(24). Normalized to E[f*^2] = 1
@@ -338,8 +338,8 @@ class MultiIndexTarget:
         and b such that degrees 2 and 3 carry energy 1/2 each (E[f*^2] = 1). M = a [[sqrt 2, 1],
         [1, sqrt 2]] has eigenvalues a (sqrt 2 +- 1): nondegenerate, cond(H) = 5.8. A kernel
         with n ~ d^(2+delta) samples learns the degree-2 half only (excess error ~ 1/2), while
-        Algorithm 1 learns both (paper.md sections 3-4). fastrep's choice, after the sums
-        "h_2(z_1) + h_2(z_2) + h_(1,1) plus degree-3 terms" of paper.md section 1.
+        Algorithm 1 learns both (the paper). fastrep's choice, after the sums
+        "h_2(z_1) + h_2(z_2) + h_(1,1) plus degree-3 terms" of the paper.
         Keyword arguments go to the constructor (U, noise, normalize).
         """
         a = math.sqrt(0.5 / 3.0)

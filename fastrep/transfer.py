@@ -1,4 +1,4 @@
-"""Transfer learning (paper.md section 3): a representation learned on one head serves another.
+"""Transfer learning (the paper): a representation learned on one head serves another.
 
 Source and target tasks share the relevant directions U but have different heads g1 and
 g2 (f_source = g1(Ux), f_target = g2(Ux)). The protocol:
@@ -80,6 +80,11 @@ def fit_transfer(
     from .network import OneStepNetwork
 
     n_source = check_int(n_source, "n_source", low=2)
+    known = OneStepNetwork._get_param_names()
+    unknown = sorted(set(options) - set(known))
+    if unknown:  # named here: OneStepNetwork's own TypeError would name a private base class
+        raise TypeError(f"fit_transfer() got unknown option(s) {', '.join(unknown)}; "
+                        f"OneStepNetwork options are {', '.join(k for k in known if k != 'seed')}")
     net = OneStepNetwork(**options, seed=seed)
     # the source rows are generated where the network runs (its backend: the device for 'cupy')
     stream = GaussianStream(source, seed if source_seed is None else source_seed, dtype=net.dtype,

@@ -218,3 +218,36 @@ def test_dry_run_estimate_is_within_3x_of_the_quick_demo(tmp_path):
     assert real.returncode == 0, real.stderr
     took = float(re.search(r"failed, ([\d.]+) s \(processes\)", real.stderr).group(1))
     assert est / 3 <= took <= 3 * est, (est, took)
+def test_option_abbreviations_are_refused(capsys, tmp_path):
+    """`--stor` must not silently mean `--store` (argparse's allow_abbrev)."""
+    store = str(tmp_path / "x.sqlite")
+    for argv in (["sweep", "separation", "--stor", store], ["report", "no.sqlite", "--boot", "5"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert "unrecognized arguments" in err and err.startswith("fastrep: error: ")
+    assert not (tmp_path / "x.sqlite").exists()
+
+
+def test_help_is_wrapped(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "72")
+    for cmd in ([], ["demo"], ["sweep"], ["report"], ["examples"], ["backends"]):
+        with pytest.raises(SystemExit):
+            main(cmd + ["--help"])
+        out = capsys.readouterr().out
+        long = [line for line in out.splitlines() if len(line) > 72]
+        assert not long, long
+
+
+def test_a_folder_as_spec_is_refused_as_such(tmp_path, capsys):
+    _one_line_error(capsys, ["sweep", str(tmp_path)], "spec must be a TOML file; ")
+    _one_line_error(capsys, ["sweep", str(tmp_path)], "is a folder")
+
+
+def test_backends_names_each_backend_once(capsys):
+    assert main(["backends"]) == 0
+    for line in capsys.readouterr().out.splitlines()[1:]:
+        name = line.split()[0]
+        if name in ("reference", "cpp", "numba", "cupy"):
+            assert f"{name}:" not in line, line

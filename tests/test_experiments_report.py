@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from fastrep.experiments import fit_slopes, load, n_star, run, write_report
+from fastrep.experiments.plots import display_name
 from fastrep.experiments.report import separation_checks
 
 from .experiments_toy import register, toy_spec
@@ -38,7 +39,8 @@ def test_report_and_figures(toy_store, tmp_path):
     slopes = fit_slopes(df, 0.5, n_boot=200).set_index("label")
     for label in ("toy", "toy_rf"):
         r = slopes.loc[label]
-        assert f"| {label} | {r['slope']:.2f} [{r['low']:.2f}, {r['high']:.2f}] |" in text
+        name = display_name(label, r["method"])  # "toy_kernel [toy_rf]": the reader's name
+        assert f"| {name} | {r['slope']:.2f} [{r['low']:.2f}, {r['high']:.2f}] |" in text
     stars = n_star(df, 0.5)
     toy16 = stars[(stars["label"] == "toy") & (stars["d"] == 16)]["n_star"].iloc[0]
     assert f"{toy16:,.0f}" in text

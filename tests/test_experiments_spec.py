@@ -165,18 +165,15 @@ def test_bad_toml_and_missing_file(tmp_path):
 
 
 def test_shipped_specs_are_valid():
-    from pathlib import Path
-
-    from fastrep.experiments import demo_spec
+    from fastrep.experiments import demo_spec, examples
 
     for grid in ("full", "quick"):
         spec = demo_spec(grid)
         assert {m.method for m in spec.methods} >= {"onestep", "ntk", "oracle", "transfer"}
         assert spec.target["preset"] == "separation"
-    examples = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.toml"))
-    assert examples
-    for path in examples:
-        assert load_spec(path).cells()
+    assert examples.names()
+    for name in examples.names():
+        assert load_spec(examples.path(name)).cells()
     with pytest.raises(ValueError, match="grid must be one of"):
         demo_spec("huge")
 

@@ -357,7 +357,7 @@ def test_clone_and_params():
 
 @pytest.mark.slow
 def test_ntk_does_not_reach_algorithm_1_at_d32_n16000():
-    """The kernel half of the separation (paper.md sections 3-4) at d = 32, n = 16000 = d^2.8:
+    """The kernel half of the separation (the paper) at d = 32, n = 16000 = d^2.8:
     exact NTK ridge over a ridge grid (one Cholesky each, about a minute at this n on 2 cores;
     ridge='validate' would eigendecompose the 16000 x 16000 Gram matrix, tens of minutes) does not
     reach the excess error 0.15 that Algorithm 1 reaches on the same data (tests/test_network.py).

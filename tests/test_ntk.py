@@ -39,7 +39,7 @@ def _inputs(rng, n, d, dtype):
 def _mc_terms(X, beta, width, seed):
     """Per-neuron terms of both kernels for all pairs of rows of X, from one random network.
 
-    h_j(x) = w_j.x/sqrt(d) + beta b_j with w_j ~ N(0, I_d), b_j ~ N(0, 1) (paper.md section 4).
+    h_j(x) = w_j.x/sqrt(d) + beta b_j with w_j ~ N(0, I_d), b_j ~ N(0, 1) (the paper).
     NNGP = E[relu(h) relu(h')]; NTK adds E[1[h > 0] 1[h' > 0]] (x.x'/d + beta^2) (a_j^2 = 1).
     Returns the means and the standard errors of both, each (P, P).
     """
@@ -92,7 +92,7 @@ def test_analytic_kernels_match_a_wide_network(beta):
 
 
 def test_unit_sphere_shortcut_is_measurably_wrong():
-    # paper.md: the exact norms matter. Replacing q by its expectation 1 + beta^2 (the
+    # The exact norms matter. Replacing q by its expectation 1 + beta^2 (the
     # unit-sphere shortcut) must disagree with the network by many standard errors.
     rng = np.random.default_rng(3)
     d = 6

@@ -58,3 +58,12 @@ def test_fit_transfer_arguments(tasks):
         fit_transfer(source, X, y, n_source=0, width=20)
     with pytest.raises(TypeError, match="widht"):
         fit_transfer(source, X, y, n_source=100, widht=20)
+
+
+def test_a_mistyped_option_names_fit_transfer(tasks):
+    source, target = tasks
+    X, y = GaussianStream(target, seed=1).take(20)
+    msg = r"^fit_transfer\(\) got unknown option\(s\) widht; OneStepNetwork options are .*width"
+    with pytest.raises(TypeError, match=msg) as exc:
+        fit_transfer(source, X, y, n_source=100, widht=8)
+    assert "_TwoLayerBase" not in str(exc.value)

@@ -144,7 +144,7 @@ def _add_into(acc, G):
     return acc
 
 
-# --- Algorithm 1 (paper.md section 2) ----------------------------------------------------
+# --- Algorithm 1 (the paper) ----------------------------------------------------
 
 
 def onestep_gradient(X, W, b, r, acc=None):
@@ -264,13 +264,13 @@ def _gaussian_rows(xp, seed, stream, start, n, d):
     return xp.reshape(xp.stack(cols, axis=2), (n, 4 * G))[:, :d]
 
 
-# --- NTK and NNGP kernels of the two-layer ReLU network (paper.md section 4) ---------------
+# --- NTK and NNGP kernels of the two-layer ReLU network (the paper) ---------------
 
 
 def kernel_gram(X1, X2, beta, kind, out=None):
     """The (n1, n2) NTK or NNGP Gram block between the rows of X1 (n1, d) and X2 (n2, d).
 
-    Standard parametrization with first-layer bias, exact norms (paper.md section 4):
+    Standard parametrization with first-layer bias, exact norms (the paper):
     q(x) = |x|^2/d + beta^2, c = x.x'/d + beta^2, u = c / sqrt(q q'), and
     kappa_0(u) = (pi - arccos u)/pi, kappa_1(u) = (sqrt(1 - u^2) + (pi - arccos u) u)/pi;
     NNGP = 1/2 sqrt(q q') kappa_1(u), NTK = 1/2 [sqrt(q q') kappa_1(u) + c kappa_0(u)].

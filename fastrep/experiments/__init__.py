@@ -1,7 +1,7 @@
 """Sweeps behind the paper's separation: spec -> cells -> SQLite store -> n*(d), slopes, plots.
 
 >>> from fastrep import experiments
->>> spec = experiments.load_spec("examples/separation.toml")      # doctest: +SKIP
+>>> spec = experiments.load_spec("separation")   # a packaged example (fastrep examples)  # doctest: +SKIP
 >>> experiments.run(spec, store="runs/sep.sqlite")                  # local processes  # doctest: +SKIP
 >>> experiments.run(spec, store="runs/sep.sqlite", executor="dask",
 ...                 scheduler="tcp://10.0.0.5:8786")                # a Dask cluster    # doctest: +SKIP

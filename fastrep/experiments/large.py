@@ -273,18 +273,23 @@ def theory_section(sub: pd.DataFrame, target_spec: dict, eps: float, out_dir, sl
             lines.append(f"- **{mark}** {text}: {detail}")
         lines.append("")
 
+    def drawn(path, fig):  # the PNG's path, or None when the plot had nothing to draw
+        return path if fig is not None else None
+
     curves = predicted_curves(sub, target_spec, ridges)
+    p = {k: out_dir / f"{slug}-{k}.png" for k in ("kernel_theory", "n_star_theory", "degree_learning")}
     figs = [
-        (plot_kernel_prediction(sub, curves, out_dir / f"{slug}-kernel_theory.png", epsilon=eps,
-                                plateaus=plateau_levels(target_spec, int(sub["d"].min()))),
+        (drawn(p["kernel_theory"], plot_kernel_prediction(
+            sub, curves, p["kernel_theory"], epsilon=eps,
+            plateaus=plateau_levels(target_spec, int(sub["d"].min())))),
          "Kernel error against n with the predicted curve"),
-        (plot_n_star_prediction(stars, predicted, out_dir / f"{slug}-n_star_theory.png", epsilon=eps,
-                                slopes=slopes), "n*(d): measured and predicted"),
+        (drawn(p["n_star_theory"], plot_n_star_prediction(stars, predicted, p["n_star_theory"], epsilon=eps,
+                                                          slopes=slopes)), "n*(d): measured and predicted"),
     ]
     deg = degree_table(sub)
     if not deg.empty:
         L = predicted_learnability(sub, target_spec, ridges)
-        figs.append((plot_degree_learning(deg, out_dir / f"{slug}-degree_learning.png", predicted=L),
+        figs.append((drawn(p["degree_learning"], plot_degree_learning(deg, p["degree_learning"], predicted=L)),
                      "Per-degree learning against n"))
     for path, caption in figs:
         if path is not None:

@@ -725,7 +725,8 @@ def _parse(raw: dict) -> SweepSpec:
 
 
 def load_spec(spec) -> SweepSpec:
-    """A validated :class:`SweepSpec` from a ``SweepSpec``, a dict, a TOML path or TOML text.
+    """A validated :class:`SweepSpec` from a ``SweepSpec``, a dict, a TOML path, TOML text or the
+    name of a packaged example (``"separation"``: see ``fastrep examples``).
 
     Raises :class:`SpecError` naming the offending key, ``FileNotFoundError`` for a missing
     file. Nothing is run or written.
@@ -735,13 +736,19 @@ def load_spec(spec) -> SweepSpec:
     if isinstance(spec, dict):
         return _parse(spec)
     if isinstance(spec, (str, os.PathLike)):
+        from .examples import names, resolve  # a packaged example's name -> its file
+
+        spec = resolve(spec)
         text = str(spec)
         if isinstance(spec, os.PathLike) or (
             not text.lstrip().startswith(("[", "#")) and "\n" not in text and "=" not in text
         ):
             path = Path(spec)
+            if path.is_dir():
+                raise IsADirectoryError(f"spec must be a TOML file; {path} is a folder")
             if not path.is_file():
-                raise FileNotFoundError(f"spec file not found: {path}")
+                known = ", ".join(names())
+                raise FileNotFoundError(f"spec file not found: {path} (packaged examples: {known})")
             text = path.read_text()
             where = str(path)
         else:

@@ -1,7 +1,7 @@
 // The two-layer ReLU NTK and NNGP (random-features) kernels, as a fused elementwise pass
 // over a matrix of inner products.
 //
-// Standard parametrization with first-layer bias (paper.md section 4): with
+// Standard parametrization with first-layer bias (the paper): with
 //     q(x) = |x|^2/d + beta^2,  c = x.x'/d + beta^2,  s = sqrt(q(x) q(x')),  u = c/s,
 // and phi = pi - arccos(u), sin(theta) = sqrt(1 - u^2),
 //     NNGP(x, x') = (s sin(theta) +   phi c) / (2 pi)   = 1/2 s kappa_1(u)

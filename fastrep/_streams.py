@@ -1,0 +1,155 @@
+"""The stream protocol of ``fit_stream``: a :class:`fastrep.GaussianStream`, your own stream
+object, or any iterable of ``(X, y)`` chunks.
+
+A **stream** is any object with
+
+* ``d`` (int) and ``dtype`` (float32 or float64): the width and dtype of its rows;
+* ``chunks(start, stop, chunk_size)``: an iterator of ``(X, y)`` blocks covering rows
+  ``start .. stop-1`` in order, X ``(k, d)`` and y ``(k,)`` of ``dtype``, ``k <= chunk_size``.
+  Algorithm 1 reads the rows more than once (label statistics, the gradient step, the ridge
+  features), so the same row must come back each time;
+* optionally ``val()``: a stream of validation rows with ``take(n) -> (X, y)``. Without it,
+  ``ridge='validate'`` chooses lambda by generalized cross-validation (as ``fit`` does without
+  ``X_val``), unless ``val=(X_val, y_val)`` is given;
+* optionally ``target``: a :class:`fastrep.MultiIndexTarget` (for the degenerate-target warning).
+
+An **iterable of chunks** (a list of ``(X, y)`` pairs, a generator, ...) is read as a stream
+whose rows are the chunks' rows in order; ``n=None`` takes them all. A one-pass iterator (a
+generator) is kept in memory after its first pass, within the memory budget of
+:func:`fastrep._memory.check_allocation`; a re-iterable (a list, or an object whose
+``__iter__`` starts over) is read again at each pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from ._memory import check_allocation
+from ._validation import check_int
+
+__all__ = ["as_stream"]
+
+
+def _is_stream(obj) -> bool:
+    return all(hasattr(obj, a) for a in ("d", "dtype", "chunks"))
+
+
+class ChunkStream:
+    """An iterable of ``(X, y)`` chunks seen through the stream protocol (``d``, ``dtype``,
+    ``chunks``; no ``val()``). Made by :func:`as_stream`, which checks every chunk once:
+    X ``(k, d)`` float32 or float64, y ``(k,)``, the same d and dtype throughout."""
+
+    def __init__(self, chunks: Iterable, *, max_memory=None):
+        self._source = chunks
+        self._kept = None
+        one_pass = iter(chunks) is chunks  # a generator or iterator cannot start over
+        kept, nbytes, n, d, dtype = [], 0, 0, None, None
+        for i, chunk in enumerate(chunks):
+            X, y = self._check(i, chunk, d, dtype)
+            d, dtype, n = X.shape[1], X.dtype, n + len(y)
+            if one_pass:
+                nbytes += X.nbytes + y.nbytes
+                check_allocation(nbytes, argument="stream", max_memory=max_memory,
+                                 what="the rows of a one-pass iterator of chunks, kept for Algorithm 1's "
+                                 "later passes (a list or a stream object is read again instead)")
+                kept.append((X, y))
+        if d is None:
+            raise ValueError("stream: the iterable of (X, y) chunks is empty")
+        self._kept = kept if one_pass else None
+        self.d, self.dtype, self.n_rows = d, dtype, n
+
+    @staticmethod
+    def _check(i, chunk, d=None, dtype=None):
+        if not (isinstance(chunk, (tuple, list)) and len(chunk) == 2):
+            raise TypeError(f"stream: chunk {i} must be an (X, y) pair; got {type(chunk).__name__}")
+        X, y = (v if hasattr(v, "shape") and hasattr(v, "dtype") else np.asarray(v) for v in chunk)
+        if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"stream: chunk {i} must be X (k, d) and y (k,); got X {tuple(X.shape)}, y {tuple(y.shape)}"
+            )
+        if np.dtype(X.dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise TypeError(f"stream: chunk {i} has X of dtype {X.dtype}; expected float32 or float64")
+        if d is not None and X.shape[1] != d:
+            raise ValueError(f"stream: chunk {i} has {X.shape[1]} columns; expected {d}")
+        if dtype is not None and X.dtype != dtype:
+            raise ValueError(f"stream: chunk {i} has dtype {X.dtype}; expected {dtype}")
+        return X, y.astype(X.dtype, copy=False)
+
+    def _iterate(self) -> Iterator[tuple]:
+        if self._kept is not None:
+            yield from self._kept
+            return
+        for i, chunk in enumerate(self._source):
+            yield self._check(i, chunk, self.d, self.dtype)
+
+    def chunks(self, start: int, stop: int, chunk_size: int | None = None):
+        """(X, y) blocks of rows start .. stop-1, at most ``chunk_size`` rows each (views)."""
+        start = check_int(start, "start", low=0)
+        stop = check_int(stop, "stop", low=start)
+        size = None if chunk_size is None else check_int(chunk_size, "chunk_size", low=1)
+        if stop > self.n_rows:
+            raise ValueError(f"n: the iterable of chunks holds {self.n_rows} rows; {stop} were asked for")
+        pos = 0
+        for X, y in self._iterate():
+            k = len(y)
+            lo, hi = max(start, pos), min(stop, pos + k)
+            step = size or max(1, hi - lo)
+            for a in range(lo, hi, step):
+                b = min(a + step, hi)
+                yield X[a - pos : b - pos], y[a - pos : b - pos]
+            pos += k
+            if pos >= stop:
+                return
+
+
+class CheckedStream:
+    """A stream object of the user's, its chunks checked as they come (X ``(k, d)`` of
+    ``stream.dtype``, y ``(k,)``, y cast to that dtype): the learners' kernels need one dtype.
+    Every other attribute (``val``, ``target``, ...) is the wrapped stream's."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.d = int(stream.d)
+        self.dtype = np.dtype(stream.dtype)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def chunks(self, start, stop, chunk_size=None):
+        for i, chunk in enumerate(self._stream.chunks(start, stop, chunk_size)):
+            yield ChunkStream._check(i, chunk, self.d, self.dtype)
+
+
+def as_stream(stream, n, *, low: int = 2, max_memory=None):
+    """``(stream, n)`` for ``fit_stream``: ``stream`` itself when it has ``d``, ``dtype`` and
+    ``chunks`` (then ``n`` is required), else a :class:`ChunkStream` over an iterable of
+    ``(X, y)`` chunks (``n=None``: all its rows). Anything else is a TypeError naming ``stream``."""
+    if _is_stream(stream):
+        if n is None:
+            raise TypeError("n: fit_stream needs the number of rows to read from a stream object")
+        from .data import GaussianStream
+
+        if not isinstance(stream, GaussianStream):  # its own chunks are right by construction
+            stream = CheckedStream(stream)
+        return stream, check_int(n, "n", low=low)
+    if isinstance(stream, (str, bytes, dict)) or not isinstance(stream, Iterable) or hasattr(stream, "shape"):
+        raise TypeError(
+            "stream must be a stream (an object with d, dtype and chunks(start, stop, size), e.g. "
+            "fastrep.GaussianStream) or an iterable of (X, y) chunks; got " + type(stream).__name__
+        )
+    wrapped = ChunkStream(stream, max_memory=max_memory)
+    n = wrapped.n_rows if n is None else check_int(n, "n", low=low)
+    if n > wrapped.n_rows:
+        raise ValueError(f"n: the iterable of chunks holds {wrapped.n_rows} rows; n = {n} were asked for")
+    return wrapped, n
+
+
+def validation_rows(stream, n_val):
+    """``stream.val().take(n_val)`` when the stream has a validation split, else None (the
+    learner then chooses lambda by generalized cross-validation)."""
+    val = getattr(stream, "val", None)
+    if val is None or not callable(val):
+        return None
+    return val().take(check_int(n_val, "n_val", low=1))

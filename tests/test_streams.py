@@ -1,0 +1,148 @@
+"""The stream protocol of fit_stream: stream objects, your own, or any iterable of (X, y) chunks."""
+
+import numpy as np
+import pytest
+
+import fastrep
+from fastrep._streams import ChunkStream, as_stream, validation_rows
+
+
+def _chunks(sizes=(5, 7, 3, 6), d=4, dtype=np.float32, seed=0):
+    rng = np.random.default_rng(seed)
+    return [(rng.standard_normal((k, d)).astype(dtype), rng.standard_normal(k).astype(dtype)) for k in sizes]
+
+
+def _rows(blocks):
+    blocks = list(blocks)
+    return np.concatenate([X for X, _ in blocks]), np.concatenate([y for _, y in blocks])
+
+
+@pytest.mark.parametrize("make", [list, lambda c: (x for x in c)], ids=["list", "generator"])
+def test_any_range_and_chunk_size_gives_the_same_rows(make):
+    chunks = _chunks()
+    X, y = _rows(chunks)
+    s, n = as_stream(make(chunks), None)
+    assert isinstance(s, ChunkStream) and (s.d, s.dtype, n) == (4, np.float32, 21)
+    for start, stop, size in [(0, 21, 4), (3, 17, 5), (5, 12, 100), (20, 21, 1), (7, 7, 3)]:
+        for _ in range(2):  # Algorithm 1 reads the rows more than once
+            blocks = list(s.chunks(start, stop, size))
+            assert all(len(b[1]) <= size for b in blocks)
+            if stop > start:
+                Xs, ys = _rows(blocks)
+                np.testing.assert_array_equal(Xs, X[start:stop])
+                np.testing.assert_array_equal(ys, y[start:stop])
+    with pytest.raises(ValueError, match="n: the iterable of chunks holds 21 rows"):
+        list(s.chunks(0, 22, 4))
+
+
+def test_n_takes_a_prefix_and_cannot_exceed_the_rows():
+    s, n = as_stream(_chunks(), 10)
+    assert n == 10
+    with pytest.raises(ValueError, match="n: the iterable of chunks holds 21 rows; n = 30"):
+        as_stream(_chunks(), 30)
+
+
+def test_a_one_pass_iterator_is_kept_within_the_memory_budget():
+    gen = (c for c in _chunks(sizes=(1000,) * 4, d=50))
+    with pytest.raises(MemoryError, match="stream"):
+        as_stream(gen, None, max_memory=300_000)
+
+
+@pytest.mark.parametrize(
+    "bad, err, words",
+    [
+        ([], ValueError, "is empty"),
+        ([np.zeros((3, 2))], TypeError, "chunk 0 must be an \\(X, y\\) pair"),
+        ([(np.zeros((3, 2)), np.zeros(4))], ValueError, "chunk 0 must be X \\(k, d\\) and y \\(k,\\)"),
+        ([(np.zeros((3, 2), int), np.zeros(3))], TypeError, "expected float32 or float64"),
+        ([(np.zeros((3, 2)), np.zeros(3)), (np.zeros((3, 5)), np.zeros(3))], ValueError,
+         "chunk 1 has 5 columns"),
+        ([(np.zeros((3, 2)), np.zeros(3)), (np.zeros((3, 2), np.float32), np.zeros(3))], ValueError,
+         "chunk 1 has dtype float32"),
+    ],
+)
+def test_bad_chunks_are_named(bad, err, words):
+    with pytest.raises(err, match=words):
+        as_stream(bad, None)
+
+
+def test_what_is_neither_a_stream_nor_chunks_is_refused():
+    for bad in ("rows.csv", np.zeros((4, 3)), 3, {"X": 1}):
+        with pytest.raises(TypeError, match="stream must be a stream"):
+            as_stream(bad, None)
+    t = fastrep.MultiIndexTarget.separation(d=6, seed=0)
+    with pytest.raises(TypeError, match="n: fit_stream needs the number of rows"):
+        as_stream(fastrep.GaussianStream(t, seed=0), None)
+
+
+def test_validation_rows_only_where_the_stream_has_a_validation_split():
+    t = fastrep.MultiIndexTarget.separation(d=6, seed=0)
+    s = fastrep.GaussianStream(t, seed=0)
+    Xv, yv = validation_rows(s, 50)
+    np.testing.assert_array_equal(Xv, s.val().take(50)[0])
+    assert validation_rows(as_stream(_chunks(), None)[0], 50) is None
+
+
+class _OwnStream:
+    """A stream of one's own: d, dtype and chunks(), no val(); rows are a function of their index."""
+
+    d, dtype = 6, np.float64
+
+    def chunks(self, start, stop, chunk_size):
+        for lo in range(start, stop, chunk_size):
+            hi = min(lo + chunk_size, stop)
+            X = np.stack([np.random.default_rng(i).standard_normal(self.d) for i in range(lo, hi)])
+            yield X, (X[:, 0] ** 2 - 1) / np.sqrt(2) + X[:, 1] * X[:, 2]
+
+
+@pytest.mark.parametrize("cls", [fastrep.OneStepNetwork, fastrep.RandomFeaturesRegressor])
+def test_learners_take_any_form_of_the_same_rows(cls):
+    t = fastrep.MultiIndexTarget.separation(d=6, seed=0)
+    s = fastrep.GaussianStream(t, seed=4, dtype=np.float64)
+    kw = {"width": 20, "ridge": 1e-3, "dtype": np.float64, "seed": 2, "chunk_size": 64}
+    ref = cls(**kw).fit_stream(s, 300)
+    listed = list(s.chunks(0, 300, 50))
+    for form in (listed, iter(listed), (c for c in listed)):
+        got = cls(**kw).fit_stream(form)
+        np.testing.assert_allclose(got.a_, ref.a_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(cls(**kw).fit_stream(listed, 200).a_, cls(**kw).fit_stream(s, 200).a_,
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_a_stream_without_val_validates_by_gcv():
+    own = _OwnStream()
+    net = fastrep.OneStepNetwork(width=20, dtype=np.float64).fit_stream(own, 400)  # ridge='validate'
+    X, _ = next(own.chunks(0, 400, 400))
+    ref = fastrep.OneStepNetwork(width=20, dtype=np.float64).fit(X, next(own.chunks(0, 400, 400))[1])
+    assert net.ridge_ == ref.ridge_  # fit without X_val: GCV on the same rows
+    np.testing.assert_allclose(net.a_, ref.a_, rtol=1e-8, atol=1e-10)
+    refit = net.refit_stream(own, 200)
+    assert np.isfinite(refit.ridge_)
+
+
+def test_oracle_takes_chunks_too():
+    t = fastrep.MultiIndexTarget.separation(d=6, seed=0)
+    s = fastrep.GaussianStream(t, seed=4, dtype=np.float64)
+    ref = fastrep.OracleRegressor(t, ridge=1e-6).fit_stream(s, 200)
+    got = fastrep.OracleRegressor(t, ridge=1e-6).fit_stream(list(s.chunks(0, 200, 64)))
+    np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-10, atol=1e-12)
+
+
+def test_an_own_stream_with_float64_labels_for_float32_rows_is_cast():
+    class Mixed(_OwnStream):
+        dtype = np.float32
+
+        def chunks(self, start, stop, chunk_size):
+            for X, y in super().chunks(start, stop, chunk_size):
+                yield X.astype(np.float32), y  # y stays float64, as numpy promotion often leaves it
+
+    net = fastrep.OneStepNetwork(width=20).fit_stream(Mixed(), 300)
+    assert np.isfinite(net.ridge_) and net.a_.shape == (20,)
+
+    class Wrong(_OwnStream):
+        def chunks(self, start, stop, chunk_size):
+            for X, y in super().chunks(start, stop, chunk_size):
+                yield X[:, :3], y
+
+    with pytest.raises(ValueError, match="stream: chunk 0 has 3 columns; expected 6"):
+        fastrep.OneStepNetwork(width=20, dtype=np.float64).fit_stream(Wrong(), 300)
