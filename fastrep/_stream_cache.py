@@ -63,6 +63,18 @@ class StreamSource:
         self._X = self._y = None
         self._filled = 0  # rows 0.._filled-1 of the cache hold their values
 
+    def _read(self, lo: int, hi: int):
+        """Rows lo..hi-1 as one (X, y) pair: a GaussianStream's ``block``, else the stream's own
+        chunks (the protocol lets a stream answer with smaller pieces), joined."""
+        block = getattr(self.stream, "block", None)
+        if block is not None:
+            return block(lo, hi - lo)
+        parts = list(self.stream.chunks(lo, hi, hi - lo))
+        if len(parts) == 1:
+            return parts[0]
+        xp = namespace(parts[0][0])
+        return xp.concat([X for X, _ in parts]), xp.concat([y for _, y in parts])
+
     def chunks(self, start: int, stop: int, chunk: int):
         if self.mode == "regenerated":
             yield from self.stream.chunks(start, stop, chunk)
@@ -70,18 +82,18 @@ class StreamSource:
         for lo in range(start, stop, chunk):
             hi = min(lo + chunk, stop)
             if hi <= self._filled:
-                yield self._X[lo:hi], self._y[lo:hi]
+                yield self._X[lo:hi, ...], self._y[lo:hi]
                 continue
-            X, y = self.stream.block(lo, hi - lo)
+            X, y = self._read(lo, hi)
             if lo == self._filled and hi <= self.n:  # extends the kept prefix
                 if self._X is None:
                     xp = namespace(X)
                     self._X = xp.empty((self.n, X.shape[1]), dtype=X.dtype)
                     self._y = xp.empty(self.n, dtype=y.dtype)
-                self._X[lo:hi] = X
+                self._X[lo:hi, ...] = X
                 self._y[lo:hi] = y
                 self._filled = hi
-                X, y = self._X[lo:hi], self._y[lo:hi]
+                X, y = self._X[lo:hi, ...], self._y[lo:hi]
                 if hi == self.n and isinstance(self._X, np.ndarray):  # complete: later passes only read it
                     self._X.flags.writeable = False
                     self._y.flags.writeable = False

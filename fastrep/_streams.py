@@ -28,12 +28,21 @@ import numpy as np
 
 from ._memory import check_allocation
 from ._validation import check_int
+from .backend import namespace
 
 __all__ = ["as_stream"]
 
 
 def _is_stream(obj) -> bool:
     return all(hasattr(obj, a) for a in ("d", "dtype", "chunks"))
+
+
+def _float_name(xp, dtype) -> str | None:
+    """'float32' or 'float64' for that dtype of namespace ``xp``, else None."""
+    for name in ("float32", "float64"):
+        if dtype == getattr(xp, name):
+            return name
+    return None
 
 
 class ChunkStream:
@@ -48,7 +57,7 @@ class ChunkStream:
         kept, nbytes, n, d, dtype = [], 0, 0, None, None
         for i, chunk in enumerate(chunks):
             X, y = self._check(i, chunk, d, dtype)
-            d, dtype, n = X.shape[1], X.dtype, n + len(y)
+            d, dtype, n = X.shape[1], _float_name(namespace(X), X.dtype), n + y.shape[0]
             if one_pass:
                 nbytes += X.nbytes + y.nbytes
                 check_allocation(nbytes, argument="stream", max_memory=max_memory,
@@ -58,7 +67,7 @@ class ChunkStream:
         if d is None:
             raise ValueError("stream: the iterable of (X, y) chunks is empty")
         self._kept = kept if one_pass else None
-        self.d, self.dtype, self.n_rows = d, dtype, n
+        self.d, self.dtype, self.n_rows = d, np.dtype(dtype), n
 
     @staticmethod
     def _check(i, chunk, d=None, dtype=None):
@@ -69,13 +78,15 @@ class ChunkStream:
             raise ValueError(
                 f"stream: chunk {i} must be X (k, d) and y (k,); got X {tuple(X.shape)}, y {tuple(y.shape)}"
             )
-        if np.dtype(X.dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
+        xp = namespace(X, y)  # chunks may be of any array library the backends take
+        kind = _float_name(xp, X.dtype)
+        if kind is None:
             raise TypeError(f"stream: chunk {i} has X of dtype {X.dtype}; expected float32 or float64")
         if d is not None and X.shape[1] != d:
             raise ValueError(f"stream: chunk {i} has {X.shape[1]} columns; expected {d}")
-        if dtype is not None and X.dtype != dtype:
-            raise ValueError(f"stream: chunk {i} has dtype {X.dtype}; expected {dtype}")
-        return X, y.astype(X.dtype, copy=False)
+        if dtype is not None and kind != np.dtype(dtype).name:
+            raise ValueError(f"stream: chunk {i} has dtype {X.dtype}; expected {np.dtype(dtype)}")
+        return X, (y if y.dtype == X.dtype else xp.astype(y, X.dtype))
 
     def _iterate(self) -> Iterator[tuple]:
         if self._kept is not None:
@@ -93,7 +104,7 @@ class ChunkStream:
             raise ValueError(f"n: the iterable of chunks holds {self.n_rows} rows; {stop} were asked for")
         pos = 0
         for X, y in self._iterate():
-            k = len(y)
+            k = y.shape[0]
             lo, hi = max(start, pos), min(stop, pos + k)
             step = size or max(1, hi - lo)
             for a in range(lo, hi, step):
