@@ -285,9 +285,9 @@ def _parser() -> argparse.ArgumentParser:
         "refused (--as NAME); more than 10^5 cells or an estimate over a day needs --yes. "
         "The format is documented in fastrep/experiments/spec.py.",
         epilog="examples:\n  fastrep sweep separation\n  fastrep sweep my.toml\n"
-        "  fastrep sweep my.toml --dry-run     # cells, time and memory; runs nothing\n"
+        "  fastrep sweep my.toml --dry-run    # cells, time, memory; runs nothing\n"
         "  fastrep sweep spec.toml --store runs/sep.sqlite --workers 4\n"
-        "  fastrep sweep spec-width50.toml --as sep-width50     # a changed setting, under a new name\n"
+        "  fastrep sweep w50.toml --as sep-w50    # a changed setting, new name\n"
         "  fastrep sweep spec.toml --scheduler tcp://10.0.0.5:8786",
     )
     s.add_argument("spec", metavar="SPEC", help="a sweep spec (TOML file) or a packaged example's name")
