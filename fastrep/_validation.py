@@ -72,6 +72,11 @@ def as_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None, d
         arr = arr.astype(np.float32)
     elif arr.dtype not in FLOAT_DTYPES:
         arr = arr.astype(np.float64)
+    return _check_ndim_finite(xp, arr, name, ndim, finite)
+
+
+def _check_ndim_finite(xp, arr, name, ndim, finite):
+    """The shape and finiteness rules of :func:`as_float_array`, for any array namespace."""
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else ndim
         if arr.ndim not in allowed:
@@ -92,14 +97,7 @@ def _as_float_array_api(xp, arr, name, ndim, dtype, finite):
             arr = xp.astype(arr, target)
     elif arr.dtype not in (xp.float32, xp.float64):
         arr = xp.astype(arr, xp.float32 if arr.dtype == xp.float16 else xp.float64)
-    if ndim is not None:
-        allowed = (ndim,) if isinstance(ndim, int) else ndim
-        if arr.ndim not in allowed:
-            want = " or ".join(f"{k}-D" for k in allowed)
-            raise ValueError(f"{name} must be {want}; got an array of shape {tuple(arr.shape)}")
-    if finite and arr.size and not bool(xp.all(xp.isfinite(arr))):
-        raise ValueError(f"{name} contains NaN or inf; fastrep needs finite inputs")
-    return arr
+    return _check_ndim_finite(xp, arr, name, ndim, finite)
 
 
 def check_out(out, shape, dtype, *inputs, name: str = "out"):
