@@ -90,12 +90,13 @@ def _number(v: float, _pos=None) -> str:
 
 
 def _log_axis(axis, lo: float | None = None, hi: float | None = None) -> None:
-    """Log ticks with enough labels: 1-2-5 per decade over up to four decades (1 per decade
-    beyond), plain-number labels, unlabelled minor ticks (labels never collide)."""
+    """Log ticks with enough labels: 1-2-5 per decade over up to 2.5 decades, 1-3 up to five
+    (a 4-inch panel over 3 decades had "1,0002,000" run together), 1 per decade beyond;
+    plain-number labels, unlabelled minor ticks (labels never collide)."""
     if lo is None or hi is None:
         lo, hi = axis.get_view_interval()
     decades = math.log10(hi / lo) if lo > 0 and hi > lo else 1.0
-    subs = (1.0, 2.0, 5.0) if decades <= 4 else (1.0,)
+    subs = (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0, 3.0) if decades <= 5 else (1.0,)
     if decades < 0.8:  # less than a decade: label every integer multiple
         subs = tuple(float(s) for s in range(1, 10))
     axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=40))
