@@ -153,13 +153,14 @@ def check_finite_output(arr, what: str, argument: str, hint: str | None = None):
     return arr
 
 
-def check_stream(stream, name: str = "stream"):
-    """A GaussianStream-like object: ``d``, ``dtype``, ``chunks`` and ``val`` (else ``TypeError``)."""
-    missing = [a for a in ("d", "dtype", "chunks", "val") if not hasattr(stream, a)]
-    if missing:
-        raise TypeError(f"{name} must be a fastrep.GaussianStream; got {type(stream).__name__} "
-                        f"(no {', '.join(missing)})")
-    return stream
+def as_predict(model, name: str):
+    """``model.predict`` for a fitted learner, or ``model`` itself for a callable X -> values."""
+    if hasattr(model, "predict"):
+        return model.predict
+    if callable(model):
+        return model
+    raise TypeError(f"{name} must be a fitted learner with .predict(X) or a callable X -> values; "
+                    f"got {type(model).__name__}")
 
 
 def check_target(target, name: str = "target"):

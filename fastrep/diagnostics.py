@@ -19,12 +19,11 @@ exactly.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import check_int
+from ._validation import as_predict, check_int
 from .backend import to_host
 
 __all__ = ["DegreeLearning", "degree_learning", "degree_learning_record"]
@@ -65,12 +64,7 @@ def degree_learning(model, target, n: int = 100_000, seed: int = 0, *, chunk_siz
 
     if not isinstance(target, MultiIndexTarget):
         raise TypeError(f"target must be a fastrep.MultiIndexTarget; got {type(target).__name__}")
-    if hasattr(model, "predict"):
-        fn: Callable = model.predict
-    elif callable(model):
-        fn = model
-    else:
-        raise TypeError("model must be a fitted learner with .predict(X) or a callable X -> values")
+    fn = as_predict(model, "model")
     n = check_int(n, "n", low=2)
     chunk_size = check_int(chunk_size, "chunk_size", low=1)
     energy = target.energy_by_degree()

@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 from scipy.special import ndtr
 
 from ._memory import check_allocation
-from ._validation import MAX_DEGREE, as_float_array, check_finite_output, check_int, check_seed
+from ._validation import MAX_DEGREE, as_float_array, as_predict, check_finite_output, check_int, check_seed
 from .backend import namespace, row_dot, row_products, to_host
 from .hermite import _features, count_multi_indices, hermite_features, multi_indices
 
@@ -433,12 +433,7 @@ class MultiIndexTarget:
         """
         from .data import GaussianStream
 
-        if hasattr(model_or_fn, "predict"):
-            fn: Callable = model_or_fn.predict
-        elif callable(model_or_fn):
-            fn = model_or_fn
-        else:
-            raise TypeError("model_or_fn must be a callable X -> values or have a .predict(X) method")
+        fn = as_predict(model_or_fn, "model_or_fn")
         n = check_int(n, "n", low=1)
         alphas = multi_indices(self.r, self.degree)
         acc = np.zeros(len(alphas))
