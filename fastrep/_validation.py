@@ -153,6 +153,19 @@ def check_finite_output(arr, what: str, argument: str, hint: str | None = None):
     return arr
 
 
+def model_dtype(model) -> np.dtype:
+    """The precision to draw a model's test inputs in: what its fit ran (``dtype_``, e.g. what
+    ``dtype='auto'`` chose), else its ``dtype`` parameter, else float64."""
+    for name in ("dtype_", "dtype"):
+        try:
+            dt = np.dtype(getattr(model, name))
+        except (TypeError, AttributeError):
+            continue
+        if dt in FLOAT_DTYPES:
+            return dt
+    return np.dtype(np.float64)
+
+
 def as_predict(model, name: str):
     """``model.predict`` for a fitted learner, or ``model`` itself for a callable X -> values."""
     if hasattr(model, "predict"):

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import as_predict, check_int
+from ._validation import as_predict, check_int, model_dtype
 from .backend import to_host
 
 __all__ = ["DegreeLearning", "degree_learning", "degree_learning_record"]
@@ -74,9 +74,7 @@ def degree_learning(model, target, n: int = 100_000, seed: int = 0, *, chunk_siz
     C = np.zeros((len(target.coefs), len(degrees)))
     for j, ell in enumerate(degrees):
         C[deg_of == ell, j] = target.coefs[deg_of == ell]
-    dtype = np.dtype(getattr(model, "dtype", np.float64))
-    if dtype not in (np.float32, np.float64):
-        dtype = np.dtype(np.float64)
+    dtype = model_dtype(model)
     # the inputs are made where the model was fitted (its Context), as excess_error does
     ctx = getattr(model, "_ctx", None)
     stream_backend = ctx.stream_backend() if ctx is not None else backend

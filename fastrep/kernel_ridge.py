@@ -103,7 +103,14 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
         check_int(self.max_iter, "max_iter", low=1)
         if self.tol is not None and (not isinstance(self.tol, numbers.Real) or not 0 < self.tol < 1):
             raise ValueError(f"tol must be a number in (0, 1) or None; got {self.tol!r}")
-        return ridge, check_dtype(self.dtype), check_beta(self.beta)
+        if isinstance(self.dtype, str) and self.dtype == "auto":
+            dtype = None
+        else:
+            try:
+                dtype = check_dtype(self.dtype)
+            except TypeError as exc:
+                raise TypeError(f"{exc} (or 'auto')") from None
+        return ridge, dtype, check_beta(self.beta)
 
     def _budget(self) -> float:
         return float(resolve_max_memory(self.max_memory))
@@ -155,20 +162,31 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
         ``residual_`` (relative residual |(K + n lam I) alpha - y| / |y| for cholesky, with K
         represented by its factorization when the ridge is fixed; of the preconditioned system
         for nystrom), ``X_fit_`` (the training rows or the centres) and
-        ``dual_coef_`` (alpha), both NumPy arrays, ``backend_`` (the backend of each family).
+        ``dual_coef_`` (alpha), both NumPy arrays, ``dtype_`` (the precision that ran: ``dtype``,
+        or what ``dtype='auto'`` chose), ``backend_`` (the backend of each family).
         """
         ridge, dtype, beta = self._check_params()
         X, y = self._validate_xy(X, y)
-        check_kernel_scale(X, beta, dtype, "X")
         families = dict(_FAMILIES)
         n = X.shape[0]
-        itemsize = dtype.itemsize
         budget = self._budget()
-        # fixed ridge: the Gram matrix, factorized in place, and as much again for LAPACK/BLAS;
-        # validate: the Gram matrix, its float64 version (a copy if float32), eigh's working copy
-        # and the eigenvectors
-        exact_bytes = n * n * (itemsize + 8 * (2 + (itemsize == 4)) if ridge == "validate" else 2 * itemsize)
+
+        def exact_need(itemsize):
+            # fixed ridge: the Gram matrix, factorized in place, and as much again for LAPACK/BLAS;
+            # validate: the Gram matrix, its float64 version (a copy if float32), eigh's working
+            # copy and the eigenvectors
+            if ridge == "validate":
+                return n * n * (itemsize + 8 * (2 + (itemsize == 4)))
+            return n * n * 2 * itemsize
+
         solver = self.solver
+        if dtype is None:  # 'auto': the most precise exact solve that fits, else float64 Nystrom
+            exact_ok = solver == "cholesky" or (solver == "auto" and n <= AUTO_EXACT_MAX_N)
+            fits = [dt for dt in (np.float64, np.float32) if exact_ok and exact_need(dt(0).itemsize) <= budget]
+            dtype = np.dtype(fits[0] if fits else np.float64)
+        self.dtype_ = dtype
+        check_kernel_scale(X, beta, dtype, "X")
+        exact_bytes = exact_need(dtype.itemsize)
         if solver == "auto":
             solver = "cholesky" if (n <= AUTO_EXACT_MAX_N and exact_bytes <= budget) else "nystrom"
         if solver == "cholesky" and exact_bytes > budget:
@@ -404,7 +422,10 @@ class NTKRegressor(_KernelRidgeBase):
     n_centers : Nystrom centres M (default min(n, max(1024, 16 sqrt(n))), fewer if the two
         M x M factors would pass 80% of max_memory); must be <= n.
     max_memory : bytes the solver may use (default: half of the available RAM at fit time).
-    dtype : float64 (default) or float32, for the Gram matrix and its factorization.
+    dtype : float64 (default), float32 or 'auto', for the Gram matrix and its factorization.
+        'auto' takes the most precise exact solve that fits ``max_memory`` (float64, else
+        float32) and, where neither fits (or ``solver='nystrom'``), float64 Nystrom; ``dtype_``
+        records what ran. float32 with a tiny fixed ridge may need jitter (JitterWarning).
     backend : kernel backend, as for :func:`fastrep.ntk_kernel`.
     seed : chooses the Nystrom centres and the held-out rows.
     block_size : rows per kernel block (default: blocks of about 16 MiB).

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from ._validation import as_float_array, check_int, check_target
+from ._validation import as_float_array, check_int, check_target, model_dtype
 from .backend import to_host
 
 __all__ = ["excess_error", "hermite_recovery", "principal_angles", "subspace_alignment"]
@@ -35,7 +35,7 @@ def excess_error(model, target, n_test: int = 10_000, seed: int = 0, *, chunk_si
                         f"got {type(model).__name__}")
     check_target(target)
     n_test = check_int(n_test, "n_test", low=1)
-    dtype = np.dtype(getattr(model, "dtype", np.float64))
+    dtype = model_dtype(model)
     ctx = getattr(model, "_ctx", None)  # where the model was fitted; None once unpickled: the host
     backend = ctx.stream_backend() if ctx is not None else "auto"
     stream = GaussianStream(target, seed, split="test", dtype=dtype, backend=backend)

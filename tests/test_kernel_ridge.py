@@ -378,3 +378,54 @@ def test_ntk_does_not_reach_algorithm_1_at_d32_n16000():
         errs[lam] = fastrep.metrics.excess_error(model, target, n_test=10_000, seed=0)
     assert min(errs.values()) > 0.15, errs  # never at Algorithm 1's level
     assert min(errs.values()) < 0.5, errs  # but it has learned the degree-2 half and more
+
+
+# --- dtype='auto': the most precise exact solve that fits, else Nystrom -----------------------
+
+
+@pytest.mark.parametrize("kind", ["ntk", "nngp"])
+def test_dtype_auto_picks_the_most_precise_solve_that_fits(kind):
+    X, y, _ = _data(300, 5)
+    n = len(y)
+    cls = REGRESSORS[kind]
+    f64_need, f32_need = 2 * n * n * 8, 2 * n * n * 4  # fixed ridge: Gram + workspace
+    roomy = cls(ridge=1e-3, dtype="auto").fit(X, y)
+    assert (roomy.dtype_, roomy.solver_) == (np.float64, "cholesky")
+    np.testing.assert_allclose(roomy.predict(X), cls(ridge=1e-3).fit(X, y).predict(X), rtol=1e-12, atol=1e-12)
+    tight = cls(ridge=1e-3, dtype="auto", max_memory=(f64_need + f32_need) / 2).fit(X, y)
+    assert (tight.dtype_, tight.solver_) == (np.float32, "cholesky")
+    f32 = cls(ridge=1e-3, dtype=np.float32).fit(X, y)
+    np.testing.assert_array_equal(tight.predict(X), f32.predict(X))
+    # neither fits: float64 Nystrom (its own budget check still applies)
+    small = cls(ridge=1e-3, dtype="auto", n_centers=50, max_memory=f32_need / 2).fit(X, y)
+    assert (small.dtype_, small.solver_) == (np.float64, "nystrom")
+    # an explicit solver is kept: cholesky falls back to float32, then refuses
+    assert cls(ridge=1e-3, dtype="auto", solver="cholesky",
+               max_memory=(f64_need + f32_need) / 2).fit(X, y).dtype_ == np.float32
+    with pytest.raises(ValueError, match="use solver='nystrom'"):
+        cls(ridge=1e-3, dtype="auto", solver="cholesky", max_memory=f32_need / 2).fit(X, y)
+    assert cls(ridge=1e-3, dtype="auto", solver="nystrom", n_centers=50).fit(X, y).dtype_ == np.float64
+
+
+def test_dtype_rejects_other_strings():
+    X, y, _ = _data(20, 3)
+    with pytest.raises(TypeError, match=r"dtype must be float32 or float64.*\(or 'auto'\)"):
+        fastrep.NTKRegressor(dtype="automatic").fit(X, y)
+
+
+def test_dtype_auto_models_evaluate_in_the_precision_that_ran():
+    """excess_error and degree_learning draw test inputs in what the fit ran (dtype_), not the
+    'auto' parameter (which is no dtype)."""
+    from fastrep.diagnostics import degree_learning
+
+    from fastrep.experiments.methods import build_target
+
+    target = build_target({"preset": "separation", "noise": 0.0}, 6, 0)
+    X, y = fastrep.GaussianStream(target, seed=1).take(300)
+    model = fastrep.NTKRegressor(ridge=1e-6, dtype="auto").fit(X, y)
+    from fastrep.metrics import excess_error
+
+    err = excess_error(model, target, n_test=500, seed=2)
+    ref = excess_error(fastrep.NTKRegressor(ridge=1e-6).fit(X, y), target, n_test=500, seed=2)
+    assert err == pytest.approx(ref, rel=1e-10)
+    assert degree_learning(model, target, n=500, seed=2)

@@ -130,3 +130,54 @@ def test_report_has_the_theory_section(tmp_path):
     for fig in ("kernel_theory", "n_star_theory", "degree_learning"):
         assert f"-{fig}.png" in text
         assert list((tmp_path / "rep").glob(f"*-{fig}.png"))
+
+
+def _large_spec_shrunk():
+    """`fastrep demo --large`'s own spec with every method cut to its smallest d and a few n, so
+    the study's method options (dtype='auto' NTK, streamed network, transfer source reuse) run
+    in seconds."""
+    import copy
+
+    from fastrep.experiments import load_spec
+    from fastrep.experiments.demo import _defaults
+
+    raw = copy.deepcopy(_defaults()["large"])
+    raw["name"] = "large-shrunk"
+    raw["seeds"] = 1
+    raw["evaluation"] = {"n_val": 300, "n_test": 600}
+    raw["grid"] = {"d": [12, 16], "n": {"start": 64, "stop": 512, "factor": 2}}
+    for name, m in raw["methods"].items():
+        m["seeds"] = 1
+        for key in ("n_min", "n_max"):
+            m.pop(key, None)
+        m["n"] = {"start": 64, "stop": 512, "factor": 2}
+        m["d"] = [12] if name == "ntk" else [16]
+        if "width" in m:
+            m["width"] = 40
+        if name == "transfer":
+            m["source"]["n"] = 400
+    return load_spec(raw)
+
+
+def test_large_study_runs_on_dask_and_reports_the_same(tmp_path):
+    """`demo --large --scheduler`: the large study's cells run on a Dask cluster, agree with a
+    serial run exactly, record what ran, and report the same way."""
+    distributed = pytest.importorskip("distributed")
+    from fastrep.experiments import load, run, write_report
+
+    spec = _large_spec_shrunk()
+    serial = tmp_path / "serial.sqlite"
+    assert run(spec, serial, executor="serial", threads=1, progress=False).cells_failed == 0
+    dask = tmp_path / "dask.sqlite"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        s = run(spec, dask, executor="dask", scheduler=cluster.scheduler_address, progress=False)
+    assert s.cells_failed == 0 and s.cells_run == s.cells_total == len(spec.cells())
+    a, b = (load(p).sort_values(["label", "d", "n", "seed"]).reset_index(drop=True) for p in (serial, dask))
+    assert a["excess_error"].tolist() == b["excess_error"].tolist()
+    ntk = b[b["label"] == "ntk"]
+    assert set(ntk["extra"].map(lambda e: (e["dtype"], e["solver"]))) == {("float64", "cholesky")}
+    texts = [write_report(p, tmp_path / p.stem, n_boot=20).read_text() for p in (serial, dask)]
+    goals = [[ln for ln in t.splitlines() if ln.startswith("- **")] for t in texts]
+    assert "Goals of the large-d study:" in texts[1] and goals[1]
+    assert goals[0] == goals[1]

@@ -249,6 +249,11 @@ def _finish(model, target, params, timings, *, alignment=True, extra=None) -> di
     out_extra = dict(extra or {})
     # per degree l: [fraction of f*'s degree-l part learned, its standard error] (fastrep.diagnostics)
     out_extra["degree_learning"] = degree_learning_record(learned)
+    ran_dtype = getattr(model, "dtype_", None)  # what dtype='auto' (and solver='auto') chose
+    if ran_dtype is not None:
+        out_extra["dtype"] = np.dtype(ran_dtype).name
+    if isinstance(getattr(model, "solver_", None), str):
+        out_extra["solver"] = model.solver_
     ridge = getattr(model, "ridge_", None)
     if isinstance(ridge, (int, float, np.floating)):
         out_extra["ridge"] = float(ridge)
