@@ -181,3 +181,20 @@ def test_large_study_runs_on_dask_and_reports_the_same(tmp_path):
     goals = [[ln for ln in t.splitlines() if ln.startswith("- **")] for t in texts]
     assert "Goals of the large-d study:" in texts[1] and goals[1]
     assert goals[0] == goals[1]
+
+
+def test_plan_charges_a_transfer_source_once_per_worker_and_seed():
+    """--dry-run: transfer cells of one (d, seed) share their worker's source fit, so the estimate
+    charges the source to one cell per worker, not to each of them."""
+    from fastrep.experiments.plan import cell_estimate, plan
+
+    spec = _large_spec_shrunk()
+    cells = [c for c in spec.cells() if c.method == "transfer"]
+    groups = {(c.params["d"], c.params["seed"]) for c in cells}
+    assert len(cells) > 2 * len(groups)
+    each = sum(cell_estimate(c.params)[0] for c in cells)
+    heads = sum(cell_estimate({**c.params, "n_source": 0})[0] for c in cells)
+    source = (each - heads) / len(cells)  # the source fit's share of one cell
+    for workers in (1, 2):
+        got = plan(spec, cells, workers=workers).cell_seconds
+        assert got == pytest.approx(heads + source * workers * len(groups), rel=1e-9)

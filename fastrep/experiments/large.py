@@ -153,6 +153,25 @@ def _fmt(r) -> str:
     return f"{r['slope']:.2f}{iv}"
 
 
+def _predicted_local_slope(target_spec: dict, eps: float, kernel_ridge: tuple[str, float], span, goal: float,
+                           *, d_max: int = 4096) -> str:
+    """What the theory says of a measured slope's goal: its predicted slope over ``span`` (at the
+    kernel's ridge) and the smallest d where the predicted local slope reaches ``goal``."""
+    kernel, ridge = kernel_ridge
+    lo, hi = span
+    try:
+        at = predicted_n_star(target_spec, [lo, hi], eps, label="", kernel=kernel, ridge=ridge)["n_star"]
+        ds = np.unique(np.geomspace(lo, d_max, 25).astype(int))
+        far = predicted_n_star(target_spec, ds, eps, label="", kernel=kernel, ridge=0.0)["n_star"].to_numpy()
+    except (ValueError, KeyError):
+        return ""
+    mid_slope = float(np.log(at.iloc[1] / at.iloc[0]) / np.log(hi / lo))
+    local = np.diff(np.log(far)) / np.diff(np.log(ds))
+    reach = next((f"{ds[i]}-{ds[i + 1]}" for i in np.flatnonzero(local >= goal)[:1]), f"beyond {d_max}")
+    return (f"; theory: {mid_slope:.2f} over d = {lo} .. {hi} at this ridge, and the predicted local slope "
+            f"(ridgeless) first reaches {goal} at d = {reach}")
+
+
 def kernel_predictions(sub: pd.DataFrame, target_spec: dict) -> dict:
     """``{"predicted": ..., "plateaus": ...}`` for :func:`~.plots.plot_error_curves` (empty when no
     kernel of ``sub`` has a fixed ridge, or its target cannot be rebuilt): the kernels' predicted
@@ -236,7 +255,7 @@ def theory_section(sub: pd.DataFrame, target_spec: dict, eps: float, out_dir, sl
         mid = sub[(sub["label"] == "ntk") & sub["d"].between(16, 32)]
         r = _slope_row(fit_slopes(mid, eps, n_boot=n_boot), "ntk")
         goals.append(("NTK measured slope over d = 16 .. 32 >= 2.6", None if r is None else r["slope"] >= 2.6,
-                      _fmt(r)))
+                      _fmt(r) + _predicted_local_slope(target_spec, eps, kernels["ntk"], (16, 32), 2.6)))
         p = predicted[(predicted["label"] == "ntk") & predicted["d"].between(128, predict_to)]
         if len(p) >= 2:
             ps = float(np.polyfit(np.log(p["d"]), np.log(p["n_star"]), 1)[0])

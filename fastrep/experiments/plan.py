@@ -199,15 +199,24 @@ def plan(spec, cells=None, *, workers: int = 1, threads: int = 1) -> Plan:
     cells = spec.cells() if cells is None else cells
     rate = machine_rate()
     counts: dict = {}
+    sources: dict = {}
     total_s, peak = 0.0, 0.0
+    lanes = min(max(1, workers), max(1, len(cells)))
     for c in cells:
         key = (c.params["label"], c.params["d"])
         counts[key] = counts.get(key, 0) + 1
-        t, mem = cell_estimate(c.params, threads=threads, rate=rate)
+        params = c.params
+        if params.get("n_source"):
+            # a transfer cell reuses its worker's source fit (one per label, d and seed): charge
+            # the source to the first cell of each group in each worker, not to every cell
+            group = (params["label"], params["d"], params["seed"])
+            sources[group] = sources.get(group, 0) + 1
+            if sources[group] > lanes:
+                params = {**params, "n_source": 0}
+        t, mem = cell_estimate(params, threads=threads, rate=rate)
         total_s += t
         peak = max(peak, mem)
     workers = max(1, workers)
-    lanes = min(workers, max(1, len(cells)))
     methods = {c.params["method"] for c in cells}
     startup = (WORKER_START_S if workers > 1 else 0.0) + WARMUP_S * len(methods) if cells else 0.0
     wall = total_s / lanes + startup
