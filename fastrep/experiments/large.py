@@ -281,7 +281,10 @@ def theory_section(sub: pd.DataFrame, target_spec: dict, eps: float, out_dir, sl
         t = sub[(sub["label"] == "transfer") & sub["d"].between(64, 256)]
         r = _slope_row(fit_slopes(t, eps, n_boot=n_boot), "transfer") if len(t) else None
         ok = None if r is None else r["slope"] <= 0.5
-        goals.append(("transfer n*_t slope over d = 64 .. 256 <= 0.5", ok, _fmt(r)))
+        per_d = stars[(stars["label"] == "transfer") & stars["d"].between(64, 256)]
+        at = ", ".join(f"d = {int(q['d'])}: {q['n_star']:,.0f}" if q["status"] == "ok"
+                       else f"d = {int(q['d'])}: {q['status']}" for _, q in per_d.iterrows())
+        goals.append(("transfer n*_t slope over d = 64 .. 256 <= 0.5", ok, _fmt(r) + (f" (n*_t {at})" if at else "")))
     if goals:
         lines += ["Goals of the large-d study:", ""]
         for text, passed, detail in goals:
