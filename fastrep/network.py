@@ -340,8 +340,12 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         self.backend_ = ctx.backend_
         return self
 
-    def _label_stats(self, ctx, src, n):
-        """alpha_hat = mean(y), beta_hat = mean(y x) in one pass; returns the centred source."""
+    def _label_stats(self, ctx, src, n, linear=True):
+        """alpha_hat = mean(y), beta_hat = mean(y x) in one pass; returns the centred source.
+
+        ``linear=False`` (the transfer refit) keeps beta_hat = 0: a d-dimensional estimate from
+        the few target samples would cost about d / n of excess error, while the learned
+        features already represent the linear part in span(U)."""
         xp, d = ctx.xp, self.n_features_in_
         sum_y, sum_yx = 0.0, np.zeros(d)
         for Xc, yc in src.chunks(0, n, ctx.chunk):
@@ -350,7 +354,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         if not np.isfinite(sum_y) or not np.all(np.isfinite(sum_yx)):
             raise ValueError("y contains NaN or inf (the label sums are not finite)")
         if self.center:
-            self.label_mean_, self.label_linear_ = sum_y / n, sum_yx / n
+            self.label_mean_, self.label_linear_ = sum_y / n, (sum_yx / n if linear else np.zeros(d))
         else:
             self.label_mean_, self.label_linear_ = 0.0, np.zeros(d)
         alpha_hat = float(ctx.dtype.type(self.label_mean_))
@@ -437,9 +441,13 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
     def refit(self, X, y, *, rebias=True, X_val=None, y_val=None, seed=None):
         """Keep the learned first layer ``W_`` and refit the rest on new data (transfer learning).
 
-        The label statistics are recomputed on (X, y), the biases are re-drawn
-        (``rebias=True``, from ``seed``, default ``self.seed + 1``) and the second layer is
-        fitted by the same ridge path. X (n, d), y (n,); X_val/y_val as in :meth:`fit`.
+        Only the second layer (and, with ``center``, the label mean alpha_hat) is estimated
+        from (X, y): ``label_linear_`` is 0, since a d-dimensional beta_hat from the few target
+        samples would cost about d / n of excess error and the learned features represent the
+        linear part in span(U) themselves; so the error depends on n and not on d (the paper's
+        transfer protocol). The biases are re-drawn (``rebias=True``, from ``seed``, default
+        ``self.seed + 1``) and the second layer is fitted by the same ridge path. X (n, d),
+        y (n,); X_val/y_val as in :meth:`fit`.
         """
         check_is_fitted(self, "W_")
         _, dtype = self._check_params()
@@ -466,7 +474,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
     def _refit(self, ctx, src, n, val, rebias, seed):
         self._ctx, self.timings_ = ctx, {}
         with _timed(self.timings_, "labels"):
-            data = self._label_stats(ctx, src, n)
+            data = self._label_stats(ctx, src, n, linear=False)
         if rebias:
             seed = self.seed + 1 if seed is None else check_int(seed, "seed", low=0)
             self.b_ = np.random.default_rng(seed).standard_normal(self.b_.shape[0])

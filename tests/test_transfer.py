@@ -67,3 +67,22 @@ def test_a_mistyped_option_names_fit_transfer(tasks):
     with pytest.raises(TypeError, match=msg) as exc:
         fit_transfer(source, X, y, n_source=100, widht=8)
     assert "_TwoLayerBase" not in str(exc.value)
+
+
+def test_the_refit_estimates_no_d_dimensional_label_part():
+    """Transfer refits the second layer only (the paper's protocol): nothing of size d is
+    estimated from the n_t target samples. Re-estimating beta_hat = mean(y x) in R^d, as the
+    source fit's label centring does, costs about d / n_t of excess error and made transfer's
+    n*_t grow like d (slope 1.07 over d = 64 .. 256 in `fastrep demo --large`)."""
+    d, n_t = 96, 16
+    target = MultiIndexTarget.separation(d, seed=3)
+    source = shared_source(target, MultiIndexTarget.random(d, 2, 2, seed=5))
+    stream = GaussianStream(target, seed=11)
+    X, y = stream.take(n_t)
+    Xv, yv = stream.val().take(2000)
+    net = fit_transfer(source, X, y, n_source=8 * d * d, X_val=Xv, y_val=yv, seed=7, source_seed=9,
+                       n_val=500, width=100)
+    assert net.label_mean_ == pytest.approx(float(np.mean(y)), rel=1e-6)
+    assert not np.any(net.label_linear_)
+    # with a head this poor, validation can always fall back to (about) the training mean
+    assert excess_error(net, target, n_test=4000, seed=1) < 1.2

@@ -81,10 +81,15 @@ def _network(params: dict) -> tuple[float, float]:
     steps = int(o.get("steps", 1)) if params["method"] != "random_features" else 0
     data = 40.0 * (n + nv) * d
     ridge = 9.0 * m**3 + 2.0 * nv * d * m + 200.0 * nv * m
-    fit = (4.0 * steps) * n * d * m + 2.0 * n * d * m + n * m * m + ridge
+    # the dense products run at the dtype's rate (float32 about twice float64's, the rate timed);
+    # the ridge's eigendecomposition is float64 whatever the dtype
+    products = (4.0 * steps) * n * d * m + 2.0 * n * d * m + n * m * m
     n_s = params.get("n_source", 0)
     if n_s:  # the source fit: step 1, features and moments on n_s streamed samples, its own ridge
-        fit += 40.0 * n_s * d + 6.0 * n_s * d * m + n_s * m * m + ridge
+        data += 40.0 * n_s * d
+        products += 6.0 * n_s * d * m + n_s * m * m
+        ridge *= 2
+    fit = products * isz / 8 + ridge
     test = nt * (2.0 * d * m + 40.0 * d)
     flops = data + fit + test
     chunk = min(max(n, n_s, nv), 16384)

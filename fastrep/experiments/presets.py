@@ -30,8 +30,9 @@ __all__ = [
 
 #: Changes whenever the bits a cell computes change for the same setting: the seed derivation,
 #: the data or target generators, or a learner's arithmetic. A store holds one results version;
-#: cells of two versions are never pooled (resuming an older store is refused).
-RESULTS_VERSION = 2
+#: cells of two versions are never pooled (resuming an older store is refused). 3: the transfer
+#: refit estimates no d-dimensional label part.
+RESULTS_VERSION = 3
 
 _PURPOSES = {"target": 1, "data": 2, "model": 3, "test": 4, "source_data": 5}
 
