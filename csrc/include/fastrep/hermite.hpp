@@ -435,12 +435,16 @@ FASTREP_AVX2 inline void load_columns8(const float* Z, __m256* z) {
 // 8 rows: Z8 holds their R columns (row-major), rows8 receives them at stride K. Stores run in
 // row order and reach up to 8 - (K - 8 * (G - 1)) floats past the last row; what spills into the
 // next row is overwritten by that row's own stores, which come later.
-// off[(g * 8 + l) * R + j] = the byte offset in tab of h_{alphas[g * 8 + l, j]} of column j, that is
-// 32 * (j * (p + 1) + alphas[g * 8 + l, j]) (h_0 = 1 for lanes past K). Byte offsets of pointer
-// size save the sign extension and scaling of each of the R * 8 offsets per group.
-template <int R>
+// off[(g * 8 + l) * F + q] = the byte offset in tab of factor q of feature g * 8 + l (h_0 = 1 for
+// lanes past K); byte offsets of pointer size save a sign extension and a scaling per factor.
+// Without Pairs, F = R and factor j is h_{alphas[a, j]} of column j, at tab[j * (p + 1) + alpha].
+// With Pairs (R >= 3), F = R - 1 and factor 0 is the product of the first two, h_{alpha_0}(z_0) *
+// h_{alpha_1}(z_1), from a table of all (p + 1)^2 of them built per 8 rows at
+// tab[R * (p + 1) + alpha_0 * (p + 1) + alpha_1]: the same first multiply, done once per pair.
+template <int R, bool Pairs>
 FASTREP_AVX2 inline void lanes_block8(const float* Z8, int p, const float* sk, const float* isk, const std::ptrdiff_t* off,
                                       index_t G, index_t K, __m256* tab, float* rows8) {
+  constexpr int F = Pairs ? R - 1 : R;
   __m256 z[R];
   load_columns8<R>(Z8, z);
   const index_t P1 = p + 1;
@@ -456,16 +460,23 @@ FASTREP_AVX2 inline void lanes_block8(const float* Z8, int p, const float* sk, c
       tab[j * P1 + k + 1] = _mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(z[j], hk), _mm256_mul_ps(s, hkm1)), is);
     }
   }
+  if constexpr (Pairs) {
+    __m256* pair = tab + R * P1;
+    for (index_t a0 = 0; a0 < P1; ++a0) {
+      const __m256 h0 = tab[a0];
+      for (index_t a1 = 0; a1 < P1; ++a1) pair[a0 * P1 + a1] = _mm256_mul_ps(h0, tab[P1 + a1]);
+    }
+  }
   // the last (partial) group first: its spill into the next row is then overwritten by group 0
   for (index_t gg = 0; gg < G; ++gg) {
     const index_t g = gg == 0 ? G - 1 : gg - 1;
-    const std::ptrdiff_t* o = off + g * 8 * R;
+    const std::ptrdiff_t* o = off + g * 8 * F;
     const char* tb = reinterpret_cast<const char*>(tab);
     const auto at = [tb](std::ptrdiff_t bytes) { return _mm256_load_ps(reinterpret_cast<const float*>(tb + bytes)); };
     __m256 f[8];
     for (int l = 0; l < 8; ++l) {
-      __m256 acc = at(o[l * R]);
-      for (int j = 1; j < R; ++j) acc = _mm256_mul_ps(acc, at(o[l * R + j]));
+      __m256 acc = at(o[l * F]);
+      for (int q = 1; q < F; ++q) acc = _mm256_mul_ps(acc, at(o[l * F + q]));
       f[l] = acc;
     }
     // 8 x 8 transpose: t[k] = lane k of f[0..7], the features g*8.. of row lane_row<R>(k)
@@ -498,17 +509,29 @@ FASTREP_AVX2 inline void lanes_block8(const float* Z8, int p, const float* sk, c
   }
 }
 
-template <int R>
+// The pair table is used while it stays this small ((p + 1)^2 vectors; p <= 7).
+constexpr index_t kLanesMaxPairs = 64;
+
+template <int R, bool Pairs>
 FASTREP_AVX2 void hermite_features_avx2_lanes(const float* Z, index_t n, const std::int32_t* alphas, index_t K,
                                               float* out, int p) {
   const HermiteCoefficients<float> c(p);
   const float* sk = c.sqrt_k.data();
   const float* isk = c.inv_sqrt_k1.data();
   const index_t G = (K + 7) / 8;
-  std::vector<std::ptrdiff_t> offsets(static_cast<std::size_t>(G * 8 * R), 0);
-  for (index_t a = 0; a < G * 8; ++a)
-    for (index_t j = 0; j < R; ++j)
-      offsets[a * R + j] = static_cast<std::ptrdiff_t>(sizeof(__m256) * (j * (p + 1) + (a < K ? alphas[a * R + j] : 0)));
+  constexpr int F = Pairs ? R - 1 : R;
+  const index_t P1 = p + 1;
+  std::vector<std::ptrdiff_t> offsets(static_cast<std::size_t>(G * 8 * F), 0);
+  for (index_t a = 0; a < G * 8; ++a) {
+    const auto alpha = [&](index_t j) { return a < K ? alphas[a * R + j] : 0; };
+    std::ptrdiff_t* e = offsets.data() + a * F;
+    if (Pairs) {
+      e[0] = static_cast<std::ptrdiff_t>(sizeof(__m256) * (R * P1 + alpha(0) * P1 + alpha(1)));
+      for (index_t j = 2; j < R; ++j) e[j - 1] = static_cast<std::ptrdiff_t>(sizeof(__m256) * (j * P1 + alpha(j)));
+    } else {
+      for (index_t j = 0; j < R; ++j) e[j] = static_cast<std::ptrdiff_t>(sizeof(__m256) * (j * P1 + alpha(j)));
+    }
+  }
   const std::ptrdiff_t* off = offsets.data();
   const bool stream = static_cast<std::size_t>(n) * static_cast<std::size_t>(K) * sizeof(float) >= kStreamMinBytes;
   // Rows are built in an L1-sized staging block, then copied (streamed when large) to `out`.
@@ -516,7 +539,7 @@ FASTREP_AVX2 void hermite_features_avx2_lanes(const float* Z, index_t n, const s
   const index_t nblocks = (n + B - 1) / B;
   const std::size_t ssize = static_cast<std::size_t>(B * K + 16 + 8);
   FASTREP_OMP(parallel if (n * K >= kParallelMinOutputs)) {
-    alignas(32) __m256 tab[R * 16];  // p < 16
+    alignas(32) __m256 tab[R * 16 + (Pairs ? kLanesMaxPairs : 0)];  // p < 16
     std::vector<float> staging(ssize);
     alignas(32) float zpad[8 * R];
     FASTREP_OMP(for schedule(dynamic, 16))
@@ -526,10 +549,10 @@ FASTREP_AVX2 void hermite_features_avx2_lanes(const float* Z, index_t n, const s
       const auto line = [](const void* q) { return static_cast<index_t>(reinterpret_cast<std::uintptr_t>(q) & 63); };
       float* rows = staging.data() + ((64 - line(staging.data()) + line(dst)) & 63) / index_t(sizeof(float));
       index_t i = 0;
-      for (; i + 8 <= m; i += 8) lanes_block8<R>(Z + (i0 + i) * R, p, sk, isk, off, G, K, tab, rows + i * K);
+      for (; i + 8 <= m; i += 8) lanes_block8<R, Pairs>(Z + (i0 + i) * R, p, sk, isk, off, G, K, tab, rows + i * K);
       if (i < m) {  // the last rows of the array, padded with z = 0 to 8 (B is a multiple of 8)
         for (index_t e = 0; e < 8 * R; ++e) zpad[e] = e < (m - i) * R ? Z[(i0 + i) * R + e] : 0.0f;
-        lanes_block8<R>(zpad, p, sk, isk, off, G, K, tab, rows + i * K);
+        lanes_block8<R, Pairs>(zpad, p, sk, isk, off, G, K, tab, rows + i * K);
       }
       if (stream) {
         stream_copy2<Avx2<float>>(dst, rows, m * K);
@@ -659,10 +682,22 @@ bool hermite_features_avx2(const T* Z, index_t n, index_t r, const std::int32_t*
   if constexpr (std::is_same_v<T, float>) {
     if (p < 2 * W && r <= 4 && K > 0) {
       switch (r) {
-        case 1: detail::hermite_features_avx2_lanes<1>(Z, n, alphas, K, out, p); return true;
-        case 2: detail::hermite_features_avx2_lanes<2>(Z, n, alphas, K, out, p); return true;
-        case 3: detail::hermite_features_avx2_lanes<3>(Z, n, alphas, K, out, p); return true;
-        default: detail::hermite_features_avx2_lanes<4>(Z, n, alphas, K, out, p); return true;
+        case 1: detail::hermite_features_avx2_lanes<1, false>(Z, n, alphas, K, out, p); return true;
+        case 2: detail::hermite_features_avx2_lanes<2, false>(Z, n, alphas, K, out, p); return true;
+        case 3:
+          if ((p + 1) * (p + 1) <= detail::kLanesMaxPairs) {
+            detail::hermite_features_avx2_lanes<3, true>(Z, n, alphas, K, out, p);
+          } else {
+            detail::hermite_features_avx2_lanes<3, false>(Z, n, alphas, K, out, p);
+          }
+          return true;
+        default:
+          if ((p + 1) * (p + 1) <= detail::kLanesMaxPairs) {
+            detail::hermite_features_avx2_lanes<4, true>(Z, n, alphas, K, out, p);
+          } else {
+            detail::hermite_features_avx2_lanes<4, false>(Z, n, alphas, K, out, p);
+          }
+          return true;
       }
     }
   }
