@@ -22,7 +22,8 @@
 //                             output (benchmarks/RESULTS.md).
 //   hermite_features_avx2     the same design in 256-bit registers, chosen at run time on CPUs
 //                             with AVX2 (and no AVX-512F) for p < 16 (float) or p < 8 (double);
-//                             float rows with r <= 4 and p < 8 build their tables in registers.
+//                             float with r <= 4 turns the layout around instead: 8 rows per
+//                             register, plain multiplies, an 8 x 8 transpose per 8 features.
 // hermite_features picks among them; define FASTREP_NO_SIMD to compile the generic one only.
 // Every path computes the same products in the same order: their outputs are bit-identical.
 #pragma once
@@ -326,7 +327,9 @@ bool hermite_features_avx512(const T* Z, index_t n, index_t r, const std::int32_
 // up to 16 floats (8 doubles) take two registers, a permute of each and a blend. Doubles are
 // permuted as pairs of 32-bit lanes (indices 2a, 2a + 1), AVX2 having no variable 64-bit
 // permute. Same blocking, staging and non-temporal stores as the AVX-512 path, and the same
-// products in the same order, so the output is bit-identical to the portable code.
+// products in the same order, so the output is bit-identical to the portable code. Float with
+// r <= 4 takes the rows-in-lanes code below instead: with 8 lanes, a permute per factor and
+// feature vector left the loop bound by its permutes at about 2 cycles per output.
 #define FASTREP_AVX2 __attribute__((target("avx2")))
 namespace detail {
 
