@@ -22,7 +22,8 @@
 //                             output (benchmarks/RESULTS.md).
 //   hermite_features_avx2     the same design in 256-bit registers, chosen at run time on CPUs
 //                             with AVX2 (and no AVX-512F) for p < 16 (float) or p < 8 (double);
-//                             float rows with r <= 4 and p < 8 build their tables in registers.
+//                             float with r <= 4 turns the layout around instead: 8 rows per
+//                             register, plain multiplies, an 8 x 8 transpose per 8 features.
 // hermite_features picks among them; define FASTREP_NO_SIMD to compile the generic one only.
 // Every path computes the same products in the same order: their outputs are bit-identical.
 #pragma once
@@ -326,7 +327,9 @@ bool hermite_features_avx512(const T* Z, index_t n, index_t r, const std::int32_
 // up to 16 floats (8 doubles) take two registers, a permute of each and a blend. Doubles are
 // permuted as pairs of 32-bit lanes (indices 2a, 2a + 1), AVX2 having no variable 64-bit
 // permute. Same blocking, staging and non-temporal stores as the AVX-512 path, and the same
-// products in the same order, so the output is bit-identical to the portable code.
+// products in the same order, so the output is bit-identical to the portable code. Float with
+// r <= 4 takes the rows-in-lanes code below instead: with 8 lanes, a permute per factor and
+// feature vector left the loop bound by its permutes at about 2 cycles per output.
 #define FASTREP_AVX2 __attribute__((target("avx2")))
 namespace detail {
 
@@ -397,51 +400,170 @@ FASTREP_AVX2 inline void stream_copy2(T* dst, const T* src, index_t count) {
   for (; s < count; ++s) dst[s] = src[s];
 }
 
-// One float row with r = R <= 4 columns and p < 8, tables never in memory: the recurrence of
-// hermite_table runs on the R columns at once (lanes of one __m128, the same float operations
-// in the same order as the scalar code), and a 4 x 8 transpose turns h_0..h_7 into the R
-// column tables, one __m256 each, that the permutes read.
+// ---- Float rows in lanes: 8 rows per register -----------------------------------------------
+//
+// For float and r = R <= 4 the AVX2 path turns the problem around: a register holds one
+// quantity for 8 rows. The recurrence runs on 8 rows at once (tab[j * (p + 1) + k] = h_k of
+// column j for the 8 rows), each feature is then R - 1 multiplies of such vectors, read from
+// L1 with no permute at all, and an 8 x 8 transpose turns 8 features of 8 rows into 8
+// consecutive features of each row. The products keep the portable order (factor 0 times
+// factor 1, times factor 2, ...; h_0 = 1 is multiplied in like any other factor), so the
+// output is bit-identical.
+
+// Lane l of the column vectors holds row kLaneRow<R>[l] of the 8 (R == 4 loads the rows with
+// shuffles that interleave them; other R gather them in order).
 template <int R>
-FASTREP_AVX2 inline void row_in_registers(const float* z, int p, const float* sk, const float* isk,
-                                          const std::int32_t* ix, index_t nv, index_t tail, float* oi, bool spill_ok) {
-  __m128 zv;
+constexpr int lane_row(int l) {
+  return R == 4 ? (l < 4 ? 2 * l : 2 * (l - 4) + 1) : l;
+}
+
+// The column vectors z[j] (8 rows each) of 8 consecutive rows of R floats.
+template <int R>
+FASTREP_AVX2 inline void load_columns8(const float* Z, __m256* z) {
   if constexpr (R == 4) {
-    zv = _mm_loadu_ps(z);
+    const __m256 a = _mm256_loadu_ps(Z), b = _mm256_loadu_ps(Z + 8);    // rows 0,1 | 2,3
+    const __m256 c = _mm256_loadu_ps(Z + 16), d = _mm256_loadu_ps(Z + 24);  // rows 4,5 | 6,7
+    const __m256 ablo = _mm256_unpacklo_ps(a, b), abhi = _mm256_unpackhi_ps(a, b);
+    const __m256 cdlo = _mm256_unpacklo_ps(c, d), cdhi = _mm256_unpackhi_ps(c, d);
+    z[0] = _mm256_shuffle_ps(ablo, cdlo, 0x44);
+    z[1] = _mm256_shuffle_ps(ablo, cdlo, 0xEE);
+    z[2] = _mm256_shuffle_ps(abhi, cdhi, 0x44);
+    z[3] = _mm256_shuffle_ps(abhi, cdhi, 0xEE);
   } else {
-    alignas(16) float zz[4] = {0, 0, 0, 0};
-    for (int j = 0; j < R; ++j) zz[j] = z[j];
-    zv = _mm_load_ps(zz);
+    const __m256i rows = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(R));
+    for (int j = 0; j < R; ++j) z[j] = _mm256_i32gather_ps(Z + j, rows, 4);
   }
-  __m128 h[8];
-  h[0] = _mm_set1_ps(1.0f);
-  h[1] = p >= 1 ? zv : _mm_setzero_ps();
-  for (int k = 2; k < 8; ++k) h[k] = _mm_setzero_ps();
-  for (int k = 1; k < p; ++k)
-    h[k + 1] = _mm_mul_ps(_mm_sub_ps(_mm_mul_ps(zv, h[k]), _mm_mul_ps(_mm_set1_ps(sk[k]), h[k - 1])),
-                          _mm_set1_ps(isk[k]));
-  // A_k = (h_k | h_{k+4}); transposing each 128-bit half gives column j's (h_0..h_3 | h_4..h_7)
-  __m256 a0 = _mm256_insertf128_ps(_mm256_castps128_ps256(h[0]), h[4], 1);
-  __m256 a1 = _mm256_insertf128_ps(_mm256_castps128_ps256(h[1]), h[5], 1);
-  __m256 a2 = _mm256_insertf128_ps(_mm256_castps128_ps256(h[2]), h[6], 1);
-  __m256 a3 = _mm256_insertf128_ps(_mm256_castps128_ps256(h[3]), h[7], 1);
-  const __m256 u0 = _mm256_unpacklo_ps(a0, a1), u1 = _mm256_unpackhi_ps(a0, a1);
-  const __m256 u2 = _mm256_unpacklo_ps(a2, a3), u3 = _mm256_unpackhi_ps(a2, a3);
-  __m256 t[4];
-  t[0] = _mm256_shuffle_ps(u0, u2, 0x44);
-  t[1] = _mm256_shuffle_ps(u0, u2, 0xEE);
-  t[2] = _mm256_shuffle_ps(u1, u3, 0x44);
-  t[3] = _mm256_shuffle_ps(u1, u3, 0xEE);
-  using S = Avx2<float>;
-  for (index_t v = 0; v < nv; ++v) {
-    const std::int32_t* iv = ix + v * R * 8;
-    __m256 acc = S::perm(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(iv)), t[0]);
-    for (int j = 1; j < R; ++j)
-      acc = S::mul(acc, S::perm(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(iv + j * 8)), t[j]));
-    if (v + 1 < nv || spill_ok) {
-      S::store(oi + v * 8, acc);
-    } else {
-      S::store_first(oi + v * 8, acc, tail);
+}
+
+// 8 rows: Z8 holds their R columns (row-major), rows8 receives them at stride K. Stores run in
+// row order and reach up to 8 - (K - 8 * (G - 1)) floats past the last row; what spills into the
+// next row is overwritten by that row's own stores, which come later.
+// off[(g * 8 + l) * F + q] = the byte offset in tab of factor q of feature g * 8 + l (h_0 = 1 for
+// lanes past K); byte offsets of pointer size save a sign extension and a scaling per factor.
+// Without Pairs, F = R and factor j is h_{alphas[a, j]} of column j, at tab[j * (p + 1) + alpha].
+// With Pairs (R >= 3), F = R - 1 and factor 0 is the product of the first two, h_{alpha_0}(z_0) *
+// h_{alpha_1}(z_1), from a table of all (p + 1)^2 of them built per 8 rows at
+// tab[R * (p + 1) + alpha_0 * (p + 1) + alpha_1]: the same first multiply, done once per pair.
+template <int R, bool Pairs>
+FASTREP_AVX2 inline void lanes_block8(const float* Z8, int p, const float* sk, const float* isk, const std::ptrdiff_t* off,
+                                      index_t G, index_t K, __m256* tab, float* rows8) {
+  constexpr int F = Pairs ? R - 1 : R;
+  __m256 z[R];
+  load_columns8<R>(Z8, z);
+  const index_t P1 = p + 1;
+  for (int j = 0; j < R; ++j) {
+    tab[j * P1] = _mm256_set1_ps(1.0f);
+    if (p >= 1) tab[j * P1 + 1] = z[j];
+  }
+  // hermite_step on 8 rows: the same operations in the same order as the scalar code
+  for (int k = 1; k < p; ++k) {
+    const __m256 s = _mm256_set1_ps(sk[k]), is = _mm256_set1_ps(isk[k]);
+    for (int j = 0; j < R; ++j) {
+      const __m256 hk = tab[j * P1 + k], hkm1 = tab[j * P1 + k - 1];
+      tab[j * P1 + k + 1] = _mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(z[j], hk), _mm256_mul_ps(s, hkm1)), is);
     }
+  }
+  if constexpr (Pairs) {
+    __m256* pair = tab + R * P1;
+    for (index_t a0 = 0; a0 < P1; ++a0) {
+      const __m256 h0 = tab[a0];
+      for (index_t a1 = 0; a1 < P1; ++a1) pair[a0 * P1 + a1] = _mm256_mul_ps(h0, tab[P1 + a1]);
+    }
+  }
+  // the last (partial) group first: its spill into the next row is then overwritten by group 0
+  for (index_t gg = 0; gg < G; ++gg) {
+    const index_t g = gg == 0 ? G - 1 : gg - 1;
+    const std::ptrdiff_t* o = off + g * 8 * F;
+    const char* tb = reinterpret_cast<const char*>(tab);
+    const auto at = [tb](std::ptrdiff_t bytes) { return _mm256_load_ps(reinterpret_cast<const float*>(tb + bytes)); };
+    __m256 f[8];
+    for (int l = 0; l < 8; ++l) {
+      __m256 acc = at(o[l * F]);
+      for (int q = 1; q < F; ++q) acc = _mm256_mul_ps(acc, at(o[l * F + q]));
+      f[l] = acc;
+    }
+    // 8 x 8 transpose: t[k] = lane k of f[0..7], the features g*8.. of row lane_row<R>(k)
+    const __m256 u0 = _mm256_unpacklo_ps(f[0], f[1]), u1 = _mm256_unpackhi_ps(f[0], f[1]);
+    const __m256 u2 = _mm256_unpacklo_ps(f[2], f[3]), u3 = _mm256_unpackhi_ps(f[2], f[3]);
+    const __m256 u4 = _mm256_unpacklo_ps(f[4], f[5]), u5 = _mm256_unpackhi_ps(f[4], f[5]);
+    const __m256 u6 = _mm256_unpacklo_ps(f[6], f[7]), u7 = _mm256_unpackhi_ps(f[6], f[7]);
+    const __m256 s0 = _mm256_shuffle_ps(u0, u2, 0x44), s1 = _mm256_shuffle_ps(u0, u2, 0xEE);
+    const __m256 s2 = _mm256_shuffle_ps(u1, u3, 0x44), s3 = _mm256_shuffle_ps(u1, u3, 0xEE);
+    const __m256 s4 = _mm256_shuffle_ps(u4, u6, 0x44), s5 = _mm256_shuffle_ps(u4, u6, 0xEE);
+    const __m256 s6 = _mm256_shuffle_ps(u5, u7, 0x44), s7 = _mm256_shuffle_ps(u5, u7, 0xEE);
+    __m256 t[8];
+    t[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    t[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    t[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    t[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    t[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    t[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    t[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    t[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+    float* dst = rows8 + g * 8;
+    if constexpr (R == 4) {  // lanes hold rows 0, 2, 4, 6, 1, 3, 5, 7
+      for (int i = 0; i < 4; ++i) {
+        _mm256_storeu_ps(dst + (2 * i) * K, t[i]);
+        _mm256_storeu_ps(dst + (2 * i + 1) * K, t[i + 4]);
+      }
+    } else {
+      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(dst + i * K, t[i]);
+    }
+  }
+}
+
+// The pair table is used while it stays this small ((p + 1)^2 vectors; p <= 7).
+constexpr index_t kLanesMaxPairs = 64;
+
+template <int R, bool Pairs>
+FASTREP_AVX2 void hermite_features_avx2_lanes(const float* Z, index_t n, const std::int32_t* alphas, index_t K,
+                                              float* out, int p) {
+  const HermiteCoefficients<float> c(p);
+  const float* sk = c.sqrt_k.data();
+  const float* isk = c.inv_sqrt_k1.data();
+  const index_t G = (K + 7) / 8;
+  constexpr int F = Pairs ? R - 1 : R;
+  const index_t P1 = p + 1;
+  std::vector<std::ptrdiff_t> offsets(static_cast<std::size_t>(G * 8 * F), 0);
+  for (index_t a = 0; a < G * 8; ++a) {
+    const auto alpha = [&](index_t j) { return a < K ? alphas[a * R + j] : 0; };
+    std::ptrdiff_t* e = offsets.data() + a * F;
+    if (Pairs) {
+      e[0] = static_cast<std::ptrdiff_t>(sizeof(__m256) * (R * P1 + alpha(0) * P1 + alpha(1)));
+      for (index_t j = 2; j < R; ++j) e[j - 1] = static_cast<std::ptrdiff_t>(sizeof(__m256) * (j * P1 + alpha(j)));
+    } else {
+      for (index_t j = 0; j < R; ++j) e[j] = static_cast<std::ptrdiff_t>(sizeof(__m256) * (j * P1 + alpha(j)));
+    }
+  }
+  const std::ptrdiff_t* off = offsets.data();
+  const bool stream = static_cast<std::size_t>(n) * static_cast<std::size_t>(K) * sizeof(float) >= kStreamMinBytes;
+  // Rows are built in an L1-sized staging block, then copied (streamed when large) to `out`.
+  const index_t B = std::max<index_t>(8, (2048 / K) / 8 * 8);
+  const index_t nblocks = (n + B - 1) / B;
+  const std::size_t ssize = static_cast<std::size_t>(B * K + 16 + 8);
+  FASTREP_OMP(parallel if (n * K >= kParallelMinOutputs)) {
+    alignas(32) __m256 tab[R * 16 + (Pairs ? kLanesMaxPairs : 0)];  // p < 16
+    std::vector<float> staging(ssize);
+    alignas(32) float zpad[8 * R];
+    FASTREP_OMP(for schedule(dynamic, 16))
+    for (index_t blk = 0; blk < nblocks; ++blk) {
+      const index_t i0 = blk * B, m = std::min(B, n - i0);
+      float* dst = out + i0 * K;
+      const auto line = [](const void* q) { return static_cast<index_t>(reinterpret_cast<std::uintptr_t>(q) & 63); };
+      float* rows = staging.data() + ((64 - line(staging.data()) + line(dst)) & 63) / index_t(sizeof(float));
+      index_t i = 0;
+      for (; i + 8 <= m; i += 8) lanes_block8<R, Pairs>(Z + (i0 + i) * R, p, sk, isk, off, G, K, tab, rows + i * K);
+      if (i < m) {  // the last rows of the array, padded with z = 0 to 8 (B is a multiple of 8)
+        for (index_t e = 0; e < 8 * R; ++e) zpad[e] = e < (m - i) * R ? Z[(i0 + i) * R + e] : 0.0f;
+        lanes_block8<R, Pairs>(zpad, p, sk, isk, off, G, K, tab, rows + i * K);
+      }
+      if (stream) {
+        stream_copy2<Avx2<float>>(dst, rows, m * K);
+      } else {
+        std::copy(rows, rows + m * K, dst);
+      }
+    }
+    if (stream) _mm_sfence();
   }
 }
 
@@ -483,22 +605,13 @@ FASTREP_AVX2 void hermite_features_avx2_impl(const T* Z, index_t n, index_t r_, 
     FASTREP_OMP(for schedule(dynamic, 16))
     for (index_t blk = 0; blk < nblocks; ++blk) {
       const index_t i0 = blk * B, m = std::min(B, n - i0);
-      constexpr bool in_registers = std::is_same_v<T, float> && !TwoRegs && R > 0 && R <= 4;
-      if constexpr (!in_registers) {
-        for (index_t i = 0; i < m; ++i)
-          for (index_t j = 0; j < r; ++j) hermite_table(Z[(i0 + i) * r + j], p, sk, isk, tab + (i * r + j) * TW);
-      }
+      for (index_t i = 0; i < m; ++i)
+        for (index_t j = 0; j < r; ++j) hermite_table(Z[(i0 + i) * r + j], p, sk, isk, tab + (i * r + j) * TW);
       T* dst = out + i0 * K;
       T* rows = dst;
       if (stream) {
         const auto line = [](const void* q) { return static_cast<index_t>(reinterpret_cast<std::uintptr_t>(q) & 63); };
         rows = staging.data() + ((64 - line(staging.data()) + line(dst)) & 63) / index_t(sizeof(T));
-      }
-      if constexpr (in_registers) {
-        for (index_t i = 0; i < m; ++i)
-          row_in_registers<R>(Z + (i0 + i) * R, p, sk, isk, ix, nv, tail, rows + i * K, stream || (m - 1 - i) * K >= W);
-        if (stream) stream_copy2<S>(dst, rows, m * K);
-        continue;
       }
       for (index_t i = 0; i < m; ++i) {
         const T* ti = tab + i * r * TW;
@@ -569,6 +682,28 @@ bool hermite_features_avx2(const T* Z, index_t n, index_t r, const std::int32_t*
   if (!cpu_has_avx2() || r == 0) return false;
   constexpr int W = 32 / sizeof(T);
   const int p = max_degree(alphas, K, r);
+  if constexpr (std::is_same_v<T, float>) {
+    if (p < 2 * W && r <= 4 && K > 0) {
+      switch (r) {
+        case 1: detail::hermite_features_avx2_lanes<1, false>(Z, n, alphas, K, out, p); return true;
+        case 2: detail::hermite_features_avx2_lanes<2, false>(Z, n, alphas, K, out, p); return true;
+        case 3:
+          if ((p + 1) * (p + 1) <= detail::kLanesMaxPairs) {
+            detail::hermite_features_avx2_lanes<3, true>(Z, n, alphas, K, out, p);
+          } else {
+            detail::hermite_features_avx2_lanes<3, false>(Z, n, alphas, K, out, p);
+          }
+          return true;
+        default:
+          if ((p + 1) * (p + 1) <= detail::kLanesMaxPairs) {
+            detail::hermite_features_avx2_lanes<4, true>(Z, n, alphas, K, out, p);
+          } else {
+            detail::hermite_features_avx2_lanes<4, false>(Z, n, alphas, K, out, p);
+          }
+          return true;
+      }
+    }
+  }
   if (p < W) {
     detail::hermite_features_avx2_r<T, false>(Z, n, r, alphas, K, out, p);
     return true;
