@@ -245,7 +245,7 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
             else:
                 lam, scores = er.gcv(n, float(y @ y), lams, kernel=True)
             alpha = er.coef(lam)
-            self.ridge_path_ = ridge_path(lams, scores)
+            self.ridge_path_ = ridge_path(lams, scores, who=type(self).__name__)
             self.ridge_ = lam
             self.jitter_ = 0.0  # an eigendecomposition needs none
             # residual of (K + n lam I) alpha = y, with K alpha recomputed block by block
@@ -358,7 +358,7 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
             if best is None or scores[k] < scores[best]:
                 best, kept = k, res
         lam = float(NYSTROM_GRID[best])
-        self.ridge_path_ = ridge_path(NYSTROM_GRID.copy(), scores)
+        self.ridge_path_ = ridge_path(NYSTROM_GRID.copy(), scores, who=type(self).__name__)
         self.ridge_ = lam
         if val is None:  # refit on every training row with the chosen lambda
             return solve(X, y, _rows(xp, X, np.sort(rng.choice(n, size=M, replace=False))), lam)

@@ -429,7 +429,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
                     ridge, scores = er.select(Phi_v, data.centered(Xv, yv), grid)
                 else:
                     ridge, scores = er.gcv(n2, yy, grid)
-                self.ridge_path_ = ridge_path(grid, scores)
+                self.ridge_path_ = ridge_path(grid, scores, who=type(self).__name__)
             self.a_ = to_host(er.coef(ridge))
             self.ridge_ = float(ridge)
 
