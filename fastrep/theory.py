@@ -4,7 +4,8 @@ A prediction, not an experiment, and not from Damian, Lee and Soltanolkotabi (CO
 arXiv 2206.15144). For kernel ridge regression with fastrep's convention -- minimize
 (1/n)|y - K a|^2 + ridge a^T K a, i.e. ridge strength delta = n * ridge in
 sum_i (y_i - f(x_i))^2 + delta |f|_H^2 -- and kernel eigenvalues lambda_k (with respect to
-the input distribution) of multiplicity N_k, the omniscient-risk (eigenlearning) equation of Bordelon, Canatar and Pehlevan (2020) and Simon et al. (2021) reads
+the input distribution) of multiplicity N_k, the omniscient-risk (eigenlearning) equation of
+Bordelon, Canatar and Pehlevan (2020) and Simon et al. (2021) reads
 
     kappa > 0 solves  n = sum_k N_k lambda_k / (lambda_k + kappa) + delta / kappa,
     L_k = lambda_k / (lambda_k + kappa),   E_0 = n / (n - sum_k N_k L_k^2),
