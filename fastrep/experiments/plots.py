@@ -570,7 +570,7 @@ def plot_n_star_prediction(
     from matplotlib import colormaps
 
     cmap = colormaps["tab10"]
-    fig, (a,), owned = _new_or_given(ax, 1, figsize=(6.0, 5.2), what="plot_n_star_prediction")
+    fig, (a,), owned = _new_or_given(ax, 1, figsize=(7.0, 5.2), what="plot_n_star_prediction")
     labels = sorted(set(stars["label"]) | set(predicted["label"]))
     methods = dict(zip(stars["label"], stars["method"], strict=True)) if len(stars) else {}
     colors = {lb: cmap(i % 10) for i, lb in enumerate(labels)}
