@@ -76,6 +76,11 @@ class Method:
 
 METHODS: dict[str, Method] = {}
 
+#: learner parameters that change how a fit reports, never what it computes: accepted as
+#: options, kept out of a cell's identity (two specs differing only in them share their cells)
+#: and not passed to the cells (a sweep shows its own progress bar)
+NOT_IDENTITY = ("verbose",)
+
 
 def register_method(
     name: str,
@@ -170,7 +175,8 @@ def check_options(method: str, options: dict, *, target=None, n: int = 1) -> dic
     is fitted). ``target``: a :class:`fastrep.MultiIndexTarget` for learners built on one
     (the oracle); ``n``: the largest training size, for learners that check their memory
     against it. Returns every parameter of the estimator but the per-cell ones, as
-    JSON-ready values, so two spellings of one setting give one cell identity. Raises
+    JSON-ready values, so two spellings of one setting give one cell identity; parameters in
+    :data:`NOT_IDENTITY` (``verbose``) are accepted and left out. Raises
     :class:`OptionError` naming the option.
     """
     m = METHODS[method]
@@ -205,7 +211,8 @@ def check_options(method: str, options: dict, *, target=None, n: int = 1) -> dic
             est._prepare(target.d, n) if takes_n else est._prepare(target.d)
     except (TypeError, ValueError) as exc:
         raise OptionError(_blame(str(exc), options), str(exc)) from None
-    filled = {k: _plain(v, k) for k, v in est.get_params(deep=False).items() if k not in m.forbidden}
+    filled = {k: _plain(v, k) for k, v in est.get_params(deep=False).items()
+              if k not in m.forbidden and k not in NOT_IDENTITY}
     for k, v in m.defaults.items():
         if k in options and type(options[k]) is not type(v):
             raise OptionError(k, f"must be a {type(v).__name__} like its default {v!r}; got {options[k]!r}")
