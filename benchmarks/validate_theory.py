@@ -187,7 +187,7 @@ def cmd_table(args):
              "Cholesky factorization of K + s I per (d, kernel, seed), s = 1e-8 n_max, shared by every n, "
              f"target and noise level; test error on {N_TEST} fresh Gaussian inputs; median over seeds). "
              "Predictions: `fastrep.theory.kernel_learning_curve(..., ridge=s/n)`, sphere model "
-             "(paper.md 4a) and Gaussian model (`measure='gaussian'`).", ""]
+             "(`measure='sphere'`) and Gaussian model (`measure='gaussian'`).", ""]
     if meta:
         tot = sum(m["cholesky_s"] + m["gram_s"] + m["solves_s"] + m["test_s"] for m in meta)
         lines.append(f"{len(meta)} factorizations, {tot / 60:.0f} minutes in all on the shared 2-core "

@@ -40,6 +40,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._kernels import JitterWarning
 from ._memory import resolve_max_memory
+from ._progress import Progress, check_verbose
 from ._validation import as_float_array, check_dtype, check_finite_output, check_int, naming, public_init
 from .backend import FAMILIES, Portable, context, namespace, on_host, to_host
 from .ntk import check_beta, check_kernel_scale
@@ -75,8 +76,10 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
             public_init(cls)  # a mistyped option names NTKRegressor, not _KernelRidgeBase
 
     def __init__(self, *, ridge="validate", solver="auto", beta=1.0, n_centers=None, max_memory=None,
-                 dtype=np.float64, backend="auto", seed=0, block_size=None, tol=None, max_iter=100):
+                 dtype=np.float64, backend="auto", seed=0, block_size=None, tol=None, max_iter=100,
+                 verbose=False):
         self.ridge = ridge
+        self.verbose = verbose
         self.solver = solver
         self.beta = beta
         self.n_centers = n_centers
@@ -103,6 +106,7 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
         check_int(self.max_iter, "max_iter", low=1)
         if self.tol is not None and (not isinstance(self.tol, numbers.Real) or not 0 < self.tol < 1):
             raise ValueError(f"tol must be a number in (0, 1) or None; got {self.tol!r}")
+        check_verbose(self.verbose)
         if isinstance(self.dtype, str) and self.dtype == "auto":
             dtype = None
         else:
@@ -223,6 +227,7 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
         self._exact_bytes = exact_bytes
         self.solver_ = solver
         self._ctx = ctx
+        self._progress = Progress(self.verbose, type(self).__name__)
         if solver == "cholesky":
             X_fit, alpha = self._fit_cholesky(ctx, X, y, val, ridge)
         else:
@@ -246,10 +251,13 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
     def _fit_cholesky(self, ctx, X, y, val, ridge):
         xp, la = ctx.xp, ctx["ridge"]
         n = X.shape[0]
-        K = ctx["gram"].kernel_gram(X, None, self._beta, self._kind)
+        progress = self._progress
+        with progress.stage(f"Gram matrix ({n} x {n})"):
+            K = ctx["gram"].kernel_gram(X, None, self._beta, self._kind)
         if ridge == "validate":
             K *= 1.0 / n  # in place: A = K/n, b = y/n (EigenRidge's convention)
-            er = EigenRidge(K, y / n, rcond=10 * float(xp.finfo(K.dtype).eps), ops=la)
+            with progress.stage(f"eigendecomposition ({n} x {n})"):
+                er = EigenRidge(K, y / n, rcond=10 * float(xp.finfo(K.dtype).eps), ops=la)
             del K
             lams = lambda_grid()
             if val is not None:
@@ -259,11 +267,12 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
                 blocks = ((ctx["gram"].kernel_gram(Xv[s:min(s + rows, Xv.shape[0]), ...], X, self._beta,
                                                    self._kind), yv[s:min(s + rows, Xv.shape[0])])
                           for s in range(0, Xv.shape[0], rows))
-                lam, scores = er.select_blocks(blocks, lams)
+                with progress.stage(f"validation of {len(lams)} lambdas on {Xv.shape[0]} rows"):
+                    lam, scores = er.select_blocks(blocks, lams)
             else:
                 lam, scores = er.gcv(n, float(y @ y), lams, kernel=True)
             alpha = er.coef(lam)
-            self.ridge_path_ = ridge_path(lams, scores)
+            self.ridge_path_ = ridge_path(lams, scores, who=type(self).__name__)
             self.ridge_ = lam
             self.jitter_ = 0.0  # an eigendecomposition needs none
             # residual of (K + n lam I) alpha = y, with K alpha recomputed block by block
@@ -273,8 +282,9 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
             kdiag_max = float(xp.max(xp.linalg.diagonal(K)))
             eps = float(xp.finfo(K.dtype).eps)
             try:
-                L, used = la.cholesky(K, jitter=shift, escalate=ridge > 0, overwrite_a=True,
-                                      what="the Gram matrix")
+                with progress.stage(f"Cholesky factorization ({n} x {n})"):
+                    L, used = la.cholesky(K, jitter=shift, escalate=ridge > 0, overwrite_a=True,
+                                          what="the Gram matrix")
             except np.linalg.LinAlgError as exc:
                 if ridge > 0:
                     raise
@@ -345,6 +355,8 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
         tol = self.tol if self.tol is not None else (1e-7 if self._dtype == np.float64 else 1e-4)
         opts = dict(beta=self._beta, kind=self._kind, block_rows=rows, tol=tol, max_iter=int(self.max_iter))
 
+        opts["progress"] = self._progress
+
         def solve(Xs, ys, C, lam, warn=True):
             res = falkon(ctx, Xs, ys, C, lam, warn=warn, **opts)
             self.n_iter_, self.residual_, self.jitter_ = res.n_iter, res.residual, res.jitter
@@ -376,7 +388,7 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
             if best is None or scores[k] < scores[best]:
                 best, kept = k, res
         lam = float(NYSTROM_GRID[best])
-        self.ridge_path_ = ridge_path(NYSTROM_GRID.copy(), scores)
+        self.ridge_path_ = ridge_path(NYSTROM_GRID.copy(), scores, who=type(self).__name__)
         self.ridge_ = lam
         if val is None:  # refit on every training row with the chosen lambda
             return solve(X, y, _rows(xp, X, np.sort(rng.choice(n, size=M, replace=False))), lam)
@@ -431,6 +443,10 @@ class NTKRegressor(_KernelRidgeBase):
     block_size : rows per kernel block (default: blocks of about 16 MiB).
     tol, max_iter : conjugate-gradient stopping rule (relative residual of the preconditioned
         system; default tol 1e-7 for float64, 1e-4 for float32).
+    verbose : bool, default False
+        Progress on stderr: one line with the time of each stage (the Gram matrix, its
+        Cholesky or eigendecomposition, the validation) and a bar (tqdm) over the Nystrom
+        conjugate-gradient iterations. Not part of the setting (a results store ignores it).
     """
 
     _kind = "ntk"

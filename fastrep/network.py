@@ -32,6 +32,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
 from ._memory import check_allocation
+from ._progress import SILENT, Progress, check_verbose
 from ._stream_cache import StreamSource
 from ._streams import as_stream, validation_rows
 from ._validation import (
@@ -101,8 +102,9 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
 
     def __init__(self, width=1000, *, eta1="normalized", rebias=False, split=False, ridge="validate",
                  steps=1, center=True, dtype=np.float32, backend="auto", seed=0, chunk_size=None,
-                 precision="highest", max_memory=None):
+                 precision="highest", max_memory=None, verbose=False):
         self.width = width
+        self.verbose = verbose
         self.max_memory = max_memory
         self.eta1 = eta1
         self.rebias = rebias
@@ -138,6 +140,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
             check_int(self.chunk_size, "chunk_size", low=1)
         if self.precision not in ("highest", "tf32"):
             raise ValueError(f"precision must be 'highest' or 'tf32'; got {self.precision!r}")
+        check_verbose(self.verbose)
         return width, check_dtype(self.dtype)
 
     def _families(self):
@@ -318,16 +321,26 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
             return (0, n // 2), (n // 2, n)
         return (0, n), (0, n)
 
+    @contextlib.contextmanager
+    def _stage(self, stage, what):
+        """A timed stage (``timings_[stage]``), reported as one line when verbose."""
+        with _timed(self.timings_, stage), self._progress.stage(what):
+            yield
+
+    def _rows(self, chunks, total, what):
+        return getattr(self, "_progress", SILENT).rows(chunks, total, what)
+
     def _fit(self, ctx, src, n, val):
         """Algorithm 1: initialization, label statistics, one step, ridge head."""
         rng = np.random.default_rng(self.seed)
         self._ctx, self.timings_ = ctx, {}
+        self._progress = Progress(self.verbose, type(self).__name__)
         with ctx.precision(self.precision):
             init = self.initialization(self.n_features_in_, rng)
             stage1, stage2 = self._stages(n)
-            with _timed(self.timings_, "labels"):
+            with self._stage("labels", "label statistics"):
                 data = self._label_stats(ctx, src, n)
-            with _timed(self.timings_, "step1"):
+            with self._stage("step1", "step 1 (the large gradient step)"):
                 if self._learns_first_layer:
                     W, paired = self._one_step(ctx, data, stage1, init)
                 else:
@@ -348,7 +361,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         features already represent the linear part in span(U)."""
         xp, d = ctx.xp, self.n_features_in_
         sum_y, sum_yx = 0.0, np.zeros(d)
-        for Xc, yc in src.chunks(0, n, ctx.chunk):
+        for Xc, yc in self._rows(src.chunks(0, n, ctx.chunk), n, "label statistics"):
             sum_y += float(xp.sum(yc, dtype=xp.float64))
             sum_yx += to_host(yc @ Xc).astype(np.float64)  # one chunk in dtype, the total in float64
         if not np.isfinite(sum_y) or not np.all(np.isfinite(sum_yx)):
@@ -383,7 +396,8 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
             else:
                 Wd, bd, half = ctx.asarray(W), b_dev, slice(None)
             Gacc = None
-            for Xc, r in data.chunks(int(bounds[t]), int(bounds[t + 1]), ctx.chunk):
+            what = "step 1 gradient" + (f" ({t + 1} of {steps})" if steps > 1 else "")
+            for Xc, r in self._rows(data.chunks(int(bounds[t]), int(bounds[t + 1]), ctx.chunk), n_t, what):
                 if t > 0:
                     r = r - ctx["features"].relu_features(Xc, Wd, bd, False) @ a_dev
                 Gacc = ops.onestep_gradient(Xc, Wd, bd, r, acc=Gacc)
@@ -408,11 +422,12 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
     def _ridge_head(self, ctx, data, rows, val):
         """Step 2: Phi^T Phi / n and Phi^T y_hat / n over ``rows``, then the ridge path."""
         ops, xp, paired = ctx["features"], ctx.xp, self._paired
-        with _timed(self.timings_, "features"):
+        with self._stage("features", "feature moments"):
             W_dev, b_dev = ctx.asarray(self._W_features), ctx.asarray(self.b_)
             G = h_vec = None
             yy = 0.0
-            for Xc, yc_hat in data.chunks(*rows, ctx.chunk):
+            chunks = self._rows(data.chunks(*rows, ctx.chunk), rows[1] - rows[0], "feature moments")
+            for Xc, yc_hat in chunks:
                 G, h_vec = ops.feature_moments(Xc, W_dev, b_dev, yc_hat, paired, G=G, h=h_vec)
                 yy += float(xp.sum(xp.astype(yc_hat, xp.float64) ** 2))
             n2 = rows[1] - rows[0]
@@ -421,7 +436,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
             rhs = xp.astype(h_vec, xp.float64)
 
         # ridge: one eigendecomposition, the whole lambda path
-        with _timed(self.timings_, "ridge"):
+        with self._stage("ridge", "ridge path (eigendecomposition, every lambda)"):
             er = EigenRidge(G / n2, rhs / n2, rcond=10 * np.finfo(ctx.dtype).eps, ops=ctx["ridge"])
             ridge = resolve_ridge(self.ridge)
             self.ridge_path_ = None
@@ -433,7 +448,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
                     ridge, scores = er.select(Phi_v, data.centered(Xv, yv), grid)
                 else:
                     ridge, scores = er.gcv(n2, yy, grid)
-                self.ridge_path_ = ridge_path(grid, scores)
+                self.ridge_path_ = ridge_path(grid, scores, who=type(self).__name__)
             self.a_ = to_host(er.coef(ridge))
             self.ridge_ = float(ridge)
 
@@ -473,7 +488,8 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
 
     def _refit(self, ctx, src, n, val, rebias, seed):
         self._ctx, self.timings_ = ctx, {}
-        with _timed(self.timings_, "labels"):
+        self._progress = Progress(self.verbose, f"{type(self).__name__}.refit")
+        with self._stage("labels", "label statistics"):
             data = self._label_stats(ctx, src, n, linear=False)
         if rebias:
             seed = self.seed + 1 if seed is None else check_int(seed, "seed", low=0)
@@ -531,6 +547,10 @@ class OneStepNetwork(_TwoLayerBase):
         of the available RAM). The weights, the (m, m) feature moments and one chunk are
         estimated before anything is allocated; a width that does not fit raises
         ``MemoryError`` naming ``width``.
+    verbose : bool, default False
+        Progress on stderr: a bar (tqdm) over the rows of each pass (label statistics, the
+        step-1 gradient, the feature moments; ``fit_stream`` of millions of rows) and one line
+        per stage with its time. Not part of the setting (a results store ignores it).
 
     Fitted attributes
     -----------------

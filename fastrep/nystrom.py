@@ -19,6 +19,8 @@ from typing import NamedTuple
 
 from sklearn.exceptions import ConvergenceWarning
 
+from ._progress import SILENT
+
 __all__ = ["FalkonResult", "falkon"]
 
 
@@ -32,8 +34,10 @@ class FalkonResult(NamedTuple):
     jitter: float
 
 
-def _pcg(xp, op, rhs, tol, max_iter):
-    """Conjugate gradient on op(x) = rhs (float64 vectors). Returns (x, iterations, rel. residual)."""
+def _pcg(xp, op, rhs, tol, max_iter, bar=None):
+    """Conjugate gradient on op(x) = rhs (float64 vectors). Returns (x, iterations, rel. residual).
+
+    ``bar``: a progress bar advanced once per iteration (closed by the caller), or None."""
     x = xp.zeros_like(rhs)
     bnorm = math.sqrt(float(rhs @ rhs))
     if bnorm == 0.0:
@@ -44,6 +48,8 @@ def _pcg(xp, op, rhs, tol, max_iter):
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 (it is the iteration count returned)
         Ap = op(p)
+        if bar is not None:
+            bar.update(1)
         pAp = float(p @ Ap)
         if not pAp > 0:  # breakdown: the operator is not positive definite in this direction
             break
@@ -59,13 +65,15 @@ def _pcg(xp, op, rhs, tol, max_iter):
     return x, it, math.sqrt(rs) / bnorm
 
 
-def falkon(ctx, X, y, C, lam, *, beta, kind, block_rows, tol, max_iter, warn=True) -> FalkonResult:
+def falkon(ctx, X, y, C, lam, *, beta, kind, block_rows, tol, max_iter, warn=True,
+           progress=SILENT) -> FalkonResult:
     """Solve the Nystrom kernel ridge problem for centres C; nothing is mutated.
 
     ctx : the fit's :class:`fastrep.backend.Context` (families 'gram', 'ridge', 'nystrom').
     X (n, d), y (n,) float64, C (M, d) in X's dtype; lam > 0 (or 0); beta, kind ('ntk' or
     'nngp') of the kernel; block_rows rows per kernel block; tol, max_iter the CG stopping rule.
-    Warns with ``ConvergenceWarning`` (when ``warn``) if CG stops above ``tol``.
+    Warns with ``ConvergenceWarning`` (when ``warn``) if CG stops above ``tol``. ``progress``
+    (a :class:`fastrep._progress.Progress`) shows the factorizations and the CG iterations.
     """
     xp, la = ctx.xp, ctx["ridge"]
     n, M = X.shape[0], C.shape[0]
@@ -98,7 +106,14 @@ def falkon(ctx, X, y, C, lam, *, beta, kind, block_rows, tol, max_iter, warn=Tru
         return Bt(nmv(X, C, B(v), beta, kind, block_rows)) + lam * tri(LA, tri(LA, v, True), False)
 
     rhs = Bt(nmv(X, C, None, beta, kind, block_rows, W=y))
-    sol, it, res = _pcg(xp, op, rhs, tol, int(max_iter))
+    bar = progress.iterations(int(max_iter), f"conjugate gradient, lambda = {lam:.3g}")
+    try:
+        sol, it, res = _pcg(xp, op, rhs, tol, int(max_iter), bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    if progress.on:
+        progress.line(f"conjugate gradient, lambda = {lam:.3g}: {it} iterations, residual {res:.3g}")
     if warn and res > tol:
         warnings.warn(
             f"the Nystrom conjugate gradient stopped after {it} iterations at relative residual "

@@ -95,7 +95,7 @@ class OracleRegressor(Portable, RegressorMixin, BaseEstimator):
                 ridge, scores = er.select(Hv, xp.astype(val[1], xp.float64), lambda_grid())
             else:
                 ridge, scores = er.gcv(n, yy, lambda_grid())
-            self.ridge_path_ = ridge_path(lambda_grid(), scores)
+            self.ridge_path_ = ridge_path(lambda_grid(), scores, who=type(self).__name__)
         self.ridge_ = float(ridge)
         self.coef_ = to_host(er.coef(ridge))
         self._ctx, self.backend_ = ctx, ctx.backend_

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -22,7 +23,20 @@ from ._memory import check_allocation
 from ._validation import check_int, check_positive
 from .backend import namespace, resolve, to_host
 
-__all__ = ["EigenRidge", "RidgePath", "lambda_grid", "resolve_ridge", "ridge_path"]
+__all__ = ["EigenRidge", "RidgeGridEdgeWarning", "RidgePath", "lambda_grid", "resolve_ridge", "ridge_path"]
+
+
+class RidgeGridEdgeWarning(UserWarning):
+    """Validation chose the smallest or largest lambda of its grid: the best one may lie beyond it.
+
+    ``edge`` is ``'min'`` or ``'max'``, ``ridge`` the lambda chosen. Noiseless targets usually
+    end at the grid's minimum (any tiny lambda interpolates equally well); labels that are
+    mostly noise end at its maximum (predicting the mean is best).
+    """
+
+    def __init__(self, message: str, edge: str | None = None, ridge: float | None = None):
+        super().__init__(message)
+        self.edge, self.ridge = edge, ridge
 
 
 class RidgePath(NamedTuple):
@@ -40,6 +54,14 @@ class RidgePath(NamedTuple):
     def best(self) -> float:
         return float(self.ridge[int(np.argmin(self.score))])
 
+    @property
+    def edge(self) -> str | None:
+        """``'min'`` or ``'max'`` when the chosen lambda is the grid's smallest or largest, else None."""
+        if len(self.ridge) < 2:
+            return None
+        k = int(np.argmin(self.score))
+        return "min" if k == 0 else ("max" if k == len(self.ridge) - 1 else None)
+
     def to_frame(self):
         """A pandas DataFrame with columns ``ridge`` and ``score``."""
         import pandas as pd
@@ -47,10 +69,28 @@ class RidgePath(NamedTuple):
         return pd.DataFrame({"ridge": self.ridge, "score": self.score})
 
 
-def ridge_path(grid, scores) -> RidgePath:
-    """The :class:`RidgePath` of a validated fit, as float64 NumPy arrays on the host."""
+def ridge_path(grid, scores, *, who: str | None = None, param: str = "ridge") -> RidgePath:
+    """The :class:`RidgePath` of a validated fit, as float64 NumPy arrays on the host.
+
+    Every learner that validates lambda records its path here, so this is where a choice at
+    an end of the grid is reported: with ``who`` (the estimator's name) a
+    :class:`RidgeGridEdgeWarning` names ``param``, the lambda chosen and the grid's end.
+    """
     grid = np.asarray(to_host(grid), dtype=np.float64)
-    return RidgePath(grid, np.asarray(to_host(scores), dtype=np.float64))
+    path = RidgePath(grid, np.asarray(to_host(scores), dtype=np.float64))
+    edge = path.edge
+    if who is not None and edge is not None:
+        lo, hi = float(grid.min()), float(grid.max())
+        end, side = (("smallest", "below") if edge == "min" else ("largest", "above"))
+        wider = (f"lambda_grid(20, {lo / 1e4:.0e}, {lo:.0e})" if edge == "min"
+                 else f"lambda_grid(20, {hi:.0e}, {hi * 1e4:.0e})")
+        warnings.warn(RidgeGridEdgeWarning(
+            f"{who}: validation chose {param}={path.best:.3g}, the {end} value of its grid "
+            f"[{lo:.3g}, {hi:.3g}]; the best {param} may lie {side} it. To search further, fit with "
+            f"fixed {param}= values from fastrep.ridge.{wider} and compare their validation errors "
+            "(ridge_path_.edge records this)",
+            edge, path.best), stacklevel=3)
+    return path
 
 
 def lambda_grid(num: int = 100, low: float = 1e-10, high: float = 1e15) -> np.ndarray:

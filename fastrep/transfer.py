@@ -16,8 +16,10 @@ alone needs about d^p target samples. :func:`fit_transfer` runs the protocol;
 from __future__ import annotations
 
 import time
+import warnings
 
 from ._validation import check_int
+from .ridge import RidgeGridEdgeWarning
 
 __all__ = ["fit_transfer", "shared_source"]
 
@@ -68,7 +70,8 @@ def fit_transfer(
     seed : the network's seed (initialization and re-drawn biases).
     source_seed : seed of the source sample stream (default: ``seed``).
     n_val : source validation samples for the source fit's own ridge (only used to report
-        the source fit; W does not depend on it).
+        the source fit; W does not depend on it, so a source ridge at an end of its grid is
+        not warned about; the refit's is, with :class:`fastrep.RidgeGridEdgeWarning`).
     rebias : re-draw b ~ N(0, 1) before the refit (the paper's protocol).
     **options : :class:`fastrep.OneStepNetwork` options (width, eta1, dtype, backend, ...).
 
@@ -90,7 +93,9 @@ def fit_transfer(
     stream = GaussianStream(source, seed if source_seed is None else source_seed, dtype=net.dtype,
                             backend=net.backend)
     t0 = time.perf_counter()
-    net.fit_stream(stream, n_source, n_val=n_val)
+    with warnings.catch_warnings():  # the source fit's ridge is never used: W does not depend on it
+        warnings.simplefilter("ignore", RidgeGridEdgeWarning)
+        net.fit_stream(stream, n_source, n_val=n_val)
     source_timings = dict(getattr(net, "timings_", {}) or {})
     source_timings["total"] = time.perf_counter() - t0
     net.refit(X, y, rebias=rebias, X_val=X_val, y_val=y_val)

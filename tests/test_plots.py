@@ -125,8 +125,31 @@ def test_reference_lines_are_labelled(figs):
     assert "ε = 0.25" in err and "ε = 0.25" in transfer
     assert "∝ d²" in stars and "∝ d³" in stars
     assert any("d², d³" in t for t in stars)
-    assert any(t.startswith("r/d:") for t in align)
-    assert {"r/d = 2/8", "r/d = 2/12", "r/d = 2/16"} <= set(align)
+    assert any(t.startswith("dotted, in each d's colour: chance r/d") for t in align)
+    assert {"d = 8 (chance r/d = 2/8 = 0.25)", "d = 12 (chance r/d = 2/12 = 0.17)",
+            "d = 16 (chance r/d = 2/16 = 0.12)"} <= set(align)
+
+
+def _overlapping_texts(fig):
+    """Pairs of visible texts, tick labels aside (matplotlib lays those out), whose drawn boxes
+    intersect: a label written over another."""
+    FigureCanvasAgg(fig).draw()
+    r = fig.canvas.get_renderer()
+    ticks = {id(t) for a in fig.axes for axis in (a.xaxis, a.yaxis)
+             for t in axis.get_majorticklabels() + axis.get_minorticklabels()}
+    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip() and id(t) not in ticks]
+    boxes = [(t.get_text(), t.get_window_extent(r)) for t in texts]
+    return [(a, b) for i, (a, ba) in enumerate(boxes) for b, bb in boxes[i + 1:]
+            if ba.width and bb.width and ba.overlaps(bb)]
+
+
+def test_chance_levels_of_close_d_do_not_collide():
+    # d = 16, 20, 24: r/d = 0.125, 0.1, 0.083, whose labels were written over each other
+    rows = [{"label": "onestep", "method": "onestep", "d": d, "n": n, "seed": s, "excess_error": 0.5,
+             "alignment": min(1.0, n / d**2 / 4)}
+            for d in (16, 20, 24) for n in (256, 1024, 4096) for s in range(2)]
+    fig = plot_alignment(pd.DataFrame(rows), target_spec={"preset": "separation"})
+    assert _overlapping_texts(fig) == []
 
 
 def test_plots_draw_on_given_axes_and_write_png(df, tmp_path):

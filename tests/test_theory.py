@@ -196,7 +196,7 @@ def test_gaussian_model_predicts_kernel_ridge_on_gaussian_data(kernel, cls, rng)
 
 
 def test_paper_prototype_numbers():
-    # paper.md 4a's independent prototype (sphere model, tail as ridge, ridge 1e-8)
+    # an independent prototype of the eigenlearning prediction (sphere model, tail as ridge, ridge 1e-8)
     t = MultiIndexTarget.separation(16)
     ns = [500, 1000, 2000, 4000]
     np.testing.assert_allclose(T.kernel_learning_curve(t, ns, ridge=1e-8, measure="sphere"),

@@ -72,6 +72,33 @@ def test_figures_are_written(tmp_path):
     assert plot_degree_learning(deg.iloc[:0], tmp_path / "g0.png") is None
 
 
+def test_theory_figures_draw_on_given_axes(tmp_path):
+    from matplotlib.figure import Figure
+
+    df = _cells()
+    pred = predicted_curves(df, SPEC, {"ntk": 1e-8}, points=20)
+    fig = Figure()
+    ax = fig.subplots()
+    assert plot_kernel_prediction(df, pred, ax=ax, epsilon=0.25) is fig
+    assert ax.get_title() == "NTK ridge"  # the display name, not the registry's 'ntk'
+    with pytest.raises(ValueError, match="ax: plot_kernel_prediction draws 1 panel"):
+        plot_kernel_prediction(df, pred, ax=Figure().subplots(1, 2))
+    fig2 = Figure()
+    ax2 = fig2.subplots()
+    pn = predicted_n_star(SPEC, [8, 12, 64], 0.25, label="ntk", ridge=0.0)
+    assert plot_n_star_prediction(n_star(df, 0.25), pn, tmp_path / "s.png", ax=ax2, epsilon=0.25) is fig2
+    assert (tmp_path / "s.png").stat().st_size > 0
+    deg = pd.DataFrame([{"label": lb, "method": lb, "d": 8, "n": n, "seed": 0, "degree": ell, "fraction": 0.5}
+                        for lb in ("ntk", "onestep") for n in (100, 400) for ell in (2, 3)])
+    fig3 = Figure()
+    grid = fig3.subplots(2, 2)  # rows: degrees 2, 3; columns: ntk, onestep
+    assert plot_degree_learning(deg, ax=grid) is fig3
+    assert [a.get_title() for a in grid[0]] == ["NTK ridge", "one-step network"]
+    assert grid[1, 0].get_ylabel() == "degree 3: fraction learned"
+    with pytest.raises(ValueError, match="ax: plot_degree_learning draws 4 panel"):
+        plot_degree_learning(deg, ax=grid[0])
+
+
 def _tiny_spec():
     from fastrep.experiments.spec import load_spec
 

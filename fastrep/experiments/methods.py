@@ -7,7 +7,10 @@ A cell function takes the cell's ``params`` (see :class:`~.spec.Cell`) and retur
 ``timings``       dict stage -> seconds (``data``, ``fit`` and the learner's own stages, ``evaluate``);
 ``backend``       str or None: JSON of the fitted learner's ``backend_`` (operation family ->
                   backend that ran), None when the learner does not record it;
-``extra``         dict of anything else worth keeping (chosen ridge, n_s, ...).
+``extra``         dict of anything else worth keeping (chosen ridge, n_s, ...); when validation
+                  chose an end of the lambda grid, ``ridge_at_grid_edge`` is ``'min'`` or
+                  ``'max'`` (the :class:`fastrep.RidgeGridEdgeWarning` is recorded, not raised:
+                  noiseless targets end at the minimum in most cells, and the report counts them).
 
 The registry stores *import paths* (``"module:function"``), never function objects, so a
 spawned worker process or a Dask worker imports the same function by name. Register your
@@ -21,11 +24,13 @@ the learner's initialization and the test set.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import inspect
 import json
 import time
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -70,6 +75,11 @@ class Method:
 
 
 METHODS: dict[str, Method] = {}
+
+#: learner parameters that change how a fit reports, never what it computes: accepted as
+#: options, kept out of a cell's identity (two specs differing only in them share their cells)
+#: and not passed to the cells (a sweep shows its own progress bar)
+NOT_IDENTITY = ("verbose",)
 
 
 def register_method(
@@ -165,7 +175,8 @@ def check_options(method: str, options: dict, *, target=None, n: int = 1) -> dic
     is fitted). ``target``: a :class:`fastrep.MultiIndexTarget` for learners built on one
     (the oracle); ``n``: the largest training size, for learners that check their memory
     against it. Returns every parameter of the estimator but the per-cell ones, as
-    JSON-ready values, so two spellings of one setting give one cell identity. Raises
+    JSON-ready values, so two spellings of one setting give one cell identity; parameters in
+    :data:`NOT_IDENTITY` (``verbose``) are accepted and left out. Raises
     :class:`OptionError` naming the option.
     """
     m = METHODS[method]
@@ -200,7 +211,8 @@ def check_options(method: str, options: dict, *, target=None, n: int = 1) -> dic
             est._prepare(target.d, n) if takes_n else est._prepare(target.d)
     except (TypeError, ValueError) as exc:
         raise OptionError(_blame(str(exc), options), str(exc)) from None
-    filled = {k: _plain(v, k) for k, v in est.get_params(deep=False).items() if k not in m.forbidden}
+    filled = {k: _plain(v, k) for k, v in est.get_params(deep=False).items()
+              if k not in m.forbidden and k not in NOT_IDENTITY}
     for k, v in m.defaults.items():
         if k in options and type(options[k]) is not type(v):
             raise OptionError(k, f"must be a {type(v).__name__} like its default {v!r}; got {options[k]!r}")
@@ -225,6 +237,24 @@ def _data(target, params):
     X, y = stream.take(params["n"])
     Xv, yv = stream.val().take(params["evaluation"]["n_val"])
     return X, y, Xv, yv
+
+
+@contextlib.contextmanager
+def _grid_edge(extra: dict):
+    """Record a :class:`fastrep.RidgeGridEdgeWarning` of the block in ``extra`` instead of raising it.
+
+    Other warnings go through the filters as usual (re-issued after the block).
+    """
+    from ..ridge import RidgeGridEdgeWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RidgeGridEdgeWarning)
+        yield
+    for w in caught:
+        if isinstance(w.message, RidgeGridEdgeWarning):
+            extra["ridge_at_grid_edge"] = w.message.edge
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
 
 
 def _finish(model, target, params, timings, *, alignment=True, extra=None) -> dict:
@@ -279,9 +309,11 @@ def _fit_estimator(cls_path: str, params: dict, *, alignment: bool, with_target:
     else:
         model = cls(**opts, seed=derive_seed(params["seed"], "model"))
     t0 = time.perf_counter()
-    model.fit(X, y, Xv, yv)
+    extra = {}
+    with _grid_edge(extra):
+        model.fit(X, y, Xv, yv)
     timings["fit"] = time.perf_counter() - t0
-    return _finish(model, target, params, timings, alignment=alignment)
+    return _finish(model, target, params, timings, alignment=alignment, extra=extra)
 
 
 # --------------------------------------------------------------------------- the methods
@@ -327,10 +359,14 @@ def _source_network(key, source, n_s, opts, seed, source_seed, n_val):
         _SOURCE_CACHE.move_to_end(key)
         net, src_timings = _SOURCE_CACHE[key]
     else:
+        from ..ridge import RidgeGridEdgeWarning
+
         net = OneStepNetwork(**opts, seed=seed)
         stream = GaussianStream(source, source_seed, dtype=net.dtype)
         t0 = time.perf_counter()
-        net.fit_stream(stream, n_s, n_val=n_val)
+        with warnings.catch_warnings():  # the source fit's ridge is never used: W does not depend on it
+            warnings.simplefilter("ignore", RidgeGridEdgeWarning)
+            net.fit_stream(stream, n_s, n_val=n_val)
         src_timings = dict(getattr(net, "timings_", {}) or {})
         src_timings["total"] = time.perf_counter() - t0
         _SOURCE_CACHE[key] = (net, src_timings)
@@ -363,7 +399,9 @@ def run_transfer(params: dict) -> dict:
         key, source, n_s, opts, derive_seed(seed, "model"), derive_seed(seed, "source_data"),
         params["evaluation"]["n_val"],
     )
-    model.refit(X, y, rebias=rebias, X_val=Xv, y_val=yv)
+    extra = {"n_source": n_s}
+    with _grid_edge(extra):
+        model.refit(X, y, rebias=rebias, X_val=Xv, y_val=yv)
     model.source_timings_ = src_timings
     model.n_source_ = n_s
     timings["fit"] = time.perf_counter() - t0
@@ -372,7 +410,7 @@ def run_transfer(params: dict) -> dict:
             timings[f"source.{k}"] = float(v)
     # whether the source fit was cached depends on the worker's history: timings only (the source.*
     # stages appear in the cell that fitted it), never in the results
-    return _finish(model, target, params, timings, alignment=True, extra={"n_source": n_s})
+    return _finish(model, target, params, timings, alignment=True, extra=extra)
 
 
 register_method(

@@ -1,4 +1,4 @@
-"""The four figures of a sweep, drawn with matplotlib and returned as Figures.
+"""The figures of a sweep and of the large-d study, drawn with matplotlib and returned as Figures.
 
 Every function takes the stored cells (or the tables derived from them), draws on ``ax=``
 when given (an Axes, or a sequence of them for the per-method panels) or on a new Figure
@@ -14,6 +14,8 @@ backend); in a notebook, pass ``ax=`` from ``plt.subplots()`` or display the ret
 * :func:`plot_alignment`: subspace alignment of W with U against n/d², with the alignment
   of a random W (r/d) marked per d.
 * :func:`plot_transfer`: target error against n_t, transfer and NTK-on-the-target-only.
+* :func:`plot_kernel_prediction`, :func:`plot_n_star_prediction`, :func:`plot_degree_learning`:
+  the large-d study's overlays of :mod:`fastrep.theory` on the measurements.
 
 Methods appear under their display names (:func:`display_name`): "one-step network", not
 ``onestep``.
@@ -384,8 +386,9 @@ def plot_alignment(
 ) -> Figure | None:
     """Median subspace alignment of W with U against n/d², per method with a W (None if none has).
 
-    Dotted lines: r/d, the alignment of random directions (needs ``target_spec`` for r),
-    labelled at the right edge. ``ax``: one Axes per method with an alignment.
+    Dotted lines: r/d, the alignment of random directions (needs ``target_spec`` for r), in
+    each d's colour, with their values in the legend (labels on the lines collide for close d).
+    ``ax``: one Axes per method with an alignment.
     """
     sub = df[df["alignment"].notna() & (df["method"] != "transfer")]
     if sub.empty:
@@ -404,15 +407,14 @@ def plot_alignment(
     for a, label in zip(axes, labels, strict=True):
         for d, g in curves[curves["label"] == label].groupby("d"):
             x = g["n"] / d**2
-            a.plot(x, g["median"], "o-", color=colors[d], ms=3.5, label=f"d = {d}")
+            text = f"d = {d}" + (f" (chance r/d = {r}/{d} = {r / d:.2g})" if r else "")
+            a.plot(x, g["median"], "o-", color=colors[d], ms=3.5, label=text)
             _band(a, x, g, color=colors[d])
             if r:  # a random W has alignment about r/d
                 a.axhline(r / d, color=colors[d], lw=0.8, ls=":")
-                a.annotate(f"r/d = {r}/{d}", xy=(1.0, r / d), xycoords=("axes fraction", "data"),
-                           xytext=(-3, 1.5), textcoords="offset points", ha="right", va="bottom",
-                           fontsize=6.5, color=colors[d])
         if r:
-            a.plot([], [], ":", color="0.35", lw=0.8, label="r/d: alignment of a random W (per d)")
+            a.plot([], [], ":", color="0.35", lw=0.8, label="dotted, in each d's colour: chance r/d\n"
+                                                             "(the alignment of a random W)")
         a.set_xscale("log")
         a.set_ylim(0, 1.02)
         a.set_xlabel("n / d²")
@@ -483,8 +485,9 @@ def plot_transfer(
 def plot_kernel_prediction(
     df: pd.DataFrame,
     predicted: pd.DataFrame,
-    path,
+    path=None,
     *,
+    ax=None,
     epsilon: float | None = None,
     plateaus: list[float] | None = None,
     title: str | None = None,
@@ -495,16 +498,17 @@ def plot_kernel_prediction(
     in ``predicted`` are drawn. ``predicted``: columns ``label, d, n, prediction`` (e.g. from
     :func:`fastrep.experiments.large.predicted_curves`), drawn as a solid thin line per d over
     the measured medians (markers) and quartile bands. ``plateaus``: the staircase's levels
-    (share of E[f*^2] above each degree), drawn as thin grey guides. Returns the Figure (written to
-    ``path`` unless it is None), or None if there is nothing to draw.
+    (share of E[f*^2] above each degree), drawn as thin grey guides. ``ax``: one Axes per panel
+    (the sorted labels). Returns the Figure, or None if there is nothing to draw.
     """
     labels = [lb for lb in sorted(predicted["label"].unique()) if lb in set(df["label"])]
     if not labels:
         return None
     curves = median_curves(df[df["label"].isin(labels)])
+    methods = dict(zip(df["label"], df["method"], strict=True))
     colors = _colors(df.loc[df["label"].isin(labels), "d"].unique())
-    fig = Figure(figsize=(max(7.0, 5.2 * len(labels)), 4.4), layout="constrained")
-    axes = fig.subplots(1, len(labels), squeeze=False, sharey=True)[0]
+    fig, axes, owned = _new_or_given(ax, len(labels), figsize=(5.0, 4.4), sharey=True,
+                                     what="plot_kernel_prediction")
     bottom = _floor(curves)
     pred_vals = predicted["prediction"].to_numpy(float)
     pred_vals = pred_vals[np.isfinite(pred_vals) & (pred_vals > 0)]
@@ -512,31 +516,31 @@ def plot_kernel_prediction(
         bottom = min(bottom, float(pred_vals.min()) / 1.5)
     if epsilon is not None:
         bottom = min(bottom, epsilon / 3)
-    for ax, label in zip(axes, labels, strict=True):
+    for a, label in zip(axes, labels, strict=True):
         for level in plateaus or []:
-            ax.axhline(level, color="0.6", lw=0.6, ls="-", alpha=0.6, zorder=0)
+            a.axhline(level, color="0.6", lw=0.6, ls="-", alpha=0.6, zorder=0)
         if plateaus:
-            ax.plot([], [], "-", color="0.6", lw=0.6, label="staircase plateaus (energy above degree l)")
+            a.plot([], [], "-", color="0.6", lw=0.6, label="staircase plateaus (energy above degree l)")
         for d, g in curves[curves["label"] == label].groupby("d"):
-            c = colors[d]
-            ax.plot(g["n"], g["median"], "o", color=c, ms=4, label=f"d = {d} measured")
-            ax.fill_between(g["n"], g["q25"], g["q75"], color=c, alpha=0.15, lw=0)
+            a.plot(g["n"], g["median"], "o", color=colors[d], ms=4, label=f"d = {d} measured")
+            _band(a, g["n"], g, color=colors[d])
         for d, g in predicted[predicted["label"] == label].groupby("d"):
-            c = colors.get(d, "0.3")
-            ax.plot(g["n"], g["prediction"].where(g["prediction"] > 0), "-", color=c, lw=1.3)
-        ax.plot([], [], "-", color="0.3", lw=1.3, label="predicted (fastrep.theory)")
-        if epsilon is not None:
-            ax.axhline(epsilon, color="crimson", lw=0.8, alpha=0.7)
-            ax.plot([], [], color="crimson", lw=0.8, label=f"ε = {epsilon:g}")
-        ax.set_ylim(bottom=bottom, top=1.6)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("training samples n")
-        ax.set_title(label)
-        ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=7, loc="lower left")
+            pred = g["prediction"].to_numpy(float)
+            a.plot(g["n"].to_numpy(float), np.where(pred > 0, pred, np.nan), "-", color=colors.get(d, "0.3"),
+                   lw=1.3)
+        a.plot([], [], "-", color="0.3", lw=1.3, label="predicted (fastrep.theory), per d")
+        _draw_epsilon(a, epsilon)
+        a.set_xscale("log")
+        a.set_yscale("log")
+        a.set_ylim(bottom=bottom, top=1.6)
+        a.set_xlabel("training samples n")
+        a.set_title(display_name(label, methods.get(label)))
+        a.grid(True, which="major", alpha=0.3)
+        _finish_log_axes(a)
     axes[0].set_ylabel(ERROR_LABEL)
-    fig.suptitle(title or "Kernel ridge: measured (median, quartiles) and predicted error")
+    _legend(fig, axes, owned)
+    if owned:
+        fig.suptitle(title or "Kernel ridge: measured (median, quartiles) and predicted error")
     _save(fig, path)
     return fig
 
@@ -544,8 +548,9 @@ def plot_kernel_prediction(
 def plot_n_star_prediction(
     stars: pd.DataFrame,
     predicted: pd.DataFrame,
-    path,
+    path=None,
     *,
+    ax=None,
     epsilon: float,
     slopes: pd.DataFrame | None = None,
     d2_anchor: str = "onestep",
@@ -560,18 +565,19 @@ def plot_n_star_prediction(
     d, n_star`` (e.g. :func:`fastrep.experiments.large.predicted_n_star`), a line per label, with
     the measured points of the same label in the same colour. ``slopes`` (``label, slope, low,
     high``) adds the measured slopes to the legend. The d^2 and d^3 guides pass through the
-    smallest-d measured point of ``d2_anchor`` and ``d3_anchor``.
+    smallest-d measured point of ``d2_anchor`` and ``d3_anchor``. ``ax``: one Axes.
     """
     from matplotlib import colormaps
 
     cmap = colormaps["tab10"]
-    fig = Figure(figsize=(7.2, 5.2), layout="constrained")
-    ax = fig.subplots()
+    fig, (a,), owned = _new_or_given(ax, 1, figsize=(7.0, 5.2), what="plot_n_star_prediction")
     labels = sorted(set(stars["label"]) | set(predicted["label"]))
+    methods = dict(zip(stars["label"], stars["method"], strict=True)) if len(stars) else {}
     colors = {lb: cmap(i % 10) for i, lb in enumerate(labels)}
     for label in labels:
+        name = display_name(label, methods.get(label))
         g = stars[(stars["label"] == label) & (stars["status"] == "ok")]
-        text = f"{label} measured"
+        text = f"{name} measured"
         if slopes is not None:
             s = slopes[slopes["label"] == label]
             if len(s) and np.isfinite(s["slope"].iloc[0]):
@@ -579,11 +585,11 @@ def plot_n_star_prediction(
                 interval = f" [{r['low']:.2f}, {r['high']:.2f}]" if np.isfinite(r["low"]) else ""
                 text += f" (slope {r['slope']:.2f}{interval})"
         if len(g):
-            ax.plot(g["d"], g["n_star"], "o", color=colors[label], ms=6, label=text)
+            a.plot(g["d"], g["n_star"], "o", color=colors[label], ms=6, label=text)
         p = predicted[predicted["label"] == label].sort_values("d")
         p = p[np.isfinite(p["n_star"])]
         if len(p):
-            ax.plot(p["d"], p["n_star"], "-", color=colors[label], lw=1.4, label=f"{label} predicted")
+            a.plot(p["d"], p["n_star"], "-", color=colors[label], lw=1.4, label=f"{name} predicted")
     ds = np.concatenate([stars["d"].to_numpy(float), predicted["d"].to_numpy(float)])
     ok = stars[stars["status"] == "ok"]
     if ds.size:
@@ -597,65 +603,78 @@ def plot_n_star_prediction(
             if anchor not in set(ok["label"]):  # fall back: the lowest (d^2) or highest (d^3) point
                 pts = ok.loc[[ok["n_star"].idxmin() if power == 2 else ok["n_star"].idxmax()]]
             c = float(pts["n_star"].iloc[0] / pts["d"].iloc[0] ** power)
-            ax.plot(xs, c * xs**power, style, color="0.35", lw=1, label=f"∝ d{'²' if power == 2 else '³'}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("input dimension d")
-    ax.set_ylabel(f"n*: samples to reach excess error ≤ {epsilon:g}")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
-    ax.set_title(title or "n*(d): measured, and the kernel's prediction to large d")
+            sup = "²" if power == 2 else "³"
+            a.plot(xs, c * xs**power, style, color="0.35", lw=1,
+                   label=f"∝ d{sup} (the paper's {'network' if power == 2 else 'kernel'} rate)")
+    a.set_xscale("log")
+    a.set_yscale("log")
+    _finish_log_axes(a)
+    a.set_xlabel("input dimension d")
+    a.set_ylabel(f"n*: samples to reach excess error ≤ {epsilon:g}")
+    a.grid(True, which="major", alpha=0.3)
+    _legend(fig, [a], owned)
+    a.set_title(title or "n*(d): measured, and the kernel's prediction to large d")
     _save(fig, path)
     return fig
 
 
 def plot_degree_learning(
-    deg: pd.DataFrame, path, *, predicted: pd.DataFrame | None = None, title: str | None = None
+    deg: pd.DataFrame, path=None, *, ax=None, predicted: pd.DataFrame | None = None, title: str | None = None
 ) -> Figure | None:
     """The fraction of each degree of f* learned, against n: rows = degrees, columns = methods.
 
     ``deg``: ``label, d, n, seed, degree, fraction`` (one row per cell and degree; the medians
-    over seeds are drawn, with quartile bands). ``predicted``: ``label, d, n, degree,
-    learnability`` (the theory's L_l, dashed, for kernels). None if ``deg`` is empty.
+    over seeds are drawn, with quartile bands); a ``method`` column, when present, gives the
+    panels' display names. ``predicted``: ``label, d, n, degree, learnability`` (the theory's
+    L_l, dashed, for kernels). ``ax``: a (degrees, labels) grid of Axes, or a flat sequence of
+    that many in row order. None if ``deg`` is empty.
     """
     if deg.empty:
         return None
     labels = sorted(deg["label"].unique())
     degrees = sorted(int(x) for x in deg["degree"].unique())
+    methods = dict(zip(deg["label"], deg["method"], strict=True)) if "method" in deg else {}
     colors = _colors(deg["d"].unique())
-    fig = Figure(figsize=(4.2 * len(labels), 2.9 * len(degrees)), layout="constrained")
-    axes = fig.subplots(len(degrees), len(labels), squeeze=False, sharex="col", sharey=True)
+    nrow, ncol = len(degrees), len(labels)
+    if ax is None:
+        fig = Figure(figsize=(4.2 * ncol + 2.6, 2.9 * nrow), layout="constrained")
+        axes = fig.subplots(nrow, ncol, squeeze=False, sharex="col", sharey=True)
+        owned = True
+    else:
+        fig, flat, owned = _new_or_given(ax, nrow * ncol, figsize=(4.2, 2.9), what="plot_degree_learning")
+        axes = np.asarray(flat, dtype=object).reshape(nrow, ncol)
     # fractions can overshoot 1 or dip below 0 (Monte Carlo error, an overfitted part): show them
     lo = min(-0.1, float(deg["fraction"].min()) - 0.05)
     hi = max(1.15, float(deg["fraction"].max()) + 0.05)
     for j, label in enumerate(labels):
         for i, ell in enumerate(degrees):
-            ax = axes[i, j]
+            a = axes[i, j]
             sub = deg[(deg["label"] == label) & (deg["degree"] == ell)]
             for d, g in sub.groupby("d"):
                 q = g.groupby("n")["fraction"].quantile([0.25, 0.5, 0.75]).unstack()
-                ax.plot(q.index, q[0.5], "o-", color=colors[d], ms=3, lw=1.2, label=f"d = {d}")
-                ax.fill_between(q.index, q[0.25], q[0.75], color=colors[d], alpha=0.15, lw=0)
+                a.plot(q.index, q[0.5], "o-", color=colors[d], ms=3, lw=1.2, label=f"d = {d}")
+                a.fill_between(q.index.to_numpy(float), q[0.25].to_numpy(float), q[0.75].to_numpy(float),
+                               color=colors[d], alpha=0.15, lw=0)
             if predicted is not None:
                 p = predicted[(predicted["label"] == label) & (predicted["degree"] == ell)]
                 for d, g in p.groupby("d"):
-                    ax.plot(g["n"], g["learnability"], "--", color=colors.get(d, "0.3"), lw=1.0)
+                    a.plot(g["n"], g["learnability"], "--", color=colors.get(d, "0.3"), lw=1.0)
                 if len(p):
-                    ax.plot([], [], "--", color="0.3", lw=1.0, label="theory L_l")
-            ax.axhline(1.0, color="0.6", lw=0.6)
-            ax.axhline(0.0, color="0.6", lw=0.6)
-            ax.set_xscale("log")
-            ax.set_ylim(lo, hi)
-            ax.grid(True, alpha=0.3)
+                    a.plot([], [], "--", color="0.3", lw=1.0, label="theory L_l (kernels), per d")
+            a.axhline(1.0, color="0.6", lw=0.6)
+            a.axhline(0.0, color="0.6", lw=0.6)
+            a.set_xscale("log")
+            a.set_ylim(lo, hi)
+            a.grid(True, alpha=0.3)
             if i == 0:
-                ax.set_title(label)
+                a.set_title(display_name(label, methods.get(label)))
             if j == 0:
-                ax.set_ylabel(f"degree {ell}: fraction learned")
-            if i == len(degrees) - 1:
-                ax.set_xlabel("training samples n")
-            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on short decades
-            if i == 0:
-                ax.legend(fontsize=7, loc="upper left")
-    fig.suptitle(title or "Per-degree learning: sum ĉ_α c_α / sum c_α² over |α| = l (median over seeds)")
+                a.set_ylabel(f"degree {ell}: fraction learned")
+            if i == nrow - 1:
+                a.set_xlabel("training samples n")
+            _finish_log_axes(a, y=False)
+    _legend(fig, list(axes.ravel()), owned)
+    if owned:
+        fig.suptitle(title or "Per-degree learning: sum ĉ_α c_α / sum c_α² over |α| = l (median over seeds)")
     _save(fig, path)
     return fig

@@ -21,7 +21,7 @@ from .large import kernel_predictions
 from .plots import display_name, plot_alignment, plot_error_curves, plot_n_star, plot_transfer
 from .store import read_store, tidy
 
-__all__ = ["FULL_GRID", "ReportOutputError", "separation_checks", "write_report"]
+__all__ = ["FULL_GRID", "ReportOutputError", "grid_edge_lines", "separation_checks", "write_report"]
 
 
 class ReportOutputError(ValueError):
@@ -163,6 +163,24 @@ def separation_checks(
             out.append((text, ok, detail))
         else:
             out.append((text, None, _fmt_slope(tr)))
+    return out
+
+
+def grid_edge_lines(df: pd.DataFrame) -> list[str]:
+    """One line per arm whose validation chose an end of the lambda grid in some cell.
+
+    ``df``: cells with ``label, method, extra``; the cell functions store the end as
+    ``extra["ridge_at_grid_edge"]`` (``'min'`` or ``'max'``) instead of warning in every cell.
+    """
+    out = []
+    ends = {"min": "lower", "max": "upper"}
+    for label, g in df.groupby("label", sort=True):
+        edges = [e.get("ridge_at_grid_edge") if isinstance(e, dict) else None for e in g["extra"]]
+        for edge, word in ends.items():
+            k = sum(e == edge for e in edges)
+            if k:
+                out.append(f"- {display_name(label, g['method'].iloc[0])}: validation chose λ at the grid's "
+                           f"{word} end in {k} of {len(g)} cells")
     return out
 
 
@@ -312,6 +330,18 @@ def write_report(
             piv.index = piv.index.map(names)
             piv.columns = [f"d = {c}" for c in piv.columns]
             lines += [_table(piv.reset_index().rename(columns={"label": "method"})), ""]
+
+        edges = grid_edge_lines(sub)
+        if edges:
+            lines += [
+                "### Ridge λ at an end of its validation grid",
+                "",
+                "Usual for noiseless targets at the lower end (any tiny λ interpolates as well); the best "
+                "λ may lie beyond the grid (`fastrep.RidgeGridEdgeWarning`).",
+                "",
+                *edges,
+                "",
+            ]
 
         def drawn(path, fig):  # the PNG's path, or None when the plot had nothing to draw
             return path if fig is not None else None
