@@ -91,18 +91,39 @@ def _number(v: float, _pos=None) -> str:
     return f"{v:,.0f}" if v >= 1 else f"{v:g}"
 
 
+def _power(v: float, _pos=None) -> str:
+    """A tick label in powers of ten throughout (1, 10, 10², 3×10⁴): for axes over many decades,
+    where "10,000" beside "10⁵" reads as two notations."""
+    if v <= 0 or not np.isfinite(v):
+        return ""
+    k = math.floor(math.log10(v) + 1e-9)
+    m = v / 10**k
+    if k <= 1:
+        return f"{v:g}"
+    sup = str(k).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+    return f"10{sup}" if abs(m - 1) < 1e-6 else f"{m:g}×10{sup}"
+
+
 def _log_axis(axis, lo: float | None = None, hi: float | None = None) -> None:
-    """Log ticks with enough labels: 1-2-5 per decade over up to 2.5 decades, 1-3 up to five
-    (a 4-inch panel over 3 decades had "1,0002,000" run together), 1 per decade beyond;
-    plain-number labels, unlabelled minor ticks (labels never collide)."""
+    """Log ticks with as many labels as the panel has room for: 1-2-5 per decade, else 1-3,
+    else 1 (every decade, or every few decades on a long axis in a narrow panel; a 3-inch
+    panel over 4 decades had "10,00030,000" run together); plain numbers, or powers of ten
+    throughout when the axis passes 10⁵ over more than 4 decades; unlabelled minor ticks."""
     if lo is None or hi is None:
         lo, hi = axis.get_view_interval()
     decades = math.log10(hi / lo) if lo > 0 and hi > lo else 1.0
-    subs = (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0, 3.0) if decades <= 5 else (1.0,)
+    ax = axis.axes
+    fig = ax.figure
+    is_x = axis is ax.xaxis
+    pos = ax.get_position()
+    inches = pos.width * fig.get_figwidth() if is_x else pos.height * fig.get_figheight()
+    room = max(3, int(inches * (1.4 if is_x else 2.5)))  # labels per inch: x labels are wide
+    subs = next((c for c in ((1.0, 2.0, 5.0), (1.0, 3.0)) if decades * len(c) <= room), (1.0,))
     if decades < 0.8:  # less than a decade: label every integer multiple
         subs = tuple(float(s) for s in range(1, 10))
-    axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=40))
-    axis.set_major_formatter(FuncFormatter(_number))
+    axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=room + 1 if subs == (1.0,) else 40))
+    powers = hi >= 1e5 and decades > 4
+    axis.set_major_formatter(FuncFormatter(_power if powers else _number))
     axis.set_minor_locator(LogLocator(base=10, subs=tuple(float(s) for s in range(1, 10)), numticks=40))
     axis.set_minor_formatter(NullFormatter())
 
