@@ -83,10 +83,14 @@ def gram_rows(n, m, dtype, repeats):
         "fastrep": lambda: _dense.accumulate_gram(Phi, G),
         "numpy A.T@A (C Phi)": lambda: G.__iadd__(Phi.T @ Phi),
         "numpy A.T@A (F Phi)": lambda: G.__iadd__(PhiF.T @ PhiF),
-        "syrk Phi.T, trans=0, upper": lambda: syrk(1.0, Phi.T, beta=1.0, c=G.T, trans=0, lower=0, overwrite_c=1),
-        "syrk Phi.T, trans=0, lower": lambda: syrk(1.0, Phi.T, beta=1.0, c=G.T, trans=0, lower=1, overwrite_c=1),
-        "syrk F Phi, trans=1, upper": lambda: syrk(1.0, PhiF, beta=1.0, c=GF, trans=1, lower=0, overwrite_c=1),
-        "syrk F Phi, trans=1, lower": lambda: syrk(1.0, PhiF, beta=1.0, c=GF, trans=1, lower=1, overwrite_c=1),
+        "syrk Phi.T, trans=0, upper": lambda: syrk(
+            1.0, Phi.T, beta=1.0, c=G.T, trans=0, lower=0, overwrite_c=1),
+        "syrk Phi.T, trans=0, lower": lambda: syrk(
+            1.0, Phi.T, beta=1.0, c=G.T, trans=0, lower=1, overwrite_c=1),
+        "syrk F Phi, trans=1, upper": lambda: syrk(
+            1.0, PhiF, beta=1.0, c=GF, trans=1, lower=0, overwrite_c=1),
+        "syrk F Phi, trans=1, lower": lambda: syrk(
+            1.0, PhiF, beta=1.0, c=GF, trans=1, lower=1, overwrite_c=1),
         "gemm (both triangles)": lambda: gemm(1.0, Phi.T, Phi.T, beta=1.0, c=GF, trans_b=1, overwrite_c=1),
         **{f"blocked {b}": (lambda b=b: blocked(Phi, G, b)) for b in (128, 256, 512, 1024) if b < m},
     }
