@@ -12,9 +12,9 @@ pass then reads q from G's diagonal, which makes the diagonal exact).
 A CPU backend also supplies ``fused_lower(G, inv_d, beta2, ntk)``: G (n, n) C-contiguous whose
 lower triangle (diagonal included) holds X X^T becomes the whole symmetric K(X, X), each tile
 turned into kernel values while in cache and written transposed to its mirror. The symmetric
-block then costs half a GEMM (row panels of the lower triangle) and half the elementwise pass;
-a full GEMM on a copy of X plus a pass over n^2 entries measured 1.7x a bare GEMM of the block, this route 1.2x,
-on OpenBLAS (benchmarks/RESULTS_ONESTEP.md). Without it (the CuPy backend, where the GEMM is
+block then costs half a GEMM (row panels of the lower triangle) and half the elementwise pass:
+a full GEMM on a copy of X plus a pass over n^2 entries measured 1.7x a bare GEMM of the block,
+this route 1.2x, on OpenBLAS (benchmarks/RESULTS_ONESTEP.md). Without it (the CuPy backend, where the GEMM is
 cheap next to the launches a tile loop costs) the symmetric block is the GEMM on a copy.
 """
 
