@@ -1,28 +1,33 @@
-"""The symmetric products of fastrep timed against the BLAS's other ways of computing them.
+"""The symmetric and thin products of fastrep timed against the BLAS's other ways of computing them.
 
-    python benchmarks/compare_gram.py            # Phi^T Phi at (16384, 1000) and (16384, 500) float32;
-                                                 # the NTK Gram at n = 16384, d = 128 float32
+    python benchmarks/compare_gram.py            # the fit's shapes (16384-row chunks), float32 and float64
     python benchmarks/compare_gram.py --quick    # smaller shapes, for a smoke test
+    python benchmarks/compare_gram.py --only ntk # one section: gram, ntk or thin
 
 In one process, the candidates of each shape run in alternation (A, B, C, A, B, C, ...) and the
 table gives the median of ``--repeats`` rounds, so a loaded machine slows every candidate alike.
-The load average is printed before and after.
+The load average is printed before and after each section.
 
-Phi^T Phi accumulated into G (m, m), what ``feature_moments`` does per chunk:
+Phi^T Phi accumulated into G (m, m), what ``feature_moments`` does per chunk, m = 500, 1000, 2000:
 
-- ``fastrep``: the route ``fastrep._kernels._dense.accumulate_gram`` takes (lower triangle valid);
-- ``ssyrk F-view``: SciPy's ``ssyrk`` on Phi.T (no copy), the old route;
-- ``numpy A.T@A``: ``G += Phi.T @ Phi`` (NumPy detects the transpose and calls SYRK, then mirrors);
-- ``sgemm``: SciPy's ``sgemm`` into G with beta = 1 (both triangles, twice the FLOPs);
-- ``blocked b``: diagonal blocks by SYRK, the blocks below them by GEMM, in column blocks of b.
+- ``fastrep``: ``fastrep._kernels._dense.accumulate_gram`` (lower triangle valid);
+- ``numpy A.T@A``: ``G += Phi.T @ Phi`` on C-ordered Phi, and on an F-ordered copy (NumPy detects
+  the transposed pair and calls SYRK, then mirrors);
+- ``syrk``: SciPy's ``?syrk`` on the F view Phi.T (trans = 0) or an F-ordered Phi (trans = 1),
+  upper or lower triangle of the F-ordered G;
+- ``gemm``: SciPy's ``?gemm`` into G with beta = 1 (both triangles, twice the FLOPs);
+- ``blocked b``: column blocks of b, the diagonal block by NumPy's SYRK route, the block below it by
+  one GEMM (lower triangle only), b = 128 .. 1024.
 
-The NTK Gram block K(X, X) (n, n), ``fastrep.kernel_gram(X, None, ...)`` on the cpp backend,
-against ``kernel_gram(X, X.copy())`` (the asymmetric route) and a bare ``X @ X.copy().T``
-(the GEMM of its size: the goal is within 1.3x of it).
+The NTK Gram block K(X, X) (n, n), n = 16384, d = 64, 128, 256: ``kernel_gram(X, None, ...)`` on
+the cpp backend (lower-triangle panels + the tiled pass), the GEMM-on-a-copy route it replaced,
+``kernel_gram(X, X.copy())`` (the asymmetric route) and a bare ``X @ X.copy().T`` (the GEMM of
+its size: the goal is within 1.3x of it).
 
-Thin products X (16384, d) @ W^T (d, 500), d = 100, 200, 400 (the fit's step-1 and step-2
-shapes at d = 200): as fastrep calls them, with W^T made contiguous, as SciPy's sgemm on the
-Fortran views, and with four chunks' rows in one call (time per chunk).
+Thin products X (16384, d) @ W^T (d, h), d = 50, 100, 200, 400, h = 500, 1000 (the fit's step-1 and
+step-2 shapes): as the transposed view, with W^T made contiguous once, with W^T made contiguous
+in every call (what the Driver does), and with 2x or 4x the rows per call (time per 16384 rows);
+and the gradient product P^T X (P (16384, h)) three ways.
 """
 
 from __future__ import annotations
@@ -56,41 +61,44 @@ def alternate(cands: dict, repeats: int) -> dict:
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
-def blocked_syrk(Phi, G, b):
-    """G[lower] += Phi^T Phi: SYRK on each diagonal block of b columns, GEMM below it."""
+def blocked(Phi, G, b):
+    """G[lower] += Phi^T Phi: NumPy's SYRK route on each diagonal block of b columns, GEMM below it."""
     m = Phi.shape[1]
     for j in range(0, m, b):
         e = min(j + b, m)
         Pj = Phi[:, j:e]
-        blas.ssyrk(1.0, Pj.T, beta=1.0, c=G[j:e, j:e].T, trans=0, lower=0, overwrite_c=1)
-        if e < m:  # rows e.. of columns j..e: G[e:, j:e] += Phi[:, e:]^T Phi[:, j:e]
-            sub = G[e:, j:e]
-            res = blas.sgemm(1.0, Pj.T, Phi[:, e:], beta=1.0, c=sub.T, overwrite_c=1)
-            if not np.shares_memory(res, G):
-                sub[...] = res.T
+        G[j:e, j:e] += Pj.T @ Pj
+        if e < m:
+            G[e:, j:e] += Phi[:, e:].T @ Pj
 
 
-def gram_rows(n, m, repeats):
+def gram_rows(n, m, dtype, repeats):
     rng = np.random.default_rng(0)
-    Phi = np.maximum(rng.standard_normal((n, m), dtype=np.float32), 0)
-    G = {k: np.zeros((m, m), np.float32) for k in ("fastrep", "ssyrk", "numpy", "sgemm", "b256", "b512")}
-    Gf = np.zeros((m, m), np.float32, order="F")
-
-    def old(Phi=Phi, Gc=G["ssyrk"]):
-        blas.ssyrk(1.0, Phi.T, beta=1.0, c=Gc.T, trans=0, lower=0, overwrite_c=1)
-
+    Phi = np.maximum(rng.standard_normal((n, m)), 0).astype(dtype)
+    PhiF = np.asfortranarray(Phi)
+    syrk, gemm = blas.get_blas_funcs(("syrk", "gemm"), (Phi,))
+    G = np.zeros((m, m), dtype)
+    GF = np.zeros((m, m), dtype, order="F")
     cands = {
-        "fastrep": lambda: _dense.accumulate_gram(Phi, G["fastrep"]),
-        "ssyrk F-view": old,
-        "numpy A.T@A": lambda: G["numpy"].__iadd__(Phi.T @ Phi),
-        "sgemm": lambda: blas.sgemm(1.0, Phi.T, Phi.T, beta=1.0, c=Gf, trans_b=1, overwrite_c=1),
-        "blocked 256": lambda: blocked_syrk(Phi, G["b256"], 256),
-        "blocked 512": lambda: blocked_syrk(Phi, G["b512"], 512),
+        "fastrep": lambda: _dense.accumulate_gram(Phi, G),
+        "numpy A.T@A (C Phi)": lambda: G.__iadd__(Phi.T @ Phi),
+        "numpy A.T@A (F Phi)": lambda: G.__iadd__(PhiF.T @ PhiF),
+        "syrk Phi.T, trans=0, upper": lambda: syrk(
+            1.0, Phi.T, beta=1.0, c=G.T, trans=0, lower=0, overwrite_c=1),
+        "syrk Phi.T, trans=0, lower": lambda: syrk(
+            1.0, Phi.T, beta=1.0, c=G.T, trans=0, lower=1, overwrite_c=1),
+        "syrk F Phi, trans=1, upper": lambda: syrk(
+            1.0, PhiF, beta=1.0, c=GF, trans=1, lower=0, overwrite_c=1),
+        "syrk F Phi, trans=1, lower": lambda: syrk(
+            1.0, PhiF, beta=1.0, c=GF, trans=1, lower=1, overwrite_c=1),
+        "gemm (both triangles)": lambda: gemm(1.0, Phi.T, Phi.T, beta=1.0, c=GF, trans_b=1, overwrite_c=1),
+        **{f"blocked {b}": (lambda b=b: blocked(Phi, G, b)) for b in (128, 256, 512, 1024) if b < m},
     }
     t = alternate(cands, repeats)
     flops = n * m * (m + 1)  # one triangle
     best = min(t.values())
-    return [[f"Phi^T Phi ({n}, {m})", k, f"{v * 1e3:.1f}", f"{flops / v / 1e9:.0f}", f"{v / best:.2f}"]
+    name = np.dtype(dtype).name
+    return [[f"Phi^T Phi ({n}, {m}) {name}", k, f"{v * 1e3:.1f}", f"{flops / v / 1e9:.0f}", f"{v / best:.2f}"]
             for k, v in t.items()]
 
 
@@ -99,10 +107,12 @@ def ntk_rows(n, d, repeats):
     X = rng.standard_normal((n, d), dtype=np.float32)
     Xc = X.copy()
     out = np.empty((n, n), np.float32)
-    from fastrep._kernels import cpp
+    from fastrep._kernels import _gram, cpp
 
+    full = _gram.GramDriver(np, cpp._kernel_from_inner)  # no lower-triangle pass: GEMM on a copy
     cands = {
-        "kernel_gram(X) symmetric": lambda: cpp.kernel_gram(X, None, 1.0, "ntk", out=out),
+        "kernel_gram(X) (fastrep)": lambda: cpp.kernel_gram(X, None, 1.0, "ntk", out=out),
+        "kernel_gram(X), GEMM on a copy": lambda: full.kernel_gram(X, None, 1.0, "ntk", out=out),
         "kernel_gram(X, X.copy())": lambda: cpp.kernel_gram(X, Xc, 1.0, "ntk", out=out),
         "GEMM X @ X.copy().T": lambda: np.matmul(X, Xc.T, out=out),
     }
@@ -113,45 +123,60 @@ def ntk_rows(n, d, repeats):
             for k, v in t.items()]
 
 
-def thin_rows(d, repeats, rows=16384, h=500):
+def thin_rows(d, h, dtype, repeats, rows=16384):
     """X @ W^T with inner dimension d, as the fit's step 1 and step 2 compute it, and alternatives."""
     rng = np.random.default_rng(2)
-    X4 = rng.standard_normal((4 * rows, d), dtype=np.float32)
-    X = X4[:rows]
-    W = rng.standard_normal((h, d), dtype=np.float32)
+    X4 = rng.standard_normal((4 * rows, d)).astype(dtype)
+    X, X2 = X4[:rows], X4[: 2 * rows]
+    W = rng.standard_normal((h, d)).astype(dtype)
     WT = np.ascontiguousarray(W.T)
-    out = np.empty((rows, h), np.float32)
-    out4 = np.empty((4 * rows, h), np.float32)
+    P = rng.standard_normal((rows, h)).astype(dtype)
+    out, out2, out4 = (np.empty((k * rows, h), dtype) for k in (1, 2, 4))
+    gemm = blas.get_blas_funcs("gemm", (X,))
     cands = {
-        "X @ W.T (fastrep)": lambda: np.matmul(X, W.T, out=out),
-        "X @ W.T, W.T contiguous": lambda: np.matmul(X, WT, out=out),
-        "sgemm on the F views": lambda: blas.sgemm(1.0, W, X, trans_a=0, trans_b=1),
-        "4x the rows per call (/4)": lambda: np.matmul(X4, W.T, out=out4),
+        "X @ W.T (view)": lambda: np.matmul(X, W.T, out=out),
+        "X @ Wt, Wt made once": lambda: np.matmul(X, WT, out=out),
+        "X @ Wt, Wt made per call (fastrep)": lambda: np.matmul(X, np.ascontiguousarray(W.T), out=out),
+        "X @ Wt, 2x rows (/2)": lambda: np.matmul(X2, WT, out=out2),
+        "X @ Wt, 4x rows (/4)": lambda: np.matmul(X4, WT, out=out4),
+        "grad P.T @ X (fastrep)": lambda: P.T @ X,
+        "grad (X.T @ P).T": lambda: (X.T @ P).T,
+        "grad gemm on the F views": lambda: gemm(1.0, X.T, P.T, trans_b=1),
     }
     t = alternate(cands, repeats)
-    t["4x the rows per call (/4)"] /= 4
+    t["X @ Wt, 2x rows (/2)"] /= 2
+    t["X @ Wt, 4x rows (/4)"] /= 4
     flops = 2 * rows * d * h
-    ref = t["X @ W.T (fastrep)"]
-    return [[f"({rows}, {d}) @ ({d}, {h})", k, f"{v * 1e3:.1f}", f"{flops / v / 1e9:.0f}", f"{v / ref:.2f}"]
-            for k, v in t.items()]
+    ref, gref = t["X @ W.T (view)"], t["grad P.T @ X (fastrep)"]
+    name = np.dtype(dtype).name
+    return [[f"({rows}, {d}) x ({d}, {h}) {name}", k, f"{v * 1e3:.1f}", f"{flops / v / 1e9:.0f}",
+             f"{v / (gref if k.startswith('grad') else ref):.2f}"] for k, v in t.items()]
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--only", choices=("gram", "ntk", "thin"), default=None)
     args = ap.parse_args(argv)
     print(f"machine: {machine()}\n{blas_setting()}\nload average before: {os.getloadavg()}\n")
     n = 4096 if args.quick else 16384
-    rows = gram_rows(n, 1000, args.repeats) + gram_rows(n, 500, args.repeats)
-    print(md_table(["shape", "route", "ms (median)", "GFLOP/s (1 triangle)", "x fastest"], rows))
-    print()
-    nk = 4096 if args.quick else 16384
-    heads = ["shape", "route", "ms (median)", "GFLOP/s (2 n^2 d)", "x GEMM"]
-    print(md_table(heads, ntk_rows(nk, 128, args.repeats)))
-    print()
-    heads = ["shape", "route", "ms (median)", "GFLOP/s", "x fastrep's"]
-    print(md_table(heads, [r for d in (100, 200, 400) for r in thin_rows(d, args.repeats, rows=n)]))
+    dtypes = (np.float32,) if args.quick else (np.float32, np.float64)
+    if args.only in (None, "gram"):
+        ms = (500,) if args.quick else (500, 1000, 2000)
+        rows = [r for dt in dtypes for m in ms for r in gram_rows(n, m, dt, args.repeats)]
+        print(md_table(["shape", "route", "ms (median)", "GFLOP/s (1 triangle)", "x fastest"], rows))
+        print(f"load average: {os.getloadavg()}\n")
+    if args.only in (None, "ntk"):
+        heads = ["shape", "route", "ms (median)", "GFLOP/s (2 n^2 d)", "x GEMM"]
+        ds = (128,) if args.quick else (64, 128, 256)
+        print(md_table(heads, [r for d in ds for r in ntk_rows(n, d, args.repeats)]))
+        print(f"load average: {os.getloadavg()}\n")
+    if args.only in (None, "thin"):
+        heads = ["shape", "route", "ms (median)", "GFLOP/s", "x the view (grad: x P.T @ X)"]
+        ds, hs = ((100,), (500,)) if args.quick else ((50, 100, 200, 400), (500, 1000))
+        print(md_table(heads, [r for dt in dtypes for d in ds for h in hs
+                               for r in thin_rows(d, h, dt, args.repeats, rows=n)]))
     print(f"\nload average after: {os.getloadavg()}; fastrep {fastrep.__version__}")
 
 

@@ -294,6 +294,17 @@ void kernel_from_inner_t(py::array& G, const py::array& q1, const py::array& q2,
                                 ntk ? fastrep::KernelKind::ntk : fastrep::KernelKind::nngp);
 }
 
+// inv_d > 0 and beta2 >= 0, with beta2 / inv_d (= d beta^2) finite in G's dtype.
+void kernel_constants(py::object inv_d_o, py::object beta2_o, Kind kind, const std::string& fn, double* inv_d,
+                      double* beta2) {
+  *inv_d = float_arg(inv_d_o, fn, "inv_d");
+  *beta2 = float_arg(beta2_o, fn, "beta2");
+  if (!(*inv_d > 0)) fail(fn, "inv_d", "must be > 0");
+  if (!(*beta2 >= 0)) fail(fn, "beta2", "must be >= 0");
+  const double tmax = kind == Kind::f32 ? double(std::numeric_limits<float>::max()) : std::numeric_limits<double>::max();
+  if (!(*beta2 / *inv_d < tmax)) fail(fn, "beta2", "/ inv_d overflows G's dtype");
+}
+
 void kernel_from_inner(py::object Go, py::object q1o, py::object q2o, py::object inv_d_o, py::object beta2_o,
                        py::object ntk_o) {
   const std::string fn = "kernel_from_inner";
@@ -304,12 +315,8 @@ void kernel_from_inner(py::object Go, py::object q1o, py::object q2o, py::object
     const Kind kind = float_kind(G, fn, "G");
     same_dtype(q1, G, fn, "q1", "G");
     same_dtype(q2, G, fn, "q2", "G");
-    const double inv_d = float_arg(inv_d_o, fn, "inv_d");
-    const double beta2 = float_arg(beta2_o, fn, "beta2");
-    if (!(inv_d > 0)) fail(fn, "inv_d", "must be > 0");
-    if (!(beta2 >= 0)) fail(fn, "beta2", "must be >= 0");
-    const double tmax = kind == Kind::f32 ? double(std::numeric_limits<float>::max()) : std::numeric_limits<double>::max();
-    if (!(beta2 / inv_d < tmax)) fail(fn, "beta2", "/ inv_d overflows G's dtype");
+    double inv_d, beta2;
+    kernel_constants(inv_d_o, beta2_o, kind, fn, &inv_d, &beta2);
     const bool ntk = bool_arg(ntk_o, fn, "ntk");
     const index_t n1 = G.shape(0), n2 = G.shape(1);
     const bool symmetric = q1.shape(0) == 0 && q2.shape(0) == 0;
@@ -322,12 +329,39 @@ void kernel_from_inner(py::object Go, py::object q1o, py::object q2o, py::object
   });
 }
 
+// In place: G (n, n) whose lower triangle (diagonal included) holds X X^T becomes the symmetric
+// K(X, X); the upper triangle is only written.
+void kernel_from_inner_lower(py::object Go, py::object inv_d_o, py::object beta2_o, py::object ntk_o) {
+  const std::string fn = "kernel_from_inner_lower";
+  guarded(fn, [&] {
+    py::array G = array_arg(Go, fn, "G", 2, true);
+    const Kind kind = float_kind(G, fn, "G");
+    double inv_d, beta2;
+    kernel_constants(inv_d_o, beta2_o, kind, fn, &inv_d, &beta2);
+    const bool ntk = bool_arg(ntk_o, fn, "ntk");
+    const index_t n = G.shape(0);
+    if (G.shape(1) != n) fail(fn, "G", "must be square");
+    const auto k = ntk ? fastrep::KernelKind::ntk : fastrep::KernelKind::nngp;
+    if (kind == Kind::f32) {
+      float* g = mdata<float>(G);
+      py::gil_scoped_release release;
+      fastrep::kernel_from_inner_lower<float>(g, n, static_cast<float>(inv_d), static_cast<float>(beta2), k);
+    } else {
+      double* g = mdata<double>(G);
+      py::gil_scoped_release release;
+      fastrep::kernel_from_inner_lower<double>(g, n, inv_d, beta2, k);
+    }
+  });
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_ext, m) {
   m.doc() = "fastrep's compiled core (C++17, OpenMP). Private: use fastrep's public functions.";
   m.def("kernel_from_inner", &kernel_from_inner, py::arg("G"), py::arg("q1"), py::arg("q2"), py::arg("inv_d"),
         py::arg("beta2"), py::arg("ntk"));
+  m.def("kernel_from_inner_lower", &kernel_from_inner_lower, py::arg("G"), py::arg("inv_d"), py::arg("beta2"),
+        py::arg("ntk"));
   m.def("gaussian_block", &gaussian_block, py::arg("seed"), py::arg("stream"), py::arg("start"), py::arg("out"));
   m.def("mask_scale", &mask_scale, py::arg("P"), py::arg("b"), py::arg("r"));
   m.def("relu_bias", &relu_bias, py::arg("P"), py::arg("b"), py::arg("paired"), py::arg("out"));

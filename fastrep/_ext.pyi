@@ -23,6 +23,10 @@ def kernel_from_inner(
     """In place: G = X1 X2^T (n1, n2) becomes the NTK (ntk) or NNGP kernel. q1 (n1,), q2 (n2,) hold
     |x|^2/d + beta^2; two empty arrays for a symmetric G (q read from its diagonal)."""
 
+def kernel_from_inner_lower(G: npt.NDArray[_F], inv_d: float, beta2: float, ntk: bool) -> None:
+    """In place: G (n, n) whose lower triangle (diagonal included) holds X X^T becomes the symmetric
+    NTK (ntk) or NNGP kernel K(X, X), both triangles written; q read from the diagonal."""
+
 def gaussian_block(seed: int, stream: int, start: int, out: npt.NDArray[_F]) -> None:
     """Rows start .. start + n - 1 of the normal stream (seed, stream) into out (n, d)."""
 

@@ -172,6 +172,47 @@ def test_backend_gram_out_and_noncontiguous(backend, dtype, rng, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_backend_symmetric_gram_over_many_panels_and_tiles(backend, dtype, rng, kind):
+    # n spans several product panels and lower-triangle tiles and is a multiple of neither,
+    # and out starts as NaN, so every entry of both triangles must be written
+    from fastrep.backend import get_backend
+
+    mod = get_backend(backend)
+    X = _inputs(rng, 1237, 11, dtype)
+    want = reference.kernel_gram(X.astype(np.float64), None, 0.7, kind)
+    out = to_backend(np.full((1237, 1237), np.nan, dtype=dtype), backend)
+    got = to_numpy(mod.kernel_gram(to_backend(X, backend), None, 0.7, kind, out=out))
+    assert np.max(np.abs(got - want) / _scale(X, X, 0.7)) <= _tol(dtype)
+    if backend != "cupy":
+        assert np.array_equal(got, got.T)  # exactly: one triangle is computed, the other copied
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 300, 1000])
+def test_cpp_lower_pass_reads_only_the_lower_triangle(dtype, rng, kind, n):
+    _ext = pytest.importorskip("fastrep._ext")
+    X = _inputs(rng, n, 7, dtype)
+    G = np.tril(X @ X.T)
+    G[np.triu_indices(n, 1)] = np.nan  # never read
+    _ext.kernel_from_inner_lower(G, 1.0 / 7, 0.36, kind == "ntk")
+    want = reference.kernel_gram(X.astype(np.float64), None, 0.6, kind)
+    assert np.max(np.abs(G - want) / _scale(X, X, 0.6)) <= _tol(dtype)
+    assert np.array_equal(G, G.T)
+    q = np.einsum("ij,ij->i", X.astype(np.float64), X) / 7 + 0.36
+    np.testing.assert_allclose(np.diag(G), q if kind == "ntk" else q / 2, rtol=4 * np.finfo(dtype).eps)
+
+
+def test_cpp_lower_pass_rejects_bad_input():
+    _ext = pytest.importorskip("fastrep._ext")
+    with pytest.raises(ValueError, match="G must be square"):
+        _ext.kernel_from_inner_lower(np.zeros((3, 4)), 0.5, 1.0, True)
+    with pytest.raises(ValueError, match="inv_d"):
+        _ext.kernel_from_inner_lower(np.zeros((3, 3)), 0.0, 1.0, True)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _ext.kernel_from_inner_lower(np.zeros((3, 3)).T, 0.5, 1.0, True)
+
+
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("block_rows", [1, 7, 64, 1000])
 @pytest.mark.parametrize("vshape", [(), (3,)], ids=["vec", "mat"])
 def test_backend_matvec_matches_reference(backend, dtype, rng, kind, block_rows, vshape):

@@ -89,3 +89,24 @@ def test_reference_gradient_is_the_loss_gradient(rng):
             E[j, t] = eps
             fd[j, t] = (loss(W + E) - loss(W - E)) / (2 * eps)
     np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+@pytest.mark.parametrize("shape", [(1, 1), (37, 7), (300, 513), (129, 1100)])
+def test_accumulate_gram_lower_triangle(dtype, rng, layout, shape):
+    # the CPU Gram update: G's lower triangle gains Phi^T Phi for any layout of Phi, widths
+    # on both sides of the BLAS's block sizes; G starts nonzero (it accumulates over chunks)
+    from fastrep._kernels import _dense
+
+    n, m = shape
+    base = np.maximum(rng.standard_normal((n, 2 * m)), 0).astype(dtype)
+    Phi = {"C": np.ascontiguousarray(base[:, :m]), "F": np.asfortranarray(base[:, :m]),
+           "strided": base[:, ::2]}[layout]
+    G0 = rng.standard_normal((m, m)).astype(dtype)
+    G = G0.copy()
+    assert _dense.accumulate_gram(Phi, G) is G
+    P64 = Phi.astype(np.float64)
+    want = G0.astype(np.float64) + P64.T @ P64
+    scale = np.abs(G0).astype(np.float64) + np.abs(P64).T @ np.abs(P64)
+    err = np.tril(np.abs(G - want) / scale)
+    assert err.max() <= 20 * RTOL[dtype] * max(1.0, np.sqrt(n) / 10)

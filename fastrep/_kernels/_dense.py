@@ -10,14 +10,16 @@ from __future__ import annotations
 
 
 def accumulate_gram(Phi, G):
-    """G += Phi^T Phi for C-ordered Phi (n, m) and G (m, m), float32 or float64, in place.
+    """G += Phi^T Phi for Phi (n, m) of any layout and C-ordered G (m, m), float32 or float64, in place.
 
     Only G's lower triangle is promised (callers symmetrize once at the end); this route fills
     both. NumPy's ``Phi.T @ Phi`` (NumPy detects the transposed pair and calls SYRK, then
-    mirrors the triangle) measured faster than SciPy's ``?syrk`` on the same buffers, than a
-    GEMM and than a blocked SYRK + GEMM update at (16384, 1000) and (16384, 500) float32 on
-    OpenBLAS (benchmarks/RESULTS_ONESTEP.md, ``python benchmarks/compare_gram.py``). The (m, m)
-    temporary costs about 1% of the product at those shapes.
+    mirrors the triangle) is kept: against SciPy's ``?syrk`` in either layout and triangle, a
+    GEMM, and blocked SYRK + GEMM updates with 128-1024-column blocks, at m = 500, 1000, 2000 in
+    float32 and float64 on OpenBLAS, no alternative won at every shape by more than the spread
+    between repeated runs of one call (benchmarks/RESULTS_ONESTEP.md,
+    ``python benchmarks/compare_gram.py --only gram``). The (m, m) temporary costs about 1% of
+    the product at those shapes.
     """
     G += Phi.T @ Phi
     return G
@@ -27,7 +29,13 @@ _syrk_cpu = accumulate_gram  # the name the Driver's default and older callers u
 
 
 class Driver:
-    """The contract's dense operations, given a backend's primitives."""
+    """The contract's dense operations, given a backend's primitives.
+
+    The step products X (n, d) @ W^T take W^T as a C-ordered (d, m) copy made in each call: with
+    the inner dimension d of a few hundred, OpenBLAS ran the product on the contiguous copy up to
+    1.5x faster than on the transposed view, and the copy (m d entries) is 1/(2n) of the
+    product's work, too little to be worth a cache that could go stale when W changes in place.
+    """
 
     def __init__(self, xp, mask_scale, relu_bias, syrk=_syrk_cpu):
         self.xp = xp
@@ -37,7 +45,7 @@ class Driver:
 
     def onestep_gradient(self, X, W, b, r, acc=None):
         xp = self.xp
-        P = xp.ascontiguousarray(X @ W.T)
+        P = X @ xp.ascontiguousarray(W.T)
         self.mask_scale(P, xp.ascontiguousarray(b), xp.ascontiguousarray(r))
         G = P.T @ X
         if acc is None:
@@ -47,7 +55,7 @@ class Driver:
 
     def relu_features(self, X, W, b, paired, out=None):
         xp = self.xp
-        P = xp.ascontiguousarray(X @ W.T)
+        P = X @ xp.ascontiguousarray(W.T)
         b = xp.ascontiguousarray(b)
         if not paired and out is None:
             self.relu_bias(P, b, False, P)

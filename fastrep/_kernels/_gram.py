@@ -8,6 +8,14 @@ backends differ only in that pass.
 The pass primitive has the signature ``fused(G, q1, q2, inv_d, beta2, ntk)`` with q1 (n1,)
 and q2 (n2,) holding |x|^2/d + beta^2 in G's dtype, or both ``None`` for a symmetric G (the
 pass then reads q from G's diagonal, which makes the diagonal exact).
+
+A CPU backend also supplies ``fused_lower(G, inv_d, beta2, ntk)``: G (n, n) C-contiguous whose
+lower triangle (diagonal included) holds X X^T becomes the whole symmetric K(X, X), each tile
+turned into kernel values while in cache and written transposed to its mirror. The symmetric
+block then costs half a GEMM (row panels of the lower triangle) and half the elementwise pass:
+a full GEMM on a copy of X plus a pass over n^2 entries measured 1.7x a bare GEMM of the block,
+this route 1.2x, on OpenBLAS (benchmarks/RESULTS_ONESTEP.md). Without it (the CuPy backend, where the GEMM is
+cheap next to the launches a tile loop costs) the symmetric block is the GEMM on a copy.
 """
 
 from __future__ import annotations
@@ -29,9 +37,16 @@ def check_kind(kind: str) -> bool:
 class GramDriver:
     """``kernel_gram`` and ``kernel_matvec`` of the kernel contract, given a backend's fused pass."""
 
-    def __init__(self, xp, fused):
+    #: Rows of X per product of the lower triangle, at most: a panel X[i:i+p] @ X[:i+p].T also
+    #: computes the p^2/2 entries above its diagonal block, p/n extra in all, and thinner panels
+    #: ran below the BLAS's full rate (256-row panels at n = 16384 took 1.5x the 1024-row ones).
+    #: ``_lower_products`` uses n/16 rows, between 256 and this, so the waste stays near 1/16.
+    panel_rows = 1024
+
+    def __init__(self, xp, fused, fused_lower=None):
         self.xp = xp
         self.fused = fused
+        self.fused_lower = fused_lower
 
     def q(self, X, inv_d, beta2):
         """|x|^2/d + beta^2 per row of X, in X's dtype."""
@@ -50,16 +65,32 @@ class GramDriver:
         X2 = X1 if symmetric else xp.ascontiguousarray(X2, dtype=X1.dtype)
         shape = (X1.shape[0], X2.shape[0])
         out = xp.empty(shape, dtype=X1.dtype) if out is None else check_out(out, shape, X1.dtype, X1, X2)
+        inv_d, beta2 = self._constants(X1, beta)
+        if symmetric and self.fused_lower is not None:
+            self._lower_products(X1, out)
+            self.fused_lower(out, inv_d, beta2, ntk)
+            return out
         # A copy for the symmetric call: NumPy turns X @ X.T (same buffer) into SYRK, which at
         # these inner dimensions runs at half GEMM's rate (benchmarks/RESULTS_ONESTEP.md); the
         # GEMM computes both triangles, so K is symmetric up to the last bits of each product.
         xp.matmul(X1, xp.array(X1, copy=True).T if symmetric else X2.T, out=out)
-        inv_d, beta2 = self._constants(X1, beta)
         if symmetric:
             self.fused(out, None, None, inv_d, beta2, ntk)
         else:
             self.fused(out, self.q(X1, inv_d, beta2), self.q(X2, inv_d, beta2), inv_d, beta2, ntk)
         return out
+
+    def _lower_products(self, X, out):
+        """out[i, j] = x_i . x_j for j <= i (and some entries above the diagonal), by row panels.
+
+        Each panel's product goes straight into out's rows (a strided view the BLAS writes
+        through its leading dimension), so nothing but the lower triangle is ever computed.
+        """
+        n = X.shape[0]
+        p = max(256, min(self.panel_rows, n // 16))
+        for i0 in range(0, n, p):
+            i1 = min(i0 + p, n)
+            self.xp.matmul(X[i0:i1], X[:i1].T, out=out[i0:i1, :i1])
 
     def _blocks(self, X, C, beta, kind, block_rows):
         """Yield (start, stop, G) with G = K(X[start:stop], C), reusing one (block_rows, M) buffer.

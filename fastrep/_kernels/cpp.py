@@ -59,7 +59,7 @@ def _kernel_from_inner(G, q1, q2, inv_d, beta2, ntk):
     _ext.kernel_from_inner(G, q1, q2, inv_d, beta2, ntk)
 
 
-_gram_driver = _gram.GramDriver(np, _kernel_from_inner)
+_gram_driver = _gram.GramDriver(np, _kernel_from_inner, _ext.kernel_from_inner_lower)
 kernel_gram = _gram_driver.kernel_gram
 kernel_matvec = _gram_driver.kernel_matvec
 kernel_normal_matvec = _gram_driver.kernel_normal_matvec

@@ -158,12 +158,21 @@ def gaussian_block(seed, stream, start, n, d, dtype):
 
 
 # --- NTK / NNGP Gram blocks: a BLAS product, then this fused pass (see _gram.py) --------------
+@nb.njit(cache=True, fastmath=False, inline="always")
+def _kernel_entry(g, qi, qj, inv_d, beta2, one, w, inv_2pi):
+    c = g * inv_d + beta2
+    s = math.sqrt(qi * qj)
+    u = c / s if s > one - one else one - one
+    u = min(max(u, -one), one)
+    a = abs(u)
+    return (s * math.sqrt((one - a) * (one + a)) + w * math.acos(-u) * c) * inv_2pi
+
+
 @nb.njit(parallel=True, cache=True, fastmath=False)
 def _kernel_from_inner_nb(G, q1, q2, k):
     # k holds the constants in G's dtype (a float literal here would promote float32 to float64):
     # inv_d, beta^2, 1, weight of the c kappa_0 term (2 for the NTK, 1 for the NNGP), 1/(2 pi)
     inv_d, beta2, one, w, inv_2pi = k[0], k[1], k[2], k[3], k[4]
-    zero = one - one
     n1, n2 = G.shape
     if q1.shape[0] == 0:  # symmetric: q from the diagonal, with the arithmetic used for c below
         q1 = np.empty(n1, dtype=G.dtype)
@@ -173,24 +182,46 @@ def _kernel_from_inner_nb(G, q1, q2, k):
     for i in nb.prange(n1):
         qi = q1[i]
         for j in range(n2):
-            c = G[i, j] * inv_d + beta2
-            s = math.sqrt(qi * q2[j])
-            u = c / s if s > zero else zero  # s == 0 only for x = 0 with beta = 0
-            u = min(max(u, -one), one)
-            a = abs(u)
-            phi = math.acos(-u)  # pi - arccos(u), accurate near u = -1
-            sin_t = math.sqrt((one - a) * (one + a))  # 1 - a is exact near a = 1
-            G[i, j] = (s * sin_t + w * phi * c) * inv_2pi
+            G[i, j] = _kernel_entry(G[i, j], qi, q2[j], inv_d, beta2, one, w, inv_2pi)
+
+
+@nb.njit(parallel=True, cache=True, fastmath=False)
+def _kernel_from_inner_lower_nb(G, k):
+    # G's lower triangle (diagonal included) holds X X^T; each 64-row block of the lower triangle
+    # becomes K and is copied to its mirror, so K is exactly symmetric (see ntk.hpp)
+    inv_d, beta2, one, w, inv_2pi = k[0], k[1], k[2], k[3], k[4]
+    n = G.shape[0]
+    q = np.empty(n, dtype=G.dtype)
+    for i in range(n):
+        q[i] = G[i, i] * inv_d + beta2
+    nb_ = (n + 63) // 64
+    for t in nb.prange(nb_):
+        i0 = (nb_ - 1 - t) * 64  # the largest row blocks first
+        i1 = min(i0 + 64, n)
+        for i in range(i0, i1):
+            qi = q[i]
+            for j in range(i + 1):
+                G[i, j] = _kernel_entry(G[i, j], qi, q[j], inv_d, beta2, one, w, inv_2pi)
+        for j in range(i1):
+            for i in range(max(i0, j + 1), i1):
+                G[j, i] = G[i, j]
+
+
+def _constants(dtype, inv_d, beta2, ntk):
+    return np.array([inv_d, beta2, 1.0, 2.0 if ntk else 1.0, 1.0 / (2.0 * np.pi)], dtype=dtype)
 
 
 def _kernel_from_inner(G, q1, q2, inv_d, beta2, ntk):
-    k = np.array([inv_d, beta2, 1.0, 2.0 if ntk else 1.0, 1.0 / (2.0 * np.pi)], dtype=G.dtype)
     if q1 is None:
         q1 = q2 = np.empty(0, dtype=G.dtype)
-    _kernel_from_inner_nb(G, q1, q2, k)
+    _kernel_from_inner_nb(G, q1, q2, _constants(G.dtype, inv_d, beta2, ntk))
 
 
-_gram_driver = _gram.GramDriver(np, _kernel_from_inner)
+def _kernel_from_inner_lower(G, inv_d, beta2, ntk):
+    _kernel_from_inner_lower_nb(G, _constants(G.dtype, inv_d, beta2, ntk))
+
+
+_gram_driver = _gram.GramDriver(np, _kernel_from_inner, _kernel_from_inner_lower)
 kernel_gram = _gram_driver.kernel_gram
 kernel_matvec = _gram_driver.kernel_matvec
 kernel_normal_matvec = _gram_driver.kernel_normal_matvec

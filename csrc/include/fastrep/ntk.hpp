@@ -17,6 +17,7 @@
 // asin is a polynomial (no libm call) and nothing branches, so the inner loop vectorizes in
 // every FASTREP_CLONES target.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -73,6 +74,54 @@ FASTREP_CLONES void kernel_rows(T* G, index_t n1, index_t n2, const T* q1, const
   }
 }
 
+// One tile edge of kernel_lower_rows: a 64 x 64 tile (16 KiB in float32) stays in L1 between
+// the kernel pass and the transposed write.
+constexpr index_t kLowerTile = 64;
+
+// G (n, n) row-major whose lower triangle (diagonal included) holds X X^T; the upper triangle is
+// never read. Each lower tile is turned into K while it is in cache and written transposed to
+// its mirror, so the pass does half the elementwise work and K is exactly symmetric. The tile
+// goes through a padded local copy: reading a column of G itself would touch rows n apart, which
+// for n a power of two all fall into one cache set.
+template <typename T, bool NTK>
+FASTREP_CLONES void kernel_lower_rows(T* G, index_t n, T inv_d, T beta2) {
+  const T d_beta2 = beta2 / inv_d;
+  std::vector<T> q(static_cast<std::size_t>(n)), r(static_cast<std::size_t>(n)), ir(static_cast<std::size_t>(n));
+  for (index_t i = 0; i < n; ++i) q[i] = inner_to_c(G[i * n + i], inv_d, d_beta2);
+  roots(q.data(), n, r.data(), ir.data());
+  const T* R = r.data();
+  const T* IR = ir.data();
+  const T* Q = q.data();
+  constexpr index_t B = kLowerTile, LD = kLowerTile + 1;
+  const index_t nb = (n + B - 1) / B;
+  // row blocks hold 1, 2, ... tiles: dynamic scheduling, largest first, balances the triangle
+  FASTREP_OMP(parallel for schedule(dynamic, 1) if (n >= 256))
+  for (index_t t = 0; t < nb; ++t) {
+    T tile[B * LD];
+    const index_t i0 = (nb - 1 - t) * B, i1 = std::min(i0 + B, n);
+    for (index_t j0 = 0; j0 <= i0; j0 += B) {
+      const index_t j1 = std::min(j0 + B, n);
+      const bool diag = j0 == i0;
+      for (index_t i = i0; i < i1; ++i) {
+        T* row = G + i * n;
+        T* trow = tile + (i - i0) * LD - j0;
+        const T ri = R[i], iri = IR[i];
+        const index_t je = diag ? i : j1;  // the diagonal tile: strictly below the diagonal
+        for (index_t j = j0; j < je; ++j) {
+          const T k = kernel_entry<T, NTK>(inner_to_c(row[j], inv_d, d_beta2), ri, iri, R[j], IR[j]);
+          row[j] = k;
+          trow[j] = k;
+        }
+        if (diag) row[i] = kernel_diagonal<T, NTK>(Q[i]);
+      }
+      for (index_t j = j0; j < j1; ++j) {  // the mirror: G[j, i] = K[i, j] for i > j
+        T* col = G + j * n;
+        for (index_t i = std::max(i0, j + 1); i < i1; ++i) col[i] = tile[(i - i0) * LD + (j - j0)];
+      }
+    }
+  }
+}
+
 }  // namespace detail
 
 // In place: G (n1, n2) row-major holding X1 X2^T becomes K(X1, X2), with d = 1/inv_d and
@@ -86,6 +135,17 @@ void kernel_from_inner(T* G, index_t n1, index_t n2, const T* q1, const T* q2, T
     detail::kernel_rows<T, true>(G, n1, n2, q1, q2, inv_d, beta2);
   else
     detail::kernel_rows<T, false>(G, n1, n2, q1, q2, inv_d, beta2);
+}
+
+// In place: G (n, n) row-major whose lower triangle (diagonal included) holds X X^T becomes the
+// symmetric K(X, X), both triangles written and equal bit for bit; q is read from the diagonal,
+// which is exact, as in the symmetric kernel_from_inner.
+template <typename T>
+void kernel_from_inner_lower(T* G, index_t n, T inv_d, T beta2, KernelKind kind) {
+  if (kind == KernelKind::ntk)
+    detail::kernel_lower_rows<T, true>(G, n, inv_d, beta2);
+  else
+    detail::kernel_lower_rows<T, false>(G, n, inv_d, beta2);
 }
 
 }  // namespace fastrep
