@@ -388,6 +388,13 @@ class Context:
             return self.ops["stream"].name
         return "cupy" if _kind(self.xp) == "cupy" else "auto"
 
+    def workspace(self):
+        """The context manager a fit's chunk loops run in: the dense drivers reuse their per-chunk
+        work arrays (products, features) from one chunk to the next, and drop them on exit."""
+        from ._kernels import _dense
+
+        return _dense.workspace()
+
     def precision(self, mode: str):
         """The context manager the dense products run in ('highest', or 'tf32' on CuPy float32)."""
         if mode == "tf32" and self.dtype != np.float32:

@@ -335,7 +335,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         rng = np.random.default_rng(self.seed)
         self._ctx, self.timings_ = ctx, {}
         self._progress = Progress(self.verbose, type(self).__name__)
-        with ctx.precision(self.precision):
+        with ctx.precision(self.precision), ctx.workspace():
             init = self.initialization(self.n_features_in_, rng)
             stage1, stage2 = self._stages(n)
             with self._stage("labels", "label statistics"):
@@ -494,7 +494,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         if rebias:
             seed = self.seed + 1 if seed is None else check_int(seed, "seed", low=0)
             self.b_ = np.random.default_rng(seed).standard_normal(self.b_.shape[0])
-        with ctx.precision(self.precision):
+        with ctx.precision(self.precision), ctx.workspace():
             self._ridge_head(ctx, data, (0, n), val)
         # W_ (and the 'onestep' entry) come from the original fit
         ran = {k: v for k, v in ctx.backend_.items() if k != "onestep"}

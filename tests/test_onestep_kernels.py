@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -110,3 +112,38 @@ def test_accumulate_gram_lower_triangle(dtype, rng, layout, shape):
     scale = np.abs(G0).astype(np.float64) + np.abs(P64).T @ np.abs(P64)
     err = np.tril(np.abs(G - want) / scale)
     assert err.max() <= 20 * RTOL[dtype] * max(1.0, np.sqrt(n) / 10)
+
+
+@pytest.mark.parametrize("mod", ["cpp", "numba"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_driver_workspace_reuses_temporaries_without_changing_results(mod, dtype):
+    """In a fit's workspace the drivers reuse their per-chunk temporaries: bit-identical results,
+    nothing the caller keeps is overwritten by the next call, and the arrays go on exit."""
+    from fastrep._kernels import _dense
+
+    ops = importlib.import_module(f"fastrep._kernels.{mod}")
+    rng = np.random.default_rng(7)
+    h, d = 24, 9
+    W = rng.standard_normal((h, d)).astype(dtype)
+    b = rng.standard_normal(2 * h).astype(dtype)
+    chunks = [rng.standard_normal((n, d)).astype(dtype) for n in (50, 37, 50)]
+    ys = [rng.standard_normal(X.shape[0]).astype(dtype) for X in chunks]
+
+    def run():
+        G = h_ = acc = None
+        feats = []
+        for X, y in zip(chunks, ys, strict=True):
+            G, h_ = ops.feature_moments(X, W, b, y, True, G=G, h=h_)
+            acc = ops.onestep_gradient(X, W, b[:h], y, acc=acc)
+            feats.append(ops.relu_features(X, W, b, True))
+        return G, h_, acc, feats
+
+    plain = run()
+    with _dense.workspace():
+        reused = run()
+        assert _dense._WORKSPACE.arrays  # the temporaries were kept
+    assert _dense._WORKSPACE.arrays is None
+    for a, c in zip(plain[:3], reused[:3], strict=True):
+        np.testing.assert_array_equal(a, c)
+    for a, c in zip(plain[3], reused[3], strict=True):  # each chunk's features are its own
+        np.testing.assert_array_equal(a, c)
