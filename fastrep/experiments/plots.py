@@ -163,6 +163,11 @@ def _legend(fig, axes, owned: bool, *, title: str | None = None) -> None:
                 labels.append(lb)
     if not handles:
         return
+    # the d = ... entries first, in order of d, then the guides (panels add their d in turn)
+    d_of = {lb: int(lb.split("=")[1].split()[0]) for lb in labels
+            if lb.startswith("d = ") and lb.split("=")[1].split()[0].isdigit()}
+    order = sorted(range(len(labels)), key=lambda i: (labels[i] not in d_of, d_of.get(labels[i], 0), i))
+    handles, labels = [handles[i] for i in order], [labels[i] for i in order]
     kw = {"fontsize": 8, "title": title, "title_fontsize": 8, "frameon": False}
     if owned:
         fig.legend(handles, labels, loc="outside center right", **kw)
@@ -245,7 +250,8 @@ def plot_error_curves(
     The band is the interquartile range over seeds. Kernel panels carry the staircase
     prediction (dashed, needs ``target_spec``) unless ``predicted`` (``label, d, n, prediction``,
     :func:`fastrep.experiments.large.predicted_curves`) gives their predicted learning curves,
-    drawn dashed instead, with the staircase's ``plateaus`` as thin grey guides. Every panel
+    drawn dashed instead, with the staircase's ``plateaus`` as thin grey guides (a kernel panel
+    the prediction does not cover then gets the guides only, no step function). Every panel
     carries the oracle's median error per d as a grey dotted floor when the store has oracle
     cells, and ε as a red line. ``ax``: one Axes per panel (panels in the order of the sorted labels).
     """
@@ -276,6 +282,13 @@ def plot_error_curves(
                 a.plot(g["n"], g["prediction"].where(g["prediction"] > 0), "--", color=colors.get(d, "0.3"),
                        lw=1.2)
             a.plot([], [], "--", color="0.3", label="predicted (fastrep.theory)")
+            if plateaus:
+                a.plot([], [], "-", color="0.6", lw=0.6, label="staircase plateaus")
+        elif predicted is not None and _is_kernel(methods[label]):
+            # the theory's curves replace the step-function staircase; a kernel it cannot predict
+            # (random features at finite width) keeps only the plateau guides
+            for level in plateaus or []:
+                a.axhline(level, color="0.6", lw=0.6, alpha=0.6, zorder=0)
             if plateaus:
                 a.plot([], [], "-", color="0.6", lw=0.6, label="staircase plateaus")
         elif _is_kernel(methods[label]) and target_spec is not None:
