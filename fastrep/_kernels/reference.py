@@ -214,15 +214,23 @@ def philox4x32(counter, key, rounds: int = 10):
     (32-bit words). Returns 4 uint64 arrays holding the 32-bit output words.
     """
     xp = namespace(*counter)
-    c0, c1, c2, c3 = (xp.asarray(c, dtype=xp.uint64) & _MASK32 for c in counter)
+
+    def u64(v):
+        # every operand a uint64 array, never a Python int: a 0-d array with a Python int
+        # promotes to float64 under NumPy's legacy (value-based) promotion, which Dask workers
+        # were seen running with at the oldest supported versions
+        return xp.asarray(v, dtype=xp.uint64)
+
+    mask, m0, m1, s32 = u64(_MASK32), u64(PHILOX_M0), u64(PHILOX_M1), u64(32)
+    c0, c1, c2, c3 = (u64(c) & mask for c in counter)
     k0, k1 = (int(k) & _MASK32 for k in key)
     for rnd in range(rounds):
         if rnd:  # the key is bumped between rounds
             k0 = (k0 + PHILOX_W0) & _MASK32
             k1 = (k1 + PHILOX_W1) & _MASK32
-        p0 = PHILOX_M0 * c0  # < 2**64: the full 32x32 -> 64-bit product
-        p1 = PHILOX_M1 * c2
-        c0, c1, c2, c3 = (p1 >> 32) ^ c1 ^ k0, p1 & _MASK32, (p0 >> 32) ^ c3 ^ k1, p0 & _MASK32
+        p0 = m0 * c0  # < 2**64: the full 32x32 -> 64-bit product
+        p1 = m1 * c2
+        c0, c1, c2, c3 = (p1 >> s32) ^ c1 ^ u64(k0), p1 & mask, (p0 >> s32) ^ c3 ^ u64(k1), p0 & mask
     return c0, c1, c2, c3
 
 
@@ -252,8 +260,8 @@ def _gaussian_rows(xp, seed, stream, start, n, d):
     """float64 (n, d) rows of :func:`gaussian_block`, all at once."""
     G = (d + 3) // 4
     rows = xp.arange(n, dtype=xp.uint64) + xp.asarray(start, dtype=xp.uint64)
-    c0 = (rows & _MASK32)[:, None]
-    c1 = (rows >> 32)[:, None]
+    c0 = (rows & xp.asarray(_MASK32, dtype=xp.uint64))[:, None]
+    c1 = (rows >> xp.asarray(32, dtype=xp.uint64))[:, None]
     c2 = xp.arange(G, dtype=xp.uint64)[None, :]
     x = philox4x32((c0, c1, c2, xp.asarray(stream, dtype=xp.uint64)), (seed & _MASK32, seed >> 32))
     u = [(xp.astype(w, xp.float64) + 0.5) * 2.0**-32 for w in x]
