@@ -186,8 +186,9 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
         solver = self.solver
         if dtype is None:  # 'auto': the most precise exact solve that fits, else float64 Nystrom
             exact_ok = solver == "cholesky" or (solver == "auto" and n <= AUTO_EXACT_MAX_N)
-            fits = [dt for dt in (np.float64, np.float32) if exact_ok and exact_need(dt(0).itemsize) <= budget]
-            dtype = np.dtype(fits[0] if fits else np.float64)
+            fits = [dt for dt in map(np.dtype, (np.float64, np.float32))
+                    if exact_ok and exact_need(dt.itemsize) <= budget]
+            dtype = fits[0] if fits else np.dtype(np.float64)
         self.dtype_ = dtype
         check_kernel_scale(X, beta, dtype, "X")
         exact_bytes = exact_need(dtype.itemsize)

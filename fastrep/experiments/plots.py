@@ -275,20 +275,17 @@ def plot_error_curves(
             c = colors[d]
             a.plot(g["n"], g["median"], "o-", color=c, ms=3.5, lw=1.5, label=f"d = {d}")
             _band(a, g["n"], g, color=c)
-        if predicted is not None and label in set(predicted["label"]):
-            for level in plateaus or []:
-                a.axhline(level, color="0.6", lw=0.6, alpha=0.6, zorder=0)
-            for d, g in predicted[predicted["label"] == label].groupby("d"):
-                a.plot(g["n"], g["prediction"].where(g["prediction"] > 0), "--", color=colors.get(d, "0.3"),
-                       lw=1.2)
-            a.plot([], [], "--", color="0.3", label="predicted (fastrep.theory)")
-            if plateaus:
-                a.plot([], [], "-", color="0.6", lw=0.6, label="staircase plateaus")
-        elif predicted is not None and _is_kernel(methods[label]):
+        predicts = predicted is not None and label in set(predicted["label"])
+        if predicted is not None and (predicts or _is_kernel(methods[label])):
             # the theory's curves replace the step-function staircase; a kernel it cannot predict
             # (random features at finite width) keeps only the plateau guides
             for level in plateaus or []:
                 a.axhline(level, color="0.6", lw=0.6, alpha=0.6, zorder=0)
+            if predicts:
+                for d, g in predicted[predicted["label"] == label].groupby("d"):
+                    a.plot(g["n"], g["prediction"].where(g["prediction"] > 0), "--",
+                           color=colors.get(d, "0.3"), lw=1.2)
+                a.plot([], [], "--", color="0.3", label="predicted (fastrep.theory)")
             if plateaus:
                 a.plot([], [], "-", color="0.6", lw=0.6, label="staircase plateaus")
         elif _is_kernel(methods[label]) and target_spec is not None:
