@@ -77,6 +77,30 @@ def test_processes_and_serial_agree(processes_store, tmp_path):
     _assert_same(_table(processes_store), _table(path))
 
 
+def test_a_sweep_in_a_worker_thread_agrees_with_processes(processes_store, tmp_path):
+    # Dask runs each cell in a worker *thread*. NumPy 2.1.0 and 2.1.1 start every thread but
+    # the main one under legacy (value-based) promotion (numpy/numpy#27473), which changed
+    # results in the last bits there; this reproduces that without a cluster.
+    import threading
+
+    path = tmp_path / "thread.sqlite"
+    box = {}
+
+    def work():
+        try:
+            box["summary"] = run(_mixed_spec(), store=path, executor="serial", threads=1, progress=False)
+        except BaseException as e:  # re-raised in the main thread below
+            box["error"] = e
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    assert box["summary"].cells_failed == 0
+    _assert_same(_table(processes_store), _table(path))
+
+
 def test_dask_local_cluster_agrees_with_processes(processes_store, tmp_path):
     distributed = pytest.importorskip("distributed")
     path = tmp_path / "dask.sqlite"
