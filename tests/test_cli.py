@@ -138,7 +138,8 @@ def test_demo_quick_end_to_end(tmp_path):
     for words in ("Separation checks", "Fitted slopes", "n*(d)", "machine:", "total time", "backend used"):
         assert words in text
     pngs = sorted(p.name for p in out.glob("*.png"))
-    assert len(pngs) == 4 and all(f"]({p})" in text for p in pngs)
+    figures = ["alignment", "degree_learning", "error_vs_n", "kernel_theory", "n_star", "n_star_theory", "transfer"]
+    assert pngs == [f"separation-quick-{f}.png" for f in figures] and all(f"]({p})" in text for p in pngs)
     # a second run resumes: nothing to do
     proc = subprocess.run(
         [sys.executable, "-m", "fastrep.cli", "demo", "--quick", "--no-progress", "--out", str(tmp_path)],
