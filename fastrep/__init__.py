@@ -8,6 +8,7 @@ from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
 from .backend import BackendUnavailableError, backends
+from ._memory import kept_bytes, release_memory
 from .hermite import hermite, hermite_features, multi_indices
 
 # The learners subclass scikit-learn's BaseEstimator, whose import costs ~1 s; they (and the
@@ -88,8 +89,10 @@ __all__ = [
     "get_include",
     "hermite",
     "hermite_features",
+    "kept_bytes",
     "multi_indices",
     "nngp_kernel",
     "ntk_kernel",
+    "release_memory",
     "shared_source",
 ]

@@ -9,11 +9,16 @@ memory available when the check runs.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import os
+import threading
 
-__all__ = ["DEFAULT_FRACTION", "available_memory", "check_allocation", "resolve_max_memory"]
+__all__ = [
+    "DEFAULT_FRACTION", "KEEP_FRACTION", "available_memory", "check_allocation", "kept_bytes",
+    "release_memory", "resolve_max_memory", "scratch", "workspace",
+]
 
 #: Share of the currently available RAM that fastrep may commit when no budget is given.
 DEFAULT_FRACTION = 0.5
@@ -72,3 +77,96 @@ def check_allocation(nbytes, *, what: str, argument: str, max_memory=None) -> in
             f"lower {argument} or raise the budget"
         )
     return budget
+
+
+# --- the work arrays a fit reuses: one pool per thread ----------------------------------------
+#
+# A fresh array is fresh pages, and the first touch of a page is paid in page faults: ~0.1 s per
+# GiB on a bare machine, and up to 10 s per GiB in virtual machines whose freed memory goes back
+# to the host (this project's development VM: 320 MB of a kept stream cost 3 s on first touch,
+# 0.04 s when touched again). A fit's large temporaries (the per-chunk products and features, the
+# kept stream rows) are therefore taken from a per-thread pool that outlives the fit, as CuPy's
+# and PyTorch's memory pools do; NumPy has no such pool for large arrays and glibc returns
+# anything above 32 MiB to the kernel at once, so it is written here.
+
+#: Share of the memory budget (:func:`resolve_max_memory`) that a thread's pool may keep between
+#: fits; above it the pool is emptied when the fit ends.
+KEEP_FRACTION = 0.25
+
+_POOL = threading.local()
+
+
+def _arrays() -> dict:
+    arrays = getattr(_POOL, "arrays", None)
+    if arrays is None:
+        arrays = _POOL.arrays = {}
+    return arrays
+
+
+@contextlib.contextmanager
+def workspace(max_memory=None):
+    """The scope of one fit's work arrays (:func:`scratch`).
+
+    Within it, :func:`scratch` hands out arrays kept in this thread's pool; when the outermost
+    scope ends, the pool is kept for the next fit if it holds at most :data:`KEEP_FRACTION` of
+    the budget (``max_memory``, else ``FASTREP_MAX_MEMORY``, else half the available RAM) and
+    ``FASTREP_KEEP_WORKSPACE`` is not ``0``; otherwise it is emptied. Only NumPy arrays outlive
+    the fit (other libraries' arrays are dropped with it: CuPy pools device memory itself). Nested scopes share the
+    outer one. :func:`release_memory` empties the pool at any time.
+    """
+    depth = getattr(_POOL, "depth", 0)
+    _POOL.depth = depth + 1
+    try:
+        yield
+    finally:
+        _POOL.depth = depth
+        if depth == 0:
+            _POOL.lent = set()
+            arrays = _arrays()
+            for key in [k for k in arrays if k[1] != "numpy"]:  # CuPy has its own pool
+                del arrays[key]
+            keep = os.environ.get("FASTREP_KEEP_WORKSPACE", "1").strip() != "0"
+            if not keep or kept_bytes() > KEEP_FRACTION * resolve_max_memory(max_memory):
+                release_memory()
+
+
+def scratch(xp, name: str, shape: tuple, dtype, *, exclusive: bool = False):
+    """An uninitialised C-contiguous ``shape`` array of ``dtype`` in namespace ``xp``.
+
+    Inside a :func:`workspace`: the leading rows of the array this thread's pool keeps under
+    ``name`` (replaced by a larger one when too small), so its pages are already touched; its
+    contents are whatever the last user left. ``exclusive=True`` lends the name once per
+    workspace (a second request in the same scope gets a fresh array): for an array that must
+    stay intact while others with the same name are used. Outside any workspace: a fresh array.
+    Never hand a pooled array to a caller who keeps it: the next fit overwrites it.
+    """
+    shape = tuple(int(s) for s in shape)
+    if not getattr(_POOL, "depth", 0):
+        return xp.empty(shape, dtype=dtype)
+    key = (name, xp.__name__.removeprefix("array_api_compat."))  # NumPy by either name is one pool
+    if exclusive:
+        lent = getattr(_POOL, "lent", None)
+        if lent is None:
+            lent = _POOL.lent = set()
+        if key in lent:
+            return xp.empty(shape, dtype=dtype)
+        lent.add(key)
+    arrays = _arrays()
+    a = arrays.get(key)
+    if a is None or a.shape[0] < shape[0] or tuple(a.shape[1:]) != shape[1:] or a.dtype != dtype:
+        arrays.pop(key, None)  # the old one goes first, so the two never coexist
+        a = arrays[key] = xp.empty(shape, dtype=dtype)
+    return a[: shape[0], ...]
+
+
+def kept_bytes() -> int:
+    """Bytes this thread's pool keeps between fits (NumPy arrays only: see :func:`workspace`)."""
+    return sum(int(a.nbytes) for k, a in _arrays().items() if k[1] == "numpy")
+
+
+def release_memory() -> int:
+    """Empty this thread's pool of work arrays (kept between fits, see :func:`workspace`);
+    returns the bytes released. Other threads' pools are theirs to release."""
+    n = kept_bytes()
+    _POOL.arrays = {}
+    return n

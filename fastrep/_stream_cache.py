@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._memory import check_allocation, resolve_max_memory
+from ._memory import check_allocation, resolve_max_memory, scratch
 from .backend import namespace
 
 __all__ = ["CACHE_MODES", "StreamSource"]
@@ -86,10 +86,10 @@ class StreamSource:
                 continue
             X, y = self._read(lo, hi)
             if lo == self._filled and hi <= self.n:  # extends the kept prefix
-                if self._X is None:
+                if self._X is None:  # from the fit's pool: pages a previous fit touched
                     xp = namespace(X)
-                    self._X = xp.empty((self.n, X.shape[1]), dtype=X.dtype)
-                    self._y = xp.empty(self.n, dtype=y.dtype)
+                    self._X = scratch(xp, "stream rows X", (self.n, X.shape[1]), X.dtype, exclusive=True)
+                    self._y = scratch(xp, "stream rows y", (self.n,), y.dtype, exclusive=True)
                 self._X[lo:hi, ...] = X
                 self._y[lo:hi] = y
                 self._filled = hi

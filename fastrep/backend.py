@@ -388,12 +388,14 @@ class Context:
             return self.ops["stream"].name
         return "cupy" if _kind(self.xp) == "cupy" else "auto"
 
-    def workspace(self):
-        """The context manager a fit's chunk loops run in: the dense drivers reuse their per-chunk
-        work arrays (products, features) from one chunk to the next, and drop them on exit."""
-        from ._kernels import _dense
+    def workspace(self, max_memory=None):
+        """The context manager a fit runs in: the dense drivers' per-chunk work arrays (products,
+        features) and a kept stream's rows come from this thread's pool, reused from one chunk
+        to the next and kept for the next fit within the memory budget
+        (:func:`fastrep._memory.workspace`; ``fastrep.release_memory()`` empties it)."""
+        from ._memory import workspace
 
-        return _dense.workspace()
+        return workspace(max_memory)
 
     def precision(self, mode: str):
         """The context manager the dense products run in ('highest', or 'tf32' on CuPy float32)."""

@@ -31,7 +31,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
-from ._memory import check_allocation
+from ._memory import check_allocation, scratch
 from ._progress import SILENT, Progress, check_verbose
 from ._stream_cache import StreamSource
 from ._streams import as_stream, validation_rows
@@ -335,7 +335,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         rng = np.random.default_rng(self.seed)
         self._ctx, self.timings_ = ctx, {}
         self._progress = Progress(self.verbose, type(self).__name__)
-        with ctx.precision(self.precision), ctx.workspace():
+        with ctx.precision(self.precision), ctx.workspace(self.max_memory):
             init = self.initialization(self.n_features_in_, rng)
             stage1, stage2 = self._stages(n)
             with self._stage("labels", "label statistics"):
@@ -444,7 +444,10 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
                 grid = lambda_grid()
                 if val is not None:
                     Xv, yv = val
-                    Phi_v = ops.relu_features(Xv, W_dev, b_dev, paired)
+                    m = 2 * W_dev.shape[0] if paired else W_dev.shape[0]
+                    # into the features pass's work array: its pages are touched already
+                    Phi_v = ops.relu_features(Xv, W_dev, b_dev, paired,
+                                              out=scratch(xp, "features", (Xv.shape[0], m), Xv.dtype))
                     ridge, scores = er.select(Phi_v, data.centered(Xv, yv), grid)
                 else:
                     ridge, scores = er.gcv(n2, yy, grid)
@@ -494,7 +497,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         if rebias:
             seed = self.seed + 1 if seed is None else check_int(seed, "seed", low=0)
             self.b_ = np.random.default_rng(seed).standard_normal(self.b_.shape[0])
-        with ctx.precision(self.precision), ctx.workspace():
+        with ctx.precision(self.precision), ctx.workspace(self.max_memory):
             self._ridge_head(ctx, data, (0, n), val)
         # W_ (and the 'onestep' entry) come from the original fit
         ran = {k: v for k, v in ctx.backend_.items() if k != "onestep"}

@@ -138,11 +138,18 @@ def test_driver_workspace_reuses_temporaries_without_changing_results(mod, dtype
             feats.append(ops.relu_features(X, W, b, True))
         return G, h_, acc, feats
 
+    from fastrep import _memory
+
+    _memory.release_memory()
     plain = run()
+    assert _memory.kept_bytes() == 0  # outside a workspace nothing is pooled
     with _dense.workspace():
         reused = run()
-        assert _dense._WORKSPACE.arrays  # the temporaries were kept
-    assert _dense._WORKSPACE.arrays is None
+        assert _memory.kept_bytes() > 0  # the temporaries were kept
+    again = run()  # outside the scope again: fresh arrays, and the pool untouched
+    assert _memory.release_memory() > 0 and _memory.kept_bytes() == 0
+    for a, c in zip(plain[:3], again[:3], strict=True):
+        np.testing.assert_array_equal(a, c)
     for a, c in zip(plain[:3], reused[:3], strict=True):
         np.testing.assert_array_equal(a, c)
     for a, c in zip(plain[3], reused[3], strict=True):  # each chunk's features are its own

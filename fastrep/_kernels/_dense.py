@@ -8,40 +8,16 @@ backends differ only where the arithmetic differs.
 
 from __future__ import annotations
 
-import contextlib
-import threading
+from .._memory import scratch, workspace
 
-_WORKSPACE = threading.local()
-
-
-@contextlib.contextmanager
-def workspace():
-    """Within it, the drivers' internal temporaries (the (chunk, h) products and (chunk, m)
-    features of each call) are kept on this thread and reused by the next call instead of
-    allocated afresh; they are dropped on exit. A fresh array of that size is a fresh mmap, so
-    every call paid its page faults (~0.3 s of a 7 s canonical fit). Nested scopes share the
-    outer one's arrays; outside any scope every call allocates, as before."""
-    outer = getattr(_WORKSPACE, "arrays", None)
-    if outer is None:
-        _WORKSPACE.arrays = {}
-    try:
-        yield
-    finally:
-        if outer is None:
-            _WORKSPACE.arrays = None
+__all__ = ["Driver", "accumulate_gram", "workspace"]
 
 
 def _scratch(xp, name: str, rows: int, cols: int, dtype):
-    """A (rows, cols) C-contiguous work array: in a :func:`workspace`, the first rows of one kept
-    per name (grown when too small), else a new one. Never returned to the driver's callers."""
-    arrays = getattr(_WORKSPACE, "arrays", None)
-    if arrays is None:
-        return xp.empty((rows, cols), dtype=dtype)
-    key = (name, xp.__name__)
-    a = arrays.get(key)
-    if a is None or a.shape[0] < rows or a.shape[1] != cols or a.dtype != dtype:
-        a = arrays[key] = xp.empty((rows, cols), dtype=dtype)
-    return a[:rows]
+    """A (rows, cols) work array of the drivers from the fit's pool (:func:`fastrep._memory.scratch`):
+    reused from one chunk to the next, and from one fit to the next, inside a workspace; a fresh
+    array outside one. Never returned to the drivers' callers."""
+    return scratch(xp, name, (rows, cols), dtype)
 
 
 def accumulate_gram(Phi, G):
