@@ -62,6 +62,9 @@ class StreamSource:
         self.mode = "kept" if keep else "regenerated"
         self._X = self._y = None
         self._filled = 0  # rows 0.._filled-1 of the cache hold their values
+        from .data import GaussianStream
+
+        self._generates_into = isinstance(stream, GaussianStream)
 
     def _read(self, lo: int, hi: int):
         """Rows lo..hi-1 as one (X, y) pair: a GaussianStream's ``block``, else the stream's own
@@ -84,6 +87,16 @@ class StreamSource:
             if hi <= self._filled:
                 yield self._X[lo:hi, ...], self._y[lo:hi]
                 continue
+            if self._X is not None and lo == self._filled and hi <= self.n and self._generates_into:
+                # a GaussianStream generates straight into the kept rows: no copy, and the
+                # generator's threads touch the new pages in parallel
+                X, y = self.stream.block(lo, hi - lo, out=self._X[lo:hi, ...])
+                self._y[lo:hi] = y
+                self._filled = hi
+                X, y = self._X[lo:hi, ...], self._y[lo:hi]
+                self._seal()
+                yield X, y
+                continue
             X, y = self._read(lo, hi)
             if lo == self._filled and hi <= self.n:  # extends the kept prefix
                 if self._X is None:  # from the fit's pool: pages a previous fit touched
@@ -94,7 +107,10 @@ class StreamSource:
                 self._y[lo:hi] = y
                 self._filled = hi
                 X, y = self._X[lo:hi, ...], self._y[lo:hi]
-                if hi == self.n and isinstance(self._X, np.ndarray):  # complete: later passes only read it
-                    self._X.flags.writeable = False
-                    self._y.flags.writeable = False
+                self._seal()
             yield X, y
+
+    def _seal(self):
+        if self._filled == self.n and isinstance(self._X, np.ndarray):  # complete: later passes only read it
+            self._X.flags.writeable = False
+            self._y.flags.writeable = False

@@ -152,17 +152,21 @@ class GaussianStream:
         """This stream's test split."""
         return self.split("test")
 
-    def X(self, start: int, n: int):
-        """Inputs only: rows start .. start+n-1, (n, d) of ``dtype``."""
+    def X(self, start: int, n: int, *, out=None):
+        """Inputs only: rows start .. start+n-1, (n, d) of ``dtype``; written into ``out`` when
+        given (a C-contiguous, writeable (n, d) array of ``dtype`` and of this stream's backend's
+        library), which is returned."""
         n = check_int(n, "n", low=0)
         start = _check_rows(start, n)
-        check_allocation(float(n) * self.d * self.dtype.itemsize * 2, what=f"{n} rows of X and y",
-                         argument="n")
-        return self.ops.gaussian_block(self.seed, self.x_stream, start, n, self.d, self.dtype)
+        if out is None:
+            check_allocation(float(n) * self.d * self.dtype.itemsize * 2, what=f"{n} rows of X and y",
+                             argument="n")
+        return self.ops.gaussian_block(self.seed, self.x_stream, start, n, self.d, self.dtype, out=out)
 
-    def block(self, start: int, n: int):
-        """(X, y) for rows start .. start+n-1: X (n, d), y (n,), both of ``dtype``."""
-        X = self.X(start, n)
+    def block(self, start: int, n: int, *, out=None):
+        """(X, y) for rows start .. start+n-1: X (n, d), y (n,), both of ``dtype``; X is written
+        into ``out`` when given (see :meth:`X`), y is a new array."""
+        X = self.X(start, n, out=out)
         y = self.target.f(X, backend=self.ops.name)  # labels where the rows are made
         if self.target.noise > 0:
             eps = self.ops.gaussian_block(self.seed, self.noise_stream, start, n, 1, self.dtype)[:, 0]

@@ -130,9 +130,15 @@ class Kernels:
                     (Z, a, np.int64(n), np.int64(r), np.int64(K), out))
         return out
 
-    def gaussian_block(self, seed, stream, start, n, d, dtype):
-        """Rows start .. start+n-1 of the normal stream (seed, stream): (n, d) of dtype."""
-        out = self.xp.empty((n, d), dtype=dtype)
+    def gaussian_block(self, seed, stream, start, n, d, dtype, out=None):
+        """Rows start .. start+n-1 of the normal stream (seed, stream): (n, d) of dtype, into
+        ``out`` when given (a C-contiguous (n, d) array of this library and dtype)."""
+        if out is None:
+            out = self.xp.empty((n, d), dtype=dtype)
+        else:  # the empty array names the library out must belong to
+            from .._validation import check_out
+
+            out = check_out(out, (n, d), dtype, self.xp.empty(0, dtype=dtype))
         G = (d + 3) // 4
         self.launch("gaussian_block", ctype(dtype), n * G,
                     (np.uint32(seed & 0xFFFFFFFF), np.uint32(seed >> 32), np.uint32(stream), np.uint64(start),

@@ -45,9 +45,9 @@ relu_features = _driver.relu_features
 feature_moments = _driver.feature_moments
 
 
-def gaussian_block(seed, stream, start, n, d, dtype):
+def gaussian_block(seed, stream, start, n, d, dtype, out=None):
     """Rows start .. start+n-1 of the normal stream (seed, stream): see reference.gaussian_block."""
-    out = np.empty((n, d), dtype=dtype)
+    out = np.empty((n, d), dtype=dtype) if out is None else check_out(out, (n, d), dtype)
     _ext.gaussian_block(int(seed), int(stream), int(start), out)
     return out
 

@@ -150,9 +150,9 @@ def _gaussian_block(key0, key1, stream, start, out):
     return out
 
 
-def gaussian_block(seed, stream, start, n, d, dtype):
+def gaussian_block(seed, stream, start, n, d, dtype, out=None):
     """Rows start .. start+n-1 of the normal stream (seed, stream): see reference.gaussian_block."""
-    out = np.empty((n, d), dtype=dtype)
+    out = np.empty((n, d), dtype=dtype) if out is None else check_out(out, (n, d), dtype)
     return _gaussian_block(np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32), np.uint64(stream),
                            np.uint64(start), out)
 

@@ -234,8 +234,10 @@ def philox4x32(counter, key, rounds: int = 10):
     return c0, c1, c2, c3
 
 
-def gaussian_block(seed, stream, start, n, d, dtype):
-    """Rows ``start .. start+n-1`` of the standard-normal stream ``(seed, stream)``: (n, d) of ``dtype``.
+def gaussian_block(seed, stream, start, n, d, dtype, out=None):
+    """Rows ``start .. start+n-1`` of the standard-normal stream ``(seed, stream)``: (n, d) of ``dtype``,
+    written into ``out`` when given (a C-contiguous, writeable (n, d) NumPy array of ``dtype``;
+    every backend takes it, so a caller can generate straight into a buffer it keeps).
 
     Entry (i, j) comes from one Philox4x32-10 call with key = (seed & 0xffffffff, seed >> 32)
     and counter = (i & 0xffffffff, i >> 32, j // 4, stream). Its four words x_0..x_3 become
@@ -245,8 +247,12 @@ def gaussian_block(seed, stream, start, n, d, dtype):
     only, and column j does not depend on d. A NumPy array (no input names another library).
     """
     xp = namespace()
+    if out is not None:
+        from .._validation import check_out
+
+        out = check_out(out, (n, d), dtype)
     dtype = getattr(xp, np.dtype(dtype).name)
-    out = xp.empty((n, d), dtype=dtype)
+    out = xp.empty((n, d), dtype=dtype) if out is None else out
     for lo in range(0, n, _ROWS_PER_BLOCK):  # blocks of rows: temporaries stay small whatever n is
         hi = min(lo + _ROWS_PER_BLOCK, n)
         out[lo:hi, :] = xp.astype(_gaussian_rows(xp, seed, stream, start + lo, hi - lo, d), dtype)
