@@ -33,7 +33,8 @@ and the two floors, measured in every round right after the contenders:
 It prints the machine's ISA, the BLAS and its kernel (threadpoolctl), the load average, the
 medians, the ratios and the excess test error of every contender (so the times are of right
 answers), then (unless ``--no-memory``) the peak memory of one regenerating fit in a fresh
-process at n and 10 n.
+process at n and 10 n, and the first fit of a fresh process (whose work-array pool,
+``fastrep.release_memory``, is still empty) beside the rate at which fresh memory fills there.
 """
 
 from __future__ import annotations
@@ -308,6 +309,18 @@ def child_peak(n, d, m, cache="regenerate"):
     return res["s"], res["mb"], res["mode"]
 
 
+def child_first_touch(mib=256):
+    """(first, second) fill rate in MB/s of a fresh ``mib`` MiB array in a fresh process: what a
+    fit pays for memory it has not touched before (its pool is empty in a new process)."""
+    code = (
+        "import json, time, numpy as np; a = np.empty(%d << 18, np.float32); "
+        "t0 = time.perf_counter(); a.fill(1); t1 = time.perf_counter(); a.fill(2); "
+        "t2 = time.perf_counter(); print(json.dumps([a.nbytes / (t1 - t0) / 1e6, a.nbytes / (t2 - t1) / 1e6]))"
+    ) % mib
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="n = 1e5, 2 rounds, no memory runs")
@@ -403,6 +416,12 @@ def main(argv=None):
             s, mb, mode = child_peak(nn, d, m)
             mem_rows.append([f"{nn:,}", mode, f"{s:.2f}", f"{mb:.0f}"])
         print(md_table(["n", "cache", "fit seconds", "peak RSS (MiB)"], mem_rows))
+        # the first fit of a process: its work-array pool is empty, so every array is fresh pages
+        s, mb, mode = child_peak(n, d, m, cache="auto")
+        first, again = child_first_touch()
+        print(f"\nfirst fit of a fresh process (cache='auto' -> {mode}): {s:.2f} s, peak {mb:.0f} MiB "
+              f"(the timed rounds above reuse the pool: {t_fr:.2f} s); fresh memory here fills at "
+              f"{first:,.0f} MB/s the first time, {again:,.0f} MB/s the second")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from ._validation import (
     public_init,
 )
 from .backend import FAMILIES, Portable, context, namespace, on_host, stream_context, to_host
-from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path
+from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path, symmetrize_lower
 
 __all__ = ["DegenerateTargetWarning", "OneStepNetwork", "RandomFeaturesRegressor"]
 
@@ -361,9 +361,10 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         features already represent the linear part in span(U)."""
         xp, d = ctx.xp, self.n_features_in_
         sum_y, sum_yx = 0.0, np.zeros(d)
-        for Xc, yc in self._rows(src.chunks(0, n, ctx.chunk), n, "label statistics"):
-            sum_y += float(xp.sum(yc, dtype=xp.float64))
-            sum_yx += to_host(yc @ Xc).astype(np.float64)  # one chunk in dtype, the total in float64
+        with ctx.light_products():
+            for Xc, yc in self._rows(src.chunks(0, n, ctx.chunk), n, "label statistics"):
+                sum_y += float(xp.sum(yc, dtype=xp.float64))
+                sum_yx += to_host(yc @ Xc).astype(np.float64)  # one chunk in dtype, the total in float64
         if not np.isfinite(sum_y) or not np.all(np.isfinite(sum_yx)):
             raise ValueError("y contains NaN or inf (the label sums are not finite)")
         if self.center:
@@ -432,12 +433,13 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
                 yy += float(xp.sum(xp.astype(yc_hat, xp.float64) ** 2))
             n2 = rows[1] - rows[0]
             G = xp.astype(G, xp.float64)  # stays on the device on the cupy backend
-            G = xp.tril(G) + xp.tril(G, k=-1).T
+            symmetrize_lower(xp, G)
+            G /= n2
             rhs = xp.astype(h_vec, xp.float64)
 
         # ridge: one eigendecomposition, the whole lambda path
         with self._stage("ridge", "ridge path (eigendecomposition, every lambda)"):
-            er = EigenRidge(G / n2, rhs / n2, rcond=10 * np.finfo(ctx.dtype).eps, ops=ctx["ridge"])
+            er = EigenRidge(G, rhs / n2, rcond=10 * np.finfo(ctx.dtype).eps, ops=ctx["ridge"])
             ridge = resolve_ridge(self.ridge)
             self.ridge_path_ = None
             if ridge == "validate":

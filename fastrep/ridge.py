@@ -23,7 +23,10 @@ from ._memory import check_allocation
 from ._validation import check_int, check_positive
 from .backend import namespace, resolve, to_host
 
-__all__ = ["EigenRidge", "RidgeGridEdgeWarning", "RidgePath", "lambda_grid", "resolve_ridge", "ridge_path"]
+__all__ = [
+    "EigenRidge", "RidgeGridEdgeWarning", "RidgePath", "lambda_grid", "resolve_ridge", "ridge_path",
+    "symmetrize_lower",
+]
 
 
 class RidgeGridEdgeWarning(UserWarning):
@@ -136,6 +139,21 @@ def gcv_scores(s, proj, y_sq_sum: float, n: int, lams):
     dof = (s[None, :] / (s[None, :] + lams[:, None])).sum(1)
     scores = (rss / n) / np.maximum(1.0 - dof / n, 1e-12) ** 2
     return float(lams[int(np.argmin(scores))]), scores
+
+
+def symmetrize_lower(xp, A, block: int = 256):
+    """Copy the strict lower triangle of the square ``A`` onto its upper one, in place, in any
+    array namespace ``xp``; returns A. Blockwise, so the temporaries are (block, block) and
+    (block, n) whatever n is: ``tril(A) + tril(A, -1).T`` makes three n x n arrays, fresh
+    pages each (0.13 s of a 5.6 s canonical fit at m = 1000 here)."""
+    n = A.shape[0]
+    for s in range(0, n, block):
+        e = min(s + block, n)
+        blk = A[s:e, s:e]
+        A[s:e, s:e] = xp.tril(blk) + xp.tril(blk, k=-1).T
+        if e < n:
+            A[s:e, e:] = A[e:, s:e].T
+    return A
 
 
 class EigenRidge:

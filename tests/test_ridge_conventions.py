@@ -69,3 +69,17 @@ def test_ridge_path_is_a_named_structure(data):
         frame = path.to_frame()
         assert list(frame.columns) == ["ridge", "score"] and len(frame) == len(lams)
     assert getattr(fastrep.NTKRegressor(ridge=LAM).fit(X, y), "ridge_path_", None) is None
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 256, 300, 513])
+def test_symmetrize_lower_copies_the_lower_triangle_exactly(n):
+    from fastrep.ridge import symmetrize_lower
+
+    rng = np.random.default_rng(n)
+    A = rng.standard_normal((n, n))
+    want = np.tril(A) + np.tril(A, k=-1).T
+    got = symmetrize_lower(np, A.copy(), block=128)
+    np.testing.assert_array_equal(got, want)
+    strict = pytest.importorskip("array_api_strict")
+    S = symmetrize_lower(strict, strict.asarray(A), block=128)
+    np.testing.assert_array_equal(np.asarray(S), want)

@@ -65,15 +65,9 @@ def safe_threads(dtype, n):
 def mirror_lower(K, block: int = 512):
     """Copy the strict lower triangle of the C-ordered square K onto its upper one, in place and
     blockwise (no n x n temporary): undoes a failed in-place factorization."""
-    n = K.shape[0]
-    for s in range(0, n, block):
-        e = min(s + block, n)
-        blk = K[s:e, s:e]
-        iu = np.triu_indices(e - s, 1)
-        blk[iu] = blk.T[iu]
-        if e < n:
-            K[s:e, e:] = K[e:, s:e].T
-    return K
+    from ..ridge import symmetrize_lower
+
+    return symmetrize_lower(np, K, block)
 
 
 def _zero_strict_lower(K, block: int = 512):
