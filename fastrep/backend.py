@@ -29,7 +29,6 @@ library; the science layer asks them (:func:`namespace`, :func:`to_host`, ``Cont
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 import threading
@@ -388,20 +387,6 @@ class Context:
         if "stream" in self.ops:
             return self.ops["stream"].name
         return "cupy" if _kind(self.xp) == "cupy" else "auto"
-
-    def light_products(self):
-        """The context manager of a pass whose products are matrix-vector ones (a label pass:
-        ``y @ X``, ``X @ u``) between generator or elementwise passes: on the CPU, BLAS runs them
-        on one thread. They are memory-bound, so its thread team adds little, and an OpenBLAS
-        thread spins for ~0.1 s after each call it joins, taking a core from the generator's
-        OpenMP threads (a 16384 x 200 chunk: 7.4 ms generated alone, 17 ms right after a
-        two-thread GEMV on this 2-core machine; the canonical fit's label pass 0.5 -> 0.36 s).
-        Elsewhere (CuPy) nothing changes."""
-        if _kind(self.xp) == "cupy":
-            return contextlib.nullcontext()
-        from threadpoolctl import threadpool_limits
-
-        return threadpool_limits(limits=1, user_api="blas")
 
     def workspace(self, max_memory=None):
         """The context manager a fit runs in: the dense drivers' per-chunk work arrays (products,

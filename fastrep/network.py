@@ -361,10 +361,9 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         features already represent the linear part in span(U)."""
         xp, d = ctx.xp, self.n_features_in_
         sum_y, sum_yx = 0.0, np.zeros(d)
-        with ctx.light_products():
-            for Xc, yc in self._rows(src.chunks(0, n, ctx.chunk), n, "label statistics"):
-                sum_y += float(xp.sum(yc, dtype=xp.float64))
-                sum_yx += to_host(yc @ Xc).astype(np.float64)  # one chunk in dtype, the total in float64
+        for Xc, yc in self._rows(src.chunks(0, n, ctx.chunk), n, "label statistics"):
+            sum_y += float(xp.sum(yc, dtype=xp.float64))
+            sum_yx += to_host(yc @ Xc).astype(np.float64)  # one chunk in dtype, the total in float64
         if not np.isfinite(sum_y) or not np.all(np.isfinite(sum_yx)):
             raise ValueError("y contains NaN or inf (the label sums are not finite)")
         if self.center:
