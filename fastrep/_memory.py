@@ -111,17 +111,18 @@ def workspace(max_memory=None):
     scope ends, the pool is kept for the next fit if it holds at most :data:`KEEP_FRACTION` of
     the budget (``max_memory``, else ``FASTREP_MAX_MEMORY``, else half the available RAM) and
     ``FASTREP_KEEP_WORKSPACE`` is not ``0``; otherwise it is emptied. Only NumPy arrays outlive
-    the fit (other libraries' arrays are dropped with it: CuPy pools device memory itself). Nested scopes share the
-    outer one. :func:`release_memory` empties the pool at any time.
+    the fit (other libraries' arrays are dropped with it: CuPy pools device memory itself).
+    Nested scopes share the outer one. :func:`release_memory` empties the pool at any time.
     """
     depth = getattr(_POOL, "depth", 0)
+    if depth == 0:
+        _POOL.lent = set()  # the exclusive names lent in this fit
     _POOL.depth = depth + 1
     try:
         yield
     finally:
         _POOL.depth = depth
         if depth == 0:
-            _POOL.lent = set()
             arrays = _arrays()
             for key in [k for k in arrays if k[1] != "numpy"]:  # CuPy has its own pool
                 del arrays[key]
@@ -145,12 +146,9 @@ def scratch(xp, name: str, shape: tuple, dtype, *, exclusive: bool = False):
         return xp.empty(shape, dtype=dtype)
     key = (name, xp.__name__.removeprefix("array_api_compat."))  # NumPy by either name is one pool
     if exclusive:
-        lent = getattr(_POOL, "lent", None)
-        if lent is None:
-            lent = _POOL.lent = set()
-        if key in lent:
+        if key in _POOL.lent:
             return xp.empty(shape, dtype=dtype)
-        lent.add(key)
+        _POOL.lent.add(key)
     arrays = _arrays()
     a = arrays.get(key)
     if a is None or a.shape[0] < shape[0] or tuple(a.shape[1:]) != shape[1:] or a.dtype != dtype:

@@ -87,30 +87,23 @@ class StreamSource:
             if hi <= self._filled:
                 yield self._X[lo:hi, ...], self._y[lo:hi]
                 continue
-            if self._X is not None and lo == self._filled and hi <= self.n and self._generates_into:
+            if lo != self._filled or hi > self.n:  # outside the kept prefix: read, keep nothing
+                yield self._read(lo, hi)
+                continue
+            if self._X is not None and self._generates_into:
                 # a GaussianStream generates straight into the kept rows: no copy, and the
                 # generator's threads touch the new pages in parallel
-                X, y = self.stream.block(lo, hi - lo, out=self._X[lo:hi, ...])
-                self._y[lo:hi] = y
-                self._filled = hi
-                X, y = self._X[lo:hi, ...], self._y[lo:hi]
-                self._seal()
-                yield X, y
-                continue
-            X, y = self._read(lo, hi)
-            if lo == self._filled and hi <= self.n:  # extends the kept prefix
+                _, y = self.stream.block(lo, hi - lo, out=self._X[lo:hi, ...])
+            else:
+                X, y = self._read(lo, hi)
                 if self._X is None:  # from the fit's pool: pages a previous fit touched
                     xp = namespace(X)
                     self._X = scratch(xp, "stream rows X", (self.n, X.shape[1]), X.dtype, exclusive=True)
                     self._y = scratch(xp, "stream rows y", (self.n,), y.dtype, exclusive=True)
                 self._X[lo:hi, ...] = X
-                self._y[lo:hi] = y
-                self._filled = hi
-                X, y = self._X[lo:hi, ...], self._y[lo:hi]
-                self._seal()
-            yield X, y
-
-    def _seal(self):
-        if self._filled == self.n and isinstance(self._X, np.ndarray):  # complete: later passes only read it
-            self._X.flags.writeable = False
-            self._y.flags.writeable = False
+            self._y[lo:hi] = y
+            self._filled = hi
+            if hi == self.n and isinstance(self._X, np.ndarray):  # complete: later passes only read it
+                self._X.flags.writeable = False
+                self._y.flags.writeable = False
+            yield self._X[lo:hi, ...], self._y[lo:hi]

@@ -445,10 +445,10 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
                 grid = lambda_grid()
                 if val is not None:
                     Xv, yv = val
-                    m = 2 * W_dev.shape[0] if paired else W_dev.shape[0]
-                    # into the features pass's work array: its pages are touched already
+                    # into the features pass's work array ("features", G.shape[0] columns): its
+                    # pages are touched already
                     Phi_v = ops.relu_features(Xv, W_dev, b_dev, paired,
-                                              out=scratch(xp, "features", (Xv.shape[0], m), Xv.dtype))
+                                              out=scratch(xp, "features", (Xv.shape[0], G.shape[0]), Xv.dtype))
                     ridge, scores = er.select(Phi_v, data.centered(Xv, yv), grid)
                 else:
                     ridge, scores = er.gcv(n2, yy, grid)

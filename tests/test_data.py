@@ -479,6 +479,7 @@ def test_generating_into_out_gives_the_same_rows(backend, dtype, rng):
     buf = xp.full((40, 11), float("nan"), dtype=dtype)
     got = mod.gaussian_block(seed, stream, start, 37, 11, dtype, out=buf[:37])
     np.testing.assert_array_equal(to_numpy(got), want)
+    np.testing.assert_array_equal(to_numpy(buf[:37]), want)  # written into out, not elsewhere
     assert bool(xp.all(xp.isnan(buf[37:])))  # nothing outside out was written
     if xp is np:  # the specification takes out= too
         ref = reference.gaussian_block(seed, stream, start, 37, 11, dtype)

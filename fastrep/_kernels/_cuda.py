@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._validation import check_out
+
 #: threads per block of every launch (one-dimensional grids, one thread per output cell)
 THREADS = 256
 
@@ -136,8 +138,6 @@ class Kernels:
         if out is None:
             out = self.xp.empty((n, d), dtype=dtype)
         else:  # the empty array names the library out must belong to
-            from .._validation import check_out
-
             out = check_out(out, (n, d), dtype, self.xp.empty(0, dtype=dtype))
         G = (d + 3) // 4
         self.launch("gaussian_block", ctype(dtype), n * G,

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.linalg
 import scipy.linalg.lapack as lapack
 
-from . import cholesky_with_jitter
+from . import cholesky_with_jitter, symmetrize_lower
 
 #: OpenBLAS kernels whose multithreaded float64 factorizations have crashed (SIGSEGV in potrf at
 #: n = 16384 with 2 threads on an AVX-512 machine; fine at n = 8192, on one thread, or with
@@ -60,14 +60,6 @@ def safe_threads(dtype, n):
     return threadpool_limits(limits=1, user_api="blas") if fragile else contextlib.nullcontext()
 
 
-def mirror_lower(K, block: int = 512):
-    """Copy the strict lower triangle of the C-ordered square K onto its upper one, in place and
-    blockwise (no n x n temporary): undoes a failed in-place factorization."""
-    from ..ridge import symmetrize_lower
-
-    return symmetrize_lower(np, K, block)
-
-
 def _zero_strict_lower(K, block: int = 512):
     """Zero the strict lower triangle of the C-ordered square K in place, a block of rows at a
     time: contiguous row segments, and one (block, block) temporary on the diagonal."""
@@ -105,7 +97,7 @@ def cholesky(A, *, jitter=0.0, escalate=True, overwrite_a=False, what="the matri
         if info < 0:
             raise RuntimeError(f"LAPACK potrf rejected argument {-info}")
         if info > 0:
-            mirror_lower(A)
+            symmetrize_lower(np, A, block=512)  # undo the failed in-place factorization
             A.flat[:: n + 1] = adiag
             return None
         _zero_strict_lower(A)  # the C-lower triangle is the Fortran-upper one of L

@@ -247,12 +247,13 @@ def gaussian_block(seed, stream, start, n, d, dtype, out=None):
     only, and column j does not depend on d. A NumPy array (no input names another library).
     """
     xp = namespace()
-    if out is not None:
-        from .._validation import check_out
+    if out is None:
+        out = xp.empty((n, d), dtype=getattr(xp, np.dtype(dtype).name))
+    else:
+        from .._validation import check_out  # not at the top: backend imports this module first
 
         out = check_out(out, (n, d), dtype)
-    dtype = getattr(xp, np.dtype(dtype).name)
-    out = xp.empty((n, d), dtype=dtype) if out is None else out
+    dtype = out.dtype
     for lo in range(0, n, _ROWS_PER_BLOCK):  # blocks of rows: temporaries stay small whatever n is
         hi = min(lo + _ROWS_PER_BLOCK, n)
         out[lo:hi, :] = xp.astype(_gaussian_rows(xp, seed, stream, start + lo, hi - lo, d), dtype)
