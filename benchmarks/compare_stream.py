@@ -85,6 +85,26 @@ class one_thread:
             numba.set_num_threads(self._old)
 
 
+def forced_path_rows(mod, n: int, d: int, dtype, repeats: int, err: float) -> list[dict]:
+    """One thread, each generator path this CPU has forced in turn (the portable one, which GCC
+    clones per instruction set, AVX2, AVX-512): which path the dispatcher should choose here."""
+    from fastrep import _ext
+
+    rows = []
+    try:
+        for path in (0, 1, 2):
+            try:
+                label = _ext._set_gaussian_block_path(path)
+            except ValueError:
+                continue
+            with one_thread("cpp"):
+                t = median_time(lambda: mod.gaussian_block(7, 0, 0, n, d, dtype), repeats)
+            rows.append({"name": f"cpp, 1 thread, {label} path forced", "t": t, "count": n * d, "err": err})
+    finally:
+        _ext._set_gaussian_block_path(-1)
+    return rows
+
+
 def normals_table(n: int, d: int, dtype, repeats: int, mods: dict) -> list[dict]:
     dtype = np.dtype(dtype)
     rng = np.random.default_rng(0)
@@ -115,7 +135,7 @@ def normals_table(n: int, d: int, dtype, repeats: int, mods: dict) -> list[dict]
         if name == "cpp":
             from fastrep import _ext
 
-            threads = f", {_ext.num_threads()} threads"
+            threads = f" ({_ext.gaussian_block_path()} path), {_ext.num_threads()} threads"
         elif name == "numba":
             import numba
 
@@ -125,6 +145,8 @@ def normals_table(n: int, d: int, dtype, repeats: int, mods: dict) -> list[dict]
             with one_thread(name):
                 t1 = median_time(lambda mod=mod: mod.gaussian_block(7, 0, 0, n, d, dtype), repeats)
             rows.append({"name": f"{name}, 1 thread", "t": t1, "count": n * d, "err": err})
+        if name == "cpp":
+            rows += forced_path_rows(mod, n, d, dtype, repeats, err)
     per_np = t_np / (n * d)
     for row in rows:
         row["rate"] = row["count"] / row["t"]

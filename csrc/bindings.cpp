@@ -279,6 +279,26 @@ void gaussian_block(py::object seed_o, py::object stream_o, py::object start_o, 
   });
 }
 
+// The generator's code path: "avx512", "avx2" or "generic" (philox::gaussian_block_path).
+std::string gaussian_block_path() { return fastrep::philox::gaussian_block_path(); }
+
+// Tests and benchmarks only: force the generator's path (0 portable, 1 AVX2, 2 AVX-512; -1 the
+// CPU's best) for this process. A path this CPU lacks is refused, naming it. Returns the name of
+// the path that now runs. Every path makes the same bits (tests/test_data.py).
+std::string set_gaussian_block_path(py::object path_o) {
+  const std::string fn = "_set_gaussian_block_path";
+  std::string name;
+  guarded(fn, [&] {
+    const int path = int_arg<int>(path_o, fn, "path", -1, 2);
+    if (path >= 0 && !fastrep::philox::path_available(path))
+      fail(fn, "path", path == 1 ? "1 (AVX2) is not available on this CPU or build"
+                                 : "2 (AVX-512) is not available on this CPU or build");
+    fastrep::philox::path_override() = path;
+    name = fastrep::philox::gaussian_block_path();
+  });
+  return name;
+}
+
 // ---- NTK / NNGP ----------------------------------------------------------------------------
 // In place: G = X1 X2^T (n1, n2) becomes the NTK (ntk) or NNGP kernel. q1 (n1,), q2 (n2,) hold
 // |x|^2/d + beta^2; pass two empty arrays for a symmetric G (q read from its diagonal).
@@ -363,6 +383,8 @@ PYBIND11_MODULE(_ext, m) {
   m.def("kernel_from_inner_lower", &kernel_from_inner_lower, py::arg("G"), py::arg("inv_d"), py::arg("beta2"),
         py::arg("ntk"));
   m.def("gaussian_block", &gaussian_block, py::arg("seed"), py::arg("stream"), py::arg("start"), py::arg("out"));
+  m.def("gaussian_block_path", &gaussian_block_path);
+  m.def("_set_gaussian_block_path", &set_gaussian_block_path, py::arg("path"));
   m.def("mask_scale", &mask_scale, py::arg("P"), py::arg("b"), py::arg("r"));
   m.def("relu_bias", &relu_bias, py::arg("P"), py::arg("b"), py::arg("paired"), py::arg("out"));
   m.def("hermite_features", &hermite_features, py::arg("Z"), py::arg("alphas"), py::arg("out"));

@@ -155,16 +155,40 @@ def _cxx():
     return None
 
 
+def _simde_include() -> str | None:
+    """The folder holding SIMDe's simde/x86/avx512.h (Debian's libsimde-dev), or None."""
+    for folder in (os.environ.get("SIMDE_INCLUDE"), "/usr/include", "/usr/local/include"):
+        if folder and (Path(folder) / "simde" / "x86" / "avx512.h").is_file():
+            return folder
+    return None
+
+
+SIMDE_FLAGS = ["-O2", "-fopenmp", "-DFASTREP_PHILOX_SIMDE"]
+
+
 @pytest.mark.skipif(_cxx() is None or sys.platform == "win32",
                     reason="no gcc/clang-style C++ compiler on PATH")
-@pytest.mark.parametrize("flags", [["-O2"], ["-O3", "-fno-math-errno", "-fopenmp"]], ids=["serial", "openmp"])
+@pytest.mark.parametrize("flags", [["-O2"], ["-O3", "-fno-math-errno", "-fopenmp"], SIMDE_FLAGS],
+                         ids=["serial", "openmp", "avx512-on-simde"])
 def test_embedded_philox_program(flags, tmp_path):
     """tests/cpp/test_philox_embed.cpp: the header alone (no Python), warnings as errors: Random123
     known answers, accuracy of its own log/sincos, the recipe in long double, any chunking and
-    thread count bit-identical."""
+    thread count bit-identical, every SIMD path bit-identical to the portable one. The
+    avx512-on-simde build runs the AVX-512 path's source on SIMDe's portable AVX-512 on any CPU
+    (FASTREP_REQUIRE_SIMDE=1, set by .ci/run, turns its skip into a failure)."""
     root = Path(__file__).resolve().parents[1]
     exe = tmp_path / "philox"
-    cmd = [_cxx(), "-std=c++17", "-Wall", "-Wextra", "-Werror", *flags, f"-I{root / 'csrc' / 'include'}",
+    extra = []
+    if "-DFASTREP_PHILOX_SIMDE" in flags:
+        include = _simde_include()
+        if include is None:
+            msg = "SIMDe's headers (simde/x86/avx512.h; Debian: libsimde-dev) are not installed"
+            if os.environ.get("FASTREP_REQUIRE_SIMDE") == "1":
+                pytest.fail(msg + " and FASTREP_REQUIRE_SIMDE=1")
+            pytest.skip(msg)
+        # /usr/include is searched already (naming it again breaks libstdc++'s #include_next)
+        extra = [] if include in ("/usr/include", "/usr/local/include") else [f"-isystem{include}"]
+    cmd = [_cxx(), "-std=c++17", "-Wall", "-Wextra", "-Werror", *flags, f"-I{root / 'csrc' / 'include'}", *extra,
            str(root / "tests" / "cpp" / "test_philox_embed.cpp"), "-o", str(exe)]
     built = subprocess.run(cmd, capture_output=True, text=True)
     if built.returncode != 0 and "-fopenmp" in flags and "omp" in built.stderr.lower():
@@ -175,6 +199,68 @@ def test_embedded_philox_program(flags, tmp_path):
     assert ran.returncode == 0 and " 0 failures" in ran.stdout, ran.stdout + ran.stderr
     if "-fopenmp" in flags:
         assert "threads 2" in ran.stdout
+    if "-DFASTREP_PHILOX_SIMDE" in flags:
+        assert "path 2 runs avx512-simde" in ran.stdout, ran.stdout
+
+
+def _paths_here() -> list[int]:
+    """The generator paths the built extension can run on this CPU: 0 portable, 1 AVX2, 2 AVX-512."""
+    if "cpp" not in CPU:
+        return []
+    from fastrep import _ext
+
+    here = []
+    try:
+        for path in (0, 1, 2):
+            try:
+                _ext._set_gaussian_block_path(path)
+                here.append(path)
+            except ValueError:
+                pass
+    finally:
+        _ext._set_gaussian_block_path(-1)
+    return here
+
+
+@pytest.mark.skipif("cpp" not in CPU, reason="the C++ core is not built")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_generator_path_of_the_extension_makes_the_same_bits(dtype):
+    """In the installed extension, each path this CPU has, forced, makes the portable path's bits,
+    straight into out= or not, for d a multiple of 4 or not, blocks ending inside a vector."""
+    from fastrep import _ext
+
+    paths = _paths_here()
+    assert paths[0] == 0 and len(paths) >= 1
+    rng = np.random.default_rng()
+    seed, stream, start = int(rng.integers(2**63)), int(rng.integers(2**32)), 2**32 - 77
+    try:
+        for n, d in [(1, 1), (5, 3), (63, 4), (700, 37), (1001, 200), (9, 8)]:
+            blocks = {}
+            for path in paths:
+                name = _ext._set_gaussian_block_path(path)
+                out = np.full((n, d), np.nan, dtype=dtype)
+                _ext.gaussian_block(seed, stream, start, out)
+                blocks[name] = out
+            base = blocks["generic"]
+            for name, got in blocks.items():
+                np.testing.assert_array_equal(got, base, err_msg=f"path {name} at n={n}, d={d}")
+    finally:
+        _ext._set_gaussian_block_path(-1)
+    assert _ext.gaussian_block_path() in {"generic", "avx2", "avx512"}
+
+
+@pytest.mark.skipif("cpp" not in CPU, reason="the C++ core is not built")
+def test_forcing_a_generator_path_is_checked():
+    from fastrep import _ext
+
+    with pytest.raises(ValueError, match="path must be in \\[-1, 2\\]"):
+        _ext._set_gaussian_block_path(3)
+    with pytest.raises(TypeError, match="path must be an int"):
+        _ext._set_gaussian_block_path("avx2")
+    if 2 not in _paths_here():
+        with pytest.raises(ValueError, match="path 2 \\(AVX-512\\) is not available"):
+            _ext._set_gaussian_block_path(2)
+    assert _ext._set_gaussian_block_path(-1) == _ext.gaussian_block_path()
 
 
 def _cpu_has(flag: str) -> bool:
