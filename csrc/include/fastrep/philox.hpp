@@ -82,18 +82,21 @@ FASTREP_CLONES inline void normals_tile(const std::uint64_t* __restrict c0, cons
 
 // ---- SIMD paths: the same arithmetic, written out in intrinsics --------------------------------
 //
-// GCC leaves the AVX2 clone of normals_tile scalar (vmulsd, imul: it vectorizes neither the
-// 64-bit products nor the selects without AVX-512), several times slower than explicit code
-// (benchmarks/RESULTS_STREAM.md). philox_lanes.hpp holds that code once for any vector width: W
-// cells are the W 64-bit lanes of one register from the counters to the stored normals;
-// Philox's 32 x 32 -> 64-bit products are one vpmuludq, and log/sincos are the scalar functions
-// of scalar_philox.hpp operation for operation (same constants, same order, no FMA: contraction
-// is off in this file), so every lane is bit-identical to the scalar path. It is instantiated
-// twice: namespace avx2 (W = 4, 256-bit registers) and namespace avx512 (W = 8, 512-bit
-// registers, AVX-512F only). The CPU chooses at run time (use_path below); FASTREP_NO_SIMD leaves
-// both out.
+// GCC's clones of normals_tile vectorize poorly (it emulates each 32 x 32 -> 64-bit product with
+// three, and keeps one long body per cell), well below explicit code (benchmarks/RESULTS_STREAM.md).
+// philox_lanes.hpp holds that code once for any vector width: W cells are the W 64-bit lanes of
+// the registers from the counters to the stored normals; Philox's products are one vpmuludq
+// each, and log/sincos are the scalar functions of scalar_philox.hpp operation for operation
+// (same constants, same order, no FMA: contraction is off in this file), so every lane is
+// bit-identical to the scalar path whatever the width.
 //
-// FASTREP_PHILOX_SIMDE (tests only) builds the avx512 namespace on SIMDe's portable AVX-512
+// Layers: namespaces avx2 (256-bit registers, 4 lanes) and avx512 (512-bit, 8 lanes, AVX-512F
+// only) wrap the intrinsics under common names; avx2x2 and avx512x2 make each operation issue for
+// two registers back to back (FASTREP_PHILOX_PAIRS: two independent dependency chains
+// interleaved) and instantiate philox_lanes.hpp on them, W = 8 and 16. The CPU chooses at run
+// time (use_path below); FASTREP_NO_SIMD leaves both out.
+//
+// FASTREP_PHILOX_SIMDE (tests only) builds the AVX-512 namespaces on SIMDe's portable AVX-512
 // (https://github.com/simd-everywhere/simde, Debian's libsimde-dev) instead of the CPU's: the
 // same source, runnable and checked bit for bit on a CPU without AVX-512
 // (tests/cpp/test_philox_embed.cpp); that build is slow and runs the path only when forced.
@@ -120,7 +123,6 @@ namespace philox {
 
 namespace avx2 {
 #define FASTREP_LANES_INLINE __attribute__((target("avx2"), always_inline)) inline
-#define FASTREP_LANES_FN __attribute__((target("avx2")))
 #define FASTREP_V(op) _mm256_##op
 constexpr index_t W = 4;
 using vi = __m256i;
@@ -144,6 +146,7 @@ FASTREP_LANES_INLINE vi ixor(vi a, vi b) { return _mm256_xor_si256(a, b); }
 FASTREP_LANES_INLINE vd as_d(vi v) { return _mm256_castsi256_pd(v); }
 FASTREP_LANES_INLINE vi as_i(vd v) { return _mm256_castpd_si256(v); }
 FASTREP_LANES_INLINE vi load(const std::uint64_t* p) { return _mm256_load_si256(reinterpret_cast<const vi*>(p)); }
+FASTREP_LANES_INLINE void store(std::uint64_t* p, vi v) { _mm256_store_si256(reinterpret_cast<vi*>(p), v); }
 FASTREP_LANES_INLINE vd sel(vm mask, vd if_true, vd if_false) { return _mm256_blendv_pd(if_false, if_true, mask); }
 FASTREP_LANES_INLINE vm cmp_gt(vd a, vd b) { return _mm256_cmp_pd(a, b, _CMP_GT_OQ); }
 FASTREP_LANES_INLINE vm ieq(vi a, vi b) { return _mm256_castsi256_pd(_mm256_cmpeq_epi64(a, b)); }
@@ -166,11 +169,18 @@ FASTREP_LANES_INLINE void store_cells(double* o, vd z0, vd z1, vd z2, vd z3) {
   _mm256_storeu_pd(o + 12, _mm256_permute2f128_pd(t1, t3, 0x31));
 }
 
-#include "philox_lanes.hpp"
 #undef FASTREP_LANES_INLINE
-#undef FASTREP_LANES_FN
 #undef FASTREP_V
 }  // namespace avx2
+
+// The AVX-512 target, or none on SIMDe (its functions are portable code).
+#if defined(FASTREP_PHILOX_SIMDE)
+#define FASTREP_PHILOX_512_INLINE inline
+#define FASTREP_PHILOX_512_FN
+#else
+#define FASTREP_PHILOX_512_INLINE __attribute__((target("avx512f"), always_inline)) inline
+#define FASTREP_PHILOX_512_FN __attribute__((target("avx512f")))
+#endif
 
 namespace avx512 {
 // FASTREP_X(name): the intrinsic or type `name`, from the CPU's immintrin.h or from SIMDe.
@@ -179,19 +189,16 @@ namespace avx512 {
 #define FASTREP_X_CMP_GT_OQ SIMDE_CMP_GT_OQ
 #define FASTREP_X_TRANSPOSE4_PS SIMDE_MM_TRANSPOSE4_PS
 #define FASTREP_X_SHIFT(op, v, n) simde_mm512_##op##_epi64(v, n)
-#define FASTREP_LANES_INLINE inline
-#define FASTREP_LANES_FN
 constexpr bool emulated = true;
 #else
 #define FASTREP_X(name) name
 #define FASTREP_X_CMP_GT_OQ _CMP_GT_OQ
 #define FASTREP_X_TRANSPOSE4_PS _MM_TRANSPOSE4_PS
 #define FASTREP_X_SHIFT(op, v, n) _mm512_mask_##op##_epi64(v, 0xFF, v, n)
-#define FASTREP_LANES_INLINE __attribute__((target("avx512f"), always_inline)) inline
-#define FASTREP_LANES_FN __attribute__((target("avx512f")))
 constexpr bool emulated = false;
 #endif
 #define FASTREP_V(op) FASTREP_X(_mm512_##op)
+#define FASTREP_LANES_INLINE FASTREP_PHILOX_512_INLINE
 constexpr index_t W = 8;
 using vi = FASTREP_X(__m512i);
 using vd = FASTREP_X(__m512d);
@@ -217,6 +224,7 @@ FASTREP_LANES_INLINE vi ixor(vi a, vi b) { return FASTREP_V(xor_si512)(a, b); }
 FASTREP_LANES_INLINE vd as_d(vi v) { return FASTREP_V(castsi512_pd)(v); }
 FASTREP_LANES_INLINE vi as_i(vd v) { return FASTREP_V(castpd_si512)(v); }
 FASTREP_LANES_INLINE vi load(const std::uint64_t* p) { return FASTREP_V(load_si512)(p); }
+FASTREP_LANES_INLINE void store(std::uint64_t* p, vi v) { FASTREP_V(store_si512)(p, v); }
 FASTREP_LANES_INLINE vd sel(vm mask, vd if_true, vd if_false) { return FASTREP_V(mask_blend_pd)(mask, if_false, if_true); }
 FASTREP_LANES_INLINE vm cmp_gt(vd a, vd b) { return FASTREP_V(cmp_pd_mask)(a, b, FASTREP_X_CMP_GT_OQ); }
 FASTREP_LANES_INLINE vm ieq(vi a, vi b) { return FASTREP_V(cmpeq_epi64_mask)(a, b); }
@@ -254,15 +262,87 @@ FASTREP_LANES_INLINE void store_cells(T* o, vd z0, vd z1, vd z2, vd z3) {
   store_half<1>(o, z0, z1, z2, z3);
 }
 
-#include "philox_lanes.hpp"
 #undef FASTREP_LANES_INLINE
-#undef FASTREP_LANES_FN
 #undef FASTREP_V
 #undef FASTREP_X
 #undef FASTREP_X_CMP_GT_OQ
 #undef FASTREP_X_TRANSPOSE4_PS
 #undef FASTREP_X_SHIFT
 }  // namespace avx512
+
+
+// Two vectors as one: each operation issues for both halves back to back, so the instruction
+// stream interleaves two independent dependency chains (Philox's products, Box-Muller's
+// divisions, square roots and polynomials are long chains, and one vector's alone leaves the
+// out-of-order window short of independent work). W = 2 BASE::W lanes.
+#define FASTREP_PHILOX_PAIRS(BASE)                                                                            \
+  constexpr index_t W = 2 * BASE::W;                                                                          \
+  struct vi {                                                                                                 \
+    BASE::vi a, b;                                                                                            \
+  };                                                                                                          \
+  struct vd {                                                                                                 \
+    BASE::vd a, b;                                                                                            \
+  };                                                                                                          \
+  struct vm {                                                                                                 \
+    BASE::vm a, b;                                                                                            \
+  };                                                                                                          \
+  FASTREP_LANES_INLINE vd set1(double v) { return {BASE::set1(v), BASE::set1(v)}; }                          \
+  FASTREP_LANES_INLINE vi iset1(std::uint64_t v) { return {BASE::iset1(v), BASE::iset1(v)}; }                \
+  FASTREP_LANES_INLINE vd add(vd x, vd y) { return {BASE::add(x.a, y.a), BASE::add(x.b, y.b)}; }            \
+  FASTREP_LANES_INLINE vd sub(vd x, vd y) { return {BASE::sub(x.a, y.a), BASE::sub(x.b, y.b)}; }            \
+  FASTREP_LANES_INLINE vd mul(vd x, vd y) { return {BASE::mul(x.a, y.a), BASE::mul(x.b, y.b)}; }            \
+  FASTREP_LANES_INLINE vd div(vd x, vd y) { return {BASE::div(x.a, y.a), BASE::div(x.b, y.b)}; }            \
+  FASTREP_LANES_INLINE vd sqrt(vd x) { return {BASE::sqrt(x.a), BASE::sqrt(x.b)}; }                         \
+  FASTREP_LANES_INLINE vd sel(vm m, vd t, vd f) { return {BASE::sel(m.a, t.a, f.a), BASE::sel(m.b, t.b, f.b)}; } \
+  FASTREP_LANES_INLINE vm cmp_gt(vd x, vd y) { return {BASE::cmp_gt(x.a, y.a), BASE::cmp_gt(x.b, y.b)}; }   \
+  FASTREP_LANES_INLINE vi iadd(vi x, vi y) { return {BASE::iadd(x.a, y.a), BASE::iadd(x.b, y.b)}; }         \
+  FASTREP_LANES_INLINE vi isub(vi x, vi y) { return {BASE::isub(x.a, y.a), BASE::isub(x.b, y.b)}; }         \
+  FASTREP_LANES_INLINE vi iand(vi x, vi y) { return {BASE::iand(x.a, y.a), BASE::iand(x.b, y.b)}; }         \
+  FASTREP_LANES_INLINE vi ior(vi x, vi y) { return {BASE::ior(x.a, y.a), BASE::ior(x.b, y.b)}; }            \
+  FASTREP_LANES_INLINE vi ixor(vi x, vi y) { return {BASE::ixor(x.a, y.a), BASE::ixor(x.b, y.b)}; }         \
+  FASTREP_LANES_INLINE vi mul_epu32(vi x, vi y) { return {BASE::mul_epu32(x.a, y.a), BASE::mul_epu32(x.b, y.b)}; } \
+  FASTREP_LANES_INLINE vm ieq(vi x, vi y) { return {BASE::ieq(x.a, y.a), BASE::ieq(x.b, y.b)}; }            \
+  FASTREP_LANES_INLINE vd as_d(vi x) { return {BASE::as_d(x.a), BASE::as_d(x.b)}; }                         \
+  FASTREP_LANES_INLINE vi as_i(vd x) { return {BASE::as_i(x.a), BASE::as_i(x.b)}; }                         \
+  template <int N>                                                                                            \
+  FASTREP_LANES_INLINE vi isrli(vi x) {                                                                       \
+    return {BASE::isrli<N>(x.a), BASE::isrli<N>(x.b)};                                                        \
+  }                                                                                                           \
+  template <int N>                                                                                            \
+  FASTREP_LANES_INLINE vi islli(vi x) {                                                                       \
+    return {BASE::islli<N>(x.a), BASE::islli<N>(x.b)};                                                        \
+  }                                                                                                           \
+  FASTREP_LANES_INLINE vi load(const std::uint64_t* p) { return {BASE::load(p), BASE::load(p + BASE::W)}; }  \
+  FASTREP_LANES_INLINE void store(std::uint64_t* p, vi x) {                                                   \
+    BASE::store(p, x.a);                                                                                      \
+    BASE::store(p + BASE::W, x.b);                                                                            \
+  }                                                                                                           \
+  template <typename T>                                                                                       \
+  FASTREP_LANES_INLINE void store_cells(T* o, vd z0, vd z1, vd z2, vd z3) {                                   \
+    BASE::store_cells(o, z0.a, z1.a, z2.a, z3.a);                                                             \
+    BASE::store_cells(o + 4 * BASE::W, z0.b, z1.b, z2.b, z3.b);                                               \
+  }
+
+namespace avx2x2 {
+#define FASTREP_LANES_INLINE __attribute__((target("avx2"), always_inline)) inline
+#define FASTREP_LANES_FN __attribute__((target("avx2")))
+FASTREP_PHILOX_PAIRS(avx2)
+#include "philox_lanes.hpp"
+#undef FASTREP_LANES_INLINE
+#undef FASTREP_LANES_FN
+}  // namespace avx2x2
+
+namespace avx512x2 {
+#define FASTREP_LANES_INLINE FASTREP_PHILOX_512_INLINE
+#define FASTREP_LANES_FN FASTREP_PHILOX_512_FN
+FASTREP_PHILOX_PAIRS(avx512)
+#include "philox_lanes.hpp"
+#undef FASTREP_LANES_INLINE
+#undef FASTREP_LANES_FN
+}  // namespace avx512x2
+#undef FASTREP_PHILOX_512_INLINE
+#undef FASTREP_PHILOX_512_FN
+#undef FASTREP_PHILOX_PAIRS
 
 // The paths: 0 the portable one (normals_tile, multiversioned), 1 AVX2, 2 AVX-512.
 // path_override() forces a path in tests (-1: the CPU's best); a forced path the CPU lacks
@@ -314,8 +394,8 @@ void gaussian_block(std::uint64_t seed, std::uint32_t stream, std::uint64_t star
   if (n <= 0 || d <= 0) return;
 #if FASTREP_HAVE_PHILOX_SIMD
   switch (use_path()) {
-    case 2: return avx512::gaussian_block<T>(seed, stream, start, n, d, out);
-    case 1: return avx2::gaussian_block<T>(seed, stream, start, n, d, out);
+    case 2: return avx512x2::gaussian_block<T>(seed, stream, start, n, d, out);
+    case 1: return avx2x2::gaussian_block<T>(seed, stream, start, n, d, out);
     default: break;
   }
 #endif

@@ -5,7 +5,7 @@
 //   FASTREP_LANES_INLINE  the attributes of the small functions (target, always_inline);
 //   FASTREP_LANES_FN      the attributes of gaussian_block (the target);
 //   set1 add sub mul div sqrt sel cmp_gt         double lanes (sel(mask, if_true, if_false));
-//   iset1 iadd isub iand ior ixor isrli<N> islli<N> mul_epu32 ieq as_d as_i load
+//   iset1 iadd isub iand ior ixor isrli<N> islli<N> mul_epu32 ieq as_d as_i load store
 //                         integer lanes (mul_epu32: low 32 bits x low 32 bits -> 64; as_d and
 //                         as_i reinterpret the bits);
 //   store_cells(T* o, z0, z1, z2, z3)            W cells' normals, cell by cell, to o[0, 4 W).
@@ -68,12 +68,10 @@ FASTREP_LANES_INLINE void sincos_2pi_uniform(vi x, vd& c_out, vd& s_out) {
   s_out = as_d(ixor(as_i(s_abs), iand(islli<62>(iand(q, two)), sign)));
 }
 
-// Philox4x32-10 on W cells (each word a 64-bit lane < 2^32) and Box-Muller: z0..z3 are the
-// normals of column offsets 0..3 of the W cells.
-FASTREP_LANES_INLINE void normals(vi x0, vi x1, vi x2, std::uint32_t stream, std::uint32_t key0, std::uint32_t key1,
-                                  vd& z0, vd& z1, vd& z2, vd& z3) {
+// Philox4x32-10 on W cells (each word a 64-bit lane < 2^32): the counters (x0, x1, x2, x3) are
+// replaced by the output words.
+FASTREP_LANES_INLINE void philox(vi& x0, vi& x1, vi& x2, vi& x3, std::uint32_t key0, std::uint32_t key1) {
   const vi mask = iset1(MASK32), m0 = iset1(M0), m1 = iset1(M1);
-  vi x3 = iset1(stream);
   std::uint32_t k0 = key0, k1 = key1;
   for (int rnd = 0; rnd < 10; ++rnd) {
     if (rnd) {
@@ -88,6 +86,10 @@ FASTREP_LANES_INLINE void normals(vi x0, vi x1, vi x2, std::uint32_t stream, std
     x2 = n2;
     x3 = iand(p0, mask);
   }
+}
+
+// Box-Muller on W cells' output words: z0..z3 are the normals of column offsets 0..3.
+FASTREP_LANES_INLINE void box_muller(vi x0, vi x1, vi x2, vi x3, vd& z0, vd& z1, vd& z2, vd& z3) {
   const vd r01 = sqrt(mul(set1(-2.0), log_uniform(x0)));
   const vd r23 = sqrt(mul(set1(-2.0), log_uniform(x2)));
   vd c, s;
@@ -104,7 +106,7 @@ FASTREP_LANES_INLINE void normals(vi x0, vi x1, vi x2, std::uint32_t stream, std
 template <typename T>
 FASTREP_LANES_FN void gaussian_block(std::uint64_t seed, std::uint32_t stream, std::uint64_t start, index_t n,
                                      index_t d, T* out) {
-  static_assert(TILE % (2 * W) == 0, "a tile is whole pairs of vectors");
+  static_assert(TILE % W == 0, "a tile is whole vectors");
   const index_t G = (d + 3) / 4;
   const index_t cells = n * G;
   const index_t tiles = (cells + TILE - 1) / TILE;
@@ -129,17 +131,23 @@ FASTREP_LANES_FN void gaussian_block(std::uint64_t seed, std::uint32_t stream, s
     for (index_t k = len; k < TILE && k % W; ++k) c0[k] = c0[0], c1[k] = c1[0], c2[k] = c2[0];
     const bool direct = d % 4 == 0;
     T* dst = direct ? out + 4 * t0 : z;  // cell k's four normals at dst + 4 k
-    index_t k = 0;
-    for (; k + 2 * W <= len; k += 2 * W) {  // two independent groups: Philox's rounds are one long dependency chain
-      vd a0, a1, a2, a3, b0, b1, b2, b3;
-      normals(load(c0 + k), load(c1 + k), load(c2 + k), stream, key0, key1, a0, a1, a2, a3);
-      normals(load(c0 + k + W), load(c1 + k + W), load(c2 + k + W), stream, key0, key1, b0, b1, b2, b3);
-      store_cells(dst + 4 * k, a0, a1, a2, a3);
-      store_cells(dst + 4 * (k + W), b0, b1, b2, b3);
+    // Two passes over the tile, each a short loop: Philox (one long chain of integer products per
+    // vector) leaves the output words in c0, c1, c2 and c3; Box-Muller (divisions, square roots,
+    // polynomials) turns them into normals. Short loop bodies let the core overlap the chains of
+    // several vectors; one fused body per vector is too long for its out-of-order window.
+    alignas(64) std::uint64_t c3[TILE];
+    const index_t padded = (len + W - 1) / W * W;
+    for (index_t k = 0; k < padded; k += W) {
+      vi x0 = load(c0 + k), x1 = load(c1 + k), x2 = load(c2 + k), x3 = iset1(stream);
+      philox(x0, x1, x2, x3, key0, key1);
+      store(c0 + k, x0);
+      store(c1 + k, x1);
+      store(c2 + k, x2);
+      store(c3 + k, x3);
     }
-    for (; k < len; k += W) {
+    for (index_t k = 0; k < padded; k += W) {
       vd z0, z1, z2, z3;
-      normals(load(c0 + k), load(c1 + k), load(c2 + k), stream, key0, key1, z0, z1, z2, z3);
+      box_muller(load(c0 + k), load(c1 + k), load(c2 + k), load(c3 + k), z0, z1, z2, z3);
       if (k + W <= len || !direct) {
         store_cells(dst + 4 * k, z0, z1, z2, z3);
       } else {  // the block's last cells: only len - k of the W are out's
