@@ -30,6 +30,14 @@ def kernel_from_inner_lower(G: npt.NDArray[_F], inv_d: float, beta2: float, ntk:
 def gaussian_block(seed: int, stream: int, start: int, out: npt.NDArray[_F]) -> None:
     """Rows start .. start + n - 1 of the normal stream (seed, stream) into out (n, d)."""
 
+def gaussian_block_path() -> str:
+    """The generator's code path on this CPU: "avx512", "avx2" or "generic" (the portable loop)."""
+
+def _set_gaussian_block_path(path: int) -> str:
+    """Tests and benchmarks only: force the generator's path for this process (0 portable, 1 AVX2,
+    2 AVX-512, -1 the CPU's best) and return its name; a path the CPU lacks is a ValueError.
+    Every path makes the same bits. Not thread-safe: set it before generating."""
+
 def mask_scale(P: npt.NDArray[_F], b: npt.NDArray[_F], r: npt.NDArray[_F]) -> None:
     """In place, P (n, m): P[i, j] = r[i] if P[i, j] + b[j] > 0 else 0."""
 
