@@ -78,6 +78,11 @@ class StreamSource:
         xp = namespace(parts[0][0])
         return xp.concat([X for X, _ in parts]), xp.concat([y for _, y in parts])
 
+    def _allocate(self, xp, d: int, dtype) -> None:
+        """The kept (n, d) rows and (n,) labels, from the fit's pool (pages a previous fit touched)."""
+        self._X = scratch(xp, "stream rows X", (self.n, d), dtype, exclusive=True)
+        self._y = scratch(xp, "stream rows y", (self.n,), dtype, exclusive=True)
+
     def chunks(self, start: int, stop: int, chunk: int):
         if self.mode == "regenerated":
             yield from self.stream.chunks(start, stop, chunk)
@@ -90,16 +95,21 @@ class StreamSource:
             if lo != self._filled or hi > self.n:  # outside the kept prefix: read, keep nothing
                 yield self._read(lo, hi)
                 continue
-            if self._X is not None and self._generates_into:
-                # a GaussianStream generates straight into the kept rows: no copy, and the
-                # generator's threads touch the new pages in parallel
-                _, y = self.stream.block(lo, hi - lo, out=self._X[lo:hi, ...])
+            if self._generates_into:
+                if self._X is None:
+                    # A GaussianStream makes all n kept rows of X at once, straight into the cache
+                    # (no copy; the generator's threads touch the new pages in parallel): one
+                    # generator call instead of one per chunk between the label pass's BLAS calls,
+                    # whose idle threads spin for a while after each call and would slow every
+                    # chunk's generation twofold on a small machine. Rows are rows: the values
+                    # are those of chunk-by-chunk generation, bit for bit.
+                    self._allocate(self.stream.ops.namespace(), self.stream.d, self.stream.dtype)
+                    self.stream.X(0, self.n, out=self._X)
+                y = self.stream.labels(lo, self._X[lo:hi, ...])
             else:
                 X, y = self._read(lo, hi)
-                if self._X is None:  # from the fit's pool: pages a previous fit touched
-                    xp = namespace(X)
-                    self._X = scratch(xp, "stream rows X", (self.n, X.shape[1]), X.dtype, exclusive=True)
-                    self._y = scratch(xp, "stream rows y", (self.n,), y.dtype, exclusive=True)
+                if self._X is None:
+                    self._allocate(namespace(X), X.shape[1], X.dtype)
                 self._X[lo:hi, ...] = X
             self._y[lo:hi] = y
             self._filled = hi

@@ -167,11 +167,21 @@ class GaussianStream:
         """(X, y) for rows start .. start+n-1: X (n, d), y (n,), both of ``dtype``; X is written
         into ``out`` when given (see :meth:`X`), y is a new array."""
         X = self.X(start, n, out=out)
+        return X, self.labels(start, X)
+
+    def labels(self, start: int, X):
+        """y (n,) of ``dtype`` for rows start .. start+n-1 whose inputs X (n, d) are already made
+        (by :meth:`X`): f*(X) plus those rows' label noise, exactly as :meth:`block` returns it."""
+        if getattr(X, "ndim", None) != 2 or X.shape[1] != self.d:
+            raise ValueError(f"X must be a 2-D array with d = {self.d} columns (this stream's rows); got "
+                             f"{type(X).__name__} of shape {getattr(X, 'shape', None)}")
+        n = int(X.shape[0])
+        start = _check_rows(start, n)
         y = self.target.f(X, backend=self.ops.name)  # labels where the rows are made
         if self.target.noise > 0:
             eps = self.ops.gaussian_block(self.seed, self.noise_stream, start, n, 1, self.dtype)[:, 0]
             y += eps * float(self.dtype.type(np.sqrt(self.target.noise)))
-        return X, y
+        return y
 
     def take(self, n: int, *, start: int = 0):
         """(X, y) for rows start .. start+n-1 as arrays: X (n, d), y (n,) of ``dtype``."""

@@ -65,6 +65,38 @@ def test_kept_chunks_are_the_stream_rows_and_read_only():
     assert not again[0][0].flags.writeable
 
 
+def test_a_kept_gaussian_stream_is_generated_in_one_call(monkeypatch):
+    """The first pass makes all n kept rows of X in one generator call (not one per chunk between
+    the label pass's BLAS calls); its chunks and labels are the stream's rows, bit for bit, in
+    both dtypes and for chunks that do not divide n."""
+    for dtype in (np.float32, np.float64):
+        s = fastrep.GaussianStream(_stream().target, 5, dtype=dtype)
+        calls = []
+        make = s.X
+        monkeypatch.setattr(s, "X", lambda start, n, out=None: calls.append((start, n)) or make(start, n, out=out))
+        src = StreamSource(s, 1001, "keep")
+        got = list(src.chunks(0, 1001, 300))
+        assert calls == [(0, 1001)]
+        monkeypatch.undo()
+        X_all, y_all = s.take(1001)
+        np.testing.assert_array_equal(np.concatenate([X for X, _ in got]), X_all)
+        np.testing.assert_array_equal(np.concatenate([y for _, y in got]), y_all)
+        assert got[0][0].dtype == dtype and got[0][1].dtype == dtype
+
+
+def test_labels_of_made_rows_are_the_blocks_labels():
+    s = _stream()
+    X, y = s.block(77, 40)
+    np.testing.assert_array_equal(s.labels(77, X), y)
+    np.testing.assert_array_equal(s.labels(77 + 5, X[5:]), y[5:])
+    with pytest.raises(ValueError, match="X must be a 2-D array with d = 12 columns"):
+        s.labels(0, X[:, :5])
+    with pytest.raises(ValueError, match="X must be a 2-D array"):
+        s.labels(0, X[0])
+    with pytest.raises(ValueError, match="start"):
+        s.labels(-1, X)
+
+
 def test_bad_cache_argument():
     with pytest.raises(ValueError, match="cache must be one of"):
         _net().fit_stream(_stream(), 1000, cache="yes")
