@@ -117,14 +117,19 @@ def cho_solve(L, B):
 def eigh(A):
     """Symmetric eigendecomposition (lower triangle), tuned for the sizes fastrep meets.
 
-    Divide and conquer ('evd') is the fastest driver up to a few thousand; above 4096 'evr'
-    needs far less workspace. It runs on the BLAS threads the caller set: it used to drop to
+    Divide and conquer (LAPACK ?syevd) is the fastest driver up to a few thousand; above 4096
+    'evr' needs far less workspace. Up to 4096 it runs in NumPy's LAPACK (``numpy.linalg.eigh``
+    is ?syevd), not SciPy's: NumPy's wheels and SciPy's each bundle their own OpenBLAS with its
+    own thread pool, and the Gram this factors was just made by NumPy's BLAS, whose idle threads
+    spin for a while after each call, so SciPy's LAPACK threads shared the two cores with them
+    (m = 1000 float64 here: SciPy's evd 0.13 s alone, 0.19-0.21 s right after a NumPy GEMM;
+    NumPy's 0.145 s either way). It runs on the BLAS threads the caller set: it used to drop to
     one thread below order 1024, but a BLAS thread limit is process-wide (threadpoolctl), so
     a fit in one thread changed the thread count of another thread's products mid-fit and
     concurrent fits differed in the last bits from serial ones (1 pair in 30 here); two
-    threads measured as fast or faster at every order from 32 to 2000 on this 2-core machine
-    (m = 1000: 144 ms against 206 ms on one).
+    threads measured as fast or faster at every order from 32 to 2000 on this 2-core machine.
     """
     m = A.shape[0]
-    driver = "evd" if m <= 4096 else "evr"
-    return scipy.linalg.eigh(A, lower=True, check_finite=False, driver=driver)
+    if m <= 4096:
+        return np.linalg.eigh(A, UPLO="L")
+    return scipy.linalg.eigh(A, lower=True, check_finite=False, driver="evr")
