@@ -62,3 +62,20 @@ def to_backend(x, backend):
 
 def to_numpy(x):
     return x.get() if hasattr(x, "get") else np.asarray(x)
+
+
+def simde_include_flags() -> list[str]:
+    """Compiler flags that put SIMDe's headers (simde/x86/avx512.h; Debian: libsimde-dev) on the
+    include path: [] where the compiler finds them already. Skips the calling test when they are
+    missing, or fails it when FASTREP_REQUIRE_SIMDE=1 (set by .ci/run)."""
+    from pathlib import Path
+
+    for folder in (os.environ.get("SIMDE_INCLUDE"), "/usr/include", "/usr/local/include"):
+        if folder and (Path(folder) / "simde" / "x86" / "avx512.h").is_file():
+            # the default folders are searched already (naming one again breaks libstdc++'s
+            # #include_next)
+            return [] if folder in ("/usr/include", "/usr/local/include") else [f"-isystem{folder}"]
+    msg = "SIMDe's headers (simde/x86/avx512.h; Debian: libsimde-dev) are not installed"
+    if os.environ.get("FASTREP_REQUIRE_SIMDE") == "1":
+        pytest.fail(msg + " and FASTREP_REQUIRE_SIMDE=1")
+    pytest.skip(msg)

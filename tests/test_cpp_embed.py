@@ -3,7 +3,8 @@
 The program (tests/cpp/test_hermite_embed.cpp) includes only ``csrc/include/fastrep/*.hpp``
 and checks Hermite features against independently computed values; see its header comment.
 It is built with and without OpenMP, and once with ``FASTREP_NO_SIMD`` (the portable code
-alone), with warnings as errors so that the headers stay clean for other people's builds.
+alone), with warnings as errors so that the headers stay clean for other people's builds, and
+once with ``FASTREP_AVX512_ON_SIMDE`` (the AVX-512 path on SIMDe's portable AVX-512, any CPU).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import simde_include_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "tests" / "cpp" / "test_hermite_embed.cpp"
@@ -52,6 +55,8 @@ VARIANTS = {
     "serial": [],
     "openmp": ["-fopenmp"],
     "openmp-no-simd": ["-fopenmp", "-DFASTREP_NO_SIMD"],
+    # the AVX-512 path's source on SIMDe's portable AVX-512, on any CPU (dispatch then runs it)
+    "openmp-avx512-on-simde": ["-fopenmp", "-DFASTREP_AVX512_ON_SIMDE"],
 }
 
 
@@ -61,9 +66,10 @@ def test_embedded_hermite_program(variant, tmp_path):
     flags = VARIANTS[variant]
     if "-fopenmp" in flags and not _accepts_openmp(tmp_path):
         pytest.skip(f"{CXX} does not support -fopenmp")
+    extra = simde_include_flags() if "-DFASTREP_AVX512_ON_SIMDE" in flags else []
     exe = tmp_path / "embed"
     # Only the fastrep headers are on the include path: no Python, no pybind11, no NumPy.
-    cmd = [CXX, "-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", *flags, f"-I{INCLUDE}", str(SOURCE),
+    cmd = [CXX, "-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", *flags, f"-I{INCLUDE}", *extra, str(SOURCE),
            "-o", str(exe)]
     built = subprocess.run(cmd, capture_output=True, text=True)
     assert built.returncode == 0, f"compiling failed: {' '.join(cmd)}\n{built.stderr}"
@@ -74,6 +80,8 @@ def test_embedded_hermite_program(variant, tmp_path):
     assert " 0 failures" in ran.stdout, ran.stdout
     if "no-simd" in variant:
         assert "float p=4 runs generic" in ran.stdout, ran.stdout
+    elif "simde" in variant:
+        assert "float p=4 runs avx512" in ran.stdout, ran.stdout
     elif _cpu_has("avx2"):  # a SIMD path (AVX2, or AVX-512 where the CPU has it) was chosen and checked
         assert "float p=4 runs avx" in ran.stdout, ran.stdout
     if "openmp" in variant:

@@ -24,7 +24,7 @@ from fastrep import GaussianStream, MultiIndexTarget
 from fastrep._kernels import reference
 from fastrep.backend import get_backend
 from fastrep.data import gaussian_block
-from tests.conftest import to_numpy
+from tests.conftest import simde_include_flags, to_numpy
 
 CPU = [b for b, s in fastrep.backends().items() if s == "available" and b != "cupy"]
 
@@ -155,15 +155,7 @@ def _cxx():
     return None
 
 
-def _simde_include() -> str | None:
-    """The folder holding SIMDe's simde/x86/avx512.h (Debian's libsimde-dev), or None."""
-    for folder in (os.environ.get("SIMDE_INCLUDE"), "/usr/include", "/usr/local/include"):
-        if folder and (Path(folder) / "simde" / "x86" / "avx512.h").is_file():
-            return folder
-    return None
-
-
-SIMDE_FLAGS = ["-O2", "-fopenmp", "-DFASTREP_PHILOX_SIMDE"]
+SIMDE_FLAGS = ["-O2", "-fopenmp", "-DFASTREP_AVX512_ON_SIMDE"]
 
 
 @pytest.mark.skipif(_cxx() is None or sys.platform == "win32",
@@ -178,16 +170,7 @@ def test_embedded_philox_program(flags, tmp_path):
     (FASTREP_REQUIRE_SIMDE=1, set by .ci/run, turns its skip into a failure)."""
     root = Path(__file__).resolve().parents[1]
     exe = tmp_path / "philox"
-    extra = []
-    if "-DFASTREP_PHILOX_SIMDE" in flags:
-        include = _simde_include()
-        if include is None:
-            msg = "SIMDe's headers (simde/x86/avx512.h; Debian: libsimde-dev) are not installed"
-            if os.environ.get("FASTREP_REQUIRE_SIMDE") == "1":
-                pytest.fail(msg + " and FASTREP_REQUIRE_SIMDE=1")
-            pytest.skip(msg)
-        # /usr/include is searched already (naming it again breaks libstdc++'s #include_next)
-        extra = [] if include in ("/usr/include", "/usr/local/include") else [f"-isystem{include}"]
+    extra = simde_include_flags() if "-DFASTREP_AVX512_ON_SIMDE" in flags else []
     cmd = [_cxx(), "-std=c++17", "-Wall", "-Wextra", "-Werror", *flags, f"-I{root / 'csrc' / 'include'}", *extra,
            str(root / "tests" / "cpp" / "test_philox_embed.cpp"), "-o", str(exe)]
     built = subprocess.run(cmd, capture_output=True, text=True)
@@ -199,7 +182,7 @@ def test_embedded_philox_program(flags, tmp_path):
     assert ran.returncode == 0 and " 0 failures" in ran.stdout, ran.stdout + ran.stderr
     if "-fopenmp" in flags:
         assert "threads 2" in ran.stdout
-    if "-DFASTREP_PHILOX_SIMDE" in flags:
+    if "-DFASTREP_AVX512_ON_SIMDE" in flags:
         assert "path 2 runs avx512-simde" in ran.stdout, ran.stdout
 
 

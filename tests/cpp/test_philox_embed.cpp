@@ -8,7 +8,7 @@
 //     random words: error within 2 ulp (log, relative) and 2^-52 (sin/cos, absolute);
 //   * gaussian_block against the documented recipe evaluated here with long-double libm;
 //   * bit-identical blocks for every chunking of the rows and (with OpenMP) thread count;
-//   * the AVX2 and AVX-512 paths (where the CPU has them; built with -DFASTREP_PHILOX_SIMDE, the
+//   * the AVX2 and AVX-512 paths (where the CPU has them; built with -DFASTREP_AVX512_ON_SIMDE, the
 //     AVX-512 one on SIMDe's portable AVX-512 on any CPU) bit-identical to the portable one.
 // It prints a checksum of one block, the same for builds for any instruction-set level.
 // Exit status 0 means every check passed; each failure prints one line.
@@ -133,7 +133,7 @@ int main() {
   bool cast_ok = true;
   for (fastrep::index_t k = 0; k < n * d; ++k) cast_ok = cast_ok && f[k] == static_cast<float>(whole[k]);
   expect(cast_ok, "float block is the double block cast");
-  // each SIMD path the CPU has (AVX2, AVX-512; with -DFASTREP_PHILOX_SIMDE the AVX-512 path on
+  // each SIMD path the CPU has (AVX2, AVX-512; with -DFASTREP_AVX512_ON_SIMDE the AVX-512 path on
   // SIMDe, on any CPU) against the portable one, bit for bit: both dtypes, d a multiple of 4
   // (written straight to out) or not, blocks that end inside a vector of cells
   std::printf("gaussian_block runs %s\n", gaussian_block_path());

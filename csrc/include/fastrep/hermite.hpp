@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -39,9 +40,19 @@
 #if !defined(FASTREP_NO_SIMD) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define FASTREP_HAVE_AVX512_PATH 1
 #include <immintrin.h>
+#if defined(FASTREP_AVX512_ON_SIMDE)
+// Tests only: the AVX-512 path built on SIMDe's portable AVX-512 (Debian's libsimde-dev), so
+// that its source runs, and is checked bit for bit, on a CPU without AVX-512
+// (tests/cpp/test_hermite_embed.cpp). Such a build runs it wherever the dispatcher would.
+#include <simde/x86/avx512.h>
+#define FASTREP_AVX512
+#define FASTREP_HX(name) simde##name
+#else
 // Per-function target: the translation unit stays portable (no -mavx512f), and the
 // function only runs after a run-time CPU check.
 #define FASTREP_AVX512 __attribute__((target("avx512f")))
+#define FASTREP_HX(name) name
+#endif
 #else
 #define FASTREP_HAVE_AVX512_PATH 0
 #endif
@@ -142,44 +153,72 @@ namespace detail {
 template <typename T>
 struct Avx512;
 
+#if defined(FASTREP_AVX512_ON_SIMDE)
+// The first m lanes of v to p (what the masked store does), through a buffer.
+template <typename V, typename T>
+inline void store_first_copy(T* p, V v, index_t m) {
+  alignas(64) T buf[64 / sizeof(T)];
+  std::memcpy(buf, &v, sizeof(buf));
+  std::memcpy(p, buf, sizeof(T) * static_cast<std::size_t>(m));
+}
+#endif
+
 template <>
 struct Avx512<float> {
-  using vec = __m512;
+  using vec = FASTREP_HX(__m512);
   using lane_int = std::int32_t;  // permute indices are 32-bit lanes for float
   static constexpr index_t W = 16;
-  FASTREP_AVX512 static vec load(const float* p) { return _mm512_loadu_ps(p); }
+  FASTREP_AVX512 static vec load(const float* p) { return FASTREP_HX(_mm512_loadu_ps)(p); }
   // The all-lanes mask form: the plain one trips GCC 12's -Wmaybe-uninitialized inside
   // avx512fintrin.h (_mm512_undefined_ps); the instruction is the same.
-  FASTREP_AVX512 static vec perm(__m512i i, vec t) { return _mm512_mask_permutexvar_ps(t, 0xFFFF, i, t); }
-  FASTREP_AVX512 static vec perm2(__m512i i, vec lo, vec hi) { return _mm512_permutex2var_ps(lo, i, hi); }
-  FASTREP_AVX512 static vec mul(vec a, vec b) { return _mm512_mul_ps(a, b); }
-  FASTREP_AVX512 static void store(float* p, vec v) { _mm512_storeu_ps(p, v); }
+  FASTREP_AVX512 static vec perm(FASTREP_HX(__m512i) i, vec t) {
+    return FASTREP_HX(_mm512_mask_permutexvar_ps)(t, 0xFFFF, i, t);
+  }
+  FASTREP_AVX512 static vec perm2(FASTREP_HX(__m512i) i, vec lo, vec hi) {
+    return FASTREP_HX(_mm512_permutex2var_ps)(lo, i, hi);
+  }
+  FASTREP_AVX512 static vec mul(vec a, vec b) { return FASTREP_HX(_mm512_mul_ps)(a, b); }
+  FASTREP_AVX512 static void store(float* p, vec v) { FASTREP_HX(_mm512_storeu_ps)(p, v); }
+#if defined(FASTREP_AVX512_ON_SIMDE)  // SIMDe 0.7 has neither: the same values, stored plainly
+  static void stream(float* p, const float* aligned) { store(p, FASTREP_HX(_mm512_load_ps)(aligned)); }
+  static void store_first(float* p, vec v, index_t m) { store_first_copy(p, v, m); }
+#else
   FASTREP_AVX512 static void stream(float* p, const float* aligned) { _mm512_stream_ps(p, _mm512_load_ps(aligned)); }
   FASTREP_AVX512 static void store_first(float* p, vec v, index_t m) {
     _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << m) - 1u), v);
   }
+#endif
 };
 
 template <>
 struct Avx512<double> {
-  using vec = __m512d;
+  using vec = FASTREP_HX(__m512d);
   using lane_int = std::int64_t;  // and 64-bit lanes for double
   static constexpr index_t W = 8;
-  FASTREP_AVX512 static vec load(const double* p) { return _mm512_loadu_pd(p); }
-  FASTREP_AVX512 static vec perm(__m512i i, vec t) { return _mm512_mask_permutexvar_pd(t, 0xFF, i, t); }
-  FASTREP_AVX512 static vec perm2(__m512i i, vec lo, vec hi) { return _mm512_permutex2var_pd(lo, i, hi); }
-  FASTREP_AVX512 static vec mul(vec a, vec b) { return _mm512_mul_pd(a, b); }
-  FASTREP_AVX512 static void store(double* p, vec v) { _mm512_storeu_pd(p, v); }
+  FASTREP_AVX512 static vec load(const double* p) { return FASTREP_HX(_mm512_loadu_pd)(p); }
+  FASTREP_AVX512 static vec perm(FASTREP_HX(__m512i) i, vec t) {
+    return FASTREP_HX(_mm512_mask_permutexvar_pd)(t, 0xFF, i, t);
+  }
+  FASTREP_AVX512 static vec perm2(FASTREP_HX(__m512i) i, vec lo, vec hi) {
+    return FASTREP_HX(_mm512_permutex2var_pd)(lo, i, hi);
+  }
+  FASTREP_AVX512 static vec mul(vec a, vec b) { return FASTREP_HX(_mm512_mul_pd)(a, b); }
+  FASTREP_AVX512 static void store(double* p, vec v) { FASTREP_HX(_mm512_storeu_pd)(p, v); }
+#if defined(FASTREP_AVX512_ON_SIMDE)
+  static void stream(double* p, const double* aligned) { store(p, FASTREP_HX(_mm512_load_pd)(aligned)); }
+  static void store_first(double* p, vec v, index_t m) { store_first_copy(p, v, m); }
+#else
   FASTREP_AVX512 static void stream(double* p, const double* aligned) { _mm512_stream_pd(p, _mm512_load_pd(aligned)); }
   FASTREP_AVX512 static void store_first(double* p, vec v, index_t m) {
     _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << m) - 1u), v);
   }
+#endif
 };
 
 // h_{alpha[a, j]}(Z[i, j]) for the W features a of one output vector: a permute of column j's table.
 template <typename S, bool TwoRegs, typename L, typename T>
 FASTREP_AVX512 inline typename S::vec factor(const L* idx, const T* table) {
-  const __m512i i = _mm512_loadu_si512(static_cast<const void*>(idx));
+  const FASTREP_HX(__m512i) i = FASTREP_HX(_mm512_loadu_si512)(static_cast<const void*>(idx));
   if constexpr (TwoRegs) {
     return S::perm2(i, S::load(table), S::load(table + S::W));
   } else {
@@ -270,7 +309,7 @@ FASTREP_AVX512 void hermite_features_avx512_impl(const T* Z, index_t n, index_t 
       }
       if (stream) stream_copy<S>(dst, rows, m * K);
     }
-    if (stream) _mm_sfence();  // make this thread's streamed stores visible before the team joins
+    if (stream) FASTREP_HX(_mm_sfence)();  // make this thread's streamed stores visible before the team joins
   }
 }
 
@@ -288,10 +327,14 @@ void hermite_features_avx512_r(const T* Z, index_t n, index_t r, const std::int3
 
 }  // namespace detail
 
-// Whether the CPU running this can execute the AVX-512 path (checked once).
+// Whether the CPU running this can execute the AVX-512 path (checked once; always, on SIMDe).
 inline bool cpu_has_avx512f() {
+#if defined(FASTREP_AVX512_ON_SIMDE)
+  return true;
+#else
   static const bool ok = __builtin_cpu_supports("avx512f");
   return ok;
+#endif
 }
 #else
 inline bool cpu_has_avx512f() { return false; }

@@ -82,8 +82,9 @@ FASTREP_CLONES inline void normals_tile(const std::uint64_t* __restrict c0, cons
 
 // ---- SIMD paths: the same arithmetic, written out in intrinsics --------------------------------
 //
-// GCC's clones of normals_tile vectorize poorly (it emulates each 32 x 32 -> 64-bit product with
-// three, and keeps one long body per cell), well below explicit code (benchmarks/RESULTS_STREAM.md).
+// GCC's clones of normals_tile vectorize poorly (a 32 x 32 -> 64-bit product becomes several
+// instructions, and each cell is one long body), at half the explicit code's speed here
+// (benchmarks/RESULTS_STREAM.md).
 // philox_lanes.hpp holds that code once for any vector width: W cells are the W 64-bit lanes of
 // the registers from the counters to the stored normals; Philox's products are one vpmuludq
 // each, and log/sincos are the scalar functions of scalar_philox.hpp operation for operation
@@ -96,10 +97,11 @@ FASTREP_CLONES inline void normals_tile(const std::uint64_t* __restrict c0, cons
 // interleaved) and instantiate philox_lanes.hpp on them, W = 8 and 16. The CPU chooses at run
 // time (use_path below); FASTREP_NO_SIMD leaves both out.
 //
-// FASTREP_PHILOX_SIMDE (tests only) builds the AVX-512 namespaces on SIMDe's portable AVX-512
+// FASTREP_AVX512_ON_SIMDE (tests only) builds the AVX-512 namespaces on SIMDe's portable AVX-512
 // (https://github.com/simd-everywhere/simde, Debian's libsimde-dev) instead of the CPU's: the
 // same source, runnable and checked bit for bit on a CPU without AVX-512
 // (tests/cpp/test_philox_embed.cpp); that build is slow and runs the path only when forced.
+
 // The wrappers whose intrinsics are named alike at both widths (FASTREP_V(op): _mm256_op or _mm512_op).
 #define FASTREP_PHILOX_W_HELPERS                                                         \
   FASTREP_LANES_INLINE vd set1(double v) { return FASTREP_V(set1_pd)(v); }              \
@@ -115,7 +117,7 @@ FASTREP_CLONES inline void normals_tile(const std::uint64_t* __restrict c0, cons
 }  // namespace philox
 }  // namespace fastrep
 #include <immintrin.h>
-#if defined(FASTREP_PHILOX_SIMDE)
+#if defined(FASTREP_AVX512_ON_SIMDE)
 #include <simde/x86/avx512.h>
 #endif
 namespace fastrep {
@@ -174,7 +176,7 @@ FASTREP_LANES_INLINE void store_cells(double* o, vd z0, vd z1, vd z2, vd z3) {
 }  // namespace avx2
 
 // The AVX-512 target, or none on SIMDe (its functions are portable code).
-#if defined(FASTREP_PHILOX_SIMDE)
+#if defined(FASTREP_AVX512_ON_SIMDE)
 #define FASTREP_PHILOX_512_INLINE inline
 #define FASTREP_PHILOX_512_FN
 #else
@@ -184,7 +186,7 @@ FASTREP_LANES_INLINE void store_cells(double* o, vd z0, vd z1, vd z2, vd z3) {
 
 namespace avx512 {
 // FASTREP_X(name): the intrinsic or type `name`, from the CPU's immintrin.h or from SIMDe.
-#if defined(FASTREP_PHILOX_SIMDE)
+#if defined(FASTREP_AVX512_ON_SIMDE)
 #define FASTREP_X(name) simde##name
 #define FASTREP_X_CMP_GT_OQ SIMDE_CMP_GT_OQ
 #define FASTREP_X_TRANSPOSE4_PS SIMDE_MM_TRANSPOSE4_PS
