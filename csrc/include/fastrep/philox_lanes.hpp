@@ -9,6 +9,7 @@
 //                         integer lanes (mul_epu32: low 32 bits x low 32 bits -> 64; as_d and
 //                         as_i reinterpret the bits);
 //   store_cells(T* o, z0, z1, z2, z3)            W cells' normals, cell by cell, to o[0, 4 W).
+// and uses philox.hpp's tile_counters and scatter_cells, shared with the portable loop.
 // Every function here is the scalar one of scalar_philox.hpp operation for operation (same
 // constants, same order, no FMA), so each lane is bit-identical to the portable path whatever W.
 
@@ -117,17 +118,7 @@ FASTREP_LANES_FN void gaussian_block(std::uint64_t seed, std::uint32_t stream, s
     alignas(64) std::uint64_t c0[TILE], c1[TILE], c2[TILE];
     alignas(64) T z[4 * TILE];  // the tile's normals cell by cell, when they cannot go to out directly
     const index_t t0 = tile * TILE, len = std::min<index_t>(TILE, cells - t0);
-    index_t i = t0 / G, g = t0 - (t0 / G) * G;
-    for (index_t k = 0; k < len; ++k) {
-      const std::uint64_t row = start + static_cast<std::uint64_t>(i);
-      c0[k] = row & MASK32;
-      c1[k] = row >> 32;
-      c2[k] = static_cast<std::uint64_t>(g);
-      if (++g == G) {
-        g = 0;
-        ++i;
-      }
-    }
+    tile_counters(start, G, t0, len, c0, c1, c2);
     for (index_t k = len; k < TILE && k % W; ++k) c0[k] = c0[0], c1[k] = c1[0], c2[k] = c2[0];
     const bool direct = d % 4 == 0;
     T* dst = direct ? out + 4 * t0 : z;  // cell k's four normals at dst + 4 k
@@ -156,13 +147,6 @@ FASTREP_LANES_FN void gaussian_block(std::uint64_t seed, std::uint32_t stream, s
         std::memcpy(dst + 4 * k, last, sizeof(T) * 4 * static_cast<std::size_t>(len - k));
       }
     }
-    if (!direct) {  // the last group of each row is cut to d - 4 (G - 1) columns
-      for (index_t k = 0; k < len; ++k) {
-        const index_t t = t0 + k, row = t / G, grp = t - row * G;
-        const index_t col = 4 * grp, m = std::min<index_t>(4, d - col);
-        T* o = out + row * d + col;
-        for (index_t j = 0; j < m; ++j) o[j] = z[4 * k + j];
-      }
-    }
+    if (!direct) scatter_cells(out, d, G, t0, len, [&z](index_t k, index_t j) { return z[4 * k + j]; });
   }
 }
