@@ -9,7 +9,7 @@ import types
 
 import numpy as np
 
-from .backend import array_module, namespace, to_host
+from ._arrays import array_module, namespace, to_host
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 

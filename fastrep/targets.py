@@ -34,9 +34,10 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.special import ndtr
 
+from ._arrays import row_dot, row_products
 from ._memory import check_allocation
 from ._validation import MAX_DEGREE, as_float_array, as_predict, check_finite_output, check_int, check_seed
-from .backend import namespace, row_dot, row_products, to_host
+from .backend import namespace, to_host
 from .hermite import _features, count_multi_indices, hermite_features, multi_indices
 
 __all__ = ["MultiIndexTarget"]

@@ -231,7 +231,7 @@ def _backend_json(model) -> str | None:
 
 def _data(target, params):
     """(X, y, X_val, y_val): training prefix of length n and the validation split."""
-    from .. import GaussianStream
+    from ..data import GaussianStream
 
     stream = GaussianStream(target, seed=derive_seed(params["seed"], "data"))
     X, y = stream.take(params["n"])
@@ -352,7 +352,8 @@ SOURCE_CACHE_SIZE = 4
 
 def _source_network(key, source, n_s, opts, seed, source_seed, n_val):
     """(a fresh copy of the source-fitted network, its stage timings, whether it was cached)."""
-    from .. import GaussianStream, OneStepNetwork
+    from ..data import GaussianStream
+    from ..network import OneStepNetwork
 
     hit = key in _SOURCE_CACHE
     if hit:

@@ -39,6 +39,7 @@ from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import _resources
 from .methods import METHODS
 from .plan import cell_estimate, plan
 from .spec import LIMITS, Cell, SpecError, load_spec, setting_differences
@@ -77,13 +78,6 @@ class RunSummary:
 
 
 # --------------------------------------------------------------------------- the worker side
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _reset_peak_rss() -> bool:
@@ -148,7 +142,7 @@ def execute_cell(task: dict) -> dict:
     ``task``: ``{"cell_id", "params", "func" ("module:function"), "threads"}``. The
     returned dict has the store's row keys, or ``{"cell_id", "error"}`` on failure.
     """
-    from .. import __version__
+    from .._version import __version__
     from .methods import resolve_function
 
     params, threads = task["params"], int(task["threads"])
@@ -211,7 +205,8 @@ def machine_info() -> dict:
     """The machine this process runs on: host, OS, CPU model, cores, memory, versions, backends."""
     import numpy as np
 
-    from .. import __version__, backends
+    from .._version import __version__
+    from ..backend import backends
 
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
@@ -229,7 +224,7 @@ def machine_info() -> dict:
         "host": platform.node(),
         "os": platform.platform(),
         "cpu": cpu,
-        "cores": _cores(),
+        "cores": _resources.cores(),
         "memory_bytes": mem,
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -318,7 +313,7 @@ def _iter_dask(tasks, client):
 
 def lanes(executor: str, workers: int | None, threads: int | None) -> tuple[int | None, int]:
     """(workers, threads per cell) that ``executor`` uses by default on this machine."""
-    cores = _cores()
+    cores = _resources.cores()
     if executor == "processes":
         workers = workers or cores
         return workers, threads or max(1, cores // workers)
