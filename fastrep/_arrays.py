@@ -5,7 +5,7 @@ A leaf: it imports nothing of fastrep, and everything above may use it (``_valid
 code does not call :func:`namespace`, :func:`on_host` or :func:`to_host` itself: a learner asks
 its execution context (``backend.Context``: ``ctx.xp``, ``ctx.on_host``, ``ctx.host(a)``), and a
 function without a fit asks :func:`place` of its arrays (the same three names, see
-:class:`Place`).
+:class:`Place`). tests/test_layers.py checks both rules.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import array_api_compat
 import numpy as np
 
 __all__ = [
-    "HostMoves",
     "Place",
     "array_args",
     "array_module",
@@ -94,45 +93,35 @@ def array_module(*arrays):
     return np
 
 
-class HostMoves:
-    """The names through which code above the kernel layer learns where its arrays live and
-    moves results to the host; shared by :class:`Place` and ``backend.Context`` (needs ``xp``).
+@dataclass(frozen=True)
+class Place:
+    """Where the arrays of a function without a fit live, made by :func:`place`; the same names
+    as a fit's ``backend.Context``:
 
     ``xp``
-        the arrays' namespace (array-api-compat's, for NumPy and CuPy);
+        the arrays' namespace (array-api-compat's, for NumPy and CuPy; NumPy's with no array);
     ``on_host``
-        True when that namespace is NumPy's (the data is in host memory);
+        True when no argument is an array of a library other than NumPy (:func:`on_host`);
     ``host(a)``
-        a NumPy copy (or view) of ``a``, whatever its library: the one move to the host.
+        a NumPy copy (or view) of ``a``, whatever its library (:func:`to_host`).
     """
 
     xp: ModuleType
-
-    @property
-    def on_host(self) -> bool:
-        return array_api_compat.is_numpy_namespace(self.xp)
+    on_host: bool
 
     @staticmethod
     def host(a) -> np.ndarray:
         return to_host(a)
 
 
-@dataclass(frozen=True)
-class Place(HostMoves):
-    """Where the arrays of a function without a fit live (:func:`place`): ``xp``, ``on_host``
-    and ``host(a)``, as on a fit's ``backend.Context``."""
-
-    xp: ModuleType
-
-
 def place(*arrays) -> Place:
-    """The :class:`Place` of the arrays: their namespace (see :func:`namespace`: ``None``, scalars
-    and lists are ignored, NumPy's when no array is left, ``TypeError`` on a mix of libraries).
+    """The :class:`Place` of the arrays (``None``, scalars and lists are ignored; arrays of two
+    libraries raise ``TypeError``, as :func:`namespace`).
 
     >>> p = place(X, y)                 # doctest: +SKIP
     >>> Z = p.xp.tanh(X); p.host(Z)     # doctest: +SKIP
     """
-    return Place(namespace(*arrays))
+    return Place(namespace(*arrays), on_host(*arrays))
 
 
 def row_products(X, U):

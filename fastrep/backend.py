@@ -43,7 +43,7 @@ from types import MappingProxyType, ModuleType
 import array_api_compat
 import numpy as np
 
-from ._arrays import HostMoves, array_args, array_module, is_cupy_array, namespace, on_host, to_host
+from ._arrays import array_args, array_module, is_cupy_array, namespace, on_host, to_host
 from ._memory import workspace
 
 __all__ = [
@@ -288,7 +288,7 @@ def resolve(backend: str | None, op: str, *arrays) -> ModuleType:
 
 
 @dataclass(frozen=True)
-class Context(HostMoves):
+class Context:
     """Where and how one fit runs, resolved once (by :func:`context`) and passed to its stages.
 
     ops : {family: kernel module}, e.g. {'onestep': cpp, 'features': numba, 'ridge': cpp}.
@@ -327,6 +327,16 @@ class Context(HostMoves):
 
     def __getitem__(self, family: str) -> ModuleType:
         return self.ops[family]
+
+    @property
+    def on_host(self) -> bool:
+        """True when the data's namespace is NumPy's."""
+        return array_api_compat.is_numpy_namespace(self.xp)
+
+    @staticmethod
+    def host(a) -> np.ndarray:
+        """A NumPy copy (or view) of ``a``, whatever its library."""
+        return to_host(a)
 
     @property
     def backend_(self) -> dict[str, str]:

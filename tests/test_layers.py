@@ -334,3 +334,43 @@ def test_layers_checker_names_unassigned_modules(tmp_path):
 def test_layers_checker_reads_each_form_of_import(tmp_path, source, expected):
     root = _package(tmp_path, {"__init__.py": "", "low.py": "", "mid.py": "", "top.py": source + "\n"})
     assert imports(root)["pkg.top"] == expected
+
+
+# --- the context owns the moves ------------------------------------------------------------
+
+#: The names of the array leaf that only it, backend.py and the kernel layer call; above them a
+#: fit asks its Context (ctx.xp, ctx.on_host, ctx.host) and a function without a fit asks
+#: fastrep._arrays.place(*arrays) (the same three names).
+MOVES = ("to_host", "on_host", "namespace")
+MOVES_ALLOWED = ("fastrep._arrays", "fastrep.backend", "fastrep._kernels.*")
+
+
+def move_calls(root: Path, allowed=MOVES_ALLOWED) -> list[str]:
+    """Every call of a name in :data:`MOVES` (``to_host(a)``, ``ops.namespace()``, ...) outside
+    the ``allowed`` modules, as 'module:line: name'."""
+    hits = []
+    for mod, path in modules(root).items():
+        if path.suffix != ".py" or layer_of(mod, {"allowed": allowed}) is not None:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                f = node.func
+                name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+                if name in MOVES:
+                    hits.append(f"{mod}:{node.lineno}: {name}")
+    return sorted(hits)
+
+
+def test_layers_only_the_context_moves_arrays():
+    hits = move_calls(ROOT)
+    assert not hits, ("call the Context (ctx.xp, ctx.on_host, ctx.host) or _arrays.place instead:\n"
+                      + "\n".join(hits))
+
+
+def test_layers_move_check_catches_a_call(tmp_path):
+    root = _package(tmp_path, {
+        "__init__.py": "",
+        "low.py": "def to_host(a):\n    return a\n",
+        "mid.py": "from .low import to_host\n\ndef f(a, ops):\n    ops.namespace()\n    return to_host(a)\n",
+    })
+    assert move_calls(root, allowed=("pkg.low",)) == ["pkg.mid:4: namespace", "pkg.mid:5: to_host"]
