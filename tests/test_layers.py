@@ -40,7 +40,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
              "fastrep.ridge", "fastrep._streams", "fastrep._stream_cache"),
     # learners, what measures them, and the predictions of the theory
     "learners": ("fastrep.network", "fastrep.kernel_ridge", "fastrep.nystrom", "fastrep.oracle",
-                 "fastrep.transfer", "fastrep.diagnostics", "fastrep.metrics", "fastrep.theory.*"),
+                 "fastrep.transfer", "fastrep.multistep", "fastrep.diagnostics", "fastrep.metrics", "fastrep.theory.*"),
     # sweeps: specs, runner, store, analysis, plots, reports
     "experiments": ("fastrep.experiments.*",),
     # the public API (``fastrep/__init__.py``: a few eager names, the rest loaded on first use)

@@ -1,0 +1,608 @@
+"""Beyond one step: T gradient steps on the first layer (several protocols), then ridge.
+
+:class:`MultiStepNetwork` trains the first layer W of the two-layer ReLU network
+
+    f(x) = s sum_{j=1}^m a_j relu(w_j . x + b_j)
+
+by T gradient steps on the squared loss L(W) = (1/n_t) sum_i (f(x_i) - y_hat_i)^2 (or its
+smoothed version, below) of the centred labels y_hat, then fits the second layer by the same
+ridge path as :class:`fastrep.OneStepNetwork` (it is Algorithm 1 with stage 1 replaced; it shares
+the label centring, the ridge head, the stream handling, ``refit`` and the Context). Each step is
+
+    W_{t+1} = W_t - eta_t (grad L_t(W_t) + lam_t W_t)     (``weight_decay='inverse'``: lam_t = 1/eta_t,
+                                                           so W_{t+1} = -eta_t grad L_t(W_t))
+
+optionally followed by w_j <- w_j / |w_j| (``spherical``). The gradient of a neuron is
+grad_{w_j} L = -(2/n_t) s a_j sum_i r_i 1[w_j . x_i + b_j > 0] x_i with r_i = y_hat_i - f(x_i):
+the sum is the Ops contract's ``onestep_gradient`` at the current W, so every backend runs it.
+
+Protocols (which samples step t sees; the n stage-1 samples are all n, or the first half with
+``split``):
+
+``'fresh'``
+    T consecutive fresh batches of about n/T samples: ``OneStepNetwork(steps=T)``'s protocol
+    (bit for bit), and the giant steps of Dandi et al. 2023 (GiantStep).
+``'reuse'``
+    all n samples at every step (Dandi et al., ICML 2024; "Repetita iuvant" 2024).
+``'online'``
+    minibatch SGD: step t sees rows t B .. t B + B - 1 (``batch_size`` B >= 1; T B <= n); each
+    sample is used once (Ben Arous, Gheissari, Jagannath 2021). On the host with small B the
+    steps run in one compiled loop (``fastrep._kernels.sgd``; ``backend_['sgd'] = 'numba'``).
+
+Initialisations (``readout``):
+
+``'symmetric'`` (Algorithm 1)
+    w_j ~ N(0, I/d), b_j ~ N(0, 1), a_j = +-1, neurons m/2..m-1 copying 0..m/2-1 with a
+    negated, s = 1: f = 0 at initialisation (``width`` even).
+``'gaussian'`` (GiantStep's notebooks)
+    independent w_j ~ N(0, I/d), a_j ~ N(0, 1/m), s = 1/sqrt(m): f != 0 at initialisation.
+
+``bias=False`` gives bias-free neurons (b = 0); ``rebias`` re-draws b ~ N(0, 1) before the head.
+
+**The smoothed loss** (``loss='smoothed'``, Damian, Nichani, Ge, Lee, NeurIPS 2023), written for
+the width-m network: with smoothing radius lambda (``smoothing``),
+
+    L_lambda(W) = E_Z [ L(W~) ],   w~_j = |w_j| (w_j + lambda z_j) / |w_j + lambda z_j|,
+
+z_1..z_m independent, z_j uniform on the unit sphere of w_j's orthogonal complement. Each
+neuron sees the loss averaged over a cap of directions around its own (radius lambda; the
+paper takes lambda ~ d^(1/4) for unit w, where the smoothing lifts the information exponent
+k* to the correlational-query rate n ~ d^(k*/2)). A step uses one draw of Z (from ``seed``)
+and the gradient of L(W~(W, Z)) with Z held fixed: the gradient at W~ pulled back through the
+normalisation, (w_j/|w_j|)(u_j . g_j) + (|w_j| / |v_j|)(I - u_j u_j^T) g_j with v_j = w_j +
+lambda z_j, u_j = v_j / |v_j|, g_j = grad_{w~_j} L.
+
+The trajectory (``trajectory_``, a :class:`Trajectory`): every ``record_every`` steps the
+weight-space summaries of the papers above (overlaps, alignment, row norms, spikes of
+W_t - W_0, training loss); the directions U come from ``target=`` or, in ``fit_stream``, from
+the stream's target.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from ._progress import Progress, check_verbose
+from ._validation import as_float_array, check_dtype, check_int
+from .backend import FAMILIES
+from .metrics import subspace_alignment
+from .network import _TwoLayerBase
+from .ridge import resolve_ridge
+
+__all__ = ["MultiStepNetwork", "Trajectory"]
+
+#: Batches at most this large run online SGD in the compiled loop on the host.
+FUSED_MAX_BATCH = 64
+
+
+# --------------------------------------------------------------------------- the rule table
+class _Rule:
+    """One accepted form of a parameter: ``test(value)`` and how it reads in an error."""
+
+    def __init__(self, test: Callable[[object], bool], text: str):
+        self.test, self.text = test, text
+
+
+def _real(low=None, high=None, *, low_open=False):
+    def test(v):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(float(v)):
+            return False
+        v = float(v)
+        if low is not None and (v <= low if low_open else v < low):
+            return False
+        return high is None or v <= high
+    bound = "" if low is None else (f" > {low}" if low_open else f" >= {low}")
+    return _Rule(test, f"a finite number{bound}")
+
+
+def _integer(low):
+    return _Rule(lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= low,
+                 f"an integer >= {low}")
+
+
+def _options(*names):
+    return _Rule(lambda v: isinstance(v, str) and v in names, " or ".join(map(repr, names)))
+
+
+_NONE = _Rule(lambda v: v is None, "None")
+_BOOL = _Rule(lambda v: isinstance(v, (bool, np.bool_)), "a bool")
+_CALLABLE = _Rule(callable, "a callable t -> value")
+_SEQUENCE = _Rule(lambda v: isinstance(v, (Sequence, np.ndarray)) and not isinstance(v, str),
+                  "a sequence of one value per step")
+_DTYPE = _Rule(lambda v: _is_float_dtype(v), "float32 or float64")
+_ANY = _Rule(lambda v: True, "anything")
+
+
+def _is_float_dtype(v):
+    try:
+        return np.dtype(v) in (np.float32, np.float64)
+    except TypeError:
+        return False
+
+
+def check_rules(est, rules) -> None:
+    """Check every parameter named in ``rules`` ({name: [accepted forms]}): a value must match
+    one form, else ``ValueError('<name> must be ...; got ...')`` (``TypeError`` when no form
+    of its type exists)."""
+    for name, forms in rules.items():
+        value = getattr(est, name)
+        if any(rule.test(value) for rule in forms):
+            continue
+        wanted = ", ".join(rule.text for rule in forms[:-1])
+        wanted = f"{wanted} or {forms[-1].text}" if wanted else forms[-1].text
+        raise ValueError(f"{name} must be {wanted}; got {value!r}")
+
+
+# --------------------------------------------------------------------------- the trajectory
+@dataclass
+class Trajectory:
+    """The first layer's path, recorded at steps ``step`` (K of them, 0 and T included).
+
+    step : (K,) int, the t of each record (W_t after t steps).
+    loss : (T,) float64, the training loss of step t's batch at W_t (before the step; the
+        smoothed loss's sample at W~_t for ``loss='smoothed'``).
+    lr : (T,) float64, the learning rate eta_t used (for ``lr='normalized'`` the one chosen).
+    row_norms : (K, m) float64, |w_j| at each record.
+    spike_values : (K, k) float64, the top k singular values of W_t - W_0 (k = min(m, d, r + 3),
+        r = 3 without U), descending; zeros at t = 0.
+    overlaps : (K, m, r) float64, M = W_t U^T (None without U).
+    alignment : (K,) float64, ``fastrep.metrics.subspace_alignment(W_t, U)`` (None without U).
+    spike_alignment : (K, k) float64, |U v_i|^2 for the right singular vector v_i of each spike
+        (1: the spike lies in span(U); r/d: a random direction; None without U).
+    """
+
+    step: np.ndarray
+    loss: np.ndarray
+    lr: np.ndarray
+    row_norms: np.ndarray
+    spike_values: np.ndarray
+    overlaps: np.ndarray | None = None
+    alignment: np.ndarray | None = None
+    spike_alignment: np.ndarray | None = None
+
+    def to_dict(self) -> dict[str, np.ndarray | None]:
+        """{field: array}: the arrays themselves (no copies)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class _Recorder:
+    def __init__(self, W0, U, T):
+        self.W0, self.U = W0, U
+        m, d = W0.shape
+        self.k = min(m, d, (U.shape[0] if U is not None else 0) + 3)
+        self.rows: list[tuple] = []
+
+    def record(self, t, W):
+        D = W - self.W0
+        m, d = D.shape
+        if m >= d:  # right singular vectors from the (d, d) Gram
+            s2, V = np.linalg.eigh(D.T @ D)
+            order = np.argsort(s2)[::-1][: self.k]
+            s, V = np.sqrt(np.maximum(s2[order], 0.0)), V[:, order]
+        else:
+            s2, Q = np.linalg.eigh(D @ D.T)
+            order = np.argsort(s2)[::-1][: self.k]
+            s = np.sqrt(np.maximum(s2[order], 0.0))
+            V = D.T @ Q[:, order]
+            V /= np.where(s > 0, s, 1.0)
+        norms = np.sqrt(np.sum(W**2, axis=1))
+        if self.U is not None:
+            M = W @ self.U.T
+            align = subspace_alignment(W, self.U) if np.any(norms > 0) else 0.0
+            spike_align = np.where(s > 0, np.sum((self.U @ V) ** 2, axis=0), 0.0)
+        else:
+            M = align = spike_align = None
+        self.rows.append((t, norms, s, M, align, spike_align))
+
+    def result(self, loss, lr):
+        cols = list(zip(*self.rows, strict=True))
+        has_u = self.U is not None
+        return Trajectory(
+            step=np.array(cols[0], dtype=np.int64), loss=loss, lr=lr,
+            row_norms=np.stack(cols[1]), spike_values=np.stack(cols[2]),
+            overlaps=np.stack(cols[3]) if has_u else None,
+            alignment=np.array(cols[4], dtype=np.float64) if has_u else None,
+            spike_alignment=np.stack(cols[5]) if has_u else None,
+        )
+
+
+# --------------------------------------------------------------------------- the estimator
+def _schedule_rules():
+    return [_options("normalized"), _real(0.0, low_open=True), _SEQUENCE, _CALLABLE]
+
+
+class MultiStepNetwork(_TwoLayerBase):
+    """T gradient steps on the first layer (fresh batches, one reused batch, or online SGD),
+    then ridge on the second layer. See the module docstring for the model, the protocols and
+    the smoothed loss.
+
+    Parameters
+    ----------
+    width : int (default 1000)
+        m, the number of neurons (even with ``readout='symmetric'``).
+    steps : int >= 1 (default 1)
+        T, the number of first-layer steps.
+    protocol : 'fresh' (default), 'reuse' or 'online'
+        Which samples each step sees (module docstring).
+    batch_size : int >= 1 or None
+        B of ``protocol='online'`` (required there, unused otherwise).
+    lr : 'normalized' (default), float > 0, a sequence of T floats, or a callable t -> float
+        eta_t, t = 0..T-1. 'normalized' chooses eta_t so that the step eta_t grad has mean
+        squared row norm 1 (Algorithm 1's default, the first author's code).
+    weight_decay : 'inverse' (default), float >= 0, a sequence of T floats, or a callable
+        lam_t. 'inverse' is Algorithm 1's lam_t = 1/eta_t, which cancels W_t exactly (W_{t+1} =
+        -eta_t grad); 0 is no decay (W_{t+1} = W_t - eta_t grad, GiantStep's steps).
+    loss : 'squared' (default) or 'smoothed'
+        The smoothed loss of Damian et al. 2023 (module docstring), radius ``smoothing``.
+    smoothing : float > 0 or None
+        lambda of ``loss='smoothed'``.
+    spherical : bool (default False)
+        Project each row of W to the unit sphere after every step.
+    readout : 'symmetric' (default) or 'gaussian'
+        The initialisation of the second layer during the steps (module docstring).
+    bias : bool (default True)
+        Neurons with biases b_j ~ N(0, 1); False gives b = 0 (bias-free neurons).
+    rebias, split, ridge, center, dtype, backend, seed, chunk_size, precision, max_memory, verbose
+        As for :class:`fastrep.OneStepNetwork`.
+    target : MultiIndexTarget, an (r, d) array with orthonormal rows, or None
+        The directions U that the trajectory measures overlaps against (``fit_stream`` takes
+        the stream's target when this is None).
+    record_every : int >= 1 or None
+        Record the trajectory every this many steps (and at T); None: every step for T <= 100,
+        else about 100 records.
+
+    Fitted attributes
+    -----------------
+    Those of :class:`fastrep.OneStepNetwork` (``W_``, ``b_``, ``a_``, ``ridge_``, ``label_mean_``,
+    ``label_linear_``, ``timings_``, ``ridge_path_``, ``backend_``, ...), and ``lr_`` (T,) the
+    learning rates used, ``weight_decay_`` (T,), ``first_layer_a_`` (m,) the readout a_j times
+    its scale s used during the steps, ``trajectory_`` (:class:`Trajectory`). ``timings_`` has
+    'steps' in place of 'step1'.
+
+    Raises ``ValueError`` naming the step and ``lr`` when a step's W is not finite.
+
+    With ``steps=1`` and the defaults it is :class:`fastrep.OneStepNetwork` bit for bit, and
+    with ``protocol='fresh'`` ``OneStepNetwork(steps=T)`` (which stays: it is Algorithm 1's
+    documented generalisation, fresh batches with the paper's decay; this class is the general
+    trainer).
+    """
+
+    _parameter_rules = {
+        "width": [_integer(2)],
+        "steps": [_integer(1)],
+        "protocol": [_options("fresh", "reuse", "online")],
+        "batch_size": [_NONE, _integer(1)],
+        "lr": _schedule_rules(),
+        "weight_decay": [_options("inverse"), _real(0.0), _SEQUENCE, _CALLABLE],
+        "loss": [_options("squared", "smoothed")],
+        "smoothing": [_NONE, _real(0.0, low_open=True)],
+        "spherical": [_BOOL],
+        "readout": [_options("symmetric", "gaussian")],
+        "bias": [_BOOL],
+        "rebias": [_BOOL],
+        "split": [_BOOL],
+        "ridge": [_options("validate"), _real(0.0, low_open=True)],
+        "center": [_BOOL],
+        "dtype": [_DTYPE],
+        "backend": [_options("auto", "reference", "cpp", "numba", "cupy"), _NONE],
+        "seed": [_integer(0)],
+        "chunk_size": [_NONE, _integer(1)],
+        "precision": [_options("highest", "tf32")],
+        "target": [_ANY],
+        "record_every": [_NONE, _integer(1)],
+        "max_memory": [_ANY],
+    }
+
+    def __init__(self, width=1000, *, steps=1, protocol="fresh", batch_size=None, lr="normalized",
+                 weight_decay="inverse", loss="squared", smoothing=None, spherical=False,
+                 readout="symmetric", bias=True, rebias=False, split=False, ridge="validate", center=True,
+                 target=None, record_every=None, dtype=np.float32, backend="auto", seed=0, chunk_size=None,
+                 precision="highest", max_memory=None, verbose=False):
+        self.width = width
+        self.steps = steps
+        self.protocol = protocol
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.loss = loss
+        self.smoothing = smoothing
+        self.spherical = spherical
+        self.readout = readout
+        self.bias = bias
+        self.rebias = rebias
+        self.split = split
+        self.ridge = ridge
+        self.center = center
+        self.target = target
+        self.record_every = record_every
+        self.dtype = dtype
+        self.backend = backend
+        self.seed = seed
+        self.chunk_size = chunk_size
+        self.precision = precision
+        self.max_memory = max_memory
+        self.verbose = verbose
+
+    # ----------------------------------------------------------------- parameters
+    def _check_params(self):
+        check_rules(self, self._parameter_rules)
+        check_verbose(self.verbose)
+        resolve_ridge(self.ridge)
+        if self.readout == "symmetric" and self.width % 2:
+            raise ValueError("width must be even: the symmetric initialization pairs neuron j with "
+                             f"j + width/2; got {self.width}")
+        if self.protocol == "online" and self.batch_size is None:
+            raise ValueError("batch_size must be an integer >= 1 with protocol='online'; got None")
+        if self.loss == "smoothed" and self.smoothing is None:
+            raise ValueError("smoothing must be a number > 0 with loss='smoothed'; got None")
+        self._schedule("lr", self.lr)
+        self._schedule("weight_decay", self.weight_decay)
+        return int(self.width), check_dtype(self.dtype)
+
+    def _schedule(self, name, value):
+        """(T,) float64 of a schedule, NaN where it is a string ('normalized'/'inverse')."""
+        T = int(self.steps)
+        if isinstance(value, str):
+            return np.full(T, np.nan)
+        if callable(value):
+            vals = [value(t) for t in range(T)]
+        elif isinstance(value, (Sequence, np.ndarray)):
+            vals = list(np.asarray(value, dtype=np.float64).reshape(-1))
+            if len(vals) != T:
+                raise ValueError(f"{name} must have one value per step (steps = {T}); got {len(vals)}")
+        else:
+            vals = [value] * T
+        out = np.array(vals, dtype=np.float64)
+        low_ok = out > 0 if name == "lr" else out >= 0
+        if not np.all(np.isfinite(out) & low_ok):
+            bad = int(np.flatnonzero(~(np.isfinite(out) & low_ok))[0])
+            what = "> 0" if name == "lr" else ">= 0"
+            raise ValueError(f"{name} must be finite and {what} at every step; got {out[bad]!r} at step {bad}")
+        return out
+
+    def _families(self):
+        return {k: v for k, v in FAMILIES["OneStepNetwork"].items() if k != "stream"}
+
+    def _directions(self, d):
+        target = self.target if self.target is not None else getattr(self, "_stream_target", None)
+        if target is None:
+            return None
+        U = getattr(target, "U", target)
+        U = np.asarray(as_float_array(U, "target", ndim=2, dtype=np.float64, xp=np), dtype=np.float64)
+        if U.shape[1] != d:
+            raise ValueError(f"target has directions of dimension {U.shape[1]} but the data has d = {d}")
+        return U
+
+    # ----------------------------------------------------------------- public API
+    def fit_stream(self, stream, n=None, **kwargs):
+        """:meth:`fastrep.OneStepNetwork.fit_stream`; the trajectory's U is the stream's target's
+        when ``target`` is None."""
+        self._stream_target = getattr(stream, "target", None)
+        try:
+            return super().fit_stream(stream, n, **kwargs)
+        finally:
+            self._stream_target = None
+
+    def initialization(self, d, rng=None):
+        """The network before training, float64 NumPy: {'W': (m, d), 'b': (m,), 'a': (m,)}, where
+        'a' is the readout times its scale (the coefficient c_j of f = sum_j c_j relu(.)).
+
+        'symmetric': Algorithm 1's draws, in its order (so the fits agree bit for bit);
+        'gaussian': w_j ~ N(0, I/d), b_j ~ N(0, 1), a_j ~ N(0, 1/m), c_j = a_j / sqrt(m).
+        ``bias=False`` sets b = 0 (the draws of b are still made, so W does not change).
+        """
+        d = check_int(d, "d", low=1)
+        width = int(self.width)
+        rng = np.random.default_rng(self.seed) if rng is None else rng
+        if self.readout == "symmetric":
+            init = super().initialization(d, rng)
+        else:
+            W = rng.standard_normal((width, d)) / math.sqrt(d)
+            b = rng.standard_normal(width)
+            a = rng.standard_normal(width) / math.sqrt(width)
+            init = {"W": W, "b": b, "a": a / math.sqrt(width)}
+        if not self.bias:
+            init["b"] = np.zeros(width)
+        return init
+
+    # ----------------------------------------------------------------- the algorithm
+    def _fit(self, ctx, src, n, val):
+        """Initialization, label statistics, T steps, ridge head."""
+        rng = np.random.default_rng(self.seed)
+        self._ctx, self.timings_ = ctx, {}
+        self._progress = Progress(self.verbose, type(self).__name__)
+        with ctx.precision(self.precision), ctx.workspace(self.max_memory):
+            d = self.n_features_in_
+            init = self.initialization(d, rng)
+            U = self._directions(d)
+            stage1, stage2 = self._stages(n)
+            with self._stage("labels", "label statistics"):
+                data = self._label_stats(ctx, src, n)
+            with self._stage("steps", f"{self.steps} first-layer steps ({self.protocol})"):
+                W, paired, sgd = self._steps(ctx, data, stage1, init, U)
+            b = rng.standard_normal(W.shape[0]) if self.rebias else init["b"]
+            self.W_, self.first_layer_a_, self.n_samples_, self.b_ = W, init["a"], n, b
+            self._paired = paired
+            self._W_features = W[: W.shape[0] // 2] if paired else W
+            self._ridge_head(ctx, data, stage2, val)
+        self.backend_ = {**ctx.backend_, **({"sgd": sgd} if sgd else {})}
+        return self
+
+    def _batches(self, rows):
+        """[(lo, hi)] of each step."""
+        T, (lo, hi) = int(self.steps), rows
+        if self.protocol == "reuse":
+            if hi - lo < 1:
+                raise ValueError("protocol='reuse' needs at least 1 stage-1 sample")
+            return [(lo, hi)] * T
+        if self.protocol == "fresh":
+            bounds = np.linspace(lo, hi, T + 1).astype(int)
+            if np.any(np.diff(bounds) < 1):
+                raise ValueError(f"steps={T} needs at least {T} stage-1 samples; got {hi - lo}")
+            return [(int(bounds[t]), int(bounds[t + 1])) for t in range(T)]
+        B = int(self.batch_size)
+        if T * B > hi - lo:
+            raise ValueError(f"steps * batch_size = {T * B} stage-1 samples are needed with protocol='online'; "
+                             f"got {hi - lo} (steps={T}, batch_size={B})")
+        return [(lo + t * B, lo + (t + 1) * B) for t in range(T)]
+
+    def _record_steps(self):
+        T = int(self.steps)
+        every = self.record_every or (1 if T <= 100 else max(1, T // 100))
+        return every
+
+    def _use_fused(self, ctx):
+        if not (self.protocol == "online" and int(self.batch_size) <= FUSED_MAX_BATCH and ctx.on_host
+                and self.loss == "squared" and not isinstance(self.lr, str)
+                and ctx["onestep"].name in ("cpp", "numba")):
+            return False
+        try:
+            from ._kernels import sgd  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def _steps(self, ctx, data, rows, init, U):
+        """W after T steps (float64, host), whether it is paired, and the fused loop's name."""
+        T = int(self.steps)
+        batches = self._batches(rows)
+        eta = self._schedule("lr", self.lr)
+        lam = self._schedule("weight_decay", self.weight_decay)
+        inverse = isinstance(self.weight_decay, str)
+        symmetric = self.readout == "symmetric"
+        W, coef = init["W"], init["a"]
+        loss = np.full(T, np.nan)
+        rec = _Recorder(W.copy(), U, T)
+        every = self._record_steps()
+        rec.record(0, W)
+        if self._use_fused(ctx):
+            W = self._fused_online(ctx, data, batches, W.copy(), init, eta, lam, inverse, loss, rec, every)
+            self.lr_, self.weight_decay_ = eta, (1.0 / eta if inverse else lam)
+            self.trajectory_ = rec.result(loss, eta.copy())
+            return W, False, "numba"
+        ops, feat = ctx["onestep"], ctx["features"]
+        b_dev, c_dev = ctx.asarray(init["b"]), ctx.asarray(coef)
+        h = W.shape[0] // 2
+        z_rng = np.random.default_rng([int(self.seed), 1])  # the smoothing's draws; init's stay as they are
+        lr_used = np.empty(T)
+        for t, (lo, hi) in enumerate(batches):
+            n_t = hi - lo
+            smooth = self.loss == "smoothed"
+            if smooth:
+                W_eval, pull = _smoothed_point(W, float(self.smoothing), z_rng)
+            else:
+                W_eval, pull = W, None
+            half_only = t == 0 and symmetric and not smooth  # f = 0: the second half's gradient is -(first)
+            if half_only:
+                Wd, bd, part = ctx.asarray(W_eval[:h]), b_dev[:h], slice(0, h)
+            else:
+                Wd, bd, part = ctx.asarray(W_eval), b_dev, slice(None)
+            Gacc, sq = None, 0.0
+            what = f"step {t + 1} of {T}"
+            for Xc, r in self._rows(data.chunks(lo, hi, ctx.chunk), n_t, what):
+                if not half_only:
+                    r = r - feat.relu_features(Xc, Wd, bd, False) @ c_dev
+                sq += float(ctx.xp.sum(ctx.xp.astype(r, ctx.xp.float64) ** 2))
+                Gacc = ops.onestep_gradient(Xc, Wd, bd, r, acc=Gacc)
+            loss[t] = sq / n_t
+            Gs = ctx.host(Gacc).astype(np.float64) * coef[part, None]  # -(n_t / 2) grad
+            if half_only:
+                Gs = np.concatenate([Gs, -Gs])
+            if pull is not None:
+                Gs = pull(Gs)
+            if not np.all(np.isfinite(Gs)):
+                raise ValueError(f"step {t + 1} of {T}: the gradient is not finite at W_{t} (the previous "
+                                 f"step overflowed, or X and y do): lower lr (lr at step {t} = {lr_used[t - 1] if t else eta[0]:.4g})")
+            if isinstance(self.lr, str):  # 'normalized': the step has mean squared row norm 1
+                scale = math.sqrt(float(np.mean(np.sum(Gs**2, axis=1))))
+                if scale == 0.0:
+                    raise ValueError(f"step {t + 1} of {T}: the gradient is zero (the residuals carry no signal: "
+                                     "too few samples, or no degree >= 2 part in the target); lr='normalized' "
+                                     "cannot scale it")
+                step = Gs / scale
+                lr_used[t] = n_t / (2.0 * scale)
+            else:
+                step = float(eta[t]) * (2.0 / n_t) * Gs
+                lr_used[t] = eta[t]
+            if inverse:
+                W = step
+            elif lam[t] == 0.0:
+                W = W + step
+            else:
+                W = (1.0 - lr_used[t] * lam[t]) * W + step
+            if self.spherical:
+                norms = np.sqrt(np.sum(W**2, axis=1, keepdims=True))
+                W = W / np.where(norms > 0, norms, 1.0)
+            if not np.all(np.isfinite(W)):
+                raise ValueError(f"step {t + 1} of {T} made W non-finite (overflow): lr is too large there "
+                                 f"(lr at step {t} = {lr_used[t]:.4g}); lower lr")
+            if (t + 1) % every == 0 or t + 1 == T:
+                rec.record(t + 1, W)
+        self.lr_ = lr_used
+        self.weight_decay_ = 1.0 / lr_used if inverse else lam
+        self.trajectory_ = rec.result(loss, lr_used.copy())
+        paired = T == 1 and symmetric and inverse and self.loss == "squared"
+        return W, paired, None
+
+    def _fused_online(self, ctx, data, batches, W, init, eta, lam, inverse, loss, rec, every):
+        """Online SGD in the compiled loop, chunk by chunk; rows that end a chunk mid-batch are
+        carried to the next one. Records after each segment of ``every`` steps."""
+        from ._kernels.sgd import online_sgd
+
+        B, T = int(self.batch_size), int(self.steps)
+        lo, hi = batches[0][0], batches[-1][1]
+        b, c = np.ascontiguousarray(init["b"]), np.ascontiguousarray(init["a"])
+        chunk = max(B, (ctx.chunk // B) * B)
+        carry_X = carry_y = None
+        t = 0
+        for Xc, yc in self._rows(data.chunks(lo, hi, chunk), hi - lo, "online SGD"):
+            X64 = ctx.host(Xc).astype(np.float64)
+            y64 = ctx.host(yc).astype(np.float64)
+            if carry_X is not None:
+                X64, y64 = np.concatenate([carry_X, X64]), np.concatenate([carry_y, y64])
+            usable = (X64.shape[0] // B) * B
+            pos = 0
+            while pos < usable:
+                # run to the next record point
+                nxt = min(((t // every) + 1) * every, T)
+                nb = min((usable - pos) // B, nxt - t)
+                bad = online_sgd(X64[pos:pos + nb * B], y64[pos:pos + nb * B], W, b, c, eta, lam, t, B,
+                                 inverse, bool(self.spherical), loss)
+                if bad >= 0:
+                    raise ValueError(f"step {bad + 1} of {T} made W non-finite (overflow): lr is too large "
+                                     f"there (lr at step {bad} = {eta[bad]:.4g}); lower lr")
+                t += nb
+                pos += nb * B
+                if t % every == 0 or t == T:
+                    rec.record(t, W.copy())
+            carry_X, carry_y = X64[usable:], y64[usable:]
+            if carry_X.shape[0] == 0:
+                carry_X = carry_y = None
+        return W
+
+
+def _smoothed_point(W, lam, rng):
+    """(W~, pullback) of the smoothed loss: one draw z_j per neuron, uniform on the unit sphere
+    of w_j's orthogonal complement; pullback maps the gradient at W~ to W (z held fixed)."""
+    xi = rng.standard_normal(W.shape)
+    rho = np.sqrt(np.sum(W**2, axis=1, keepdims=True))
+    safe = np.where(rho > 0, rho, 1.0)
+    w_hat = W / safe
+    z = xi - np.sum(xi * w_hat, axis=1, keepdims=True) * w_hat
+    z /= np.sqrt(np.sum(z**2, axis=1, keepdims=True))
+    v = W + lam * z
+    nv = np.sqrt(np.sum(v**2, axis=1, keepdims=True))
+    u = v / nv
+    W_eval = rho * u
+
+    def pull(g):
+        ug = np.sum(u * g, axis=1, keepdims=True)
+        return w_hat * ug + (rho / nv) * (g - u * ug)
+
+    return W_eval, pull
+
