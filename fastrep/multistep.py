@@ -178,14 +178,25 @@ class _Recorder:
         self.rows: list[tuple] = []
 
     def record(self, t, W):
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging W is reported by the step
+            self._record(t, W)
+
+    def _record(self, t, W):
         D = W - self.W0
         m, d = D.shape
+        gram = D.T @ D if m >= d else D @ D.T
+        if not np.all(np.isfinite(gram)):  # W overflowed: the step reports it; NaN here
+            k, r = self.k, (self.U.shape[0] if self.U is not None else 0)
+            nan = np.full(k, np.nan)
+            self.rows.append((t, np.sqrt(np.sum(W**2, axis=1)), nan,
+                              *((np.full((m, r), np.nan), np.nan, nan) if self.U is not None else (None,) * 3)))
+            return
         if m >= d:  # right singular vectors from the (d, d) Gram
-            s2, V = np.linalg.eigh(D.T @ D)
+            s2, V = np.linalg.eigh(gram)
             order = np.argsort(s2)[::-1][: self.k]
             s, V = np.sqrt(np.maximum(s2[order], 0.0)), V[:, order]
         else:
-            s2, Q = np.linalg.eigh(D @ D.T)
+            s2, Q = np.linalg.eigh(gram)
             order = np.argsort(s2)[::-1][: self.k]
             s = np.sqrt(np.maximum(s2[order], 0.0))
             V = D.T @ Q[:, order]
@@ -212,6 +223,10 @@ class _Recorder:
 
 
 # --------------------------------------------------------------------------- the estimator
+class _Diverged(ArithmeticError):
+    """A step's loss or gradient is not finite (reported with the step and lr by the caller)."""
+
+
 def _schedule_rules():
     return [_options("normalized"), _real(0.0, low_open=True), _SEQUENCE, _CALLABLE]
 
@@ -485,62 +500,20 @@ class MultiStepNetwork(_TwoLayerBase):
             self.lr_, self.weight_decay_ = eta, (1.0 / eta if inverse else lam)
             self.trajectory_ = rec.result(loss, eta.copy())
             return W, False, "numba"
-        ops, feat = ctx["onestep"], ctx["features"]
         b_dev, c_dev = ctx.asarray(init["b"]), ctx.asarray(coef)
-        h = W.shape[0] // 2
         z_rng = np.random.default_rng([int(self.seed), 1])  # the smoothing's draws; init's stay as they are
         lr_used = np.empty(T)
         for t, (lo, hi) in enumerate(batches):
-            n_t = hi - lo
-            smooth = self.loss == "smoothed"
-            if smooth:
-                W_eval, pull = _smoothed_point(W, float(self.smoothing), z_rng)
-            else:
-                W_eval, pull = W, None
-            half_only = t == 0 and symmetric and not smooth  # f = 0: the second half's gradient is -(first)
-            if half_only:
-                Wd, bd, part = ctx.asarray(W_eval[:h]), b_dev[:h], slice(0, h)
-            else:
-                Wd, bd, part = ctx.asarray(W_eval), b_dev, slice(None)
-            Gacc, sq = None, 0.0
-            what = f"step {t + 1} of {T}"
-            for Xc, r in self._rows(data.chunks(lo, hi, ctx.chunk), n_t, what):
-                if not half_only:
-                    r = r - feat.relu_features(Xc, Wd, bd, False) @ c_dev
-                sq += float(ctx.xp.sum(ctx.xp.astype(r, ctx.xp.float64) ** 2))
-                Gacc = ops.onestep_gradient(Xc, Wd, bd, r, acc=Gacc)
-            loss[t] = sq / n_t
-            Gs = ctx.host(Gacc).astype(np.float64) * coef[part, None]  # -(n_t / 2) grad
-            if half_only:
-                Gs = np.concatenate([Gs, -Gs])
-            if pull is not None:
-                Gs = pull(Gs)
-            if not np.all(np.isfinite(Gs)):
-                raise ValueError(f"step {t + 1} of {T}: the gradient is not finite at W_{t} (the previous "
-                                 f"step overflowed, or X and y do): lower lr (lr at step {t} = {lr_used[t - 1] if t else eta[0]:.4g})")
-            if isinstance(self.lr, str):  # 'normalized': the step has mean squared row norm 1
-                scale = math.sqrt(float(np.mean(np.sum(Gs**2, axis=1))))
-                if scale == 0.0:
-                    raise ValueError(f"step {t + 1} of {T}: the gradient is zero (the residuals carry no signal: "
-                                     "too few samples, or no degree >= 2 part in the target); lr='normalized' "
-                                     "cannot scale it")
-                step = Gs / scale
-                lr_used[t] = n_t / (2.0 * scale)
-            else:
-                step = float(eta[t]) * (2.0 / n_t) * Gs
-                lr_used[t] = eta[t]
-            if inverse:
-                W = step
-            elif lam[t] == 0.0:
-                W = W + step
-            else:
-                W = (1.0 - lr_used[t] * lam[t]) * W + step
-            if self.spherical:
-                norms = np.sqrt(np.sum(W**2, axis=1, keepdims=True))
-                W = W / np.where(norms > 0, norms, 1.0)
-            if not np.all(np.isfinite(W)):
-                raise ValueError(f"step {t + 1} of {T} made W non-finite (overflow): lr is too large there "
-                                 f"(lr at step {t} = {lr_used[t]:.4g}); lower lr")
+            chunks = self._rows(data.chunks(lo, hi, ctx.chunk), hi - lo, f"step {t + 1} of {T}")
+            # f = 0 at the symmetric init: the second half's gradient is minus the first's
+            half_only = t == 0 and symmetric and self.loss == "squared"
+            try:
+                W, loss[t], lr_used[t] = self._step(ctx, chunks, hi - lo, W, t, eta, lam, coef, b_dev, c_dev,
+                                                    z_rng, half_only)
+            except _Diverged as exc:
+                j = int(np.argmax(lr_used[:t])) if t else 0
+                raise ValueError(f"step {t + 1} of {T}: {exc}; the largest lr so far is lr at step {j} = "
+                                 f"{lr_used[j] if t else eta[0]:.4g}: lower lr") from None
             if (t + 1) % every == 0 or t + 1 == T:
                 rec.record(t + 1, W)
         self.lr_ = lr_used
@@ -548,6 +521,89 @@ class MultiStepNetwork(_TwoLayerBase):
         self.trajectory_ = rec.result(loss, lr_used.copy())
         paired = T == 1 and symmetric and inverse and self.loss == "squared"
         return W, paired, None
+
+    def _step(self, ctx, chunks, n_t, W, t, eta, lam, coef, b_dev, c_dev, z_rng, half_only=False):
+        """One step from W (float64 host) over ``chunks`` of (X, y_hat): (W_{t+1}, loss_t, eta_t)."""
+        T = int(self.steps)
+        ops, feat = ctx["onestep"], ctx["features"]
+        h = W.shape[0] // 2
+        if self.loss == "smoothed":
+            W_eval, pull = _smoothed_point(W, float(self.smoothing), z_rng)
+        else:
+            W_eval, pull = W, None
+        if half_only:
+            Wd, bd, part = ctx.asarray(W_eval[:h]), b_dev[:h], slice(0, h)
+        else:
+            Wd, bd, part = ctx.asarray(W_eval), b_dev, slice(None)
+        Gacc, sq = None, 0.0
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is caught below, by name
+            for Xc, r in chunks:
+                if not half_only:
+                    r = r - feat.relu_features(Xc, Wd, bd, False) @ c_dev
+                sq += float(ctx.xp.sum(ctx.xp.astype(r, ctx.xp.float64) ** 2))
+                Gacc = ops.onestep_gradient(Xc, Wd, bd, r, acc=Gacc)
+            Gs = ctx.host(Gacc).astype(np.float64) * coef[part, None]  # -(n_t / 2) grad
+            if half_only:
+                Gs = np.concatenate([Gs, -Gs])
+            if pull is not None:
+                Gs = pull(Gs)
+        if not (np.all(np.isfinite(Gs)) and math.isfinite(sq)):
+            raise _Diverged(f"the loss or gradient at W_{t} is not finite (W grew until the products overflowed)")
+        if isinstance(self.lr, str):  # 'normalized': the step has mean squared row norm 1
+            scale = math.sqrt(float(np.mean(np.sum(Gs**2, axis=1))))
+            if scale == 0.0:
+                raise ValueError(f"step {t + 1} of {T}: the gradient is zero (the residuals carry no signal: "
+                                 "too few samples, or no degree >= 2 part in the target); lr='normalized' "
+                                 "cannot scale it")
+            step = Gs / scale
+            eta_t = n_t / (2.0 * scale)
+        else:
+            step = float(eta[t]) * (2.0 / n_t) * Gs
+            eta_t = float(eta[t])
+        with np.errstate(over="ignore", invalid="ignore"):
+            if isinstance(self.weight_decay, str):  # 'inverse': the decay cancels W_t
+                W = step
+            elif lam[t] == 0.0:
+                W = W + step
+            else:
+                W = (1.0 - eta_t * lam[t]) * W + step
+            if self.spherical:
+                norms = np.sqrt(np.sum(W**2, axis=1, keepdims=True))
+                W = W / np.where(norms > 0, norms, 1.0)
+        if not np.all(np.isfinite(W)):
+            raise ValueError(f"step {t + 1} of {T} made W non-finite (overflow): lr is too large there "
+                             f"(lr at step {t} = {eta_t:.4g}); lower lr")
+        return W, sq / n_t, eta_t
+
+    def gradient_step(self, X, y, W, t=0):
+        """One step of this trainer's rule from ``W`` on the batch (X, y): (W_next, loss).
+
+        X (n, d), y (n,) the labels as the step sees them (already centred); W (m, d) the
+        current first layer; t the step's index in the ``lr``/``weight_decay`` schedules. b and
+        the readout are the initialization's (from ``seed``); the arithmetic, backend and dtype
+        are the fit's (the products in ``dtype``, the update in float64), so a fit's step t from
+        W_t is this call. W_next is float64 NumPy; loss the batch's mean squared residual at W
+        (at the smoothed point for ``loss='smoothed'``, one draw from ``seed``).
+        """
+        _, dtype = self._check_params()
+        X, y = self._validate_xy(X, y, "X", "y", reset=False, d=np.shape(X)[1] if np.ndim(X) == 2 else None)
+        d = X.shape[1]
+        W = np.array(as_float_array(W, "W", ndim=2, dtype=np.float64, xp=np), dtype=np.float64)
+        if W.shape != (int(self.width), d):
+            raise ValueError(f"W must have shape (width, d) = ({self.width}, {d}); got {W.shape}")
+        t = check_int(t, "t", low=0, high=int(self.steps) - 1)
+        ctx = self._context(dtype, d, X, y)
+        init = self.initialization(d)
+        eta = self._schedule("lr", self.lr)
+        lam = self._schedule("weight_decay", self.weight_decay)
+        z_rng = np.random.default_rng([int(self.seed), 1, t])
+        with ctx.precision(self.precision):
+            try:
+                W_next, loss, _ = self._step(ctx, [(X, y)], X.shape[0], W, t, eta, lam, init["a"],
+                                             ctx.asarray(init["b"]), ctx.asarray(init["a"]), z_rng)
+            except _Diverged as exc:
+                raise ValueError(f"W: {exc}; W is too large (an earlier lr too large)") from None
+        return W_next, loss
 
     def _fused_online(self, ctx, data, batches, W, init, eta, lam, inverse, loss, rec, every):
         """Online SGD in the compiled loop, chunk by chunk; rows that end a chunk mid-batch are

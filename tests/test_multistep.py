@@ -1,0 +1,232 @@
+"""MultiStepNetwork: T first-layer steps (fresh, reuse, online), then ridge."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from fastrep import DegenerateTargetWarning, GaussianStream, MultiIndexTarget, MultiStepNetwork, OneStepNetwork
+from fastrep.backend import BackendUnavailableError, get_backend
+from fastrep.metrics import subspace_alignment
+
+D = 24
+
+
+@pytest.fixture(scope="module")
+def target():
+    return MultiIndexTarget.single_index(D, "he2")
+
+
+@pytest.fixture(scope="module")
+def data(target):
+    X, y = target.sample(2000, 0)
+    Xv, yv = target.sample(400, 0, split="val")
+    return X, y, Xv, yv
+
+
+def _same(a, b, X):
+    assert np.array_equal(a.W_, b.W_)
+    assert np.array_equal(a.b_, b.b_)
+    assert np.array_equal(a.a_, b.a_)
+    assert a.ridge_ == b.ridge_
+    assert np.array_equal(a.predict(X), b.predict(X))
+
+
+@pytest.mark.filterwarnings("ignore::fastrep.ridge.RidgeGridEdgeWarning")
+@pytest.mark.parametrize("kw", [{}, {"rebias": True}, {"split": True, "ridge": 1e-3}, {"dtype": np.float64},
+                                {"eta1": 0.7}])
+def test_one_step_is_algorithm_1_bit_for_bit(data, kw):
+    X, y, Xv, yv = data
+    kw = dict(kw)
+    lr = kw.pop("eta1", "normalized")
+    one = OneStepNetwork(width=32, eta1=lr, **kw).fit(X, y, Xv, yv)
+    multi = MultiStepNetwork(width=32, lr=lr, **kw).fit(X, y, Xv, yv)
+    _same(one, multi, Xv)
+    assert multi._paired and multi.trajectory_.step.tolist() == [0, 1]
+
+
+@pytest.mark.filterwarnings("ignore::fastrep.ridge.RidgeGridEdgeWarning")
+@pytest.mark.parametrize("steps,lr", [(2, "normalized"), (3, 0.4)])
+def test_fresh_batches_are_onestep_steps_bit_for_bit(data, steps, lr):
+    X, y, Xv, yv = data
+    one = OneStepNetwork(width=32, steps=steps, eta1=lr).fit(X, y, Xv, yv)
+    multi = MultiStepNetwork(width=32, steps=steps, lr=lr, protocol="fresh").fit(X, y, Xv, yv)
+    _same(one, multi, Xv)
+
+
+def test_fit_stream_matches_onestep_and_takes_u_from_the_stream(target):
+    stream = GaussianStream(target, 3)
+    one = OneStepNetwork(width=32, steps=2).fit_stream(stream, 1500, n_val=300)
+    multi = MultiStepNetwork(width=32, steps=2).fit_stream(stream, 1500, n_val=300)
+    _same(one, multi, stream.take(50)[0])
+    tr = multi.trajectory_
+    assert tr.overlaps.shape == (3, 32, 1) and tr.alignment.shape == (3,)
+    np.testing.assert_allclose(tr.overlaps[-1], multi.W_ @ target.U.T)
+    assert tr.alignment[-1] == pytest.approx(subspace_alignment(multi.W_, target.U))
+    np.testing.assert_allclose(tr.row_norms[-1], np.linalg.norm(multi.W_, axis=1))
+    assert "stream" in multi.backend_ and multi.stream_cache_ in ("kept", "regenerated")
+
+
+def test_trajectory_spikes_are_the_singular_values_of_the_move(data, target):
+    X, y, Xv, yv = data
+    m = MultiStepNetwork(width=32, steps=2, protocol="reuse", lr=0.3, weight_decay=0.0, target=target,
+                         ridge=1e-3).fit(X, y)
+    tr = m.trajectory_
+    W0 = m.initialization(D)["W"]
+    s = np.linalg.svd(m.W_ - W0, compute_uv=False)
+    np.testing.assert_allclose(tr.spike_values[-1], s[: tr.spike_values.shape[1]], rtol=1e-8)
+    assert np.all(tr.spike_values[0] == 0)
+    # the He2 step moves W along u: the top spike lies in span(U), the others do not
+    assert tr.spike_alignment[-1, 0] > 0.8 and tr.spike_alignment[-1, 1] < 0.5
+    assert tr.loss.shape == (2,) and np.all(np.isfinite(tr.loss)) and np.all(tr.lr == 0.3)
+    assert tr.alignment[2] > tr.alignment[1] > tr.alignment[0]
+
+
+def test_reuse_sees_every_sample_at_every_step(data):
+    X, y, *_ = data
+    kw = dict(width=32, lr=0.2, weight_decay=0.0, readout="gaussian", bias=False, ridge=1e-3)
+    reuse = MultiStepNetwork(steps=2, protocol="reuse", **kw).fit(X, y)
+    # the same two steps by hand, each on all n rows (the labels as the steps see them)
+    y_hat = y - reuse.label_mean_ - X @ reuse.label_linear_.astype(np.float32)
+    one = MultiStepNetwork(steps=2, **kw)
+    W1, _ = one.gradient_step(X, y_hat, one.initialization(D)["W"], t=0)
+    W2, _ = one.gradient_step(X, y_hat, W1, t=1)
+    np.testing.assert_array_equal(reuse.W_, W2)
+
+
+def _backends():
+    out = []
+    for name in ("reference", "cpp", "numba", "cupy"):
+        try:
+            get_backend(name)
+        except BackendUnavailableError:
+            continue
+        out.append(name)
+    return out
+
+
+@pytest.mark.parametrize("dtype,rtol", [(np.float32, 2e-4), (np.float64, 1e-10)])
+@pytest.mark.parametrize("protocol_kw", [{"readout": "symmetric"}, {"readout": "gaussian", "bias": False,
+                                                                      "weight_decay": 0.0, "spherical": True}])
+def test_every_backend_takes_the_reference_step_from_the_same_w(data, dtype, rtol, protocol_kw):
+    X, y, *_ = data
+    X, y = X[:600].astype(dtype), y[:600].astype(dtype)
+    ref = MultiStepNetwork(width=32, steps=3, lr=0.3, backend="reference", dtype=dtype, **protocol_kw)
+    W = ref.initialization(D)["W"]
+    for t in range(3):
+        W_ref, loss_ref = ref.gradient_step(X, y, W, t=t)
+        for name in _backends():
+            if name == "reference":
+                continue
+            Xb, yb = X, y
+            if name == "cupy":
+                import cupy
+
+                Xb, yb = cupy.asarray(X), cupy.asarray(y)
+            other = clone(ref).set_params(backend=name)
+            W_b, loss_b = other.gradient_step(Xb, yb, W, t=t)
+            scale = np.max(np.abs(W_ref))
+            np.testing.assert_allclose(W_b, W_ref, rtol=rtol, atol=rtol * scale, err_msg=f"{name} step {t}")
+            assert loss_b == pytest.approx(loss_ref, rel=rtol * 10)
+        W = W_ref
+
+
+def test_online_compiled_loop_matches_the_generic_steps(target):
+    stream = GaussianStream(target, 5, dtype=np.float64)
+    kw = dict(width=16, steps=300, protocol="online", lr=0.02, weight_decay=0.1, readout="gaussian",
+              bias=False, ridge=1e-3, dtype=np.float64, spherical=True, record_every=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateTargetWarning)
+        for B in (1, 3):
+            fused = MultiStepNetwork(batch_size=B, chunk_size=257, **kw).fit_stream(stream, 1200)
+            ref = MultiStepNetwork(batch_size=B, backend="reference", **kw).fit_stream(stream, 1200)
+            assert fused.backend_["sgd"] == "numba" and "sgd" not in ref.backend_
+            np.testing.assert_allclose(fused.W_, ref.W_, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(fused.trajectory_.loss, ref.trajectory_.loss, rtol=1e-9)
+            assert fused.trajectory_.step.tolist() == [0, 50, 100, 150, 200, 250, 300]
+            np.testing.assert_allclose(np.linalg.norm(fused.W_, axis=1), 1.0)
+
+
+@pytest.mark.parametrize("protocol", ["fresh", "online"])
+def test_a_diverging_step_names_the_step_and_lr(data, protocol):
+    X, y, *_ = data
+    m = MultiStepNetwork(width=16, steps=40, protocol=protocol, batch_size=8, lr=[1e-3] * 5 + [1e30] * 35,
+                         weight_decay=0.0, readout="gaussian", dtype=np.float64)
+    with pytest.raises(ValueError, match=r"step \d+ of 40.*lr"):
+        m.fit(X.astype(np.float64), y.astype(np.float64))
+    assert not hasattr(m, "a_") or np.all(np.isfinite(m.a_))
+
+
+def test_schedules_accept_sequences_and_callables(data):
+    X, y, *_ = data
+    a = MultiStepNetwork(width=16, steps=3, lr=[0.1, 0.2, 0.3], weight_decay=0.0, ridge=1e-3).fit(X, y)
+    b = MultiStepNetwork(width=16, steps=3, lr=lambda t: (0.1, 0.2, 0.3)[t], weight_decay=lambda t: 0.0,
+                         ridge=1e-3).fit(X, y)
+    np.testing.assert_array_equal(a.W_, b.W_)
+    np.testing.assert_array_equal(a.lr_, [0.1, 0.2, 0.3])
+    # no decay: W_1 = W_0 + step, so W keeps its initialization
+    c = MultiStepNetwork(width=16, steps=1, lr=1e-12, weight_decay=0.0, ridge=1e-3).fit(X, y)
+    np.testing.assert_allclose(c.W_, c.initialization(D)["W"], atol=1e-9)
+    assert not c._paired
+
+
+def test_gaussian_readout_and_bias_free(data):
+    X, y, *_ = data
+    m = MultiStepNetwork(width=15, readout="gaussian", bias=False)
+    init = m.initialization(D)
+    assert np.all(init["b"] == 0)
+    assert np.std(init["a"] * 15) == pytest.approx(1.0, abs=0.5)  # a ~ N(0, 1/m), scale 1/sqrt(m)
+    fit = m.set_params(lr=0.5, weight_decay=0.0, ridge=1e-3).fit(X, y)
+    assert np.all(fit.b_ == 0)
+    assert fit.trajectory_.loss[0] > 0
+
+
+def test_smoothed_loss_tends_to_the_squared_loss(data):
+    X, y, *_ = data
+    kw = dict(width=16, steps=2, protocol="reuse", lr=0.2, weight_decay=0.0, readout="gaussian", ridge=1e-3,
+              dtype=np.float64)
+    X, y = X.astype(np.float64), y.astype(np.float64)
+    plain = MultiStepNetwork(**kw).fit(X, y)
+    tiny = MultiStepNetwork(loss="smoothed", smoothing=1e-9, **kw).fit(X, y)
+    wide = MultiStepNetwork(loss="smoothed", smoothing=0.5, **kw).fit(X, y)
+    np.testing.assert_allclose(tiny.W_, plain.W_, rtol=1e-6, atol=1e-7)
+    assert np.max(np.abs(wide.W_ - plain.W_)) > 1e-3
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"protocol": "sgd"}, "protocol must be 'fresh' or 'reuse' or 'online'; got 'sgd'"),
+    ({"protocol": "online"}, "batch_size must be"),
+    ({"lr": -1.0}, "lr must be"),
+    ({"lr": [0.1, 0.2]}, "lr must have one value per step"),
+    ({"weight_decay": -0.1}, "weight_decay must be"),
+    ({"loss": "smoothed"}, "smoothing must be"),
+    ({"width": 7}, "width must be even"),
+    ({"steps": 0}, "steps must be"),
+    ({"readout": "ones"}, "readout must be"),
+])
+def test_bad_parameters_are_named(data, kw, match):
+    X, y, *_ = data
+    with pytest.raises(ValueError, match=match.replace("(", r"\(").replace("[", r"\[")):
+        MultiStepNetwork(**{"width": 8, "steps": 1, **kw}).fit(X, y)
+
+
+def test_too_few_samples_for_the_online_steps(data):
+    X, y, *_ = data
+    with pytest.raises(ValueError, match="steps \\* batch_size"):
+        MultiStepNetwork(width=8, steps=500, protocol="online", batch_size=8, lr=0.1).fit(X, y)
+
+
+def test_clone_pickle_and_refit(data, target):
+    X, y, Xv, yv = data
+    m = MultiStepNetwork(width=16, steps=2, protocol="reuse", lr=0.3, target=target, ridge=1e-3).fit(X, y)
+    c = clone(m)
+    assert c.get_params()["protocol"] == "reuse" and not hasattr(c, "W_")
+    back = pickle.loads(pickle.dumps(m))
+    np.testing.assert_array_equal(back.predict(Xv), m.predict(Xv))
+    W = m.W_.copy()
+    m.refit(Xv, yv)
+    np.testing.assert_array_equal(m.W_, W)
