@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fastrep import DegenerateTargetWarning, GaussianStream, MultiIndexTarget, MultiStepNetwork, OneStepNetwork
 from fastrep.backend import BackendUnavailableError, get_backend
@@ -230,3 +231,18 @@ def test_clone_pickle_and_refit(data, target):
     W = m.W_.copy()
     m.refit(Xv, yv)
     np.testing.assert_array_equal(m.W_, W)
+
+
+def _expected_sklearn_failures(estimator):
+    from tests.test_network import _expected_failures
+
+    return _expected_failures(estimator)
+
+
+@parametrize_with_checks(
+    [MultiStepNetwork(width=16, steps=2, protocol="reuse", lr=0.3, weight_decay=0.0, readout="gaussian")],
+    expected_failed_checks=_expected_sklearn_failures,
+)
+@pytest.mark.filterwarnings("ignore::fastrep.ridge.RidgeGridEdgeWarning")
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
