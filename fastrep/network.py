@@ -194,9 +194,10 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         stream, n = as_stream(stream, n)
         target = getattr(stream, "target", None)
         if target is not None and getattr(target, "nondegenerate", True) is False:
+            rank = target.hessian_rank() if hasattr(target, "hessian_rank") else "< r"
             warnings.warn(
-                "the target's expected Hessian has rank < r (no degree-2 part in some direction): "
-                "Algorithm 1's guarantee does not cover it",
+                f"the target's expected Hessian has rank {rank} < r = {getattr(target, 'r', '?')} "
+                "(no degree-2 part in some direction): Algorithm 1's guarantee does not cover it",
                 DegenerateTargetWarning, stacklevel=2,
             )
         if np.dtype(stream.dtype) != dtype:

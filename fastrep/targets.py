@@ -313,6 +313,19 @@ class MultiIndexTarget:
         return cls(d, terms, seed=seed, **kwargs)
 
     @classmethod
+    def product(cls, d: int, r: int = 3, **kwargs) -> MultiIndexTarget:
+        """f*(x) = z_1 z_2 ... z_r = h_(1,..,1)(Ux): one term of degree r, no staircase.
+
+        The Gaussian analogue of an r-sparse parity, the contrast case of the staircase (Abbe,
+        Boix-Adsera, Misiakiewicz): every direction enters in the one degree-r term, so its
+        information exponent is r in each direction and its leap is r (a step must find all r
+        directions at once). r = 3 (the default) is h_(1,1,1). Its expected Hessian is 0 for
+        r >= 3 (rank 0). Keyword arguments go to the constructor (U, noise, normalize, seed).
+        """
+        r = check_int(r, "r", low=1, high=MAX_DEGREE)
+        return cls(d, {(1,) * r: 1.0}, **kwargs)
+
+    @classmethod
     def giant_step(cls, d: int, **kwargs) -> MultiIndexTarget:
         """The two-direction teacher 1/2 [f(theta_1.x) + f(theta_2.x)], f = He_1 + He_2/2 + He_4/24.
 
@@ -379,6 +392,61 @@ class MultiIndexTarget:
         so H and M have the same nonzero singular values)."""
         s = np.linalg.svd(self.hessian_core(), compute_uv=False)
         return int(np.sum(s > tol * self._norm))
+
+    def _support(self, center: bool) -> list[tuple[int, ...]]:
+        """The multi-indices with a nonzero coefficient (degree >= 2 with ``center``)."""
+        low = 2 if center else 1
+        return [a for a, c in self.terms.items() if c != 0.0 and sum(a) >= low]
+
+    def information_exponents(self, *, center: bool = False) -> tuple[int | None, ...]:
+        """(r,) the information exponent of each direction u_i of U (in the target's coordinates
+        z = Ux): the lowest degree |alpha| >= 1 of a term with a nonzero coefficient that
+        involves z_i (alpha_i > 0); None where no term does.
+
+        For a single-index g = sum_k c_k h_k this is k* = min{k >= 1 : c_k != 0} (He_3: 3), the
+        exponent of the online-SGD sample complexities n ~ d^(k* - 1) (Ben Arous, Gheissari,
+        Jagannath 2021) and d^(k*/2) (smoothed loss, Damian et al. 2023). ``center=True``
+        ignores the degree-0 and degree-1 terms, which the learners remove from the labels
+        (``center=True`` of the learners): the exponents that the steps then see.
+        """
+        out: list[int | None] = [None] * self.r
+        for alpha in self._support(center):
+            deg = sum(alpha)
+            for i, a in enumerate(alpha):
+                if a > 0 and (out[i] is None or deg < out[i]):
+                    out[i] = deg
+        return tuple(out)
+
+    def leap(self, *, center: bool = False) -> int:
+        """The leap of g in the Hermite basis (Abbe, Boix-Adsera, Misiakiewicz, "SGD learning on
+        neural networks: leap complexity and saddle-to-saddle dynamics", 2023): the least L such
+        that the terms can be ordered so that each adds at most L degrees on directions no earlier
+        term involved, i.e. min over orderings of max_i sum_{j new at term i} alpha_j.
+
+        The staircase z_1 + z_1 z_2 + ... has leap 1; h_(1,1,1) (:meth:`product`) leap 3; a
+        single-index target its information exponent (He_3: 3); the giant-step teacher 1, and 2
+        with ``center=True`` (its degree-1 part removed, as GiantStep's protocol does). A target
+        with no term (left) has leap 0. Computed as the least L whose closure (repeatedly take
+        every term with at most L new degrees) reaches every term: the closure does not depend on
+        the order, so this is the minimum over orderings.
+        """
+        support = self._support(center)
+        if not support:
+            return 0
+        for L in range(1, max(sum(a) for a in support) + 1):
+            known: set[int] = set()
+            left = list(support)
+            grew = True
+            while left and grew:
+                grew = False
+                for alpha in list(left):
+                    if sum(a for i, a in enumerate(alpha) if i not in known) <= L:
+                        known.update(i for i, a in enumerate(alpha) if a > 0)
+                        left.remove(alpha)
+                        grew = True
+            if not left:
+                return L
+        raise AssertionError("unreachable: L = the largest degree takes every term")
 
     @property
     def nondegenerate(self) -> bool:

@@ -246,3 +246,30 @@ def _expected_sklearn_failures(estimator):
 @pytest.mark.filterwarnings("ignore::fastrep.ridge.RidgeGridEdgeWarning")
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+# ---------------------------------------------------------------- what the targets need
+@pytest.mark.parametrize("make,exponents,leap,centered", [
+    (lambda: MultiIndexTarget.single_index(8, "he3"), (3,), 3, 3),
+    (lambda: MultiIndexTarget.single_index(8, "he2"), (2,), 2, 2),
+    (lambda: MultiIndexTarget.staircase(8, 3), (1, 2, 3), 1, 2),
+    (lambda: MultiIndexTarget.product(8), (3, 3, 3), 3, 3),
+    (lambda: MultiIndexTarget.giant_step(8, normalize=False), (1, 1), 1, 2),
+    (lambda: MultiIndexTarget(8, {(0, 2): 1.0, (3, 0): 1.0, (1, 1): 0.5}), (2, 2), 2, 2),
+    (lambda: MultiIndexTarget(8, {(2, 0, 0): 1.0, (0, 2, 2): 1.0}), (2, 4, 4), 4, 4),
+])
+def test_information_exponent_and_leap(make, exponents, leap, centered):
+    t = make()
+    assert t.information_exponents() == exponents
+    assert t.leap() == leap
+    assert t.leap(center=True) == centered
+
+
+def test_product_preset_is_a_sweep_preset_and_degenerate():
+    from fastrep.experiments.presets import TARGET_PRESETS
+
+    t = MultiIndexTarget.product(16, r=3)
+    assert "product" in TARGET_PRESETS
+    assert t.terms == {(1, 1, 1): 1.0} and t.hessian_rank() == 0 and t.r == 3
+    with pytest.warns(DegenerateTargetWarning, match="rank 0 < r = 3"):
+        OneStepNetwork(width=8, ridge=1.0).fit_stream(GaussianStream(t, 0), 200)

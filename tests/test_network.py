@@ -129,7 +129,7 @@ def test_random_features_keeps_initialization(rng):
 def test_degenerate_target_warns():
     target = MultiIndexTarget.single_index(8, "he3", seed=0)
     assert not target.nondegenerate
-    with pytest.warns(fastrep.DegenerateTargetWarning, match="rank < r"):
+    with pytest.warns(fastrep.DegenerateTargetWarning, match="rank 0 < r = 1"):
         OneStepNetwork(width=20, ridge=1.0).fit_stream(GaussianStream(target, 0), 500)
 
 
