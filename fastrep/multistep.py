@@ -71,7 +71,7 @@ from ._progress import Progress, check_verbose
 from ._validation import as_float_array, check_dtype, check_int
 from .backend import FAMILIES
 from .metrics import subspace_alignment
-from .network import _TwoLayerBase
+from .network import _TwoLayerBase, _residual_gradient
 from .ridge import resolve_ridge
 
 __all__ = ["MultiStepNetwork", "Trajectory"]
@@ -525,7 +525,7 @@ class MultiStepNetwork(_TwoLayerBase):
     def _step(self, ctx, chunks, n_t, W, t, eta, lam, coef, b_dev, c_dev, z_rng, half_only=False):
         """One step from W (float64 host) over ``chunks`` of (X, y_hat): (W_{t+1}, loss_t, eta_t)."""
         T = int(self.steps)
-        ops, feat = ctx["onestep"], ctx["features"]
+        ops = ctx["onestep"]
         h = W.shape[0] // 2
         if self.loss == "smoothed":
             W_eval, pull = _smoothed_point(W, float(self.smoothing), z_rng)
@@ -537,11 +537,12 @@ class MultiStepNetwork(_TwoLayerBase):
             Wd, bd, part = ctx.asarray(W_eval), b_dev, slice(None)
         Gacc, sq = None, 0.0
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is caught below, by name
-            for Xc, r in chunks:
-                if not half_only:
-                    r = r - feat.relu_features(Xc, Wd, bd, False) @ c_dev
-                sq += float(ctx.xp.sum(ctx.xp.astype(r, ctx.xp.float64) ** 2))
-                Gacc = ops.onestep_gradient(Xc, Wd, bd, r, acc=Gacc)
+            if half_only:  # f = 0: Algorithm 1's first step, on the first half of the neurons
+                for Xc, r in chunks:
+                    sq += float(ctx.xp.sum(ctx.xp.astype(r, ctx.xp.float64) ** 2))
+                    Gacc = ops.onestep_gradient(Xc, Wd, bd, r, acc=Gacc)
+            else:
+                Gacc, sq = _residual_gradient(ctx, chunks, Wd, bd, c_dev)
             Gs = ctx.host(Gacc).astype(np.float64) * coef[part, None]  # -(n_t / 2) grad
             if half_only:
                 Gs = np.concatenate([Gs, -Gs])

@@ -91,6 +91,32 @@ def _timed(timings, stage):
     timings[stage] = time.perf_counter() - t0
 
 
+def _residual_gradient(ctx, chunks, W, b, c):
+    """(G, sum r^2) over ``chunks`` of (X, y): G = sum_i r_i 1[w_j . x_i + b_j > 0] x_i (k, d) in
+    float64 in ctx's namespace, with the residual r = y - relu(X W^T + b) c of the current network.
+
+    A gradient step away from the symmetric initialization (f != 0). Per chunk one product
+    X W^T (``relu_features``; its positive entries are the mask, since relu(p) > 0 exactly
+    when p > 0) and one (mask * r)^T X in ``ctx.xp``: two (n, d, k) products, where the
+    residual and ``onestep_gradient`` would take three."""
+    xp = ctx.xp
+    feat = ctx["features"]
+    G, sq = None, 0.0
+    for Xc, yc in chunks:
+        Phi = feat.relu_features(Xc, W, b, False, out=scratch(xp, "step features", (Xc.shape[0], W.shape[0]),
+                                                              Xc.dtype))
+        r = yc - Phi @ c
+        sq += float(xp.sum(xp.astype(r, xp.float64) ** 2))
+        mask_r = xp.astype(Phi > 0, Phi.dtype)
+        mask_r *= r[:, None]
+        g = xp.astype(mask_r.T @ Xc, xp.float64)
+        if G is None:
+            G = g
+        else:
+            G += g
+    return G, sq
+
+
 class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
     """Shared machinery: parameter checks, label centering, feature moments, the ridge path."""
 
@@ -398,9 +424,10 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
                 Wd, bd, half = ctx.asarray(W), b_dev, slice(None)
             Gacc = None
             what = "step 1 gradient" + (f" ({t + 1} of {steps})" if steps > 1 else "")
-            for Xc, r in self._rows(data.chunks(int(bounds[t]), int(bounds[t + 1]), ctx.chunk), n_t, what):
-                if t > 0:
-                    r = r - ctx["features"].relu_features(Xc, Wd, bd, False) @ a_dev
+            chunks = self._rows(data.chunks(int(bounds[t]), int(bounds[t + 1]), ctx.chunk), n_t, what)
+            if t > 0:  # f != 0: the residual's features give the mask (fastrep.multistep shares this)
+                Gacc, _ = _residual_gradient(ctx, chunks, Wd, bd, a_dev)
+            for Xc, r in chunks if t == 0 else ():
                 Gacc = ops.onestep_gradient(Xc, Wd, bd, r, acc=Gacc)
             Gs = ctx.host(Gacc).astype(np.float64) * a_sign[half, None]  # a_j sum_i r_i 1[.] x_i
             if not np.all(np.isfinite(Gs)):
