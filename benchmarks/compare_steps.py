@@ -19,6 +19,8 @@ Three measurements, in one process (medians over ``--repeats`` rounds after a wa
    'steps' stage of the fit) against a straightforward PyTorch loop of the same steps (float64,
    autograd, one sample per step; and the same loop with the gradient written by hand), with
    the largest difference of the final W. Goal: >= 10x.
+4. **Memory** (not with ``--quick``): the peak RSS of one regenerating ``fit_stream`` in a fresh
+   process at n and 4 n, fresh batches and online SGD: flat in n.
 
 Prints the CPU, its ISA, the BLAS and its threads (threadpoolctl) and the load average.
 """
@@ -26,7 +28,9 @@ Prints the CPU, its ISA, the BLAS and its threads (threadpoolctl) and the load a
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -176,6 +180,22 @@ def sgd_b1(d, m, T, repeats, torch_steps):
     return rows, diff, torch.get_num_threads()
 
 
+def child_peak(n, d, m, protocol, batch_size=None, steps=4):
+    """(seconds, peak RSS MiB) of one regenerating fit_stream in a fresh process (VmHWM)."""
+    code = (
+        "import json, sys, time; sys.path.insert(0, %r); import fastrep; "
+        "t = fastrep.MultiIndexTarget.single_index(%d, 'he2'); "
+        "net = fastrep.MultiStepNetwork(width=%d, steps=%d, protocol=%r, batch_size=%r, lr=5.0, weight_decay=0.0, "
+        "readout='gaussian', ridge=1e-3, record_every=%d); t0 = time.perf_counter(); "
+        "net.fit_stream(fastrep.GaussianStream(t, 1), %d, cache='regenerate'); s = time.perf_counter() - t0; "
+        "mb = [int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM')][0]; "
+        "print(json.dumps({'s': s, 'mb': mb}))"
+    ) % (str(Path(__file__).resolve().parents[1]), d, m, steps, protocol, batch_size, steps, n)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    return res["s"], res["mb"]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, 1 round")
@@ -206,6 +226,18 @@ def main(argv=None):
           f"(PyTorch: {torch_steps} steps timed, scaled to {T}; {threads} threads)\n")
     print(md_table(["what", f"seconds for {T} steps", "x fastrep"], rows))
     print(f"\nmax |W_fastrep - W_torch| after {torch_steps} steps: {diff:.2e}")
+
+    if not q:
+        d, m = 256, 512
+        print(f"\n## 4. Peak memory of a regenerating fit_stream in a fresh process (d = {d}, width {m}, "
+              "float32; VmHWM, MiB)\n")
+        rows = []
+        for protocol, B in (("fresh", None), ("online", 1024)):
+            for n in (262_144, 1_048_576):
+                steps = 4 if protocol == "fresh" else n // B
+                sec, mb = child_peak(n, d, m, protocol, B, steps)
+                rows.append((protocol, B or "-", steps, f"{n:,}", f"{sec:.1f}", f"{mb:.0f}"))
+        print(md_table(["protocol", "B", "steps", "n", "fit seconds", "peak RSS (MiB)"], rows))
 
 
 if __name__ == "__main__":
