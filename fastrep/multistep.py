@@ -545,16 +545,19 @@ class MultiStepNetwork(_TwoLayerBase):
             else:
                 Gacc, sq = _residual_gradient(ctx, chunks, Wd, bd, c_dev)
             Gs = ctx.host(Gacc).astype(np.float64, copy=False)
-            Gs *= coef[part, None]  # -(n_t / 2) grad
+            normalized = isinstance(self.lr, str)
+            # -(n_t / 2) grad, and for a given lr the step itself, eta_t (2 / n_t) c_j sum_i ...:
+            # one pass (with c_j = +-1 the same bits as scaling twice, Algorithm 1's order)
+            scale_rows = coef[part] if normalized or pull is not None else float(eta[t]) * (2.0 / n_t) * coef[part]
+            Gs *= scale_rows[:, None]
             if half_only:
                 Gs = np.concatenate([Gs, -Gs])
             if pull is not None:
                 Gs = pull(Gs)
-            gg = float(np.vdot(Gs, Gs))  # one BLAS pass; NaN or inf when any entry is (or W is huge)
-        if not (math.isfinite(gg) and math.isfinite(sq)):
-            raise _Diverged(f"the loss or gradient at W_{t} is not finite (W grew until the products overflowed)")
+        if not math.isfinite(sq):
+            raise _Diverged(f"the loss at W_{t} is not finite (W grew until the products overflowed)")
         with np.errstate(over="ignore", invalid="ignore"):
-            if isinstance(self.lr, str):  # 'normalized': the step has mean squared row norm 1
+            if normalized:  # the step has mean squared row norm 1
                 scale = math.sqrt(float(np.mean(np.sum(Gs**2, axis=1))))
                 if scale == 0.0:
                     raise ValueError(f"step {t + 1} of {T}: the gradient is zero (the residuals carry no signal: "
@@ -565,7 +568,8 @@ class MultiStepNetwork(_TwoLayerBase):
             else:
                 eta_t = float(eta[t])
                 step = Gs
-                step *= eta_t * (2.0 / n_t)  # the scalar first, as Algorithm 1's code
+                if pull is not None:
+                    step *= eta_t * (2.0 / n_t)
             if isinstance(self.weight_decay, str):  # 'inverse': the decay cancels W_t
                 W = step
             else:  # in place: W is this fit's own array (a fresh (m, d) a step costs page faults)
