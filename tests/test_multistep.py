@@ -273,3 +273,25 @@ def test_product_preset_is_a_sweep_preset_and_degenerate():
     assert t.terms == {(1, 1, 1): 1.0} and t.hessian_rank() == 0 and t.r == 3
     with pytest.warns(DegenerateTargetWarning, match="rank 0 < r = 3"):
         OneStepNetwork(width=8, ridge=1.0).fit_stream(GaussianStream(t, 0), 200)
+
+
+def test_one_giant_step_learns_the_teachers_directions():
+    """GiantStep's protocol, small (d = 32, p = 256, n = d^2): the step's spikes lie in span(U) and
+    the error is well below that of the same network without the step (random features)."""
+    import math
+
+    from fastrep.metrics import excess_error
+
+    d, p = 32, 256
+    n = d * d
+    target = MultiIndexTarget.giant_step(d, normalize=False, seed=0)
+    errs = {}
+    for name, lr in (("giant", 5.0 * math.sqrt(n * p)), ("none", 1e-12)):
+        net = MultiStepNetwork(width=p, lr=lr, weight_decay=0.0, readout="gaussian", bias=False, ridge=p / n)
+        net.fit_stream(GaussianStream(target, 1), n)
+        errs[name] = excess_error(net, target, 20_000, 2)
+        if name == "giant":
+            # two spikes in span(U) (one per teacher direction); the top one is the initial
+            # network's own linear part, common to every neuron
+            assert np.sort(net.trajectory_.spike_alignment[-1])[-2] > 0.8
+    assert errs["giant"] < 0.6 * errs["none"]
