@@ -80,7 +80,8 @@ def steps_vs_one_step(d, n, m, T, repeats):
             t_multi.append(time.perf_counter() - t0)
         step1, head = _median([p[0] for p in parts]), _median([p[1] for p in parts])
         floor = T * step1 + head
-        rows.append((readout, f"{_median(t_one):.3f}", f"{step1:.3f}", f"{head:.3f}", f"{_median(t_multi):.3f}",
+        rows.append((readout, f"{_median(t_one):.3f}", f"{step1:.3f}", f"{head:.3f}",
+                     f"{_median(t_multi):.3f}",
                      f"{floor:.3f}", f"{_median(t_multi) / floor:.2f}"))
     return rows
 
@@ -176,7 +177,8 @@ def sgd_b1(d, m, T, repeats, torch_steps):
     rows = [("fastrep compiled loop (steps stage)", f"{fast:.3f}", "1.0"),
             (f"PyTorch {torch.__version__}, autograd", f"{_median(t_auto) * scale:.3f}",
              f"{_median(t_auto) * scale / fast:.1f}"),
-            ("PyTorch, gradient by hand", f"{_median(t_man) * scale:.3f}", f"{_median(t_man) * scale / fast:.1f}")]
+            ("PyTorch, gradient by hand", f"{_median(t_man) * scale:.3f}",
+             f"{_median(t_man) * scale / fast:.1f}")]
     return rows, diff, torch.get_num_threads()
 
 
@@ -185,7 +187,8 @@ def child_peak(n, d, m, protocol, batch_size=None, steps=4):
     code = (
         "import json, sys, time; sys.path.insert(0, %r); import fastrep; "
         "t = fastrep.MultiIndexTarget.single_index(%d, 'he2'); "
-        "net = fastrep.MultiStepNetwork(width=%d, steps=%d, protocol=%r, batch_size=%r, lr=5.0, weight_decay=0.0, "
+        "net = fastrep.MultiStepNetwork(width=%d, steps=%d, protocol=%r, batch_size=%r, lr=5.0, "
+        "weight_decay=0.0, "
         "readout='gaussian', ridge=1e-3, record_every=%d); t0 = time.perf_counter(); "
         "net.fit_stream(fastrep.GaussianStream(t, 1), %d, cache='regenerate'); s = time.perf_counter() - t0; "
         "mb = [int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM')][0]; "

@@ -69,7 +69,8 @@ def main(argv=None):
     p, n = 1024, d * d
     eta = 10.0 * math.sqrt(n * p)
     target = MultiIndexTarget.giant_step(d, normalize=False, seed=0)
-    net = MultiStepNetwork(width=p, steps=1, protocol="fresh", lr=eta / 2.0, weight_decay=0.0, readout="gaussian",
+    net = MultiStepNetwork(width=p, steps=1, protocol="fresh", lr=eta / 2.0, weight_decay=0.0,
+                           readout="gaussian",
                            bias=False, ridge=p / n, center=True, dtype=np.dtype(args.dtype), seed=0,
                            record_every=1)
     print(f"# GiantStep single_step.ipynb with fastrep: d = {d}, p = {p}, n = {n}, eta = {eta:.4g} "
@@ -86,7 +87,8 @@ def main(argv=None):
         tr = net.trajectory_
         print(f"draw {k}: excess error {err:.4f} (test MSE {err * TEACHER_ENERGY:.4f}; the notebook's "
               f"evaluation {nb:.4f}); alignment "
-              f"{tr.alignment[0]:.3f} -> {tr.alignment[-1]:.3f}; spikes {np.round(tr.spike_values[-1, :3], 2)} "
+              f"{tr.alignment[0]:.3f} -> {tr.alignment[-1]:.3f}; "
+              f"spikes {np.round(tr.spike_values[-1, :3], 2)} "
               f"in span(U): {np.round(tr.spike_alignment[-1, :3], 3)}; {time.perf_counter() - t0:.0f} s",
               flush=True)
     mean, std = float(np.mean(errs)), float(np.std(errs))
@@ -99,7 +101,8 @@ def main(argv=None):
           f"(test MSE {PUBLISHED_MSE:.4f} +- {PUBLISHED_STD:.4f})")
     if not args.quick:
         ok = abs(mean - want) <= 2 * want_std
-        print(f"within two standard deviations: {'yes' if ok else 'no'} (|difference| = {abs(mean - want):.4f}, "
+        print(f"within two standard deviations: {'yes' if ok else 'no'} "
+              f"(|difference| = {abs(mean - want):.4f}, "
               f"2 sd = {2 * want_std:.4f})")
     return mean, std
 

@@ -71,7 +71,7 @@ from ._progress import Progress, check_verbose
 from ._validation import as_float_array, check_dtype, check_int
 from .backend import FAMILIES
 from .metrics import subspace_alignment
-from .network import _TwoLayerBase, _residual_gradient
+from .network import _residual_gradient, _TwoLayerBase
 from .ridge import resolve_ridge
 
 __all__ = ["MultiStepNetwork", "Trajectory"]
@@ -189,7 +189,8 @@ class _Recorder:
             k, r = self.k, (self.U.shape[0] if self.U is not None else 0)
             nan = np.full(k, np.nan)
             self.rows.append((t, np.sqrt(np.sum(W**2, axis=1)), nan,
-                              *((np.full((m, r), np.nan), np.nan, nan) if self.U is not None else (None,) * 3)))
+                              *((np.full((m, r), np.nan), np.nan, nan) if self.U is not None
+                                else (None,) * 3)))
             return
         if m >= d:  # right singular vectors from the (d, d) Gram
             s2, V = np.linalg.eigh(gram)
@@ -378,7 +379,8 @@ class MultiStepNetwork(_TwoLayerBase):
         if not np.all(np.isfinite(out) & low_ok):
             bad = int(np.flatnonzero(~(np.isfinite(out) & low_ok))[0])
             what = "> 0" if name == "lr" else ">= 0"
-            raise ValueError(f"{name} must be finite and {what} at every step; got {out[bad]!r} at step {bad}")
+            raise ValueError(f"{name} must be finite and {what} at every step; "
+                             f"got {out[bad]!r} at step {bad}")
         return out
 
     def _families(self):
@@ -463,7 +465,8 @@ class MultiStepNetwork(_TwoLayerBase):
             return [(int(bounds[t]), int(bounds[t + 1])) for t in range(T)]
         B = int(self.batch_size)
         if T * B > hi - lo:
-            raise ValueError(f"steps * batch_size = {T * B} stage-1 samples are needed with protocol='online'; "
+            raise ValueError(f"steps * batch_size = {T * B} stage-1 samples are needed with "
+                             "protocol='online'; "
                              f"got {hi - lo} (steps={T}, batch_size={B})")
         return [(lo + t * B, lo + (t + 1) * B) for t in range(T)]
 
@@ -548,7 +551,8 @@ class MultiStepNetwork(_TwoLayerBase):
             normalized = isinstance(self.lr, str)
             # -(n_t / 2) grad, and for a given lr the step itself, eta_t (2 / n_t) c_j sum_i ...:
             # one pass (with c_j = +-1 the same bits as scaling twice, Algorithm 1's order)
-            scale_rows = coef[part] if normalized or pull is not None else float(eta[t]) * (2.0 / n_t) * coef[part]
+            scale_rows = (coef[part] if normalized or pull is not None
+                          else float(eta[t]) * (2.0 / n_t) * coef[part])
             Gs *= scale_rows[:, None]
             if half_only:
                 Gs = np.concatenate([Gs, -Gs])
@@ -560,9 +564,9 @@ class MultiStepNetwork(_TwoLayerBase):
             if normalized:  # the step has mean squared row norm 1
                 scale = math.sqrt(float(np.mean(np.sum(Gs**2, axis=1))))
                 if scale == 0.0:
-                    raise ValueError(f"step {t + 1} of {T}: the gradient is zero (the residuals carry no signal: "
-                                     "too few samples, or no degree >= 2 part in the target); lr='normalized' "
-                                     "cannot scale it")
+                    raise ValueError(f"step {t + 1} of {T}: the gradient is zero (the residuals carry no "
+                                     "signal: too few samples, or no degree >= 2 part in the target); "
+                                     "lr='normalized' cannot scale it")
                 step = Gs / scale
                 eta_t = n_t / (2.0 * scale)
             else:

@@ -10,7 +10,13 @@ import pytest
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fastrep import DegenerateTargetWarning, GaussianStream, MultiIndexTarget, MultiStepNetwork, OneStepNetwork
+from fastrep import (
+    DegenerateTargetWarning,
+    GaussianStream,
+    MultiIndexTarget,
+    MultiStepNetwork,
+    OneStepNetwork,
+)
 from fastrep.backend import BackendUnavailableError, get_backend
 from fastrep.metrics import subspace_alignment
 
@@ -111,8 +117,10 @@ def _backends():
 
 
 @pytest.mark.parametrize("dtype,rtol", [(np.float32, 2e-4), (np.float64, 1e-10)])
-@pytest.mark.parametrize("protocol_kw", [{"readout": "symmetric"}, {"readout": "gaussian", "bias": False,
-                                                                      "weight_decay": 0.0, "spherical": True}])
+@pytest.mark.parametrize("protocol_kw", [
+    {"readout": "symmetric"},
+    {"readout": "gaussian", "bias": False, "weight_decay": 0.0, "spherical": True},
+])
 def test_every_backend_takes_the_reference_step_from_the_same_w(data, dtype, rtol, protocol_kw):
     X, y, *_ = data
     X, y = X[:600].astype(dtype), y[:600].astype(dtype)
