@@ -234,7 +234,7 @@ def section1(d, n, m, T, repeats):
 
 
 def section2(q, repeats):
-    d, n, m = (64, 8192, 128) if q else (512, 262144, 1024)
+    d, n, m = (64, 8192, 128) if q else (512, 65536, 1024)
     rows = [online_vs_products(d, n, m, B, repeats) for B in ((256,) if q else (256, 1024))]
     print(f"\n## 2. Online SGD, batch B, vs its products alone (d = {d}, n = {n}, width {m}, float32)\n")
     print(md_table(["B", "steps", "steps stage (s)", "products alone (s)", "ratio (goal <= 1.3)",
@@ -257,7 +257,7 @@ def section4():
           "float32; VmHWM, MiB)\n")
     rows = []
     for protocol, B in (("fresh", None), ("online", 1024)):
-        for n in (262_144, 1_048_576):
+        for n in (131_072, 524_288):
             steps = 4 if protocol == "fresh" else n // B
             sec, mb = child_peak(n, d, m, protocol, B, steps)
             rows.append((protocol, B or "-", steps, f"{n:,}", f"{sec:.1f}", f"{mb:.0f}"))
