@@ -13,7 +13,7 @@ Three measurements, in one process (medians over ``--repeats`` rounds after a wa
    step is a full-width step) and with Algorithm 1's symmetric one (its first step computes
    half of the neurons, the later ones all: the ratio there is printed for information).
 2. **Online SGD, B >= 256, vs its products alone.** The 'steps' stage of
-   ``protocol='online'`` against the two dense products of each step timed alone at the same
+   ``protocol='online'`` (trajectory recorded at 0 and T only) against the two dense products of each step timed alone at the same
    shapes, T times: relu(X_b W^T + b) (B, d, m) and (mask * r)^T X_b (m, B, d). Goal: <= 1.3x.
 3. **B = 1, d = 256, width 64, 1e5 steps**: the compiled loop (``fastrep._kernels.sgd``, the
    'steps' stage of the fit) against a straightforward PyTorch loop of the same steps (float64,
@@ -63,7 +63,8 @@ def steps_vs_one_step(d, n, m, T, repeats):
     X, y = target.sample(n, 0)
     rows = []
     for readout, lr in (("gaussian", 20.0), ("symmetric", 0.5)):
-        kw = dict(width=m, protocol="reuse", lr=lr, weight_decay=0.0, readout=readout, ridge=1e-3)
+        kw = dict(width=m, protocol="reuse", lr=lr, weight_decay=0.0, readout=readout, ridge=1e-3,
+                  record_every=T)
         one, multi = MultiStepNetwork(steps=1, **kw), MultiStepNetwork(steps=T, **kw)
         one.fit(X, y)
         multi.fit(X, y)  # warm-up: Numba, BLAS threads, the work-array pool
@@ -93,8 +94,9 @@ def online_vs_products(d, n, m, B, repeats):
     target = MultiIndexTarget.single_index(d, "he2")
     X, y = target.sample(n, 0)
     T = n // B
+    # record_every=T: the trajectory only at 0 and T (a record's eigendecomposition is not a step)
     net = MultiStepNetwork(width=m, steps=T, protocol="online", batch_size=B, lr=5.0, weight_decay=0.0,
-                           readout="gaussian", bias=False, ridge=1e-3)
+                           readout="gaussian", bias=False, ridge=1e-3, record_every=T)
     net.fit(X, y)
     rng = np.random.default_rng(1)
     Xb = rng.standard_normal((B, d)).astype(np.float32)
