@@ -91,6 +91,12 @@ def _timed(timings, stage):
     timings[stage] = time.perf_counter() - t0
 
 
+#: Chunks with fewer rows (online SGD's batches) take the gradient step's products directly in
+#: the data's namespace: the features driver's per-call copy of W^T and its parallel relu pass
+#: cost more than the products there (B = 256, d = 512, width 1024).
+SMALL_BATCH_ROWS = 2048
+
+
 def _residual_gradient(ctx, chunks, W, b, c):
     """(G, sum r^2) over ``chunks`` of (X, y): G = sum_i r_i 1[w_j . x_i + b_j > 0] x_i (k, d) in
     float64 in ctx's namespace, with the residual r = y - relu(X W^T + b) c of the current network.
@@ -98,17 +104,23 @@ def _residual_gradient(ctx, chunks, W, b, c):
     A gradient step away from the symmetric initialization (f != 0). Per chunk one product
     X W^T (``relu_features``; its positive entries are the mask, since relu(p) > 0 exactly
     when p > 0) and one (mask * r)^T X in ``ctx.xp``: two (n, d, k) products, where the
-    residual and ``onestep_gradient`` would take three."""
+    residual and ``onestep_gradient`` would take three. Chunks of fewer than
+    :data:`SMALL_BATCH_ROWS` rows compute X W^T + b in ``ctx.xp`` too."""
     xp = ctx.xp
     feat = ctx["features"]
     G, sq = None, 0.0
     for Xc, yc in chunks:
-        Phi = feat.relu_features(Xc, W, b, False, out=scratch(xp, "step features", (Xc.shape[0], W.shape[0]),
-                                                              Xc.dtype))
-        r = yc - Phi @ c
+        if Xc.shape[0] >= SMALL_BATCH_ROWS:  # the features driver: fused relu pass, W^T copied once
+            Phi = feat.relu_features(Xc, W, b, False,
+                                     out=scratch(xp, "step features", (Xc.shape[0], W.shape[0]), Xc.dtype))
+            r = yc - Phi @ c
+            mask_r = xp.astype(Phi > 0, Phi.dtype)
+            mask_r *= r[:, None]
+        else:  # a small batch: no per-call copy of W^T or thread launch, a few passes over (B, k)
+            P = Xc @ W.T + b
+            r = yc - xp.maximum(P, xp.zeros((), dtype=P.dtype)) @ c
+            mask_r = xp.where(P > 0, r[:, None], xp.zeros((), dtype=P.dtype))
         sq += float(xp.sum(xp.astype(r, xp.float64) ** 2))
-        mask_r = xp.astype(Phi > 0, Phi.dtype)
-        mask_r *= r[:, None]
         g = xp.astype(mask_r.T @ Xc, xp.float64)
         if G is None:
             G = g

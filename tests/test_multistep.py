@@ -121,9 +121,14 @@ def _backends():
     {"readout": "symmetric"},
     {"readout": "gaussian", "bias": False, "weight_decay": 0.0, "spherical": True},
 ])
-def test_every_backend_takes_the_reference_step_from_the_same_w(data, dtype, rtol, protocol_kw):
+@pytest.mark.parametrize("rows", [600, 2000])  # below and at network.SMALL_BATCH_ROWS (set to 2000 here)
+def test_every_backend_takes_the_reference_step_from_the_same_w(data, dtype, rtol, protocol_kw, rows,
+                                                                 monkeypatch):
+    import fastrep.network
+
+    monkeypatch.setattr(fastrep.network, "SMALL_BATCH_ROWS", 2000)
     X, y, *_ = data
-    X, y = X[:600].astype(dtype), y[:600].astype(dtype)
+    X, y = X[:rows].astype(dtype), y[:rows].astype(dtype)
     ref = MultiStepNetwork(width=32, steps=3, lr=0.3, backend="reference", dtype=dtype, **protocol_kw)
     W = ref.initialization(D)["W"]
     for t in range(3):
