@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
@@ -176,10 +177,13 @@ class _Recorder:
         m, d = W0.shape
         self.k = min(m, d, (U.shape[0] if U is not None else 0) + 3)
         self.rows: list[tuple] = []
+        self.seconds = 0.0
 
     def record(self, t, W):
+        t0 = time.perf_counter()
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging W is reported by the step
             self._record(t, W)
+        self.seconds += time.perf_counter() - t0
 
     def _record(self, t, W):
         D = W - self.W0
@@ -279,7 +283,7 @@ class MultiStepNetwork(_TwoLayerBase):
     ``label_linear_``, ``timings_``, ``ridge_path_``, ``backend_``, ...), and ``lr_`` (T,) the
     learning rates used, ``weight_decay_`` (T,), ``first_layer_a_`` (m,) the readout a_j times
     its scale s used during the steps, ``trajectory_`` (:class:`Trajectory`). ``timings_`` has
-    'steps' in place of 'step1'.
+    'steps' in place of 'step1', and 'trajectory' (the records, timed apart from the steps).
 
     Raises ``ValueError`` naming the step and ``lr`` when a step's W is not finite.
 
@@ -443,6 +447,9 @@ class MultiStepNetwork(_TwoLayerBase):
                 data = self._label_stats(ctx, src, n)
             with self._stage("steps", f"{self.steps} first-layer steps ({self.protocol})"):
                 W, paired, sgd = self._steps(ctx, data, stage1, init, U)
+            # the trajectory's records are timed apart from the steps they interleave with
+            self.timings_["trajectory"] = self._record_seconds
+            self.timings_["steps"] -= self._record_seconds
             b = rng.standard_normal(W.shape[0]) if self.rebias else init["b"]
             self.W_, self.first_layer_a_, self.n_samples_, self.b_ = W, init["a"], n, b
             self._paired = paired
@@ -503,6 +510,7 @@ class MultiStepNetwork(_TwoLayerBase):
             W = self._fused_online(ctx, data, batches, W.copy(), init, eta, lam, inverse, loss, rec, every)
             self.lr_, self.weight_decay_ = eta, (1.0 / eta if inverse else lam)
             self.trajectory_ = rec.result(loss, eta.copy())
+            self._record_seconds = rec.seconds
             return W, False, "numba"
         b_dev, c_dev = ctx.asarray(init["b"]), ctx.asarray(coef)
         z_rng = np.random.default_rng([int(self.seed), 1])  # the smoothing's draws; init's stay as they are
@@ -523,6 +531,7 @@ class MultiStepNetwork(_TwoLayerBase):
         self.lr_ = lr_used
         self.weight_decay_ = 1.0 / lr_used if inverse else lam
         self.trajectory_ = rec.result(loss, lr_used.copy())
+        self._record_seconds = rec.seconds
         paired = T == 1 and symmetric and inverse and self.loss == "squared"
         return W, paired, None
 

@@ -91,6 +91,7 @@ def test_trajectory_spikes_are_the_singular_values_of_the_move(data, target):
     assert tr.spike_alignment[-1, 0] > 0.8 and tr.spike_alignment[-1, 1] < 0.5
     assert tr.loss.shape == (2,) and np.all(np.isfinite(tr.loss)) and np.all(tr.lr == 0.3)
     assert tr.alignment[2] > tr.alignment[1] > tr.alignment[0]
+    assert m.timings_["trajectory"] > 0 and m.timings_["steps"] > 0  # the records timed apart
 
 
 def test_reuse_sees_every_sample_at_every_step(data):
