@@ -556,13 +556,12 @@ class MultiStepNetwork(_TwoLayerBase):
                     Gacc = ops.onestep_gradient(Xc, Wd, bd, r, acc=Gacc)
             else:
                 Gacc, sq = _residual_gradient(ctx, chunks, Wd, bd, c_dev)
-            Gs = ctx.host(Gacc).astype(np.float64, copy=False)
             normalized = isinstance(self.lr, str)
             # -(n_t / 2) grad, and for a given lr the step itself, eta_t (2 / n_t) c_j sum_i ...:
-            # one pass (with c_j = +-1 the same bits as scaling twice, Algorithm 1's order)
+            # one float64 pass (with c_j = +-1 the same bits as scaling twice, Algorithm 1's order)
             scale_rows = (coef[part] if normalized or pull is not None
                           else float(eta[t]) * (2.0 / n_t) * coef[part])
-            Gs *= scale_rows[:, None]
+            Gs = np.multiply(ctx.host(Gacc), scale_rows[:, None], dtype=np.float64)
             if half_only:
                 Gs = np.concatenate([Gs, -Gs])
             if pull is not None:

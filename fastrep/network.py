@@ -99,7 +99,7 @@ SMALL_BATCH_ROWS = 2048
 
 def _residual_gradient(ctx, chunks, W, b, c):
     """(G, sum r^2) over ``chunks`` of (X, y): G = sum_i r_i 1[w_j . x_i + b_j > 0] x_i (k, d) in
-    float64 in ctx's namespace, with the residual r = y - relu(X W^T + b) c of the current network.
+    ctx's namespace (in X's dtype from one chunk, else summed in float64), with the residual r = y - relu(X W^T + b) c of the current network.
 
     A gradient step away from the symmetric initialization (f != 0). Per chunk one product
     X W^T (``relu_features``; its positive entries are the mask, since relu(p) > 0 exactly
@@ -121,11 +121,13 @@ def _residual_gradient(ctx, chunks, W, b, c):
             r = yc - xp.maximum(P, xp.zeros((), dtype=P.dtype)) @ c
             mask_r = xp.where(P > 0, r[:, None], xp.zeros((), dtype=P.dtype))
         sq += float(xp.sum(xp.astype(r, xp.float64) ** 2))
-        g = xp.astype(mask_r.T @ Xc, xp.float64)
+        g = mask_r.T @ Xc
         if G is None:
-            G = g
+            G = g  # one chunk: kept in its dtype (the caller's float64 pass converts it exactly)
+        elif G.dtype != xp.float64:
+            G = xp.astype(G, xp.float64) + xp.astype(g, xp.float64)
         else:
-            G += g
+            G += xp.astype(g, xp.float64)
     return G, sq
 
 
