@@ -31,7 +31,6 @@ are kept on the host too, so a fitted model pickles and predicts anywhere.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -40,10 +39,23 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._kernels import JitterWarning
 from ._memory import resolve_max_memory
-from ._progress import Progress, check_verbose
-from ._validation import as_float_array, check_dtype, check_finite_output, check_int, naming, public_init
+from ._progress import Progress
+from ._validation import (
+    MAX_SEED,
+    Boolean,
+    FloatDType,
+    Interval,
+    NoneRule,
+    Options,
+    RuleChecked,
+    as_float_array,
+    check_dtype,
+    check_finite_output,
+    naming,
+    public_init,
+)
 from .backend import FAMILIES, Portable, context, namespace, on_host, to_host
-from .ntk import check_beta, check_kernel_scale
+from .ntk import MAX_BETA, check_kernel_scale
 from .nystrom import falkon
 from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path
 
@@ -67,8 +79,22 @@ def _rows(xp, X, idx):
     return xp.take(X, xp.asarray(idx), axis=0)
 
 
-class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
+class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
     _kind = "ntk"
+    _parameter_rules = {
+        "ridge": [Options("validate"), Interval("real", 0, None)],
+        "solver": [Options("auto", "cholesky", "nystrom")],
+        "beta": [Interval("real", 0, MAX_BETA, desc=f"a finite number >= 0 and <= {MAX_BETA:g} "
+                                                     "(beta^2 enters every kernel value)")],
+        "n_centers": [Interval("integer", 1, None), NoneRule()],
+        "max_memory": [Interval("real", 0, None, closed="neither"), NoneRule()],
+        "dtype": [FloatDType(auto=True)],
+        "seed": [Interval("integer", 0, MAX_SEED)],
+        "block_size": [Interval("integer", 1, None), NoneRule()],
+        "tol": [Interval("real", 0, 1, closed="neither"), NoneRule()],
+        "max_iter": [Interval("integer", 1, None)],
+        "verbose": [Boolean()],
+    }
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -93,28 +119,10 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
 
     # ----- parameters --------------------------------------------------------------------
     def _check_params(self):
-        ridge = resolve_ridge(self.ridge)
-        if self.solver not in ("auto", "cholesky", "nystrom"):
-            raise ValueError(f"solver must be 'auto', 'cholesky' or 'nystrom'; got {self.solver!r}")
-        if self.max_memory is not None:
-            mm = self.max_memory
-            if isinstance(mm, bool) or not isinstance(mm, numbers.Real) or not mm > 0:
-                raise ValueError(f"max_memory must be a positive number of bytes or None; got {mm!r}")
-        for name in ("n_centers", "block_size"):
-            if getattr(self, name) is not None:
-                check_int(getattr(self, name), name, low=1)
-        check_int(self.max_iter, "max_iter", low=1)
-        if self.tol is not None and (not isinstance(self.tol, numbers.Real) or not 0 < self.tol < 1):
-            raise ValueError(f"tol must be a number in (0, 1) or None; got {self.tol!r}")
-        check_verbose(self.verbose)
-        if isinstance(self.dtype, str) and self.dtype == "auto":
-            dtype = None
-        else:
-            try:
-                dtype = check_dtype(self.dtype)
-            except TypeError as exc:
-                raise TypeError(f"{exc} (or 'auto')") from None
-        return ridge, dtype, check_beta(self.beta)
+        """The rule table's check (:meth:`check_params`), then (ridge, dtype or None for 'auto', beta)."""
+        self.check_params()
+        dtype = None if isinstance(self.dtype, str) else check_dtype(self.dtype)
+        return resolve_ridge(self.ridge), dtype, float(self.beta)
 
     def _budget(self) -> float:
         return float(resolve_max_memory(self.max_memory))

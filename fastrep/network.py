@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import time
 import warnings
 
@@ -32,15 +33,22 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
 from ._memory import check_allocation, scratch
-from ._progress import SILENT, Progress, check_verbose
+from ._progress import SILENT, Progress
 from ._stream_cache import StreamSource
 from ._streams import as_stream, validation_rows
 from ._validation import (
+    MAX_SEED,
+    Boolean,
+    FloatDType,
+    Interval,
+    NoneRule,
+    Options,
+    RuleChecked,
     as_float_array,
     check_dtype,
     check_finite_output,
     check_int,
-    check_positive,
+    check_param,
     naming,
     public_init,
 )
@@ -51,6 +59,10 @@ __all__ = ["DegenerateTargetWarning", "OneStepNetwork", "RandomFeaturesRegressor
 
 class DegenerateTargetWarning(UserWarning):
     """The target's expected Hessian has rank < r: the paper's theorem does not cover it."""
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
 
 
 def _default_chunk(d: int, m: int, itemsize: int) -> int:
@@ -90,10 +102,29 @@ def _timed(timings, stage):
     timings[stage] = time.perf_counter() - t0
 
 
-class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
+#: the rules of both networks' parameters (``width`` is the class's own, see ``_width_rule``)
+NETWORK_RULES = {
+    "eta1": [Options("normalized"), Interval("real", 0, None, closed="neither")],
+    "rebias": [Boolean()],
+    "split": [Boolean()],
+    "ridge": [Options("validate"), Interval("real", 0, None)],
+    "steps": [Interval("integer", 1, None)],
+    "center": [Boolean()],
+    "dtype": [FloatDType()],
+    "seed": [Interval("integer", 0, MAX_SEED)],
+    "chunk_size": [Interval("integer", 1, None), NoneRule()],
+    "precision": [Options("highest", "tf32")],
+    "max_memory": [Interval("real", 0, None, closed="neither"), NoneRule()],
+    "verbose": [Boolean()],
+}
+
+
+class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
     """Shared machinery: parameter checks, label centering, feature moments, the ridge path."""
 
     _learns_first_layer = True
+    #: the parameters that made ``W_``: refit refuses to run after one of them changed
+    _first_layer_params = ("width", "eta1", "steps", "split", "seed")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -119,29 +150,10 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         self.precision = precision
 
     # ----------------------------------------------------------------- parameters
-    def _check_width(self, low=2):
-        width = check_int(self.width, "width", low=low)
-        if self._learns_first_layer and width % 2:
-            raise ValueError(
-                f"width must be even: the symmetric initialization pairs neuron j with j + width/2; got {width}"
-            )
-        return width
-
     def _check_params(self):
-        width = self._check_width()
-        if not (isinstance(self.eta1, str) and self.eta1 == "normalized"):
-            if isinstance(self.eta1, str):
-                raise ValueError(f"eta1 must be 'normalized' or a positive number; got {self.eta1!r}")
-            check_positive(self.eta1, "eta1")
-        resolve_ridge(self.ridge)
-        check_int(self.steps, "steps", low=1)
-        check_int(self.seed, "seed", low=0)
-        if self.chunk_size is not None:
-            check_int(self.chunk_size, "chunk_size", low=1)
-        if self.precision not in ("highest", "tf32"):
-            raise ValueError(f"precision must be 'highest' or 'tf32'; got {self.precision!r}")
-        check_verbose(self.verbose)
-        return width, check_dtype(self.dtype)
+        """The rule table's check (:meth:`check_params`), then (width, dtype) for the fit."""
+        self.check_params()
+        return int(self.width), check_dtype(self.dtype)
 
     def _families(self):
         """{family: the operation whose AUTO_PREFERENCE order picks its backend} of one fit; the
@@ -291,7 +303,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         Drawn from ``seed`` (or ``rng``), exactly as ``fit`` draws them.
         """
         d = check_int(d, "d", low=1)
-        width = self._check_width(low=2 if self._learns_first_layer else 1)
+        width = int(check_param("width", self.width, self._parameter_rules["width"]))
         rng = np.random.default_rng(self.seed) if rng is None else rng
         if not self._learns_first_layer:  # a symmetric copy would duplicate every feature
             return {"W": rng.standard_normal((width, d)) / math.sqrt(d), "b": rng.standard_normal(width),
@@ -335,6 +347,8 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         rng = np.random.default_rng(self.seed)
         self._ctx, self.timings_ = ctx, {}
         self._progress = Progress(self.verbose, type(self).__name__)
+        params = self.get_params(deep=False)
+        self._first_layer_setting = {k: params[k] for k in self._first_layer_params}
         with ctx.precision(self.precision), ctx.workspace(self.max_memory):
             init = self.initialization(self.n_features_in_, rng)
             stage1, stage2 = self._stages(n)
@@ -470,6 +484,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self, "W_")
         _, dtype = self._check_params()
+        self._check_first_layer()
         X, y = self._validate_xy(X, y, "X", "y", reset=False)
         val = self._validate_val(X_val, y_val)
         ctx = self._context(dtype, self.n_features_in_, X, y)
@@ -480,6 +495,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         ``n_val`` fresh rows of its ``val()``, else GCV; ``cache`` as in :meth:`fit_stream`)."""
         check_is_fitted(self, "W_")
         _, dtype = self._check_params()
+        self._check_first_layer()
         stream, n = as_stream(stream, n)
         if stream.d != self.n_features_in_:
             raise ValueError(f"stream.d is {stream.d} but the model was fitted with d = {self.n_features_in_}")
@@ -489,6 +505,22 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         self._refit(ctx, src, n, val, rebias, seed)
         self.stream_cache_ = src.mode
         return self
+
+    def _check_first_layer(self):
+        """Refuse a refit whose current parameters are not those that learned ``W_`` (after
+        ``set_params(width=...)``, say): the refit would report parameters it did not use."""
+        fitted = getattr(self, "_first_layer_setting", None)
+        if fitted is None:  # fitted by an older fastrep: nothing recorded
+            return
+        now = self.get_params(deep=False)
+        changed = [k for k, v in fitted.items() if type(now[k]) is not type(v) and not (
+            _is_number(now[k]) and _is_number(v)) or now[k] != v]
+        if changed:
+            said = ", ".join(f"{k}={fitted[k]!r} (now {now[k]!r})" for k in changed)
+            raise ValueError(
+                f"refit keeps the first layer W_ learned with {said}; fit again with the new "
+                f"parameters, or set_params back to the fitted ones before refit"
+            )
 
     def _refit(self, ctx, src, n, val, rebias, seed):
         self._ctx, self.timings_ = ctx, {}
@@ -566,6 +598,12 @@ class OneStepNetwork(_TwoLayerBase):
     stream_cache_ ('kept' or 'regenerated' after fit_stream, see its ``cache``; None after fit).
     """
 
+    _parameter_rules = {
+        "width": [Interval("integer", 2, None, multiple_of=2,
+                           why="the symmetric initialization pairs neuron j with j + width/2")],
+        **NETWORK_RULES,
+    }
+
 
 class RandomFeaturesRegressor(_TwoLayerBase):
     """Random-features ridge regression: Algorithm 1 with step 1 skipped (the kernel regime).
@@ -577,3 +615,5 @@ class RandomFeaturesRegressor(_TwoLayerBase):
     """
 
     _learns_first_layer = False
+    _first_layer_params = ("width", "seed")
+    _parameter_rules = {"width": [Interval("integer", 2, None)], **NETWORK_RULES}

@@ -39,6 +39,7 @@ from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._validation import Interval, ParameterValueError, validate_params
 from .methods import METHODS
 from .plan import cell_estimate, plan
 from .spec import LIMITS, Cell, SpecError, load_spec, setting_differences
@@ -316,8 +317,40 @@ def _iter_dask(tasks, client):
         client.cancel([f for f in futures if not f.done()])
 
 
+class LaneError(ExecutorError, ValueError):
+    """``workers`` or ``threads`` outside their bounds (``parameter`` names which)."""
+
+    def __init__(self, parameter, message):
+        self.parameter = parameter
+        super().__init__(message)
+
+
+#: threads per cell on a Dask worker (whose cores this machine cannot see): more is a typo
+MAX_DASK_THREADS = 1024
+
+
+def _lane_rules(executor: str) -> dict:
+    """The rules of ``workers`` and ``threads``: local processes at most 4 per core, local
+    threads at most the CPUs this machine reports (a BLAS asked for a million threads crashes)."""
+    cpus = os.cpu_count() or 1
+    max_threads = MAX_DASK_THREADS if executor == "dask" else max(cpus, _cores())
+    return {
+        "workers": [Interval("integer", 1, 4 * cpus, desc=f"a positive integer <= {4 * cpus} (4 per CPU)"),
+                    None],
+        "threads": [Interval("integer", 1, max_threads,
+                             desc=f"a positive integer <= {max_threads} "
+                                  f"({'the threads a Dask worker may run' if executor == 'dask' else 'the CPUs here'})"),
+                    None],
+    }
+
+
 def lanes(executor: str, workers: int | None, threads: int | None) -> tuple[int | None, int]:
-    """(workers, threads per cell) that ``executor`` uses by default on this machine."""
+    """(workers, threads per cell) that ``executor`` uses by default on this machine; ``workers``
+    and ``threads`` checked against their bounds first (:class:`LaneError`, or TypeError)."""
+    try:
+        validate_params({"workers": workers, "threads": threads}, _lane_rules(executor))
+    except ParameterValueError as exc:
+        raise LaneError(exc.parameter, str(exc)) from None
     cores = _cores()
     if executor == "processes":
         workers = workers or cores
@@ -393,10 +426,6 @@ def run(
         raise TypeError(
             f"executor must be a string; got {type(executor).__name__} (pass a Client as scheduler=)"
         )
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers must be a positive integer; got {workers!r}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"threads must be a positive integer; got {threads!r}")
     workers, threads = lanes(executor, workers, threads)
 
     _check_size(spec, None, workers, threads, yes)
