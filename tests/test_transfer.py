@@ -119,6 +119,9 @@ def test_a_transfer_cell_and_fit_transfer_agree(backend):
     net = fit_transfer(src, X, y, n_source=p["n_source"], X_val=Xv, y_val=yv, seed=derive_seed(seed, "model"),
                        source_seed=derive_seed(seed, "source_data"), n_val=p["evaluation"]["n_val"], **opts)
     assert net.backend_["onestep"] == backend
+    import json
+
+    assert json.loads(got["backend"]) == net.backend_  # the source stream included
     want = excess_error(net, target, n_test=p["evaluation"]["n_test"], seed=derive_seed(seed, "test"))
     assert got["excess_error"] == want
     assert got["alignment"] == subspace_alignment(net.W_, target.U)
