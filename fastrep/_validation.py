@@ -481,6 +481,19 @@ class HasAttributes(Rule):
         return all(hasattr(value, a) for a in self.attrs)
 
 
+class InstanceOf(Rule):
+    """An instance of ``cls`` (``desc``: how the error names it)."""
+
+    def __init__(self, cls, *, desc=None):
+        self.cls, self.desc = cls, desc or f"a {cls.__module__}.{cls.__qualname__}"
+
+    def matches(self, value):
+        return False
+
+    def accepts(self, value):
+        return isinstance(value, self.cls)
+
+
 #: rule names a table may use instead of rule objects, as scikit-learn's tables do
 _NAMED = {"boolean": Boolean(), None: NoneRule(), "callable": Callable()}
 
@@ -528,3 +541,32 @@ class RuleChecked:
         self, or raises ValueError/TypeError naming the parameter (``exc.parameter``)."""
         validate_params(self.get_params(deep=False), self._parameter_rules)
         return self
+
+
+def check_array(value, name: str, rule: Interval, *, allow_neg_inf: bool = False, max_size: int | None = None):
+    """``value`` (a number or an array of any shape) as a float64 NumPy array whose every entry
+    ``rule`` (an :class:`Interval`) accepts; ``allow_neg_inf``: -inf entries too (a log of 0).
+    ParameterTypeError for a non-numeric value, ParameterValueError for a refused entry or more
+    than ``max_size`` entries, as "<name> must be ...; got ..."."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError, OverflowError):
+        arr = np.asarray(None)
+    if arr.dtype.kind not in "iuf":
+        raise ParameterTypeError(name, f"{name} must be {rule.desc} or an array of them; got {_shown(value)}")
+    if max_size is not None and arr.size > max_size:
+        raise ParameterValueError(name, f"{name} must have at most {max_size:,} entries; got {arr.size:,}")
+    arr = arr.astype(np.float64)
+    flat = arr.reshape(-1)
+    ok = np.isfinite(flat) if rule.kind == "real" else np.ones(flat.shape, dtype=bool)
+    if rule.kind == "integer":
+        ok &= np.isfinite(flat) & (flat == np.round(flat))
+    with np.errstate(invalid="ignore"):
+        ok &= np.asarray(rule._low_ok(flat)) & np.asarray(rule._high_ok(flat))
+    if allow_neg_inf:
+        ok |= flat == -np.inf
+    if not ok.all():
+        bad = flat[np.flatnonzero(~ok)[0]]
+        each = " (or -inf)" if allow_neg_inf else ""
+        raise ParameterValueError(name, f"{name} must be {rule.desc}{each}, in every entry; got {float(bad)!r}")
+    return arr
