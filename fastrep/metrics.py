@@ -75,6 +75,12 @@ def _orthonormal_rows(U, name: str = "U"):
     return U
 
 
+def _power_of_two_scale(peak):
+    """2^-e with peak = m 2^e, 0.5 <= m < 1 (1 where peak is 0): multiplying by it is exact."""
+    _, e = np.frexp(peak)
+    return np.ldexp(1.0, -e)
+
+
 def subspace_alignment(W, U) -> float:
     """Mean over neurons of ||U w_j||^2 / ||w_j||^2, in [0, 1].
 
@@ -86,6 +92,9 @@ def subspace_alignment(W, U) -> float:
     U = _orthonormal_rows(U)
     if W.shape[1] != U.shape[1]:
         raise ValueError(f"W has {W.shape[1]} columns but U has {U.shape[1]}; both must be (., d)")
+    # each row scaled by a power of 2 near its largest entry: exact, the score unchanged, and no
+    # square overflows (W ~ 1e200) or underflows (W ~ 1e-200)
+    W = W * _power_of_two_scale(np.max(np.abs(W), axis=1))[:, None]
     norms = np.sum(W**2, axis=1)
     keep = norms > 0
     if not keep.any():
@@ -104,6 +113,8 @@ def principal_angles(W, U) -> np.ndarray:
     r = U.shape[0]
     if W.shape[0] < r:
         raise ValueError(f"W needs at least r = {r} rows; got {W.shape[0]}")
+    if W.size:  # one power of 2 for all of W: exact, and the singular vectors unchanged
+        W = W * _power_of_two_scale(np.max(np.abs(W)))
     _, _, Vt = np.linalg.svd(W, full_matrices=False)
     return np.sort(scipy.linalg.subspace_angles(Vt[:r].T, U.T))
 
