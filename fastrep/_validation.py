@@ -543,7 +543,8 @@ class RuleChecked:
         return self
 
 
-def check_array(value, name: str, rule: Interval, *, allow_neg_inf: bool = False, max_size: int | None = None):
+def check_array(value, name: str, rule: Interval, *, allow_neg_inf: bool = False,
+                max_size: int | None = None):
     """``value`` (a number or an array of any shape) as a float64 NumPy array whose every entry
     ``rule`` (an :class:`Interval`) accepts; ``allow_neg_inf``: -inf entries too (a log of 0).
     ParameterTypeError for a non-numeric value, ParameterValueError for a refused entry or more
@@ -568,5 +569,6 @@ def check_array(value, name: str, rule: Interval, *, allow_neg_inf: bool = False
     if not ok.all():
         bad = flat[np.flatnonzero(~ok)[0]]
         each = " (or -inf)" if allow_neg_inf else ""
-        raise ParameterValueError(name, f"{name} must be {rule.desc}{each}, in every entry; got {float(bad)!r}")
+        raise ParameterValueError(name, f"{name} must be {rule.desc}{each}, in every entry; "
+                                        f"got {float(bad)!r}")
     return arr

@@ -51,6 +51,7 @@ from ._validation import (
     check_param,
     naming,
     public_init,
+    validate_params,
 )
 from .backend import FAMILIES, Portable, context, namespace, on_host, stream_context, to_host
 from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path, symmetrize_lower
@@ -117,6 +118,9 @@ NETWORK_RULES = {
     "max_memory": [Interval("real", 0, None, closed="neither"), NoneRule()],
     "verbose": [Boolean()],
 }
+
+#: the rules of refit's own arguments
+REFIT_RULES = {"rebias": [Boolean()], "seed": [Interval("integer", 0, MAX_SEED), NoneRule()]}
 
 
 class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
@@ -485,6 +489,7 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         check_is_fitted(self, "W_")
         _, dtype = self._check_params()
         self._check_first_layer()
+        validate_params({"rebias": rebias, "seed": seed}, REFIT_RULES)
         X, y = self._validate_xy(X, y, "X", "y", reset=False)
         val = self._validate_val(X_val, y_val)
         ctx = self._context(dtype, self.n_features_in_, X, y)
@@ -496,6 +501,7 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         check_is_fitted(self, "W_")
         _, dtype = self._check_params()
         self._check_first_layer()
+        validate_params({"rebias": rebias, "seed": seed}, REFIT_RULES)
         stream, n = as_stream(stream, n)
         if stream.d != self.n_features_in_:
             raise ValueError(f"stream.d is {stream.d} but the model was fitted with d = {self.n_features_in_}")
@@ -528,7 +534,7 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         with self._stage("labels", "label statistics"):
             data = self._label_stats(ctx, src, n, linear=False)
         if rebias:
-            seed = self.seed + 1 if seed is None else check_int(seed, "seed", low=0)
+            seed = self.seed + 1 if seed is None else int(seed)
             self.b_ = np.random.default_rng(seed).standard_normal(self.b_.shape[0])
         with ctx.precision(self.precision), ctx.workspace(self.max_memory):
             self._ridge_head(ctx, data, (0, n), val)

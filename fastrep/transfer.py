@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 import warnings
 
-from ._validation import check_int
+from ._validation import Boolean, Interval, check_int, validate_params
 from .ridge import RidgeGridEdgeWarning
 
 __all__ = ["fit_source", "fit_transfer", "shared_source"]
@@ -82,6 +82,8 @@ def fit_transfer(
     from .network import OneStepNetwork
 
     n_source = check_int(n_source, "n_source", low=2)
+    validate_params({"rebias": rebias, "n_val": n_val},
+                    {"rebias": [Boolean()], "n_val": [Interval("integer", 1, None)]})
     known = OneStepNetwork._get_param_names()
     unknown = sorted(set(options) - set(known))
     if unknown:  # named here: OneStepNetwork's own TypeError would name a private base class

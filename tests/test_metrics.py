@@ -65,5 +65,7 @@ def test_alignment_and_angles_of_large_and_small_finite_weights(target, scale):
     """Scaling W does not change its alignment or its angles: finite for any finite W (the
     squared norms once overflowed to inf, or underflowed to 0, giving NaN or 'no non-zero row')."""
     W = np.random.default_rng(0).standard_normal((10, target.d))
-    assert subspace_alignment(scale * W, target.U) == pytest.approx(subspace_alignment(W, target.U), rel=1e-12)
-    np.testing.assert_allclose(principal_angles(scale * W, target.U), principal_angles(W, target.U), atol=1e-10)
+    want = subspace_alignment(W, target.U)
+    assert subspace_alignment(scale * W, target.U) == pytest.approx(want, rel=1e-12)
+    angles = principal_angles(W, target.U)
+    np.testing.assert_allclose(principal_angles(scale * W, target.U), angles, atol=1e-10)

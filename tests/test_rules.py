@@ -160,3 +160,18 @@ def test_cli_threads_bound_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("fastrep: error: threads must be a positive integer <=")
+
+
+def test_refit_and_fit_transfer_booleans_are_strict():
+    from fastrep.transfer import fit_transfer, shared_source
+
+    X, y = _data(60)
+    net = OneStepNetwork(width=8, ridge=1e-3).fit(X, y)
+    with pytest.raises(TypeError, match=r"^rebias must be True or False; got 'no'"):
+        net.refit(X, y, rebias="no")
+    with pytest.raises(ValueError, match=r"^seed must be >= 0"):
+        net.refit(X, y, seed=-1)
+    target = fastrep.MultiIndexTarget.separation(4, seed=0)
+    source = shared_source(target, fastrep.MultiIndexTarget.random(4, 2, 2, seed=1))
+    with pytest.raises(TypeError, match=r"^rebias must be True or False; got 'false'"):
+        fit_transfer(source, X, y, n_source=100, width=8, rebias="false")

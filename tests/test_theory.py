@@ -398,7 +398,7 @@ def test_target_energies_are_non_negative_and_sum_to_the_variance():
     (lambda: T.kernel_learning_curve(MultiIndexTarget.random(16, 3, 20, seed=0), 100, ridge=1e-8), "measure"),
     (lambda: T.kernel_learning_curve(MultiIndexTarget.separation(16), np.ones(10**7), ridge=1e-8), "n"),
     (lambda: T.kernel_n_star(MultiIndexTarget.separation(16), np.full(10**5, 16), 0.25), "d_values"),
-    (lambda: T.eigenlearning(np.ones(10**5), np.zeros(10**5), np.zeros(10**5), np.zeros(10**5), delta=0.0), "n"),
+    (lambda: T.eigenlearning(np.ones(10**5), *np.zeros((3, 10**5)), delta=0.0), "n"),
 ])
 def test_theory_sizes_are_bounded_before_work(call, name):
     """Every size is checked before any work: a ValueError (or MemoryError) naming the argument,

@@ -334,12 +334,12 @@ def _lane_rules(executor: str) -> dict:
     threads at most the CPUs this machine reports (a BLAS asked for a million threads crashes)."""
     cpus = os.cpu_count() or 1
     max_threads = MAX_DASK_THREADS if executor == "dask" else max(cpus, _cores())
+    where = "the threads a Dask worker may run" if executor == "dask" else "the CPUs here"
     return {
         "workers": [Interval("integer", 1, 4 * cpus, desc=f"a positive integer <= {4 * cpus} (4 per CPU)"),
                     None],
         "threads": [Interval("integer", 1, max_threads,
-                             desc=f"a positive integer <= {max_threads} "
-                                  f"({'the threads a Dask worker may run' if executor == 'dask' else 'the CPUs here'})"),
+                             desc=f"a positive integer <= {max_threads} ({where})"),
                     None],
     }
 

@@ -60,7 +60,8 @@ def eigenlearning(n, log_multiplicity, log_eigenvalue, energy, *, delta, noise: 
     try:
         delta = np.broadcast_to(delta, n_arr.shape)
     except ValueError:
-        raise ValueError(f"delta of shape {delta.shape} does not broadcast to n of shape {n_arr.shape}") from None
+        raise ValueError(
+            f"delta of shape {delta.shape} does not broadcast to n of shape {n_arr.shape}") from None
     return _eigenlearning(n_arr, logN, logl, e, delta, noise)
 
 
