@@ -531,6 +531,13 @@ def validate_params(params: dict, table: dict, *, only=None) -> dict:
     return params
 
 
+#: rules every learner shares: one ridge rule ('validate' or a finite number >= 0), one seed
+#: rule, one memory budget rule
+RIDGE_RULES = [Options("validate"), Interval("real", 0, None)]
+SEED_RULES = [Interval("integer", 0, MAX_SEED)]
+MEMORY_RULES = [Interval("real", 0, None, closed="neither"), NoneRule()]
+
+
 class RuleChecked:
     """Mixin of the learners: ``_parameter_rules`` (the class's table) and the public check."""
 

@@ -41,7 +41,9 @@ from ._kernels import JitterWarning
 from ._memory import resolve_max_memory
 from ._progress import Progress
 from ._validation import (
-    MAX_SEED,
+    MEMORY_RULES,
+    RIDGE_RULES,
+    SEED_RULES,
     Boolean,
     FloatDType,
     Interval,
@@ -82,14 +84,14 @@ def _rows(xp, X, idx):
 class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
     _kind = "ntk"
     _parameter_rules = {
-        "ridge": [Options("validate"), Interval("real", 0, None)],
+        "ridge": RIDGE_RULES,
         "solver": [Options("auto", "cholesky", "nystrom")],
         "beta": [Interval("real", 0, MAX_BETA, desc=f"a finite number >= 0 and <= {MAX_BETA:g} "
                                                      "(beta^2 enters every kernel value)")],
         "n_centers": [Interval("integer", 1, None), NoneRule()],
-        "max_memory": [Interval("real", 0, None, closed="neither"), NoneRule()],
+        "max_memory": MEMORY_RULES,
         "dtype": [FloatDType(auto=True)],
-        "seed": [Interval("integer", 0, MAX_SEED)],
+        "seed": SEED_RULES,
         "block_size": [Interval("integer", 1, None), NoneRule()],
         "tol": [Interval("real", 0, 1, closed="neither"), NoneRule()],
         "max_iter": [Interval("integer", 1, None)],

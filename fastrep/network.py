@@ -37,7 +37,9 @@ from ._progress import SILENT, Progress
 from ._stream_cache import StreamSource
 from ._streams import as_stream, validation_rows
 from ._validation import (
-    MAX_SEED,
+    MEMORY_RULES,
+    RIDGE_RULES,
+    SEED_RULES,
     Boolean,
     FloatDType,
     Interval,
@@ -108,19 +110,19 @@ NETWORK_RULES = {
     "eta1": [Options("normalized"), Interval("real", 0, None, closed="neither")],
     "rebias": [Boolean()],
     "split": [Boolean()],
-    "ridge": [Options("validate"), Interval("real", 0, None)],
+    "ridge": RIDGE_RULES,
     "steps": [Interval("integer", 1, None)],
     "center": [Boolean()],
     "dtype": [FloatDType()],
-    "seed": [Interval("integer", 0, MAX_SEED)],
+    "seed": SEED_RULES,
     "chunk_size": [Interval("integer", 1, None), NoneRule()],
     "precision": [Options("highest", "tf32")],
-    "max_memory": [Interval("real", 0, None, closed="neither"), NoneRule()],
+    "max_memory": MEMORY_RULES,
     "verbose": [Boolean()],
 }
 
 #: the rules of refit's own arguments
-REFIT_RULES = {"rebias": [Boolean()], "seed": [Interval("integer", 0, MAX_SEED), NoneRule()]}
+REFIT_RULES = {"rebias": [Boolean()], "seed": [*SEED_RULES, NoneRule()]}
 
 
 class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):

@@ -14,11 +14,12 @@ from ._memory import check_allocation
 from ._streams import as_stream, validation_rows
 from ._validation import (
     MAX_DEGREE,
+    MEMORY_RULES,
+    RIDGE_RULES,
     FloatDType,
     HasAttributes,
     Interval,
     NoneRule,
-    Options,
     ParameterMemoryError,
     RuleChecked,
     as_float_array,
@@ -67,10 +68,10 @@ class OracleRegressor(RuleChecked, Portable, RegressorMixin, BaseEstimator):
     _parameter_rules = {
         "target": [HasAttributes("d", "r", "U", "degree", "noise", "f", desc="a fastrep.MultiIndexTarget")],
         "degree": [Interval("integer", 0, MAX_DEGREE), NoneRule()],
-        "ridge": [Options("validate"), Interval("real", 0, None)],
+        "ridge": RIDGE_RULES,
         "dtype": [FloatDType()],
         "chunk_size": [Interval("integer", 1, None)],
-        "max_memory": [Interval("real", 0, None, closed="neither"), NoneRule()],
+        "max_memory": MEMORY_RULES,
     }
 
     def _features(self, ctx, X):
