@@ -412,18 +412,23 @@ class Interval(Rule):
 
 
 class Options(Rule):
-    """One of the given values (strings, usually), compared with ``==`` on the same type."""
+    """One of the given values (strings, usually), compared with ``==`` on the same type (any
+    str subclass for a string)."""
 
     def __init__(self, *values, desc=None):
         self.values = values
         words = [repr(v) for v in values]
         self.desc = desc or (words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}")
 
+    @staticmethod
+    def _same_type(value, option):  # a str subclass (np.str_) is a string; True is no 1
+        return isinstance(value, str) if isinstance(option, str) else type(value) is type(option)
+
     def matches(self, value):
-        return any(type(value) is type(v) for v in self.values)
+        return any(self._same_type(value, v) for v in self.values)
 
     def accepts(self, value):
-        return any(type(value) is type(v) and value == v for v in self.values)
+        return any(self._same_type(value, v) and value == v for v in self.values)
 
 
 class Boolean(Rule):
