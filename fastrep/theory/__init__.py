@@ -45,8 +45,8 @@ Degrees above ``max_degree`` are not resolved; their trace, k(1) - sum_{l <= L} 
 (E[k(x, x)] - ... for the Gaussian model), is kept as an extra ridge (``tail="ridge"``, the
 Mei-Misiakiewicz-Montanari effective regularization) or dropped (``tail="drop"``).
 
-Every function costs microseconds to milliseconds: nothing scales with n or d beyond the
-logarithms of Gamma functions. Every size a caller can give (``max_degree``, ``radial_nodes``,
+A call costs microseconds to about a second: nothing scales with n or d beyond the logarithms
+of Gamma functions. Every size a caller can give (``max_degree``, ``radial_nodes``,
 the number of n and d values, the target's monomials under ``measure="gaussian"``) is bounded
 before any work starts (:mod:`fastrep.theory._rules`).
 
