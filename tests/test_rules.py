@@ -62,6 +62,7 @@ def test_defaults_pass_their_own_table(cls):
     (OneStepNetwork, {"max_memory": -1}, "max_memory", ValueError),
     (RandomFeaturesRegressor, {"width": 1}, "width", ValueError),
     (NTKRegressor, {"max_iter": True}, "max_iter", TypeError),
+    (NTKRegressor, {"seed": -1, "solver": "nystrom"}, "seed", ValueError),  # once a raw NumPy error
     (NTKRegressor, {"verbose": "yes"}, "verbose", TypeError),
     (NNGPRegressor, {"tol": float("nan")}, "tol", ValueError),
 ])
@@ -175,3 +176,9 @@ def test_refit_and_fit_transfer_booleans_are_strict():
     source = shared_source(target, fastrep.MultiIndexTarget.random(4, 2, 2, seed=1))
     with pytest.raises(TypeError, match=r"^rebias must be True or False; got 'false'"):
         fit_transfer(source, X, y, n_source=100, width=8, rebias="false")
+
+
+def test_nystrom_seed_is_named_at_fit():
+    X, y = _data(60)
+    with pytest.raises(ValueError, match=r"^seed must be >= 0; got -1"):
+        NTKRegressor(solver="nystrom", n_centers=10, ridge=1e-3, seed=-1).fit(X, y)

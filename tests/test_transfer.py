@@ -98,7 +98,7 @@ def test_a_transfer_cell_and_fit_transfer_agree(backend):
     from fastrep.experiments.spec import load_spec
 
     if fastrep.backends().get(backend) != "available":
-        pytest.skip(f"{backend}: {fastrep.backends().get(backend)}")
+        pytest.skip(str(fastrep.backends().get(backend)))
     source = {"target": {"preset": "random", "r": 2, "p": 2}, "n": 400}
     spec = load_spec({"name": "tr", "seeds": 1, "target": {"preset": "separation"},
                       "grid": {"d": [6], "n": [60]}, "evaluation": {"n_val": 80, "n_test": 200},
