@@ -487,6 +487,11 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         transfer protocol). The biases are re-drawn (``rebias=True``, from ``seed``, default
         ``self.seed + 1``) and the second layer is fitted by the same ridge path. X (n, d),
         y (n,); X_val/y_val as in :meth:`fit`.
+
+        The second layer's parameters (``ridge``, ``center``, ``dtype``, ``backend``, ...) are
+        read as they are now; a parameter that made ``W_`` (``width``, ``eta1``, ``steps``,
+        ``split``, ``seed``) changed since the fit (``set_params``) is refused with a
+        ``ValueError``: fit again instead.
         """
         check_is_fitted(self, "W_")
         _, dtype = self._check_params()
