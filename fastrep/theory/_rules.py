@@ -10,6 +10,7 @@ for minutes or ends in a raw MemoryError/OverflowError:
   series per degree;
 - ``beta`` <= MAX_BETA: the series runs in u = (beta^2 + rho rho' t) / (rho^2 + beta^2), whose
   1 - u^2 ~ 2 / beta^2 loses all precision in float64 near beta = 1e8;
+- ``d`` <= MAX_DIMENSION, the integers float64 holds exactly (10^400 overflowed);
 - the number of sample sizes (n) and dimensions (d_values) of one call;
 - the Gaussian model's exact decomposition of a target: C(r + p, p) monomials of degree <= p
   in r variables, with work growing as its square.
@@ -53,9 +54,12 @@ MAX_DIMENSIONS = 1000
 #: most monomials of a target the Gaussian model decomposes (a few seconds of work)
 MAX_GAUSSIAN_MONOMIALS = 512
 
+#: largest input dimension: d enters as a float64 (Gamma functions), exact up to 2^53
+MAX_DIMENSION = 2**53
+
 #: the rules of the theory functions' scalar arguments
 RULES = {
-    "d": [Interval("integer", 3, None)],
+    "d": [Interval("integer", 3, MAX_DIMENSION)],
     "kernel": [Options(*KERNELS)],
     "measure": [Options(*MEASURES)],
     "method": [Options(*METHODS)],

@@ -16,7 +16,7 @@ from scipy.linalg import eigh_tridiagonal
 from scipy.special import gammaln, logsumexp
 
 from .._validation import Interval, check_param
-from ._rules import DEFAULT_MAX_DEGREE, DEFAULT_RADIAL_NODES, SERIES_TERMS, check_args
+from ._rules import DEFAULT_MAX_DEGREE, DEFAULT_RADIAL_NODES, MAX_DIMENSION, SERIES_TERMS, check_args
 
 __all__ = ["KernelSpectrum", "kernel_spectrum", "log_multiplicity"]
 
@@ -29,7 +29,7 @@ def log_multiplicity(d: int, degrees) -> np.ndarray:
     N(d, 0) = 1 and N(d, l) = (2l + d - 2)/l * C(l + d - 3, l - 1) for l >= 1, via gammaln
     (no overflow at any d). ``degrees``: int array of any shape; returns float64 of that shape.
     """
-    d = int(check_param("d", d, [Interval("integer", 2, None)]))
+    d = int(check_param("d", d, [Interval("integer", 2, MAX_DIMENSION)]))
     ls = np.asarray(degrees)
     if ls.dtype.kind not in "iu" or np.any(ls < 0):
         raise ValueError("degrees must be non-negative integers")
