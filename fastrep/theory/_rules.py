@@ -19,6 +19,7 @@ for minutes or ends in a raw MemoryError/OverflowError:
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -102,7 +103,7 @@ def n_array(n) -> np.ndarray:
 
 def ridge_array(ridge):
     """A ridge: a number >= 0 (float) or an array of them (float64)."""
-    if isinstance(ridge, (int, float, np.integer, np.floating)) and not isinstance(ridge, (bool, np.bool_)):
+    if isinstance(ridge, numbers.Real) and not isinstance(ridge, (bool, np.bool_)):
         return float(check_param("ridge", ridge, [Interval("real", 0, None)]))
     return check_array(ridge, "ridge", Interval("real", 0, None), max_size=MAX_POINTS)
 
