@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, NullFormatter
 
-from .style import _finish_log_axes, _legend, _new_or_given, _save, display_name
+from .style import _finish_log_axes, _legend, _new_or_given, _save, _slope_text, display_name
 
 
 def _reference_slopes(ax, stars: pd.DataFrame, powers=(2, 3)) -> None:
@@ -63,13 +63,8 @@ def plot_n_star(
     for i, (label, g) in enumerate(stars.groupby("label", sort=True)):
         c = cmap(i % 10)
         name = display_name(label, methods.get(label))
-        s = slopes[slopes["label"] == label]
-        if len(s) and np.isfinite(s["slope"].iloc[0]):
-            r = s.iloc[0]
-            interval = f" [{r['low']:.2f}, {r['high']:.2f}]" if np.isfinite(r["low"]) else ""
-            text = f"{name}: slope {r['slope']:.2f}{interval}"
-        else:
-            text = f"{name}: no slope (n* outside the n grid)"
+        fit = _slope_text(slopes, label)
+        text = f"{name}: {fit}" if fit else f"{name}: no slope (n* outside the n grid)"
         ok = g[g["status"] == "ok"]
         below = g[g["status"] == "below_grid"]
         above = g[g["status"] == "above_grid"]

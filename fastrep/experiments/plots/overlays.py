@@ -23,6 +23,7 @@ from .style import (
     _legend,
     _new_or_given,
     _save,
+    _slope_text,
     display_name,
 )
 
@@ -123,12 +124,9 @@ def plot_n_star_prediction(
         name = display_name(label, methods.get(label))
         g = stars[(stars["label"] == label) & (stars["status"] == "ok")]
         text = f"{name} measured"
-        if slopes is not None:
-            s = slopes[slopes["label"] == label]
-            if len(s) and np.isfinite(s["slope"].iloc[0]):
-                r = s.iloc[0]
-                interval = f" [{r['low']:.2f}, {r['high']:.2f}]" if np.isfinite(r["low"]) else ""
-                text += f" (slope {r['slope']:.2f}{interval})"
+        fit = _slope_text(slopes, label) if slopes is not None else None
+        if fit:
+            text += f" ({fit})"
         if len(g):
             a.plot(g["d"], g["n_star"], "o", color=colors[label], ms=6, label=text)
         p = predicted[predicted["label"] == label].sort_values("d")

@@ -46,15 +46,25 @@ def _colors(ds):
     return {d: cmap(0.1 + 0.75 * i / max(1, len(ds) - 1)) for i, d in enumerate(ds)}
 
 
+def _decade(v: float) -> int:
+    """k with 10^k <= v < 10^(k+1), for v > 0 (a hair of slack so 1000 is 10³, not 10²)."""
+    return math.floor(math.log10(v) + 1e-9)
+
+
+def _scientific(v: float) -> str:
+    """``v`` as m×10ᵏ, or 10ᵏ when m = 1 (v > 0)."""
+    k = _decade(v)
+    m = v / 10**k
+    sup = str(k).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+    return f"10{sup}" if abs(m - 1) < 1e-6 else f"{m:g}×10{sup}"
+
+
 def _number(v: float, _pos=None) -> str:
     """A tick label a reader parses at a glance: 0.05, 0.2, 1, 20, 500, 2,000, 10⁵."""
     if v <= 0 or not np.isfinite(v):
         return ""
     if v >= 1e5 or v < 1e-3:
-        k = math.floor(math.log10(v) + 1e-9)
-        m = v / 10**k
-        sup = str(k).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
-        return f"10{sup}" if abs(m - 1) < 1e-6 else f"{m:g}×10{sup}"
+        return _scientific(v)
     return f"{v:,.0f}" if v >= 1 else f"{v:g}"
 
 
@@ -63,12 +73,9 @@ def _power(v: float, _pos=None) -> str:
     where "10,000" beside "10⁵" reads as two notations."""
     if v <= 0 or not np.isfinite(v):
         return ""
-    k = math.floor(math.log10(v) + 1e-9)
-    m = v / 10**k
-    if k <= 1:
+    if _decade(v) <= 1:
         return f"{v:g}"
-    sup = str(k).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
-    return f"10{sup}" if abs(m - 1) < 1e-6 else f"{m:g}×10{sup}"
+    return _scientific(v)
 
 
 def _log_axis(axis, lo: float | None = None, hi: float | None = None) -> None:
@@ -189,6 +196,17 @@ def _band(ax, x, g: pd.DataFrame, *, color) -> None:
     ``Series._data``, which pandas >= 2.1 deprecates."""
     ax.fill_between(np.asarray(x, float), g["q25"].to_numpy(float), g["q75"].to_numpy(float), color=color,
                     alpha=0.15, lw=0)
+
+
+def _slope_text(slopes: pd.DataFrame, label: str) -> str | None:
+    """``"slope 2.03 [1.91, 2.12]"``: the fitted n*(d) slope of ``label`` with its interval
+    (``slopes``: ``label, slope, low, high``), or None when there is no finite slope."""
+    s = slopes[slopes["label"] == label]
+    if not (len(s) and np.isfinite(s["slope"].iloc[0])):
+        return None
+    r = s.iloc[0]
+    interval = f" [{r['low']:.2f}, {r['high']:.2f}]" if np.isfinite(r["low"]) else ""
+    return f"slope {r['slope']:.2f}{interval}"
 
 
 def _is_kernel(method: str) -> bool:
