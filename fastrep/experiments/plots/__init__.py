@@ -19,6 +19,10 @@ backend); in a notebook, pass ``ax=`` from ``plt.subplots()`` or display the ret
 
 Methods appear under their display names (:func:`display_name`): "one-step network", not
 ``onestep``.
+
+Modules: :mod:`.curves` (error, alignment and transfer against n), :mod:`.nstar` (n*(d)),
+:mod:`.overlays` (the theory overlays), :mod:`.style` (display names, axes, legends and the
+elements the figures share).
 """
 
 from .curves import plot_alignment, plot_error_curves, plot_transfer

@@ -55,6 +55,11 @@ the whole setting (resolved target, every option, evaluation sizes, the
 :data:`RESULTS_VERSION`). A store refuses a sweep name it already holds with another
 setting (``fastrep sweep --as NEW_NAME`` runs it under a new name); a grown grid or more
 seeds under the same setting extend the sweep.
+
+Modules: :mod:`.parse` (:func:`load_spec`: reading and checking a spec), :mod:`.checks`
+(:data:`LIMITS`, :class:`SpecError`, value checks), :mod:`.grids` (grids, seeds, laws in d),
+:mod:`.targets` (the canonical target table), :mod:`.model` (:class:`SweepSpec`,
+:class:`MethodSpec`, :class:`Cell`), :mod:`.diff` (:func:`setting_differences`).
 """
 
 from ..presets import RESULTS_VERSION

@@ -38,6 +38,10 @@ Readers (:func:`load`, :func:`read_store`, the report) never write: a store in r
 mode is opened with ``mode=ro``; a store in WAL mode (or with -wal/-shm files beside it)
 is copied, with its -wal, into a private temporary folder and read there, because even a
 read-only SQLite connection creates -wal/-shm files next to a WAL database.
+
+Modules: :mod:`.schema` (the format, the errors, the checks that a file is a store),
+:mod:`.writer` (:class:`ResultStore`: creation, the lease, writes), :mod:`.read`
+(:func:`read_store`, :func:`load`: read-only access), :mod:`.tidy` (the tidy cells frame).
 """
 
 from .read import StoreSnapshot, load, read_store
