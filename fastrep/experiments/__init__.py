@@ -13,7 +13,7 @@
 Modules: :mod:`.spec` (the sweep format and its checks: parse, checks, grids, targets, model,
 diff), :mod:`.presets` (targets and seeds), :mod:`.methods` (the method registry), :mod:`.plan`
 (cost before running), :mod:`.runner` (executors), :mod:`.store` (the SQLite store: schema,
-writer, read, tidy), :mod:`.analysis`, :mod:`.plots` (curves, nstar, overlays, style),
+writer, read, frame), :mod:`.analysis`, :mod:`.plots` (curves, nstar, overlays, style),
 :mod:`.report`, :mod:`.demo` (the embedded demo grids in ``defaults.toml``).
 """
 

@@ -41,12 +41,13 @@ read-only SQLite connection creates -wal/-shm files next to a WAL database.
 
 Modules: :mod:`.schema` (the format, the errors, the checks that a file is a store),
 :mod:`.writer` (:class:`ResultStore`: creation, the lease, writes), :mod:`.read`
-(:func:`read_store`, :func:`load`: read-only access), :mod:`.tidy` (the tidy cells frame).
+(:func:`read_store`, :func:`load`: read-only access), :mod:`.frame` (:func:`tidy`: the tidy
+cells frame; not named ``tidy`` so that the function does not hide its module).
 """
 
+from .frame import tidy  # noqa: F401  (tidy: used by the report)
 from .read import StoreSnapshot, load, read_store
 from .schema import SCHEMA_VERSION, StoreBusyError, StoreError
-from .tidy import tidy  # noqa: F401  (tidy: used by the report)
 from .writer import LEASE_HEARTBEAT_S, LEASE_STALE_S, ResultStore  # noqa: F401
 
 __all__ = [

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .frame import tidy
 from .schema import _ROW_COLUMNS, StoreError, _check_file, _check_meta, _check_tables
-from .tidy import tidy
 
 
 def _is_wal(path: Path) -> bool:

@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 from ..presets import RESULTS_VERSION
+from .frame import tidy
 from .read import _json_column, _reading
 from .schema import (
     _ROW_COLUMNS,
@@ -34,7 +35,6 @@ from .schema import (
     _now,
     _read_meta,
 )
-from .tidy import tidy
 
 #: Seconds between a writer's heartbeats, and the age after which its lease is stale.
 LEASE_HEARTBEAT_S = 5.0
