@@ -10,7 +10,7 @@ import types
 
 import numpy as np
 
-from .backend import array_module, namespace, to_host
+from ._arrays import array_module, place
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -48,7 +48,7 @@ def as_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None, d
 
     NaN or inf raise ``ValueError`` when ``finite``.
     """
-    xp = xp or namespace(x)
+    xp = xp or place(x).xp
     try:
         arr = xp.asarray(x)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -147,7 +147,7 @@ def naming(*names: str):
 def check_finite_output(arr, what: str, argument: str, hint: str | None = None):
     """Return ``arr``, or raise ValueError when it holds inf or NaN although its inputs were
     finite (an overflow of its dtype): the message names ``argument`` and suggests scaling."""
-    xp = namespace(arr)
+    xp = place(arr).xp
     if arr.size and not bool(xp.all(xp.isfinite(arr))):
         raise ValueError(f"{what} overflow {arr.dtype} for this {argument} (finite inputs, non-finite "
                          f"result); {hint or f'scale {argument} down or use float64'}")
@@ -234,7 +234,7 @@ def as_multi_indices(alphas, name: str = "alphas", r: int | None = None,
     Integer, boolean and integral float arrays (and lists of them) are accepted; every range
     check runs on the values as given, before the cast to int32, so no value can wrap.
     """
-    src = to_host(alphas) if hasattr(alphas, "__dlpack__") else alphas
+    src = place(alphas).host(alphas) if hasattr(alphas, "__dlpack__") else alphas
     try:
         a = np.asarray(src)
     except (TypeError, ValueError, OverflowError) as exc:

@@ -23,8 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._arrays import place
 from ._validation import as_predict, check_int, model_dtype
-from .backend import to_host
 
 __all__ = ["DegreeLearning", "degree_learning", "degree_learning_record"]
 
@@ -92,14 +92,15 @@ def degree_learning(model, target, n: int = 100_000, seed: int = 0, *, chunk_siz
     for X, _ in stream.chunks(0, n, chunk_size):
         if ctx is not None:
             X = ctx.asarray(X, dtype)
-        vals = to_host(fn(X))
+        where = place(X)
+        vals = where.host(fn(X))
         vals = np.asarray(vals, dtype=np.float64)
         if vals.shape != (X.shape[0],):
             raise ValueError(f"model returned values of shape {vals.shape} for {X.shape[0]} inputs; "
                              f"expected ({X.shape[0]},)")
         if not np.all(np.isfinite(vals)):
             raise ValueError("model returned NaN or inf predictions")
-        Xh = to_host(X).astype(np.float64)
+        Xh = where.host(X).astype(np.float64)
         H = hermite_features(Xh @ target.U.T, target.alphas, backend=backend)
         parts = H @ C           # (chunk, L): f_l(x)
         f = H @ target.coefs    # f*(x)

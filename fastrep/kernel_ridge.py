@@ -37,6 +37,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning  # noqa: F401 (raised by the Nystrom solver)
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._arrays import place
 from ._kernels import JitterWarning
 from ._memory import resolve_max_memory
 from ._progress import Progress
@@ -56,7 +57,7 @@ from ._validation import (
     naming,
     public_init,
 )
-from .backend import FAMILIES, Portable, context, namespace, on_host, to_host
+from .backend import FAMILIES, Portable, context
 from .ntk import MAX_BETA, check_kernel_scale
 from .nystrom import falkon
 from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path
@@ -146,7 +147,7 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
     # ----- validation ------------------------------------------------------------------------
     def _validate_x(self, X):
         """X (n, d) with the d seen at fit, in its own library: scikit-learn's checks for host data."""
-        if on_host(X):
+        if place(X).on_host:
             with naming("X"):
                 return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         X = as_float_array(X, "X", ndim=2)
@@ -156,10 +157,9 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         return X
 
     def _validate_xy(self, X, y):
-        if on_host(X, y):
+        if place(X, y).on_host:  # place refuses a mix of libraries
             with naming("X", "y"):
                 return validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=True)
-        namespace(X, y)  # refuses a mix of libraries
         X = as_float_array(X, "X", ndim=2)
         y = as_float_array(y, "y", ndim=1)
         if y.shape[0] != X.shape[0]:
@@ -249,14 +249,15 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
 
     def _keep(self, X_fit, alpha):
         """The fitted arrays: on the host (``X_fit_``, ``dual_coef_``), and where they were made."""
-        alpha = self._ctx.xp.astype(alpha, self._ctx.xdtype)
-        self.X_fit_, self.dual_coef_ = to_host(X_fit), to_host(alpha)
-        self._device = None if on_host(X_fit) else (X_fit, alpha)
+        ctx = self._ctx
+        alpha = ctx.xp.astype(alpha, ctx.xdtype)
+        self.X_fit_, self.dual_coef_ = ctx.host(X_fit), ctx.host(alpha)
+        self._device = None if ctx.on_host else (ctx.xp, X_fit, alpha)
 
     def _fitted_on(self, ctx):
         dev = getattr(self, "_device", None)
-        if dev is not None and namespace(dev[0]) is ctx.xp:
-            return dev
+        if dev is not None and dev[0] is ctx.xp:
+            return dev[1:]
         return ctx.asarray(self.X_fit_), ctx.asarray(self.dual_coef_)
 
     def _fit_cholesky(self, ctx, X, y, val, ridge):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
+from ._arrays import place
 from ._validation import as_float_array, check_int, check_target, model_dtype
-from .backend import to_host
 
 __all__ = ["excess_error", "hermite_recovery", "principal_angles", "subspace_alignment"]
 
@@ -43,7 +43,8 @@ def excess_error(model, target, n_test: int = 10_000, seed: int = 0, *, chunk_si
     for X, _ in stream.chunks(0, n_test, chunk_size):
         if ctx is not None:
             X = ctx.asarray(X, dtype)  # the model's array library (a no-op where the stream made it)
-        pred = to_host(model.predict(X))
+        where = place(X)
+        pred = where.host(model.predict(X))
         rows = X.shape[0]
         if getattr(pred, "shape", None) != (rows,):
             raise ValueError(
@@ -53,7 +54,7 @@ def excess_error(model, target, n_test: int = 10_000, seed: int = 0, *, chunk_si
         pred = np.asarray(pred, dtype=np.float64)
         if not np.isfinite(pred).all():
             raise ValueError("model.predict returned NaN or inf; excess_error needs finite predictions")
-        fx = to_host(target.f(X)).astype(np.float64)
+        fx = where.host(target.f(X)).astype(np.float64)
         sq += float(np.sum((pred - fx) ** 2))
     return sq / n_test / float(target.variance)
 
@@ -63,7 +64,7 @@ def _orthonormal_rows(U, name: str = "U"):
     orthonormal basis of span(U); orthonormalize first, e.g. ``np.linalg.qr(U.T)[0].T``)."""
     from .targets import ORTHONORMAL_TOL
 
-    U = as_float_array(to_host(U), name, ndim=2).astype(np.float64)
+    U = as_float_array(place(U).host(U), name, ndim=2).astype(np.float64)
     if U.shape[0] > U.shape[1]:
         raise ValueError(f"{name} must be (r, d) with r <= d; got shape {U.shape}")
     dev = float(np.max(np.abs(U @ U.T - np.eye(U.shape[0])))) if U.size else 0.0
@@ -88,7 +89,7 @@ def subspace_alignment(W, U) -> float:
     lies in span(U); a random direction scores r/d. Zero rows are ignored. A U whose rows
     are not orthonormal raises ``ValueError`` (the score would not be a fraction).
     """
-    W = as_float_array(to_host(W), "W", ndim=2).astype(np.float64)
+    W = as_float_array(place(W).host(W), "W", ndim=2).astype(np.float64)
     U = _orthonormal_rows(U)
     if W.shape[1] != U.shape[1]:
         raise ValueError(f"W has {W.shape[1]} columns but U has {U.shape[1]}; both must be (., d)")
@@ -106,7 +107,7 @@ def principal_angles(W, U) -> np.ndarray:
     """(r,) principal angles in radians, ascending, between the top-r right singular
     subspace of W (m, d) and span(U) for U (r, d) with orthonormal rows (else ``ValueError``).
     All zeros means W found span(U) exactly."""
-    W = as_float_array(to_host(W), "W", ndim=2).astype(np.float64)
+    W = as_float_array(place(W).host(W), "W", ndim=2).astype(np.float64)
     U = _orthonormal_rows(U)
     if W.shape[1] != U.shape[1]:
         raise ValueError(f"W has {W.shape[1]} columns but U has {U.shape[1]}; both must be (., d)")

@@ -32,6 +32,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
+from ._arrays import place
 from ._memory import check_allocation, scratch
 from ._progress import SILENT, Progress
 from ._stream_cache import StreamSource
@@ -55,7 +56,7 @@ from ._validation import (
     public_init,
     validate_params,
 )
-from .backend import FAMILIES, Portable, context, namespace, on_host, stream_context, to_host
+from .backend import FAMILIES, Portable, context, stream_context
 from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path, symmetrize_lower
 
 __all__ = ["DegenerateTargetWarning", "OneStepNetwork", "RandomFeaturesRegressor"]
@@ -225,7 +226,7 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
             val = self._validate_xy(val[0], val[1], "X_val", "y_val", reset=False, d=stream.d)
         self.n_features_in_ = stream.d
         ctx = self._context(dtype, stream.d, stream=stream)
-        self._fit(ctx, src, n, val)
+        self._fit(ctx, src.keep_in(ctx.xp), n, val)
         self.stream_cache_ = src.mode
         return self
 
@@ -249,8 +250,7 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
     # ----------------------------------------------------------------- validation
     def _validate_xy(self, X, y, xname, yname, *, reset, d=None):
         dtype = check_dtype(self.dtype)
-        if not on_host(X, y):
-            namespace(X, y)  # refuses a mix of array libraries
+        if not place(X, y).on_host:  # place refuses a mix of array libraries
             X = as_float_array(X, xname, ndim=2, dtype=dtype)
             y = as_float_array(y, yname, ndim=1, dtype=dtype)
             if y.shape[0] != X.shape[0]:
@@ -283,7 +283,7 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         return self._validate_xy(X_val, y_val, "X_val", "y_val", reset=False)
 
     def _validate_x(self, X):
-        if not on_host(X):
+        if not place(X).on_host:
             X = as_float_array(X, "X", ndim=2, dtype=check_dtype(self.dtype))
             if X.shape[1] != self.n_features_in_:
                 raise ValueError(
@@ -383,7 +383,7 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         sum_y, sum_yx = 0.0, np.zeros(d)
         for Xc, yc in self._rows(src.chunks(0, n, ctx.chunk), n, "label statistics"):
             sum_y += float(xp.sum(yc, dtype=xp.float64))
-            sum_yx += to_host(yc @ Xc).astype(np.float64)  # one chunk in dtype, the total in float64
+            sum_yx += ctx.host(yc @ Xc).astype(np.float64)  # one chunk in dtype, the total in float64
         if not np.isfinite(sum_y) or not np.all(np.isfinite(sum_yx)):
             raise ValueError("y contains NaN or inf (the label sums are not finite)")
         if self.center:
@@ -421,7 +421,7 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
                 if t > 0:
                     r = r - ctx["features"].relu_features(Xc, Wd, bd, False) @ a_dev
                 Gacc = ops.onestep_gradient(Xc, Wd, bd, r, acc=Gacc)
-            Gs = to_host(Gacc).astype(np.float64) * a_sign[half, None]  # a_j sum_i r_i 1[.] x_i
+            Gs = ctx.host(Gacc).astype(np.float64) * a_sign[half, None]  # a_j sum_i r_i 1[.] x_i
             if not np.all(np.isfinite(Gs)):
                 raise ValueError("the one-step gradient is not finite (check X and y for overflow)")
             if t == 0:
@@ -473,7 +473,7 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
                 else:
                     ridge, scores = er.gcv(n2, yy, grid)
                 self.ridge_path_ = ridge_path(grid, scores, who=type(self).__name__)
-            self.a_ = to_host(er.coef(ridge))
+            self.a_ = ctx.host(er.coef(ridge))
             self.ridge_ = float(ridge)
 
     # ----------------------------------------------------------------- transfer
@@ -515,7 +515,7 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         src = StreamSource(stream, n, cache, max_memory=self.max_memory)
         val = validation_rows(stream, n_val) if self.ridge == "validate" else None
         ctx = self._context(dtype, stream.d, stream=stream)
-        self._refit(ctx, src, n, val, rebias, seed)
+        self._refit(ctx, src.keep_in(ctx.xp), n, val, rebias, seed)
         self.stream_cache_ = src.mode
         return self
 

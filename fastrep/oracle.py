@@ -26,7 +26,7 @@ from ._validation import (
     check_dtype,
     check_int,
 )
-from .backend import FAMILIES, Portable, context, stream_context, to_host
+from .backend import FAMILIES, Portable, context, stream_context
 from .hermite import count_multi_indices, multi_indices
 from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path
 
@@ -127,7 +127,7 @@ class OracleRegressor(RuleChecked, Portable, RegressorMixin, BaseEstimator):
                 ridge, scores = er.gcv(n, yy, lambda_grid())
             self.ridge_path_ = ridge_path(lambda_grid(), scores, who=type(self).__name__)
         self.ridge_ = float(ridge)
-        self.coef_ = to_host(er.coef(ridge))
+        self.coef_ = ctx.host(er.coef(ridge))
         self._ctx, self.backend_ = ctx, ctx.backend_
         return self
 

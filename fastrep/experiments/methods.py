@@ -223,7 +223,7 @@ def _backend_json(model) -> str | None:
 
 def _data(target, params):
     """(X, y, X_val, y_val): training prefix of length n and the validation split."""
-    from .. import GaussianStream
+    from ..data import GaussianStream
 
     stream = GaussianStream(target, seed=derive_seed(params["seed"], "data"))
     X, y = stream.take(params["n"])

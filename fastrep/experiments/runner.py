@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._validation import Interval, ParameterValueError, validate_params
+from . import _resources
 from .methods import METHODS
 from .plan import cell_estimate, plan
 from .spec import LIMITS, Cell, SpecError, load_spec, setting_differences
@@ -78,13 +79,6 @@ class RunSummary:
 
 
 # --------------------------------------------------------------------------- the worker side
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _reset_peak_rss() -> bool:
@@ -149,7 +143,7 @@ def execute_cell(task: dict) -> dict:
     ``task``: ``{"cell_id", "params", "func" ("module:function"), "threads"}``. The
     returned dict has the store's row keys, or ``{"cell_id", "error"}`` on failure.
     """
-    from .. import __version__
+    from .._version import __version__
     from .methods import resolve_function
 
     params, threads = task["params"], int(task["threads"])
@@ -212,7 +206,8 @@ def machine_info() -> dict:
     """The machine this process runs on: host, OS, CPU model, cores, memory, versions, backends."""
     import numpy as np
 
-    from .. import __version__, backends
+    from .._version import __version__
+    from ..backend import backends
 
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
@@ -230,7 +225,7 @@ def machine_info() -> dict:
         "host": platform.node(),
         "os": platform.platform(),
         "cpu": cpu,
-        "cores": _cores(),
+        "cores": _resources.cores(),
         "memory_bytes": mem,
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -333,7 +328,7 @@ def _lane_rules(executor: str) -> dict:
     """The rules of ``workers`` and ``threads``: local processes at most 4 per core, local
     threads at most the CPUs this machine reports (a BLAS asked for a million threads crashes)."""
     cpus = os.cpu_count() or 1
-    max_threads = MAX_DASK_THREADS if executor == "dask" else max(cpus, _cores())
+    max_threads = MAX_DASK_THREADS if executor == "dask" else max(cpus, _resources.cores())
     where = "the threads a Dask worker may run" if executor == "dask" else "the CPUs here"
     return {
         "workers": [Interval("integer", 1, 4 * cpus, desc=f"a positive integer <= {4 * cpus} (4 per CPU)"),
@@ -351,7 +346,7 @@ def lanes(executor: str, workers: int | None, threads: int | None) -> tuple[int 
         validate_params({"workers": workers, "threads": threads}, _lane_rules(executor))
     except ParameterValueError as exc:
         raise LaneError(exc.parameter, str(exc)) from None
-    cores = _cores()
+    cores = _resources.cores()
     if executor == "processes":
         workers = workers or cores
         return workers, threads or max(1, cores // workers)
