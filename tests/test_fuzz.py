@@ -511,8 +511,8 @@ def metric_case(draw):
                          draw(st.one_of(arrays(shape=(draw(st.sampled_from([1, 2])), d)), arrays())))
 
 
-hostile_real = st.sampled_from([1.0, 0.5, 0.0, -1.0, float("nan"), float("inf"), 1e200, 1e-300, 10**6, "x", None,
-                                True, [1.0, 2.0]])
+hostile_real = st.sampled_from([1.0, 0.5, 0.0, -1.0, float("nan"), float("inf"), 1e200, 1e-300, 10**6, "x",
+                                None, True, [1.0, 2.0]])
 THEORY = ["kernel_spectrum", "kernel_learning_curve", "kernel_learnability", "kernel_n_star", "eigenlearning"]
 
 
