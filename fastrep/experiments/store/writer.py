@@ -53,7 +53,7 @@ def _check_existing(path: Path) -> dict:
 
 def _create(path: Path) -> None:
     """Build an empty store under a temporary name, then move it into place atomically."""
-    from ... import __version__
+    from ..._version import __version__
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
