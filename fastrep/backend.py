@@ -126,7 +126,7 @@ def _probe_cupy() -> ModuleType:
     try:
         import cupy
     except ImportError as exc:
-        raise BackendUnavailableError(f"cupy: not installed ({exc})") from None
+        raise BackendUnavailableError(f'cupy: not installed ({exc}); pip install "fastrep[gpu]"') from None
     try:
         # import can succeed on a machine where allocation then fails: run one real kernel
         n = cupy.cuda.runtime.getDeviceCount()

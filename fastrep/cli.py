@@ -7,6 +7,7 @@ scheduler) print one line ``fastrep: error: ...`` on stderr and exit with status
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -97,7 +98,23 @@ def _dry_run(spec, store: Path, args) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _store_errors(store: Path):
+    """SQLite's own errors ("unable to open database file") name the store they are about."""
+    import sqlite3
+
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise UserError(f"results store {store}: {_first_line(exc)}") from None
+
+
 def _run_and_report(spec, store: Path, out_dir: Path, args, *, title: str) -> int:
+    with _store_errors(store):
+        return _run_and_report_(spec, store, out_dir, args, title=title)
+
+
+def _run_and_report_(spec, store: Path, out_dir: Path, args, *, title: str) -> int:
     from .experiments import run, write_report
 
     if getattr(args, "dry_run", False):
@@ -160,7 +177,12 @@ def _cmd_demo(args) -> int:
 def _cmd_sweep(args) -> int:
     from .experiments import load_spec
 
-    spec = load_spec(Path(args.spec))
+    try:
+        spec = load_spec(Path(args.spec))
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{args.spec}: {_first_line(exc)}") from None
+    except RecursionError:
+        raise UserError(f"{args.spec}: nested too deeply to read (arrays or tables inside each other)") from None
     if args.as_name:
         spec = spec.renamed(args.as_name)
     store = Path(args.store) if args.store else _RESULTS / spec.name / "results.sqlite"
@@ -176,7 +198,8 @@ def _cmd_report(args) -> int:
     if not store.is_file():
         raise UserError(f"no results store at {store}")
     try:
-        path = write_report(store, Path(args.out) if args.out else None, n_boot=args.bootstrap)
+        with _store_errors(store):
+            path = write_report(store, Path(args.out) if args.out else None, n_boot=args.bootstrap)
     except ReportOutputError as exc:
         raise UserError(f"--out: {exc}") from None
     print(f"report: {path}")
@@ -359,14 +382,83 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
-    """Entry point of the ``fastrep`` console script; returns the exit status."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    from .experiments.analysis import MAX_BOOT
+def _user_errors() -> tuple:
+    """The exception classes whose message is a user's mistake to print in one line."""
+    import sqlite3
+
+    from .backend import BackendUnavailableError
+    from .experiments.methods import OptionError
+    from .experiments.report import ReportOutputError
     from .experiments.runner import ExecutorError
     from .experiments.spec import SpecError
     from .experiments.store import StoreError
+
+    # OSError: a file or folder of the user's (missing, read-only, a folder for a file);
+    # sqlite3.Error: a store that cannot be opened or written; MemoryError: a size refused by the
+    # memory budget before anything was allocated (its message names the argument)
+    return (UserError, SpecError, StoreError, ExecutorError, OptionError, ReportOutputError,
+            BackendUnavailableError, UnicodeError, OSError, sqlite3.Error, MemoryError)
+
+
+def _check_backend_env(args) -> None:
+    """FASTREP_BACKEND names a backend that exists, and, for a sweep that runs here, one that runs
+    here: refused before the first cell instead of failing every cell."""
+    from .backend import BACKENDS, backends
+
+    env = os.environ.get("FASTREP_BACKEND", "").strip().lower()
+    if not env or env == "auto":
+        return
+    if env not in BACKENDS:
+        raise UserError(f"FASTREP_BACKEND must be one of 'auto', {', '.join(map(repr, BACKENDS))}; got {env!r}")
+    if args.command in ("demo", "sweep") and not getattr(args, "scheduler", None):
+        state = backends()[env]
+        if state != "available":  # a Dask worker may have what this machine lacks: not checked there
+            raise UserError(f"FASTREP_BACKEND={env} cannot run here: {state}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    if isinstance(exc, UnicodeDecodeError):
+        return f"{exc.reason} at byte {exc.start} ({exc.encoding}); the file must be UTF-8 text"
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _silence_stdout() -> None:
+    """The reader of stdout left (``fastrep backends | head -1``): point stdout at /dev/null so
+    the flush at exit does not fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``fastrep`` console script; returns the exit status.
+
+    A user's mistake prints one line ``fastrep: error: ...`` and returns 2; Ctrl-C prints one
+    line and returns 130; a reader that closes the output early (``| head``) is not an error.
+    """
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, not at exit, so that a reader gone early is caught below
+        return code
+    except BrokenPipeError:  # `fastrep backends | head -1`: the reader left; not an error of ours
+        _silence_stdout()
+        return 0
+    except KeyboardInterrupt:
+        with contextlib.suppress(OSError):
+            print(
+                "fastrep: interrupted; finished cells are saved, re-run the same command to resume",
+                file=sys.stderr,
+            )
+        return 130
+
+
+def _main(argv) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    from .experiments.analysis import MAX_BOOT
 
     for name in ("workers", "threads", "bootstrap"):
         v = getattr(args, name, None)
@@ -374,21 +466,15 @@ def main(argv=None) -> int:
             parser.error(f"--{name} must be a positive integer; got {v}")
     if getattr(args, "bootstrap", None) is not None and args.bootstrap > MAX_BOOT:
         parser.error(f"--bootstrap must be at most {MAX_BOOT:,}; got {args.bootstrap:,}")
+    errors = _user_errors()
     try:
+        _check_backend_env(args)
         return args.func(args)
-    except (UserError, SpecError, StoreError, ExecutorError, OSError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"fastrep: error: {msg}", file=sys.stderr)
+    except BrokenPipeError:
+        raise
+    except errors as exc:
+        print(f"fastrep: error: {_first_line(exc)}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `fastrep backends | head`: the reader left; not an error of ours
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (silences the flush at exit)
-        return 0
-    except KeyboardInterrupt:
-        print(
-            "fastrep: interrupted; finished cells are saved, re-run the same command to resume",
-            file=sys.stderr,
-        )
-        return 130
 
 
 if __name__ == "__main__":

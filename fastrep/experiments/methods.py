@@ -209,7 +209,7 @@ def check_options(method: str, options: dict, *, target=None, n: int = 1) -> dic
         elif hasattr(est, "_prepare") and target is not None:  # the oracle: checked against its target
             takes_n = len(inspect.signature(est._prepare).parameters) > 1
             est._prepare(target.d, n) if takes_n else est._prepare(target.d)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, MemoryError) as exc:  # MemoryError: over the memory budget
         raise OptionError(_blame(str(exc), options), str(exc)) from None
     filled = {k: _plain(v, k) for k, v in est.get_params(deep=False).items()
               if k not in m.forbidden and k not in NOT_IDENTITY}

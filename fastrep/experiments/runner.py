@@ -276,8 +276,9 @@ def _iter_processes(tasks, workers):
             yield futures[fut], res
         clean = True
     finally:
-        for fut in futures:
-            fut.cancel()
+        # no fut.cancel() here: with kill_workers the pool fails its pending futures itself, and a
+        # future cancelled beside it made loky's manager thread print an InvalidStateError
+        # traceback on Ctrl-C
         pool.shutdown(wait=True, kill_workers=not clean)
 
 

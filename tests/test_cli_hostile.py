@@ -1,0 +1,203 @@
+"""The `fastrep` command under hostile input, in child processes as a user runs it: every user
+error is one line and exit status 2, Ctrl-C is one line and 130, a reader that leaves early is
+not an error."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from .experiments_toy import register
+
+register()
+ROOT = Path(__file__).resolve().parents[1]
+
+# a sweep of the toy method (tests/experiments_toy.py) whose cells after the first `gate_after`
+# block until released: the sweep is caught mid-way by state, never by timing
+GATED_TOML = """
+name = "gated"
+epsilon = 0.5
+seeds = 2
+[target]
+terms = [{{alpha = [2, 0], coef = 1.0}}]
+[grid]
+d = [4, 8]
+n = {{start = 8, stop = 64}}
+[methods.toy]
+power = 2.0
+gate = {gate!r}
+gate_after = {k}
+"""
+
+# the console script, with the toy method registered (the workers import it by name)
+_CLI = textwrap.dedent("""
+    import sys
+    from tests.experiments_toy import register
+    from fastrep.cli import main
+    register()
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+def _env(**extra):
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.update(extra)
+    return env
+
+
+def fastrep(tmp_path, *argv, env=None, timeout=300):
+    script = tmp_path / "cli.py"
+    script.write_text(_CLI)
+    return subprocess.run(
+        [sys.executable, str(script), *map(str, argv)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=_env(**(env or {})),
+        timeout=timeout,
+    )
+
+
+def _one_line(proc, *words, code=2):
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fastrep: "), proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+    return lines[0]
+
+
+ORACLE_TOML = """
+name = "o"
+epsilon = 0.25
+seeds = 1
+[target]
+preset = "separation"
+[grid]
+d = [8]
+n = [64]
+[methods.oracle]
+degree = {degree}
+"""
+
+
+def test_unknown_backend_in_the_environment(tmp_path):
+    proc = fastrep(tmp_path, "backends", env={"FASTREP_BACKEND": "gpu"})
+    _one_line(proc, "FASTREP_BACKEND must be one of", "'gpu'")
+
+
+def test_unavailable_backend_is_refused_before_the_first_cell(tmp_path):
+    from fastrep import backends
+
+    state = backends()["cupy"]
+    if state == "available":
+        pytest.skip("CuPy runs here")
+    proc = fastrep(tmp_path, "demo", "--quick", "--no-progress", "--out", tmp_path / "r",
+                   env={"FASTREP_BACKEND": "cupy"})
+    line = _one_line(proc, "FASTREP_BACKEND=cupy cannot run here")
+    if "not installed" in state:
+        assert 'pip install "fastrep[gpu]"' in line
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_store_that_cannot_be_created(tmp_path):
+    spec = tmp_path / "o.toml"
+    spec.write_text(ORACLE_TOML.format(degree=2))
+    # /proc refuses new files even to root; a read-only folder refuses them to everyone else
+    _one_line(fastrep(tmp_path, "sweep", spec, "--store", "/proc/fastrep-s.sqlite", "--serial"),
+              "/proc/fastrep-s.sqlite")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        proc = fastrep(tmp_path, "sweep", spec, "--store", ro / "s.sqlite", "--serial", "--no-progress")
+        if os.geteuid() != 0:
+            _one_line(proc, str(ro))
+        else:
+            assert proc.returncode == 0, proc.stderr
+    finally:
+        ro.chmod(0o755)
+
+
+def test_spec_with_bad_bytes_or_deep_nesting(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(b'name = "x"\n\xff\xfe = 1\n')
+    _one_line(fastrep(tmp_path, "sweep", bad), "bad.toml", "UTF-8")
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    _one_line(fastrep(tmp_path, "sweep", deep), "deep.toml", "nested")
+
+
+@pytest.mark.parametrize("dry", [True, False])
+def test_oracle_degree_beyond_the_memory_budget(tmp_path, dry):
+    spec = tmp_path / "o.toml"
+    spec.write_text(ORACLE_TOML.format(degree=400))
+    argv = ["sweep", spec, "--serial", "--no-progress"] + (["--dry-run"] if dry else [])
+    _one_line(fastrep(tmp_path, *argv), "methods.oracle.degree", "memory budget")
+    assert not (tmp_path / "fastrep-results").exists()
+
+
+def test_report_on_corrupt_rows(tmp_path):
+    spec = tmp_path / "o.toml"
+    spec.write_text(ORACLE_TOML.format(degree=2))
+    store = tmp_path / "s.sqlite"
+    assert fastrep(tmp_path, "sweep", spec, "--store", store, "--serial", "--no-progress").returncode == 0
+    for column, value in (("excess_error", "'abc'"), ("n", "'many'"), ("params", "'{bad'")):
+        copy = tmp_path / f"bad-{column}.sqlite"
+        copy.write_bytes(store.read_bytes())
+        con = sqlite3.connect(copy)
+        con.execute(f"UPDATE cells SET {column} = {value}")
+        con.commit()
+        con.close()
+        _one_line(fastrep(tmp_path, "report", copy, "--out", tmp_path / "rep"), "corrupt", column)
+
+
+@pytest.mark.parametrize("executor", ["processes", "serial"])
+def test_ctrl_c_mid_sweep_is_one_line_and_130(tmp_path, executor):
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    spec = tmp_path / "gated.toml"
+    spec.write_text(GATED_TOML.format(gate=str(gate), k=3))
+    script = tmp_path / "cli.py"
+    script.write_text(_CLI)
+    store = tmp_path / "s.sqlite"
+    argv = ["sweep", spec, "--store", store, "--no-progress"] + (["--serial"] if executor == "serial" else
+                                                                  ["--workers", "2"])
+    proc = subprocess.Popen([sys.executable, str(script), *map(str, argv)], cwd=tmp_path, env=_env(),
+                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        blocked = 1 if executor == "serial" else 2  # every lane holds a blocked cell
+        deadline = time.monotonic() + 240
+        while len(list(gate.glob("blocked-*"))) < blocked:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the gated cells never started"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the driver and its workers
+        out, err = proc.communicate(timeout=120)
+    finally:
+        (gate / "release").touch()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert err.strip() == "fastrep: interrupted; finished cells are saved, re-run the same command to resume"
+    con = sqlite3.connect(store)
+    assert con.execute("SELECT COUNT(*) FROM cells").fetchone()[0] == 3
+    con.close()
+
+
+def test_a_reader_that_leaves_early_is_not_an_error(tmp_path):
+    r, w = os.pipe()
+    os.close(r)  # `fastrep backends | head -0`: nobody reads
+    try:
+        proc = subprocess.run([sys.executable, "-m", "fastrep.cli", "backends"], stdout=w,
+                              stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=_env(), timeout=120)
+    finally:
+        os.close(w)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
