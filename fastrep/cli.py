@@ -156,7 +156,8 @@ def _add_exec_options(p) -> None:
         "--threads",
         type=int,
         metavar="N",
-        help="BLAS/OpenMP/Numba threads per cell (default: cores / workers; 1 on Dask)",
+        help="BLAS/OpenMP/Numba threads per cell (default 1 on every executor, so that serial, "
+        "processes and Dask store the same bits; another count can change the last bits)",
     )
     g.add_argument("--serial", action="store_true", help="run the cells one by one in this process")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")

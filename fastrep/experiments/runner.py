@@ -4,8 +4,9 @@ Executors:
 
 ``"processes"`` (default)
     a local pool (loky) of ``workers`` processes (default: one per core), each cell
-    limited to ``threads`` BLAS/OpenMP/Numba threads (default: cores // workers), so the
-    machine is never oversubscribed. The workers exit when the driving process dies (a
+    limited to ``threads`` BLAS/OpenMP/Numba threads (default 1, on every executor: a
+    threaded factorization rounds differently with another thread count, so one default
+    is what gives the same bits everywhere), set once in each worker as it starts. The workers exit when the driving process dies (a
     watch on their parent), and the pool does not re-run the calling script, so
     :func:`run` works from a plain script without ``if __name__ == "__main__":``.
 ``"dask"``
@@ -113,12 +114,17 @@ def _peak_rss_bytes() -> int | None:
         return None
 
 
-@contextlib.contextmanager
-def _thread_limits(threads: int):
-    """Limit BLAS, OpenMP (incl. the C++ core) and Numba to ``threads`` in *this* thread.
+_PIN_LOCK = threading.Lock()
 
-    The limits are per calling thread for OpenMP and Numba, so they are set around each
-    cell, in the thread that runs it (a Dask worker runs tasks in its own threads).
+
+def _pin_threads(threads: int) -> None:
+    """Run this process's BLAS and this thread's OpenMP and Numba with ``threads`` threads.
+
+    Set and kept, never restored after a cell: the BLAS count is process-wide, and a Dask worker
+    runs several cells at once in threads of one process, so a cell that restored the count on
+    its way out changed it under the others (and their last bits: a threaded Cholesky rounds
+    differently). Every cell of a sweep asks for the same count, so setting it again is a no-op.
+    Call it after the cell's modules are imported: a BLAS loaded later would start unlimited.
     """
     from threadpoolctl import threadpool_limits
 
@@ -126,20 +132,35 @@ def _thread_limits(threads: int):
         from ..backend import get_backend
 
         get_backend("cpp")
-    prev_numba = None
+    with _PIN_LOCK:
+        threadpool_limits(limits=threads)
     try:
         import numba
 
-        prev_numba = numba.get_num_threads()
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     except ImportError:
-        numba = None
-    try:
-        with threadpool_limits(limits=threads):
+        pass
+
+
+@contextlib.contextmanager
+def _restored_threads():
+    """Put this process's thread counts back as they were (a serial sweep runs in the caller's
+    process: its cells pin the counts, the caller gets its own back at the end)."""
+    from threadpoolctl import threadpool_limits
+
+    prev_numba = None
+    with contextlib.suppress(ImportError):
+        import numba
+
+        prev_numba = numba.get_num_threads()
+    with threadpool_limits(limits=None):  # a context that restores the counts found on entry
+        try:
             yield
-    finally:
-        if numba is not None and prev_numba is not None:
-            numba.set_num_threads(prev_numba)
+        finally:
+            if prev_numba is not None:
+                import numba
+
+                numba.set_num_threads(prev_numba)
 
 
 def execute_cell(task: dict) -> dict:
@@ -155,9 +176,9 @@ def execute_cell(task: dict) -> dict:
     have_peak = _reset_peak_rss()
     t0 = time.perf_counter()
     try:
-        with _thread_limits(threads):
-            func = resolve_function(task["func"])
-            out = func(params)
+        func = resolve_function(task["func"])
+        _pin_threads(threads)
+        out = func(params)
     except Exception:
         return {"cell_id": task["cell_id"], "error": traceback.format_exc(limit=20)}
     wall = time.perf_counter() - t0
@@ -250,17 +271,23 @@ def _task(cell: Cell, threads: int) -> dict:
 
 
 def _iter_serial(tasks):
-    for task in tasks:
-        yield task, execute_cell(task)
+    with _restored_threads():
+        for task in tasks:
+            yield task, execute_cell(task)
 
 
-def _iter_processes(tasks, workers):
+def _iter_processes(tasks, workers, threads):
     # loky starts fresh interpreters (fork after OpenMP/Numba threads exist can deadlock) that
     # do not re-import the caller's __main__, so scripts need no __main__ guard
     from loky import ProcessPoolExecutor
     from loky.process_executor import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(os.getpid(),))
+    # the thread counts are set in each worker as it starts (a BLAS loaded later reads them) and
+    # again by every cell (_pin_threads)
+    env = {v: str(threads) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    pool = ProcessPoolExecutor(
+        max_workers=workers, initializer=_worker_init, initargs=(os.getpid(),), env=env
+    )
     clean, futures = False, {}
     try:
         futures = {pool.submit(execute_cell, t): t for t in tasks}
@@ -318,13 +345,16 @@ def _iter_dask(tasks, client):
 
 
 def lanes(executor: str, workers: int | None, threads: int | None) -> tuple[int | None, int]:
-    """(workers, threads per cell) that ``executor`` uses by default on this machine."""
-    cores = _cores()
+    """(workers, threads per cell) that ``executor`` uses by default on this machine.
+
+    One thread per cell by default on every executor: a threaded BLAS rounds a factorization
+    differently with another thread count, so the same default everywhere is what makes serial,
+    local processes and Dask store the same bits. Local processes default to one per core.
+    """
     if executor == "processes":
-        workers = workers or cores
-        return workers, threads or max(1, cores // workers)
+        return workers or _cores(), threads or 1
     if executor == "serial":
-        return 1, threads or cores
+        return 1, threads or 1
     return workers, threads or 1
 
 
@@ -373,7 +403,8 @@ def run(
     executor : ``"processes"`` (default), ``"dask"`` or ``"serial"``.
     scheduler : Dask scheduler address or ``distributed.Client`` (``executor="dask"``).
     workers : local processes (default: the number of cores).
-    threads : BLAS/OpenMP/Numba threads per cell (default: cores // workers locally, 1 on Dask).
+    threads : BLAS/OpenMP/Numba threads per cell (default 1 on every executor, so that they
+        all store the same bits; a cell's results can change in the last bits with it).
     progress : show a tqdm bar (cells done and ETA) on stderr.
     yes : run a sweep beyond ``spec.LIMITS`` (more than 10^5 cells, or estimated at more
         than a day); without it such a sweep raises :class:`~.spec.SpecError` before anything runs.
@@ -434,7 +465,7 @@ def run(
             if executor == "serial":
                 it = _iter_serial(tasks)
             elif executor == "processes":
-                it = _iter_processes(tasks, workers) if tasks else iter(())
+                it = _iter_processes(tasks, workers, threads) if tasks else iter(())
             else:
                 it = _iter_dask(tasks, client)
             bar = tqdm(
