@@ -41,6 +41,7 @@ import array_api_compat
 import numpy as np
 
 from ._kernels.reference import to_host  # a NumPy copy (or view) of an array of any library
+from ._warnings import user_stacklevel
 
 __all__ = [
     "BACKENDS",
@@ -175,7 +176,7 @@ def _warn_skipped_once(name: str, reason: str) -> None:
     if name == "cpp" and name not in _warned:
         _warned.add(name)
         warnings.warn(f"fastrep is running without its compiled core: {reason}. Using Numba.",
-                      RuntimeWarning, stacklevel=4)
+                      RuntimeWarning, stacklevel=user_stacklevel())
 
 
 def get_backend(name: str) -> ModuleType:

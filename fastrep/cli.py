@@ -183,7 +183,9 @@ def _cmd_sweep(args) -> int:
     except UnicodeDecodeError as exc:
         raise UserError(f"{args.spec}: {_first_line(exc)}") from None
     except RecursionError:
-        raise UserError(f"{args.spec}: nested too deeply to read (arrays or tables inside each other)") from None
+        raise UserError(
+            f"{args.spec}: nested too deeply to read (arrays or tables inside each other)"
+        ) from None
     if args.as_name:
         spec = spec.renamed(args.as_name)
     store = Path(args.store) if args.store else _RESULTS / spec.name / "results.sqlite"
@@ -410,7 +412,8 @@ def _check_backend_env(args) -> None:
     if not env or env == "auto":
         return
     if env not in BACKENDS:
-        raise UserError(f"FASTREP_BACKEND must be one of 'auto', {', '.join(map(repr, BACKENDS))}; got {env!r}")
+        names = ", ".join(map(repr, BACKENDS))
+        raise UserError(f"FASTREP_BACKEND must be one of 'auto', {names}; got {env!r}")
     if args.command in ("demo", "sweep") and not getattr(args, "scheduler", None):
         state = backends()[env]
         if state != "available":  # a Dask worker may have what this machine lacks: not checked there

@@ -44,6 +44,7 @@ from ._validation import (
     naming,
     public_init,
 )
+from ._warnings import user_stacklevel
 from .backend import FAMILIES, Portable, context, namespace, on_host, stream_context, to_host
 from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path, symmetrize_lower
 
@@ -196,7 +197,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
             warnings.warn(
                 "the target's expected Hessian has rank < r (no degree-2 part in some direction): "
                 "Algorithm 1's guarantee does not cover it",
-                DegenerateTargetWarning, stacklevel=2,
+                DegenerateTargetWarning, stacklevel=user_stacklevel(),
             )
         if np.dtype(stream.dtype) != dtype:
             raise ValueError(f"stream.dtype is {np.dtype(stream.dtype)} but the model's dtype is {dtype}")

@@ -195,5 +195,5 @@ def test_default_settings_give_the_same_bits_on_every_executor(tmp_path):
                     progress=False)
         assert s.cells_failed == 0
         tables[f"dask processes={processes}"] = _table(path)
-    for name, table in tables.items():
+    for table in tables.values():
         _assert_same(tables["serial"], table)

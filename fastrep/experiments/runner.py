@@ -6,7 +6,8 @@ Executors:
     a local pool (loky) of ``workers`` processes (default: one per core), each cell
     limited to ``threads`` BLAS/OpenMP/Numba threads (default 1, on every executor: a
     threaded factorization rounds differently with another thread count, so one default
-    is what gives the same bits everywhere), set once in each worker as it starts. The workers exit when the driving process dies (a
+    is what gives the same bits everywhere), set once in each worker as it starts.
+    The workers exit when the driving process dies (a
     watch on their parent), and the pool does not re-run the calling script, so
     :func:`run` works from a plain script without ``if __name__ == "__main__":``.
 ``"dask"``

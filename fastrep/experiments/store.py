@@ -623,7 +623,8 @@ def _number_column(df, col: str, path: Path):
     bad = vals.isna() & df[col].notna()
     if bad.any():
         cell = df["cell_id"][bad].iloc[0]
-        raise StoreError(f"{path} is corrupt: cell {cell} has {df[col][bad].iloc[0]!r} in `{col}`, not a number")
+        value = df[col][bad].iloc[0]
+        raise StoreError(f"{path} is corrupt: cell {cell} has {value!r} in `{col}`, not a number")
     df[col] = vals
 
 
