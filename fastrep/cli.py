@@ -79,15 +79,25 @@ def _dry_run(spec, store: Path, args) -> int:
         for (label, d), c in sorted(counts.items()):
             print(f"  {label} d={d}: {c:,} cells")
         return 0
+    already = None
+    if store.exists():  # the run's own checks, read-only (nothing is created beside the store)
+        from .experiments.runner import check_same_setting
+        from .experiments.store import check_results_version, read_store
+
+        snap = read_store(store)
+        check_results_version(store, snap.meta)
+        check_same_setting(store, snap.sweeps, spec)
+        stored = snap.cells["cell_id"][snap.cells["sweep"] == spec.name]
+        if total <= LIMITS["cells"]:
+            done = set(stored)
+            already = sum(c.cell_id in done for c in spec.cells())
+        else:  # not built cell by cell: the same setting, so the sweep's stored cells are its own
+            already = len(stored)
     p = plan(spec, workers=workers or 1, threads=threads)
     for line in p.lines():
         print(line)
-    if store.exists():
-        from .experiments.store import read_store
-
-        done = set(read_store(store).cells["cell_id"])
-        left = sum(c.cell_id not in done for c in spec.cells())
-        print(f"store {store}: {total - left:,} of these cells are already there; {left:,} would run")
+    if already is not None:
+        print(f"store {store}: {already:,} of these cells are already there; {total - already:,} would run")
     limits = []
     if total > LIMITS["cells"]:
         limits.append(f"more than {LIMITS['cells']:,} cells")

@@ -201,3 +201,72 @@ def test_a_reader_that_leaves_early_is_not_an_error(tmp_path):
     finally:
         os.close(w)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
+TOY_TOML = """
+name = "drytoy"
+epsilon = 0.5
+seeds = 2
+[target]
+terms = [{alpha = [2, 0], coef = 1.0}]
+[grid]
+d = [4, 8]
+n = {start = 8, stop = 64}
+[methods.toy]
+power = 2.0
+"""
+
+
+def _fingerprint(path: Path):
+    return path.read_bytes(), path.stat().st_mtime_ns, sorted(os.listdir(path.parent))
+
+
+def test_dry_run_refuses_what_the_run_refuses(tmp_path, capsys):
+    from fastrep.cli import main
+
+    spec, store = tmp_path / "toy.toml", tmp_path / "s.sqlite"
+    spec.write_text(TOY_TOML)
+    assert main(["sweep", str(spec), "--store", str(store), "--serial", "--no-progress"]) == 0
+    capsys.readouterr()
+    spec.write_text(TOY_TOML.replace("power = 2.0", "power = 3.0"))
+    before = _fingerprint(store)
+    assert main(["sweep", str(spec), "--store", str(store), "--dry-run"]) == 2
+    dry = capsys.readouterr()
+    assert dry.out == "" and "already exists" in dry.err and "power: 2.0 -> 3.0" in dry.err
+    assert _fingerprint(store) == before  # read-only: no -wal/-shm, not a byte changed
+    assert main(["sweep", str(spec), "--store", str(store), "--serial", "--no-progress"]) == 2
+    assert capsys.readouterr().err == dry.err
+    # a store of another results version: refused by both
+    con = sqlite3.connect(store)
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'results_version'")
+    con.commit()
+    con.close()
+    spec.write_text(TOY_TOML)
+    before = _fingerprint(store)
+    assert main(["sweep", str(spec), "--store", str(store), "--dry-run"]) == 2
+    dry = capsys.readouterr().err
+    assert "results version 1" in dry and _fingerprint(store) == before
+    assert main(["sweep", str(spec), "--store", str(store), "--serial", "--no-progress"]) == 2
+    assert capsys.readouterr().err == dry
+
+
+def test_dry_run_of_millions_of_cells_builds_none(tmp_path, capsys, monkeypatch):
+    from fastrep.cli import main
+    from fastrep.experiments.spec import LIMITS, SweepSpec
+
+    def refuse(self):
+        raise AssertionError("the dry run built the sweep's cells")
+
+    spec = tmp_path / "big.toml"
+    spec.write_text(TOY_TOML.replace("seeds = 2", "seeds = 30").replace(
+        "d = [4, 8]", "d = {start = 4, stop = 400, num = 100}").replace(
+        "n = {start = 8, stop = 64}", "n = {start = 8, stop = 100000000, num = 1000}"))
+    from fastrep.experiments import load_spec
+
+    count = load_spec(spec).count()  # d and n rounded to integers, repeats dropped
+    assert 10**6 < count < LIMITS["cells_hard"]
+    monkeypatch.setattr(SweepSpec, "cells", refuse)
+    assert main(["sweep", str(spec), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"sweep 'drytoy': {count:,} cells" in out and "estimated time" in out
+    assert max(map(len, out.splitlines())) < 200, out  # a bounded listing of the 100 values of d

@@ -345,6 +345,21 @@ def _iter_dask(tasks, client):
         client.cancel([f for f in futures if not f.done()])
 
 
+def check_same_setting(path, sweeps: dict, spec) -> None:
+    """Refuse ``spec`` if the store at ``path`` (its ``sweeps``: name -> stored spec) holds its
+    name with another setting (``run`` and ``fastrep sweep --dry-run`` alike)."""
+    old = sweeps.get(spec.name)
+    diff = setting_differences(old, spec.to_dict()) if old is not None else None
+    if diff:
+        raise SpecError(
+            "name",
+            f"sweep {spec.name!r} already exists in {path} with another setting "
+            f"({'; '.join(diff)}); "
+            "its cells are never merged with these: run this spec under a new name "
+            "(--as NEW_NAME, or spec.renamed(NEW_NAME)) or into another store",
+        )
+
+
 def lanes(executor: str, workers: int | None, threads: int | None) -> tuple[int | None, int]:
     """(workers, threads per cell) that ``executor`` uses by default on this machine.
 
@@ -444,17 +459,7 @@ def run(
         with ResultStore(store, for_run=True) as st:
             run_id = uuid.uuid4().hex
             st.acquire(spec.name, run_id)
-            old = st.sweeps().get(spec.name)
-            if old is not None:
-                diff = setting_differences(old, spec.to_dict())
-                if diff:
-                    raise SpecError(
-                        "name",
-                        f"sweep {spec.name!r} already exists in {st.path} with another setting "
-                        f"({'; '.join(diff)}); "
-                        "its cells are never merged with these: run this spec under a new name "
-                        "(--as NEW_NAME, or spec.renamed(NEW_NAME)) or into another store",
-                    )
+            check_same_setting(st.path, st.sweeps(), spec)
             done = st.finished_ids()
             todo = [c for c in cells if c.cell_id not in done]
             # expensive cells first: the pool's last minutes are then spent on short cells
