@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
+import re
 import shutil
 import sys
 import textwrap
@@ -29,6 +31,7 @@ class _Formatter(argparse.HelpFormatter):
         super().__init__(prog, **kwargs)
 
     def _fill_text(self, text, width, indent):
+        text = _estimates(text)
         paragraphs = []
         for para in text.strip("\n").split("\n\n"):
             lines = para.splitlines()
@@ -38,6 +41,30 @@ class _Formatter(argparse.HelpFormatter):
                 flat = " ".join(line.strip() for line in lines)
                 paragraphs.append(textwrap.fill(flat, width, initial_indent=indent, subsequent_indent=indent))
         return "\n\n".join(paragraphs)
+
+
+    def _get_help_string(self, action):
+        return _estimates(super()._get_help_string(action))
+
+
+_ESTIMATE = re.compile(r"\{estimate:(\w+)\}")
+
+
+@functools.lru_cache(maxsize=None)
+def _demo_estimate(grid: str) -> str:
+    """The plan's estimate of a demo grid on this machine's default lanes: the number that
+    `fastrep demo --dry-run` prints, computed only when a help text shows it."""
+    from .experiments import demo_spec
+    from .experiments.plan import format_seconds, plan
+    from .experiments.runner import lanes
+
+    workers, threads = lanes("processes", None, None)
+    return format_seconds(plan(demo_spec(grid), workers=workers, threads=threads).time_s)
+
+
+def _estimates(text: str) -> str:
+    """``{estimate:GRID}`` in a help text -> the plan's estimate of that demo grid here."""
+    return _ESTIMATE.sub(lambda m: _demo_estimate(m.group(1)), text)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -269,8 +296,8 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="fastrep",
         description="Feature learning against kernels at large d: run the paper's separation and plot it.",
-        epilog="examples:\n  fastrep demo            # the separation study, < 10 min on 2 cores\n"
-        "  fastrep demo --quick    # a ~1 minute version\n"
+        epilog="examples:\n  fastrep demo            # the separation study, about {estimate:full} here\n"
+        "  fastrep demo --quick    # a small version, about {estimate:quick} here\n"
         "  fastrep examples        # the example sweeps that ship with fastrep\n"
         "  fastrep sweep separation --store runs/sep.sqlite\n"
         "  fastrep report runs/sep.sqlite\n  fastrep backends",
@@ -285,12 +312,14 @@ def _parser() -> argparse.ArgumentParser:
         help="run the default separation study and write its report",
         description="Run the embedded separation study (degree-3 target, r = 2: one-step network, "
         "NTK ridge, oracle, transfer) on local processes, store the results in SQLite "
-        "and write report.md with the figures. Re-running resumes: finished cells are "
-        "skipped.",
+        "and write report.md with the figures, about {estimate:full} here. Re-running resumes: "
+        "finished cells are skipped.",
         epilog="examples:\n  fastrep demo\n  fastrep demo --quick --out /tmp/fr\n"
         "  fastrep demo --scheduler tcp://10.0.0.5:8786",
     )
-    d.add_argument("--quick", action="store_true", help="a much smaller grid (about a minute)")
+    d.add_argument(
+        "--quick", action="store_true", help="a much smaller grid (estimated at {estimate:quick} here)"
+    )
     d.add_argument(
         "--dry-run",
         action="store_true",
@@ -300,7 +329,7 @@ def _parser() -> argparse.ArgumentParser:
         "--large",
         action="store_true",
         help="the large-d study: network to d = 512, NTK ridge to d = 32 with its predicted curve "
-        "beyond (about 45 minutes on 2 cores)",
+        "beyond (estimated at {estimate:large} here; --dry-run prints the whole plan)",
     )
     d.add_argument(
         "--out",

@@ -29,7 +29,7 @@ import numpy as np
 
 from .methods import METHODS
 
-__all__ = ["Plan", "cell_estimate", "machine_rate", "plan"]
+__all__ = ["Plan", "cell_estimate", "charged_params", "format_seconds", "machine_rate", "plan"]
 
 #: Resident memory of a worker with numpy, numba, scipy and fastrep loaded (bytes).
 BASE_RSS = 290 * 2**20
@@ -173,7 +173,7 @@ class Plan:
                 f"  {lab}: {sum(c for (lb, _), c in self.cells.items() if lb == lab):,} cells ({per_d})"
             )
         out.append(
-            f"estimated time: {_fmt_s(self.time_s)} ({_fmt_s(self.cell_seconds)} of cell time); "
+            f"estimated time: {format_seconds(self.time_s)} ({format_seconds(self.cell_seconds)} of cell time); "
             f"peak memory: {self.peak_cell_bytes / 2**20:,.0f} MiB per worker, "
             f"{self.peak_bytes / 2**20:,.0f} MiB in all"
         )
@@ -191,7 +191,7 @@ class Plan:
         return out
 
 
-def _fmt_s(s: float) -> str:
+def format_seconds(s: float) -> str:
     if s < 10:
         return f"{s:.1f} s"
     if s < 120:
@@ -211,7 +211,7 @@ LISTED_D = 4
 MAX_COSTED_N = 64
 
 
-def _cell_groups(cells, lanes: int):
+def charged_params(cells, lanes: int):
     """(params, weight) for each given cell: weight 1, the transfer source charged as it runs."""
     sources: dict = {}
     for c in cells:
@@ -231,7 +231,7 @@ def _spec_groups(spec, lanes: int):
 
     A cell's cost depends on its method, d and n, not on its seed: one representative per
     (method, d, n) weighs as many cells as it has seeds (a sweep of millions of cells is costed
-    in milliseconds). The transfer source is charged as :func:`_cell_groups` does (the first
+    in milliseconds). The transfer source is charged as :func:`charged_params` does (the first
     ``lanes`` values of n of each (d, seed) pay for it).
     """
     from .presets import RESULTS_VERSION, resolve_target
@@ -280,7 +280,7 @@ def plan(spec, cells=None, *, workers: int = 1, threads: int = 1) -> Plan:
     total_s, peak, total = 0.0, 0.0, 0
     ncells = spec.count() if cells is None else len(cells)
     lanes = min(max(1, workers), max(1, ncells))
-    groups = _spec_groups(spec, lanes) if cells is None else _cell_groups(cells, lanes)
+    groups = _spec_groups(spec, lanes) if cells is None else charged_params(cells, lanes)
     methods = set()
     for params, weight in groups:
         key = (params["label"], params["d"])

@@ -42,7 +42,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .methods import METHODS
-from .plan import cell_estimate, plan
+from .plan import (
+    WARMUP_S,
+    WORKER_START_S,
+    cell_estimate,
+    charged_params,
+    format_seconds,
+    machine_rate,
+    plan,
+)
 from .spec import LIMITS, Cell, SpecError, load_spec, setting_differences
 from .store import ResultStore
 
@@ -385,9 +393,7 @@ def _check_size(spec, cells, workers, threads, yes: bool):
             f"the sweep has {count:,} cells, more than {LIMITS['cells']:,}; check it with --dry-run, "
             "then pass --yes (yes=True) to run it",
         )
-    estimate = plan(
-        spec, spec.cells() if cells is None else cells, workers=workers or 1, threads=threads or 1
-    )
+    estimate = plan(spec, cells, workers=workers or 1, threads=threads or 1)
     if estimate.time_s > LIMITS["cost_s"] and not yes:
         raise SpecError(
             "",
@@ -462,8 +468,32 @@ def run(
             check_same_setting(st.path, st.sweeps(), spec)
             done = st.finished_ids()
             todo = [c for c in cells if c.cell_id not in done]
+            # each cell's estimated seconds, as the plan charges them (a transfer source once)
+            lanes_ = min(max(1, workers or 1), max(1, len(todo)))
+            rate = machine_rate()
+            cost = {
+                c.cell_id: cell_estimate(p, threads=threads, rate=rate)[0]
+                for c, (p, _) in zip(todo, charged_params(todo, lanes_), strict=True)
+            }
             # expensive cells first: the pool's last minutes are then spent on short cells
-            todo.sort(key=lambda c: -cell_estimate(c.params)[0])
+            todo.sort(key=lambda c: -cost[c.cell_id])
+            # the start-up the plan adds (a worker's start; each method's first cells load and
+            # compile their kernels) is charged to the cells that pay it: the bar's total is then
+            # lanes x the printed estimate
+            firsts: dict = {}
+            for i, c in enumerate(todo):
+                m = c.params["method"]
+                firsts[m] = firsts.get(m, 0) + 1
+                cost[c.cell_id] += (WARMUP_S if firsts[m] <= lanes_ else 0.0) + (
+                    WORKER_START_S if i < lanes_ and (workers or 1) > 1 else 0.0
+                )
+            if progress and todo:
+                estimate = plan(spec, todo, workers=workers or 1, threads=threads)
+                print(
+                    f"fastrep: {spec.name}: {len(todo):,} cells to run, estimated {format_seconds(estimate.time_s)} "
+                    f"({estimate.workers} workers x {threads} threads)",
+                    file=sys.stderr,
+                )
             st.write_sweep(spec.name, spec.to_dict())
             st.begin_run(spec.name, executor, workers, threads, len(cells), machine_info(), run_id=run_id)
             tasks = [_task(c, threads) for c in todo]
@@ -474,15 +504,18 @@ def run(
                 it = _iter_processes(tasks, workers, threads) if tasks else iter(())
             else:
                 it = _iter_dask(tasks, client)
+            # the bar counts estimated seconds of work, not cells: the costly cells run first, and
+            # a bar of cells extrapolated their pace to the cheap rest (17 h predicted for 6.5 min)
             bar = tqdm(
-                total=len(cells),
-                initial=len(cells) - len(todo),
-                unit="cell",
+                total=sum(cost.values()),
                 desc=spec.name,
                 disable=not progress,
                 smoothing=0.0,
                 dynamic_ncols=True,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]",
+                postfix=f"{len(cells) - len(todo):,}/{len(cells):,} cells",
             )
+            finished = len(cells) - len(todo)
             try:
                 for task, res in it:
                     st.check_lease()
@@ -499,7 +532,9 @@ def run(
                         res["sweep"] = spec.name
                         st.write_cell(res)
                         n_ok += 1
-                    bar.update(1)
+                    finished += 1
+                    bar.set_postfix_str(f"{finished:,}/{len(cells):,} cells", refresh=False)
+                    bar.update(cost[task["cell_id"]])
             finally:
                 bar.close()
             st.end_run(run_id, n_ok, n_fail)
