@@ -173,7 +173,8 @@ class Plan:
                 f"  {lab}: {sum(c for (lb, _), c in self.cells.items() if lb == lab):,} cells ({per_d})"
             )
         out.append(
-            f"estimated time: {format_seconds(self.time_s)} ({format_seconds(self.cell_seconds)} of cell time); "
+            f"estimated time: {format_seconds(self.time_s)} "
+            f"({format_seconds(self.cell_seconds)} of cell time); "
             f"peak memory: {self.peak_cell_bytes / 2**20:,.0f} MiB per worker, "
             f"{self.peak_bytes / 2**20:,.0f} MiB in all"
         )

@@ -490,7 +490,8 @@ def run(
             if progress and todo:
                 estimate = plan(spec, todo, workers=workers or 1, threads=threads)
                 print(
-                    f"fastrep: {spec.name}: {len(todo):,} cells to run, estimated {format_seconds(estimate.time_s)} "
+                    f"fastrep: {spec.name}: {len(todo):,} cells to run, "
+                    f"estimated {format_seconds(estimate.time_s)} "
                     f"({estimate.workers} workers x {threads} threads)",
                     file=sys.stderr,
                 )
