@@ -169,7 +169,7 @@ def _run_and_report_(spec, store: Path, out_dir: Path, args, *, title: str) -> i
     )
     _print_summary(summary)
     report = write_report(store, out_dir, title=title)
-    print(f"report: {report}  ({time.perf_counter() - t0:.1f} s in all)")
+    print(f"report: {report}  ({time.perf_counter() - t0:.1f} s in all){_other_report(report)}")
     if summary.cells_failed:
         print(
             f"fastrep: {summary.cells_failed} cells failed (errors are in the store's failures table and in "
@@ -242,8 +242,15 @@ def _cmd_report(args) -> int:
             path = write_report(store, Path(args.out) if args.out else None, n_boot=args.bootstrap)
     except ReportOutputError as exc:
         raise UserError(f"--out: {exc}") from None
-    print(f"report: {path}")
+    print(f"report: {path}{_other_report(path)}")
     return 0
+
+
+def _other_report(path: Path) -> str:
+    """A note when the report went under another name because report.md is another store's."""
+    if path.name == "report.md":
+        return ""
+    return f"  (not report.md: {path.parent / 'report.md'} is the report of another store, left as it is)"
 
 
 def _cmd_examples(args) -> int:

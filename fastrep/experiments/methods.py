@@ -277,6 +277,9 @@ def _finish(model, target, params, timings, *, alignment=True, extra=None) -> di
     for k, v in (getattr(model, "timings_", None) or {}).items():
         timings.setdefault(f"fit.{k}", float(v))
     out_extra = dict(extra or {})
+    if getattr(target, "nondegenerate", True) is False and getattr(model, "W_", None) is not None:
+        # what a plain fit_stream warns of (fastrep.DegenerateTargetWarning), kept per cell
+        out_extra["degenerate_target"] = True
     # per degree l: [fraction of f*'s degree-l part learned, its standard error] (fastrep.diagnostics)
     out_extra["degree_learning"] = degree_learning_record(learned)
     ran_dtype = getattr(model, "dtype_", None)  # what dtype='auto' (and solver='auto') chose

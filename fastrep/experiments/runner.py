@@ -513,7 +513,7 @@ def run(
                 disable=not progress,
                 smoothing=0.0,
                 dynamic_ncols=True,
-                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]",
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]",
                 postfix=f"{len(cells) - len(todo):,}/{len(cells):,} cells",
             )
             finished = len(cells) - len(todo)
