@@ -32,7 +32,8 @@ def test_goal_lines_belong_to_their_study(tmp_path, name):
 
 def test_a_degenerate_target_is_recorded_per_cell_and_said_once(tmp_path):
     path = tmp_path / "s.sqlite"
-    run(_tiny("he3", {"preset": "single_index", "kind": "he3"}), store=path, executor="serial", progress=False)
+    spec = _tiny("he3", {"preset": "single_index", "kind": "he3"})
+    run(spec, store=path, executor="serial", progress=False)
     df = load(path)
     flagged = df["extra"].map(lambda e: bool(e.get("degenerate_target")))
     assert flagged.tolist() == (df["method"] == "onestep").tolist()  # the network's cells, each
@@ -62,7 +63,8 @@ def test_a_second_store_never_replaces_the_first_report(tmp_path, capsys):
     assert write_report(b, n_boot=20) == tmp_path / "b-report.md"
     # a third store in the same folder, whose own name is taken too: refused, in one line
     c = tmp_path / "c.sqlite"
-    run(toy_spec(name="third", seeds=1, grid={"d": [4], "n": [8]}), store=c, executor="serial", progress=False)
+    spec = toy_spec(name="third", seeds=1, grid={"d": [4], "n": [8]})
+    run(spec, store=c, executor="serial", progress=False)
     (tmp_path / "c-report.md").write_text("my notes\n")
     assert main(["report", str(c)]) == 2
     assert "report.md and c-report.md of other stores" in capsys.readouterr().err
