@@ -24,8 +24,9 @@ def test_ridge_grid_edge_points_at_the_fit_call():
     rng = np.random.default_rng(0)
     w = rng.standard_normal(5)
     X, Xv = rng.standard_normal((400, 5)), rng.standard_normal((200, 5))
-    for make in (lambda: fastrep.NTKRegressor(), lambda: fastrep.NTKRegressor(solver="nystrom", n_centers=100)):
-        for w_ in _caught(lambda: make().fit(X, X @ w, Xv, Xv @ w), fastrep.RidgeGridEdgeWarning):
+    for kw in ({}, {"solver": "nystrom", "n_centers": 100}):
+        model = fastrep.NTKRegressor(**kw)
+        for w_ in _caught(lambda m=model: m.fit(X, X @ w, Xv, Xv @ w), fastrep.RidgeGridEdgeWarning):
             assert w_.filename == __file__, (w_.filename, w_.lineno)
 
 
