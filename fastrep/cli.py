@@ -42,7 +42,6 @@ class _Formatter(argparse.HelpFormatter):
                 paragraphs.append(textwrap.fill(flat, width, initial_indent=indent, subsequent_indent=indent))
         return "\n\n".join(paragraphs)
 
-
     def _get_help_string(self, action):
         return _estimates(super()._get_help_string(action))
 
