@@ -177,6 +177,8 @@ def execute_cell(task: dict) -> dict:
 
     ``task``: ``{"cell_id", "params", "func" ("module:function"), "threads"}``. The
     returned dict has the store's row keys, or ``{"cell_id", "error"}`` on failure.
+    The process's BLAS and the calling thread's OpenMP/Numba thread counts are set to
+    ``threads`` and left so (see :func:`_pin_threads`; a serial sweep restores them at its end).
     """
     from .. import __version__
     from .methods import resolve_function
