@@ -451,18 +451,9 @@ def _user_errors() -> tuple:
 def _check_backend_env(args) -> None:
     """FASTREP_BACKEND names a backend that exists, and, for a sweep that runs here, one that runs
     here: refused before the first cell instead of failing every cell."""
-    from .backend import BACKENDS, backends
+    from .experiments.runner import check_env_backend
 
-    env = os.environ.get("FASTREP_BACKEND", "").strip().lower()
-    if not env or env == "auto":
-        return
-    if env not in BACKENDS:
-        names = ", ".join(map(repr, BACKENDS))
-        raise UserError(f"FASTREP_BACKEND must be one of 'auto', {names}; got {env!r}")
-    if args.command in ("demo", "sweep") and not getattr(args, "scheduler", None):
-        state = backends()[env]
-        if state != "available":  # a Dask worker may have what this machine lacks: not checked there
-            raise UserError(f"FASTREP_BACKEND={env} cannot run here: {state}")
+    check_env_backend(here=args.command in ("demo", "sweep") and not getattr(args, "scheduler", None))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -270,3 +270,21 @@ def test_dry_run_of_millions_of_cells_builds_none(tmp_path, capsys, monkeypatch)
     out = capsys.readouterr().out
     assert f"sweep 'drytoy': {count:,} cells" in out and "estimated time" in out
     assert max(map(len, out.splitlines())) < 200, out  # a bounded listing of the 100 values of d
+
+
+def test_run_refuses_a_backend_that_cannot_run_here(tmp_path, monkeypatch):
+    """The library's run() refuses too, before the first cell (the CLI's check is the same one)."""
+    from fastrep import backends
+    from fastrep.experiments import run
+    from fastrep.experiments.runner import ExecutorError
+
+    from .experiments_toy import toy_spec
+
+    state = backends()["cupy"]
+    if state == "available":
+        pytest.skip("CuPy runs here")
+    monkeypatch.setenv("FASTREP_BACKEND", "cupy")
+    with pytest.raises(ExecutorError, match="FASTREP_BACKEND=cupy cannot run here"):
+        run(toy_spec(seeds=1, grid={"d": [4], "n": [8]}), store=tmp_path / "s.sqlite", executor="serial",
+            progress=False)
+    assert not (tmp_path / "s.sqlite").exists()

@@ -355,6 +355,25 @@ def _iter_dask(tasks, client):
         client.cancel([f for f in futures if not f.done()])
 
 
+def check_env_backend(*, here: bool) -> None:
+    """Refuse, before the first cell, a ``FASTREP_BACKEND`` that names no backend, or (``here``:
+    the cells run on this machine) one that cannot run here: otherwise every cell fails the
+    same way. A Dask cluster's workers may have what this machine lacks: not judged here."""
+    from ..backend import BACKENDS, backends
+
+    env = os.environ.get("FASTREP_BACKEND", "").strip().lower()
+    if not env or env == "auto":
+        return
+    if env not in BACKENDS:
+        names = ", ".join(map(repr, BACKENDS))
+        raise ExecutorError(f"FASTREP_BACKEND must be one of 'auto', {names}; got {env!r}")
+    if not here:
+        return
+    state = backends()[env]
+    if state != "available":
+        raise ExecutorError(f"FASTREP_BACKEND={env} cannot run here: {state}")
+
+
 def check_same_setting(path, sweeps: dict, spec) -> None:
     """Refuse ``spec`` if the store at ``path`` (its ``sweeps``: name -> stored spec) holds its
     name with another setting (``run`` and ``fastrep sweep --dry-run`` alike)."""
@@ -454,6 +473,7 @@ def run(
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads must be a positive integer; got {threads!r}")
     workers, threads = lanes(executor, workers, threads)
+    check_env_backend(here=executor != "dask")
 
     _check_size(spec, None, workers, threads, yes)
     client, own_client = (None, False)
