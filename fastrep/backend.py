@@ -45,6 +45,7 @@ import numpy as np
 
 from ._arrays import array_args, array_module, is_cupy_array, namespace, on_host, to_host
 from ._memory import workspace
+from ._warnings import user_stacklevel
 
 __all__ = [
     "BACKENDS",
@@ -130,7 +131,7 @@ def _probe_cupy() -> ModuleType:
     try:
         import cupy
     except ImportError as exc:
-        raise BackendUnavailableError(f"cupy: not installed ({exc})") from None
+        raise BackendUnavailableError(f'cupy: not installed ({exc}); pip install "fastrep[gpu]"') from None
     try:
         # import can succeed on a machine where allocation then fails: run one real kernel
         n = cupy.cuda.runtime.getDeviceCount()
@@ -179,7 +180,7 @@ def _warn_skipped_once(name: str, reason: str) -> None:
     if name == "cpp" and name not in _warned:
         _warned.add(name)
         warnings.warn(f"fastrep is running without its compiled core: {reason}. Using Numba.",
-                      RuntimeWarning, stacklevel=4)
+                      RuntimeWarning, stacklevel=user_stacklevel())
 
 
 def get_backend(name: str) -> ModuleType:

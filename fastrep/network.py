@@ -56,6 +56,7 @@ from ._validation import (
     public_init,
     validate_params,
 )
+from ._warnings import user_stacklevel
 from .backend import FAMILIES, Portable, context, stream_context
 from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path, symmetrize_lower
 
@@ -215,7 +216,7 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
             warnings.warn(
                 "the target's expected Hessian has rank < r (no degree-2 part in some direction): "
                 "Algorithm 1's guarantee does not cover it",
-                DegenerateTargetWarning, stacklevel=2,
+                DegenerateTargetWarning, stacklevel=user_stacklevel(),
             )
         if np.dtype(stream.dtype) != dtype:
             raise ValueError(f"stream.dtype is {np.dtype(stream.dtype)} but the model's dtype is {dtype}")

@@ -20,6 +20,7 @@ from typing import NamedTuple
 from sklearn.exceptions import ConvergenceWarning
 
 from ._progress import SILENT
+from ._warnings import user_stacklevel
 
 __all__ = ["FalkonResult", "falkon"]
 
@@ -119,6 +120,6 @@ def falkon(ctx, X, y, C, lam, *, beta, kind, block_rows, tol, max_iter, warn=Tru
             f"the Nystrom conjugate gradient stopped after {it} iterations at relative residual "
             f"{res:.3g} > tol={tol:.3g}; raise max_iter or tol",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     return FalkonResult(B(sol), it, res, jit - base)

@@ -23,6 +23,7 @@ from ._arrays import place
 from ._kernels import symmetrize_lower
 from ._memory import check_allocation
 from ._validation import check_int, check_positive
+from ._warnings import user_stacklevel
 from .backend import resolve
 
 __all__ = [
@@ -94,7 +95,7 @@ def ridge_path(grid, scores, *, who: str | None = None, param: str = "ridge") ->
             f"[{lo:.3g}, {hi:.3g}]; the best {param} may lie {side} it. To search further, fit with "
             f"fixed {param}= values from fastrep.ridge.{wider} and compare their validation errors "
             "(ridge_path_.edge records this)",
-            edge, path.best), stacklevel=3)
+            edge, path.best), stacklevel=user_stacklevel())
     return path
 
 

@@ -57,6 +57,8 @@ import warnings
 
 import numpy as np
 
+from .._warnings import user_stacklevel
+
 ARRAY_OPS = ("namespace", "asarray", "to_host", "precision")
 LINALG_OPS = ("cholesky", "solve_triangular", "cho_solve", "eigh")
 HOT_OPS = (
@@ -102,7 +104,7 @@ def cholesky_with_jitter(factor, n, scale, eps, jitter=0.0, *, escalate=True, wh
             f"the Cholesky factorization of {what} failed (not numerically positive definite); "
             f"retrying with jitter {extra:.3g} added to the diagonal",
             JitterWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
     if not escalate:
         raise np.linalg.LinAlgError(f"{what} is not numerically positive definite (Cholesky failed)")

@@ -173,9 +173,11 @@ def _error_matrices(df: pd.DataFrame, label: str) -> dict[int, tuple[np.ndarray,
 
 
 def n_star(df: pd.DataFrame, epsilon: float) -> pd.DataFrame:
-    """n*(d) per arm: columns ``label, method, d, n_star, status, seeds``.
+    """n*(d) per arm: columns ``label, method, d, n_star, status, seeds, n_max``.
 
-    ``epsilon``: the error threshold, a positive finite number.
+    ``n_max``: the largest n of that arm's grid at that d (the bound of an ``above_grid`` n*:
+    grids may end at another n at each d). ``epsilon``: the error threshold, a positive finite
+    number.
     """
     epsilon = _check_epsilon(epsilon)
     _check_frame(df, ["label", "method", "d", "n", "seed", "excess_error"], "n_star")
@@ -193,9 +195,10 @@ def n_star(df: pd.DataFrame, epsilon: float) -> pd.DataFrame:
                     "n_star": value,
                     "status": status,
                     "seeds": errs.shape[1],
+                    "n_max": int(max(ns)),
                 }
             )
-    return pd.DataFrame(rows, columns=["label", "method", "d", "n_star", "status", "seeds"])
+    return pd.DataFrame(rows, columns=["label", "method", "d", "n_star", "status", "seeds", "n_max"])
 
 
 def _slope(ds, nstars) -> float:

@@ -201,7 +201,7 @@ def check_options(method: str, options: dict, *, target=None, n: int = 1) -> dic
             est.check_params()
     except ParameterError as exc:
         raise OptionError(exc.parameter, str(exc)) from None
-    except (TypeError, ValueError) as exc:  # a check beyond the table (the target's d): no one option
+    except (TypeError, ValueError, MemoryError) as exc:  # beyond the table (the target's d, memory): no one option
         raise OptionError(None, str(exc)) from None
     filled = {k: _plain(v, k) for k, v in est.get_params(deep=False).items()
               if k not in m.forbidden and k not in NOT_IDENTITY}
@@ -269,6 +269,9 @@ def _finish(model, target, params, timings, *, alignment=True, extra=None) -> di
     for k, v in (getattr(model, "timings_", None) or {}).items():
         timings.setdefault(f"fit.{k}", float(v))
     out_extra = dict(extra or {})
+    if getattr(target, "nondegenerate", True) is False and getattr(model, "W_", None) is not None:
+        # what a plain fit_stream warns of (fastrep.DegenerateTargetWarning), kept per cell
+        out_extra["degenerate_target"] = True
     # per degree l: [fraction of f*'s degree-l part learned, its standard error] (fastrep.diagnostics)
     out_extra["degree_learning"] = degree_learning_record(learned)
     ran_dtype = getattr(model, "dtype_", None)  # what dtype='auto' (and solver='auto') chose

@@ -30,7 +30,7 @@ import numpy as np
 from ._resources import cores
 from .methods import METHODS
 
-__all__ = ["Plan", "cell_estimate", "machine_rate", "plan"]
+__all__ = ["Plan", "cell_estimate", "charged_params", "format_seconds", "machine_rate", "plan"]
 
 #: Resident memory of a worker with numpy, numba, scipy and fastrep loaded (bytes).
 BASE_RSS = 290 * 2**20
@@ -165,12 +165,17 @@ class Plan:
         out = [f"sweep {self.name!r}: {self.total:,} cells ({self.workers} workers x {self.threads} threads)"]
         labels = sorted({lab for lab, _ in self.cells})
         for lab in labels:
-            per_d = ", ".join(f"d={d}: {c}" for (lb, d), c in sorted(self.cells.items()) if lb == lab)
+            items = [f"d={d}: {c:,}" for (lb, d), c in sorted(self.cells.items()) if lb == lab]
+            if len(items) > 2 * LISTED_D:  # a bounded line, however long the d grid
+                items = [*items[:LISTED_D], f"... {len(items) - 2 * LISTED_D:,} more values of d ...",
+                         *items[-LISTED_D:]]
+            per_d = ", ".join(items)
             out.append(
                 f"  {lab}: {sum(c for (lb, _), c in self.cells.items() if lb == lab):,} cells ({per_d})"
             )
         out.append(
-            f"estimated time: {_fmt_s(self.time_s)} ({_fmt_s(self.cell_seconds)} of cell time); "
+            f"estimated time: {format_seconds(self.time_s)} "
+            f"({format_seconds(self.cell_seconds)} of cell time); "
             f"peak memory: {self.peak_cell_bytes / 2**20:,.0f} MiB per worker, "
             f"{self.peak_bytes / 2**20:,.0f} MiB in all"
         )
@@ -188,7 +193,7 @@ class Plan:
         return out
 
 
-def _fmt_s(s: float) -> str:
+def format_seconds(s: float) -> str:
     if s < 10:
         return f"{s:.1f} s"
     if s < 120:
@@ -200,17 +205,18 @@ def _fmt_s(s: float) -> str:
     return f"{s / 86400:.1f} days"
 
 
-def plan(spec, cells=None, *, workers: int = 1, threads: int = 1) -> Plan:
-    """Count and estimate the cells of ``spec`` (all of them, or the given ``cells``)."""
-    cells = spec.cells() if cells is None else cells
-    rate = machine_rate()
-    counts: dict = {}
+#: the first and last values of d listed per method by ``Plan.lines()``
+LISTED_D = 4
+
+#: at most this many n values of one (method, d) are costed one by one; a longer n grid is
+#: costed at this many evenly spread values, each standing for its neighbours
+MAX_COSTED_N = 64
+
+
+def charged_params(cells, lanes: int):
+    """(params, weight) for each given cell: weight 1, the transfer source charged as it runs."""
     sources: dict = {}
-    total_s, peak = 0.0, 0.0
-    lanes = min(max(1, workers), max(1, len(cells)))
     for c in cells:
-        key = (c.params["label"], c.params["d"])
-        counts[key] = counts.get(key, 0) + 1
         params = c.params
         if params.get("n_source"):
             # a transfer cell reuses its worker's source fit (one per label, d and seed): charge
@@ -219,14 +225,77 @@ def plan(spec, cells=None, *, workers: int = 1, threads: int = 1) -> Plan:
             sources[group] = sources.get(group, 0) + 1
             if sources[group] > lanes:
                 params = {**params, "n_source": 0}
+        yield params, 1
+
+
+def _spec_groups(spec, lanes: int):
+    """(params, weight) standing for every cell of ``spec``, without building its cells.
+
+    A cell's cost depends on its method, d and n, not on its seed: one representative per
+    (method, d, n) weighs as many cells as it has seeds (a sweep of millions of cells is costed
+    in milliseconds). The transfer source is charged as :func:`charged_params` does (the first
+    ``lanes`` values of n of each (d, seed) pay for it).
+    """
+    from .presets import RESULTS_VERSION, resolve_target
+    from .spec import d_law
+
+    for m in spec.methods:
+        seeds = m.seeds or spec.seeds
+        resolved = None
+        for d in m.d:
+            ns = m.n_at(d)
+            if not ns:
+                continue
+            if resolved is None and m.method == "oracle":  # its cost reads the target's terms
+                resolved = resolve_target(spec.target, min(m.d), seeds[0])
+            if len(ns) <= MAX_COSTED_N:
+                picks, weights = list(range(len(ns))), [1] * len(ns)
+            else:
+                picks = sorted({round(x) for x in np.linspace(0, len(ns) - 1, MAX_COSTED_N)})
+                # each index goes to the nearest costed one
+                owner = np.searchsorted(np.array(picks[:-1]) + np.diff(picks) / 2, np.arange(len(ns)))
+                weights = np.bincount(owner, minlength=len(picks)).tolist()
+            for i, w in zip(picks, weights, strict=True):
+                params = {
+                    "results_version": RESULTS_VERSION,
+                    "d": d,
+                    "n": ns[i],
+                    "method": m.method,
+                    "label": m.label,
+                    "seed": seeds[0],
+                    "options": m.options,
+                    "evaluation": spec.evaluation,
+                    "target_resolved": resolved or {},
+                }
+                if m.source is not None:
+                    params["n_source"] = d_law(m.source["n"], d) if i < lanes else 0
+                yield params, w * len(seeds)
+
+
+def plan(spec, cells=None, *, workers: int = 1, threads: int = 1) -> Plan:
+    """Count and estimate the cells of ``spec`` (all of them, or the given ``cells``).
+
+    Without ``cells`` nothing is built: the count and the estimate come from the grid itself.
+    """
+    rate = machine_rate()
+    counts: dict = {}
+    total_s, peak, total = 0.0, 0.0, 0
+    ncells = spec.count() if cells is None else len(cells)
+    lanes = min(max(1, workers), max(1, ncells))
+    groups = _spec_groups(spec, lanes) if cells is None else charged_params(cells, lanes)
+    methods = set()
+    for params, weight in groups:
+        key = (params["label"], params["d"])
+        counts[key] = counts.get(key, 0) + weight
+        methods.add(params["method"])
         t, mem = cell_estimate(params, threads=threads, rate=rate)
-        total_s += t
+        total_s += t * weight
+        total += weight
         peak = max(peak, mem)
     workers = max(1, workers)
-    methods = {c.params["method"] for c in cells}
-    startup = (WORKER_START_S if workers > 1 else 0.0) + WARMUP_S * len(methods) if cells else 0.0
+    startup = (WORKER_START_S if workers > 1 else 0.0) + WARMUP_S * len(methods) if total else 0.0
     wall = total_s / lanes + startup
-    return Plan(spec.name, counts, len(cells), total_s, wall, peak, peak * lanes, workers, threads, _load())
+    return Plan(spec.name, counts, total, total_s, wall, peak, peak * lanes, workers, threads, _load())
 
 
 def _machine_memory() -> int | None:

@@ -73,9 +73,13 @@ def plot_n_star(
             any_below = True
             a.plot(below["d"], below["n_star"], "v", color=c, mfc="none", ms=8,
                    label=text if ok.empty else None)
-        if len(above) and n_max is not None and label in n_max:
+        # the marker at each d's own largest n (stars' n_max column), else at the label's
+        tops = above["n_max"] if "n_max" in above else (
+            [n_max[label]] * len(above) if n_max is not None and label in n_max else None)
+        if len(above) and tops is not None:
             any_above = True
-            a.plot(above["d"], [n_max[label]] * len(above), "^", color=c, mfc="none", ms=8)
+            a.plot(above["d"], tops, "^", color=c, mfc="none", ms=8,
+                   label=text if ok.empty and below.empty else None)
         if len(ok) >= 2:
             x = np.log(ok["d"].to_numpy(float))
             coef = np.polyfit(x, np.log(ok["n_star"].to_numpy(float)), 1)

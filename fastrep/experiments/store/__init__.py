@@ -48,7 +48,7 @@ cells frame; not named ``tidy`` so that the function does not hide its module).
 from .frame import tidy  # noqa: F401  (tidy: used by the report)
 from .read import StoreSnapshot, load, read_store
 from .schema import SCHEMA_VERSION, StoreBusyError, StoreError
-from .writer import LEASE_HEARTBEAT_S, LEASE_STALE_S, ResultStore  # noqa: F401
+from .writer import LEASE_HEARTBEAT_S, LEASE_STALE_S, ResultStore, check_results_version  # noqa: F401
 
 __all__ = [
     "SCHEMA_VERSION",

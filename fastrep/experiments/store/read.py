@@ -94,6 +94,19 @@ def _json_column(df, col: str, path: Path):
     df[col] = [parse(v, c) for v, c in zip(df[col], ids, strict=True)]
 
 
+def _number_column(df, col: str, path: Path):
+    """A numeric column whose every value is a number (or NULL): SQLite stores any type anywhere."""
+    import pandas as pd
+
+    vals = pd.to_numeric(df[col], errors="coerce")
+    bad = vals.isna() & df[col].notna()
+    if bad.any():
+        cell = df["cell_id"][bad].iloc[0]
+        value = df[col][bad].iloc[0]
+        raise StoreError(f"{path} is corrupt: cell {cell} has {value!r} in `{col}`, not a number")
+    df[col] = vals
+
+
 def read_store(path) -> StoreSnapshot:
     """Read the whole store at ``path`` without writing or creating anything beside it.
 
@@ -127,6 +140,8 @@ def read_store(path) -> StoreSnapshot:
             raise StoreError(f"{path} is corrupt or truncated ({why}); refusing to touch it") from None
     for col in ("params", "timings", "extra"):
         _json_column(cells, col, path)
+    for col in ("d", "n", "seed", "excess_error", "alignment", "wall_s", "peak_rss_bytes", "threads"):
+        _number_column(cells, col, path)
     try:
         sweeps = {name: json.loads(spec) for name, spec in sweeps}
         runs["machine"] = [json.loads(m) if m else {} for m in runs["machine"]]

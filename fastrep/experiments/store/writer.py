@@ -86,6 +86,18 @@ def _create(path: Path) -> None:
             tmp.unlink()
 
 
+def check_results_version(path: Path, meta: dict) -> None:
+    """Refuse to add cells to a store of another results version (``fastrep sweep --dry-run``
+    asks too, so that it never lists cells the run then refuses)."""
+    if meta.get("results_version") != str(RESULTS_VERSION):
+        raise StoreError(
+            f"{path} holds results of results version {meta.get('results_version', '1 or older')} "
+            f"(fastrep {meta.get('fastrep_version', '?')}); this fastrep computes version "
+            f"{RESULTS_VERSION}, whose cells must not be pooled with them: use a new store "
+            "(the old one stays readable by `fastrep report`)"
+        )
+
+
 class ResultStore:
     """A fastrep results store at ``path`` (created if missing; refused if foreign).
 
@@ -102,13 +114,8 @@ class ResultStore:
             meta = _check_existing(self.path)
         else:
             raise FileNotFoundError(f"no results store at {self.path}")
-        if for_run and meta.get("results_version") != str(RESULTS_VERSION):
-            raise StoreError(
-                f"{self.path} holds results of results version {meta.get('results_version', '1 or older')} "
-                f"(fastrep {meta.get('fastrep_version', '?')}); this fastrep computes version "
-                f"{RESULTS_VERSION}, whose cells must not be pooled with them: use a new store "
-                "(the old one stays readable by `fastrep report`)"
-            )
+        if for_run:
+            check_results_version(self.path, meta)
         self._con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         self._lease = None
         self._con.execute("PRAGMA journal_mode=WAL")
