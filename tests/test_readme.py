@@ -120,7 +120,8 @@ def compare(expected: str, actual: str) -> list[str]:
 
 
 BLOCKS = readme_blocks(README.read_text())
-PAGE_BLOCKS = [(page.relative_to(ROOT).as_posix(), b) for page in PAGES for b in readme_blocks(page.read_text())]
+PAGE_BLOCKS = [(page.relative_to(ROOT).as_posix(), b)
+               for page in PAGES for b in readme_blocks(page.read_text())]
 
 
 def test_the_readme_has_python_blocks_with_outputs():
