@@ -19,6 +19,7 @@ MODULES = [
     "fastrep.ntk",
     "fastrep._memory",
     "fastrep.ridge",
+    "fastrep.targets",
 ]
 
 
