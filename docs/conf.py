@@ -111,7 +111,7 @@ numpydoc_validation_checks = {"GL08", "SS01", "PR01", "PR02", "PR06", "RT02", "G
 VERBATIM = [
     "fastrep.theory",
     "fastrep.experiments",
-    "fastrep.data", "fastrep.oracle",
+    "fastrep.oracle",
     "fastrep.network", "fastrep.kernel_ridge", "fastrep.backend",
     "fastrep._kernels", "fastrep._validation",
 ]

@@ -20,6 +20,7 @@ MODULES = [
     "fastrep._memory",
     "fastrep.ridge",
     "fastrep.targets",
+    "fastrep.data",
 ]
 
 
