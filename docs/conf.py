@@ -111,7 +111,6 @@ numpydoc_validation_checks = {"GL08", "SS01", "PR01", "PR02", "PR06", "RT02", "G
 VERBATIM = [
     "fastrep.theory",
     "fastrep.experiments",
-    "fastrep.oracle",
     "fastrep.network", "fastrep.kernel_ridge", "fastrep.backend",
     "fastrep._kernels", "fastrep._validation",
 ]
@@ -259,7 +258,7 @@ def write_api_pages(app=None) -> None:
                 for name in names:
                     lines += [f".. autodata:: {name}", "   :no-value:" if name.startswith("__") else "", ""]
                 continue
-            template = "class.rst" if kind == "class" else "function.rst"
+            template = "autosummary/class.rst" if kind == "class" else "autosummary/function.rst"
             lines += [".. autosummary::", "   :toctree: generated", f"   :template: {template}",
                       "   :nosignatures:", ""]
             lines += [f"   {name}" for name in names]
@@ -310,7 +309,8 @@ def _skip_inherited_foreign(app, what, name, obj, skip, options):
     qual = getattr(obj, "__qualname__", "")
     if what == "class" and callable(obj) and module and not module.startswith("fastrep"):
         return True
-    if what == "class" and qual.startswith(("BaseEstimator.", "RegressorMixin.", "tuple.")):
+    if what == "class" and qual.startswith(("BaseEstimator.", "RegressorMixin.", "tuple.", "BaseException.",
+                                            "object.")):
         return True
     return None
 

@@ -21,6 +21,7 @@ MODULES = [
     "fastrep.ridge",
     "fastrep.targets",
     "fastrep.data",
+    "fastrep.oracle",
 ]
 
 
