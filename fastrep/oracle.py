@@ -21,7 +21,7 @@ __all__ = ["OracleRegressor"]
 
 
 class OracleRegressor(Portable, RegressorMixin, BaseEstimator):
-    """Ridge regression on the Hermite features h_alpha(U x) of total degree <= degree, with the target's true U.
+    """Ridge regression on the Hermite features h_alpha(U x) up to a degree, with the target's true U.
 
     The floor of the comparison: it knows the relevant directions and needs about as many
     samples as g has terms. A scikit-learn regressor (``get_params``, ``clone``, ``score``).

@@ -22,6 +22,8 @@ MODULES = [
     "fastrep.targets",
     "fastrep.data",
     "fastrep.oracle",
+    "fastrep.network",
+    "fastrep.kernel_ridge",
 ]
 
 
