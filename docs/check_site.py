@@ -35,6 +35,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the fastrep the site was built from (as docs/conf.py does)
 
 #: the namespaces whose public names must be in the API reference
 NAMESPACES = ["fastrep", "fastrep.experiments", "fastrep.metrics", "fastrep.theory",
