@@ -5,10 +5,11 @@ learners, kernels and experiments are documented in the README.
 """
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 
-from .backend import BackendUnavailableError, backends
+from ._include import get_include
 from ._memory import kept_bytes, release_memory
+from ._version import __version__
+from .backend import BackendUnavailableError, backends
 from .hermite import hermite, hermite_features, multi_indices
 
 # The learners subclass scikit-learn's BaseEstimator, whose import costs ~1 s; they (and the
@@ -36,19 +37,6 @@ _LAZY = {
 }
 
 
-def get_include() -> str:
-    """The folder holding fastrep's C++ headers (``#include <fastrep/philox.hpp>``), as
-    ``numpy.get_include()`` does: ``fastrep/include`` in an installed package, ``csrc/include``
-    in a source checkout (an editable install)."""
-    from pathlib import Path
-
-    here = Path(__file__).resolve().parent
-    for folder in (here / "include", here.parent / "csrc" / "include"):
-        if (folder / "fastrep").is_dir():
-            return str(folder)
-    raise FileNotFoundError(f"fastrep's C++ headers are not installed next to {here}; reinstall fastrep")
-
-
 def __getattr__(name):
     if name in _LAZY:
         mod = _LAZY[name]
@@ -62,11 +50,6 @@ def __getattr__(name):
 def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
-
-try:
-    __version__ = version("fastrep")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
 
 __all__ = [
     "BackendUnavailableError",

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._arrays import place
 from ._memory import check_allocation, resolve_max_memory, scratch
-from .backend import namespace
 
 __all__ = ["CACHE_MODES", "StreamSource"]
 
@@ -41,6 +41,7 @@ def _check_cache(cache) -> str:
 class StreamSource:
     """Chunks of rows 0..n-1 of ``stream`` for every pass of a fit, kept or regenerated (module doc).
 
+    A fit names its namespace with :meth:`keep_in` (``ctx.xp``) before the first pass.
     ``chunks(start, stop, chunk)`` yields (X (rows, d), y (rows,)) of the stream's dtype in order;
     in 'kept' mode they are read-only views into one (n, d) and one (n,) array filled by the first
     pass, which must start at row 0 (every fit's first pass, the label statistics, covers 0..n-1).
@@ -64,7 +65,16 @@ class StreamSource:
         self._filled = 0  # rows 0.._filled-1 of the cache hold their values
         from .data import GaussianStream
 
-        self._generates_into = isinstance(stream, GaussianStream)
+        self._gaussian = isinstance(stream, GaussianStream)
+        self._generates_into, self._xp = False, None
+
+    def keep_in(self, xp) -> StreamSource:
+        """Keep the rows in the fit's namespace ``xp`` (its Context's, where the stream's generator
+        makes them): a GaussianStream then makes all kept rows straight into the cache. Without
+        it the rows are kept as they come, in their own namespace. Returns self."""
+        self._xp = xp
+        self._generates_into = self._gaussian
+        return self
 
     def _read(self, lo: int, hi: int):
         """Rows lo..hi-1 as one (X, y) pair: a GaussianStream's ``block``, else the stream's own
@@ -75,7 +85,7 @@ class StreamSource:
         parts = list(self.stream.chunks(lo, hi, hi - lo))
         if len(parts) == 1:
             return parts[0]
-        xp = namespace(parts[0][0])
+        xp = place(parts[0][0]).xp
         return xp.concat([X for X, _ in parts]), xp.concat([y for _, y in parts])
 
     def _allocate(self, xp, d: int, dtype) -> None:
@@ -103,13 +113,13 @@ class StreamSource:
                     # whose idle threads spin for a while after each call and would slow every
                     # chunk's generation twofold on a small machine. Rows are rows: the values
                     # are those of chunk-by-chunk generation, bit for bit.
-                    self._allocate(self.stream.ops.namespace(), self.stream.d, self.stream.dtype)
+                    self._allocate(self._xp, self.stream.d, self.stream.dtype)
                     self.stream.X(0, self.n, out=self._X)
                 y = self.stream.labels(lo, self._X[lo:hi, ...])
             else:
                 X, y = self._read(lo, hi)
                 if self._X is None:
-                    self._allocate(namespace(X), X.shape[1], X.dtype)
+                    self._allocate(place(X).xp, X.shape[1], X.dtype)
                 self._X[lo:hi, ...] = X
             self._y[lo:hi] = y
             self._filled = hi

@@ -26,9 +26,9 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from ._arrays import place
 from ._memory import check_allocation
 from ._validation import check_int
-from .backend import namespace
 
 __all__ = ["as_stream"]
 
@@ -57,7 +57,7 @@ class ChunkStream:
         kept, nbytes, n, d, dtype = [], 0, 0, None, None
         for i, chunk in enumerate(chunks):
             X, y = self._check(i, chunk, d, dtype)
-            d, dtype, n = X.shape[1], _float_name(namespace(X), X.dtype), n + y.shape[0]
+            d, dtype, n = X.shape[1], _float_name(place(X).xp, X.dtype), n + y.shape[0]
             if one_pass:
                 nbytes += X.nbytes + y.nbytes
                 check_allocation(nbytes, argument="stream", max_memory=max_memory,
@@ -78,7 +78,7 @@ class ChunkStream:
             raise ValueError(
                 f"stream: chunk {i} must be X (k, d) and y (k,); got X {tuple(X.shape)}, y {tuple(y.shape)}"
             )
-        xp = namespace(X, y)  # chunks may be of any array library the backends take
+        xp = place(X, y).xp  # chunks may be of any array library the backends take
         kind = _float_name(xp, X.dtype)
         if kind is None:
             raise TypeError(f"stream: chunk {i} has X of dtype {X.dtype}; expected float32 or float64")

@@ -24,7 +24,10 @@ A learner resolves once per fit into a frozen :class:`Context` (:func:`context`)
 of each operation family, the array namespace, the dtype, the chunk size and the data source.
 Its stages receive the context; ``Context.backend_`` is what the learner records as
 ``backend_``. This module and ``fastrep/_kernels/`` are the only places that name an array
-library; the science layer asks them (:func:`namespace`, :func:`to_host`, ``Context.asarray``).
+library (with the array leaf ``fastrep._arrays``, whose :func:`namespace`, :func:`on_host` and
+:func:`to_host` are re-exported here); the science layer asks a fit's :class:`Context`
+(``ctx.xp``, ``ctx.on_host``, ``ctx.host(a)``, ``ctx.asarray(a)``), and a function without a fit
+``fastrep._arrays.place(*arrays)`` (the same ``xp``, ``on_host`` and ``host``).
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ from types import MappingProxyType, ModuleType
 import array_api_compat
 import numpy as np
 
-from ._kernels.reference import to_host  # a NumPy copy (or view) of an array of any library
+from ._arrays import array_args, array_module, is_cupy_array, namespace, on_host, to_host
+from ._memory import workspace
 
 __all__ = [
     "BACKENDS",
@@ -216,10 +220,6 @@ def backends() -> dict[str, str]:
     return out
 
 
-def is_cupy_array(x) -> bool:
-    return type(x).__module__.split(".")[0] == "cupy"
-
-
 def check_backend(backend, name: str = "backend") -> str:
     """A user's ``backend`` argument: 'auto' (also for None) or a name in :data:`BACKENDS`."""
     if backend is None:
@@ -227,55 +227,6 @@ def check_backend(backend, name: str = "backend") -> str:
     if not isinstance(backend, str) or (backend != "auto" and backend not in BACKENDS):
         raise ValueError(f"{name} must be one of 'auto', {', '.join(map(repr, BACKENDS))}; got {backend!r}")
     return backend
-
-
-def _arrays(arrays):
-    return [a for a in arrays if a is not None and array_api_compat.is_array_api_obj(a)]
-
-
-def namespace(*arrays):
-    """The array-API namespace of the arrays (array-api-compat's wrapper for NumPy and CuPy).
-
-    ``None``, Python scalars and lists are ignored; with no array left it is NumPy's. Arrays of
-    two libraries raise ``TypeError``: fastrep never moves data between libraries or devices
-    behind the caller's back.
-    """
-    arrays = _arrays(arrays)
-    if not arrays:
-        return array_api_compat.array_namespace(np.empty(0))
-    try:
-        return array_api_compat.array_namespace(*arrays)
-    except TypeError:
-        pretty = {"numpy": "NumPy", "cupy": "CuPy"}
-        libs = sorted({type(a).__module__.split(".")[0] for a in arrays}, key=lambda m: (m != "numpy", m))
-        raise TypeError(
-            f"inputs mix {' and '.join(pretty.get(m, m) for m in libs)} arrays; move them to one library "
-            "and device first (for CuPy: cupy.asarray(x) or cupy.asnumpy(x))"
-        ) from None
-
-
-def on_host(*arrays) -> bool:
-    """True when no argument is an array of a library other than NumPy (lists count as host)."""
-    return all(isinstance(a, np.ndarray) for a in _arrays(arrays))
-
-
-def array_module(*arrays):
-    """``numpy`` or ``cupy``, from the arguments' types (``None`` arguments are ignored).
-
-    Mixed NumPy and CuPy inputs raise ``TypeError``: fastrep never moves data between
-    host and device behind the caller's back.
-    """
-    kinds = {is_cupy_array(a) for a in arrays if a is not None and not np.isscalar(a)}
-    if kinds == {True, False}:
-        raise TypeError(
-            "inputs mix NumPy and CuPy arrays; move them to one device first "
-            "(cupy.asarray(x) or cupy.asnumpy(x))"
-        )
-    if kinds == {True}:
-        import cupy
-
-        return cupy
-    return np
 
 
 def _kind(xp) -> str:
@@ -332,7 +283,7 @@ def resolve(backend: str | None, op: str, *arrays) -> ModuleType:
 
     ``backend`` is ``'auto'`` (or ``None``), or a name in :data:`BACKENDS`.
     """
-    arrays = _arrays(arrays)
+    arrays = array_args(arrays)
     return _resolve(backend, op, _kind(namespace(*arrays)) if arrays else None)
 
 
@@ -345,6 +296,27 @@ class Context:
     dtype : numpy.dtype of the arithmetic (float32 or float64).
     chunk : rows per chunk, or None where the learner does not chunk.
     source : 'arrays' (in-memory data) or 'stream'.
+
+    The context owns every move between host and device; a learner never calls the array
+    leaf (``fastrep._arrays``) itself. Its names, for every learner and trainer:
+
+    ``ctx.xp``
+        the data's namespace: the arithmetic of the fit is written ``ctx.xp.<op>``.
+    ``ctx.on_host``
+        True when ``xp`` is NumPy's (the data lives in host memory); the one test a learner
+        makes where host and device differ (e.g. whether to keep device copies for predictions).
+    ``ctx.host(a)``
+        a NumPy copy (or view) of ``a``: fitted attributes, scores and small sums come to the
+        host through it.
+    ``ctx.asarray(a, dtype=None)``
+        ``a`` in the fit's namespace (host data is copied to the device).
+    ``ctx[family]``, ``ctx.backend_``, ``ctx.xdtype``, ``ctx.workspace()``, ``ctx.precision()``,
+    ``ctx.stream_backend()``
+        the kernel module of an operation family, what ran, the dtype as ``xp``'s object, the
+        fit's memory pool, the precision of the dense products, the generator of the fit's data.
+
+    Functions without a fit (metrics, kernels, validation) use the same ``xp``, ``on_host`` and
+    ``host`` of ``fastrep._arrays.place(*arrays)``.
     """
 
     ops: Mapping[str, ModuleType]
@@ -355,6 +327,16 @@ class Context:
 
     def __getitem__(self, family: str) -> ModuleType:
         return self.ops[family]
+
+    @property
+    def on_host(self) -> bool:
+        """True when the data's namespace is NumPy's."""
+        return array_api_compat.is_numpy_namespace(self.xp)
+
+    @staticmethod
+    def host(a) -> np.ndarray:
+        """A NumPy copy (or view) of ``a``, whatever its library."""
+        return to_host(a)
 
     @property
     def backend_(self) -> dict[str, str]:
@@ -377,10 +359,6 @@ class Context:
             a = to_host(a)
         return self.xp.asarray(a, dtype=dt)
 
-    @staticmethod
-    def to_host(a) -> np.ndarray:
-        return to_host(a)
-
     def stream_backend(self) -> str:
         """The backend that generates data where this context runs: the fit's own generator, the
         device for CuPy, else 'auto' (rows on the host, moved into ``xp`` by :meth:`asarray`)."""
@@ -393,8 +371,6 @@ class Context:
         features) and a kept stream's rows come from this thread's pool, reused from one chunk
         to the next and kept for the next fit within the memory budget
         (:func:`fastrep._memory.workspace`; ``fastrep.release_memory()`` empties it)."""
-        from ._memory import workspace
-
         return workspace(max_memory)
 
     def precision(self, mode: str):
@@ -417,7 +393,7 @@ def context(backend, families: Mapping[str, str], *arrays, dtype, xp=None, chunk
         run in that backend's own namespace instead: the caller moves the data with
         ``Context.asarray`` (the user asked for that backend by name). Otherwise a TypeError.
     """
-    arrays = _arrays(arrays)
+    arrays = array_args(arrays)
     if move_host_data and xp is None and backend not in (None, "auto") and on_host(*arrays):
         mod = get_backend(check_backend(backend))
         try:
@@ -459,22 +435,3 @@ class Portable:
         for key in self._UNPICKLED:
             state.pop(key, None)
         return state
-
-
-def row_products(X, U):
-    """X @ U^T, (n, r) for X (n, d) and U (r, d), with row i depending on X[i] only, bit for bit.
-
-    BLAS sums in an order that depends on how many rows come together; NumPy's einsum sums each
-    row the same way (contiguous operands of one dtype, no buffering), so labels computed from
-    these products do not change with the chunk size. Other libraries use their matmul.
-    """
-    if isinstance(X, np.ndarray):
-        return np.einsum("ij,kj->ik", np.ascontiguousarray(X), U)
-    return X @ U.T
-
-
-def row_dot(H, c):
-    """H @ c, (n,) for H (n, K) and c (K,), row by row as :func:`row_products`."""
-    if isinstance(H, np.ndarray):
-        return np.einsum("ik,k->i", H, c)
-    return H @ c

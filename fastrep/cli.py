@@ -283,7 +283,7 @@ def _parser() -> argparse.ArgumentParser:
         "(`fastrep examples` lists them; `fastrep examples NAME > my.toml` copies one to edit). "
         "Every value is checked first; a sweep name the store holds with another setting is "
         "refused (--as NAME); more than 10^5 cells or an estimate over a day needs --yes. "
-        "The format is documented in fastrep/experiments/spec.py.",
+        "The format is documented in fastrep/experiments/spec/__init__.py.",
         epilog="examples:\n  fastrep sweep separation\n  fastrep sweep my.toml\n"
         "  fastrep sweep my.toml --dry-run    # cells, time, memory; runs nothing\n"
         "  fastrep sweep spec.toml --store runs/sep.sqlite --workers 4\n"

@@ -24,8 +24,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._arrays import place
 from ._validation import as_predict, check_int, model_dtype
-from .backend import to_host
 
 __all__ = ["DegreeLearning", "degree_learning", "degree_learning_record"]
 
@@ -121,22 +121,46 @@ def degree_learning(model, target, n: int = 100_000, seed: int = 0, *, chunk_siz
     s_bb = np.zeros(L)
     s_ab = np.zeros(L)
     seen = 0
+    # the sums are kept in units of sa (model x f_l) and sb (f* x f_l): powers of 2, 1 unless a
+    # product passes 2^256, so that no square overflows for large finite models (then exact)
+    sa = sb = 1.0
     for X, _ in stream.chunks(0, n, chunk_size):
         if ctx is not None:
             X = ctx.asarray(X, dtype)
-        vals = to_host(fn(X))
+        where = place(X)
+        vals = where.host(fn(X))
         vals = np.asarray(vals, dtype=np.float64)
         if vals.shape != (X.shape[0],):
             raise ValueError(f"model returned values of shape {vals.shape} for {X.shape[0]} inputs; "
                              f"expected ({X.shape[0]},)")
         if not np.all(np.isfinite(vals)):
             raise ValueError("model returned NaN or inf predictions")
-        Xh = to_host(X).astype(np.float64)
+        Xh = where.host(X).astype(np.float64)
         H = hermite_features(Xh @ target.U.T, target.alphas, backend=backend)
         parts = H @ C           # (chunk, L): f_l(x)
         f = H @ target.coefs    # f*(x)
         a = vals[:, None] * parts
         b = f[:, None] * parts
+        if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):  # a product of finite values overflowed
+            a = (vals * 2.0**-512)[:, None] * parts
+            b = (f * 2.0**-512)[:, None] * parts
+            a_unit, b_unit = 2.0**512, 2.0**512
+        else:
+            a_unit = b_unit = 1.0
+        new_sa = max(sa, _scale_for(a) * a_unit)
+        new_sb = max(sb, _scale_for(b) * b_unit)
+        if new_sa != sa:  # re-express the sums so far in the larger unit (exact: powers of 2)
+            s_a *= sa / new_sa
+            s_aa *= (sa / new_sa) ** 2
+            s_ab *= sa / new_sa
+            sa = new_sa
+        if new_sb != sb:
+            s_b *= sb / new_sb
+            s_bb *= (sb / new_sb) ** 2
+            s_ab *= sb / new_sb
+            sb = new_sb
+        a = a * (a_unit / sa)
+        b = b * (b_unit / sb)
         s_a += a.sum(0)
         s_b += b.sum(0)
         s_aa += (a * a).sum(0)
@@ -144,17 +168,28 @@ def degree_learning(model, target, n: int = 100_000, seed: int = 0, *, chunk_siz
         s_ab += (a * b).sum(0)
         seen += X.shape[0]
     E = np.array([energy[ell] for ell in degrees])
+    # in the units sa and sb (both 1 for every model whose products stay below 2^256)
     ma, mb = s_a / seen, s_b / seen
     var_a = np.maximum(s_aa / seen - ma**2, 0.0)
     var_b = np.maximum(s_bb / seen - mb**2, 0.0)
     cov = s_ab / seen - ma * mb
     with np.errstate(divide="ignore", invalid="ignore"):
-        beta = np.where(var_b > 0, cov / var_b, 0.0)
-    est = ma - beta * (mb - E)
+        beta = np.where(var_b > 0, cov / var_b, 0.0)  # in units sa / sb
+    est = ma - beta * (mb - E / sb)
     resid_var = np.maximum(var_a - 2 * beta * cov + beta**2 * var_b, 0.0)
     se = np.sqrt(resid_var / (seen - 1))
+    if sa != 1.0:
+        est, se = est * sa, se * sa
     return {ell: DegreeLearning(float(est[j] / E[j]), float(se[j] / E[j]), float(E[j]))
             for j, ell in enumerate(degrees)}
+
+
+def _scale_for(a) -> float:
+    """1, or the power of 2 above max |a| when it passes 2^256 (its square would near overflow)."""
+    peak = float(np.max(np.abs(a))) if a.size else 0.0
+    if peak <= 2.0**256:
+        return 1.0
+    return float(np.ldexp(1.0, int(np.frexp(peak)[1])))
 
 
 def degree_learning_record(result: dict[int, DegreeLearning]) -> dict[str, list[float]]:

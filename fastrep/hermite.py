@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 
+from ._arrays import place
 from ._memory import check_allocation
 from ._validation import (
     MAX_DEGREE,
@@ -26,7 +27,7 @@ from ._validation import (
     check_int,
     check_out,
 )
-from .backend import namespace, resolve
+from .backend import resolve
 
 __all__ = ["MAX_DEGREE", "count_multi_indices", "hermite", "hermite_features", "multi_indices"]
 
@@ -150,7 +151,7 @@ def _log_feature_bound(zmax: float, alphas: np.ndarray) -> float:
 
 def _features(Z, alphas, backend, out, name):
     """hermite_features on validated Z and alphas; ``name`` is what error messages call Z."""
-    xp = namespace(Z)
+    xp = place(Z).xp
     n, K = Z.shape[0], alphas.shape[0]
     out = check_out(out, (n, K), Z.dtype, Z)
     p = int(alphas.max()) if alphas.size else 0
@@ -261,7 +262,7 @@ def hermite(z, k: int, *, normalized: bool = False, backend: str = "auto"):
     array([-1.,  0.,  3.])
     """
     k = check_int(k, "k", low=0, high=MAX_DEGREE)
-    xp = namespace(z)
+    xp = place(z).xp
     zarr = as_float_array(z, "z", xp=xp)
     shape = tuple(zarr.shape)
     flat = _features(xp.reshape(zarr, (-1, 1)), np.array([[k]], dtype=np.int32), backend, None, "z")

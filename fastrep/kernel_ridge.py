@@ -31,19 +31,34 @@ are kept on the host too, so a fitted model pickles and predicts anywhere.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning  # noqa: F401 (raised by the Nystrom solver)
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._arrays import place
 from ._kernels import JitterWarning
 from ._memory import resolve_max_memory
-from ._progress import Progress, check_verbose
-from ._validation import as_float_array, check_dtype, check_finite_output, check_int, naming, public_init
-from .backend import FAMILIES, Portable, context, namespace, on_host, to_host
-from .ntk import check_beta, check_kernel_scale
+from ._progress import Progress
+from ._validation import (
+    MEMORY_RULES,
+    RIDGE_RULES,
+    SEED_RULES,
+    Boolean,
+    FloatDType,
+    Interval,
+    NoneRule,
+    Options,
+    RuleChecked,
+    as_float_array,
+    check_dtype,
+    check_finite_output,
+    naming,
+    public_init,
+)
+from .backend import FAMILIES, Portable, context
+from .ntk import MAX_BETA, check_kernel_scale
 from .nystrom import falkon
 from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path
 
@@ -67,8 +82,22 @@ def _rows(xp, X, idx):
     return xp.take(X, xp.asarray(idx), axis=0)
 
 
-class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
+class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
     _kind = "ntk"
+    _parameter_rules = {
+        "ridge": RIDGE_RULES,
+        "solver": [Options("auto", "cholesky", "nystrom")],
+        "beta": [Interval("real", 0, MAX_BETA, desc=f"a finite number >= 0 and <= {MAX_BETA:g} "
+                                                     "(beta^2 enters every kernel value)")],
+        "n_centers": [Interval("integer", 1, None), NoneRule()],
+        "max_memory": MEMORY_RULES,
+        "dtype": [FloatDType(auto=True)],
+        "seed": SEED_RULES,
+        "block_size": [Interval("integer", 1, None), NoneRule()],
+        "tol": [Interval("real", 0, 1, closed="neither"), NoneRule()],
+        "max_iter": [Interval("integer", 1, None)],
+        "verbose": [Boolean()],
+    }
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -93,28 +122,10 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
 
     # ----- parameters --------------------------------------------------------------------
     def _check_params(self):
-        ridge = resolve_ridge(self.ridge)
-        if self.solver not in ("auto", "cholesky", "nystrom"):
-            raise ValueError(f"solver must be 'auto', 'cholesky' or 'nystrom'; got {self.solver!r}")
-        if self.max_memory is not None:
-            mm = self.max_memory
-            if isinstance(mm, bool) or not isinstance(mm, numbers.Real) or not mm > 0:
-                raise ValueError(f"max_memory must be a positive number of bytes or None; got {mm!r}")
-        for name in ("n_centers", "block_size"):
-            if getattr(self, name) is not None:
-                check_int(getattr(self, name), name, low=1)
-        check_int(self.max_iter, "max_iter", low=1)
-        if self.tol is not None and (not isinstance(self.tol, numbers.Real) or not 0 < self.tol < 1):
-            raise ValueError(f"tol must be a number in (0, 1) or None; got {self.tol!r}")
-        check_verbose(self.verbose)
-        if isinstance(self.dtype, str) and self.dtype == "auto":
-            dtype = None
-        else:
-            try:
-                dtype = check_dtype(self.dtype)
-            except TypeError as exc:
-                raise TypeError(f"{exc} (or 'auto')") from None
-        return ridge, dtype, check_beta(self.beta)
+        """The rule table's check (:meth:`check_params`), then (ridge, dtype or None for 'auto', beta)."""
+        self.check_params()
+        dtype = None if isinstance(self.dtype, str) else check_dtype(self.dtype)
+        return resolve_ridge(self.ridge), dtype, float(self.beta)
 
     def _budget(self) -> float:
         return float(resolve_max_memory(self.max_memory))
@@ -136,7 +147,7 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
     # ----- validation ------------------------------------------------------------------------
     def _validate_x(self, X):
         """X (n, d) with the d seen at fit, in its own library: scikit-learn's checks for host data."""
-        if on_host(X):
+        if place(X).on_host:
             with naming("X"):
                 return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         X = as_float_array(X, "X", ndim=2)
@@ -146,10 +157,9 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
         return X
 
     def _validate_xy(self, X, y):
-        if on_host(X, y):
+        if place(X, y).on_host:  # place refuses a mix of libraries
             with naming("X", "y"):
                 return validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=True)
-        namespace(X, y)  # refuses a mix of libraries
         X = as_float_array(X, "X", ndim=2)
         y = as_float_array(y, "y", ndim=1)
         if y.shape[0] != X.shape[0]:
@@ -239,14 +249,15 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
 
     def _keep(self, X_fit, alpha):
         """The fitted arrays: on the host (``X_fit_``, ``dual_coef_``), and where they were made."""
-        alpha = self._ctx.xp.astype(alpha, self._ctx.xdtype)
-        self.X_fit_, self.dual_coef_ = to_host(X_fit), to_host(alpha)
-        self._device = None if on_host(X_fit) else (X_fit, alpha)
+        ctx = self._ctx
+        alpha = ctx.xp.astype(alpha, ctx.xdtype)
+        self.X_fit_, self.dual_coef_ = ctx.host(X_fit), ctx.host(alpha)
+        self._device = None if ctx.on_host else (ctx.xp, X_fit, alpha)
 
     def _fitted_on(self, ctx):
         dev = getattr(self, "_device", None)
-        if dev is not None and namespace(dev[0]) is ctx.xp:
-            return dev
+        if dev is not None and dev[0] is ctx.xp:
+            return dev[1:]
         return ctx.asarray(self.X_fit_), ctx.asarray(self.dual_coef_)
 
     def _fit_cholesky(self, ctx, X, y, val, ridge):

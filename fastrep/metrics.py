@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
+from ._arrays import place
 from ._validation import as_float_array, check_int, check_target, model_dtype
-from .backend import to_host
 
 __all__ = ["excess_error", "hermite_recovery", "principal_angles", "subspace_alignment"]
 
@@ -76,7 +76,8 @@ def excess_error(model, target, n_test: int = 10_000, seed: int = 0, *, chunk_si
     for X, _ in stream.chunks(0, n_test, chunk_size):
         if ctx is not None:
             X = ctx.asarray(X, dtype)  # the model's array library (a no-op where the stream made it)
-        pred = to_host(model.predict(X))
+        where = place(X)
+        pred = where.host(model.predict(X))
         rows = X.shape[0]
         if getattr(pred, "shape", None) != (rows,):
             raise ValueError(
@@ -86,7 +87,7 @@ def excess_error(model, target, n_test: int = 10_000, seed: int = 0, *, chunk_si
         pred = np.asarray(pred, dtype=np.float64)
         if not np.isfinite(pred).all():
             raise ValueError("model.predict returned NaN or inf; excess_error needs finite predictions")
-        fx = to_host(target.f(X)).astype(np.float64)
+        fx = where.host(target.f(X)).astype(np.float64)
         sq += float(np.sum((pred - fx) ** 2))
     return sq / n_test / float(target.variance)
 
@@ -96,7 +97,7 @@ def _orthonormal_rows(U, name: str = "U"):
     orthonormal basis of span(U); orthonormalize first, e.g. ``np.linalg.qr(U.T)[0].T``)."""
     from .targets import ORTHONORMAL_TOL
 
-    U = as_float_array(to_host(U), name, ndim=2).astype(np.float64)
+    U = as_float_array(place(U).host(U), name, ndim=2).astype(np.float64)
     if U.shape[0] > U.shape[1]:
         raise ValueError(f"{name} must be (r, d) with r <= d; got shape {U.shape}")
     dev = float(np.max(np.abs(U @ U.T - np.eye(U.shape[0])))) if U.size else 0.0
@@ -106,6 +107,12 @@ def _orthonormal_rows(U, name: str = "U"):
             "orthonormalize it first (e.g. np.linalg.qr(U.T)[0].T)"
         )
     return U
+
+
+def _power_of_two_scale(peak):
+    """2^-e with peak = m 2^e, 0.5 <= m < 1 (1 where peak is 0): multiplying by it is exact."""
+    _, e = np.frexp(peak)
+    return np.ldexp(1.0, -e)
 
 
 def subspace_alignment(W, U) -> float:
@@ -140,10 +147,13 @@ def subspace_alignment(W, U) -> float:
     >>> subspace_alignment(np.array([[1.0, 1.0, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0]]), U)
     0.75
     """
-    W = as_float_array(to_host(W), "W", ndim=2).astype(np.float64)
+    W = as_float_array(place(W).host(W), "W", ndim=2).astype(np.float64)
     U = _orthonormal_rows(U)
     if W.shape[1] != U.shape[1]:
         raise ValueError(f"W has {W.shape[1]} columns but U has {U.shape[1]}; both must be (., d)")
+    # each row scaled by a power of 2 near its largest entry: exact, the score unchanged, and no
+    # square overflows (W ~ 1e200) or underflows (W ~ 1e-200)
+    W = W * _power_of_two_scale(np.max(np.abs(W), axis=1))[:, None]
     norms = np.sum(W**2, axis=1)
     keep = norms > 0
     if not keep.any():
@@ -178,13 +188,15 @@ def principal_angles(W, U) -> np.ndarray:
     >>> principal_angles(np.array([[3.0, 0.0, 0.0], [0.0, 0.0, 1.0]]), np.eye(3)[:1])
     array([0.])
     """
-    W = as_float_array(to_host(W), "W", ndim=2).astype(np.float64)
+    W = as_float_array(place(W).host(W), "W", ndim=2).astype(np.float64)
     U = _orthonormal_rows(U)
     if W.shape[1] != U.shape[1]:
         raise ValueError(f"W has {W.shape[1]} columns but U has {U.shape[1]}; both must be (., d)")
     r = U.shape[0]
     if W.shape[0] < r:
         raise ValueError(f"W needs at least r = {r} rows; got {W.shape[0]}")
+    if W.size:  # one power of 2 for all of W: exact, and the singular vectors unchanged
+        W = W * _power_of_two_scale(np.max(np.abs(W)))
     _, _, Vt = np.linalg.svd(W, full_matrices=False)
     return np.sort(scipy.linalg.subspace_angles(Vt[:r].T, U.T))
 

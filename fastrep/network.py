@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import time
 import warnings
 
@@ -31,20 +32,31 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
+from ._arrays import place
 from ._memory import check_allocation, scratch
-from ._progress import SILENT, Progress, check_verbose
+from ._progress import SILENT, Progress
 from ._stream_cache import StreamSource
 from ._streams import as_stream, validation_rows
 from ._validation import (
+    MEMORY_RULES,
+    RIDGE_RULES,
+    SEED_RULES,
+    Boolean,
+    FloatDType,
+    Interval,
+    NoneRule,
+    Options,
+    RuleChecked,
     as_float_array,
     check_dtype,
     check_finite_output,
     check_int,
-    check_positive,
+    check_param,
     naming,
     public_init,
+    validate_params,
 )
-from .backend import FAMILIES, Portable, context, namespace, on_host, stream_context, to_host
+from .backend import FAMILIES, Portable, context, stream_context
 from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path, symmetrize_lower
 
 __all__ = ["DegenerateTargetWarning", "OneStepNetwork", "RandomFeaturesRegressor"]
@@ -67,6 +79,10 @@ class DegenerateTargetWarning(UserWarning):
     >>> any(w.category is fastrep.DegenerateTargetWarning for w in caught)
     True
     """
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
 
 
 def _default_chunk(d: int, m: int, itemsize: int) -> int:
@@ -106,10 +122,32 @@ def _timed(timings, stage):
     timings[stage] = time.perf_counter() - t0
 
 
-class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
+#: the rules of both networks' parameters (``width`` is the class's own, see ``_width_rule``)
+NETWORK_RULES = {
+    "eta1": [Options("normalized"), Interval("real", 0, None, closed="neither")],
+    "rebias": [Boolean()],
+    "split": [Boolean()],
+    "ridge": RIDGE_RULES,
+    "steps": [Interval("integer", 1, None)],
+    "center": [Boolean()],
+    "dtype": [FloatDType()],
+    "seed": SEED_RULES,
+    "chunk_size": [Interval("integer", 1, None), NoneRule()],
+    "precision": [Options("highest", "tf32")],
+    "max_memory": MEMORY_RULES,
+    "verbose": [Boolean()],
+}
+
+#: the rules of refit's own arguments
+REFIT_RULES = {"rebias": [Boolean()], "seed": [*SEED_RULES, NoneRule()]}
+
+
+class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
     """Shared machinery: parameter checks, label centering, feature moments, the ridge path."""
 
     _learns_first_layer = True
+    #: the parameters that made ``W_``: refit refuses to run after one of them changed
+    _first_layer_params = ("width", "eta1", "steps", "split", "seed")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -135,29 +173,10 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         self.precision = precision
 
     # ----------------------------------------------------------------- parameters
-    def _check_width(self, low=2):
-        width = check_int(self.width, "width", low=low)
-        if self._learns_first_layer and width % 2:
-            raise ValueError(
-                f"width must be even: the symmetric initialization pairs neuron j with j + width/2; got {width}"
-            )
-        return width
-
     def _check_params(self):
-        width = self._check_width()
-        if not (isinstance(self.eta1, str) and self.eta1 == "normalized"):
-            if isinstance(self.eta1, str):
-                raise ValueError(f"eta1 must be 'normalized' or a positive number; got {self.eta1!r}")
-            check_positive(self.eta1, "eta1")
-        resolve_ridge(self.ridge)
-        check_int(self.steps, "steps", low=1)
-        check_int(self.seed, "seed", low=0)
-        if self.chunk_size is not None:
-            check_int(self.chunk_size, "chunk_size", low=1)
-        if self.precision not in ("highest", "tf32"):
-            raise ValueError(f"precision must be 'highest' or 'tf32'; got {self.precision!r}")
-        check_verbose(self.verbose)
-        return width, check_dtype(self.dtype)
+        """The rule table's check (:meth:`check_params`), then (width, dtype) for the fit."""
+        self.check_params()
+        return int(self.width), check_dtype(self.dtype)
 
     def _families(self):
         """{family: the operation whose AUTO_PREFERENCE order picks its backend} of one fit; the
@@ -223,7 +242,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
             val = self._validate_xy(val[0], val[1], "X_val", "y_val", reset=False, d=stream.d)
         self.n_features_in_ = stream.d
         ctx = self._context(dtype, stream.d, stream=stream)
-        self._fit(ctx, src, n, val)
+        self._fit(ctx, src.keep_in(ctx.xp), n, val)
         self.stream_cache_ = src.mode
         return self
 
@@ -247,8 +266,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
     # ----------------------------------------------------------------- validation
     def _validate_xy(self, X, y, xname, yname, *, reset, d=None):
         dtype = check_dtype(self.dtype)
-        if not on_host(X, y):
-            namespace(X, y)  # refuses a mix of array libraries
+        if not place(X, y).on_host:  # place refuses a mix of array libraries
             X = as_float_array(X, xname, ndim=2, dtype=dtype)
             y = as_float_array(y, yname, ndim=1, dtype=dtype)
             if y.shape[0] != X.shape[0]:
@@ -281,7 +299,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         return self._validate_xy(X_val, y_val, "X_val", "y_val", reset=False)
 
     def _validate_x(self, X):
-        if not on_host(X):
+        if not place(X).on_host:
             X = as_float_array(X, "X", ndim=2, dtype=check_dtype(self.dtype))
             if X.shape[1] != self.n_features_in_:
                 raise ValueError(
@@ -307,7 +325,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         Drawn from ``seed`` (or ``rng``), exactly as ``fit`` draws them.
         """
         d = check_int(d, "d", low=1)
-        width = self._check_width(low=2 if self._learns_first_layer else 1)
+        width = int(check_param("width", self.width, self._parameter_rules["width"]))
         rng = np.random.default_rng(self.seed) if rng is None else rng
         if not self._learns_first_layer:  # a symmetric copy would duplicate every feature
             return {"W": rng.standard_normal((width, d)) / math.sqrt(d), "b": rng.standard_normal(width),
@@ -351,6 +369,8 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         rng = np.random.default_rng(self.seed)
         self._ctx, self.timings_ = ctx, {}
         self._progress = Progress(self.verbose, type(self).__name__)
+        params = self.get_params(deep=False)
+        self._first_layer_setting = {k: params[k] for k in self._first_layer_params}
         with ctx.precision(self.precision), ctx.workspace(self.max_memory):
             init = self.initialization(self.n_features_in_, rng)
             stage1, stage2 = self._stages(n)
@@ -379,7 +399,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         sum_y, sum_yx = 0.0, np.zeros(d)
         for Xc, yc in self._rows(src.chunks(0, n, ctx.chunk), n, "label statistics"):
             sum_y += float(xp.sum(yc, dtype=xp.float64))
-            sum_yx += to_host(yc @ Xc).astype(np.float64)  # one chunk in dtype, the total in float64
+            sum_yx += ctx.host(yc @ Xc).astype(np.float64)  # one chunk in dtype, the total in float64
         if not np.isfinite(sum_y) or not np.all(np.isfinite(sum_yx)):
             raise ValueError("y contains NaN or inf (the label sums are not finite)")
         if self.center:
@@ -417,7 +437,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
                 if t > 0:
                     r = r - ctx["features"].relu_features(Xc, Wd, bd, False) @ a_dev
                 Gacc = ops.onestep_gradient(Xc, Wd, bd, r, acc=Gacc)
-            Gs = to_host(Gacc).astype(np.float64) * a_sign[half, None]  # a_j sum_i r_i 1[.] x_i
+            Gs = ctx.host(Gacc).astype(np.float64) * a_sign[half, None]  # a_j sum_i r_i 1[.] x_i
             if not np.all(np.isfinite(Gs)):
                 raise ValueError("the one-step gradient is not finite (check X and y for overflow)")
             if t == 0:
@@ -469,7 +489,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
                 else:
                     ridge, scores = er.gcv(n2, yy, grid)
                 self.ridge_path_ = ridge_path(grid, scores, who=type(self).__name__)
-            self.a_ = to_host(er.coef(ridge))
+            self.a_ = ctx.host(er.coef(ridge))
             self.ridge_ = float(ridge)
 
     # ----------------------------------------------------------------- transfer
@@ -483,9 +503,16 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         transfer protocol). The biases are re-drawn (``rebias=True``, from ``seed``, default
         ``self.seed + 1``) and the second layer is fitted by the same ridge path. X (n, d),
         y (n,); X_val/y_val as in :meth:`fit`.
+
+        The second layer's parameters (``ridge``, ``center``, ``dtype``, ``backend``, ...) are
+        read as they are now; a parameter that made ``W_`` (``width``, ``eta1``, ``steps``,
+        ``split``, ``seed``) changed since the fit (``set_params``) is refused with a
+        ``ValueError``: fit again instead.
         """
         check_is_fitted(self, "W_")
         _, dtype = self._check_params()
+        self._check_first_layer()
+        validate_params({"rebias": rebias, "seed": seed}, REFIT_RULES)
         X, y = self._validate_xy(X, y, "X", "y", reset=False)
         val = self._validate_val(X_val, y_val)
         ctx = self._context(dtype, self.n_features_in_, X, y)
@@ -496,15 +523,33 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         ``n_val`` fresh rows of its ``val()``, else GCV; ``cache`` as in :meth:`fit_stream`)."""
         check_is_fitted(self, "W_")
         _, dtype = self._check_params()
+        self._check_first_layer()
+        validate_params({"rebias": rebias, "seed": seed}, REFIT_RULES)
         stream, n = as_stream(stream, n)
         if stream.d != self.n_features_in_:
             raise ValueError(f"stream.d is {stream.d} but the model was fitted with d = {self.n_features_in_}")
         src = StreamSource(stream, n, cache, max_memory=self.max_memory)
         val = validation_rows(stream, n_val) if self.ridge == "validate" else None
         ctx = self._context(dtype, stream.d, stream=stream)
-        self._refit(ctx, src, n, val, rebias, seed)
+        self._refit(ctx, src.keep_in(ctx.xp), n, val, rebias, seed)
         self.stream_cache_ = src.mode
         return self
+
+    def _check_first_layer(self):
+        """Refuse a refit whose current parameters are not those that learned ``W_`` (after
+        ``set_params(width=...)``, say): the refit would report parameters it did not use."""
+        fitted = getattr(self, "_first_layer_setting", None)
+        if fitted is None:  # fitted by an older fastrep: nothing recorded
+            return
+        now = self.get_params(deep=False)
+        changed = [k for k, v in fitted.items() if type(now[k]) is not type(v) and not (
+            _is_number(now[k]) and _is_number(v)) or now[k] != v]
+        if changed:
+            said = ", ".join(f"{k}={fitted[k]!r} (now {now[k]!r})" for k in changed)
+            raise ValueError(
+                f"refit keeps the first layer W_ learned with {said}; fit again with the new "
+                f"parameters, or set_params back to the fitted ones before refit"
+            )
 
     def _refit(self, ctx, src, n, val, rebias, seed):
         self._ctx, self.timings_ = ctx, {}
@@ -512,7 +557,7 @@ class _TwoLayerBase(Portable, RegressorMixin, BaseEstimator):
         with self._stage("labels", "label statistics"):
             data = self._label_stats(ctx, src, n, linear=False)
         if rebias:
-            seed = self.seed + 1 if seed is None else check_int(seed, "seed", low=0)
+            seed = self.seed + 1 if seed is None else int(seed)
             self.b_ = np.random.default_rng(seed).standard_normal(self.b_.shape[0])
         with ctx.precision(self.precision), ctx.workspace(self.max_memory):
             self._ridge_head(ctx, data, (0, n), val)
@@ -631,6 +676,12 @@ class OneStepNetwork(_TwoLayerBase):
     ((200, 12), True, True)
     """
 
+    _parameter_rules = {
+        "width": [Interval("integer", 2, None, multiple_of=2,
+                           why="the symmetric initialization pairs neuron j with j + width/2")],
+        **NETWORK_RULES,
+    }
+
 
 class RandomFeaturesRegressor(_TwoLayerBase):
     """Random-features ridge regression: Algorithm 1 with step 1 skipped (the kernel regime).
@@ -690,3 +741,5 @@ class RandomFeaturesRegressor(_TwoLayerBase):
     """
 
     _learns_first_layer = False
+    _first_layer_params = ("width", "seed")
+    _parameter_rules = {"width": [Interval("integer", 2, None)], **NETWORK_RULES}

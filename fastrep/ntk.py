@@ -24,9 +24,10 @@ import numbers
 
 import numpy as np
 
+from ._arrays import place
 from ._memory import check_allocation
 from ._validation import as_float_array, check_finite_output
-from .backend import namespace, resolve
+from .backend import resolve
 
 __all__ = ["ntk_kernel", "nngp_kernel"]
 
@@ -54,7 +55,7 @@ def check_kernel_scale(X, beta: float, dtype, name: str = "X") -> None:
     the inner products (before the 1/d); if that is not safely below the dtype's largest
     value, the kernel would come out inf or NaN from finite inputs.
     """
-    xp = namespace(X)
+    xp = place(X).xp
     xmax = float(xp.max(xp.abs(X))) if X.size else 0.0
     d = max(int(X.shape[1]), 1)
     limit = float((np if isinstance(dtype, np.dtype) else xp).finfo(dtype).max) / 16
@@ -67,7 +68,7 @@ def check_kernel_scale(X, beta: float, dtype, name: str = "X") -> None:
 
 
 def _gram(X1, X2, beta, kind, backend):
-    xp = namespace(X1, X2)
+    xp = place(X1, X2).xp
     X1 = as_float_array(X1, "X1", ndim=2, xp=xp)
     if X2 is not None and X2 is not X1:
         X2 = as_float_array(X2, "X2", ndim=2, xp=xp)

@@ -12,15 +12,28 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._memory import check_allocation
 from ._streams import as_stream, validation_rows
-from ._validation import MAX_DEGREE, as_float_array, check_dtype, check_int, check_target
-from .backend import FAMILIES, Portable, context, stream_context, to_host
+from ._validation import (
+    MAX_DEGREE,
+    MEMORY_RULES,
+    RIDGE_RULES,
+    FloatDType,
+    HasAttributes,
+    Interval,
+    NoneRule,
+    ParameterMemoryError,
+    RuleChecked,
+    as_float_array,
+    check_dtype,
+    check_int,
+)
+from .backend import FAMILIES, Portable, context, stream_context
 from .hermite import count_multi_indices, multi_indices
 from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path
 
 __all__ = ["OracleRegressor"]
 
 
-class OracleRegressor(Portable, RegressorMixin, BaseEstimator):
+class OracleRegressor(RuleChecked, Portable, RegressorMixin, BaseEstimator):
     """Ridge regression on the Hermite features h_alpha(U x) up to a degree, with the target's true U.
 
     The floor of the comparison: it knows the relevant directions and needs about as many
@@ -91,26 +104,43 @@ class OracleRegressor(Portable, RegressorMixin, BaseEstimator):
         self.chunk_size = chunk_size
 
     _FAMILIES = {k: v for k, v in FAMILIES["OracleRegressor"].items() if k != "stream"}
+    _parameter_rules = {
+        "target": [HasAttributes("d", "r", "U", "degree", "noise", "f", desc="a fastrep.MultiIndexTarget")],
+        "degree": [Interval("integer", 0, MAX_DEGREE), NoneRule()],
+        "ridge": RIDGE_RULES,
+        "dtype": [FloatDType()],
+        "chunk_size": [Interval("integer", 1, None)],
+        "max_memory": MEMORY_RULES,
+    }
 
     def _features(self, ctx, X):
         from .targets import hermite_projection
 
         return hermite_projection(X, self.target.U, self.alphas_, backend=ctx["hermite"].name)
 
-    def _prepare(self, d, n):
-        resolve_ridge(self.ridge)
-        self._dtype = check_dtype(self.dtype)
-        check_target(self.target)
+    def check_fit(self, d: int, n: int = 1) -> int:
+        """Check the parameters (:meth:`check_params`) and what a fit on ``n`` rows of ``d``
+        features would need: the target's d, and the K = C(r + degree, degree) features' moments
+        against the memory budget (``ParameterMemoryError``, a MemoryError naming ``degree``).
+        Nothing is enumerated or allocated; returns the degree the fit would use."""
+        self.check_params()
+        d, n = check_int(d, "d", low=1), check_int(n, "n", low=1)
         if d != self.target.d:
             raise ValueError(f"X has {d} features but the target has d = {self.target.d}")
-        p = (self.target.degree if self.degree is None
-             else check_int(self.degree, "degree", low=0, high=MAX_DEGREE))
+        p = self.target.degree if self.degree is None else int(self.degree)
         K = count_multi_indices(self.target.r, p)
-        chunk = check_int(self.chunk_size, "chunk_size", low=1)
         # the (K, K) moments and their eigendecomposition (about 4 K^2 float64), and a chunk of features
-        check_allocation(32.0 * K * K + 16.0 * min(chunk, n) * K,
-                         what=f"the oracle's {K} features (degree {p})",
-                         argument="degree (or chunk_size)", max_memory=self.max_memory)
+        try:
+            check_allocation(32.0 * K * K + 16.0 * min(int(self.chunk_size), n) * K,
+                             what=f"the oracle's {K} features (degree {p})",
+                             argument="degree (or chunk_size)", max_memory=self.max_memory)
+        except MemoryError as exc:
+            raise ParameterMemoryError("degree", str(exc)) from None
+        return p
+
+    def _prepare(self, d, n):
+        p = self.check_fit(d, n)
+        self._dtype = check_dtype(self.dtype)
         self.alphas_ = multi_indices(self.target.r, p, max_memory=self.max_memory)
         self.n_features_in_ = d
 
@@ -136,7 +166,7 @@ class OracleRegressor(Portable, RegressorMixin, BaseEstimator):
                 ridge, scores = er.gcv(n, yy, lambda_grid())
             self.ridge_path_ = ridge_path(lambda_grid(), scores, who=type(self).__name__)
         self.ridge_ = float(ridge)
-        self.coef_ = to_host(er.coef(ridge))
+        self.coef_ = ctx.host(er.coef(ridge))
         self._ctx, self.backend_ = ctx, ctx.backend_
         return self
 

@@ -19,10 +19,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._arrays import place
 from ._kernels import symmetrize_lower
 from ._memory import check_allocation
 from ._validation import check_int, check_positive
-from .backend import namespace, resolve, to_host
+from .backend import resolve
 
 __all__ = [
     "EigenRidge", "RidgeGridEdgeWarning", "RidgePath", "lambda_grid", "resolve_ridge", "ridge_path",
@@ -140,8 +141,8 @@ def ridge_path(grid, scores, *, who: str | None = None, param: str = "ridge") ->
     >>> ridge_path([1e-3, 1e-2, 1e-1], [0.5, 0.2, 0.4]).best
     0.01
     """
-    grid = np.asarray(to_host(grid), dtype=np.float64)
-    path = RidgePath(grid, np.asarray(to_host(scores), dtype=np.float64))
+    grid = np.asarray(place(grid).host(grid), dtype=np.float64)
+    path = RidgePath(grid, np.asarray(place(scores).host(scores), dtype=np.float64))
     edge = path.edge
     if who is not None and edge is not None:
         lo, hi = float(grid.min()), float(grid.max())
@@ -310,8 +311,8 @@ class EigenRidge:
     """
 
     def __init__(self, A, b, rcond: float = 0.0, *, ops=None):
-        xp = namespace(A, b)
-        self.xp = xp
+        self._place = place(A, b)
+        self.xp = xp = self._place.xp
         A = xp.astype(xp.asarray(A), xp.float64, copy=False)  # no n x n copy of a float64 Gram matrix
         b = xp.astype(xp.asarray(b), xp.float64, copy=False)
         if A.ndim != 2 or A.shape[0] != A.shape[1]:
@@ -464,7 +465,7 @@ class EigenRidge:
             if y.ndim != 1 or y.shape[0] != P.shape[0]:
                 raise ValueError(f"y_val must be 1-D with {P.shape[0]} entries; got shape {tuple(y.shape)}")
             preds = self._predict(P, C)
-            sq += to_host(xp.sum((preds - y[None, :]) ** 2, axis=1))
+            sq += self._place.host(xp.sum((preds - y[None, :]) ** 2, axis=1))
             count += y.shape[0]
         mse = sq / count
         return float(lams[int(np.argmin(mse))]), mse
@@ -496,7 +497,8 @@ class EigenRidge:
             (len(lams),) float64.
         """
         lams = lambda_grid() if lams is None else np.asarray(lams, dtype=np.float64)
-        s, c = to_host(self.eigvals), to_host(self.c)  # O(m) numbers: the path is cheap on the host
+        host = self._place.host  # O(m) numbers: the path is cheap on the host
+        s, c = host(self.eigvals), host(self.c)
         if kernel:
             proj = (n * c) ** 2
         else:

@@ -34,9 +34,9 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.special import ndtr
 
+from ._arrays import place, row_dot, row_products
 from ._memory import check_allocation
 from ._validation import MAX_DEGREE, as_float_array, as_predict, check_finite_output, check_int, check_seed
-from .backend import namespace, row_dot, row_products, to_host
 from .hermite import _features, count_multi_indices, hermite_features, multi_indices
 
 __all__ = ["MultiIndexTarget"]
@@ -66,7 +66,7 @@ def hermite_projection(X, U, alphas, *, backend: str = "auto", rowwise: bool = F
     """H[i, a] = h_alpha(U x_i): (n, K) in X's dtype and library, for X (n, d), U (r, d) float64
     on the host and alphas (K, r). With ``rowwise`` each row of H depends on X's row only, bit for
     bit (:func:`fastrep.backend.row_products`); otherwise U x is one BLAS product."""
-    Ux = namespace(X).asarray(U, dtype=X.dtype)
+    Ux = place(X).xp.asarray(U, dtype=X.dtype)
     Z = row_products(X, Ux) if rowwise else X @ Ux.T
     return hermite_features(Z, alphas, backend=backend)
 
@@ -641,7 +641,7 @@ class MultiIndexTarget:
         >>> t.f(np.array([[2.0, 0.0, 0.0]])).round(4)   # h_2(2) = (4 - 1) / sqrt(2)
         array([2.1213])
         """
-        xp = namespace(X)
+        xp = place(X).xp
         X = as_float_array(X, "X", ndim=2, xp=xp)
         if X.shape[1] != self.d:
             raise ValueError(f"X has {X.shape[1]} columns but the target has d = {self.d}")
@@ -739,12 +739,13 @@ class MultiIndexTarget:
         acc = np.zeros(len(alphas))
         stream = GaussianStream(self, seed, split="test", dtype=dtype, backend=backend)
         for X, _ in stream.chunks(0, n, chunk_size):
-            xp = namespace(X)
+            where = place(X)
+            xp = where.xp
             vals = xp.reshape(xp.asarray(fn(X)), (-1,))
             if vals.shape[0] != X.shape[0]:
                 raise ValueError(f"model_or_fn returned {vals.shape[0]} values for {X.shape[0]} inputs")
             H = hermite_projection(X, self.U, alphas, backend=backend)
-            acc += to_host(xp.astype(vals, xp.float64) @ xp.astype(H, xp.float64))
+            acc += where.host(xp.astype(vals, xp.float64) @ xp.astype(H, xp.float64))
         acc /= n
         return {tuple(int(a) for a in alpha): float(v) for alpha, v in zip(alphas, acc, strict=True)}
 

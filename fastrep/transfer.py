@@ -18,10 +18,10 @@ from __future__ import annotations
 import time
 import warnings
 
-from ._validation import check_int
+from ._validation import Boolean, Interval, check_int, validate_params
 from .ridge import RidgeGridEdgeWarning
 
-__all__ = ["fit_transfer", "shared_source"]
+__all__ = ["fit_source", "fit_transfer", "shared_source"]
 
 
 def shared_source(target, source):
@@ -135,26 +135,46 @@ def fit_transfer(
     >>> net.n_source_, net.W_.shape
     (2304, (200, 12))
     """
-    from .data import GaussianStream
     from .network import OneStepNetwork
 
     n_source = check_int(n_source, "n_source", low=2)
+    validate_params({"rebias": rebias, "n_val": n_val},
+                    {"rebias": [Boolean()], "n_val": [Interval("integer", 1, None)]})
     known = OneStepNetwork._get_param_names()
     unknown = sorted(set(options) - set(known))
     if unknown:  # named here: OneStepNetwork's own TypeError would name a private base class
         raise TypeError(f"fit_transfer() got unknown option(s) {', '.join(unknown)}; "
                         f"OneStepNetwork options are {', '.join(k for k in known if k != 'seed')}")
-    net = OneStepNetwork(**options, seed=seed)
-    # the source rows are generated where the network runs (its backend: the device for 'cupy')
-    stream = GaussianStream(source, seed if source_seed is None else source_seed, dtype=net.dtype,
-                            backend=net.backend)
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():  # the source fit's ridge is never used: W does not depend on it
-        warnings.simplefilter("ignore", RidgeGridEdgeWarning)
-        net.fit_stream(stream, n_source, n_val=n_val)
-    source_timings = dict(getattr(net, "timings_", {}) or {})
-    source_timings["total"] = time.perf_counter() - t0
+    net, source_timings = fit_source(source, n_source, seed=seed, source_seed=source_seed, n_val=n_val,
+                                     **options)
     net.refit(X, y, rebias=rebias, X_val=X_val, y_val=y_val)
     net.source_timings_ = source_timings
     net.n_source_ = n_source
     return net
+
+
+def fit_source(source, n_source: int, *, seed: int = 0, source_seed: int | None = None, n_val: int = 10_000,
+               **options):
+    """Step 1 of the transfer protocol, the one source fit of :func:`fit_transfer` and of the
+    sweeps' transfer cells: a :class:`fastrep.OneStepNetwork` (``options``, ``seed``) fitted on
+    ``n_source`` rows of ``source``'s stream (seed ``source_seed``, default ``seed``), generated
+    where the network runs (its ``dtype`` and ``backend``: the device for 'cupy').
+
+    Returns ``(net, timings)``: the fitted network and the source fit's stage timings (seconds,
+    with their ``total``). The source fit's ridge is never used (W does not depend on it), so a
+    ridge at an end of its grid is not warned about.
+    """
+    from .data import GaussianStream
+    from .network import OneStepNetwork
+
+    net = OneStepNetwork(**options, seed=seed)
+    net.check_params()
+    stream = GaussianStream(source, seed if source_seed is None else source_seed, dtype=net.dtype,
+                            backend=net.backend)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RidgeGridEdgeWarning)
+        net.fit_stream(stream, n_source, n_val=n_val)
+    timings = dict(getattr(net, "timings_", {}) or {})
+    timings["total"] = time.perf_counter() - t0
+    return net, timings

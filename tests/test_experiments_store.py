@@ -282,7 +282,7 @@ def test_a_store_that_cannot_be_written_is_one_error(tmp_path, monkeypatch):
             return real_connect(f"file:{path}?mode=ro", *args, uri=True, **kwargs)
         return real_connect(database, *args, **kwargs)
 
-    import fastrep.experiments.store as store_module
+    import fastrep.experiments.store.writer as store_module
 
     monkeypatch.setattr(store_module.sqlite3, "connect", read_only)
     with pytest.raises(StoreError, match="cannot be written"):

@@ -255,6 +255,63 @@ def case_excess_error(model, n_test, seed):
     return fastrep.metrics.excess_error(model, t, n_test, seed)
 
 
+def _theory_target(desc):
+    import fastrep
+
+    if isinstance(desc, tuple):
+        d, r, p, seed = desc
+        return fastrep.MultiIndexTarget.random(d, r, p, seed=seed)
+    return desc  # a hostile non-target
+
+
+def case_theory(fn, target, first, kwargs):
+    """One theory function; a result must be finite where documented (zero eigenvalues are
+    -inf logs, degrees without energy NaN learnabilities: both removed before the check)."""
+    from fastrep import theory as T
+
+    t = _theory_target(target)
+    first = build(first)
+    kwargs = {k: build(v) for k, v in kwargs.items()}
+    if fn == "kernel_spectrum":
+        s = T.kernel_spectrum(first, **kwargs)
+        if np.isnan(s.log_eigenvalue).any() or not np.isfinite(s.tail) or not np.isfinite(s.trace):
+            raise ContractViolation(f"NaN eigenvalue or non-finite trace/tail: {s}")
+        return np.exp(s.log_eigenvalue)
+    if fn == "eigenlearning":
+        err, L, E0 = T.eigenlearning(first, *(kwargs.pop(k) for k in ("logN", "logl", "e")), **kwargs)
+        return _expect(err, np.shape(np.asarray(first)), np.float64)
+    if fn == "kernel_n_star":
+        out = T.kernel_n_star(t, first, **kwargs)
+        return _expect(np.where(np.isinf(out), 0.0, out), np.shape(np.asarray(first)), np.float64)
+    out = getattr(T, fn)(t, first, **kwargs)
+    if fn == "kernel_learnability":
+        energy = t.energy_by_degree()
+        keep = [ell for ell in range(t.degree + 1) if energy[ell] > 0]
+        _expect(out, np.shape(np.asarray(first)) + (t.degree + 1,), np.float64)
+        return out[..., keep]
+    return _expect(out, np.shape(np.asarray(first)), np.float64)
+
+
+def case_refit(change, X, y, rebias, seed):
+    import fastrep
+
+    t = fastrep.MultiIndexTarget.single_index(3)
+    net = fastrep.OneStepNetwork(width=8, ridge=1e-3).fit(*t.sample(64, 1))
+    net.set_params(**change)
+    net.refit(build(X), build(y), rebias=rebias, seed=seed)
+    return _expect(net.predict(t.sample(5, 2)[0]), (5,), np.float32)
+
+
+def case_fit_transfer(n_source, X, y, options):
+    import fastrep
+    from fastrep.transfer import fit_transfer, shared_source
+
+    t = fastrep.MultiIndexTarget.single_index(3)
+    src = shared_source(t, {(2,): 1.0})
+    net = fit_transfer(src, build(X), build(y), n_source=n_source, n_val=20, **options)
+    return _expect(net.predict(t.sample(5, 2)[0]), (5,), np.dtype(net.dtype))
+
+
 def case_binding(fn, args):
     from fastrep import _ext
 
@@ -454,6 +511,64 @@ def metric_case(draw):
                          draw(st.one_of(arrays(shape=(draw(st.sampled_from([1, 2])), d)), arrays())))
 
 
+hostile_real = st.sampled_from([1.0, 0.5, 0.0, -1.0, float("nan"), float("inf"), 1e200, 1e-300, 10**6, "x",
+                                None, True, [1.0, 2.0]])
+THEORY = ["kernel_spectrum", "kernel_learning_curve", "kernel_learnability", "kernel_n_star", "eigenlearning"]
+
+
+@st.composite
+def theory_case(draw):
+    fn = draw(st.sampled_from(THEORY))
+    d = draw(st.sampled_from([3, 4, 8, 16]))
+    target = draw(st.one_of(st.tuples(st.just(d), st.integers(1, 2), st.integers(2, 5), st.integers(0, 3)),
+                            st.sampled_from([None, 3, "target"])))
+    kwargs = {}
+    options = {"beta": st.one_of(st.sampled_from([0.0, 1.0, 3.0]), hostile_real),
+               "max_degree": st.one_of(st.integers(0, 14), hostile_int),
+               "radial_nodes": st.one_of(st.integers(1, 16), hostile_int),
+               "measure": st.sampled_from(["sphere", "gaussian", "torus", 1]),
+               "kernel": st.sampled_from(["ntk", "nngp", "rbf", None])}
+    if fn != "kernel_spectrum":
+        options.update({"tail": st.sampled_from(["ridge", "drop", "keep"]),
+                        "noise": st.one_of(st.sampled_from([0.0, 0.1]), hostile_real)})
+    if fn == "eigenlearning":
+        K = draw(st.sampled_from([1, 3, 8]))
+        kwargs = {k: draw(arrays(shape=(K,))) for k in ("logN", "logl", "e")}
+        kwargs["delta"] = draw(st.one_of(st.sampled_from([0.0, 0.1]), hostile_real))
+        if draw(st.booleans()):
+            kwargs["noise"] = draw(hostile_real)
+        return case_theory, (fn, target, draw(st.one_of(arrays(ndim=1), hostile_real)), kwargs)
+    for k, strat in options.items():
+        if draw(st.booleans()):
+            kwargs[k] = draw(strat)
+    if fn == "kernel_spectrum":
+        first = draw(st.one_of(st.sampled_from([3, 5, 16, 10**6]), hostile_int))
+    elif fn == "kernel_n_star":
+        first = draw(st.one_of(st.sampled_from([[4, 8], 16, [3], [2]]), hostile_int))
+        kwargs["epsilon"] = draw(st.one_of(st.sampled_from([0.25, 0.5]), hostile_real))
+    else:
+        first = draw(st.one_of(st.sampled_from([10.0, [10.0, 1000.0]]), arrays(ndim=1), hostile_real))
+    if fn in ("kernel_learning_curve", "kernel_learnability"):
+        kwargs["ridge"] = draw(st.one_of(st.sampled_from([1e-8, 0.0]), hostile_real))
+    return case_theory, (fn, target, first, kwargs)
+
+
+@st.composite
+def transfer_case(draw):
+    n = draw(st.sampled_from([1, 5, 40]))
+    X, y = draw(arrays(shape=(n, 3))), draw(st.one_of(arrays(shape=(n,)), arrays(ndim=1)))
+    if draw(st.booleans()):
+        change = draw(st.sampled_from([{}, {"ridge": 0.5}, {"width": 16}, {"seed": 3}, {"center": False},
+                                       {"dtype": np.float64}]))
+        return case_refit, (change, X, y, draw(st.sampled_from([True, False, "no", 1, None])),
+                            draw(st.one_of(st.none(), hostile_int)))
+    options = {"width": draw(st.one_of(st.sampled_from([8]), hostile_int))}
+    if draw(st.booleans()):
+        options["rebias"] = draw(st.sampled_from([True, False, "false", 0]))
+    return case_fit_transfer, (draw(st.one_of(st.sampled_from([64, 200]), hostile_int.filter(_not_huge))),
+                               X, y, options)
+
+
 @st.composite
 def binding_case(draw):
     fn = draw(st.sampled_from(["hermite_features", "gaussian_block", "mask_scale", "relu_bias", "kernel_from_inner"]))
@@ -506,6 +621,12 @@ ARG_NAMES = {
     case_fit_stream: ["stream", "n", "n_val", "chunk_size", "seed", "width", "ridge"],
     case_metric: ["W", "U"],
     case_excess_error: ["model", "target", "n_test", "seed"],
+    case_theory: ["d", "n", "kernel", "ridge", "beta", "noise", "max_degree", "measure", "tail", "method",
+                  "radial_nodes", "epsilon", "d_values", "n_max", "target", "log_multiplicity",
+                  "log_eigenvalue", "energy", "delta"],
+    case_refit: ["X", "y", "X_val", "y_val", "rebias", "seed", "width", "eta1", "steps", "split"],
+    case_fit_transfer: ["source", "X", "y", "n_source", "rebias", "seed", "source_seed", "n_val", "width",
+                        "fit_transfer"],
     case_binding: ["Z", "alphas", "out", "seed", "stream", "start", "P", "b", "r", "paired", "G", "q1", "q2",
                    "inv_d", "beta2", "ntk"],
 }
@@ -558,6 +679,8 @@ STRATEGIES = {
     "estimators": estimator_case(),
     "fit_stream": fit_stream_case(),
     "metrics": metric_case(),
+    "theory": theory_case(),
+    "transfer": transfer_case(),
     "bindings": binding_case(),
 }
 

@@ -74,7 +74,7 @@ def test_a_kept_gaussian_stream_is_generated_in_one_call(monkeypatch):
         calls = []
         make = s.X
         monkeypatch.setattr(s, "X", lambda start, n, out=None: calls.append((start, n)) or make(start, n, out=out))
-        src = StreamSource(s, 1001, "keep")
+        src = StreamSource(s, 1001, "keep").keep_in(np)
         got = list(src.chunks(0, 1001, 300))
         assert calls == [(0, 1001)]
         monkeypatch.undo()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._include import get_include
 from .._validation import check_out
 
 #: threads per block of every launch (one-dimensional grids, one thread per output cell)
@@ -65,8 +66,6 @@ def files() -> list[str]:
 def _headers_digest() -> str:
     # CuPy caches binaries by source text and options only: the digest of the included headers
     # in the source makes an edited header recompile instead of reusing a stale binary.
-    from fastrep import get_include
-
     h = hashlib.sha256()
     for p in sorted((Path(get_include()) / "fastrep").glob("*.hpp")):
         h.update(p.name.encode() + b"\0" + p.read_bytes())
@@ -93,8 +92,6 @@ def source(file: str, dtype_name: str) -> str:
 
 def options() -> tuple[str, ...]:
     """NVRTC options of every source (an architecture is added by CuPy or by the compile tests)."""
-    from fastrep import get_include
-
     return (*_FLAGS, f"-I{get_include()}")
 
 

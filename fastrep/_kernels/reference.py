@@ -15,6 +15,8 @@ import math
 import array_api_compat
 import numpy as np
 
+from .._arrays import to_host  # noqa: F401 (a contract name: the one move to the host)
+from .._validation import check_out
 from . import cholesky_with_jitter as _cholesky_with_jitter
 from . import cpu_precision as _cpu_precision
 
@@ -37,15 +39,6 @@ def namespace(*arrays):
 
 def asarray(a, dtype=None):
     return namespace(a).asarray(a, dtype=dtype)
-
-
-def to_host(a) -> np.ndarray:
-    """A NumPy copy (or view) of ``a``, whatever its library."""
-    if isinstance(a, np.ndarray) or not array_api_compat.is_array_api_obj(a):
-        return np.asarray(a)
-    if array_api_compat.is_cupy_array(a):
-        return a.get()
-    return np.from_dlpack(a)
 
 
 def precision(mode):
@@ -250,8 +243,6 @@ def gaussian_block(seed, stream, start, n, d, dtype, out=None):
     if out is None:
         out = xp.empty((n, d), dtype=getattr(xp, np.dtype(dtype).name))
     else:
-        from .._validation import check_out  # not at the top: backend imports this module first
-
         out = check_out(out, (n, d), dtype)
     dtype = out.dtype
     for lo in range(0, n, _ROWS_PER_BLOCK):  # blocks of rows: temporaries stay small whatever n is

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._validation import ParameterError
 from .presets import TARGET_PRESETS, build_target, derive_seed
 
 __all__ = [
@@ -142,17 +143,6 @@ def _plain(value, option: str):
     raise OptionError(option, f"the default {value!r} cannot be stored in a results store")
 
 
-def _blame(message: str, options: dict) -> str | None:
-    """The option a learner's error message is about (it starts with, or names, the option)."""
-    for k in sorted(options, key=len, reverse=True):
-        if message.startswith(f"{k} ") or message.startswith(f"{k}="):
-            return k
-    for k in sorted(options, key=len, reverse=True):
-        if f"{k}=" in message or f" {k} " in f" {message} ":
-            return k
-    return None
-
-
 def _check_backend(options: dict) -> None:
     from ..backend import BACKENDS, backends
 
@@ -204,13 +194,15 @@ def check_options(method: str, options: dict, *, target=None, n: int = 1) -> dic
     own = {k: v for k, v in options.items() if k not in m.defaults}
     try:
         est = cls(target, **own) if "target" in m.forbidden else cls(**own)
-        if hasattr(est, "_check_params"):
-            est._check_params()
-        elif hasattr(est, "_prepare") and target is not None:  # the oracle: checked against its target
-            takes_n = len(inspect.signature(est._prepare).parameters) > 1
-            est._prepare(target.d, n) if takes_n else est._prepare(target.d)
-    except (TypeError, ValueError) as exc:
-        raise OptionError(_blame(str(exc), options), str(exc)) from None
+        if "target" in m.forbidden:  # built on the target (the oracle): checked against it and n
+            if target is not None and callable(getattr(est, "check_fit", None)):
+                est.check_fit(target.d, n)
+        elif callable(getattr(est, "check_params", None)):
+            est.check_params()
+    except ParameterError as exc:
+        raise OptionError(exc.parameter, str(exc)) from None
+    except (TypeError, ValueError) as exc:  # a check beyond the table (the target's d): no one option
+        raise OptionError(None, str(exc)) from None
     filled = {k: _plain(v, k) for k, v in est.get_params(deep=False).items()
               if k not in m.forbidden and k not in NOT_IDENTITY}
     for k, v in m.defaults.items():
@@ -231,7 +223,7 @@ def _backend_json(model) -> str | None:
 
 def _data(target, params):
     """(X, y, X_val, y_val): training prefix of length n and the validation split."""
-    from .. import GaussianStream
+    from ..data import GaussianStream
 
     stream = GaussianStream(target, seed=derive_seed(params["seed"], "data"))
     X, y = stream.take(params["n"])
@@ -352,23 +344,14 @@ SOURCE_CACHE_SIZE = 4
 
 def _source_network(key, source, n_s, opts, seed, source_seed, n_val):
     """(a fresh copy of the source-fitted network, its stage timings, whether it was cached)."""
-    from .. import GaussianStream, OneStepNetwork
+    from ..transfer import fit_source
 
     hit = key in _SOURCE_CACHE
     if hit:
         _SOURCE_CACHE.move_to_end(key)
         net, src_timings = _SOURCE_CACHE[key]
     else:
-        from ..ridge import RidgeGridEdgeWarning
-
-        net = OneStepNetwork(**opts, seed=seed)
-        stream = GaussianStream(source, source_seed, dtype=net.dtype)
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():  # the source fit's ridge is never used: W does not depend on it
-            warnings.simplefilter("ignore", RidgeGridEdgeWarning)
-            net.fit_stream(stream, n_s, n_val=n_val)
-        src_timings = dict(getattr(net, "timings_", {}) or {})
-        src_timings["total"] = time.perf_counter() - t0
+        net, src_timings = fit_source(source, n_s, seed=seed, source_seed=source_seed, n_val=n_val, **opts)
         _SOURCE_CACHE[key] = (net, src_timings)
         while len(_SOURCE_CACHE) > SOURCE_CACHE_SIZE:
             _SOURCE_CACHE.popitem(last=False)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._resources import cores
 from .methods import METHODS
 
 __all__ = ["Plan", "cell_estimate", "machine_rate", "plan"]
@@ -240,9 +241,7 @@ def _machine_memory() -> int | None:
 def _load() -> float | None:
     """The 1-minute load average per core (None where the OS does not tell)."""
     try:
-        from .runner import _cores
-
-        return os.getloadavg()[0] / _cores()
+        return os.getloadavg()[0] / cores()
     except (AttributeError, OSError):
         return None
 

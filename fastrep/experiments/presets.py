@@ -78,7 +78,7 @@ def build_target(tspec: dict, d: int, seed: int, *, U=None):
     Raises ``ValueError``/``TypeError`` from the target's own checks (r > d, a bad preset
     argument, ...).
     """
-    from .. import MultiIndexTarget
+    from ..targets import MultiIndexTarget
 
     tseed = derive_seed(seed, "target")
     noise = float(tspec.get("noise", 0.0))

@@ -39,6 +39,8 @@ from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._validation import Interval, ParameterValueError, validate_params
+from . import _resources
 from .methods import METHODS
 from .plan import cell_estimate, plan
 from .spec import LIMITS, Cell, SpecError, load_spec, setting_differences
@@ -77,13 +79,6 @@ class RunSummary:
 
 
 # --------------------------------------------------------------------------- the worker side
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _reset_peak_rss() -> bool:
@@ -148,7 +143,7 @@ def execute_cell(task: dict) -> dict:
     ``task``: ``{"cell_id", "params", "func" ("module:function"), "threads"}``. The
     returned dict has the store's row keys, or ``{"cell_id", "error"}`` on failure.
     """
-    from .. import __version__
+    from .._version import __version__
     from .methods import resolve_function
 
     params, threads = task["params"], int(task["threads"])
@@ -211,7 +206,8 @@ def machine_info() -> dict:
     """The machine this process runs on: host, OS, CPU model, cores, memory, versions, backends."""
     import numpy as np
 
-    from .. import __version__, backends
+    from .._version import __version__
+    from ..backend import backends
 
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
@@ -229,7 +225,7 @@ def machine_info() -> dict:
         "host": platform.node(),
         "os": platform.platform(),
         "cpu": cpu,
-        "cores": _cores(),
+        "cores": _resources.cores(),
         "memory_bytes": mem,
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -316,9 +312,41 @@ def _iter_dask(tasks, client):
         client.cancel([f for f in futures if not f.done()])
 
 
+class LaneError(ExecutorError, ValueError):
+    """``workers`` or ``threads`` outside their bounds (``parameter`` names which)."""
+
+    def __init__(self, parameter, message):
+        self.parameter = parameter
+        super().__init__(message)
+
+
+#: threads per cell on a Dask worker (whose cores this machine cannot see): more is a typo
+MAX_DASK_THREADS = 1024
+
+
+def _lane_rules(executor: str) -> dict:
+    """The rules of ``workers`` and ``threads``: local processes at most 4 per core, local
+    threads at most the CPUs this machine reports (a BLAS asked for a million threads crashes)."""
+    cpus = os.cpu_count() or 1
+    max_threads = MAX_DASK_THREADS if executor == "dask" else max(cpus, _resources.cores())
+    where = "the threads a Dask worker may run" if executor == "dask" else "the CPUs here"
+    return {
+        "workers": [Interval("integer", 1, 4 * cpus, desc=f"a positive integer <= {4 * cpus} (4 per CPU)"),
+                    None],
+        "threads": [Interval("integer", 1, max_threads,
+                             desc=f"a positive integer <= {max_threads} ({where})"),
+                    None],
+    }
+
+
 def lanes(executor: str, workers: int | None, threads: int | None) -> tuple[int | None, int]:
-    """(workers, threads per cell) that ``executor`` uses by default on this machine."""
-    cores = _cores()
+    """(workers, threads per cell) that ``executor`` uses by default on this machine; ``workers``
+    and ``threads`` checked against their bounds first (:class:`LaneError`, or TypeError)."""
+    try:
+        validate_params({"workers": workers, "threads": threads}, _lane_rules(executor))
+    except ParameterValueError as exc:
+        raise LaneError(exc.parameter, str(exc)) from None
+    cores = _resources.cores()
     if executor == "processes":
         workers = workers or cores
         return workers, threads or max(1, cores // workers)
@@ -393,10 +421,6 @@ def run(
         raise TypeError(
             f"executor must be a string; got {type(executor).__name__} (pass a Client as scheduler=)"
         )
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers must be a positive integer; got {workers!r}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"threads must be a positive integer; got {threads!r}")
     workers, threads = lanes(executor, workers, threads)
 
     _check_size(spec, None, workers, threads, yes)
