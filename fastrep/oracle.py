@@ -119,10 +119,39 @@ class OracleRegressor(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         return hermite_projection(X, self.target.U, self.alphas_, backend=ctx["hermite"].name)
 
     def check_fit(self, d: int, n: int = 1) -> int:
-        """Check the parameters (:meth:`check_params`) and what a fit on ``n`` rows of ``d``
-        features would need: the target's d, and the K = C(r + degree, degree) features' moments
-        against the memory budget (``ParameterMemoryError``, a MemoryError naming ``degree``).
-        Nothing is enumerated or allocated; returns the degree the fit would use."""
+        """Check the parameters and what a fit on ``n`` rows of ``d`` features would need, before fitting.
+
+        Checks the parameters (:meth:`check_params`), the target's d, and the
+        K = C(r + degree, degree) features' moments against the memory budget. Nothing is
+        enumerated or allocated.
+
+        Parameters
+        ----------
+        d : int
+            The number of features of the data, >= 1.
+        n : int, default 1
+            The number of rows, >= 1.
+
+        Returns
+        -------
+        int
+            The degree the fit would use.
+
+        Raises
+        ------
+        ValueError
+            If a parameter is invalid or ``d`` is not the target's d.
+        MemoryError
+            A ``ParameterMemoryError`` naming ``degree`` when the features' moments do not fit
+            the memory budget.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> target = fastrep.MultiIndexTarget.separation(d=10, seed=0)
+        >>> fastrep.OracleRegressor(target).check_fit(10, 1000)
+        3
+        """
         self.check_params()
         d, n = check_int(d, "d", low=1), check_int(n, "n", low=1)
         if d != self.target.d:
