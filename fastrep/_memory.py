@@ -158,13 +158,51 @@ def scratch(xp, name: str, shape: tuple, dtype, *, exclusive: bool = False):
 
 
 def kept_bytes() -> int:
-    """Bytes this thread's pool keeps between fits (NumPy arrays only: see :func:`workspace`)."""
+    """The bytes this thread's pool of work arrays keeps between fits.
+
+    A fit's large work arrays (kept stream rows, per-chunk products and features) stay in a
+    per-thread pool for the next fit, within a quarter of the memory budget
+    (``FASTREP_KEEP_WORKSPACE=0`` turns the pool off). Only NumPy arrays are counted.
+
+    Returns
+    -------
+    int
+        Bytes held by this thread's pool.
+
+    See Also
+    --------
+    release_memory : empty the pool.
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> fastrep.release_memory() >= 0 and fastrep.kept_bytes() == 0
+    True
+    """
     return sum(int(a.nbytes) for k, a in _arrays().items() if k[1] == "numpy")
 
 
 def release_memory() -> int:
-    """Empty this thread's pool of work arrays (kept between fits, see :func:`workspace`);
-    returns the bytes released. Other threads' pools are theirs to release."""
+    """Empty this thread's pool of work arrays (kept between fits) and return the bytes released.
+
+    Other threads' pools are theirs to release. Results never depend on the pool.
+
+    Returns
+    -------
+    int
+        The bytes released.
+
+    See Also
+    --------
+    kept_bytes : what the pool holds.
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> freed = fastrep.release_memory()
+    >>> fastrep.kept_bytes()
+    0
+    """
     n = kept_bytes()
     _POOL.arrays = {}
     return n

@@ -430,43 +430,187 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
 class NTKRegressor(_KernelRidgeBase):
     """Kernel ridge regression with the two-layer ReLU NTK (:func:`fastrep.ntk_kernel`).
 
+    A scikit-learn regressor (``check_estimator`` passes); predictions keep the input's array
+    library, fitted arrays are NumPy.
+
     Parameters
     ----------
-    ridge : 'validate' or float >= 0
-        lambda in (1/n)|y - K alpha|^2 + lambda alpha^T K alpha. 'validate' chooses it on
-        (X_val, y_val) when given; otherwise by generalized cross-validation (cholesky) or on
-        a held-out 10% of the training rows, followed by a refit on all rows (nystrom).
+    ridge : 'validate' or float, default 'validate'
+        lambda >= 0 in ``(1/n)|y - K alpha|² + lambda alpha^T K alpha``. 'validate' chooses
+        it on (X_val, y_val) when given; otherwise by generalized cross-validation (cholesky)
+        or on a held-out 10% of the training rows, followed by a refit on all rows (nystrom).
         The cholesky grid is :func:`fastrep.ridge.lambda_grid` (100 values in [1e-10, 1e15],
         one eigendecomposition); the nystrom grid is ``NYSTROM_GRID`` (1e-9 .. 1e-1).
-        ridge=0 is exact interpolation and fails with a clear error on a singular Gram matrix.
-        In scikit-learn's terms ridge=lambda is ``KernelRidge(alpha=n * lambda)`` with the same
-        kernel (n = the number of training rows): alpha = (K + n lambda I)^-1 y.
-    solver : 'auto', 'cholesky' or 'nystrom' (see the module docstring).
-    beta : first-layer bias scale of the kernel, >= 0.
-    n_centers : Nystrom centres M (default min(n, max(1024, 16 sqrt(n))), fewer if the two
-        M x M factors would pass 80% of max_memory); must be <= n.
-    max_memory : bytes the solver may use (default: half of the available RAM at fit time).
-    dtype : float64 (default), float32 or 'auto', for the Gram matrix and its factorization.
-        'auto' takes the most precise exact solve that fits ``max_memory`` (float64, else
-        float32) and, where neither fits (or ``solver='nystrom'``), float64 Nystrom; ``dtype_``
-        records what ran. float32 with a tiny fixed ridge may need jitter (JitterWarning).
-    backend : kernel backend, as for :func:`fastrep.ntk_kernel`.
-    seed : chooses the Nystrom centres and the held-out rows.
-    block_size : rows per kernel block (default: blocks of about 16 MiB).
-    tol, max_iter : conjugate-gradient stopping rule (relative residual of the preconditioned
-        system; default tol 1e-7 for float64, 1e-4 for float32).
+        ridge=0 is exact interpolation and fails with a clear error on a singular Gram
+        matrix. In scikit-learn's terms ridge=lambda is ``KernelRidge(alpha=n * lambda)`` with
+        the same kernel (n = the number of training rows): ``alpha = (K + n lambda I)^-1 y``.
+    solver : {'auto', 'cholesky', 'nystrom'}, default 'auto'
+        'cholesky' is exact; 'nystrom' is Falkon-style (M centres, preconditioned conjugate
+        gradient, memory O(nd + M² + block M)); 'auto' takes cholesky for n <= 20,000 when it
+        fits ``max_memory``, else nystrom.
+    beta : float, default 1.0
+        The first-layer bias scale of the kernel, >= 0.
+    n_centers : int or None, default None
+        Nystrom centres M <= n (None: ``min(n, max(1024, 16 sqrt(n)))``, fewer if the two
+        M x M factors would pass 80% of ``max_memory``).
+    max_memory : int or None, default None
+        Bytes the solver may use (None: ``FASTREP_MAX_MEMORY``, else half of the available RAM
+        at fit time).
+    dtype : {numpy.float64, numpy.float32, 'auto'}, default numpy.float64
+        The Gram matrix's and its factorization's dtype. 'auto' takes the most precise exact
+        solve that fits ``max_memory`` (float64, else float32) and, where neither fits (or
+        ``solver='nystrom'``), float64 Nystrom; ``dtype_`` records what ran. float32 with a
+        tiny fixed ridge may need jitter (:class:`fastrep.JitterWarning`).
+    backend : {'auto', 'reference', 'cpp', 'numba', 'cupy'}, default 'auto'
+        The kernel backend, as for :func:`fastrep.ntk_kernel`.
+    seed : int, default 0
+        Chooses the Nystrom centres and the held-out rows.
+    block_size : int or None, default None
+        Rows per kernel block (None: blocks of about 16 MiB).
+    tol : float or None, default None
+        The conjugate gradient's relative residual (of the preconditioned system) at which
+        it stops (None: 1e-7 for float64, 1e-4 for float32).
+    max_iter : int, default 100
+        The conjugate gradient's largest number of iterations.
     verbose : bool, default False
         Progress on stderr: one line with the time of each stage (the Gram matrix, its
         Cholesky or eigendecomposition, the validation) and a bar (tqdm) over the Nystrom
         conjugate-gradient iterations. Not part of the setting (a results store ignores it).
+
+    Attributes
+    ----------
+    solver_ : {'cholesky', 'nystrom'}
+        The solver that ran.
+    ridge_ : float
+        The lambda used.
+    ridge_path_ : fastrep.ridge.RidgePath
+        The lambdas tried and their scores (when validating).
+    n_iter_ : int
+        Conjugate-gradient iterations (0 for cholesky).
+    residual_ : float
+        The relative residual of the solve.
+    X_fit_ : numpy.ndarray
+        The training inputs (cholesky) or the Nystrom centres.
+    dual_coef_ : numpy.ndarray
+        The coefficients alpha of ``X_fit_``.
+    dtype_ : numpy.dtype
+        The dtype that ran.
+    backend_ : dict
+        The backend that ran each operation family.
+
+    Raises
+    ------
+    ValueError
+        At fit time, for an invalid parameter (named in the message) or mismatched data, or
+        ``ridge=0`` with a singular Gram matrix.
+    MemoryError
+        At fit time, when the exact Gram matrix does not fit ``max_memory`` (the message
+        names ``nystrom``).
+
+    See Also
+    --------
+    NNGPRegressor : the same with the random-features (NNGP) kernel.
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> target = fastrep.MultiIndexTarget.separation(d=8, seed=0)
+    >>> X, y = fastrep.GaussianStream(target, seed=1, dtype="float64").take(1000)
+    >>> model = fastrep.NTKRegressor(ridge=1e-6).fit(X, y)
+    >>> model.solver_, fastrep.metrics.excess_error(model, target) < 0.5
+    ('cholesky', True)
     """
 
     _kind = "ntk"
 
 
 class NNGPRegressor(_KernelRidgeBase):
-    """Kernel ridge regression with the two-layer ReLU NNGP kernel (:func:`fastrep.nngp_kernel`),
-    i.e. the infinite-width limit of random-features ridge regression. Parameters as for
-    :class:`NTKRegressor`."""
+    """Kernel ridge regression with the two-layer ReLU NNGP kernel (:func:`fastrep.nngp_kernel`).
+
+    The infinite-width limit of random-features ridge regression; everything else is as for
+    :class:`NTKRegressor`.
+
+    Parameters
+    ----------
+    ridge : 'validate' or float, default 'validate'
+        lambda >= 0 in ``(1/n)|y - K alpha|² + lambda alpha^T K alpha``. 'validate' chooses
+        it on (X_val, y_val) when given; otherwise by generalized cross-validation (cholesky)
+        or on a held-out 10% of the training rows, followed by a refit on all rows (nystrom).
+        The cholesky grid is :func:`fastrep.ridge.lambda_grid` (100 values in [1e-10, 1e15],
+        one eigendecomposition); the nystrom grid is ``NYSTROM_GRID`` (1e-9 .. 1e-1).
+        ridge=0 is exact interpolation and fails with a clear error on a singular Gram
+        matrix. In scikit-learn's terms ridge=lambda is ``KernelRidge(alpha=n * lambda)`` with
+        the same kernel (n = the number of training rows): ``alpha = (K + n lambda I)^-1 y``.
+    solver : {'auto', 'cholesky', 'nystrom'}, default 'auto'
+        'cholesky' is exact; 'nystrom' is Falkon-style (M centres, preconditioned conjugate
+        gradient, memory O(nd + M² + block M)); 'auto' takes cholesky for n <= 20,000 when it
+        fits ``max_memory``, else nystrom.
+    beta : float, default 1.0
+        The first-layer bias scale of the kernel, >= 0.
+    n_centers : int or None, default None
+        Nystrom centres M <= n (None: ``min(n, max(1024, 16 sqrt(n)))``, fewer if the two
+        M x M factors would pass 80% of ``max_memory``).
+    max_memory : int or None, default None
+        Bytes the solver may use (None: ``FASTREP_MAX_MEMORY``, else half of the available RAM
+        at fit time).
+    dtype : {numpy.float64, numpy.float32, 'auto'}, default numpy.float64
+        The Gram matrix's and its factorization's dtype. 'auto' takes the most precise exact
+        solve that fits ``max_memory`` (float64, else float32) and, where neither fits (or
+        ``solver='nystrom'``), float64 Nystrom; ``dtype_`` records what ran. float32 with a
+        tiny fixed ridge may need jitter (:class:`fastrep.JitterWarning`).
+    backend : {'auto', 'reference', 'cpp', 'numba', 'cupy'}, default 'auto'
+        The kernel backend, as for :func:`fastrep.ntk_kernel`.
+    seed : int, default 0
+        Chooses the Nystrom centres and the held-out rows.
+    block_size : int or None, default None
+        Rows per kernel block (None: blocks of about 16 MiB).
+    tol : float or None, default None
+        The conjugate gradient's relative residual (of the preconditioned system) at which
+        it stops (None: 1e-7 for float64, 1e-4 for float32).
+    max_iter : int, default 100
+        The conjugate gradient's largest number of iterations.
+    verbose : bool, default False
+        Progress on stderr: one line with the time of each stage (the Gram matrix, its
+        Cholesky or eigendecomposition, the validation) and a bar (tqdm) over the Nystrom
+        conjugate-gradient iterations. Not part of the setting (a results store ignores it).
+
+    Attributes
+    ----------
+    solver_ : {'cholesky', 'nystrom'}
+        The solver that ran.
+    ridge_ : float
+        The lambda used.
+    ridge_path_ : fastrep.ridge.RidgePath
+        The lambdas tried and their scores (when validating).
+    n_iter_ : int
+        Conjugate-gradient iterations (0 for cholesky).
+    residual_ : float
+        The relative residual of the solve.
+    X_fit_ : numpy.ndarray
+        The training inputs (cholesky) or the Nystrom centres.
+    dual_coef_ : numpy.ndarray
+        The coefficients alpha of ``X_fit_``.
+    dtype_ : numpy.dtype
+        The dtype that ran.
+    backend_ : dict
+        The backend that ran each operation family.
+
+    Raises
+    ------
+    ValueError
+        At fit time, for an invalid parameter (named in the message) or mismatched data, or
+        ``ridge=0`` with a singular Gram matrix.
+    MemoryError
+        At fit time, when the exact Gram matrix does not fit ``max_memory`` (the message
+        names ``nystrom``).
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> target = fastrep.MultiIndexTarget.separation(d=8, seed=0)
+    >>> X, y = fastrep.GaussianStream(target, seed=1, dtype="float64").take(500)
+    >>> fastrep.NNGPRegressor(ridge=1e-6, solver="nystrom", n_centers=200).fit(X, y).solver_
+    'nystrom'
+    """
 
     _kind = "nngp"

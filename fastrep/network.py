@@ -63,7 +63,23 @@ from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path, symmetriz
 __all__ = ["DegenerateTargetWarning", "OneStepNetwork", "RandomFeaturesRegressor"]
 
 class DegenerateTargetWarning(UserWarning):
-    """The target's expected Hessian has rank < r: the paper's theorem does not cover it."""
+    """The target's expected Hessian has rank < r: the paper's theorem does not cover it.
+
+    Warned by the two-layer learners when they are fitted on a stream whose ``target`` is
+    degenerate (e.g. ``MultiIndexTarget.single_index(d, "he3")``); fastrep still runs it.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import fastrep
+    >>> target = fastrep.MultiIndexTarget.single_index(6, "he3")
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     net = fastrep.OneStepNetwork(width=20, ridge=1e-3).fit_stream(
+    ...         fastrep.GaussianStream(target, seed=0), n=200, n_val=100)
+    >>> any(w.category is fastrep.DegenerateTargetWarning for w in caught)
+    True
+    """
 
 
 def _is_number(v) -> bool:
@@ -555,61 +571,110 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
 class OneStepNetwork(_TwoLayerBase):
     """Algorithm 1: a two-layer ReLU network, one large gradient step on W, then ridge on a.
 
+    ``f(x) = sum_j a_j relu(w_j.x + b_j)`` with m neurons, initialized symmetrically. Step 1:
+    one gradient step on W with weight decay 1/eta1; step 2: ridge regression of the centered
+    labels on the features ``relu(X W^T + b)``. A scikit-learn regressor (``get_params``,
+    ``clone``, ``score``); ``fit`` takes arrays, ``fit_stream`` a stream of any length.
+
     Parameters
     ----------
-    width : int, even (default 1000)
-        m, the number of neurons. Even, because of the symmetric initialization.
-    eta1 : 'normalized' or float
+    width : int, default 1000
+        m, the number of neurons; even, because of the symmetric initialization.
+    eta1 : 'normalized' or float, default 'normalized'
         Step size of step 1. 'normalized' (the author's code) picks eta1 so that the new W has
         mean squared row norm 1. The weight decay is lambda1 = 1/eta1, which cancels W at
-        initialization: W <- -eta1 grad_W L.
-    rebias : bool (default False)
+        initialization: ``W <- -eta1 grad_W L``.
+    rebias : bool, default False
         Re-draw b ~ N(0, 1) after step 1, as the paper's Algorithm 1 does (the author's code
         keeps b).
-    split : bool (default False)
-        Use the first n/2 samples for step 1 and the rest for the ridge (the paper's analysis);
-        False reuses all n samples for both stages (the author's code).
-    ridge : 'validate' or float > 0
-        lambda of the second stage. 'validate' picks it on a 100-point log grid in
+    split : bool, default False
+        Use the first n/2 samples for step 1 and the rest for the ridge (the paper's
+        analysis); False reuses all n samples for both stages (the author's code).
+    ridge : 'validate' or float, default 'validate'
+        lambda of the second stage, >= 0. 'validate' picks it on a 100-point log grid in
         [1e-10, 1e15]: on validation data when given (``fit``'s X_val/y_val; ``fit_stream``
         draws n_val fresh samples), else by generalized cross-validation computed exactly from
-        the same eigendecomposition. The second stage minimizes (1/n)|y_hat - Phi a|^2 +
-        lambda |a|^2: in scikit-learn's terms ``Ridge(alpha=n * lambda, fit_intercept=False)``
-        on the features Phi (n = the number of ridge rows) and the centered labels.
-    steps : int (default 1)
-        Number of large steps; steps > 1 splits the stage-1 samples into `steps` consecutive
-        fresh batches, one per step, each step W <- -eta1 grad L(W) at the current W.
-    center : bool (default True)
+        the same eigendecomposition. The second stage minimizes
+        ``(1/n)|y_hat - Phi a|² + lambda |a|²``: in scikit-learn's terms
+        ``Ridge(alpha=n * lambda, fit_intercept=False)`` on the features Phi (n = the number
+        of ridge rows) and the centered labels.
+    steps : int, default 1
+        Number of large steps; steps > 1 splits the stage-1 samples into ``steps``
+        consecutive fresh batches, one per step, each step ``W <- -eta1 grad L(W)`` at the
+        current W.
+    center : bool, default True
         Remove the degree-0 and degree-1 label components (alpha_hat, beta_hat) first.
-    dtype : float32 (default) or float64
+    dtype : {numpy.float32, numpy.float64}, default numpy.float32
         Arithmetic of the products; moment sums and the eigendecomposition are float64.
-    backend : 'auto', 'reference', 'cpp', 'numba' or 'cupy'.
-    seed : int
+    backend : {'auto', 'reference', 'cpp', 'numba', 'cupy'}, default 'auto'
+        The compute backend; ``backend_`` records what ran per operation family.
+    seed : int, default 0
         Seed of the initialization (and of the re-drawn biases).
-    chunk_size : int or None
-        Rows per chunk; None picks about 256 MB of work per chunk (16384 rows at d=200, m=1000).
-    precision : 'highest' (default) or 'tf32'
+    chunk_size : int or None, default None
+        Rows per chunk; None picks about 256 MB of work per chunk (16384 rows at d = 200,
+        m = 1000).
+    precision : {'highest', 'tf32'}, default 'highest'
         'tf32' lets cuBLAS run the float32 products on TF32 tensor cores (backend='cupy' and
         dtype=float32 only): several times faster on an A100/H100, with ~1e-3 relative error
         in each product.
-    max_memory : bytes or None
-        The fit's memory budget (fastrep's one budget: default ``FASTREP_MAX_MEMORY`` or half
-        of the available RAM). The weights, the (m, m) feature moments and one chunk are
-        estimated before anything is allocated; a width that does not fit raises
-        ``MemoryError`` naming ``width``.
+    max_memory : int or None, default None
+        The fit's memory budget in bytes (fastrep's one budget: None is
+        ``FASTREP_MAX_MEMORY`` or half of the available RAM). The weights, the (m, m) feature
+        moments and one chunk are estimated before anything is allocated; a width that does
+        not fit raises ``MemoryError`` naming ``width``.
     verbose : bool, default False
-        Progress on stderr: a bar (tqdm) over the rows of each pass (label statistics, the
-        step-1 gradient, the feature moments; ``fit_stream`` of millions of rows) and one line
-        per stage with its time. Not part of the setting (a results store ignores it).
+        Progress on stderr: a bar (tqdm) over the rows of each pass and one line per stage
+        with its time. Not part of the setting (a results store ignores it).
 
-    Fitted attributes
-    -----------------
-    W_ (m, d) float64, b_ (m,), a_ (m,) second-layer weights, ridge_ (float),
-    label_mean_ (alpha_hat), label_linear_ (d,) (beta_hat), eta1_, lambda1_,
-    first_layer_a_ (m,) the +-1 signs used in step 1, timings_ (dict: seconds per stage:
-    'labels', 'step1', 'features', 'ridge'), ridge_path_ (a :class:`fastrep.ridge.RidgePath`
-    of the lambdas tried and their scores, or None with a fixed ridge),
-    stream_cache_ ('kept' or 'regenerated' after fit_stream, see its ``cache``; None after fit).
+    Attributes
+    ----------
+    W_ : numpy.ndarray
+        (m, d) float64, the first layer after step 1.
+    b_ : numpy.ndarray
+        (m,) biases.
+    a_ : numpy.ndarray
+        (m,) second-layer weights.
+    ridge_ : float
+        The lambda of the second stage.
+    ridge_path_ : fastrep.ridge.RidgePath or None
+        The lambdas tried and their scores (None with a fixed ridge).
+    eta1_, lambda1_ : float
+        The step size used and its weight decay.
+    label_mean_ : float
+        alpha_hat, the label's degree-0 part.
+    label_linear_ : numpy.ndarray
+        (d,) beta_hat, the label's degree-1 part (0 after ``refit``).
+    first_layer_a_ : numpy.ndarray
+        (m,) the +-1 signs used in step 1.
+    timings_ : dict
+        Seconds per stage: 'labels', 'step1', 'features', 'ridge'.
+    backend_ : dict
+        The backend that ran each operation family, e.g. ``{'onestep': 'cpp', ...}``.
+    stream_cache_ : {'kept', 'regenerated'} or None
+        How ``fit_stream`` read the rows again (see its ``cache``); None after ``fit``.
+
+    Raises
+    ------
+    ValueError
+        At fit time, for an invalid parameter (named in the message, e.g. an odd
+        ``width``) or data whose shapes do not match.
+    MemoryError
+        At fit time, when the fit would not fit ``max_memory``.
+
+    See Also
+    --------
+    RandomFeaturesRegressor : the same network with step 1 skipped.
+    fit_transfer : W learned on one task, a new head on another.
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> from fastrep.metrics import excess_error, subspace_alignment
+    >>> target = fastrep.MultiIndexTarget.separation(d=12, seed=0)
+    >>> stream = fastrep.GaussianStream(target, seed=1)
+    >>> net = fastrep.OneStepNetwork(width=200, seed=0).fit_stream(stream, n=3000, n_val=1000)
+    >>> net.W_.shape, excess_error(net, target) < 0.3, subspace_alignment(net.W_, target.U) > 0.3
+    ((200, 12), True, True)
     """
 
     _parameter_rules = {
@@ -622,10 +687,58 @@ class OneStepNetwork(_TwoLayerBase):
 class RandomFeaturesRegressor(_TwoLayerBase):
     """Random-features ridge regression: Algorithm 1 with step 1 skipped (the kernel regime).
 
-    W is left at its initialization w_j ~ N(0, I/d), b_j ~ N(0, 1), with all ``width`` neurons
-    drawn independently (a symmetric copy would duplicate every feature), and the second layer
-    is fitted by the same ridge path as :class:`OneStepNetwork`. Parameters are those of
-    :class:`OneStepNetwork`; ``eta1``, ``steps`` and ``split`` have no effect.
+    W is left at its initialization ``w_j ~ N(0, I/d)``, ``b_j ~ N(0, 1)``, with all
+    ``width`` neurons drawn independently (a symmetric copy would duplicate every feature),
+    and the second layer is fitted by the same ridge path as :class:`OneStepNetwork`, whose
+    parameters, attributes and methods it shares.
+
+    Parameters
+    ----------
+    width : int, default 1000
+        The number of random features.
+    eta1 : 'normalized' or float, default 'normalized'
+        No effect (there is no step 1).
+    rebias : bool, default False
+        No effect.
+    split : bool, default False
+        No effect.
+    ridge : 'validate' or float, default 'validate'
+        As for :class:`OneStepNetwork`.
+    steps : int, default 1
+        No effect.
+    center : bool, default True
+        Remove the label's degree-0 and degree-1 parts first.
+    dtype : {numpy.float32, numpy.float64}, default numpy.float32
+        Arithmetic of the products.
+    backend : {'auto', 'reference', 'cpp', 'numba', 'cupy'}, default 'auto'
+        The compute backend.
+    seed : int, default 0
+        Seed of the random features.
+    chunk_size : int or None, default None
+        Rows per chunk.
+    precision : {'highest', 'tf32'}, default 'highest'
+        As for :class:`OneStepNetwork`.
+    max_memory : int or None, default None
+        The fit's memory budget in bytes.
+    verbose : bool, default False
+        Progress on stderr.
+
+    Raises
+    ------
+    ValueError
+        At fit time, for an invalid parameter or mismatched data.
+    MemoryError
+        At fit time, when the fit would not fit ``max_memory``.
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> from fastrep.metrics import subspace_alignment
+    >>> target = fastrep.MultiIndexTarget.separation(d=12, seed=0)
+    >>> rf = fastrep.RandomFeaturesRegressor(width=200).fit_stream(
+    ...     fastrep.GaussianStream(target, seed=1), n=2000, n_val=500)
+    >>> round(subspace_alignment(rf.W_, target.U), 1)   # random rows: about r/d
+    0.2
     """
 
     _learns_first_layer = False

@@ -34,24 +34,63 @@ __all__ = ["OracleRegressor"]
 
 
 class OracleRegressor(RuleChecked, Portable, RegressorMixin, BaseEstimator):
-    """Ridge regression on every h_alpha(U x) with |alpha| <= degree, U the target's true U.
+    """Ridge regression on the Hermite features h_alpha(U x) up to a degree, with the target's true U.
+
+    The floor of the comparison: it knows the relevant directions and needs about as many
+    samples as g has terms. A scikit-learn regressor (``get_params``, ``clone``, ``score``).
 
     Parameters
     ----------
-    target : MultiIndexTarget (gives U and, by default, the degree).
-    degree : int or None, the largest |alpha| (default: the target's degree).
-    ridge : 'validate' (validation data if given, else GCV) or a positive float: lambda in
-        (1/n)|y - H c|^2 + lambda |c|^2, i.e. scikit-learn's ``Ridge(alpha=n * lambda,
-        fit_intercept=False)`` on the Hermite features H (n = the number of training rows).
-    dtype : float64 (default) or float32; backend : the Hermite-features backend.
-    chunk_size : rows per chunk of features.
-    max_memory : bytes the fit may use (fastrep's one budget: default ``FASTREP_MAX_MEMORY``
-        or half of the available RAM). The K = C(r + degree, degree) features need K^2
-        float64 moments and chunk_size x K features; a degree whose K does not fit is
-        refused with a ``MemoryError`` before anything is enumerated. degree <= 1000.
+    target : fastrep.MultiIndexTarget
+        Gives U and, by default, the degree.
+    degree : int or None, default None
+        The largest total degree of the features, <= 1000 (None: the target's degree).
+    ridge : 'validate' or float, default 'validate'
+        'validate' chooses lambda on validation data if given, else by generalized
+        cross-validation; a number >= 0 is the lambda of ``(1/n)|y - H c|² + lambda |c|²``,
+        i.e. scikit-learn's ``Ridge(alpha=n * lambda, fit_intercept=False)`` on the Hermite
+        features H (n = the number of training rows).
+    dtype : {numpy.float64, numpy.float32}, default numpy.float64
+        The features' dtype.
+    backend : {'auto', 'reference', 'cpp', 'numba', 'cupy'}, default 'auto'
+        The Hermite features' backend.
+    chunk_size : int, default 65536
+        Rows per chunk of features.
+    max_memory : int or None, default None
+        Bytes the fit may use (fastrep's one budget: None is ``FASTREP_MAX_MEMORY`` or half of
+        the available RAM). The K = C(r + degree, degree) features need K² float64 moments and
+        chunk_size x K features; a degree whose K does not fit is refused with a
+        ``MemoryError`` before anything is enumerated.
 
-    Fitted: ``coef_`` (K,) float64 on the host, ``alphas_`` (K, r), ``ridge_``, ``backend_``
-    ({'hermite': ..., 'ridge': ...}: the backends that ran).
+    Attributes
+    ----------
+    coef_ : numpy.ndarray
+        (K,) float64, the coefficient of each feature.
+    alphas_ : numpy.ndarray
+        (K, r) int32, the multi-indices of the features.
+    ridge_ : float
+        The lambda used.
+    ridge_path_ : fastrep.ridge.RidgePath
+        The validation path (when ``ridge='validate'``).
+    backend_ : dict
+        The backends that ran, ``{'hermite': ..., 'ridge': ...}``.
+
+    Raises
+    ------
+    ValueError
+        At fit time, for an invalid ``degree``, ``ridge``, ``dtype`` or ``chunk_size``, or
+        data that does not match the target's d.
+    MemoryError
+        At fit time, if the features do not fit ``max_memory``.
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> target = fastrep.MultiIndexTarget.separation(d=10, seed=0)
+    >>> X, y = fastrep.GaussianStream(target, seed=1).take(400)
+    >>> oracle = fastrep.OracleRegressor(target, ridge=1e-8).fit(X, y)
+    >>> oracle.coef_.shape, round(fastrep.metrics.excess_error(oracle, target), 4)
+    ((10,), 0.0)
     """
 
     def __init__(self, target, *, degree=None, ridge="validate", dtype=np.float64, backend="auto",
@@ -80,10 +119,39 @@ class OracleRegressor(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         return hermite_projection(X, self.target.U, self.alphas_, backend=ctx["hermite"].name)
 
     def check_fit(self, d: int, n: int = 1) -> int:
-        """Check the parameters (:meth:`check_params`) and what a fit on ``n`` rows of ``d``
-        features would need: the target's d, and the K = C(r + degree, degree) features' moments
-        against the memory budget (``ParameterMemoryError``, a MemoryError naming ``degree``).
-        Nothing is enumerated or allocated; returns the degree the fit would use."""
+        """Check the parameters and what a fit on ``n`` rows of ``d`` features would need, before fitting.
+
+        Checks the parameters (:meth:`check_params`), the target's d, and the
+        K = C(r + degree, degree) features' moments against the memory budget. Nothing is
+        enumerated or allocated.
+
+        Parameters
+        ----------
+        d : int
+            The number of features of the data, >= 1.
+        n : int, default 1
+            The number of rows, >= 1.
+
+        Returns
+        -------
+        int
+            The degree the fit would use.
+
+        Raises
+        ------
+        ValueError
+            If a parameter is invalid or ``d`` is not the target's d.
+        MemoryError
+            A ``ParameterMemoryError`` naming ``degree`` when the features' moments do not fit
+            the memory budget.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> target = fastrep.MultiIndexTarget.separation(d=10, seed=0)
+        >>> fastrep.OracleRegressor(target).check_fit(10, 1000)
+        3
+        """
         self.check_params()
         d, n = check_int(d, "d", low=1), check_int(n, "n", low=1)
         if d != self.target.d:
@@ -140,7 +208,29 @@ class OracleRegressor(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         return X, y
 
     def fit(self, X, y, X_val=None, y_val=None):
-        """X (n, d), y (n,); optional validation data for ridge='validate'."""
+        """Fit on in-memory data.
+
+        Parameters
+        ----------
+        X : array, shape (n, d)
+            Inputs.
+        y : array, shape (n,)
+            Labels.
+        X_val : array or None, default None
+            Validation inputs for ``ridge='validate'`` (else GCV).
+        y_val : array or None, default None
+            Validation labels.
+
+        Returns
+        -------
+        OracleRegressor
+            self, fitted.
+
+        Raises
+        ------
+        ValueError
+            If the shapes do not match each other or the target, or the data are not finite.
+        """
         X, y = self._xy(X, y)
         self._prepare(X.shape[1], X.shape[0])
         val = None if X_val is None else self._xy(X_val, y_val, "X_val", "y_val")
@@ -151,8 +241,31 @@ class OracleRegressor(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         return self._solve(ctx, chunks, n, val)
 
     def fit_stream(self, stream, n=None, *, n_val=10_000):
-        """Fit on ``n`` rows of a stream, as :meth:`OneStepNetwork.fit_stream` takes them
-        (validation: ``n_val`` fresh rows of its ``val()``, else GCV)."""
+        """Fit on ``n`` rows of a stream, as :meth:`fastrep.OneStepNetwork.fit_stream` takes them.
+
+        Parameters
+        ----------
+        stream : stream or iterable
+            An object with ``d``, ``dtype`` and ``chunks(start, stop, chunk_size)`` (e.g.
+            :class:`fastrep.GaussianStream`), or an iterable of (X, y) chunks.
+        n : int or None, default None
+            Rows to read (None: every row of an iterable).
+        n_val : int, default 10000
+            Validation rows drawn from the stream's ``val()`` for ``ridge='validate'``
+            (without ``val()``: GCV).
+
+        Returns
+        -------
+        OracleRegressor
+            self, fitted.
+
+        Raises
+        ------
+        ValueError
+            If ``n`` is out of range or the stream does not match the target.
+        TypeError
+            If ``stream`` follows neither form.
+        """
         stream, n = as_stream(stream, n, low=1)
         self._prepare(stream.d, n)
         val = validation_rows(stream, n_val) if self.ridge == "validate" else None
@@ -161,7 +274,25 @@ class OracleRegressor(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         return self._solve(ctx, stream.chunks(0, n, c), n, val)
 
     def predict(self, X):
-        """(n,) predictions of X's dtype; X (n, d)."""
+        """Predict.
+
+        Parameters
+        ----------
+        X : array, shape (n, d)
+            Inputs.
+
+        Returns
+        -------
+        array, shape (n,)
+            Predictions, of the model's dtype.
+
+        Raises
+        ------
+        ValueError
+            If X has the wrong number of columns.
+        sklearn.exceptions.NotFittedError
+            If the model is not fitted.
+        """
         check_is_fitted(self, "coef_")
         X = as_float_array(X, "X", ndim=2, dtype=check_dtype(self.dtype))
         if X.shape[1] != self.n_features_in_:
