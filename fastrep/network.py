@@ -197,10 +197,45 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
     def fit(self, X, y, X_val=None, y_val=None):
         """Fit on in-memory data.
 
-        X : (n, d) float array (NumPy, CuPy or another array-API library); y : (n,). Cast to ``dtype``.
-        X_val, y_val : optional validation data for ``ridge='validate'``; without them the
-            ridge is chosen by generalized cross-validation from the same eigendecomposition,
-            so no training sample is held out.
+        Parameters
+        ----------
+        X : array of shape (n, d), float32 or float64
+            The training inputs: a NumPy, CuPy or other array-API array (the fit runs where
+            the array lives); cast to ``dtype``.
+        y : array of shape (n,), float32 or float64
+            The training labels, of X's array library.
+        X_val : array of shape (n_val, d) or None, default None
+            Validation inputs for ``ridge='validate'``. Without them the ridge is chosen by
+            generalized cross-validation from the same eigendecomposition, so no training
+            sample is held out.
+        y_val : array of shape (n_val,) or None, default None
+            Validation labels; given together with ``X_val``.
+
+        Returns
+        -------
+        self
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For an invalid parameter (named in the message), y whose length is not X's number
+            of rows, NaN or inf in the data, validation data of another d, or only one of
+            ``X_val`` and ``y_val``.
+        TypeError
+            For X or y that is not a real float array (named in the message), or a mix of
+            array libraries.
+        MemoryError
+            When the weights, moments and one chunk would not fit ``max_memory``.
+
+        Examples
+        --------
+        >>> import numpy as np, fastrep
+        >>> target = fastrep.MultiIndexTarget.separation(d=6, seed=0)
+        >>> X, y = fastrep.GaussianStream(target, seed=1).take(500)
+        >>> net = fastrep.OneStepNetwork(width=40).fit(X, y)
+        >>> net.a_.shape, net.backend_["onestep"] in {"reference", "cpp", "numba", "cupy"}
+        ((40,), True)
         """
         _, dtype = self._check_params()
         X, y = self._validate_xy(X, y, "X", "y", reset=True)
@@ -212,18 +247,57 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
     def fit_stream(self, stream, n=None, *, n_val=10_000, val=None, cache="auto"):
         """Fit on ``n`` rows of a stream, never holding them all.
 
-        ``stream``: a :class:`fastrep.GaussianStream`, any object with ``d``, ``dtype`` and
-        ``chunks(start, stop, chunk_size)`` (optionally ``val()``), or any iterable of ``(X, y)``
-        chunks (``n=None``: all its rows); see :mod:`fastrep._streams`. The validation set for
-        ``ridge='validate'`` is ``n_val`` fresh rows of the stream's ``val()`` split (as in the
-        first author's code), or ``val=(X_val, y_val)``; a stream without ``val()`` has lambda
-        chosen by generalized cross-validation, as :meth:`fit` does without ``X_val``.
-        ``cache`` ('auto', 'keep' or 'regenerate'): whether the later passes read the training
-        rows kept from the first pass or regenerate them from the stream; 'auto' keeps them when
-        they fit the memory budget (``max_memory``, else ``FASTREP_MAX_MEMORY``, else half the
-        available RAM), so the largest fits never hold them and their peak memory is flat in n.
-        The mode that ran is ``stream_cache_`` ('kept' or 'regenerated'); both give the same fit
-        (fastrep._stream_cache).
+        Parameters
+        ----------
+        stream : GaussianStream, stream object or iterable of (X, y) chunks
+            A :class:`fastrep.GaussianStream`; any object with ``d``, ``dtype`` and
+            ``chunks(start, stop, chunk_size)`` (optionally ``val()``); or any iterable of
+            ``(X, y)`` chunks, X of shape (k, d) and y of shape (k,), float32 or float64
+            (see ``fastrep._streams``). Its dtype must be the model's ``dtype``.
+        n : int or None, default None
+            The number of training rows, >= 1; None takes all the rows of an iterable of
+            chunks (a stream object needs n).
+        n_val : int, default 10000
+            With ``ridge='validate'``, the number of fresh rows of the stream's ``val()``
+            split the ridge is chosen on (as in the first author's code). A stream without
+            ``val()`` has lambda chosen by generalized cross-validation, as :meth:`fit` does
+            without ``X_val``.
+        val : tuple (X_val, y_val) or None, default None
+            Validation data to use instead of ``n_val`` rows of ``val()``.
+        cache : {'auto', 'keep', 'regenerate'}, default 'auto'
+            Whether the later passes read the training rows kept from the first pass or
+            regenerate them from the stream. 'auto' keeps them when they fit the memory budget
+            (``max_memory``, else ``FASTREP_MAX_MEMORY``, else half the available RAM), so the
+            largest fits never hold them and their peak memory is flat in n. The mode that ran
+            is ``stream_cache_`` ('kept' or 'regenerated'); both give the same fit.
+
+        Returns
+        -------
+        self
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For an invalid parameter, ``n``, ``n_val`` or ``cache`` (named in the message), a
+            stream whose dtype is not the model's ``dtype``, or chunks of inconsistent shapes.
+        TypeError
+            For a ``stream`` that is neither a stream object nor an iterable of chunks.
+        MemoryError
+            When the weights, moments and one chunk would not fit ``max_memory``.
+
+        Warns
+        -----
+        DegenerateTargetWarning
+            When the stream's target has no degree-2 part in some direction of its subspace.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> stream = fastrep.GaussianStream(fastrep.MultiIndexTarget.separation(d=6, seed=0), seed=1)
+        >>> net = fastrep.OneStepNetwork(width=40).fit_stream(stream, n=500, n_val=200)
+        >>> net.W_.shape, net.stream_cache_
+        ((40, 6), 'kept')
         """
         _, dtype = self._check_params()
         stream, n = as_stream(stream, n)
@@ -248,7 +322,36 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, X):
-        """(n,) predictions of X's dtype and array library; X (n, d) with the d seen at fit."""
+        """Predict the labels of X.
+
+        Parameters
+        ----------
+        X : array of shape (n, d), float32 or float64
+            Inputs with the d seen at fit, of any array library the model's backend reads.
+
+        Returns
+        -------
+        array of shape (n,)
+            The predictions, of the model's ``dtype`` and X's array library.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before :meth:`fit`.
+        ValueError
+            For X with another number of features than at fit, or NaN or inf in X, or
+            predictions that overflow (a message suggests ``dtype=float64``).
+        TypeError
+            For X that is not a real float array.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> target = fastrep.MultiIndexTarget.separation(d=6, seed=0)
+        >>> X, y = fastrep.GaussianStream(target, seed=1).take(500)
+        >>> fastrep.RandomFeaturesRegressor(width=40).fit(X, y).predict(X[:3]).shape
+        (3,)
+        """
         check_is_fitted(self, "a_")
         X = self._validate_x(X)
         dtype = check_dtype(self.dtype)
@@ -318,12 +421,37 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- the algorithm
     def initialization(self, d, rng=None):
-        """The network before training, as float64 NumPy arrays: {'W': (m, d), 'b': (m,), 'a': (m,)}.
+        """The network before training, drawn exactly as ``fit`` draws it.
 
         w_j ~ N(0, I/d), b_j ~ N(0, 1), a_j = +-1; symmetric for OneStepNetwork (neurons
         m/2..m-1 copy w, b of 0..m/2-1 with a negated, so the network output is exactly 0).
         For RandomFeaturesRegressor all neurons are independent and 'a' is None.
-        Drawn from ``seed`` (or ``rng``), exactly as ``fit`` draws them.
+
+        Parameters
+        ----------
+        d : int
+            The input dimension, >= 1.
+        rng : numpy.random.Generator or None, default None
+            The generator to draw from; None draws from ``seed``.
+
+        Returns
+        -------
+        dict
+            ``{'W': (m, d), 'b': (m,), 'a': (m,) or None}``, float64 NumPy arrays.
+
+        Raises
+        ------
+        ValueError
+            For ``d`` < 1 or an invalid ``width`` (named in the message).
+        TypeError
+            For a ``d`` that is not an integer.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> init = fastrep.OneStepNetwork(width=4, seed=0).initialization(3)
+        >>> init["W"].shape, bool((init["W"][:2] == init["W"][2:]).all()), init["a"][:2] + init["a"][2:]
+        ((4, 3), True, array([0., 0.]))
         """
         d = check_int(d, "d", low=1)
         width = int(check_param("width", self.width, self._parameter_rules["width"]))
@@ -501,14 +629,55 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         from (X, y): ``label_linear_`` is 0, since a d-dimensional beta_hat from the few target
         samples would cost about d / n of excess error and the learned features represent the
         linear part in span(U) themselves; so the error depends on n and not on d (the paper's
-        transfer protocol). The biases are re-drawn (``rebias=True``, from ``seed``, default
-        ``self.seed + 1``) and the second layer is fitted by the same ridge path. X (n, d),
-        y (n,); X_val/y_val as in :meth:`fit`.
+        transfer protocol). The second layer is fitted by the same ridge path as :meth:`fit`.
 
         The second layer's parameters (``ridge``, ``center``, ``dtype``, ``backend``, ...) are
         read as they are now; a parameter that made ``W_`` (``width``, ``eta1``, ``steps``,
-        ``split``, ``seed``) changed since the fit (``set_params``) is refused with a
-        ``ValueError``: fit again instead.
+        ``split``, ``seed``) changed since the fit (``set_params``) is refused: fit again
+        instead.
+
+        Parameters
+        ----------
+        X : array of shape (n, d), float32 or float64
+            The new task's inputs, with the d seen at fit.
+        y : array of shape (n,), float32 or float64
+            The new task's labels.
+        rebias : bool, default True
+            Re-draw the biases b ~ N(0, 1) before the second layer is fitted.
+        X_val : array of shape (n_val, d) or None, default None
+            Validation inputs for ``ridge='validate'``, as in :meth:`fit`.
+        y_val : array of shape (n_val,) or None, default None
+            Validation labels; given together with ``X_val``.
+        seed : int or None, default None
+            Seed of the re-drawn biases; None is ``self.seed + 1``.
+
+        Returns
+        -------
+        self
+            The refitted estimator.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before :meth:`fit`.
+        ValueError
+            For a first-layer parameter changed since the fit, an invalid ``rebias`` or
+            ``seed``, or data as :meth:`fit` refuses it (each named in the message).
+        TypeError
+            For X or y that is not a real float array.
+
+        See Also
+        --------
+        fastrep.fit_transfer : learn W on one task and refit on another in one call.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> source = fastrep.MultiIndexTarget.separation(d=6, seed=0)
+        >>> net = fastrep.OneStepNetwork(width=40).fit_stream(fastrep.GaussianStream(source, seed=1), n=500)
+        >>> X, y = fastrep.GaussianStream(source, seed=2).take(100)
+        >>> float(net.refit(X, y).label_linear_.max())
+        0.0
         """
         check_is_fitted(self, "W_")
         _, dtype = self._check_params()
@@ -520,8 +689,47 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         return self._refit(ctx, _ArraySource(X, y), X.shape[0], val, rebias, seed)
 
     def refit_stream(self, stream, n=None, *, n_val=10_000, rebias=True, seed=None, cache="auto"):
-        """:meth:`refit` on ``n`` rows of a stream, as :meth:`fit_stream` takes them (validation:
-        ``n_val`` fresh rows of its ``val()``, else GCV; ``cache`` as in :meth:`fit_stream`)."""
+        """:meth:`refit` on ``n`` rows of a stream, as :meth:`fit_stream` takes them.
+
+        Parameters
+        ----------
+        stream : GaussianStream, stream object or iterable of (X, y) chunks
+            The new task's rows, as :meth:`fit_stream` takes them, with the d seen at fit.
+        n : int or None, default None
+            The number of rows, >= 1; None takes all the rows of an iterable of chunks.
+        n_val : int, default 10000
+            With ``ridge='validate'``, the number of fresh rows of the stream's ``val()`` the
+            ridge is chosen on; without ``val()``, generalized cross-validation.
+        rebias : bool, default True
+            Re-draw the biases b ~ N(0, 1) before the second layer is fitted.
+        seed : int or None, default None
+            Seed of the re-drawn biases; None is ``self.seed + 1``.
+        cache : {'auto', 'keep', 'regenerate'}, default 'auto'
+            As in :meth:`fit_stream`.
+
+        Returns
+        -------
+        self
+            The refitted estimator.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before :meth:`fit`.
+        ValueError
+            For a stream of another d than at fit, a first-layer parameter changed since the
+            fit, or an invalid ``n``, ``rebias``, ``seed`` or ``cache`` (named in the message).
+        TypeError
+            For a ``stream`` that is neither a stream object nor an iterable of chunks.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> target = fastrep.MultiIndexTarget.separation(d=6, seed=0)
+        >>> net = fastrep.OneStepNetwork(width=40).fit_stream(fastrep.GaussianStream(target, seed=1), n=500)
+        >>> net.refit_stream(fastrep.GaussianStream(target, seed=2), n=200, n_val=100).a_.shape
+        (40,)
+        """
         check_is_fitted(self, "W_")
         _, dtype = self._check_params()
         self._check_first_layer()
