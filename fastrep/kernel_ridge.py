@@ -169,15 +169,51 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
 
     # ----- fit -----------------------------------------------------------------------------
     def fit(self, X, y, X_val=None, y_val=None):
-        """Fit on X (n, d) and y (n,). X_val, y_val: validation data for ridge='validate'.
+        """Fit the kernel ridge regression on X and y.
 
-        Returns self. Fitted attributes: ``solver_`` ('cholesky' or 'nystrom'), ``ridge_``
-        (the lambda used), ``n_iter_`` (CG iterations; 1 for the direct cholesky solve),
-        ``residual_`` (relative residual |(K + n lam I) alpha - y| / |y| for cholesky, with K
-        represented by its factorization when the ridge is fixed; of the preconditioned system
-        for nystrom), ``X_fit_`` (the training rows or the centres) and
-        ``dual_coef_`` (alpha), both NumPy arrays, ``dtype_`` (the precision that ran: ``dtype``,
-        or what ``dtype='auto'`` chose), ``backend_`` (the backend of each family).
+        Fitted attributes: ``solver_`` ('cholesky' or 'nystrom'), ``ridge_`` (the lambda
+        used), ``n_iter_`` (CG iterations; 1 for the direct cholesky solve), ``residual_``
+        (relative residual |(K + n lam I) alpha - y| / |y| for cholesky, with K represented by
+        its factorization when the ridge is fixed; of the preconditioned system for nystrom),
+        ``X_fit_`` (the training rows or the centres) and ``dual_coef_`` (alpha), both NumPy
+        arrays, ``dtype_`` (the precision that ran: ``dtype``, or what ``dtype='auto'``
+        chose), ``backend_`` (the backend of each family).
+
+        Parameters
+        ----------
+        X : array of shape (n, d), float32 or float64
+            The training inputs: a NumPy, CuPy or other array-API array.
+        y : array of shape (n,), float32 or float64
+            The training labels.
+        X_val : array of shape (n_val, d) or None, default None
+            Validation inputs for ``ridge='validate'``; without them the ridge is chosen by
+            generalized cross-validation.
+        y_val : array of shape (n_val,) or None, default None
+            Validation labels; given together with ``X_val``.
+
+        Returns
+        -------
+        self
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For an invalid parameter (named in the message), y whose length is not X's number
+            of rows, NaN or inf in y or y_val, only one of ``X_val`` and ``y_val``, inputs
+            whose kernel values overflow ``dtype``, or ``solver='cholesky'`` when the n x n
+            Gram matrix does not fit the memory budget (``max_memory``).
+        TypeError
+            For X or y that is not a real float array, or a mix of array libraries.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> target = fastrep.MultiIndexTarget.separation(d=6, seed=0)
+        >>> X, y = fastrep.GaussianStream(target, seed=1, dtype="float64").take(300)
+        >>> model = fastrep.NTKRegressor().fit(X, y)
+        >>> model.solver_, model.dual_coef_.shape
+        ('cholesky', (300,))
         """
         ridge, dtype, beta = self._check_params()
         X, y = self._validate_xy(X, y)
@@ -417,7 +453,36 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         return ctx.xp.astype(pred, ctx.xp.float64)
 
     def predict(self, X):
-        """Predictions (n,) float64 in X's array library for X (n, d), a block of rows at a time."""
+        """Predict the labels of X, a block of rows at a time.
+
+        Parameters
+        ----------
+        X : array of shape (n, d), float32 or float64
+            Inputs with the d seen at fit.
+
+        Returns
+        -------
+        array of shape (n,), float64
+            The predictions, in X's array library.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before :meth:`fit`.
+        ValueError
+            For X with another number of features than at fit, NaN or inf in X, or inputs
+            whose kernel values overflow the fitted dtype.
+        TypeError
+            For X that is not a real float array.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> target = fastrep.MultiIndexTarget.separation(d=6, seed=0)
+        >>> X, y = fastrep.GaussianStream(target, seed=1, dtype="float64").take(300)
+        >>> fastrep.NNGPRegressor().fit(X, y).predict(X[:3]).dtype
+        dtype('float64')
+        """
         check_is_fitted(self, "dual_coef_")
         X = self._validate_x(X)
         ctx = context(self.backend, {"predict": "kernel_matvec"}, X, dtype=self._dtype, move_host_data=True)
