@@ -1,7 +1,11 @@
 """fastrep: feature learning against kernels at large input dimension.
 
-Public API (re-exported here): Hermite features and the backend layer; the targets,
-learners, kernels and experiments are documented in the README.
+Public API (re-exported here): the targets and their data streams, the learners (Algorithm 1,
+random features, the NTK and NNGP kernels, the oracle), transfer, Hermite features, the
+backend layer and the memory budget; ``fastrep.experiments`` runs sweeps. Every public name is
+documented in the API reference of fastrep's documentation site, built from ``docs/``
+(``python -m sphinx -W -b html docs docs/_build/html``), which also holds the user guide
+and a gallery of examples.
 """
 
 from importlib import import_module

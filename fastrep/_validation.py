@@ -549,8 +549,33 @@ class RuleChecked:
     _parameter_rules: dict = {}
 
     def check_params(self):
-        """Check the current parameters (``get_params``) against the class's rule table; returns
-        self, or raises ValueError/TypeError naming the parameter (``exc.parameter``)."""
+        """Check the current parameters (``get_params``) against the class's rule table.
+
+        ``fit`` runs the same check first; calling it early finds a bad parameter before any
+        data is drawn.
+
+        Returns
+        -------
+        self
+            The estimator, unchanged.
+
+        Raises
+        ------
+        ValueError
+            For a parameter out of its range, as "<name> must be ...; got ..." (the
+            exception's ``parameter`` attribute names it).
+        TypeError
+            For a parameter of the wrong type, named the same way.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> try:
+        ...     fastrep.OneStepNetwork(width=3).check_params()
+        ... except ValueError as exc:
+        ...     print(exc.parameter)
+        width
+        """
         validate_params(self.get_params(deep=False), self._parameter_rules)
         return self
 

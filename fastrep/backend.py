@@ -119,7 +119,35 @@ def fit_plan(backend="auto") -> dict[str, dict[str, str]]:
 
 
 class BackendUnavailableError(RuntimeError):
-    """A backend was asked for by name but cannot run on this machine."""
+    """A backend was asked for by name but cannot run on this machine.
+
+    A ``RuntimeError``, raised by a learner's fit (or ``fastrep.GaussianStream``) given
+    ``backend=<name>`` when that backend is not installed or finds no device; its message
+    says why and how to install it. ``backend='auto'`` never raises it: it picks among the
+    available backends. :func:`fastrep.backends` reports the reason for each backend without
+    raising.
+
+    Its message starts with the backend's name, then the reason it cannot run.
+
+    See Also
+    --------
+    backends : every backend's status.
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> missing = [name for name, why in fastrep.backends().items() if why != "available"]
+    >>> raised = []
+    >>> for name in missing:  # e.g. cupy on a machine without a GPU
+    ...     try:
+    ...         fastrep.GaussianStream(fastrep.MultiIndexTarget.separation(d=4), seed=0, backend=name)
+    ...     except fastrep.BackendUnavailableError as exc:
+    ...         raised.append(str(exc).startswith(name))
+    >>> raised == [True] * len(missing)
+    True
+    >>> issubclass(fastrep.BackendUnavailableError, RuntimeError)
+    True
+    """
 
 
 _lock = threading.Lock()
@@ -208,8 +236,33 @@ def get_backend(name: str) -> ModuleType:
 def backends() -> dict[str, str]:
     """Report every backend: ``'available'`` or the reason it is not.
 
-    >>> fastrep.backends()  # doctest: +SKIP
-    {'reference': 'available', 'cpp': 'available', 'numba': 'available', 'cupy': 'cupy: not installed'}
+    Each backend is probed once (imported, and for cupy one kernel run on the device); a
+    backend that cannot run is reported, never raised.
+
+    Returns
+    -------
+    dict of str to str
+        ``{name: 'available' or the reason}`` for each name of ``BACKENDS``, e.g.
+        ``{'reference': 'available', 'cpp': 'available', 'numba': 'available',
+        'cupy': 'cupy: not installed (...)'}``.
+
+    Raises
+    ------
+    None
+        A backend that cannot run is a value of the result, not an exception.
+
+    See Also
+    --------
+    BackendUnavailableError : what a learner raises when it is given such a backend by name.
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> status = fastrep.backends()
+    >>> sorted(status)
+    ['cpp', 'cupy', 'numba', 'reference']
+    >>> status["reference"]
+    'available'
     """
     out = {}
     for name in BACKENDS:

@@ -220,15 +220,33 @@ class GaussianStream:
         return GaussianStream(self.target, self.seed, split=name, dtype=self.dtype, backend=self.backend)
 
     def train(self) -> GaussianStream:
-        """This stream's training split."""
+        """This stream's training split.
+
+        Returns
+        -------
+        GaussianStream
+            The same target, seed, dtype and backend, with ``split='train'``.
+        """
         return self.split("train")
 
     def val(self) -> GaussianStream:
-        """This stream's validation split."""
+        """This stream's validation split (the rows ``fit_stream`` validates the ridge on).
+
+        Returns
+        -------
+        GaussianStream
+            The same target, seed, dtype and backend, with ``split='val'``.
+        """
         return self.split("val")
 
     def test(self) -> GaussianStream:
-        """This stream's test split."""
+        """This stream's test split.
+
+        Returns
+        -------
+        GaussianStream
+            The same target, seed, dtype and backend, with ``split='test'``.
+        """
         return self.split("test")
 
     def X(self, start: int, n: int, *, out=None):

@@ -103,7 +103,13 @@ class RidgePath(NamedTuple):
         return "min" if k == 0 else ("max" if k == len(self.ridge) - 1 else None)
 
     def to_frame(self):
-        """A pandas DataFrame with columns ``ridge`` and ``score``."""
+        """The path as a table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per lambda tried, with columns ``ridge`` and ``score``.
+        """
         import pandas as pd
 
         return pd.DataFrame({"ridge": self.ridge, "score": self.score})

@@ -24,6 +24,10 @@ MODULES = [
     "fastrep.oracle",
     "fastrep.network",
     "fastrep.kernel_ridge",
+    "fastrep.backend",
+    "fastrep._include",
+    "fastrep._kernels",
+    "fastrep._validation",
 ]
 
 

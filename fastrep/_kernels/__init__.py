@@ -79,7 +79,24 @@ JITTER_ATTEMPTS = 5
 
 
 class JitterWarning(RuntimeWarning):
-    """A Cholesky factorization failed and was retried with jitter added to the diagonal."""
+    """A Cholesky factorization failed and was retried with jitter added to the diagonal.
+
+    A ``RuntimeWarning`` of the exact kernel solver (``solver='cholesky'``) and of the
+    Nystrom preconditioner: the matrix was not numerically positive definite, so a small
+    multiple of its mean diagonal was added (n eps scale first, then 100 times more at each
+    failure). The fit is still valid; the message gives the jitter used. Turn it into an
+    error with ``warnings.simplefilter("error", fastrep.JitterWarning)``.
+
+    Its message says what was factorized and the jitter added.
+
+    Examples
+    --------
+    >>> import warnings, fastrep
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", fastrep.JitterWarning)  # a retried factorization raises
+    >>> issubclass(fastrep.JitterWarning, RuntimeWarning)
+    True
+    """
 
 
 def cholesky_with_jitter(factor, n, scale, eps, jitter=0.0, *, escalate=True, what="the matrix"):
@@ -112,10 +129,41 @@ def cholesky_with_jitter(factor, n, scale, eps, jitter=0.0, *, escalate=True, wh
 
 
 def symmetrize_lower(xp, A, block: int = 256):
-    """Copy the strict lower triangle of the square ``A`` onto its upper one, in place, in any
-    array namespace ``xp``; returns A. Blockwise, so the temporaries are (block, block) and
-    (block, n) whatever n is: ``tril(A) + tril(A, -1).T`` makes three n x n arrays, fresh
-    pages each (0.13 s of a 5.6 s canonical fit at m = 1000 here)."""
+    """Copy the strict lower triangle of the square ``A`` onto its upper one, in place.
+
+    Blockwise, so the temporaries are (block, block) and (block, n) whatever n is:
+    ``tril(A) + tril(A, -1).T`` makes three n x n arrays, fresh pages each (0.13 s of a
+    5.6 s canonical fit at m = 1000 here).
+
+    Parameters
+    ----------
+    xp : module
+        The array namespace of ``A`` (``numpy``, ``cupy``, or an array-API namespace).
+    A : array of shape (n, n), float32 or float64
+        The matrix, of which only the lower triangle (diagonal included) is read; overwritten.
+    block : int, default 256
+        Rows per block, >= 1.
+
+    Returns
+    -------
+    array of shape (n, n)
+        ``A`` itself, now symmetric.
+
+    Raises
+    ------
+    None
+        The caller passes a square matrix of ``xp``; nothing is checked.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrep.ridge import symmetrize_lower
+    >>> A = np.tril(np.arange(9.0).reshape(3, 3))
+    >>> symmetrize_lower(np, A, block=2)
+    array([[0., 3., 6.],
+           [3., 4., 7.],
+           [6., 7., 8.]])
+    """
     n = A.shape[0]
     for s in range(0, n, block):
         e = min(s + block, n)
