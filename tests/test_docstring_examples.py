@@ -28,6 +28,9 @@ MODULES = [
     "fastrep._include",
     "fastrep._kernels",
     "fastrep._validation",
+    "fastrep.theory.spectra",
+    "fastrep.theory.energies",
+    "fastrep.theory.curves",
 ]
 
 

@@ -36,17 +36,46 @@ def eigenlearning(n, log_multiplicity, log_eigenvalue, energy, *, delta, noise: 
 
     Parameters
     ----------
-    n : float or array of any shape, sample sizes > 0.
-    log_multiplicity, log_eigenvalue, energy : (K,) float64: log N_k, log lambda_k (-inf for a
-        zero eigenvalue) and the target's energy e_k in eigenspace k.
-    delta : float or array broadcastable to n, >= 0: the ridge in sum (y - f)^2 + delta |f|^2
-        (fastrep's ridge times n, plus any tail). delta = 0 needs n != sum N_k.
-    noise : label-noise variance sigma^2 >= 0.
+    n : float or array of float of any shape
+        Sample sizes, > 0.
+    log_multiplicity : array of shape (K,), float64
+        log N_k, the log dimension of each eigenspace.
+    log_eigenvalue : array of shape (K,), float64
+        log lambda_k (-inf for a zero eigenvalue).
+    energy : array of shape (K,), float64
+        The target's energy e_k in eigenspace k, >= 0.
+    delta : float or array broadcastable to n
+        The ridge in sum (y - f)^2 + delta |f|^2 (fastrep's ridge times n, plus any tail),
+        >= 0. delta = 0 needs n != sum N_k.
+    noise : float, default 0.0
+        The label-noise variance sigma^2, >= 0.
 
     Returns
     -------
-    (error, learnability, E0): error of n's shape (excess error, not divided by E[f*^2]),
-    learnability (n.shape + (K,)) L_k = lambda_k / (lambda_k + kappa), E0 of n's shape.
+    error : ndarray of n's shape, float64
+        The excess error (not divided by E[f*^2]).
+    learnability : ndarray of shape n.shape + (K,), float64
+        L_k = lambda_k / (lambda_k + kappa).
+    E0 : ndarray of n's shape, float64
+        The overfitting coefficient n / (n - sum_k N_k L_k^2).
+
+    Raises
+    ------
+    ValueError
+        For an argument out of range (named in the message), spectra of different lengths,
+        or a ``delta`` that does not broadcast to ``n``.
+    TypeError
+        For a non-numeric argument (named in the message).
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> from fastrep.theory import eigenlearning, kernel_spectrum, target_energies
+    >>> spec = kernel_spectrum(10, max_degree=3)
+    >>> e = target_energies(fastrep.MultiIndexTarget.separation(d=10, seed=0), spec)
+    >>> err, L, E0 = eigenlearning([10, 100], spec.log_multiplicity, spec.log_eigenvalue, e, delta=1e-3)
+    >>> err.shape, L.shape, bool(err[1] < err[0])
+    ((2,), (2, 4), True)
     """
     n_arr = n_array(n)
     logN = check_array(log_multiplicity, "log_multiplicity", Interval("real")).reshape(-1)
@@ -148,25 +177,56 @@ def kernel_learning_curve(target, n, *, kernel: str = "ntk", ridge: float, beta:
 
     Parameters
     ----------
-    target : fastrep.MultiIndexTarget (its d, terms and, unless ``noise`` is given, noise).
-    n : float or array of any shape: training sample sizes.
-    kernel : 'ntk' or 'nngp' (the kernels of :class:`fastrep.NTKRegressor` / ``NNGPRegressor``).
-    ridge : the regressors' ``ridge`` (lambda in (1/n)|y - K a|^2 + lambda a^T K a), >= 0; a
-        number or an array broadcastable to n (e.g. a fixed diagonal shift s as ridge = s / n).
-    beta : first-layer bias scale of the kernel.
-    noise : label-noise variance (default: ``target.noise``).
-    max_degree : harmonic degrees resolved (default max(12, target.degree)).
-    measure : 'gaussian' (default: exact N(0, I_d) inputs, the inputs fastrep draws; radial
-        fluctuations and the leak of Hermite degree l into harmonic degrees l - 2, l - 4, ...) or
-        'sphere' (the large-d model: Hermite energy of degree l on harmonic degree l, inputs of norm
+    target : MultiIndexTarget
+        The target: its d, terms and, unless ``noise`` is given, noise.
+    n : float or array of float of any shape
+        Training sample sizes, > 0.
+    kernel : {'ntk', 'nngp'}, default 'ntk'
+        The kernel of :class:`fastrep.NTKRegressor` or :class:`fastrep.NNGPRegressor`.
+    ridge : float or array broadcastable to n
+        The regressors' ``ridge`` (lambda in (1/n)|y - K a|^2 + lambda a^T K a), >= 0; e.g.
+        a fixed diagonal shift s as ridge = s / n. Required.
+    beta : float, default 1.0
+        The kernel's first-layer bias scale.
+    noise : float or None, default None
+        The label-noise variance; None is ``target.noise``.
+    max_degree : int or None, default None
+        The harmonic degrees resolved; None is max(12, target.degree).
+    measure : {'gaussian', 'sphere'}, default 'gaussian'
+        'gaussian': exact N(0, I_d) inputs, the inputs fastrep draws (radial fluctuations
+        and the leak of Hermite degree l into harmonic degrees l - 2, l - 4, ...); 'sphere':
+        the large-d model (Hermite energy of degree l on harmonic degree l, inputs of norm
         sqrt(d); cheaper, and the same as d grows).
-    tail : 'ridge' (the trace above max_degree acts as extra ridge) or 'drop'.
-    method, radial_nodes : see :func:`kernel_spectrum`.
+    tail : {'ridge', 'drop'}, default 'ridge'
+        Whether the trace above ``max_degree`` acts as extra ridge or is dropped.
+    method : {'series', 'asymptotic', 'quadrature'}, default 'series'
+        See :func:`kernel_spectrum`.
+    radial_nodes : int, default 12
+        See :func:`kernel_spectrum`.
 
     Returns
     -------
-    float64 array of n's shape: the predicted excess error (test MSE against the noiseless f*,
-    over E[f*^2]), what :func:`fastrep.metrics.excess_error` measures.
+    ndarray of n's shape, float64
+        The predicted excess error (test MSE against the noiseless f*, over E[f*^2]), what
+        :func:`fastrep.metrics.excess_error` measures.
+
+    Raises
+    ------
+    ValueError
+        For an argument out of its range or options (named in the message), or a target too
+        large for the Gaussian model's exact decomposition.
+    TypeError
+        For a ``target`` that is not a :class:`fastrep.MultiIndexTarget`, or an argument of
+        the wrong type (named in the message).
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> from fastrep.theory import kernel_learning_curve
+    >>> target = fastrep.MultiIndexTarget.separation(d=10, seed=0)
+    >>> err = kernel_learning_curve(target, [100, 10_000], ridge=1e-6)
+    >>> err.shape, bool(err[0] > 0.5 > 0.1 > err[1])
+    ((2,), True)
     """
     ridge, beta, noise = _common(kernel, ridge, beta, measure, method, tail, noise, target)
     err, _, _ = _curve(target, target.d, n, kernel, ridge, beta, max_degree, measure, radial_nodes, method,
@@ -181,8 +241,52 @@ def kernel_learnability(target, n, *, kernel: str = "ntk", ridge: float, beta: f
 
     For each n and each Hermite degree l = 0..target.degree: sum_k L_k e_k / sum_k e_k over the
     eigenspaces k carrying the degree-l energy (the sphere model: L of harmonic degree l). This
-    is the expectation of :func:`fastrep.diagnostics.degree_learning`'s fraction. Degrees with
-    no energy get NaN. Returns float64 of shape n.shape + (target.degree + 1,).
+    is the expectation of :func:`fastrep.diagnostics.degree_learning`'s fraction.
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        The target.
+    n : float or array of float of any shape
+        Training sample sizes, > 0.
+    kernel : {'ntk', 'nngp'}, default 'ntk'
+        The kernel.
+    ridge : float or array broadcastable to n
+        The regressors' ``ridge``, >= 0. Required.
+    beta : float, default 1.0
+        The kernel's first-layer bias scale.
+    max_degree : int or None, default None
+        The harmonic degrees resolved; None is max(12, target.degree).
+    measure : {'gaussian', 'sphere'}, default 'gaussian'
+        The input model, as in :func:`kernel_learning_curve`.
+    tail : {'ridge', 'drop'}, default 'ridge'
+        As in :func:`kernel_learning_curve`.
+    method : {'series', 'asymptotic', 'quadrature'}, default 'series'
+        See :func:`kernel_spectrum`.
+    radial_nodes : int, default 12
+        See :func:`kernel_spectrum`.
+
+    Returns
+    -------
+    ndarray of shape n.shape + (target.degree + 1,), float64
+        The fraction learned per n and degree; NaN for a degree with no energy.
+
+    Raises
+    ------
+    ValueError
+        For an argument out of its range or options (named in the message).
+    TypeError
+        For a ``target`` that is not a :class:`fastrep.MultiIndexTarget`, or an argument of
+        the wrong type.
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> from fastrep.theory import kernel_learnability
+    >>> target = fastrep.MultiIndexTarget.separation(d=10, seed=0)  # degrees 2 and 3
+    >>> kernel_learnability(target, [100, 10_000], ridge=1e-6).round(2)
+    array([[ nan,  nan, 0.56, 0.08],
+           [ nan,  nan, 0.99, 0.87]])
     """
     ridge, beta, _ = _common(kernel, ridge, beta, measure, method, tail, 0.0, target)
     spec, e = _prepare(target, target.d, kernel, beta, max_degree, measure, radial_nodes, method)
@@ -219,11 +323,59 @@ def kernel_n_star(target, d_values, epsilon: float, *, kernel: str = "ntk", ridg
                   radial_nodes: int = DEFAULT_RADIAL_NODES, n_max: float = 1e15) -> np.ndarray:
     """Predicted n*(d): the smallest n at which the predicted excess error is <= ``epsilon``.
 
-    ``target``: a MultiIndexTarget whose terms (and noise) are used at every d of ``d_values``
-    (its own d and U are ignored: the prediction depends on the coefficients only).
-    ``d_values``: int or array of ints >= 3 (and > r for measure='gaussian'). Other arguments
-    as for :func:`kernel_learning_curve`. Returns float64 of d_values' shape; inf where the
-    error stays above epsilon up to ``n_max`` (e.g. a noise floor).
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        The target whose terms (and noise) are used at every d of ``d_values`` (its own d and
+        U are ignored: the prediction depends on the coefficients only).
+    d_values : int or array of int
+        The dimensions, >= 3 (and > r for ``measure='gaussian'``), at most 1000 of them.
+    epsilon : float
+        The excess-error level, > 0.
+    kernel : {'ntk', 'nngp'}, default 'ntk'
+        The kernel.
+    ridge : float, default 1e-8
+        The regressors' ``ridge``, >= 0.
+    beta : float, default 1.0
+        The kernel's first-layer bias scale.
+    noise : float or None, default None
+        The label-noise variance; None is ``target.noise``.
+    max_degree : int or None, default None
+        The harmonic degrees resolved; None is max(12, target.degree).
+    measure : {'gaussian', 'sphere'}, default 'gaussian'
+        The input model, as in :func:`kernel_learning_curve`.
+    tail : {'ridge', 'drop'}, default 'ridge'
+        As in :func:`kernel_learning_curve`.
+    method : {'series', 'asymptotic', 'quadrature'}, default 'series'
+        See :func:`kernel_spectrum`.
+    radial_nodes : int, default 12
+        See :func:`kernel_spectrum`.
+    n_max : float, default 1e15
+        The largest n searched, >= 1.
+
+    Returns
+    -------
+    ndarray of d_values' shape, float64
+        n*(d); inf where the error stays above ``epsilon`` up to ``n_max`` (e.g. a noise
+        floor).
+
+    Raises
+    ------
+    ValueError
+        For an argument out of its range or options (named in the message), or more than
+        1000 ``d_values``.
+    TypeError
+        For ``d_values`` that are not integers, a ``target`` that is not a
+        :class:`fastrep.MultiIndexTarget`, or an argument of the wrong type.
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> from fastrep.theory import kernel_n_star
+    >>> target = fastrep.MultiIndexTarget.separation(d=10, seed=0)
+    >>> n_star = kernel_n_star(target, [10, 20], 0.5)
+    >>> n_star.shape, bool(n_star[1] > 3 * n_star[0])  # grows like d**2 (the degree-2 part)
+    ((2,), True)
     """
     ridge, beta, noise = _common(kernel, ridge, beta, measure, method, tail, noise, target)
     epsilon, n_max = check_args(epsilon=epsilon, n_max=n_max)

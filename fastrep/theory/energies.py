@@ -94,12 +94,42 @@ def _harmonic_parts(terms: dict, r: int, d: int):
 
 
 def target_energies(target, spectrum: KernelSpectrum) -> np.ndarray:
-    """The target's energy e_k in each eigenspace of ``spectrum``: (K,) float64, what
-    :func:`fastrep.theory.eigenlearning` takes as ``energy``; they sum to E[f*^2] when the
-    spectrum resolves the target's degree (the sphere model puts the Hermite energy of
+    """The target's energy e_k in each eigenspace of ``spectrum``.
+
+    What :func:`fastrep.theory.eigenlearning` takes as ``energy``; they sum to E[f*^2] when
+    the spectrum resolves the target's degree. The sphere model puts the Hermite energy of
     degree l on harmonic degree l; the Gaussian model decomposes the target exactly, and
-    needs r < d). ``target``: a fastrep.MultiIndexTarget; ``spectrum``: a
-    :class:`~fastrep.theory.KernelSpectrum` of ``kernel_spectrum``."""
+    needs r < d.
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        The target (its terms and r; the spectrum's d is used).
+    spectrum : KernelSpectrum
+        A spectrum of :func:`~fastrep.theory.kernel_spectrum`.
+
+    Returns
+    -------
+    ndarray of shape (K,), float64
+        The energy in each of the spectrum's K eigenspaces, >= 0.
+
+    Raises
+    ------
+    TypeError
+        For a ``target`` that is not a :class:`fastrep.MultiIndexTarget`, or a ``spectrum``
+        that is not a :class:`~fastrep.theory.KernelSpectrum`.
+    ValueError
+        With ``measure='gaussian'``: for r >= d, or a target with too many monomials for the
+        exact decomposition.
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> from fastrep.theory import kernel_spectrum, target_energies
+    >>> target = fastrep.MultiIndexTarget.separation(d=10, seed=0)
+    >>> target_energies(target, kernel_spectrum(10, max_degree=3)).round(6)
+    array([0. , 0. , 0.5, 0.5])
+    """
     check_target(target)
     if not isinstance(spectrum, KernelSpectrum):
         raise TypeError(f"spectrum must be a fastrep.theory.KernelSpectrum; got {type(spectrum).__name__}")

@@ -27,7 +27,33 @@ def log_multiplicity(d: int, degrees) -> np.ndarray:
     """log N(d, l): the log dimension of the degree-l spherical harmonics on S^(d-1).
 
     N(d, 0) = 1 and N(d, l) = (2l + d - 2)/l * C(l + d - 3, l - 1) for l >= 1, via gammaln
-    (no overflow at any d). ``degrees``: int array of any shape; returns float64 of that shape.
+    (no overflow at any d).
+
+    Parameters
+    ----------
+    d : int
+        The input dimension, 2 <= d <= 2**53.
+    degrees : int or array of int of any shape
+        The harmonic degrees l >= 0.
+
+    Returns
+    -------
+    ndarray of degrees' shape, float64
+        log N(d, l) for each degree.
+
+    Raises
+    ------
+    ValueError
+        For ``d`` out of range or a negative degree (each named in the message).
+    TypeError
+        For a ``d`` that is not an integer, or ``degrees`` that are not integers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrep.theory import log_multiplicity
+    >>> np.exp(log_multiplicity(5, [0, 1, 2])).round(6)  # 1, d, d(d+1)/2 - 1
+    array([ 1.,  5., 14.])
     """
     d = int(check_param("d", d, [Interval("integer", 2, MAX_DIMENSION)]))
     ls = np.asarray(degrees)
@@ -149,11 +175,51 @@ def _asymptotic_log_eigs(kernel, beta, d, degrees):
 class KernelSpectrum:
     """A kernel's eigenvalues on the inputs of dimension d, grouped into eigenspaces.
 
-    ``degree``: (K,) int, the harmonic degree l of each eigenspace; ``radial``: (K,) int, its
-    radial index (always 0 for the sphere model); ``log_multiplicity``: (K,) float64,
-    log N(d, l); ``eigenvalue``: (K,) float64 (may underflow to 0 at extreme d: use
-    ``log_eigenvalue``); ``log_eigenvalue``: (K,) float64; ``trace``: E[k(x, x)];
-    ``tail``: the trace not in the K eigenspaces (the extra ridge of ``tail="ridge"``).
+    Made by :func:`kernel_spectrum` (frozen; compared by identity, so it can key a cache).
+
+    Parameters
+    ----------
+    d : int
+        The input dimension.
+    kernel : {'ntk', 'nngp'}
+        The kernel.
+    beta : float
+        The kernel's first-layer bias scale.
+    measure : {'sphere', 'gaussian'}
+        The input model.
+    degree : ndarray of shape (K,), int
+        The harmonic degree l of each eigenspace.
+    radial : ndarray of shape (K,), int
+        Its radial index (always 0 for the sphere model).
+    log_multiplicity : ndarray of shape (K,), float64
+        log N(d, l), the log dimension of each eigenspace.
+    log_eigenvalue : ndarray of shape (K,), float64
+        The log eigenvalues (-inf for a zero eigenvalue).
+    trace : float
+        E[k(x, x)].
+    tail : float
+        The trace not in the K eigenspaces (the extra ridge of ``tail="ridge"``).
+    radial_vectors : tuple of ndarray, default ()
+        Gaussian model: per degree, the (Q, Q) eigenvectors of the weighted radial kernel.
+    radial_nodes : ndarray of shape (Q,) or None, default None
+        Gaussian model: the radius nodes rho = |x| / sqrt(d).
+    radial_weights : ndarray of shape (Q,) or None, default None
+        Gaussian model: their probabilities.
+
+    Attributes
+    ----------
+    eigenvalue : ndarray of shape (K,), float64
+        ``exp(log_eigenvalue)``; may underflow to 0 at extreme d (use ``log_eigenvalue``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrep.theory import kernel_spectrum
+    >>> spec = kernel_spectrum(10, max_degree=3)
+    >>> spec.degree, spec.trace
+    (array([0, 1, 2, 3]), 2.0)
+    >>> bool(np.isclose(np.exp(spec.log_multiplicity) @ spec.eigenvalue + spec.tail, spec.trace))
+    True
     """
 
     d: int
@@ -172,6 +238,7 @@ class KernelSpectrum:
 
     @property
     def eigenvalue(self) -> np.ndarray:
+        """The eigenvalues, ``exp(log_eigenvalue)``: (K,) float64 (0 where they underflow)."""
         return np.exp(self.log_eigenvalue)
 
 
@@ -244,10 +311,55 @@ def _spectrum_cached(d, kernel, beta, max_degree, measure, method, Q):
 def kernel_spectrum(d: int, *, kernel: str = "ntk", beta: float = 1.0, max_degree: int = DEFAULT_MAX_DEGREE,
                     measure: str = "sphere", method: str = "series",
                     radial_nodes: int = DEFAULT_RADIAL_NODES) -> KernelSpectrum:
-    """The NTK's or NNGP's eigenvalues per harmonic degree 0..max_degree at dimension d >= 3.
+    """The NTK's or NNGP's eigenvalues per harmonic degree 0..max_degree at dimension d.
 
-    See the module docstring for ``measure`` and ``method``. Results are cached per arguments.
-    Check: sum_l N_l lambda_l + tail = k(1) (the trace; E[k(x, x)] for the Gaussian model).
+    See :mod:`fastrep.theory` for ``measure`` and ``method``. Results are cached per
+    arguments. Check: sum_l N_l lambda_l + tail = k(1) (the trace; E[k(x, x)] for the
+    Gaussian model).
+
+    Parameters
+    ----------
+    d : int
+        The input dimension, 3 <= d <= 2**53.
+    kernel : {'ntk', 'nngp'}, default 'ntk'
+        The kernel of :class:`fastrep.NTKRegressor` or :class:`fastrep.NNGPRegressor`.
+    beta : float, default 1.0
+        The kernel's first-layer bias scale, 0 <= beta <= 1e4.
+    max_degree : int, default 12
+        The highest harmonic degree resolved, >= 0 (at most half the series' terms).
+    measure : {'sphere', 'gaussian'}, default 'sphere'
+        The input model: the sphere of radius sqrt(d), or N(0, I_d) exactly (each degree
+        then has ``radial_nodes`` eigenspaces).
+    method : {'series', 'asymptotic', 'quadrature'}, default 'series'
+        How the eigenvalues are computed: the exact Taylor series, its leading term, or
+        Gauss-Jacobi quadrature (a check for small d; sphere model only, as is
+        'asymptotic').
+    radial_nodes : int, default 12
+        Gaussian model: the Gauss nodes of the radius distribution, 1 to 64.
+
+    Returns
+    -------
+    KernelSpectrum
+        The eigenspaces: K = max_degree + 1 (sphere) or (max_degree + 1) * radial_nodes
+        (Gaussian).
+
+    Raises
+    ------
+    ValueError
+        For an argument out of its range or options (named in the message), a ``method``
+        other than 'series' with ``measure='gaussian'``, or quadrature that breaks down at
+        large d.
+    TypeError
+        For an argument of the wrong type (named in the message).
+
+    Examples
+    --------
+    >>> from fastrep.theory import kernel_spectrum
+    >>> spec = kernel_spectrum(10, max_degree=3)
+    >>> (spec.eigenvalue * 1e4).round().astype(int)  # decreasing like d**-l
+    array([9582,  768,   27,    1])
+    >>> kernel_spectrum(10, max_degree=2, measure="gaussian", radial_nodes=4).degree
+    array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2])
     """
     d, kernel, beta, max_degree, measure, method, radial_nodes = check_args(
         d=d, kernel=kernel, beta=beta, max_degree=max_degree, measure=measure, method=method,
