@@ -94,7 +94,53 @@ def register_method(
     defaults: dict | None = None,
     replace: bool = False,
 ) -> Method:
-    """Add a method to :data:`METHODS` (``func`` and ``estimator`` as ``"module:attr"`` strings)."""
+    """Add a method to :data:`METHODS`, the names a sweep's ``method`` may take.
+
+    Parameters
+    ----------
+    name : str
+        The method's name in a spec (``[methods.<label>] method = "<name>"``), non-empty.
+    func : str
+        ``"module:function"``, the import path of the cell function (it takes a cell's
+        ``params`` and returns its result dict; see :mod:`fastrep.experiments.methods`).
+        A path, not a function, so that worker processes import it by name.
+    estimator : str or None, default None
+        ``"module:Class"`` whose ``__init__`` keywords are the allowed options (checked, with
+        its own parameter validation, before a sweep runs; its defaults are filled into every
+        cell), or None to accept any options.
+    kernel : bool, default False
+        Whether it is a rotation-invariant kernel method (the plots draw the staircase
+        prediction on its panel).
+    cost : {'linear', 'network', 'cubic'}, default 'linear'
+        The cost model that estimates its cells (see ``fastrep.experiments.plan``).
+    forbidden : tuple of str, default ('seed',)
+        Keywords the sweep sets per cell, refused as options.
+    defaults : dict or None, default None
+        The cell function's own defaults where they differ from the estimator's.
+    replace : bool, default False
+        Replace a method registered under the same name.
+
+    Returns
+    -------
+    Method
+        The registered entry (also ``METHODS[name]``).
+
+    Raises
+    ------
+    ValueError
+        For an empty ``name``, a ``func`` that is not ``"module:function"``, an unknown
+        ``cost``, or a ``name`` already registered without ``replace=True``.
+
+    Examples
+    --------
+    >>> from fastrep.experiments import METHODS, register_method
+    >>> m = register_method("rf_wide", "fastrep.experiments.methods:run_random_features",
+    ...                     estimator="fastrep:RandomFeaturesRegressor", cost="network",
+    ...                     defaults={"width": 4000})
+    >>> METHODS["rf_wide"].defaults
+    {'width': 4000}
+    >>> del METHODS["rf_wide"]  # leave the registry as it was
+    """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string; got {name!r}")
     if not isinstance(func, str) or ":" not in func:

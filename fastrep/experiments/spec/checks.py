@@ -34,7 +34,30 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 class SpecError(ValueError):
-    """An invalid sweep specification; the message starts with the offending key."""
+    """An invalid sweep specification; the message starts with the offending key.
+
+    A ``ValueError`` raised by :func:`fastrep.experiments.load_spec` (and by the CLI's
+    ``fastrep sweep``) before anything runs.
+
+    Parameters
+    ----------
+    key : str
+        The offending key as a dotted path (``"methods.ntk.ridge"``); ``""`` for the
+        spec as a whole. Kept as the exception's ``key`` attribute.
+    message : str
+        What is wrong, after the key.
+
+    Examples
+    --------
+    >>> from fastrep.experiments import SpecError, load_spec
+    >>> spec = {"name": "x", "epsilon": 0.25, "seeds": [0], "target": {"preset": "separation"},
+    ...         "grid": {"d": [8], "n": [64]}, "methods": {"rf": {"method": "random_features", "width": -3}}}
+    >>> try:
+    ...     load_spec(spec)
+    ... except SpecError as exc:
+    ...     print(exc.key)
+    methods.rf.width
+    """
 
     def __init__(self, key: str, message: str):
         self.key = key

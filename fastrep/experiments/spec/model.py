@@ -58,6 +58,24 @@ class Cell:
     (first 32 characters) of the canonical JSON of ``params``: the whole setting, so two
     cells share an id only when they compute the same thing. Every random draw of the cell
     derives from ``seed``.
+
+    Parameters
+    ----------
+    params : dict
+        The cell's canonical description; its keys are also the cell's attributes
+        (``cell.d``, ``cell.n``, ``cell.method``, ...).
+
+    Attributes
+    ----------
+    cell_id : str
+        The first 32 hex characters of the SHA-256 of ``params``' canonical JSON.
+
+    Examples
+    --------
+    >>> from fastrep.experiments import demo_spec
+    >>> cell = demo_spec("quick").cells()[0]
+    >>> cell.method, cell.d, cell.n, cell.seed, len(cell.cell_id)
+    ('onestep', 6, 32, 0, 32)
     """
 
     params: dict
@@ -79,7 +97,44 @@ def cell_id(params: dict) -> str:
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """A validated sweep. Build with :func:`load_spec` (from TOML, a dict or a path)."""
+    """A validated sweep. Build with :func:`load_spec` (from TOML, a dict or a path).
+
+    Frozen; its fields are canonical (every option filled in), so two specs that compute
+    the same cells compare equal.
+
+    Parameters
+    ----------
+    name : str
+        The sweep's name (a store holds one setting per name).
+    epsilon : float
+        The excess-error threshold of n*.
+    seeds : tuple of int
+        The seeds of every cell (a method may override them).
+    target : dict
+        The canonical target table (a preset and its options).
+    d : tuple of int
+        The dimensions of the grid.
+    n : tuple of int
+        The sample sizes of the grid.
+    methods : tuple of MethodSpec
+        One entry per ``[methods.<label>]`` table: label, method, options, its own d and n.
+    evaluation : dict
+        ``n_val`` and ``n_test``, the validation and test sizes of every cell.
+    raw : dict, default {}
+        The spec as given (not compared).
+
+    See Also
+    --------
+    load_spec : build one.
+    run : run its cells into a store.
+
+    Examples
+    --------
+    >>> from fastrep.experiments import demo_spec
+    >>> spec = demo_spec("quick")
+    >>> spec.count() == len(spec.cells()), spec.renamed("mine").name
+    (True, 'mine')
+    """
 
     name: str
     epsilon: float
@@ -92,13 +147,30 @@ class SweepSpec:
     raw: dict = field(repr=False, compare=False, default_factory=dict)
 
     def count(self) -> int:
-        """The number of cells, computed without building them."""
+        """The number of cells, computed without building them.
+
+        Returns
+        -------
+        int
+            The number of cells :meth:`cells` builds.
+        """
         return sum(
             len(m.n_at(d)) * len(m.seeds or self.seeds) for m in self.methods for d in m.d
         )
 
     def cells(self) -> list[Cell]:
-        """Every cell, in a fixed order (method, d, n, seed)."""
+        """Every cell, in a fixed order (method, d, n, seed).
+
+        Returns
+        -------
+        list of Cell
+            The cells (built once, then cached).
+
+        Raises
+        ------
+        SpecError
+            When the sweep has more cells than the hard limit (built nowhere).
+        """
         if self.count() > LIMITS["cells_hard"]:
             raise SpecError("", f"the sweep has {self.count():,} cells; at most {LIMITS['cells_hard']:,}")
         return list(self._cells)
@@ -139,13 +211,36 @@ class SweepSpec:
         return tuple(out)
 
     def renamed(self, name: str) -> SweepSpec:
-        """The same sweep under another (checked) name: ``fastrep sweep --as NAME``."""
+        """The same sweep under another (checked) name: ``fastrep sweep --as NAME``.
+
+        Parameters
+        ----------
+        name : str
+            The new name (letters, digits and ``-_.``).
+
+        Returns
+        -------
+        SweepSpec
+            A copy with that name.
+
+        Raises
+        ------
+        SpecError
+            For an invalid name.
+        """
         spec = replace(self, name=check_name(name, "--as"))
         spec.__dict__.pop("_cells", None)
         return spec
 
     def to_dict(self) -> dict:
-        """The canonical spec as plain JSON-ready data (stored next to the results)."""
+        """The canonical spec as plain JSON-ready data (stored next to the results).
+
+        Returns
+        -------
+        dict
+            ``name``, ``results_version``, ``epsilon``, ``seeds``, ``target``, ``grid``,
+            ``evaluation`` and ``methods``; :func:`load_spec` reads it back.
+        """
         return {
             "name": self.name,
             "results_version": RESULTS_VERSION,

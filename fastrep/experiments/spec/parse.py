@@ -139,11 +139,52 @@ def _parse(raw: dict) -> SweepSpec:
 
 
 def load_spec(spec) -> SweepSpec:
-    """A validated :class:`SweepSpec` from a ``SweepSpec``, a dict, a TOML path, TOML text or the
-    name of a packaged example (``"separation"``: see ``fastrep examples``).
+    """A validated :class:`SweepSpec` from TOML, a dict, a path or a packaged example's name.
 
-    Raises :class:`SpecError` naming the offending key, ``FileNotFoundError`` for a missing
-    file. Nothing is run or written.
+    Nothing is run or written.
+
+    Parameters
+    ----------
+    spec : SweepSpec, dict, str or os.PathLike
+        A ``SweepSpec`` (returned as it is), the spec as a dict (TOML's tables), TOML text,
+        the path of a TOML file, or the name of a packaged example (``"separation"``: see
+        ``fastrep examples``).
+
+    Returns
+    -------
+    SweepSpec
+        The validated sweep, every option filled in.
+
+    Raises
+    ------
+    SpecError
+        For an invalid spec or invalid TOML; the message (and ``key``) names the offending
+        key.
+    FileNotFoundError
+        For a path that does not exist (the message lists the packaged examples).
+    IsADirectoryError
+        For a path that is a folder.
+    TypeError
+        For a ``spec`` of another type.
+
+    Examples
+    --------
+    >>> from fastrep.experiments import load_spec
+    >>> spec = load_spec('''
+    ... name = "tiny"
+    ... epsilon = 0.25
+    ... seeds = [0]
+    ... [target]
+    ... preset = "separation"
+    ... [grid]
+    ... d = [8]
+    ... n = [256, 512]
+    ... [methods.rf]
+    ... method = "random_features"
+    ... width = 100
+    ... ''')
+    >>> spec.count(), spec.methods[0].options["width"]
+    (2, 100)
     """
     if isinstance(spec, SweepSpec):
         return spec
