@@ -31,6 +31,17 @@ MODULES = [
     "fastrep.theory.spectra",
     "fastrep.theory.energies",
     "fastrep.theory.curves",
+    "fastrep.experiments.analysis",
+    "fastrep.experiments.demo",
+    "fastrep.experiments.methods",
+    "fastrep.experiments.spec.checks",
+    "fastrep.experiments.spec.parse",
+    "fastrep.experiments.spec.model",
+    "fastrep.experiments.runner",
+    "fastrep.experiments.store.read",
+    "fastrep.experiments.store.schema",
+    "fastrep.experiments.store.writer",
+    "fastrep.experiments.report",
 ]
 
 

@@ -295,10 +295,56 @@ def write_report(
     total_time_s: float | None = None,
     n_boot: int = 1000,
 ) -> Path:
-    """Write the figures and ``report.md`` for every sweep in ``store``; return the report's path.
+    """Write the figures and ``report.md`` for every sweep in ``store``.
 
-    ``out_dir`` defaults to the store's folder. ``total_time_s`` (the demo passes its own
-    wall-clock time) overrides the time summed from the store's run records.
+    Per sweep: the error curves and n*(d) figures (PNG), the n* and slope tables with their
+    bootstrap intervals, the staircase and the checks the paper's separation implies. The
+    store is only read.
+
+    Parameters
+    ----------
+    store : str or os.PathLike
+        The results store.
+    out_dir : str, os.PathLike or None, default None
+        The folder written (created if missing); None is the store's folder.
+    title : str, default 'fastrep report'
+        The report's first heading.
+    total_time_s : float or None, default None
+        The compute time shown; None sums the store's run records (the demo passes its own
+        wall-clock time).
+    n_boot : int, default 1000
+        Bootstrap replicates of the slopes' intervals, 1 to 100000.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``report.md``.
+
+    Raises
+    ------
+    StoreError
+        For a file that is not a readable fastrep store.
+    FileNotFoundError
+        When there is no store at ``store``.
+    ValueError
+        For an invalid ``n_boot``, or an ``out_dir`` that is a file or not writable (a
+        ``ReportOutputError``, checked before any work).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fastrep.experiments import load_spec, run
+    >>> spec = load_spec({"name": "tiny", "epsilon": 0.25, "seeds": [0, 1],
+    ...                   "target": {"preset": "separation"}, "grid": {"d": [6], "n": [64, 128]},
+    ...                   "methods": {"oracle": {"method": "oracle"}}})
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = os.path.join(tmp.name, "tiny.sqlite")
+    >>> summary = run(spec, store, executor="serial", progress=False)
+    >>> from fastrep.experiments import write_report
+    >>> path = write_report(store, n_boot=10)
+    >>> path.name, sorted(p.suffix for p in path.parent.iterdir())
+    ('report.md', ['.md', '.png', '.png', '.sqlite'])
+    >>> tmp.cleanup()
     """
     store = Path(store)
     snap = read_store(store)

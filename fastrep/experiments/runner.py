@@ -68,7 +68,43 @@ class ExecutorError(RuntimeError):
 
 @dataclass
 class RunSummary:
-    """What one :func:`run` call did."""
+    """What one :func:`run` call did (its ``str`` is the one-line summary the CLI prints).
+
+    Parameters
+    ----------
+    sweep : str
+        The sweep's name.
+    store : pathlib.Path
+        The results store.
+    executor : {'processes', 'dask', 'serial'}
+        The executor that ran the cells.
+    cells_total : int
+        The sweep's cells.
+    cells_skipped : int
+        Those the store already held (not run again).
+    cells_run : int
+        Those run and stored by this call.
+    cells_failed : int
+        Those that raised (recorded in the store's ``failures`` table, retried next time).
+    wall_s : float
+        The call's wall-clock seconds.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fastrep.experiments import load_spec, run
+    >>> spec = load_spec({"name": "tiny", "epsilon": 0.25, "seeds": [0, 1],
+    ...                   "target": {"preset": "separation"}, "grid": {"d": [6], "n": [64, 128]},
+    ...                   "methods": {"oracle": {"method": "oracle"}}})
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = os.path.join(tmp.name, "tiny.sqlite")
+    >>> summary = run(spec, store, executor="serial", progress=False)
+    >>> summary.cells_total, summary.cells_run, summary.cells_failed
+    (4, 4, 0)
+    >>> run(spec, store, executor="serial", progress=False).cells_skipped  # resumed: nothing to do
+    4
+    >>> tmp.cleanup()
+    """
 
     sweep: str
     store: Path
@@ -466,26 +502,70 @@ def run(
 ) -> RunSummary:
     """Run every cell of ``spec`` that ``store`` does not already hold.
 
+    Cells that raise are recorded in the store's ``failures`` table, reported in the
+    summary and retried by the next run; a run that is killed loses at most the cells in
+    flight (every finished cell is committed at once).
+
     Parameters
     ----------
-    spec : SweepSpec, dict, or path to a TOML file (see :mod:`fastrep.experiments.spec`).
-        Validated completely before anything runs.
-    store : path of the SQLite results store (created if missing; a foreign file is refused).
-    executor : ``"processes"`` (default), ``"dask"`` or ``"serial"``.
-    scheduler : Dask scheduler address or ``distributed.Client`` (``executor="dask"``).
-    workers : local processes (default: the number of cores).
-    threads : BLAS/OpenMP/Numba threads per cell (default 1 on every executor, so that they
-        all store the same bits; a cell's results can change in the last bits with it).
-    progress : show a tqdm bar (cells done and ETA) on stderr.
-    yes : run a sweep beyond ``spec.LIMITS`` (more than 10^5 cells, or estimated at more
-        than a day); without it such a sweep raises :class:`~.spec.SpecError` before anything runs.
+    spec : SweepSpec, dict, str or os.PathLike
+        The sweep, as :func:`~fastrep.experiments.load_spec` takes it (a SweepSpec, a dict,
+        TOML text, a TOML path or a packaged example's name); validated completely before
+        anything runs.
+    store : str or os.PathLike, default 'fastrep-results/results.sqlite'
+        The SQLite results store (created if missing; a foreign file is refused).
+    executor : {'processes', 'dask', 'serial'}, default 'processes'
+        Local worker processes, a Dask cluster, or this process.
+    scheduler : str, distributed.Client or None, default None
+        With ``executor='dask'``: the scheduler's address or a client; None starts a local
+        cluster.
+    workers : int or None, default None
+        Local processes; None is the number of cores.
+    threads : int or None, default None
+        BLAS/OpenMP/Numba threads per cell; None is 1 on every executor, so that they all
+        store the same bits (a cell's results can change in the last bits with it).
+    progress : bool, default True
+        Show a tqdm bar (cells done and ETA) on stderr.
+    yes : bool, default False
+        Run a sweep beyond ``spec.LIMITS`` (more than 10^5 cells, or estimated at more than
+        a day); without it such a sweep raises :class:`~fastrep.experiments.SpecError`
+        before anything runs.
 
-    Returns a :class:`RunSummary`. Cells that raise are recorded in the store's
-    ``failures`` table, reported in the summary and retried by the next run.
+    Returns
+    -------
+    RunSummary
+        What ran, what was skipped and what failed.
 
-    Raises :class:`~.spec.SpecError` when ``store`` already holds a sweep of this name with
-    another setting (run it under another name: ``spec.renamed(NAME)``), and
-    :class:`~.store.StoreBusyError` when another live process is writing ``store``.
+    Raises
+    ------
+    SpecError
+        For an invalid spec, a sweep beyond the limits without ``yes``, or a ``store`` that
+        already holds a sweep of this name with another setting (run it under another
+        name: ``spec.renamed(NAME)``).
+    StoreBusyError
+        When another live process is writing ``store``.
+    StoreError
+        When ``store`` is not a fastrep store, is of another results version, or cannot be
+        written.
+    ValueError
+        For an unknown ``executor``, or invalid ``workers`` or ``threads`` (named in the
+        message).
+    TypeError
+        For an ``executor`` that is not a string.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fastrep.experiments import load_spec, run
+    >>> spec = load_spec({"name": "tiny", "epsilon": 0.25, "seeds": [0, 1],
+    ...                   "target": {"preset": "separation"}, "grid": {"d": [6], "n": [64, 128]},
+    ...                   "methods": {"oracle": {"method": "oracle"}}})
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = os.path.join(tmp.name, "tiny.sqlite")
+    >>> summary = run(spec, store, executor="serial", progress=False)
+    >>> print(summary)  # doctest: +ELLIPSIS
+    sweep 'tiny': 4 cells, 0 already in the store, 4 run, 0 failed, ... s (serial); results in ...
+    >>> tmp.cleanup()
     """
     from tqdm.auto import tqdm
 

@@ -110,8 +110,41 @@ def _number_column(df, col: str, path: Path):
 def read_store(path) -> StoreSnapshot:
     """Read the whole store at ``path`` without writing or creating anything beside it.
 
-    Raises :class:`StoreError` (one line: foreign, corrupt, truncated, unreadable) or
-    ``FileNotFoundError``.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The results store.
+
+    Returns
+    -------
+    StoreSnapshot
+        ``path``, ``meta`` (dict), ``cells`` (a raw DataFrame, one row per finished cell),
+        ``sweeps`` (name -> canonical spec), ``runs`` and ``failures`` (DataFrames), read
+        at one moment.
+
+    Raises
+    ------
+    StoreError
+        For a file that is not a fastrep store, or is corrupt, truncated or unreadable (a
+        one-line message; the file is left untouched).
+    FileNotFoundError
+        When there is no file at ``path``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fastrep.experiments import load_spec, run
+    >>> spec = load_spec({"name": "tiny", "epsilon": 0.25, "seeds": [0, 1],
+    ...                   "target": {"preset": "separation"}, "grid": {"d": [6], "n": [64, 128]},
+    ...                   "methods": {"oracle": {"method": "oracle"}}})
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = os.path.join(tmp.name, "tiny.sqlite")
+    >>> summary = run(spec, store, executor="serial", progress=False)
+    >>> from fastrep.experiments import read_store
+    >>> snap = read_store(store)
+    >>> len(snap.cells), list(snap.sweeps), snap.meta["application"]
+    (4, ['tiny'], 'fastrep')
+    >>> tmp.cleanup()
     """
     import pandas as pd
 
@@ -163,8 +196,39 @@ def load(path):
     one ``time_STAGE`` column per timed stage (seconds), and the raw ``params`` (dict: the
     full cell), ``timings`` and ``extra`` (dicts).
 
-    Raises :class:`StoreError` for a file that is not a readable fastrep store (left
-    untouched) and ``FileNotFoundError`` when there is no file.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The results store (never written: a store in WAL mode is read from a private copy).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The tidy frame described above, the input of :func:`~fastrep.experiments.n_star`,
+        :func:`~fastrep.experiments.fit_slopes` and :func:`~fastrep.experiments.median_curves`.
+
+    Raises
+    ------
+    StoreError
+        For a file that is not a readable fastrep store (left untouched).
+    FileNotFoundError
+        When there is no file at ``path``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fastrep.experiments import load_spec, run
+    >>> spec = load_spec({"name": "tiny", "epsilon": 0.25, "seeds": [0, 1],
+    ...                   "target": {"preset": "separation"}, "grid": {"d": [6], "n": [64, 128]},
+    ...                   "methods": {"oracle": {"method": "oracle"}}})
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = os.path.join(tmp.name, "tiny.sqlite")
+    >>> summary = run(spec, store, executor="serial", progress=False)
+    >>> from fastrep.experiments import load
+    >>> df = load(store)
+    >>> df[["arm", "d", "n", "seed"]].values.tolist()
+    [['oracle', 6, 64, 0], ['oracle', 6, 64, 1], ['oracle', 6, 128, 0], ['oracle', 6, 128, 1]]
+    >>> tmp.cleanup()
     """
     snap = read_store(path)
     return tidy(snap.cells, snap.path)

@@ -94,11 +94,42 @@ _ROW_COLUMNS = (
 
 
 class StoreError(ValueError):
-    """The file cannot be used as a fastrep results store (it is left untouched)."""
+    """The file cannot be used as a fastrep results store (it is left untouched).
+
+    A ``ValueError`` with a one-line message: a file that is not SQLite, a SQLite file
+    without fastrep's tables, a newer schema, another results version (for writing),
+    corrupt rows, or a file that cannot be written.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fastrep.experiments import StoreError, load
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "notes.sqlite")
+    ...     with open(path, "w") as f:
+    ...         _ = f.write("not a database")
+    ...     try:
+    ...         load(path)
+    ...     except StoreError:
+    ...         print("refused; the file is left as it was:", open(path).read())
+    refused; the file is left as it was: not a database
+    """
 
 
 class StoreBusyError(StoreError):
-    """Another live process holds the store's lease (it is writing a sweep into it)."""
+    """Another live process holds the store's lease (it is writing a sweep into it).
+
+    A :class:`StoreError` raised by :func:`~fastrep.experiments.run` (and
+    :meth:`ResultStore.acquire`) before anything is written; its message names the sweep,
+    the process and its host. Wait for that run to finish, or stop it and run again (its
+    finished cells are kept).
+
+    Examples
+    --------
+    >>> from fastrep.experiments import StoreBusyError, StoreError
+    >>> issubclass(StoreBusyError, StoreError)
+    True
+    """
 
 
 def _now() -> str:

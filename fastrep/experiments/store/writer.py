@@ -102,7 +102,43 @@ class ResultStore:
     """A fastrep results store at ``path`` (created if missing; refused if foreign).
 
     Use as a context manager or call :meth:`close`. Only one process should write
-    (the process driving :func:`~.runner.run`); any number may read.
+    (the process driving :func:`~fastrep.experiments.run`); any number may read. Readers
+    that must not write anything (reports) use :func:`~fastrep.experiments.load` or
+    :func:`~fastrep.experiments.read_store` instead.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The SQLite file.
+    create : bool, default True
+        Create a new store when ``path`` does not exist (built under a temporary name and
+        renamed into place).
+    for_run : bool, default False
+        Refuse a store whose cells are of another results version (as :func:`run` does).
+
+    Raises
+    ------
+    StoreError
+        For a file that is not a fastrep store, of a newer schema, or (``for_run``) of
+        another results version; the file is left untouched.
+    FileNotFoundError
+        When ``path`` does not exist and ``create`` is False.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fastrep.experiments import load_spec, run
+    >>> spec = load_spec({"name": "tiny", "epsilon": 0.25, "seeds": [0, 1],
+    ...                   "target": {"preset": "separation"}, "grid": {"d": [6], "n": [64, 128]},
+    ...                   "methods": {"oracle": {"method": "oracle"}}})
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = os.path.join(tmp.name, "tiny.sqlite")
+    >>> summary = run(spec, store, executor="serial", progress=False)
+    >>> from fastrep.experiments import ResultStore
+    >>> with ResultStore(store, create=False) as st:
+    ...     st.count(), list(st.sweeps()), len(st.runs()), len(st.failures())
+    (4, ['tiny'], 1, 0)
+    >>> tmp.cleanup()
     """
 
     def __init__(self, path, *, create: bool = True, for_run: bool = False):
@@ -124,6 +160,7 @@ class ResultStore:
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
+        """Release the lease if this store holds it, and close the connection (idempotent)."""
         if self._lease is not None:
             self.release()
         if self._con is not None:
@@ -135,8 +172,22 @@ class ResultStore:
         """Become the store's one writer, or raise :class:`StoreBusyError` naming the live one.
 
         A lease whose process is gone (same host) or whose heartbeat is older than
-        :data:`LEASE_STALE_S` is taken over. A thread renews the heartbeat until
+        ``LEASE_STALE_S`` is taken over. A thread renews the heartbeat until
         :meth:`release`.
+
+        Parameters
+        ----------
+        sweep : str
+            The sweep being written (shown to a refused writer).
+        run_id : str
+            This run's id (the lease's key).
+
+        Raises
+        ------
+        StoreBusyError
+            When another live process holds the lease.
+        StoreError
+            When the file cannot be written (read-only, locked or broken).
         """
         host, pid = platform.node(), os.getpid()
         con = self._con
@@ -207,9 +258,18 @@ class ResultStore:
     def write_cell(self, row: dict) -> None:
         """Insert one finished cell (and clear its failure record) in one transaction.
 
-        ``row`` holds the keys of the ``cells`` table; ``params``, ``timings`` and
-        ``extra`` may be dicts (stored as canonical JSON). A cell already present is
-        left as it is (first result wins).
+        A cell already present is left as it is (first result wins).
+
+        Parameters
+        ----------
+        row : dict
+            The keys of the ``cells`` table (``cell_id`` at least); ``params``, ``timings``
+            and ``extra`` may be dicts (stored as canonical JSON).
+
+        Raises
+        ------
+        KeyError
+            For a row without ``cell_id``.
         """
         vals = []
         for col in _ROW_COLUMNS:
@@ -229,6 +289,19 @@ class ResultStore:
         )
 
     def write_failure(self, cell_id: str, sweep: str, params: dict, error: str) -> None:
+        """Record a cell's last error (replacing an earlier one), in one transaction.
+
+        Parameters
+        ----------
+        cell_id : str
+            The cell's id.
+        sweep : str
+            Its sweep's name.
+        params : dict
+            The cell's params (stored as JSON).
+        error : str
+            The error, as the report shows it.
+        """
         self._tx(
             [
                 (
@@ -239,6 +312,15 @@ class ResultStore:
         )
 
     def write_sweep(self, name: str, spec: dict) -> None:
+        """Store a sweep's canonical spec under its name (replacing an earlier one).
+
+        Parameters
+        ----------
+        name : str
+            The sweep's name.
+        spec : dict
+            Its canonical spec (:meth:`SweepSpec.to_dict`).
+        """
         self._tx(
             [
                 (
@@ -259,6 +341,30 @@ class ResultStore:
         *,
         run_id: str | None = None,
     ) -> str:
+        """Record the start of a run in the ``runs`` table.
+
+        Parameters
+        ----------
+        sweep : str
+            The sweep's name.
+        executor : str
+            The executor ('processes', 'dask' or 'serial').
+        workers : int or None
+            Its worker processes.
+        threads : int or None
+            Threads per cell.
+        cells_total : int
+            The sweep's cells.
+        machine : dict
+            The machine's description (stored as JSON).
+        run_id : str or None, default None
+            The run's id; None draws a new one.
+
+        Returns
+        -------
+        str
+            The run's id, for :meth:`end_run`.
+        """
         run_id = run_id or uuid.uuid4().hex
         self._tx(
             [
@@ -272,6 +378,17 @@ class ResultStore:
         return run_id
 
     def end_run(self, run_id: str, cells_run: int, cells_failed: int) -> None:
+        """Record the end of a run (a run that is killed keeps no end time).
+
+        Parameters
+        ----------
+        run_id : str
+            The id :meth:`begin_run` returned.
+        cells_run : int
+            Cells run and stored.
+        cells_failed : int
+            Cells that raised.
+        """
         self._tx(
             [
                 (
@@ -283,20 +400,55 @@ class ResultStore:
 
     # ------------------------------------------------------------------ reading
     def finished_ids(self) -> set[str]:
+        """The ids of the finished cells.
+
+        Returns
+        -------
+        set of str
+            One ``cell_id`` per row of the ``cells`` table.
+        """
         return {r[0] for r in self._con.execute("SELECT cell_id FROM cells")}
 
     def count(self) -> int:
+        """The number of finished cells.
+
+        Returns
+        -------
+        int
+            The rows of the ``cells`` table.
+        """
         return self._con.execute("SELECT COUNT(*) FROM cells").fetchone()[0]
 
     def sweeps(self) -> dict[str, dict]:
+        """Every sweep ever run into this store.
+
+        Returns
+        -------
+        dict of str to dict
+            Name -> canonical spec.
+        """
         return {name: json.loads(spec) for name, spec in self._con.execute("SELECT name, spec FROM sweeps")}
 
     def failures(self):
+        """The last error of each cell that raised and has not succeeded since.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The ``failures`` table, oldest first.
+        """
         import pandas as pd
 
         return pd.read_sql_query("SELECT * FROM failures ORDER BY failed_at", self._con)
 
     def runs(self):
+        """One row per :func:`~fastrep.experiments.run` call.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The ``runs`` table, oldest first, its ``machine`` column as dicts.
+        """
         import pandas as pd
 
         df = pd.read_sql_query("SELECT * FROM runs ORDER BY started", self._con)
@@ -304,10 +456,29 @@ class ResultStore:
         return df
 
     def meta(self) -> dict:
+        """The store's ``meta`` table.
+
+        Returns
+        -------
+        dict of str to str
+            ``application``, ``schema_version``, ``created``, ``fastrep_version`` and
+            ``results_version``.
+        """
         return _read_meta(self._con)
 
     def dataframe(self):
-        """All finished cells as a pandas DataFrame (see :func:`load`)."""
+        """All finished cells as a pandas DataFrame.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The tidy frame of :func:`~fastrep.experiments.load`.
+
+        Raises
+        ------
+        StoreError
+            For a cell with unreadable JSON.
+        """
         import pandas as pd
 
         df = pd.read_sql_query(
