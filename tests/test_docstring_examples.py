@@ -42,6 +42,7 @@ MODULES = [
     "fastrep.experiments.store.schema",
     "fastrep.experiments.store.writer",
     "fastrep.experiments.report",
+    "fastrep.experiments.plan",
 ]
 
 

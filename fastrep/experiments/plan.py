@@ -51,7 +51,13 @@ WARMUP_S = 2.0
 
 @functools.lru_cache(maxsize=1)
 def machine_rate() -> float:
-    """Float64 flop/s of one thread on a 384 x 384 matrix product (best of 5, about 50 ms)."""
+    """Float64 flop/s of one thread on a 384 x 384 matrix product (best of 5, about 50 ms).
+
+    Returns
+    -------
+    float
+        The rate the cost models divide by (measured once per process).
+    """
     from threadpoolctl import threadpool_limits
 
     rng = np.random.default_rng(0)
@@ -136,7 +142,38 @@ def _kind(method: str) -> str:
 
 
 def cell_estimate(params: dict, *, threads: int = 1, rate: float | None = None) -> tuple[float, float]:
-    """(seconds, peak resident bytes) of one cell run with ``threads`` threads."""
+    """The estimated time and memory of one cell run with ``threads`` threads.
+
+    Parameters
+    ----------
+    params : dict
+        The cell's params (:attr:`Cell.params <fastrep.experiments.Cell>`).
+    threads : int, default 1
+        Threads per cell.
+    rate : float or None, default None
+        The machine's float64 flop/s on one thread; None measures it (:func:`machine_rate`).
+
+    Returns
+    -------
+    seconds : float
+        The estimated wall-clock time of the cell.
+    peak_bytes : float
+        The estimated peak resident memory of its worker.
+
+    Raises
+    ------
+    KeyError
+        For params without a ``method`` (or of an unknown one).
+
+    Examples
+    --------
+    >>> from fastrep.experiments import demo_spec
+    >>> from fastrep.experiments.plan import cell_estimate
+    >>> cell = demo_spec("quick").cells()[0]
+    >>> seconds, peak = cell_estimate(cell.params, rate=1e9)
+    >>> 0 < seconds < 60, peak > 2**20
+    (True, True)
+    """
     kind = _kind(params["method"])
     flops, mem = _MODELS[kind](params)
     eff, overhead = EFFICIENCY[kind]
@@ -147,7 +184,38 @@ def cell_estimate(params: dict, *, threads: int = 1, rate: float | None = None) 
 
 @dataclass
 class Plan:
-    """What :func:`plan` found: ``cells`` (label, d) -> count, ``time_s``, ``peak_bytes`` ..."""
+    """What :func:`plan` found: the cells to run, their estimated time and memory.
+
+    Parameters
+    ----------
+    name : str
+        The sweep's name.
+    cells : dict
+        (label, d) -> the number of cells.
+    total : int
+        The number of cells.
+    cell_seconds : float
+        The estimated cell time, summed over the cells.
+    time_s : float
+        The estimated wall-clock time on ``workers`` lanes, start-up included.
+    peak_cell_bytes : float
+        The estimated peak memory of one worker.
+    peak_bytes : float
+        The estimated peak memory of all workers together.
+    workers : int
+        Worker processes.
+    threads : int
+        Threads per cell.
+    load : float or None, default None
+        The machine's load per core when planned (None where unknown).
+
+    Examples
+    --------
+    >>> from fastrep.experiments import demo_spec, plan
+    >>> p = plan.plan(demo_spec("quick"), workers=2)
+    >>> p.total, p.cells["ntk", 8], p.lines()[0]
+    (138, 10, "sweep 'separation-quick': 138 cells (2 workers x 1 threads)")
+    """
 
     name: str
     cells: dict
@@ -161,7 +229,14 @@ class Plan:
     load: float | None = None
 
     def lines(self) -> list[str]:
-        """A human-readable summary (``fastrep sweep --dry-run`` prints it)."""
+        """A human-readable summary (``fastrep sweep --dry-run`` prints it).
+
+        Returns
+        -------
+        list of str
+            One line for the sweep, one per label, one for the estimate, and warnings
+            (memory beyond the machine's, a busy machine).
+        """
         out = [f"sweep {self.name!r}: {self.total:,} cells ({self.workers} workers x {self.threads} threads)"]
         labels = sorted({lab for lab, _ in self.cells})
         for lab in labels:
@@ -194,6 +269,24 @@ class Plan:
 
 
 def format_seconds(s: float) -> str:
+    """A duration as the plan prints it, in s, min, h or days.
+
+    Parameters
+    ----------
+    s : float
+        Seconds.
+
+    Returns
+    -------
+    str
+        ``"4.2 s"``, ``"90 s"``, ``"66.7 min"``, ``"3.1 h"`` or ``"2.5 days"``.
+
+    Examples
+    --------
+    >>> from fastrep.experiments.plan import format_seconds
+    >>> format_seconds(4000)
+    '66.7 min'
+    """
     if s < 10:
         return f"{s:.1f} s"
     if s < 120:
@@ -214,7 +307,33 @@ MAX_COSTED_N = 64
 
 
 def charged_params(cells, lanes: int):
-    """(params, weight) for each given cell: weight 1, the transfer source charged as it runs."""
+    """The params to cost for each given cell, the transfer source charged as it runs.
+
+    A transfer cell reuses its worker's source fit (one per label, d and seed): the source
+    is charged to the first cell of each group in each of ``lanes`` workers, not to every
+    cell.
+
+    Parameters
+    ----------
+    cells : iterable of Cell
+        The cells.
+    lanes : int
+        The workers that run them.
+
+    Yields
+    ------
+    params : dict
+        The cell's params (``n_source`` set to 0 where the source is not charged).
+    weight : int
+        1.
+
+    Examples
+    --------
+    >>> from fastrep.experiments import demo_spec
+    >>> from fastrep.experiments.plan import charged_params
+    >>> [w for _, w in charged_params(demo_spec("quick").cells()[:3], lanes=1)]
+    [1, 1, 1]
+    """
     sources: dict = {}
     for c in cells:
         params = c.params
@@ -276,6 +395,37 @@ def plan(spec, cells=None, *, workers: int = 1, threads: int = 1) -> Plan:
     """Count and estimate the cells of ``spec`` (all of them, or the given ``cells``).
 
     Without ``cells`` nothing is built: the count and the estimate come from the grid itself.
+    ``fastrep sweep --dry-run`` prints its :meth:`Plan.lines`.
+
+    Parameters
+    ----------
+    spec : SweepSpec
+        The sweep (:func:`~fastrep.experiments.load_spec`).
+    cells : list of Cell or None, default None
+        The cells to estimate (those a store does not hold yet, say); None is all of them.
+    workers : int, default 1
+        Worker processes.
+    threads : int, default 1
+        Threads per cell.
+
+    Returns
+    -------
+    Plan
+        The counts per (label, d), the estimated time and the peak memory.
+
+    Raises
+    ------
+    AttributeError
+        For a ``spec`` that is not a SweepSpec (load it with
+        :func:`~fastrep.experiments.load_spec` first).
+
+    Examples
+    --------
+    >>> from fastrep.experiments import demo_spec, plan
+    >>> spec = demo_spec("quick")
+    >>> p = plan.plan(spec, workers=2)
+    >>> p.total == spec.count(), p.time_s > 0
+    (True, True)
     """
     rate = machine_rate()
     counts: dict = {}
