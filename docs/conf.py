@@ -39,6 +39,12 @@ sys.path.insert(0, str(ROOT))  # the source tree's fastrep (an editable install 
 
 import fastrep  # noqa: E402
 
+sys.path.insert(0, str(HERE))
+import docstring_rules  # noqa: E402  (docs/docstring_rules.py)
+from sphinx.util import logging as _sphinx_logging  # noqa: E402
+
+_logger = _sphinx_logging.getLogger("fastrep.docstring_rules")
+
 project = "fastrep"
 author = "the fastrep developers"
 copyright = "the fastrep developers, BSD-3-Clause"  # noqa: A001
@@ -91,59 +97,49 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 
-# numpydoc's validation, on for the public names (run on every object autodoc renders).
-# The rule set (numpydoc's check codes, https://numpydoc.readthedocs.io/en/latest/validation.html):
+# numpydoc's validation, on for every public name: every object autodoc renders (the public
+# names of fastrep, fastrep.experiments and its listed submodules, metrics, theory,
+# diagnostics and ridge, and the methods and properties of fastrep's classes). The rule set
+# (numpydoc's check codes, https://numpydoc.readthedocs.io/en/latest/validation.html):
 #   GL08  the object has a docstring
 #   SS01  there is a one-line summary
-#   PR01  every parameter of the signature is documented
-#   PR02  no documented parameter is missing from the signature
-#   PR06  parameter types use the short names (int, bool, not integer, boolean)
-#   RT02  the Returns section names types, not only a variable
 #   GL06  section names are numpydoc's (no unknown "Fitted:" section headers)
 #   GL07  the sections are in numpydoc's order
-# A docstring that fails one of them fails the build (-W).
-numpydoc_validation_checks = {"GL08", "SS01", "PR01", "PR02", "PR06", "RT02", "GL06", "GL07"}
-# Scoped out for now, named module by module (VERBATIM below): modules whose docstrings are
-# not in numpydoc form yet. Their docstrings are shown as they are written (preformatted) and
-# not validated; fastrep.theory and fastrep.experiments are being reorganized by other work
-# and follow in a later pass. Members fastrep inherits from scikit-learn or the standard
-# library are not fastrep's to document.
-VERBATIM = [
-    "fastrep.theory",
-    "fastrep.experiments",
-    "fastrep._kernels",  # JitterWarning, and symmetrize_lower (re-exported by fastrep.ridge)
-]
-#: modules whose classes are converted but whose methods (fit, predict, ...) are not yet:
-#: the methods are shown as written and not validated.
-VERBATIM_MEMBERS = ["fastrep.network", "fastrep.kernel_ridge"]
+#   GL09  Deprecation warnings come right after the summary
+#   GL10  reST directives end with a double colon
+#   PR01  every parameter of the signature is documented
+#   PR02  no documented parameter is missing from the signature
+#   PR03  the parameters are documented in the signature's order
+#   PR04  every parameter has a type
+#   PR05  a parameter's type does not end with a period
+#   PR06  parameter types use the short names (int, bool, not integer, boolean)
+#   PR07  every parameter has a description
+#   PR09  a parameter's description ends with a period
+#   PR10  "name : type", with a space before the colon
+#   RT01  a callable that returns a value has a Returns section
+#   RT02  the Returns section names types, not only a variable
+#   RT03  every returned value has a description
+#   YD01  a generator has a Yields section
+# and two rules numpydoc has no check for (docs/docstring_rules.py, hooked in below and run
+# by tests/test_docstring_rules.py):
+#   Raises    a public callable whose own code raises has a Raises section
+#   Examples  a public function or class has an Examples section (methods: their class's)
+# A docstring that fails one of them fails the build (-W). Not checked, by choice: PR08/RT04
+# (a description starting with a capital: "n*(d)", "log N_k" are not sentences), SS05 (the
+# summary's verb form), SA01 (See Also everywhere), ES01 (an extended summary everywhere).
+# The examples themselves run in tests/test_docstring_examples.py.
+numpydoc_validation_checks = {
+    "GL08", "SS01", "GL06", "GL07", "GL09", "GL10",
+    "PR01", "PR02", "PR03", "PR04", "PR05", "PR06", "PR07", "PR09", "PR10",
+    "RT01", "RT02", "RT03", "YD01",
+}
+# Members fastrep inherits from scikit-learn are not fastrep's to document.
 numpydoc_validation_exclude = {
     r"\.get_params$",
     r"\.set_params$",
     r"\.score$",
     r"\.set_\w+_request$",
-    r"\.count$",
-    r"\.index$",
 }
-
-
-def _module_of(obj) -> str:
-    if isinstance(obj, property):
-        obj = obj.fget
-    if inspect.ismodule(obj):
-        return obj.__name__
-    return getattr(obj, "__module__", None) or ""
-
-
-def _verbatim(module: str, qualname: str = "") -> bool:
-    if any(module == m or module.startswith(m + ".") for m in VERBATIM):
-        return True
-    return module in VERBATIM_MEMBERS and "." in qualname  # a method or property of a class
-
-
-def _qualname_of(obj) -> str:
-    if isinstance(obj, property):
-        obj = obj.fget
-    return getattr(obj, "__qualname__", "") or ""
 
 
 # -- nitpicky on fastrep's own names ------------------------------------------------------------
@@ -218,6 +214,42 @@ def _kind(value) -> str:
     return "data"
 
 
+def data_doc(namespace, name: str) -> list[str]:
+    """The ``#:`` comment documenting the constant ``name`` of ``namespace``, read from the
+    module that assigns it (a constant's ``__doc__`` is its type's: int's, dict's)."""
+    from sphinx.pycode import ModuleAnalyzer
+
+    value = getattr(namespace, name)
+    prefix = namespace.__name__.split(".")[0]
+    for module_name, module in sorted(sys.modules.items()):
+        if not module_name.startswith(prefix) or getattr(module, name, _MISSING) is not value:
+            continue
+        try:
+            docs = ModuleAnalyzer.for_module(module_name).find_attr_docs()
+        except Exception:  # noqa: BLE001  (a compiled or source-less module)
+            continue
+        if ("", name) in docs:
+            return [line for line in docs["", name] if line is not None]
+    raise RuntimeError(f"{namespace.__name__}.{name} has no #: doc comment where it is assigned")
+
+
+_MISSING = object()
+
+
+def _data_entry(mod, name: str) -> list[str]:
+    """A constant's entry: ``.. data::`` with its value (when short) and its doc comment."""
+    value = getattr(mod, name)
+    lines = [f".. data:: {name}"]
+    shown = repr(value)
+    if not name.startswith("__") and len(shown) <= 60:
+        lines.append(f"   :value: {shown}")
+    else:
+        lines.append(f"   :type: {type(value).__name__}")
+    lines.append("")
+    lines += [f"   {line}" if line.strip() else "" for line in data_doc(mod, name)]
+    return lines + [""]
+
+
 def write_api_pages(app=None) -> None:
     """Write docs/api/<page>.rst for each namespace of API_PAGES (only when its text changes)."""
     out = HERE / "api"
@@ -266,7 +298,7 @@ def write_api_pages(app=None) -> None:
                 continue
             if kind == "data":
                 for name in names:
-                    lines += [f".. autodata:: {name}", "   :no-value:" if name.startswith("__") else "", ""]
+                    lines += _data_entry(mod, name)
                 continue
             template = "autosummary/class.rst" if kind == "class" else "autosummary/function.rst"
             lines += [".. autosummary::", "   :toctree: generated", f"   :template: {template}",
@@ -282,35 +314,18 @@ def write_api_pages(app=None) -> None:
 write_api_pages()
 
 
-def _exclude_verbatim_names() -> None:
-    """Add every public name defined in a VERBATIM module (under each path it is shown at)."""
-    for _page, _title, module_name, _intro in API_PAGES:
-        mod = importlib.import_module(module_name)
-        for name in public_names(module_name):
-            obj = getattr(mod, name)
-            if _verbatim(_module_of(obj)) or _verbatim(module_name):
-                numpydoc_validation_exclude.add("^" + re.escape(f"{module_name}.{name}") + r"(\.|$)")
-            elif inspect.isclass(obj) and _module_of(obj) in VERBATIM_MEMBERS:
-                numpydoc_validation_exclude.add("^" + re.escape(f"{module_name}.{name}") + r"\.")
-    for module in VERBATIM:
-        numpydoc_validation_exclude.add("^" + re.escape(module) + r"(\.|$)")
+#: the public functions and classes (the Examples rule's scope), by the path they are shown at
+_TOP_LEVEL = {path for path, _obj, top in docstring_rules.public_objects() if top}
 
 
-_exclude_verbatim_names()
-
-
-def _show_verbatim(app, what, name, obj, options, lines):
-    """A docstring of a VERBATIM module, shown as it is written (after numpydoc has run)."""
-    if not _verbatim(_module_of(obj), _qualname_of(obj)):
+def _check_docstring_rules(app, what, name, obj, options, lines):
+    """The Raises and Examples rules (docs/docstring_rules.py) on each public object rendered."""
+    if what not in ("function", "method", "class", "property", "exception"):
         return
-    doc = (inspect.getdoc(obj) or "").splitlines()
-    if not doc:
+    if not name.startswith("fastrep") or any(re.search(e, name) for e in numpydoc_validation_exclude):
         return
-    summary = re.sub(r"([\\`*|_])", r"\\\1", doc[0])  # the first line, as plain text
-    rest = doc[1:]
-    while rest and not rest[0].strip():
-        rest = rest[1:]
-    lines[:] = [summary, ""] + (["::", ""] + ["    " + ln for ln in rest] + [""] if rest else [])
+    for problem in docstring_rules.problems(name, obj, name in _TOP_LEVEL):
+        _logger.warning(problem, location=name)
 
 
 def _skip_inherited_foreign(app, what, name, obj, skip, options):
@@ -327,6 +342,23 @@ def _skip_inherited_foreign(app, what, name, obj, skip, options):
     return None
 
 
+def _internal_module(app, env, node, contnode):
+    """A ``:mod:`` reference to one of fastrep's internal modules (``fastrep.theory.spectra``,
+    ``fastrep._validation``): it exists but has no page, so it is shown as code, unlinked. A
+    reference to a module that does not exist still fails the build (nitpicky)."""
+    import importlib.util
+
+    target = node.get("reftarget", "")
+    if node.get("refdomain") != "py" or node.get("reftype") != "mod" or not target.startswith("fastrep."):
+        return None
+    try:
+        found = importlib.util.find_spec(target) is not None
+    except (ImportError, ValueError):
+        found = False
+    return contnode if found else None
+
+
 def setup(app):
+    app.connect("missing-reference", _internal_module)
     app.connect("autodoc-skip-member", _skip_inherited_foreign)
-    app.connect("autodoc-process-docstring", _show_verbatim, priority=900)
+    app.connect("autodoc-process-docstring", _check_docstring_rules)

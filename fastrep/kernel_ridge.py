@@ -173,7 +173,7 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
 
         Fitted attributes: ``solver_`` ('cholesky' or 'nystrom'), ``ridge_`` (the lambda
         used), ``n_iter_`` (CG iterations; 1 for the direct cholesky solve), ``residual_``
-        (relative residual |(K + n lam I) alpha - y| / |y| for cholesky, with K represented by
+        (relative residual ``|(K + n lam I) alpha - y| / |y|`` for cholesky, with K represented by
         its factorization when the ridge is fixed; of the preconditioned system for nystrom),
         ``X_fit_`` (the training rows or the centres) and ``dual_coef_`` (alpha), both NumPy
         arrays, ``dtype_`` (the precision that ran: ``dtype``, or what ``dtype='auto'``

@@ -308,6 +308,11 @@ class EigenRidge:
     ops : module or None, default None
         The kernel module whose ``eigh`` runs (None: resolved for A, 'auto').
 
+    Raises
+    ------
+    ValueError
+        For an ``A`` that is not square, a ``b`` of another length, or NaN or inf in either.
+
     Examples
     --------
     >>> import numpy as np

@@ -75,6 +75,9 @@ class Method:
     defaults: dict = field(default_factory=dict)
 
 
+#: The method registry: the names a sweep's ``method`` key may take -> their ``Method``
+#: (cell function, estimator, cost model). Filled with fastrep's six methods (onestep,
+#: random_features, ntk, nngp, oracle, transfer); add your own with :func:`register_method`.
 METHODS: dict[str, Method] = {}
 
 #: learner parameters that change how a fit reports, never what it computes: accepted as
@@ -102,7 +105,7 @@ def register_method(
         The method's name in a spec (``[methods.<label>] method = "<name>"``), non-empty.
     func : str
         ``"module:function"``, the import path of the cell function (it takes a cell's
-        ``params`` and returns its result dict; see :mod:`fastrep.experiments.methods`).
+        ``params`` and returns its result dict; see ``fastrep.experiments.methods``).
         A path, not a function, so that worker processes import it by name.
     estimator : str or None, default None
         ``"module:Class"`` whose ``__init__`` keywords are the allowed options (checked, with

@@ -57,6 +57,12 @@ def machine_rate() -> float:
     -------
     float
         The rate the cost models divide by (measured once per process).
+
+    Examples
+    --------
+    >>> from fastrep.experiments.plan import machine_rate
+    >>> machine_rate() > 1e6  # a core does more than a million flop/s
+    True
     """
     from threadpoolctl import threadpool_limits
 

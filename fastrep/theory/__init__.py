@@ -2,10 +2,10 @@
 
 A prediction, not an experiment, and not from Damian, Lee and Soltanolkotabi (COLT 2022,
 arXiv 2206.15144). For kernel ridge regression with fastrep's convention -- minimize
-(1/n)|y - K a|^2 + ridge a^T K a, i.e. ridge strength delta = n * ridge in
-sum_i (y_i - f(x_i))^2 + delta |f|_H^2 -- and kernel eigenvalues lambda_k (with respect to
+``(1/n)|y - K a|^2 + ridge a^T K a``, i.e. ridge strength delta = n * ridge in
+``sum_i (y_i - f(x_i))^2 + delta |f|_H^2`` -- and kernel eigenvalues lambda_k (with respect to
 the input distribution) of multiplicity N_k, the omniscient-risk (eigenlearning) equation of
-Bordelon, Canatar and Pehlevan (2020) and Simon et al. (2021) reads
+Bordelon, Canatar and Pehlevan (2020) and Simon et al. (2021) reads::
 
     kappa > 0 solves  n = sum_k N_k lambda_k / (lambda_k + kappa) + delta / kappa,
     L_k = lambda_k / (lambda_k + kappa),   E_0 = n / (n - sum_k N_k L_k^2),
@@ -15,8 +15,7 @@ with e_k the target's energy in eigenspace k and sigma^2 the label-noise varianc
 
 The kernels are the NTK and NNGP of :mod:`fastrep.kernels`. Two input models:
 
-``measure="sphere"`` (the large-d model of Mei, Misiakiewicz and Montanari; the default of
-:func:`kernel_spectrum`)
+``measure="sphere"`` (the large-d model of Mei, Misiakiewicz and Montanari; default of ``kernel_spectrum``)
     x on the sphere of radius sqrt(d): the kernels are dot-product kernels k(t) of
     t = x.x'/d, their eigenspaces are the spherical harmonics of degree l, of dimension
     N(d, l) = (2l + d - 2)/l * C(l + d - 3, l - 1), with eigenvalue

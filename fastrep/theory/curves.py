@@ -45,7 +45,7 @@ def eigenlearning(n, log_multiplicity, log_eigenvalue, energy, *, delta, noise: 
     energy : array of shape (K,), float64
         The target's energy e_k in eigenspace k, >= 0.
     delta : float or array broadcastable to n
-        The ridge in sum (y - f)^2 + delta |f|^2 (fastrep's ridge times n, plus any tail),
+        The ridge in ``sum (y - f)^2 + delta |f|^2`` (fastrep's ridge times n, plus any tail),
         >= 0. delta = 0 needs n != sum N_k.
     noise : float, default 0.0
         The label-noise variance sigma^2, >= 0.
@@ -184,7 +184,7 @@ def kernel_learning_curve(target, n, *, kernel: str = "ntk", ridge: float, beta:
     kernel : {'ntk', 'nngp'}, default 'ntk'
         The kernel of :class:`fastrep.NTKRegressor` or :class:`fastrep.NNGPRegressor`.
     ridge : float or array broadcastable to n
-        The regressors' ``ridge`` (lambda in (1/n)|y - K a|^2 + lambda a^T K a), >= 0; e.g.
+        The regressors' ``ridge`` (lambda in ``(1/n)|y - K a|^2 + lambda a^T K a``), >= 0; e.g.
         a fixed diagonal shift s as ridge = s / n. Required.
     beta : float, default 1.0
         The kernel's first-layer bias scale.

@@ -202,7 +202,7 @@ class KernelSpectrum:
     radial_vectors : tuple of ndarray, default ()
         Gaussian model: per degree, the (Q, Q) eigenvectors of the weighted radial kernel.
     radial_nodes : ndarray of shape (Q,) or None, default None
-        Gaussian model: the radius nodes rho = |x| / sqrt(d).
+        Gaussian model: the radius nodes ``rho = |x| / sqrt(d)``.
     radial_weights : ndarray of shape (Q,) or None, default None
         Gaussian model: their probabilities.
 

@@ -229,7 +229,16 @@ class ResultStore:
             self._tx([("DELETE FROM lease WHERE run_id = ?", (hb.run_id,))])
 
     def check_lease(self) -> None:
-        """Raise :class:`StoreBusyError` if another process took the lease over meanwhile."""
+        """Raise :class:`StoreBusyError` if another process took the lease over meanwhile.
+
+        The runner calls it before writing each cell, so a run whose lease was taken over
+        (it looked dead for ``LEASE_STALE_S``) stops without writing more.
+
+        Raises
+        ------
+        StoreBusyError
+            When this store held the lease and another process has taken it over.
+        """
         if self._lease is not None and self._lease.lost:
             raise StoreBusyError(
                 f"{self.path}: another process took over this sweep's lease (this one looked dead for "
