@@ -459,6 +459,13 @@ class MultiIndexTarget:
         MultiIndexTarget
             The target.
 
+        Raises
+        ------
+        ValueError
+            For ``d`` < 2 or an invalid constructor argument (named in the message).
+        TypeError
+            For a ``d`` that is not an integer.
+
         Examples
         --------
         >>> import fastrep
@@ -497,6 +504,14 @@ class MultiIndexTarget:
         -------
         MultiIndexTarget
             The target.
+
+        Raises
+        ------
+        ValueError
+            For ``d`` < 2, a negative ``seed`` or an invalid constructor argument (named in the
+            message).
+        TypeError
+            For a ``d`` or ``seed`` that is not an integer.
 
         Examples
         --------
@@ -677,6 +692,17 @@ class MultiIndexTarget:
             The inputs.
         y : array, shape (n,)
             ``f*(X) + sqrt(noise) eps``.
+
+        Raises
+        ------
+        ValueError
+            For a negative ``n`` or ``seed``, or an unknown ``split`` or ``backend`` (each
+            named in the message).
+        TypeError
+            For an ``n`` or ``seed`` that is not an integer, or a ``dtype`` other than
+            float32 and float64.
+        BackendUnavailableError
+            For a ``backend`` named that cannot run here.
 
         Examples
         --------
