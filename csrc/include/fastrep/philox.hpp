@@ -53,6 +53,19 @@ constexpr index_t TILE = 256;
 #define FASTREP_TILE_INLINE inline
 #endif
 
+// gaussian_block's work, the same on every path: G column groups per row, cells = n G
+// (row, group) cells, in `count` tiles of TILE cells; the Philox key from the seed.
+struct Tiles {
+  index_t G, cells, count;
+  std::uint32_t key0, key1;
+  FASTREP_TILE_INLINE Tiles(std::uint64_t seed, index_t n, index_t d)
+      : G((d + 3) / 4), cells(n * G), count((cells + TILE - 1) / TILE), key0(static_cast<std::uint32_t>(seed)),
+        key1(static_cast<std::uint32_t>(seed >> 32)) {}
+  // the first cell of a tile, and how many cells it has
+  FASTREP_TILE_INLINE index_t first(index_t tile) const { return tile * TILE; }
+  FASTREP_TILE_INLINE index_t len(index_t tile) const { return std::min<index_t>(TILE, cells - tile * TILE); }
+};
+
 // The counters of cells t0 .. t0 + len - 1 of a block of rows start.. with G column groups per
 // row (cell t = row G + group): c0 = row's low word, c1 = its high word, c2 = the group.
 FASTREP_TILE_INLINE void tile_counters(std::uint64_t start, index_t G, index_t t0, index_t len, std::uint64_t* c0,
@@ -438,18 +451,16 @@ void gaussian_block(std::uint64_t seed, std::uint32_t stream, std::uint64_t star
     default: break;
   }
 #endif
-  const index_t G = (d + 3) / 4;
-  const index_t cells = n * G;
-  const index_t tiles = (cells + TILE - 1) / TILE;
-  const std::uint32_t key0 = static_cast<std::uint32_t>(seed), key1 = static_cast<std::uint32_t>(seed >> 32);
+  const Tiles tiles(seed, n, d);
+  const index_t G = tiles.G;
   // a team costs more than it saves on a few tiles (the (n, 1) label-noise column)
-  FASTREP_OMP(parallel for schedule(static) if (tiles > 8))
-  for (index_t tile = 0; tile < tiles; ++tile) {
+  FASTREP_OMP(parallel for schedule(static) if (tiles.count > 8))
+  for (index_t tile = 0; tile < tiles.count; ++tile) {
     alignas(64) std::uint64_t c0[TILE], c1[TILE], c2[TILE];
     alignas(64) double z[4][TILE];
-    const index_t t0 = tile * TILE, len = std::min<index_t>(TILE, cells - t0);
+    const index_t t0 = tiles.first(tile), len = tiles.len(tile);
     tile_counters(start, G, t0, len, c0, c1, c2);
-    normals_tile(c0, c1, c2, stream, key0, key1, len, z[0], z[1], z[2], z[3]);
+    normals_tile(c0, c1, c2, stream, tiles.key0, tiles.key1, len, z[0], z[1], z[2], z[3]);
     if (d % 4 == 0) {  // the tile's cells fill out[4 t0, 4 (t0 + len)) in order
       T* o = out + 4 * t0;
       for (index_t k = 0; k < len; ++k) {
