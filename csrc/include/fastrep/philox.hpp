@@ -46,7 +46,7 @@ constexpr std::uint64_t MASK32 = 0xFFFFFFFFu;
 constexpr index_t TILE = 256;
 
 // Inlined into each path's loop (also the SIMD paths' target functions, where GCC otherwise
-// kept the scatter out of line: -12% at d = 37).
+// kept the scatter out of line, which slowed blocks with d % 4 != 0: benchmarks/RESULTS_STREAM.md).
 #if defined(__GNUC__) || defined(__clang__)
 #define FASTREP_TILE_INLINE __attribute__((always_inline)) inline
 #else
@@ -133,7 +133,7 @@ FASTREP_CLONES inline void normals_tile(const std::uint64_t* __restrict c0, cons
 // ---- SIMD paths: the same arithmetic, written out in intrinsics --------------------------------
 //
 // GCC's clones of normals_tile vectorize poorly (a 32 x 32 -> 64-bit product becomes several
-// instructions, and each cell is one long body), at half the explicit code's speed here
+// instructions, and each cell is one long body), well below the explicit code's speed
 // (benchmarks/RESULTS_STREAM.md).
 // philox_lanes.hpp holds that code once for any vector width: W cells are the W 64-bit lanes of
 // the registers from the counters to the stored normals; Philox's products are one vpmuludq
