@@ -11,6 +11,7 @@
 // checked against the formula in long double.
 // Exit status 0 means every check passed; each failure prints one line.
 #include <fastrep/ntk.hpp>
+#include "expect.hpp"
 #include <fastrep/hermite.hpp>  // both, as the extension has them: no clash of names
 
 #include <cmath>
@@ -25,16 +26,9 @@ using fastrep::KernelKind;
 
 namespace {
 
-int failures = 0;
-int checks = 0;
-
-void expect(bool ok, const std::string& what) {
-  ++checks;
-  if (!ok) {
-    ++failures;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-}
+using embed_check::checks;
+using embed_check::expect;
+using embed_check::failures;
 
 // n rows of d: random normals, then row 1 = row 0, row 2 = -row 0, row 3 = 0 (u = 1, u = -1, q = 0
 // with beta = 0), and row 4 = 3 row 0 (u = 1 at another norm).

@@ -166,23 +166,13 @@ FASTREP_NTK_ISA(double, __m512d, pd, _mm512, 512, FASTREP_NTK_X, 0xFF, FASTREP_N
 #undef FASTREP_NTK_ISA
 #undef FASTREP_NTK_PLAIN
 
-// The paths: 0 the portable loop (FASTREP_CLONES), 1 AVX2, 2 AVX-512. ntk_path_override() forces
-// one in tests (-1: the CPU's best); a forced path the CPU lacks falls back to the portable one.
+// The paths: 0 the portable loop (FASTREP_CLONES), 1 AVX2, 2 AVX-512 (simd_path, common.hpp).
+// ntk_path_override() forces one in tests (-1: the CPU's best).
 inline int& ntk_path_override() {
   static int v = -1;
   return v;
 }
-inline bool ntk_path_available(int path) {
-  static const bool avx2 = __builtin_cpu_supports("avx2"), avx512 = __builtin_cpu_supports("avx512f");
-  return path == 0 || (path == 1 && avx2) || (path == 2 && (avx512 || ntk_avx512::emulated));
-}
-inline int ntk_path() {
-  const int o = ntk_path_override();
-  if (o >= 0) return ntk_path_available(o) ? o : 0;
-  // an emulated AVX-512 path (tests) is never chosen on its own
-  if (ntk_path_available(2) && !ntk_avx512::emulated) return 2;
-  return ntk_path_available(1) ? 1 : 0;
-}
+inline int ntk_path() { return simd_path(ntk_path_override(), ntk_avx512::emulated); }
 #else
 #define FASTREP_HAVE_NTK_SIMD 0
 inline int& ntk_path_override() {

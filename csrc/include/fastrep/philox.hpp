@@ -396,24 +396,14 @@ FASTREP_PHILOX_PAIRS(avx512)
 #undef FASTREP_PHILOX_512_FN
 #undef FASTREP_PHILOX_PAIRS
 
-// The paths: 0 the portable one (normals_tile, multiversioned), 1 AVX2, 2 AVX-512.
-// path_override() forces a path in tests (-1: the CPU's best); a forced path the CPU lacks
-// falls back to the portable one. The AVX-512 path needs AVX-512F; the AVX2 path AVX2.
+// The paths: 0 the portable one (normals_tile, multiversioned), 1 AVX2, 2 AVX-512 (simd_path,
+// common.hpp). path_override() forces a path in tests (-1: the CPU's best).
 inline int& path_override() {
   static int v = -1;
   return v;
 }
-inline bool path_available(int path) {
-  static const bool avx2 = __builtin_cpu_supports("avx2"), avx512 = __builtin_cpu_supports("avx512f");
-  return path == 0 || (path == 1 && avx2) || (path == 2 && (avx512 || avx512::emulated));
-}
-inline int use_path() {
-  const int o = path_override();
-  if (o >= 0) return path_available(o) ? o : 0;
-  // an emulated AVX-512 path (tests) is never chosen on its own
-  if (path_available(2) && !avx512::emulated) return 2;
-  return path_available(1) ? 1 : 0;
-}
+inline bool path_available(int path) { return simd_path_available(path, avx512::emulated); }
+inline int use_path() { return simd_path(path_override(), avx512::emulated); }
 #undef FASTREP_PHILOX_W_HELPERS
 #else
 #define FASTREP_HAVE_PHILOX_SIMD 0
