@@ -16,8 +16,9 @@ from ._version import __version__
 from .backend import BackendUnavailableError, backends
 from .hermite import hermite, hermite_features, multi_indices
 
-# The learners subclass scikit-learn's BaseEstimator, whose import costs ~1 s; they (and the
-# rest of the API) load on first use, so `import fastrep` and `fastrep backends` stay fast.
+# The learners subclass scikit-learn's BaseEstimator, whose import is slow
+# (benchmarks/RESULTS_ONESTEP.md, "Importing scikit-learn"); they (and the rest of the API) load
+# on first use, so `import fastrep` and `fastrep backends` stay fast.
 _LAZY = {
     "GaussianStream": "data",
     "JitterWarning": "_kernels",

@@ -81,13 +81,13 @@ def check_allocation(nbytes, *, what: str, argument: str, max_memory=None) -> in
 
 # --- the work arrays a fit reuses: one pool per thread ----------------------------------------
 #
-# A fresh array is fresh pages, and the first touch of a page is paid in page faults: ~0.1 s per
-# GiB on a bare machine, and up to 10 s per GiB in virtual machines whose freed memory goes back
-# to the host (this project's development VM: 320 MB of a kept stream cost 3 s on first touch,
-# 0.04 s when touched again). A fit's large temporaries (the per-chunk products and features, the
-# kept stream rows) are therefore taken from a per-thread pool that outlives the fit, as CuPy's
-# and PyTorch's memory pools do; NumPy has no such pool for large arrays and glibc returns
-# anything above 32 MiB to the kernel at once, so it is written here.
+# A fresh array is fresh pages, and the first touch of a page is paid in page faults, which in
+# virtual machines whose freed memory goes back to the host cost far more than touching it again
+# (benchmarks/RESULTS_ONESTEP.md, "First touch of fresh pages"). A fit's large temporaries (the
+# per-chunk products and features, the kept stream rows) are therefore taken from a per-thread
+# pool that outlives the fit, as CuPy's and PyTorch's memory pools do; NumPy has no such pool
+# for large arrays and glibc returns anything above 32 MiB to the kernel at once, so it is
+# written here.
 
 #: Share of the memory budget (:func:`resolve_max_memory`) that a thread's pool may keep between
 #: fits; above it the pool is emptied when the fit ends.

@@ -180,7 +180,8 @@ def _load(name: str) -> ModuleType:
         return importlib.import_module("fastrep._kernels.reference")
     if name == "cpp":
         # OpenMP's spinning threads fight OpenBLAS's for the same cores between the fused passes
-        # and the BLAS calls (Nystrom was 1.5x slower); libgomp reads this once, when it loads.
+        # and the BLAS calls (the Nystrom CG ran slower, benchmarks/RESULTS_KERNELS.md); libgomp reads
+        # this once, when it loads.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             importlib.import_module("fastrep._ext")

@@ -132,8 +132,8 @@ def symmetrize_lower(xp, A, block: int = 256):
     """Copy the strict lower triangle of the square ``A`` onto its upper one, in place.
 
     Blockwise, so the temporaries are (block, block) and (block, n) whatever n is:
-    ``tril(A) + tril(A, -1).T`` makes three n x n arrays, fresh pages each (0.13 s of a
-    5.6 s canonical fit at m = 1000 here).
+    ``tril(A) + tril(A, -1).T`` makes three n x n arrays, fresh pages each
+    (benchmarks/RESULTS_ONESTEP.md, "Symmetrizing the Gram").
 
     Parameters
     ----------
