@@ -91,11 +91,21 @@ class JitterWarning(RuntimeWarning):
 
     Examples
     --------
-    >>> import warnings, fastrep
-    >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("error", fastrep.JitterWarning)  # a retried factorization raises
-    >>> issubclass(fastrep.JitterWarning, RuntimeWarning)
-    True
+    The jitter schedule every backend's Cholesky shares, on a matrix of rank 1:
+
+    >>> import warnings, numpy as np, fastrep
+    >>> from fastrep._kernels import cholesky_with_jitter
+    >>> A = np.ones((3, 3))
+    >>> def factor(jitter):
+    ...     try:
+    ...         return np.linalg.cholesky(A + jitter * np.eye(3))
+    ...     except np.linalg.LinAlgError:
+    ...         return None
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     L, jitter = cholesky_with_jitter(factor, 3, 1.0, np.finfo(float).eps)
+    >>> caught[0].category is fastrep.JitterWarning, bool(jitter > 0)
+    (True, True)
     """
 
 
