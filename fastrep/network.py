@@ -36,7 +36,7 @@ from ._arrays import place
 from ._memory import check_allocation, scratch
 from ._progress import SILENT, Progress
 from ._stream_cache import StreamSource
-from ._streams import as_stream, validation_rows
+from ._streams import as_stream, named_pass, validation_rows
 from ._validation import (
     MEMORY_RULES,
     RIDGE_RULES,
@@ -347,7 +347,8 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
             yield
 
     def _rows(self, chunks, total, what):
-        return getattr(self, "_progress", SILENT).rows(chunks, total, what)
+        """One pass over ``total`` rows: a stream's short or long pass is refused naming ``what``."""
+        return getattr(self, "_progress", SILENT).rows(named_pass(chunks, what), total, what)
 
     def _fit(self, ctx, src, n, val):
         """Algorithm 1: initialization, label statistics, one step, ridge head."""
@@ -385,8 +386,10 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         for Xc, yc in self._rows(src.chunks(0, n, ctx.chunk), n, "label statistics"):
             sum_y += float(xp.sum(yc, dtype=xp.float64))
             sum_yx += ctx.host(yc @ Xc).astype(np.float64)  # one chunk in dtype, the total in float64
-        if not np.isfinite(sum_y) or not np.all(np.isfinite(sum_yx)):
-            raise ValueError("y contains NaN or inf (the label sums are not finite)")
+        if not np.isfinite(sum_y) or not np.all(np.isfinite(sum_yx)):  # the rows are finite: an overflow
+            what = "sum(y)" if not np.isfinite(sum_y) else "sum(y x)"
+            raise ValueError(f"the label statistics overflow: {what} over the rows is not finite in "
+                             f"{ctx.dtype.name} although X and y are; scale X or y down, or use dtype=float64")
         if self.center:
             self.label_mean_, self.label_linear_ = sum_y / n, (sum_yx / n if linear else np.zeros(d))
         else:

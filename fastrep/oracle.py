@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._memory import check_allocation
-from ._streams import as_stream, validation_rows
+from ._streams import as_stream, named_pass, validation_rows
 from ._validation import (
     MAX_DEGREE,
     MEMORY_RULES,
@@ -131,19 +131,21 @@ class OracleRegressor(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         self._ctx, self.backend_ = ctx, ctx.backend_
         return self
 
-    def _xy(self, X, y, xn="X", yn="y"):
+    def _xy(self, X, y, xn="X", yn="y", d=None):
         dt = check_dtype(self.dtype)
         X = as_float_array(X, xn, ndim=2, dtype=dt)
         y = as_float_array(y, yn, ndim=1, dtype=dt)
         if y.shape[0] != X.shape[0]:
             raise ValueError(f"{yn} has {y.shape[0]} entries but {xn} has {X.shape[0]} rows; they must match")
+        if d is not None and X.shape[1] != d:
+            raise ValueError(f"{xn} has {X.shape[1]} features but the model expects {d}")
         return X, y
 
     def fit(self, X, y, X_val=None, y_val=None):
         """X (n, d), y (n,); optional validation data for ridge='validate'."""
         X, y = self._xy(X, y)
         self._prepare(X.shape[1], X.shape[0])
-        val = None if X_val is None else self._xy(X_val, y_val, "X_val", "y_val")
+        val = None if X_val is None else self._xy(X_val, y_val, "X_val", "y_val", d=X.shape[1])
         c = check_int(self.chunk_size, "chunk_size", low=1)
         n = X.shape[0]
         ctx = context(self.backend, self._FAMILIES, X, y, dtype=self._dtype, chunk=c)
@@ -158,7 +160,7 @@ class OracleRegressor(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         val = validation_rows(stream, n_val) if self.ridge == "validate" else None
         c = check_int(self.chunk_size, "chunk_size", low=1)
         ctx = stream_context(self.backend, self._FAMILIES, stream, dtype=self._dtype, chunk=c)
-        return self._solve(ctx, stream.chunks(0, n, c), n, val)
+        return self._solve(ctx, named_pass(stream.chunks(0, n, c), "Hermite moments"), n, val)
 
     def predict(self, X):
         """(n,) predictions of X's dtype; X (n, d)."""
