@@ -427,6 +427,10 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
                 Gacc = ops.onestep_gradient(Xc, Wd, bd, r, acc=Gacc)
             Gs = ctx.host(Gacc).astype(np.float64) * a_sign[half, None]  # a_j sum_i r_i 1[.] x_i
             if not np.all(np.isfinite(Gs)):
+                if t > 0 and not isinstance(self.eta1, str):  # the residual of the previous step's W
+                    raise ValueError(f"eta1={self.eta1!r} overflows step {t + 1} of {steps}: the network "
+                                     f"of step {t}'s W makes a non-finite gradient in {ctx.dtype.name}; use a "
+                                     "smaller eta1 or eta1='normalized'")
                 raise ValueError("the one-step gradient is not finite (check X and y for overflow)")
             if t == 0:
                 Gs = np.concatenate([Gs, -Gs])
@@ -440,8 +444,28 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
             else:  # W <- -eta1 grad, grad_j = -(2/n) a_j sum_i r_i 1[.] x_i
                 W = float(self.eta1) * (2.0 / n_t) * Gs
                 self.eta1_ = float(self.eta1)
+                self._check_step(W, t, steps, ctx.dtype)
         self.lambda1_ = 1.0 / self.eta1_
         return W, steps == 1
+
+    def _check_step(self, W, t, steps, dtype):
+        """Refuse, naming ``eta1`` and the step, a W = -eta1 grad that its dtype cannot hold."""
+        big = float(np.max(np.abs(W))) if W.size else 0.0
+        if not math.isfinite(big) or big > float(np.finfo(dtype).max):
+            raise ValueError(f"eta1={self.eta1!r} overflows step {t + 1} of {steps}: W = -eta1 grad_W L has "
+                             f"entries of {big:.3g}, beyond {np.dtype(dtype).name}; use a smaller eta1 or "
+                             "eta1='normalized' (mean row norm 1)")
+
+    def _moments_overflow(self, dtype) -> str:
+        """What to blame when the feature moments are not finite although the rows were: a fixed
+        ``eta1`` that made W's rows larger than the normalized step's (mean norm 1), else X."""
+        rms = math.sqrt(float(np.mean(np.sum(np.square(self.W_), axis=1)))) if self.W_.size else 0.0
+        if self._learns_first_layer and not isinstance(self.eta1, str) and not rms <= 1.0:
+            return (f"the features relu(X W^T + b) overflow {dtype.name}: eta1={self.eta1!r} made the rows of W "
+                    f"of mean norm {rms:.3g} after the step (eta1='normalized' makes it 1); use a smaller eta1, "
+                    "eta1='normalized' or dtype=float64")
+        return (f"the features relu(X W^T + b) overflow {dtype.name} (W's rows have mean norm {rms:.3g}): "
+                "X is too large; scale X down or use dtype=float64")
 
     def _ridge_head(self, ctx, data, rows, val):
         """Step 2: Phi^T Phi / n and Phi^T y_hat / n over ``rows``, then the ridge path."""
@@ -456,6 +480,12 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
                 yy += float(xp.sum(xp.astype(yc_hat, xp.float64) ** 2))
             n2 = rows[1] - rows[0]
             G = xp.astype(G, xp.float64)  # stays on the device on the cupy backend
+            if not bool(xp.all(xp.isfinite(G))):
+                raise ValueError(self._moments_overflow(ctx.dtype))
+            if not bool(xp.all(xp.isfinite(h_vec))):
+                raise ValueError(f"Phi^T y_hat overflows {ctx.dtype.name} (the features are finite): the "
+                                 "centred labels y - alpha_hat - beta_hat . x are too large; scale X or y down, "
+                                 "or use dtype=float64")
             symmetrize_lower(xp, G)
             G /= n2
             rhs = xp.astype(h_vec, xp.float64)

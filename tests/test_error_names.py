@@ -56,3 +56,58 @@ def test_bad_validation_rows_are_named_as_given(learner, case):
     msg = str(info.value)
     assert _names(msg, name), msg
     assert not re.search(r"\bInput [Xy]\b|^X has|^X:", msg), msg  # not the training rows' names
+
+
+@pytest.mark.parametrize("steps", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("eta1", [1e20, 1e30, 1e38, 1e100, 1e300])
+def test_an_overflowing_eta1_is_named_not_the_inputs(eta1, dtype, steps):
+    Xs, ys = T.sample(100, 0, dtype=dtype)
+    net = fastrep.OneStepNetwork(width=8, eta1=eta1, dtype=dtype, steps=steps)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the ridge grid's edge, an overflow on the way
+            net.fit(Xs, ys)
+    except ValueError as exc:
+        msg = str(exc)
+        assert _names(msg, "eta1") and "step" in msg, msg
+        assert "inputs" not in msg and "check X" not in msg, msg
+    else:  # a step that fits must predict finite values
+        assert np.all(np.isfinite(net.predict(Xs)))
+
+
+def test_overflowing_inputs_are_still_blamed_on_the_inputs():
+    Xs, ys = T.sample(100, 0, dtype=np.float32)
+    for net in (fastrep.OneStepNetwork(width=8), fastrep.RandomFeaturesRegressor(width=8)):
+        with pytest.raises(ValueError) as info, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            net.fit(Xs * np.float32(1e18), ys)
+        msg = str(info.value)
+        assert _names(msg, "X") and not _names(msg, "eta1"), msg
+
+
+STREAM_LEARNERS = {
+    "OneStepNetwork": lambda: fastrep.OneStepNetwork(width=8),
+    "RandomFeaturesRegressor": lambda: fastrep.RandomFeaturesRegressor(width=8),
+    "OracleRegressor": lambda: fastrep.OracleRegressor(T, dtype=np.float32),
+}
+_S = fastrep.GaussianStream(T, 0)
+#: fit_stream's arguments: (args, kwargs) and the name the message must carry
+BAD_STREAM_ARGS = {
+    "stream": (("rows.csv", 10), {}, "stream"),
+    "n": ((_S, -1), {}, "n"),
+    "n too large for chunks": ((list(_S.chunks(0, 20, 10)), 30), {}, "n"),
+    "n_val": ((_S, 50), {"n_val": 0}, "n_val"),
+    "cache": ((_S, 50), {"cache": "sometimes"}, "cache"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_STREAM_ARGS))
+@pytest.mark.parametrize("learner", list(STREAM_LEARNERS))
+def test_bad_fit_stream_arguments_are_named(learner, case):
+    args, kwargs, name = BAD_STREAM_ARGS[case]
+    if learner == "OracleRegressor" and name == "cache":
+        pytest.skip("the oracle reads its single pass once: it has no cache argument")
+    with pytest.raises((ValueError, TypeError)) as info:
+        STREAM_LEARNERS[learner]().fit_stream(*args, **kwargs)
+    assert _names(str(info.value), name), str(info.value)
