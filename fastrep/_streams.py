@@ -45,6 +45,14 @@ def _float_name(xp, dtype) -> str | None:
     return None
 
 
+def _as_rows(v, dtype, who, i):
+    try:
+        return np.asarray(v, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{who}: chunk {i} must hold arrays of real numbers; got {type(v).__name__} "
+                        f"({exc})") from None
+
+
 class ChunkStream:
     """An iterable of ``(X, y)`` chunks seen through the stream protocol (``d``, ``dtype``,
     ``chunks``; no ``val()``). Made by :func:`as_stream`, which checks every chunk once:
@@ -74,7 +82,9 @@ class ChunkStream:
     def _check(i, chunk, d=None, dtype=None, who="stream"):
         if not (isinstance(chunk, (tuple, list)) and len(chunk) == 2):
             raise TypeError(f"{who}: chunk {i} must be an (X, y) pair; got {type(chunk).__name__}")
-        X, y = (v if hasattr(v, "shape") and hasattr(v, "dtype") else np.asarray(v) for v in chunk)
+        # a list has no dtype of its own: it takes the stream's (the first chunk's: float64)
+        X, y = (v if hasattr(v, "shape") and hasattr(v, "dtype") else _as_rows(v, dtype, who, i)
+                for v in chunk)
         if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
             raise ValueError(
                 f"{who}: chunk {i} must be X (k, d) and y (k,); got X {tuple(X.shape)}, y {tuple(y.shape)}"
@@ -121,8 +131,9 @@ class ChunkStream:
             if pos >= stop:
                 return
         # a re-iterable that holds fewer rows on this pass than it did on the first
-        raise StreamRowsError(f"{self.who}: chunks({start}, {stop}) gave {max(0, pos - start)} rows; expected "
-                              f"{stop - start} (its first pass held {self.n_rows} rows){SAME_ROWS}")
+        got = max(0, pos - start)
+        raise StreamRowsError(f"{self.who}: chunks({start}, {stop}) gave {got} rows; expected {stop - start} "
+                              f"(its first pass held {self.n_rows} rows){SAME_ROWS}")
 
 
 class CheckedStream:
@@ -134,9 +145,15 @@ class CheckedStream:
 
     def __init__(self, stream):
         self._stream = stream
-        self.d = int(stream.d)
-        self.dtype = np.dtype(stream.dtype)
         self.who = f"stream ({type(stream).__name__})"
+        self.d = check_int(stream.d, f"{self.who}.d", low=1)
+        try:
+            dtype = np.dtype(stream.dtype)
+        except TypeError:
+            dtype = None
+        if stream.dtype is None or dtype not in (np.float32, np.float64):
+            raise TypeError(f"{self.who}.dtype must be float32 or float64; got {stream.dtype!r}")
+        self.dtype = dtype
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
@@ -147,12 +164,12 @@ class CheckedStream:
             X, y = ChunkStream._check(i, chunk, self.d, self.dtype, self.who)
             got += int(y.shape[0])
             if got > want:
-                raise StreamRowsError(f"{self.who}: chunks({start}, {stop}, {chunk_size}) gave more than {want} "
-                                      f"rows (rows {start}..{stop - 1} were asked for){SAME_ROWS}")
+                raise StreamRowsError(f"{self.who}: chunks({start}, {stop}, {chunk_size}) gave more than "
+                                      f"{want} rows (rows {start}..{stop - 1} were asked for){SAME_ROWS}")
             yield X, y
         if got != want:
-            raise StreamRowsError(f"{self.who}: chunks({start}, {stop}, {chunk_size}) gave {got} rows; expected "
-                                  f"{want} (rows {start}..{stop - 1}){SAME_ROWS}")
+            raise StreamRowsError(f"{self.who}: chunks({start}, {stop}, {chunk_size}) gave {got} rows; "
+                                  f"expected {want} (rows {start}..{stop - 1}){SAME_ROWS}")
 
 
 class StreamRowsError(ValueError):

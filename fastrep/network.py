@@ -171,11 +171,13 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
 
     def _context(self, dtype, d, *arrays, stream=None):
         """The fit's Context: resolved once, from the data (arrays, or the stream's generator)."""
-        self._check_memory(d, int(self.width), dtype)
         chunk = self.chunk_size or _default_chunk(d, int(self.width), dtype.itemsize)
-        if stream is not None:
-            return stream_context(self.backend, self._families(), stream, dtype=dtype, chunk=chunk)
-        return context(self.backend, self._families(), *arrays, dtype=dtype, chunk=chunk)
+        if stream is not None:  # its first row first: a stream whose d is not its rows' is named
+            ctx = stream_context(self.backend, self._families(), stream, dtype=dtype, chunk=chunk)
+        else:
+            ctx = context(self.backend, self._families(), *arrays, dtype=dtype, chunk=chunk)
+        self._check_memory(d, int(self.width), dtype)
+        return ctx
 
     # ----------------------------------------------------------------- public API
     def fit(self, X, y, X_val=None, y_val=None):
@@ -407,7 +409,8 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         if not np.isfinite(sum_y) or not np.all(np.isfinite(sum_yx)):  # the rows are finite: an overflow
             what = "sum(y)" if not np.isfinite(sum_y) else "sum(y x)"
             raise ValueError(f"the label statistics overflow: {what} over the rows is not finite in "
-                             f"{ctx.dtype.name} although X and y are; scale X or y down, or use dtype=float64")
+                             f"{ctx.dtype.name} although X and y are; scale X or y down, or use "
+                             "dtype=float64")
         if self.center:
             self.label_mean_, self.label_linear_ = sum_y / n, (sum_yx / n if linear else np.zeros(d))
         else:
@@ -447,8 +450,8 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
             if not np.all(np.isfinite(Gs)):
                 if t > 0 and not isinstance(self.eta1, str):  # the residual of the previous step's W
                     raise ValueError(f"eta1={self.eta1!r} overflows step {t + 1} of {steps}: the network "
-                                     f"of step {t}'s W makes a non-finite gradient in {ctx.dtype.name}; use a "
-                                     "smaller eta1 or eta1='normalized'")
+                                     f"of step {t}'s W makes a non-finite gradient in {ctx.dtype.name}; "
+                                     "use a smaller eta1 or eta1='normalized'")
                 raise ValueError("the one-step gradient is not finite (check X and y for overflow)")
             if t == 0:
                 Gs = np.concatenate([Gs, -Gs])
@@ -479,9 +482,9 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         ``eta1`` that made W's rows larger than the normalized step's (mean norm 1), else X."""
         rms = math.sqrt(float(np.mean(np.sum(np.square(self.W_), axis=1)))) if self.W_.size else 0.0
         if self._learns_first_layer and not isinstance(self.eta1, str) and not rms <= 1.0:
-            return (f"the features relu(X W^T + b) overflow {dtype.name}: eta1={self.eta1!r} made the rows of W "
-                    f"of mean norm {rms:.3g} after the step (eta1='normalized' makes it 1); use a smaller eta1, "
-                    "eta1='normalized' or dtype=float64")
+            return (f"the features relu(X W^T + b) overflow {dtype.name}: eta1={self.eta1!r} made the rows "
+                    f"of W of mean norm {rms:.3g} after the step (eta1='normalized' makes it 1); use a "
+                    "smaller eta1, eta1='normalized' or dtype=float64")
         return (f"the features relu(X W^T + b) overflow {dtype.name} (W's rows have mean norm {rms:.3g}): "
                 "X is too large; scale X down or use dtype=float64")
 
@@ -502,8 +505,8 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
                 raise ValueError(self._moments_overflow(ctx.dtype))
             if not bool(xp.all(xp.isfinite(h_vec))):
                 raise ValueError(f"Phi^T y_hat overflows {ctx.dtype.name} (the features are finite): the "
-                                 "centred labels y - alpha_hat - beta_hat . x are too large; scale X or y down, "
-                                 "or use dtype=float64")
+                                 "centred labels y - alpha_hat - beta_hat . x are too large; scale X or y "
+                                 "down, or use dtype=float64")
             symmetrize_lower(xp, G)
             G /= n2
             rhs = xp.astype(h_vec, xp.float64)

@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._memory import check_allocation
-from ._streams import as_stream, named_pass, validation_rows
+from ._streams import as_stream, named_pass, stream_name, validation_rows
 from ._validation import (
     MAX_DEGREE,
     MEMORY_RULES,
@@ -156,6 +156,9 @@ class OracleRegressor(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         """Fit on ``n`` rows of a stream, as :meth:`OneStepNetwork.fit_stream` takes them
         (validation: ``n_val`` fresh rows of its ``val()``, else GCV)."""
         stream, n = as_stream(stream, n, low=1)
+        self.check_params()
+        if stream.d != self.target.d:
+            raise ValueError(f"{stream_name(stream)}.d is {stream.d} but the target has d = {self.target.d}")
         self._prepare(stream.d, n)
         val = validation_rows(stream, n_val) if self.ridge == "validate" else None
         c = check_int(self.chunk_size, "chunk_size", low=1)

@@ -314,3 +314,36 @@ def test_a_streams_validation_rows_are_checked_and_named(bad, words):
                  lambda: fastrep.OracleRegressor(t, chunk_size=64)):
         with pytest.raises(ValueError, match=words):
             make().fit_stream(_Val(bad), 200, n_val=50)
+
+
+@pytest.mark.parametrize("d, dtype, err, words", [
+    (2.5, np.float32, TypeError, r"stream \(Declared\)\.d must be"),
+    (-1, np.float32, ValueError, r"stream \(Declared\)\.d must be"),
+    (5, "nope", TypeError, r"stream \(Declared\)\.dtype must be float32 or float64"),
+    (5, None, TypeError, r"stream \(Declared\)\.dtype must be float32 or float64"),
+    (5, np.int32, TypeError, r"stream \(Declared\)\.dtype must be float32 or float64"),
+    (2**31 - 1, np.float32, ValueError, r"stream \(Declared\): chunk 0 has 5 columns; expected 2147483647"),
+])
+def test_a_stream_objects_d_and_dtype_are_checked_before_any_work(d, dtype, err, words):
+    class Declared(_Hostile):
+        def chunks(self, start, stop, chunk_size):  # rows of 5 columns, whatever d says
+            return _Hostile().chunks(start, stop, chunk_size)
+
+    s = Declared()
+    s.d, s.dtype = d, dtype
+    with pytest.raises(err, match=words):
+        fastrep.OneStepNetwork(width=8, ridge=1e-3).fit_stream(s, 100)
+
+
+def test_chunks_given_as_lists_take_the_streams_dtype():
+    s = _Hostile()
+    rows = [(X.tolist(), y.tolist()) for X, y in s.chunks(0, 60, 20)]
+
+    class Lists(_Hostile):
+        def chunks(self, start, stop, chunk_size):
+            for X, y in super().chunks(start, stop, chunk_size):
+                yield X.tolist(), y.tolist()
+
+    for stream, n in ((Lists(), 60), (rows, None)):
+        X, y = next(as_stream(stream, n)[0].chunks(0, 60, 60))
+        assert X.dtype == (np.float32 if n else np.float64) and y.dtype == X.dtype
