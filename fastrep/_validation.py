@@ -142,7 +142,7 @@ def naming(*names: str):
         # scikit-learn calls its arguments X and y ("Input X contains NaN", "X has 2 features"):
         # say them as the caller named them (X_val, y_val, ...)
         said = msg
-        for theirs, ours in zip(("X", "y"), names):
+        for theirs, ours in zip(("X", "y")[: len(names)], names[:2], strict=True):
             if ours != theirs:
                 said = re.sub(rf"\bInput {theirs}\b|^{theirs}(?=[ ,:])", ours, said)
         if said != msg:
