@@ -218,7 +218,7 @@ def as_stream(stream, n, *, low: int = 2, max_memory=None):
     return wrapped, n
 
 
-def validation_rows(stream, n_val):
+def validation_rows(stream, n_val, max_memory=None):
     """``stream.val().take(n_val)`` when the stream has a validation split, else None (the
     learner then chooses lambda by generalized cross-validation). The rows are checked as a
     chunk is (X ``(n_val, d)``, y ``(n_val,)``, finite), y and X cast to the stream's dtype,
@@ -227,6 +227,8 @@ def validation_rows(stream, n_val):
     if val is None or not callable(val):
         return None
     n_val = check_int(n_val, "n_val", low=1)
+    check_allocation(float(n_val) * (int(stream.d) + 1) * np.dtype(stream.dtype).itemsize * 2,
+                     what=f"{n_val:,} validation rows", argument="n_val", max_memory=max_memory)
     who = f"{stream_name(stream)}: val().take({n_val})"
     rows = val().take(n_val)
     if not (isinstance(rows, (tuple, list)) and len(rows) == 2):

@@ -169,14 +169,15 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         fams = FAMILIES["OneStepNetwork" if self._learns_first_layer else "RandomFeaturesRegressor"]
         return {k: v for k, v in fams.items() if k != "stream"}
 
-    def _context(self, dtype, d, *arrays, stream=None):
-        """The fit's Context: resolved once, from the data (arrays, or the stream's generator)."""
-        chunk = self.chunk_size or _default_chunk(d, int(self.width), dtype.itemsize)
+    def _context(self, dtype, d, n, *arrays, stream=None):
+        """The fit's Context: resolved once, from the data (arrays, or the stream's generator).
+        Its chunk is ``chunk_size`` (or the default) but never more than the n rows of the fit."""
+        chunk = min(self.chunk_size or _default_chunk(d, int(self.width), dtype.itemsize), n)
         if stream is not None:  # its first row first: a stream whose d is not its rows' is named
             ctx = stream_context(self.backend, self._families(), stream, dtype=dtype, chunk=chunk)
         else:
             ctx = context(self.backend, self._families(), *arrays, dtype=dtype, chunk=chunk)
-        self._check_memory(d, int(self.width), dtype)
+        self._check_memory(d, int(self.width), dtype, chunk)
         return ctx
 
     # ----------------------------------------------------------------- public API
@@ -191,7 +192,7 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         _, dtype = self._check_params()
         X, y = self._validate_xy(X, y, "X", "y", reset=True)
         val = self._validate_val(X_val, y_val)
-        ctx = self._context(dtype, X.shape[1], X, y)
+        ctx = self._context(dtype, X.shape[1], X.shape[0], X, y)
         self.stream_cache_ = None  # in-memory data: no stream
         return self._fit(ctx, _ArraySource(X, y), X.shape[0], val)
 
@@ -224,11 +225,11 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
             raise ValueError(f"stream.dtype is {np.dtype(stream.dtype)} but the model's dtype is {dtype}")
         src = StreamSource(stream, n, cache, max_memory=self.max_memory)
         if val is None and self.ridge == "validate":
-            val = validation_rows(stream, n_val)  # None without val(): GCV
+            val = validation_rows(stream, n_val, self.max_memory)  # None without val(): GCV
         if val is not None:
             val = self._validate_xy(val[0], val[1], "X_val", "y_val", reset=False, d=stream.d)
         self.n_features_in_ = stream.d
-        ctx = self._context(dtype, stream.d, stream=stream)
+        ctx = self._context(dtype, stream.d, n, stream=stream)
         self._fit(ctx, src.keep_in(ctx.xp), n, val)
         self.stream_cache_ = src.mode
         return self
@@ -342,15 +343,17 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         return {"W": np.concatenate([W_half, W_half]), "b": np.concatenate([b_half, b_half]),
                 "a": np.concatenate([a_half, -a_half])}
 
-    def _check_memory(self, d, width, dtype):
-        """Refuse, naming ``width``, a network whose weights, moments and chunks do not fit the budget."""
-        chunk = self.chunk_size or _default_chunk(d, width, dtype.itemsize)
+    def _check_memory(self, d, width, dtype, chunk):
+        """Refuse, naming ``width`` (or ``chunk_size`` when the chunk is most of it), a network whose
+        weights, moments and chunks do not fit the budget."""
         # W and its gradient in float64 (init, step, concatenation: about 4 (m, d)), the (m, m)
         # moments with their float64 copy, symmetrization and eigendecomposition (about 6),
         # and a chunk's products and features in dtype
-        nbytes = 8.0 * width * d * 4 + 8.0 * width * width * 6 + 2.0 * chunk * (d + 2 * width) * dtype.itemsize
-        check_allocation(nbytes, what=f"a width-{width} network on d = {d} inputs", argument="width",
-                         max_memory=self.max_memory)
+        weights = 8.0 * width * d * 4 + 8.0 * width * width * 6
+        rows = 2.0 * chunk * (d + 2 * width) * dtype.itemsize
+        argument = "chunk_size" if self.chunk_size is not None and rows > weights else "width"
+        check_allocation(weights + rows, argument=argument, max_memory=self.max_memory,
+                         what=f"a width-{width} network on d = {d} inputs, {chunk:,} rows a chunk")
 
     def _stages(self, n):
         """Sample ranges of step 1 and of the ridge head: halves with ``split``, else all n twice."""
@@ -426,6 +429,8 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
     def _one_step(self, ctx, data, rows, init):
         """W after `steps` large steps with weight decay 1/eta1 (so W <- -eta1 grad each step)."""
         ops, steps = ctx["onestep"], self.steps
+        if steps > rows[1] - rows[0]:  # before the (steps + 1) bounds are made
+            raise ValueError(f"steps={steps} needs at least {steps} stage-1 samples; got {rows[1] - rows[0]}")
         bounds = np.linspace(rows[0], rows[1], steps + 1).astype(int)
         if np.any(np.diff(bounds) < 1):
             raise ValueError(f"steps={steps} needs at least {steps} stage-1 samples; got {rows[1] - rows[0]}")
@@ -554,7 +559,7 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         validate_params({"rebias": rebias, "seed": seed}, REFIT_RULES)
         X, y = self._validate_xy(X, y, "X", "y", reset=False)
         val = self._validate_val(X_val, y_val)
-        ctx = self._context(dtype, self.n_features_in_, X, y)
+        ctx = self._context(dtype, self.n_features_in_, X.shape[0], X, y)
         return self._refit(ctx, _ArraySource(X, y), X.shape[0], val, rebias, seed)
 
     def refit_stream(self, stream, n=None, *, n_val=10_000, rebias=True, seed=None, cache="auto"):
@@ -568,8 +573,8 @@ class _TwoLayerBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         if stream.d != self.n_features_in_:
             raise ValueError(f"stream.d is {stream.d} but the model was fitted with d = {self.n_features_in_}")
         src = StreamSource(stream, n, cache, max_memory=self.max_memory)
-        val = validation_rows(stream, n_val) if self.ridge == "validate" else None
-        ctx = self._context(dtype, stream.d, stream=stream)
+        val = validation_rows(stream, n_val, self.max_memory) if self.ridge == "validate" else None
+        ctx = self._context(dtype, stream.d, n, stream=stream)
         self._refit(ctx, src.keep_in(ctx.xp), n, val, rebias, seed)
         self.stream_cache_ = src.mode
         return self

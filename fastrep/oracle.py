@@ -160,7 +160,7 @@ class OracleRegressor(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         if stream.d != self.target.d:
             raise ValueError(f"{stream_name(stream)}.d is {stream.d} but the target has d = {self.target.d}")
         self._prepare(stream.d, n)
-        val = validation_rows(stream, n_val) if self.ridge == "validate" else None
+        val = validation_rows(stream, n_val, self.max_memory) if self.ridge == "validate" else None
         c = check_int(self.chunk_size, "chunk_size", low=1)
         ctx = stream_context(self.backend, self._FAMILIES, stream, dtype=self._dtype, chunk=c)
         return self._solve(ctx, named_pass(stream.chunks(0, n, c), "Hermite moments"), n, val)
