@@ -454,9 +454,9 @@ def toml_value(v) -> str:
     raise TypeError(type(v))
 
 
-def case_cli_spec(changes):
-    """``fastrep sweep SPEC --dry-run`` on BASE_SPEC with ``changes`` ({dotted key: value, or
-    None to delete}): exit 0 or 2, and never a traceback."""
+def case_cli_spec(changes, options=()):
+    """``fastrep sweep SPEC --dry-run [options]`` on BASE_SPEC with ``changes`` ({dotted key:
+    value, or None to delete}): exit 0 or 2, and never a traceback."""
     import contextlib
     import io
     from pathlib import Path
@@ -479,7 +479,8 @@ def case_cli_spec(changes):
         out, err = io.StringIO(), io.StringIO()
         try:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                code = main(["sweep", str(path), "--dry-run", "--store", str(Path(tmp) / "store.sqlite")])
+                code = main(["sweep", str(path), "--dry-run", "--store", str(Path(tmp) / "store.sqlite"),
+                             *options])
         except SystemExit as exc:
             code = exc.code
         except BaseException as exc:  # noqa: BLE001 - main must turn every error into an exit status
@@ -834,7 +835,16 @@ def cli_spec_case(draw):
     for _ in range(draw(st.integers(1, 3))):
         key = draw(st.sampled_from(SPEC_KEYS))
         changes[key] = draw(st.one_of(toml_values, toml_values, st.none()))
-    return case_cli_spec, (changes,)
+    options = []
+    for flag in draw(st.lists(st.sampled_from(["--workers", "--threads", "--as", "--scheduler", "--serial",
+                                               "--yes"]), max_size=2, unique=True)):
+        if flag in ("--serial", "--yes"):
+            options.append(flag)
+        else:
+            options += [flag, draw(st.one_of(st.sampled_from(["1", "0", "-1", "1000000", str(2**64), "nan", "",
+                                                              "x", "tcp://", "new-name", "a/b", "4.5"]),
+                                              st.integers(-5, 300).map(str)))]
+    return case_cli_spec, (changes, tuple(options))
 
 
 # ---- verdicts ---------------------------------------------------------------------------------
