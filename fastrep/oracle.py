@@ -74,10 +74,16 @@ class OracleRegressor(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         "max_memory": MEMORY_RULES,
     }
 
-    def _features(self, ctx, X):
+    def _features(self, ctx, X, name="X"):
         from .targets import hermite_projection
 
-        return hermite_projection(X, self.target.U, self.alphas_, backend=ctx["hermite"].name)
+        try:
+            return hermite_projection(X, self.target.U, self.alphas_, backend=ctx["hermite"].name)
+        except ValueError as exc:  # hermite_features names its own argument, Z = X U^T
+            if "overflow" not in str(exc):
+                raise
+            raise ValueError(f"{name} is too large: the Hermite features h_alpha(U x) of its rows overflow "
+                             f"{X.dtype}; scale {name} down (Gaussian data stays below |x| = 10)") from None
 
     def check_fit(self, d: int, n: int = 1) -> int:
         """Check the parameters (:meth:`check_params`) and what a fit on ``n`` rows of ``d``
@@ -121,7 +127,7 @@ class OracleRegressor(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         self.ridge_path_ = None
         if ridge == "validate":
             if val is not None:
-                Hv = xp.astype(self._features(ctx, val[0]), xp.float64)
+                Hv = xp.astype(self._features(ctx, val[0], "X_val"), xp.float64)
                 ridge, scores = er.select(Hv, xp.astype(val[1], xp.float64), lambda_grid())
             else:
                 ridge, scores = er.gcv(n, yy, lambda_grid())

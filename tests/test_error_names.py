@@ -37,6 +37,7 @@ BAD_VAL = {
     "X_val 1-D": ((XV[:, 0], YV), "X_val"),
     "X_val strings": (("abc", YV), "X_val"),
     "y_val with inf": ((XV, _with(YV, 0, np.inf)), "y_val"),
+    "X_val overflowing": ((XV * 1e300, YV), "X_val"),
     "y_val short": ((XV, YV[:5]), "y_val"),
 }
 
