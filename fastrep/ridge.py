@@ -232,8 +232,8 @@ class EigenRidge:
             count += y.shape[0]
         mse = sq / count
         if not np.any(np.isfinite(mse)):  # argmin would pick the grid's first lambda, silently
-            raise ValueError("X_val, y_val: the validation error is not finite for any lambda (the validation "
-                             "predictions or labels overflow float64); scale X_val and y_val down")
+            raise ValueError("X_val, y_val: the validation error is not finite for any lambda (the "
+                             "validation predictions or labels overflow float64); scale X_val and y_val down")
         return float(lams[int(np.nanargmin(np.where(np.isfinite(mse), mse, np.inf)))]), mse
 
     def gcv(self, n: int, y_sq_sum: float, lams=None, *, kernel: bool = False):
