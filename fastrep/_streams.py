@@ -13,6 +13,12 @@ A **stream** is any object with
   ``X_val``), unless ``val=(X_val, y_val)`` is given;
 * optionally ``target``: a :class:`fastrep.MultiIndexTarget` (for the degenerate-target warning).
 
+Every chunk is checked where it enters (a pair of arrays, X ``(k, d)`` of the stream's dtype,
+y ``(k,)`` cast to it, both finite; named ``stream (TheClass): chunk i``), and the rows of every
+``chunks(start, stop, size)`` call are counted: a pass that gives more or fewer than
+``stop - start`` rows is refused (:class:`StreamRowsError`, naming the stream, the range and the
+learner's pass), never fitted as if it had them.
+
 An **iterable of chunks** (a list of ``(X, y)`` pairs, a generator, ...) is read as a stream
 whose rows are the chunks' rows in order; ``n=None`` takes them all. A one-pass iterator (a
 generator) is kept in memory after its first pass, within the memory budget of
