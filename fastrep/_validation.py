@@ -138,9 +138,17 @@ def naming(*names: str):
         yield
     except (ValueError, TypeError) as exc:
         msg = str(exc)
+        cls = ValueError if isinstance(exc, ValueError) else TypeError
+        # scikit-learn calls its arguments X and y ("Input X contains NaN", "X has 2 features"):
+        # say them as the caller named them (X_val, y_val, ...)
+        said = msg
+        for theirs, ours in zip(("X", "y")[: len(names)], names[:2], strict=True):
+            if ours != theirs:
+                said = re.sub(rf"\bInput {theirs}\b|^{theirs}(?=[ ,:])", ours, said)
+        if said != msg:
+            raise cls(said) from exc
         if any(re.search(rf"(?<![A-Za-z0-9_]){re.escape(n)}(?![A-Za-z0-9_])", msg) for n in names):
             raise
-        cls = ValueError if isinstance(exc, ValueError) else TypeError
         raise cls(f"{', '.join(names)}: {msg}") from exc
 
 

@@ -145,14 +145,14 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         return int(max(1, min(want, n_rows, budget_left // row_bytes)))
 
     # ----- validation ------------------------------------------------------------------------
-    def _validate_x(self, X):
+    def _validate_x(self, X, name="X"):
         """X (n, d) with the d seen at fit, in its own library: scikit-learn's checks for host data."""
         if place(X).on_host:
-            with naming("X"):
+            with naming(name):
                 return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        X = as_float_array(X, "X", ndim=2)
+        X = as_float_array(X, name, ndim=2)
         if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+            raise ValueError(f"{name} has {X.shape[1]} features, but {type(self).__name__} is expecting "
                              f"{self.n_features_in_} features as input")
         return X
 
@@ -260,7 +260,7 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together")
         if X_val is not None:
-            X_val = ctx.asarray(self._validate_x(X_val))
+            X_val = ctx.asarray(self._validate_x(X_val, "X_val"))
             check_kernel_scale(X_val, beta, dtype, "X_val")
             y_val = ctx.asarray(as_float_array(y_val, "y_val", finite=False), np.float64)
             if tuple(y_val.shape) != (X_val.shape[0],):

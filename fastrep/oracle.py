@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._memory import check_allocation
-from ._streams import as_stream, validation_rows
+from ._streams import as_stream, named_pass, stream_name, validation_rows
 from ._validation import (
     MAX_DEGREE,
     MEMORY_RULES,
@@ -113,10 +113,16 @@ class OracleRegressor(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         "max_memory": MEMORY_RULES,
     }
 
-    def _features(self, ctx, X):
+    def _features(self, ctx, X, name="X"):
         from .targets import hermite_projection
 
-        return hermite_projection(X, self.target.U, self.alphas_, backend=ctx["hermite"].name)
+        try:
+            return hermite_projection(X, self.target.U, self.alphas_, backend=ctx["hermite"].name)
+        except ValueError as exc:  # hermite_features names its own argument, Z = X U^T
+            if "overflow" not in str(exc):
+                raise
+            raise ValueError(f"{name} is too large: the Hermite features h_alpha(U x) of its rows overflow "
+                             f"{X.dtype}; scale {name} down (Gaussian data stays below |x| = 10)") from None
 
     def check_fit(self, d: int, n: int = 1) -> int:
         """Check the parameters and what a fit on ``n`` rows of ``d`` features would need, before fitting.
@@ -189,7 +195,7 @@ class OracleRegressor(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         self.ridge_path_ = None
         if ridge == "validate":
             if val is not None:
-                Hv = xp.astype(self._features(ctx, val[0]), xp.float64)
+                Hv = xp.astype(self._features(ctx, val[0], "X_val"), xp.float64)
                 ridge, scores = er.select(Hv, xp.astype(val[1], xp.float64), lambda_grid())
             else:
                 ridge, scores = er.gcv(n, yy, lambda_grid())
@@ -199,12 +205,14 @@ class OracleRegressor(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         self._ctx, self.backend_ = ctx, ctx.backend_
         return self
 
-    def _xy(self, X, y, xn="X", yn="y"):
+    def _xy(self, X, y, xn="X", yn="y", d=None):
         dt = check_dtype(self.dtype)
         X = as_float_array(X, xn, ndim=2, dtype=dt)
         y = as_float_array(y, yn, ndim=1, dtype=dt)
         if y.shape[0] != X.shape[0]:
             raise ValueError(f"{yn} has {y.shape[0]} entries but {xn} has {X.shape[0]} rows; they must match")
+        if d is not None and X.shape[1] != d:
+            raise ValueError(f"{xn} has {X.shape[1]} features but the model expects {d}")
         return X, y
 
     def fit(self, X, y, X_val=None, y_val=None):
@@ -233,7 +241,7 @@ class OracleRegressor(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         """
         X, y = self._xy(X, y)
         self._prepare(X.shape[1], X.shape[0])
-        val = None if X_val is None else self._xy(X_val, y_val, "X_val", "y_val")
+        val = None if X_val is None else self._xy(X_val, y_val, "X_val", "y_val", d=X.shape[1])
         c = check_int(self.chunk_size, "chunk_size", low=1)
         n = X.shape[0]
         ctx = context(self.backend, self._FAMILIES, X, y, dtype=self._dtype, chunk=c)
@@ -267,11 +275,14 @@ class OracleRegressor(RuleChecked, Portable, RegressorMixin, BaseEstimator):
             If ``stream`` follows neither form.
         """
         stream, n = as_stream(stream, n, low=1)
+        self.check_params()
+        if stream.d != self.target.d:
+            raise ValueError(f"{stream_name(stream)}.d is {stream.d} but the target has d = {self.target.d}")
         self._prepare(stream.d, n)
-        val = validation_rows(stream, n_val) if self.ridge == "validate" else None
+        val = validation_rows(stream, n_val, self.max_memory) if self.ridge == "validate" else None
         c = check_int(self.chunk_size, "chunk_size", low=1)
         ctx = stream_context(self.backend, self._FAMILIES, stream, dtype=self._dtype, chunk=c)
-        return self._solve(ctx, stream.chunks(0, n, c), n, val)
+        return self._solve(ctx, named_pass(stream.chunks(0, n, c), "Hermite moments"), n, val)
 
     def predict(self, X):
         """Predict.

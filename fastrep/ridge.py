@@ -480,7 +480,10 @@ class EigenRidge:
             sq += self._place.host(xp.sum((preds - y[None, :]) ** 2, axis=1))
             count += y.shape[0]
         mse = sq / count
-        return float(lams[int(np.argmin(mse))]), mse
+        if not np.any(np.isfinite(mse)):  # argmin would pick the grid's first lambda, silently
+            raise ValueError("X_val, y_val: the validation error is not finite for any lambda (the "
+                             "validation predictions or labels overflow float64); scale X_val and y_val down")
+        return float(lams[int(np.nanargmin(np.where(np.isfinite(mse), mse, np.inf)))]), mse
 
     def gcv(self, n: int, y_sq_sum: float, lams=None, *, kernel: bool = False):
         """Generalized cross-validation from the same eigendecomposition (:func:`gcv_scores`).

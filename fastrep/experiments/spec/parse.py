@@ -83,7 +83,7 @@ def _parse(raw: dict) -> SweepSpec:
             raise SpecError(key, "must be a table of options")
         table = dict(table)
         method = table.pop("method", label)
-        if method not in METHODS:
+        if not isinstance(method, str) or method not in METHODS:
             raise SpecError(
                 key if "method" not in methods_raw[label] else f"{key}.method",
                 f"unknown method {method!r}; known: {', '.join(sorted(METHODS))}",

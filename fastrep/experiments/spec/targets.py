@@ -33,7 +33,7 @@ def _normalize_target(t, key: str = "target") -> dict:
     out["noise"] = float(noise)
     if "preset" in t:
         preset = t["preset"]
-        if preset not in TARGET_PRESETS:
+        if not isinstance(preset, str) or preset not in TARGET_PRESETS:
             raise SpecError(
                 f"{key}.preset", f"unknown preset {preset!r}; known: {', '.join(sorted(TARGET_PRESETS))}"
             )
