@@ -3,6 +3,7 @@
     python benchmarks/compare_gram.py            # the fit's shapes (16384-row chunks), float32 and float64
     python benchmarks/compare_gram.py --quick    # smaller shapes, for a smoke test
     python benchmarks/compare_gram.py --only ntk # one section: gram, ntk or thin
+    python benchmarks/compare_gram.py --only ntk --n 8192 --d 128   # other sizes
 
 In one process, the candidates of each shape run in alternation (A, B, C, A, B, C, ...) and the
 table gives the median of ``--repeats`` rounds, so a loaded machine slows every candidate alike.
@@ -158,9 +159,12 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--only", choices=("gram", "ntk", "thin"), default=None)
+    ap.add_argument("--n", type=int, default=None, help="rows (default 16384; 4096 with --quick)")
+    ap.add_argument("--d", type=int, nargs="+", default=None,
+                    help="input dimensions of the NTK block (default 64 128 256; 128 with --quick)")
     args = ap.parse_args(argv)
     print(f"machine: {machine()}\n{blas_setting()}\nload average before: {os.getloadavg()}\n")
-    n = 4096 if args.quick else 16384
+    n = args.n if args.n is not None else 4096 if args.quick else 16384
     dtypes = (np.float32,) if args.quick else (np.float32, np.float64)
     if args.only in (None, "gram"):
         ms = (500,) if args.quick else (500, 1000, 2000)
@@ -169,7 +173,7 @@ def main(argv=None):
         print(f"load average: {os.getloadavg()}\n")
     if args.only in (None, "ntk"):
         heads = ["shape", "route", "ms (median)", "GFLOP/s (2 n^2 d)", "x GEMM"]
-        ds = (128,) if args.quick else (64, 128, 256)
+        ds = args.d if args.d is not None else (128,) if args.quick else (64, 128, 256)
         print(md_table(heads, [r for d in ds for r in ntk_rows(n, d, args.repeats)]))
         print(f"load average: {os.getloadavg()}\n")
     if args.only in (None, "thin"):

@@ -1,7 +1,11 @@
 """fastrep: feature learning against kernels at large input dimension.
 
-Public API (re-exported here): Hermite features and the backend layer; the targets,
-learners, kernels and experiments are documented in the README.
+Public API (re-exported here): the targets and their data streams, the learners (Algorithm 1,
+random features, the NTK and NNGP kernels, the oracle), transfer, Hermite features, the
+backend layer and the memory budget; ``fastrep.experiments`` runs sweeps. Every public name is
+documented in the API reference of fastrep's documentation site, built from ``docs/``
+(``python -m sphinx -W -b html docs docs/_build/html``), which also holds the user guide
+and a gallery of examples.
 """
 
 from importlib import import_module
@@ -12,8 +16,9 @@ from ._version import __version__
 from .backend import BackendUnavailableError, backends
 from .hermite import hermite, hermite_features, multi_indices
 
-# The learners subclass scikit-learn's BaseEstimator, whose import costs ~1 s; they (and the
-# rest of the API) load on first use, so `import fastrep` and `fastrep backends` stay fast.
+# The learners subclass scikit-learn's BaseEstimator, whose import is slow
+# (benchmarks/RESULTS_ONESTEP.md, "Importing scikit-learn"); they (and the rest of the API) load
+# on first use, so `import fastrep` and `fastrep backends` stay fast.
 _LAZY = {
     "GaussianStream": "data",
     "JitterWarning": "_kernels",

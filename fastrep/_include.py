@@ -7,9 +7,27 @@ from pathlib import Path
 
 
 def get_include() -> str:
-    """The folder holding fastrep's C++ headers (``#include <fastrep/philox.hpp>``), as
-    ``numpy.get_include()`` does: ``fastrep/include`` in an installed package, ``csrc/include``
-    in a source checkout (an editable install)."""
+    """The folder holding fastrep's C++ headers (``#include <fastrep/philox.hpp>``).
+
+    As ``numpy.get_include()`` does for NumPy: ``fastrep/include`` in an installed package,
+    ``csrc/include`` in a source checkout (an editable install).
+
+    Returns
+    -------
+    str
+        The absolute path of the folder, to pass to a compiler as ``-I``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the headers are neither installed next to the package nor in a source checkout.
+
+    Examples
+    --------
+    >>> import os, fastrep
+    >>> os.path.isfile(os.path.join(fastrep.get_include(), "fastrep", "philox.hpp"))
+    True
+    """
     here = Path(__file__).resolve().parent
     for folder in (here / "include", here.parent / "csrc" / "include"):
         if (folder / "fastrep").is_dir():

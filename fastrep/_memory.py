@@ -81,13 +81,13 @@ def check_allocation(nbytes, *, what: str, argument: str, max_memory=None) -> in
 
 # --- the work arrays a fit reuses: one pool per thread ----------------------------------------
 #
-# A fresh array is fresh pages, and the first touch of a page is paid in page faults: ~0.1 s per
-# GiB on a bare machine, and up to 10 s per GiB in virtual machines whose freed memory goes back
-# to the host (this project's development VM: 320 MB of a kept stream cost 3 s on first touch,
-# 0.04 s when touched again). A fit's large temporaries (the per-chunk products and features, the
-# kept stream rows) are therefore taken from a per-thread pool that outlives the fit, as CuPy's
-# and PyTorch's memory pools do; NumPy has no such pool for large arrays and glibc returns
-# anything above 32 MiB to the kernel at once, so it is written here.
+# A fresh array is fresh pages, and the first touch of a page is paid in page faults, which in
+# virtual machines whose freed memory goes back to the host cost far more than touching it again
+# (benchmarks/RESULTS_ONESTEP.md, "First touch of fresh pages"). A fit's large temporaries (the
+# per-chunk products and features, the kept stream rows) are therefore taken from a per-thread
+# pool that outlives the fit, as CuPy's and PyTorch's memory pools do; NumPy has no such pool
+# for large arrays and glibc returns anything above 32 MiB to the kernel at once, so it is
+# written here.
 
 #: Share of the memory budget (:func:`resolve_max_memory`) that a thread's pool may keep between
 #: fits; above it the pool is emptied when the fit ends.
@@ -158,13 +158,51 @@ def scratch(xp, name: str, shape: tuple, dtype, *, exclusive: bool = False):
 
 
 def kept_bytes() -> int:
-    """Bytes this thread's pool keeps between fits (NumPy arrays only: see :func:`workspace`)."""
+    """The bytes this thread's pool of work arrays keeps between fits.
+
+    A fit's large work arrays (kept stream rows, per-chunk products and features) stay in a
+    per-thread pool for the next fit, within a quarter of the memory budget
+    (``FASTREP_KEEP_WORKSPACE=0`` turns the pool off). Only NumPy arrays are counted.
+
+    Returns
+    -------
+    int
+        Bytes held by this thread's pool.
+
+    See Also
+    --------
+    release_memory : empty the pool.
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> fastrep.release_memory() >= 0 and fastrep.kept_bytes() == 0
+    True
+    """
     return sum(int(a.nbytes) for k, a in _arrays().items() if k[1] == "numpy")
 
 
 def release_memory() -> int:
-    """Empty this thread's pool of work arrays (kept between fits, see :func:`workspace`);
-    returns the bytes released. Other threads' pools are theirs to release."""
+    """Empty this thread's pool of work arrays (kept between fits) and return the bytes released.
+
+    Other threads' pools are theirs to release. Results never depend on the pool.
+
+    Returns
+    -------
+    int
+        The bytes released.
+
+    See Also
+    --------
+    kept_bytes : what the pool holds.
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> freed = fastrep.release_memory()
+    >>> fastrep.kept_bytes()
+    0
+    """
     n = kept_bytes()
     _POOL.arrays = {}
     return n

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
 import re
 import types
@@ -137,9 +138,17 @@ def naming(*names: str):
         yield
     except (ValueError, TypeError) as exc:
         msg = str(exc)
+        cls = ValueError if isinstance(exc, ValueError) else TypeError
+        # scikit-learn calls its arguments X and y ("Input X contains NaN", "X has 2 features"):
+        # say them as the caller named them (X_val, y_val, ...)
+        said = msg
+        for theirs, ours in zip(("X", "y")[: len(names)], names[:2], strict=True):
+            if ours != theirs:
+                said = re.sub(rf"\bInput {theirs}\b|^{theirs}(?=[ ,:])", ours, said)
+        if said != msg:
+            raise cls(said) from exc
         if any(re.search(rf"(?<![A-Za-z0-9_]){re.escape(n)}(?![A-Za-z0-9_])", msg) for n in names):
             raise
-        cls = ValueError if isinstance(exc, ValueError) else TypeError
         raise cls(f"{', '.join(names)}: {msg}") from exc
 
 
@@ -273,3 +282,338 @@ def public_init(cls):
     new.__doc__, new.__qualname__, new.__module__ = init.__doc__, qualname, cls.__module__
     cls.__init__ = new
     return cls
+
+
+# --------------------------------------------------------------------------- parameter rules
+#
+# The vocabulary of the rule tables (modelled on scikit-learn's ``_parameter_constraints``):
+# every learner declares ``_parameter_rules = {name: [rule, ...]}``, a value is valid when one
+# rule of its list accepts it, and :func:`validate_params` is the one function that checks a
+# table. Theory functions and the sweep runner check their arguments with the same rules.
+
+
+class ParameterError(Exception):
+    """Mixin of the errors :func:`validate_params` raises: ``parameter`` names the argument."""
+
+    parameter: str | None = None
+
+
+class ParameterValueError(ParameterError, ValueError):
+    """A parameter of the right type outside its rules (a bound, an option, a parity)."""
+
+    def __init__(self, parameter, message):
+        self.parameter = parameter
+        super().__init__(message)
+
+
+class ParameterTypeError(ParameterError, TypeError):
+    """A parameter of a type none of its rules takes."""
+
+    def __init__(self, parameter, message):
+        self.parameter = parameter
+        super().__init__(message)
+
+
+class ParameterMemoryError(ParameterError, MemoryError):
+    """A parameter whose allocation does not fit the memory budget."""
+
+    def __init__(self, parameter, message):
+        self.parameter = parameter
+        super().__init__(message)
+
+
+class Rule:
+    """One accepted form of a parameter. ``matches``: the value has the rule's type;
+    ``accepts``: it satisfies the rule; ``desc``: the rule in words ("an integer >= 1")."""
+
+    desc = "?"
+
+    def matches(self, value) -> bool:
+        return self.accepts(value)
+
+    def accepts(self, value) -> bool:  # pragma: no cover - every rule overrides it
+        raise NotImplementedError
+
+    def problem(self, value) -> str:
+        """What to say about a value this rule ``matches`` but does not accept."""
+        return self.desc
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.desc})"
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _num(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+class Interval(Rule):
+    """Numbers of ``kind`` (``"integer"`` or ``"real"``; a real is finite) between ``left`` and
+    ``right`` (None: unbounded), ``closed`` at ``"left"``, ``"right"``, ``"both"`` or ``"neither"``.
+    ``multiple_of``: integers must also be a multiple of it (``why`` says why)."""
+
+    def __init__(self, kind, left=None, right=None, *, closed="both", multiple_of=None, why="", desc=None):
+        if kind not in ("integer", "real"):
+            raise ValueError(f"kind must be 'integer' or 'real'; got {kind!r}")
+        if closed not in ("left", "right", "both", "neither"):
+            raise ValueError(f"closed must be 'left', 'right', 'both' or 'neither'; got {closed!r}")
+        self.kind, self.left, self.right, self.closed = kind, left, right, closed
+        self.multiple_of, self.why = multiple_of, why
+        self.custom, self.desc = desc is not None, desc or self._describe()
+
+    def _describe(self):
+        lo_in, hi_in = self.closed in ("left", "both"), self.closed in ("right", "both")
+        lo, hi = self.left, self.right
+        if self.kind == "integer":
+            what = "an even integer" if self.multiple_of == 2 else "an integer"
+            if self.multiple_of not in (None, 2):
+                what = f"an integer multiple of {self.multiple_of}"
+        else:
+            if lo == 0 and not lo_in and hi is None:
+                return "a positive number"
+            what = "a finite number" if hi is None else "a number"
+        if lo is not None and hi is not None:
+            return f"{what} in {'[' if lo_in else '('}{_num(lo)}, {_num(hi)}{']' if hi_in else ')'}"
+        if lo is not None:
+            return f"{what} {'>=' if lo_in else '>'} {_num(lo)}"
+        if hi is not None:
+            return f"{what} {'<=' if hi_in else '<'} {_num(hi)}"
+        return what
+
+    def matches(self, value):
+        return _is_int(value) if self.kind == "integer" else _is_real(value)
+
+    def _low_ok(self, v):
+        return self.left is None or (v >= self.left if self.closed in ("left", "both") else v > self.left)
+
+    def _high_ok(self, v):
+        return self.right is None or (v <= self.right if self.closed in ("right", "both") else v < self.right)
+
+    def accepts(self, value):
+        if not self.matches(value):
+            return False
+        if self.kind == "real" and not math.isfinite(float(value)):
+            return False
+        if self.multiple_of is not None and int(value) % self.multiple_of:
+            return False
+        return self._low_ok(value) and self._high_ok(value)
+
+    def problem(self, value):
+        if self.custom:
+            return self.desc
+        if self.kind == "integer":  # the bound that failed, as check_int says it
+            if not self._low_ok(value):
+                return f"{'>=' if self.closed in ('left', 'both') else '>'} {_num(self.left)}"
+            if not self._high_ok(value):
+                return f"{'<=' if self.closed in ('right', 'both') else '<'} {_num(self.right)}"
+            if self.multiple_of == 2:
+                return f"even{': ' + self.why if self.why else ''}"
+            return f"a multiple of {self.multiple_of}{': ' + self.why if self.why else ''}"
+        return self.desc
+
+
+class Options(Rule):
+    """One of the given values (strings, usually), compared with ``==`` on the same type (any
+    str subclass for a string)."""
+
+    def __init__(self, *values, desc=None):
+        self.values = values
+        words = [repr(v) for v in values]
+        self.desc = desc or (words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}")
+
+    @staticmethod
+    def _same_type(value, option):  # a str subclass (np.str_) is a string; True is no 1
+        return isinstance(value, str) if isinstance(option, str) else type(value) is type(option)
+
+    def matches(self, value):
+        return any(self._same_type(value, v) for v in self.values)
+
+    def accepts(self, value):
+        return any(self._same_type(value, v) and value == v for v in self.values)
+
+
+class Boolean(Rule):
+    """True or False: a Python bool or a NumPy bool_, nothing else (no 0/1, no "false")."""
+
+    desc = "True or False"
+
+    def accepts(self, value):
+        return isinstance(value, (bool, np.bool_))
+
+
+class NoneRule(Rule):
+    desc = "None"
+
+    def accepts(self, value):
+        return value is None
+
+
+class Callable(Rule):
+    desc = "a callable"
+
+    def accepts(self, value):
+        return callable(value)
+
+
+class FloatDType(Rule):
+    """float32 or float64, as anything ``np.dtype`` reads (``auto``: or the string 'auto')."""
+
+    def __init__(self, *, auto=False):
+        self.auto = auto
+        self.desc = "float32 or float64" + (" (or 'auto')" if auto else "")
+
+    def matches(self, value):
+        return False  # any other dtype is a TypeError, as check_dtype says
+
+    def accepts(self, value):
+        if self.auto and isinstance(value, str) and value == "auto":
+            return True
+        try:
+            return np.dtype(value) in FLOAT_DTYPES
+        except TypeError:
+            return False
+
+
+class HasAttributes(Rule):
+    """An object with the given attributes (a duck type, e.g. a MultiIndexTarget)."""
+
+    def __init__(self, *attrs, desc):
+        self.attrs, self.desc = attrs, desc
+
+    def matches(self, value):
+        return False
+
+    def accepts(self, value):
+        return all(hasattr(value, a) for a in self.attrs)
+
+
+class InstanceOf(Rule):
+    """An instance of ``cls`` (``desc``: how the error names it)."""
+
+    def __init__(self, cls, *, desc=None):
+        self.cls, self.desc = cls, desc or f"a {cls.__module__}.{cls.__qualname__}"
+
+    def matches(self, value):
+        return False
+
+    def accepts(self, value):
+        return isinstance(value, self.cls)
+
+
+#: rule names a table may use instead of rule objects, as scikit-learn's tables do
+_NAMED = {"boolean": Boolean(), None: NoneRule(), "callable": Callable()}
+
+
+def _rules(spec) -> list[Rule]:
+    return [_NAMED[r] if not isinstance(r, Rule) else r for r in spec]
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_param(name: str, value, rules):
+    """``value`` if one of ``rules`` accepts it; else ParameterValueError (a rule of its type
+    refuses it) or ParameterTypeError (no rule takes its type), as "<name> must be ...; got ..."."""
+    rules = _rules(rules)
+    if any(r.accepts(value) for r in rules):
+        return value
+    typed = [r for r in rules if r.matches(value)]
+    if typed:
+        others = [r for r in rules if not isinstance(r, NoneRule)]
+        said = typed[0].problem(value) if len(others) == 1 else " or ".join(r.desc for r in others)
+        raise ParameterValueError(name, f"{name} must be {said}; got {_shown(value)}")
+    said = " or ".join(r.desc for r in rules)
+    raise ParameterTypeError(name, f"{name} must be {said}; got {_shown(value)}")
+
+
+def validate_params(params: dict, table: dict, *, only=None) -> dict:
+    """Check every entry of ``params`` that ``table`` has a rule list for (``only``: these names
+    alone), in the table's order; returns ``params``. The one checker of parameter tables."""
+    for name, rules in table.items():
+        if (only is None or name in only) and name in params:
+            check_param(name, params[name], rules)
+    return params
+
+
+#: rules every learner shares: one ridge rule ('validate' or a finite number >= 0), one seed
+#: rule, one memory budget rule
+RIDGE_RULES = [Options("validate"), Interval("real", 0, None)]
+SEED_RULES = [Interval("integer", 0, MAX_SEED)]
+MEMORY_RULES = [Interval("real", 0, None, closed="neither"), NoneRule()]
+
+
+class RuleChecked:
+    """Mixin of the learners: ``_parameter_rules`` (the class's table) and the public check."""
+
+    _parameter_rules: dict = {}
+
+    def check_params(self):
+        """Check the current parameters (``get_params``) against the class's rule table.
+
+        ``fit`` runs the same check first; calling it early finds a bad parameter before any
+        data is drawn.
+
+        Returns
+        -------
+        self
+            The estimator, unchanged.
+
+        Raises
+        ------
+        ValueError
+            For a parameter out of its range, as "<name> must be ...; got ..." (the
+            exception's ``parameter`` attribute names it).
+        TypeError
+            For a parameter of the wrong type, named the same way.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> try:
+        ...     fastrep.OneStepNetwork(width=3).check_params()
+        ... except ValueError as exc:
+        ...     print(exc.parameter)
+        width
+        """
+        validate_params(self.get_params(deep=False), self._parameter_rules)
+        return self
+
+
+def check_array(value, name: str, rule: Interval, *, allow_neg_inf: bool = False,
+                max_size: int | None = None):
+    """``value`` (a number or an array of any shape) as a float64 NumPy array whose every entry
+    ``rule`` (an :class:`Interval`) accepts; ``allow_neg_inf``: -inf entries too (a log of 0).
+    ParameterTypeError for a non-numeric value, ParameterValueError for a refused entry or more
+    than ``max_size`` entries, as "<name> must be ...; got ..."."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError, OverflowError):
+        arr = np.asarray(None)
+    if arr.dtype.kind not in "iuf":
+        raise ParameterTypeError(name, f"{name} must be {rule.desc} or an array of them; got {_shown(value)}")
+    if max_size is not None and arr.size > max_size:
+        raise ParameterValueError(name, f"{name} must have at most {max_size:,} entries; got {arr.size:,}")
+    arr = arr.astype(np.float64)
+    flat = arr.reshape(-1)
+    ok = np.isfinite(flat) if rule.kind == "real" else np.ones(flat.shape, dtype=bool)
+    if rule.kind == "integer":
+        ok &= np.isfinite(flat) & (flat == np.round(flat))
+    with np.errstate(invalid="ignore"):
+        ok &= np.asarray(rule._low_ok(flat)) & np.asarray(rule._high_ok(flat))
+    if allow_neg_inf:
+        ok |= flat == -np.inf
+    if not ok.all():
+        bad = flat[np.flatnonzero(~ok)[0]]
+        each = " (or -inf)" if allow_neg_inf else ""
+        raise ParameterValueError(name, f"{name} must be {rule.desc}{each}, in every entry; "
+                                        f"got {float(bad)!r}")
+    return arr

@@ -6,6 +6,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 try:
+    #: The installed fastrep's version (PEP 440), as its package metadata records it.
     __version__ = version("fastrep")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"

@@ -45,6 +45,7 @@ import numpy as np
 
 from ._arrays import array_args, array_module, is_cupy_array, namespace, on_host, to_host
 from ._memory import workspace
+from ._warnings import user_stacklevel
 
 __all__ = [
     "BACKENDS",
@@ -118,7 +119,35 @@ def fit_plan(backend="auto") -> dict[str, dict[str, str]]:
 
 
 class BackendUnavailableError(RuntimeError):
-    """A backend was asked for by name but cannot run on this machine."""
+    """A backend was asked for by name but cannot run on this machine.
+
+    A ``RuntimeError``, raised by a learner's fit (or ``fastrep.GaussianStream``) given
+    ``backend=<name>`` when that backend is not installed or finds no device; its message
+    says why and how to install it. ``backend='auto'`` never raises it: it picks among the
+    available backends. :func:`fastrep.backends` reports the reason for each backend without
+    raising.
+
+    Its message starts with the backend's name, then the reason it cannot run.
+
+    See Also
+    --------
+    backends : every backend's status.
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> missing = [name for name, why in fastrep.backends().items() if why != "available"]
+    >>> raised = []
+    >>> for name in missing:  # e.g. cupy on a machine without a GPU
+    ...     try:
+    ...         fastrep.GaussianStream(fastrep.MultiIndexTarget.separation(d=4), seed=0, backend=name)
+    ...     except fastrep.BackendUnavailableError as exc:
+    ...         raised.append(str(exc).startswith(name))
+    >>> raised == [True] * len(missing)
+    True
+    >>> issubclass(fastrep.BackendUnavailableError, RuntimeError)
+    True
+    """
 
 
 _lock = threading.Lock()
@@ -130,7 +159,7 @@ def _probe_cupy() -> ModuleType:
     try:
         import cupy
     except ImportError as exc:
-        raise BackendUnavailableError(f"cupy: not installed ({exc})") from None
+        raise BackendUnavailableError(f'cupy: not installed ({exc}); pip install "fastrep[gpu]"') from None
     try:
         # import can succeed on a machine where allocation then fails: run one real kernel
         n = cupy.cuda.runtime.getDeviceCount()
@@ -151,7 +180,8 @@ def _load(name: str) -> ModuleType:
         return importlib.import_module("fastrep._kernels.reference")
     if name == "cpp":
         # OpenMP's spinning threads fight OpenBLAS's for the same cores between the fused passes
-        # and the BLAS calls (Nystrom was 1.5x slower); libgomp reads this once, when it loads.
+        # and the BLAS calls (the Nystrom CG ran slower, benchmarks/RESULTS_KERNELS.md); libgomp reads
+        # this once, when it loads.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             importlib.import_module("fastrep._ext")
@@ -179,7 +209,7 @@ def _warn_skipped_once(name: str, reason: str) -> None:
     if name == "cpp" and name not in _warned:
         _warned.add(name)
         warnings.warn(f"fastrep is running without its compiled core: {reason}. Using Numba.",
-                      RuntimeWarning, stacklevel=4)
+                      RuntimeWarning, stacklevel=user_stacklevel())
 
 
 def get_backend(name: str) -> ModuleType:
@@ -207,8 +237,33 @@ def get_backend(name: str) -> ModuleType:
 def backends() -> dict[str, str]:
     """Report every backend: ``'available'`` or the reason it is not.
 
-    >>> fastrep.backends()  # doctest: +SKIP
-    {'reference': 'available', 'cpp': 'available', 'numba': 'available', 'cupy': 'cupy: not installed'}
+    Each backend is probed once (imported, and for cupy one kernel run on the device); a
+    backend that cannot run is reported, never raised.
+
+    Returns
+    -------
+    dict of str to str
+        ``{name: 'available' or the reason}`` for each name of ``BACKENDS``, e.g.
+        ``{'reference': 'available', 'cpp': 'available', 'numba': 'available',
+        'cupy': 'cupy: not installed (...)'}``.
+
+    Raises
+    ------
+    None
+        A backend that cannot run is a value of the result, not an exception.
+
+    See Also
+    --------
+    BackendUnavailableError : what a learner raises when it is given such a backend by name.
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> status = fastrep.backends()
+    >>> sorted(status)
+    ['cpp', 'cupy', 'numba', 'reference']
+    >>> status["reference"]
+    'available'
     """
     out = {}
     for name in BACKENDS:

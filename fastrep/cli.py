@@ -7,7 +7,10 @@ scheduler) print one line ``fastrep: error: ...`` on stderr and exit with status
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import os
+import re
 import shutil
 import sys
 import textwrap
@@ -28,6 +31,7 @@ class _Formatter(argparse.HelpFormatter):
         super().__init__(prog, **kwargs)
 
     def _fill_text(self, text, width, indent):
+        text = _estimates(text)
         paragraphs = []
         for para in text.strip("\n").split("\n\n"):
             lines = para.splitlines()
@@ -37,6 +41,29 @@ class _Formatter(argparse.HelpFormatter):
                 flat = " ".join(line.strip() for line in lines)
                 paragraphs.append(textwrap.fill(flat, width, initial_indent=indent, subsequent_indent=indent))
         return "\n\n".join(paragraphs)
+
+    def _get_help_string(self, action):
+        return _estimates(super()._get_help_string(action))
+
+
+_ESTIMATE = re.compile(r"\{estimate:(\w+)\}")
+
+
+@functools.lru_cache(maxsize=None)
+def _demo_estimate(grid: str) -> str:
+    """The plan's estimate of a demo grid on this machine's default lanes: the number that
+    `fastrep demo --dry-run` prints, computed only when a help text shows it."""
+    from .experiments import demo_spec
+    from .experiments.plan import format_seconds, plan
+    from .experiments.runner import lanes
+
+    workers, threads = lanes("processes", None, None)
+    return format_seconds(plan(demo_spec(grid), workers=workers, threads=threads).time_s)
+
+
+def _estimates(text: str) -> str:
+    """``{estimate:GRID}`` in a help text -> the plan's estimate of that demo grid here."""
+    return _ESTIMATE.sub(lambda m: _demo_estimate(m.group(1)), text)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,15 +105,25 @@ def _dry_run(spec, store: Path, args) -> int:
         for (label, d), c in sorted(counts.items()):
             print(f"  {label} d={d}: {c:,} cells")
         return 0
+    already = None
+    if store.exists():  # the run's own checks, read-only (nothing is created beside the store)
+        from .experiments.runner import check_same_setting
+        from .experiments.store import check_results_version, read_store
+
+        snap = read_store(store)
+        check_results_version(store, snap.meta)
+        check_same_setting(store, snap.sweeps, spec)
+        stored = snap.cells["cell_id"][snap.cells["sweep"] == spec.name]
+        if total <= LIMITS["cells"]:
+            done = set(stored)
+            already = sum(c.cell_id in done for c in spec.cells())
+        else:  # not built cell by cell: the same setting, so the sweep's stored cells are its own
+            already = len(stored)
     p = plan(spec, workers=workers or 1, threads=threads)
     for line in p.lines():
         print(line)
-    if store.exists():
-        from .experiments.store import read_store
-
-        done = set(read_store(store).cells["cell_id"])
-        left = sum(c.cell_id not in done for c in spec.cells())
-        print(f"store {store}: {total - left:,} of these cells are already there; {left:,} would run")
+    if already is not None:
+        print(f"store {store}: {already:,} of these cells are already there; {total - already:,} would run")
     limits = []
     if total > LIMITS["cells"]:
         limits.append(f"more than {LIMITS['cells']:,} cells")
@@ -97,7 +134,23 @@ def _dry_run(spec, store: Path, args) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _store_errors(store: Path):
+    """SQLite's own errors ("unable to open database file") name the store they are about."""
+    import sqlite3
+
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise UserError(f"results store {store}: {_first_line(exc)}") from None
+
+
 def _run_and_report(spec, store: Path, out_dir: Path, args, *, title: str) -> int:
+    with _store_errors(store):
+        return _run_and_report_(spec, store, out_dir, args, title=title)
+
+
+def _run_and_report_(spec, store: Path, out_dir: Path, args, *, title: str) -> int:
     from .experiments import run, write_report
 
     if getattr(args, "dry_run", False):
@@ -115,7 +168,7 @@ def _run_and_report(spec, store: Path, out_dir: Path, args, *, title: str) -> in
     )
     _print_summary(summary)
     report = write_report(store, out_dir, title=title)
-    print(f"report: {report}  ({time.perf_counter() - t0:.1f} s in all)")
+    print(f"report: {report}  ({time.perf_counter() - t0:.1f} s in all){_other_report(report)}")
     if summary.cells_failed:
         print(
             f"fastrep: {summary.cells_failed} cells failed (errors are in the store's failures table and in "
@@ -139,7 +192,8 @@ def _add_exec_options(p) -> None:
         "--threads",
         type=int,
         metavar="N",
-        help="BLAS/OpenMP/Numba threads per cell (default: cores / workers; 1 on Dask)",
+        help="BLAS/OpenMP/Numba threads per cell (default 1 on every executor, so that serial, "
+        "processes and Dask store the same bits; another count can change the last bits)",
     )
     g.add_argument("--serial", action="store_true", help="run the cells one by one in this process")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -160,7 +214,14 @@ def _cmd_demo(args) -> int:
 def _cmd_sweep(args) -> int:
     from .experiments import load_spec
 
-    spec = load_spec(Path(args.spec))
+    try:
+        spec = load_spec(Path(args.spec))
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{args.spec}: {_first_line(exc)}") from None
+    except RecursionError:
+        raise UserError(
+            f"{args.spec}: nested too deeply to read (arrays or tables inside each other)"
+        ) from None
     if args.as_name:
         spec = spec.renamed(args.as_name)
     store = Path(args.store) if args.store else _RESULTS / spec.name / "results.sqlite"
@@ -176,11 +237,19 @@ def _cmd_report(args) -> int:
     if not store.is_file():
         raise UserError(f"no results store at {store}")
     try:
-        path = write_report(store, Path(args.out) if args.out else None, n_boot=args.bootstrap)
+        with _store_errors(store):
+            path = write_report(store, Path(args.out) if args.out else None, n_boot=args.bootstrap)
     except ReportOutputError as exc:
         raise UserError(f"--out: {exc}") from None
-    print(f"report: {path}")
+    print(f"report: {path}{_other_report(path)}")
     return 0
+
+
+def _other_report(path: Path) -> str:
+    """A note when the report went under another name because report.md is another store's."""
+    if path.name == "report.md":
+        return ""
+    return f"  (not report.md: {path.parent / 'report.md'} is the report of another store, left as it is)"
 
 
 def _cmd_examples(args) -> int:
@@ -233,8 +302,8 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="fastrep",
         description="Feature learning against kernels at large d: run the paper's separation and plot it.",
-        epilog="examples:\n  fastrep demo            # the separation study, < 10 min on 2 cores\n"
-        "  fastrep demo --quick    # a ~1 minute version\n"
+        epilog="examples:\n  fastrep demo            # the separation study, about {estimate:full} here\n"
+        "  fastrep demo --quick    # a small version, about {estimate:quick} here\n"
         "  fastrep examples        # the example sweeps that ship with fastrep\n"
         "  fastrep sweep separation --store runs/sep.sqlite\n"
         "  fastrep report runs/sep.sqlite\n  fastrep backends",
@@ -249,12 +318,14 @@ def _parser() -> argparse.ArgumentParser:
         help="run the default separation study and write its report",
         description="Run the embedded separation study (degree-3 target, r = 2: one-step network, "
         "NTK ridge, oracle, transfer) on local processes, store the results in SQLite "
-        "and write report.md with the figures. Re-running resumes: finished cells are "
-        "skipped.",
+        "and write report.md with the figures, about {estimate:full} here. Re-running resumes: "
+        "finished cells are skipped.",
         epilog="examples:\n  fastrep demo\n  fastrep demo --quick --out /tmp/fr\n"
         "  fastrep demo --scheduler tcp://10.0.0.5:8786",
     )
-    d.add_argument("--quick", action="store_true", help="a much smaller grid (about a minute)")
+    d.add_argument(
+        "--quick", action="store_true", help="a much smaller grid (estimated at {estimate:quick} here)"
+    )
     d.add_argument(
         "--dry-run",
         action="store_true",
@@ -264,7 +335,7 @@ def _parser() -> argparse.ArgumentParser:
         "--large",
         action="store_true",
         help="the large-d study: network to d = 512, NTK ridge to d = 32 with its predicted curve "
-        "beyond (about 45 minutes on 2 cores)",
+        "beyond (estimated at {estimate:large} here; --dry-run prints the whole plan)",
     )
     d.add_argument(
         "--out",
@@ -283,7 +354,7 @@ def _parser() -> argparse.ArgumentParser:
         "(`fastrep examples` lists them; `fastrep examples NAME > my.toml` copies one to edit). "
         "Every value is checked first; a sweep name the store holds with another setting is "
         "refused (--as NAME); more than 10^5 cells or an estimate over a day needs --yes. "
-        "The format is documented in fastrep/experiments/spec.py.",
+        "The format is documented in fastrep/experiments/spec/__init__.py.",
         epilog="examples:\n  fastrep sweep separation\n  fastrep sweep my.toml\n"
         "  fastrep sweep my.toml --dry-run    # cells, time, memory; runs nothing\n"
         "  fastrep sweep spec.toml --store runs/sep.sqlite --workers 4\n"
@@ -359,14 +430,75 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
-    """Entry point of the ``fastrep`` console script; returns the exit status."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    from .experiments.analysis import MAX_BOOT
+def _user_errors() -> tuple:
+    """The exception classes whose message is a user's mistake to print in one line."""
+    import sqlite3
+
+    from .backend import BackendUnavailableError
+    from .experiments.methods import OptionError
+    from .experiments.report import ReportOutputError
     from .experiments.runner import ExecutorError
     from .experiments.spec import SpecError
     from .experiments.store import StoreError
+
+    # OSError: a file or folder of the user's (missing, read-only, a folder for a file);
+    # sqlite3.Error: a store that cannot be opened or written; MemoryError: a size refused by the
+    # memory budget before anything was allocated (its message names the argument)
+    return (UserError, SpecError, StoreError, ExecutorError, OptionError, ReportOutputError,
+            BackendUnavailableError, UnicodeError, OSError, sqlite3.Error, MemoryError)
+
+
+def _check_backend_env(args) -> None:
+    """FASTREP_BACKEND names a backend that exists, and, for a sweep that runs here, one that runs
+    here: refused before the first cell instead of failing every cell."""
+    from .experiments.runner import check_env_backend
+
+    check_env_backend(here=args.command in ("demo", "sweep") and not getattr(args, "scheduler", None))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    if isinstance(exc, UnicodeDecodeError):
+        return f"{exc.reason} at byte {exc.start} ({exc.encoding}); the file must be UTF-8 text"
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _silence_stdout() -> None:
+    """The reader of stdout left (``fastrep backends | head -1``): point stdout at /dev/null so
+    the flush at exit does not fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``fastrep`` console script; returns the exit status.
+
+    A user's mistake prints one line ``fastrep: error: ...`` and returns 2; Ctrl-C prints one
+    line and returns 130; a reader that closes the output early (``| head``) is not an error.
+    """
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, not at exit, so that a reader gone early is caught below
+        return code
+    except BrokenPipeError:  # `fastrep backends | head -1`: the reader left; not an error of ours
+        _silence_stdout()
+        return 0
+    except KeyboardInterrupt:
+        with contextlib.suppress(OSError):
+            print(
+                "fastrep: interrupted; finished cells are saved, re-run the same command to resume",
+                file=sys.stderr,
+            )
+        return 130
+
+
+def _main(argv) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    from .experiments.analysis import MAX_BOOT
 
     for name in ("workers", "threads", "bootstrap"):
         v = getattr(args, name, None)
@@ -374,21 +506,15 @@ def main(argv=None) -> int:
             parser.error(f"--{name} must be a positive integer; got {v}")
     if getattr(args, "bootstrap", None) is not None and args.bootstrap > MAX_BOOT:
         parser.error(f"--bootstrap must be at most {MAX_BOOT:,}; got {args.bootstrap:,}")
+    errors = _user_errors()
     try:
+        _check_backend_env(args)
         return args.func(args)
-    except (UserError, SpecError, StoreError, ExecutorError, OSError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"fastrep: error: {msg}", file=sys.stderr)
+    except BrokenPipeError:
+        raise
+    except errors as exc:
+        print(f"fastrep: error: {_first_line(exc)}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `fastrep backends | head`: the reader left; not an error of ours
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (silences the flush at exit)
-        return 0
-    except KeyboardInterrupt:
-        print(
-            "fastrep: interrupted; finished cells are saved, re-run the same command to resume",
-            file=sys.stderr,
-        )
-        return 130
 
 
 if __name__ == "__main__":

@@ -53,17 +53,51 @@ def _check_rows(start: int, n: int) -> int:
 
 def gaussian_block(seed: int, n: int, d: int, *, stream: int = 0, start: int = 0, dtype=np.float64,
                    backend: str = "auto"):
-    """Rows ``start .. start+n-1`` of the standard-normal stream (seed, stream): (n, d) of ``dtype``.
+    """Rows ``start .. start+n-1`` of the standard-normal stream (seed, stream), as an (n, d) array.
 
-    Entry (i, j) comes from one Philox4x32-10 call with key (seed & 0xffffffff, seed >> 32)
-    and counter (i & 0xffffffff, i >> 32, j // 4, stream). Its four 32-bit words x_k give
-    u_k = (x_k + 0.5) 2^-32 in (0, 1), and Box-Muller gives columns 4 (j // 4) + 0..3:
-    sqrt(-2 ln u_0) (cos, sin)(2 pi u_1), sqrt(-2 ln u_2) (cos, sin)(2 pi u_3), computed in
-    float64 and cast to ``dtype`` at the end. Column j does not depend on d.
+    Entry (i, j) comes from one Philox4x32-10 call with key ``(seed & 0xffffffff, seed >> 32)``
+    and counter ``(i & 0xffffffff, i >> 32, j // 4, stream)``. Its four 32-bit words x_k give
+    ``u_k = (x_k + 0.5) 2^-32`` in (0, 1), and Box-Muller gives columns ``4 (j // 4) + 0..3``:
+    ``sqrt(-2 ln u_0) (cos, sin)(2 pi u_1)``, ``sqrt(-2 ln u_2) (cos, sin)(2 pi u_3)``,
+    computed in float64 and cast to ``dtype`` at the end. Column j does not depend on d.
 
-    seed : int in [0, 2**64); stream : int in [0, 2**32); start + n <= 2**64.
-    dtype : float32 or float64. backend : 'auto', 'reference', 'cpp', 'numba' or 'cupy'
-    (a CuPy array generated on the device).
+    Parameters
+    ----------
+    seed : int
+        In 0 .. 2**63 - 1.
+    n : int
+        Rows, >= 0.
+    d : int
+        Columns, >= 1.
+    stream : int, default 0
+        The stream id, in 0 .. 2**32 - 1.
+    start : int, default 0
+        The first row; ``start + n <= 2**64``.
+    dtype : {numpy.float64, numpy.float32}, default numpy.float64
+        The result's dtype.
+    backend : {'auto', 'reference', 'cpp', 'numba', 'cupy'}, default 'auto'
+        Where the rows are generated ('cupy': a CuPy array on the device).
+
+    Returns
+    -------
+    array, shape (n, d)
+        Standard-normal entries of ``dtype``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range.
+    TypeError
+        If an argument is not an integer, or ``dtype`` is not float32 or float64.
+    MemoryError
+        If the block does not fit the memory budget.
+
+    Examples
+    --------
+    >>> from fastrep.data import gaussian_block
+    >>> a = gaussian_block(7, 4, 3)
+    >>> bool((gaussian_block(7, 2, 3, start=2) == a[2:]).all())   # row i depends on i only
+    True
     """
     seed = check_seed(seed)
     n = check_int(n, "n", low=0)
@@ -79,23 +113,51 @@ def gaussian_block(seed: int, n: int, d: int, *, stream: int = 0, start: int = 0
 class GaussianStream:
     """The data of one experiment: x ~ N(0, I_d) and y = f*(x) + noise, row by row from a seed.
 
+    Row i (of X and of y) depends only on (seed, split, i): the same rows come out of
+    :meth:`take`, of :meth:`chunks` with any chunk size and start, and on any thread count.
+    Memory is set by the chunk size, never by the number of rows streamed. A stream follows
+    the stream protocol that the learners' ``fit_stream`` reads (``d``, ``dtype``,
+    ``chunks``, ``val``).
+
     Parameters
     ----------
-    target : MultiIndexTarget (anything with ``.d``, ``.noise`` and ``.f(X, backend=...)``).
-    seed : int in [0, 2**64).
-    split : 'train', 'val' or 'test'. Splits are disjoint Philox streams of the same seed
-        (X of split s from stream 2 s, its label noise from stream 2 s + 1).
-    dtype : float32 (default) or float64, the dtype of X and y.
-    backend : 'auto', 'reference', 'cpp', 'numba' or 'cupy'. With 'cupy', X and y are CuPy
-        arrays generated on the device (equal to the CPU rows up to float rounding).
+    target : fastrep.MultiIndexTarget
+        Or anything with ``d``, ``noise`` and ``f(X, backend=...)``.
+    seed : int
+        In 0 .. 2**63 - 1.
+    split : {'train', 'val', 'test'}, default 'train'
+        Splits are disjoint Philox streams of the same seed (X of split s from stream 2 s,
+        its label noise from stream 2 s + 1).
+    dtype : {numpy.float32, numpy.float64}, default numpy.float32
+        The dtype of X and y.
+    backend : {'auto', 'reference', 'cpp', 'numba', 'cupy'}, default 'auto'
+        With 'cupy', X and y are CuPy arrays generated on the device (equal to the CPU rows
+        up to float rounding).
 
-    Attributes: ``target``, ``seed``, ``split_name``, ``dtype``, ``backend``, ``d``,
-    ``x_stream`` and ``noise_stream`` (the Philox stream ids), ``ops`` (the kernel module that
-    generates the rows, resolved once when the stream is made).
+    Attributes
+    ----------
+    target, seed, dtype, backend
+        As given.
+    split_name : str
+        The split.
+    ops : module
+        The kernel module that generates the rows, resolved once when the stream is made.
 
-    Row i (of X and of y) depends only on (seed, split, i): the same rows come out of
-    ``take``, of ``chunks`` with any chunk size and start, and on any thread count.
-    Memory is set by the chunk size, never by the number of rows streamed.
+    Raises
+    ------
+    ValueError
+        If ``split`` is unknown or ``seed`` out of range.
+    TypeError
+        If ``dtype`` is not float32 or float64.
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> stream = fastrep.GaussianStream(fastrep.MultiIndexTarget.separation(d=8), seed=1)
+    >>> X, y = stream.take(1000)
+    >>> X2, y2 = next(stream.chunks(500, 1000, 200))
+    >>> bool((X2 == X[500:700]).all()), X.dtype
+    (True, dtype('float32'))
     """
 
     def __init__(self, target, seed: int, *, split: str = "train", dtype=np.float32, backend: str = "auto"):
@@ -124,38 +186,91 @@ class GaussianStream:
 
     @property
     def d(self) -> int:
+        """The input dimension (the target's d)."""
         return self.target.d
 
     @property
     def x_stream(self) -> int:
-        """Philox stream id of this split's inputs (2 s)."""
+        """The Philox stream id of this split's inputs (2 s for split s)."""
         return 2 * SPLITS[self.split_name]
 
     @property
     def noise_stream(self) -> int:
-        """Philox stream id of this split's label noise (2 s + 1)."""
+        """The Philox stream id of this split's label noise (2 s + 1 for split s)."""
         return 2 * SPLITS[self.split_name] + 1
 
     def split(self, name: str) -> GaussianStream:
-        """The same seed, target, dtype and backend for split ``name`` ('train', 'val' or 'test')."""
+        """The same seed, target, dtype and backend for another split.
+
+        Parameters
+        ----------
+        name : {'train', 'val', 'test'}
+            The split.
+
+        Returns
+        -------
+        GaussianStream
+            The stream of that split.
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is not a split.
+        """
         return GaussianStream(self.target, self.seed, split=name, dtype=self.dtype, backend=self.backend)
 
     def train(self) -> GaussianStream:
-        """This stream's training split."""
+        """This stream's training split.
+
+        Returns
+        -------
+        GaussianStream
+            The same target, seed, dtype and backend, with ``split='train'``.
+        """
         return self.split("train")
 
     def val(self) -> GaussianStream:
-        """This stream's validation split."""
+        """This stream's validation split (the rows ``fit_stream`` validates the ridge on).
+
+        Returns
+        -------
+        GaussianStream
+            The same target, seed, dtype and backend, with ``split='val'``.
+        """
         return self.split("val")
 
     def test(self) -> GaussianStream:
-        """This stream's test split."""
+        """This stream's test split.
+
+        Returns
+        -------
+        GaussianStream
+            The same target, seed, dtype and backend, with ``split='test'``.
+        """
         return self.split("test")
 
     def X(self, start: int, n: int, *, out=None):
-        """Inputs only: rows start .. start+n-1, (n, d) of ``dtype``; written into ``out`` when
-        given (a C-contiguous, writeable (n, d) array of ``dtype`` and of this stream's backend's
-        library), which is returned."""
+        """The inputs only of rows start .. start+n-1.
+
+        Parameters
+        ----------
+        start : int
+            The first row, >= 0.
+        n : int
+            Rows, >= 0.
+        out : array or None, default None
+            An (n, d) C-contiguous array of ``dtype`` (and the stream's array library) to write into.
+
+        Returns
+        -------
+        array, shape (n, d)
+            ``out`` when given.
+
+        Raises
+        ------
+        ValueError
+            If ``start`` or ``n`` is out of range, or ``out`` has the wrong shape, dtype or layout.
+        """
         n = check_int(n, "n", low=0)
         start = _check_rows(start, n)
         if out is None:
@@ -164,14 +279,52 @@ class GaussianStream:
         return self.ops.gaussian_block(self.seed, self.x_stream, start, n, self.d, self.dtype, out=out)
 
     def block(self, start: int, n: int, *, out=None):
-        """(X, y) for rows start .. start+n-1: X (n, d), y (n,), both of ``dtype``; X is written
-        into ``out`` when given (see :meth:`X`), y is a new array."""
+        """The rows start .. start+n-1 as (X, y).
+
+        Parameters
+        ----------
+        start : int
+            The first row, >= 0.
+        n : int
+            Rows, >= 0.
+        out : array or None, default None
+            Where X is written (see :meth:`X`); y is a new array.
+
+        Returns
+        -------
+        X : array, shape (n, d)
+            The inputs, of ``dtype``.
+        y : array, shape (n,)
+            The labels, of ``dtype``.
+
+        Raises
+        ------
+        ValueError
+            If ``start`` or ``n`` is out of range, or ``out`` does not fit.
+        """
         X = self.X(start, n, out=out)
         return X, self.labels(start, X)
 
     def labels(self, start: int, X):
-        """y (n,) of ``dtype`` for rows start .. start+n-1 whose inputs X (n, d) are already made
-        (by :meth:`X`): f*(X) plus those rows' label noise, exactly as :meth:`block` returns it."""
+        """The labels of rows start .. start+n-1 whose inputs X are already made (by :meth:`X`).
+
+        Parameters
+        ----------
+        start : int
+            The first row, >= 0.
+        X : array, shape (n, d)
+            Those rows' inputs.
+
+        Returns
+        -------
+        array, shape (n,)
+            f*(X) plus those rows' label noise, of ``dtype``: exactly what :meth:`block` returns.
+
+        Raises
+        ------
+        ValueError
+            If X is not (n, d) or ``start`` is out of range.
+        """
         if getattr(X, "ndim", None) != 2 or X.shape[1] != self.d:
             raise ValueError(f"X must be a 2-D array with d = {self.d} columns (this stream's rows); got "
                              f"{type(X).__name__} of shape {getattr(X, 'shape', None)}")
@@ -184,13 +337,57 @@ class GaussianStream:
         return y
 
     def take(self, n: int, *, start: int = 0):
-        """(X, y) for rows start .. start+n-1 as arrays: X (n, d), y (n,) of ``dtype``."""
+        """The rows start .. start+n-1 as arrays (X, y).
+
+        Parameters
+        ----------
+        n : int
+            Rows, >= 0.
+        start : int, default 0
+            The first row.
+
+        Returns
+        -------
+        X : array, shape (n, d)
+            The inputs, of ``dtype``.
+        y : array, shape (n,)
+            The labels, of ``dtype``.
+
+        Raises
+        ------
+        ValueError
+            If ``n`` or ``start`` is out of range.
+        MemoryError
+            If the rows do not fit the memory budget (stream them with :meth:`chunks`).
+        """
         return self.block(start, n)
 
     def chunks(self, start: int, stop: int, chunk_size: int | None = None) -> Iterator[tuple]:
-        """Yield (X, y) blocks covering rows start .. stop-1 in order, chunk_size rows each (the
-        last may be shorter). The default chunk holds about 4M entries of X (16 MiB float32).
-        Each block is generated when asked for, so peak memory is one block whatever stop is.
+        """Yield (X, y) blocks covering rows start .. stop-1 in order.
+
+        Each block is generated when asked for, so peak memory is one block whatever ``stop`` is.
+
+        Parameters
+        ----------
+        start : int
+            The first row, >= 0.
+        stop : int
+            One past the last row, >= start.
+        chunk_size : int or None, default None
+            Rows per block (the last may be shorter); None: about 4M entries of X (16 MiB in
+            float32).
+
+        Yields
+        ------
+        X : array, shape (k, d)
+            The inputs, k <= chunk_size.
+        y : array, shape (k,)
+            The labels.
+
+        Raises
+        ------
+        ValueError
+            If the row range or ``chunk_size`` is invalid.
         """
         start = check_int(start, "start", low=0)
         stop = check_int(stop, "stop", low=start, high=2**64)

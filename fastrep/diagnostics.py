@@ -1,7 +1,8 @@
 """Per-degree learning: which part of f* a fitted model has learned, degree by degree.
 
-For a target f* = sum_alpha c_alpha h_alpha(Ux) with degree-l part f_l = sum_{|alpha| = l}
-c_alpha h_alpha(Ux) and energy E_l = sum_{|alpha| = l} c_alpha^2, a model m has learned the fraction
+For a target ``f* = sum_alpha c_alpha h_alpha(Ux)`` with degree-l part
+``f_l = sum_{|alpha| = l} c_alpha h_alpha(Ux)`` and energy
+``E_l = sum_{|alpha| = l} c_alpha^2``, a model m has learned the fraction::
 
     F_l = sum_{|alpha| = l} c_hat_alpha c_alpha / E_l = E[m(x) f_l(x)] / E_l,
 
@@ -30,8 +31,26 @@ __all__ = ["DegreeLearning", "degree_learning", "degree_learning_record"]
 
 
 class DegreeLearning(NamedTuple):
-    """The learned fraction of one degree: ``fraction`` F_l, its Monte Carlo ``stderr`` and the
-    target's ``energy`` E_l in that degree."""
+    """The learned fraction of one degree of the target, with its standard error and energy.
+
+    Parameters
+    ----------
+    fraction : float
+        F_l, the fraction of the degree-l part learned (1: reproduced, 0: missed).
+    stderr : float
+        Its Monte Carlo standard error.
+    energy : float
+        The target's energy E_l in degree l.
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> from fastrep.diagnostics import degree_learning
+    >>> target = fastrep.MultiIndexTarget.separation(d=6, seed=0)
+    >>> learned = degree_learning(target.f, target, n=2000)  # f* itself learns every degree
+    >>> sorted(learned), round(learned[3].fraction, 6), learned[3].stderr
+    ([2, 3], 1.0, 0.0)
+    """
 
     fraction: float
     stderr: float
@@ -44,19 +63,44 @@ def degree_learning(model, target, n: int = 100_000, seed: int = 0, *, chunk_siz
 
     Parameters
     ----------
-    model : a fitted learner (``.predict(X)``) or a callable X -> values; X is (chunk, d) in the
+    model : estimator or callable
+        A fitted learner (``predict(X)``) or a callable X -> values; X is (chunk, d) in the
         model's ``dtype`` (float64 if it has none), the values must be (chunk,).
-    target : fastrep.MultiIndexTarget.
-    n : Monte Carlo inputs (>= 2): the first n rows of the target's ``test`` split of
-        ``GaussianStream(target, seed)``, streamed in chunks of ``chunk_size`` rows.
-    seed : the stream's seed. Use one the model was not trained on (excess_error uses the same
-        test split: any seed is fresh for the training data).
+    target : fastrep.MultiIndexTarget
+        The target f*.
+    n : int, default 100000
+        Monte Carlo inputs (>= 2): the first n rows of the target's ``test`` split of
+        ``GaussianStream(target, seed)``.
+    seed : int, default 0
+        The stream's seed. Use one the model was not trained on (:func:`fastrep.metrics.excess_error`
+        uses the same test split: any seed is fresh for the training data).
+    chunk_size : int, default 65536
+        Rows per block.
+    backend : {'auto', 'reference', 'cpp', 'numba', 'cupy'}, default 'auto'
+        The backend of the Hermite features.
 
     Returns
     -------
-    {l: DegreeLearning(fraction, stderr, energy)} for every degree l = 0..target.degree whose
-    energy E_l is > 0, in increasing l. The standard errors are per degree (the degrees'
-    estimates are correlated, since they share the inputs).
+    dict
+        ``{l: DegreeLearning(fraction, stderr, energy)}`` for every degree l = 0 .. degree
+        whose energy E_l is > 0, in increasing l. The standard errors are per degree (the
+        degrees' estimates are correlated, since they share the inputs).
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is neither a fitted learner nor a callable, or ``target`` is not a
+        MultiIndexTarget.
+    ValueError
+        If ``n < 2``, or the model's values are not one finite number per row.
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> from fastrep.diagnostics import degree_learning
+    >>> target = fastrep.MultiIndexTarget.separation(d=8, seed=0)
+    >>> {l: round(v.fraction, 3) for l, v in degree_learning(target.f, target, n=1000).items()}
+    {2: 1.0, 3: 1.0}
     """
     from .data import GaussianStream
     from .hermite import hermite_features
@@ -86,6 +130,9 @@ def degree_learning(model, target, n: int = 100_000, seed: int = 0, *, chunk_siz
     s_bb = np.zeros(L)
     s_ab = np.zeros(L)
     seen = 0
+    # the sums are kept in units of sa (model x f_l) and sb (f* x f_l): powers of 2, 1 unless a
+    # product passes 2^256, so that no square overflows for large finite models (then exact)
+    sa = sb = 1.0
     for X, _ in stream.chunks(0, n, chunk_size):
         if ctx is not None:
             X = ctx.asarray(X, dtype)
@@ -103,6 +150,26 @@ def degree_learning(model, target, n: int = 100_000, seed: int = 0, *, chunk_siz
         f = H @ target.coefs    # f*(x)
         a = vals[:, None] * parts
         b = f[:, None] * parts
+        if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):  # a product of finite values overflowed
+            a = (vals * 2.0**-512)[:, None] * parts
+            b = (f * 2.0**-512)[:, None] * parts
+            a_unit, b_unit = 2.0**512, 2.0**512
+        else:
+            a_unit = b_unit = 1.0
+        new_sa = max(sa, _scale_for(a) * a_unit)
+        new_sb = max(sb, _scale_for(b) * b_unit)
+        if new_sa != sa:  # re-express the sums so far in the larger unit (exact: powers of 2)
+            s_a *= sa / new_sa
+            s_aa *= (sa / new_sa) ** 2
+            s_ab *= sa / new_sa
+            sa = new_sa
+        if new_sb != sb:
+            s_b *= sb / new_sb
+            s_bb *= (sb / new_sb) ** 2
+            s_ab *= sb / new_sb
+            sb = new_sb
+        a = a * (a_unit / sa)
+        b = b * (b_unit / sb)
         s_a += a.sum(0)
         s_b += b.sum(0)
         s_aa += (a * a).sum(0)
@@ -110,19 +177,47 @@ def degree_learning(model, target, n: int = 100_000, seed: int = 0, *, chunk_siz
         s_ab += (a * b).sum(0)
         seen += X.shape[0]
     E = np.array([energy[ell] for ell in degrees])
+    # in the units sa and sb (both 1 for every model whose products stay below 2^256)
     ma, mb = s_a / seen, s_b / seen
     var_a = np.maximum(s_aa / seen - ma**2, 0.0)
     var_b = np.maximum(s_bb / seen - mb**2, 0.0)
     cov = s_ab / seen - ma * mb
     with np.errstate(divide="ignore", invalid="ignore"):
-        beta = np.where(var_b > 0, cov / var_b, 0.0)
-    est = ma - beta * (mb - E)
+        beta = np.where(var_b > 0, cov / var_b, 0.0)  # in units sa / sb
+    est = ma - beta * (mb - E / sb)
     resid_var = np.maximum(var_a - 2 * beta * cov + beta**2 * var_b, 0.0)
     se = np.sqrt(resid_var / (seen - 1))
+    if sa != 1.0:
+        est, se = est * sa, se * sa
     return {ell: DegreeLearning(float(est[j] / E[j]), float(se[j] / E[j]), float(E[j]))
             for j, ell in enumerate(degrees)}
 
 
+def _scale_for(a) -> float:
+    """1, or the power of 2 above max |a| when it passes 2^256 (its square would near overflow)."""
+    peak = float(np.max(np.abs(a))) if a.size else 0.0
+    if peak <= 2.0**256:
+        return 1.0
+    return float(np.ldexp(1.0, int(np.frexp(peak)[1])))
+
+
 def degree_learning_record(result: dict[int, DegreeLearning]) -> dict[str, list[float]]:
-    """A JSON-ready form of :func:`degree_learning`'s result: {"l": [fraction, stderr]}."""
+    """A JSON-ready form of :func:`degree_learning`'s result.
+
+    Parameters
+    ----------
+    result : dict
+        What :func:`degree_learning` returns.
+
+    Returns
+    -------
+    dict
+        ``{"l": [fraction, stderr]}`` for every degree whose fraction is finite.
+
+    Examples
+    --------
+    >>> from fastrep.diagnostics import DegreeLearning, degree_learning_record
+    >>> degree_learning_record({2: DegreeLearning(0.5, 0.01, 0.5)})
+    {'2': [0.5, 0.01]}
+    """
     return {str(ell): [v.fraction, v.stderr] for ell, v in result.items() if math.isfinite(v.fraction)}

@@ -3,7 +3,7 @@
 Notation (the paper): He_k is the probabilists' Hermite polynomial
 (He_0 = 1, He_1 = z, He_{k+1} = z He_k - k He_{k-1}); h_k = He_k / sqrt(k!) is its
 normalized version, orthonormal under N(0, 1); for a multi-index alpha in N^r,
-h_alpha(z) = prod_j h_{alpha_j}(z_j).
+``h_alpha(z) = prod_j h_{alpha_j}(z_j)``.
 
 Degrees are capped at :data:`MAX_DEGREE` (1000; see ``fastrep._validation``) everywhere.
 Results are finite or the call raises ``ValueError``: where finite inputs would overflow the
@@ -33,8 +33,35 @@ __all__ = ["MAX_DEGREE", "count_multi_indices", "hermite", "hermite_features", "
 
 
 def count_multi_indices(r: int, p: int, exact: bool = False) -> int:
-    """K, the number of rows :func:`multi_indices` would return: C(r + p, p), or C(r + p - 1, p)
-    when ``exact`` (counted, not enumerated)."""
+    """The number K of multi-indices :func:`multi_indices` would return, counted, not enumerated.
+
+    Parameters
+    ----------
+    r : int
+        The number of variables, >= 1.
+    p : int
+        The largest total degree, >= 0.
+    exact : bool, default False
+        Count the multi-indices of total degree exactly ``p`` instead of at most ``p``.
+
+    Returns
+    -------
+    int
+        ``C(r + p, p)``, or ``C(r + p - 1, p)`` when ``exact``.
+
+    Raises
+    ------
+    ValueError
+        If ``r < 1`` or ``p < 0``.
+    TypeError
+        If ``r`` or ``p`` is not an integer.
+
+    Examples
+    --------
+    >>> from fastrep.hermite import count_multi_indices
+    >>> count_multi_indices(2, 3), count_multi_indices(2, 3, exact=True)
+    (10, 4)
+    """
     r = check_int(r, "r", low=1)
     p = check_int(p, "p", low=0)
     return math.comb(r + p - 1, p) if exact else math.comb(r + p, p)
@@ -59,15 +86,42 @@ def _exact_block(r: int, deg: int, memo: dict) -> np.ndarray:
 
 
 def multi_indices(r: int, p: int, exact: bool = False, *, max_memory=None) -> np.ndarray:
-    """All multi-indices alpha in N^r with |alpha| <= p (or == p when ``exact``).
+    """All multi-indices alpha in N^r of total degree at most p (or exactly p when ``exact``).
 
-    Returns an int32 array of shape (K, r). Order: by total degree |alpha| ascending;
-    within a degree, lexicographically *descending*, so (p, 0, ..., 0) comes first and
-    (0, ..., 0, p) last. For r = 2, p = 2: (0,0), (1,0), (0,1), (2,0), (1,1), (0,2).
-    K = C(r + p, p) (or C(r + p - 1, p) when ``exact``; see :func:`count_multi_indices`).
+    Order: by total degree ascending; within a degree, lexicographically *descending*, so
+    ``(p, 0, ..., 0)`` comes first and ``(0, ..., 0, p)`` last. K is counted before anything
+    is enumerated (:func:`count_multi_indices`).
 
-    p <= :data:`MAX_DEGREE`. K is counted before anything is enumerated: an enumeration
-    that would not fit ``max_memory`` (fastrep's one memory budget) raises ``MemoryError``.
+    Parameters
+    ----------
+    r : int
+        The number of variables, >= 1.
+    p : int
+        The largest total degree, 0 <= p <= :data:`MAX_DEGREE`.
+    exact : bool, default False
+        Only the multi-indices of total degree exactly ``p``.
+    max_memory : int or None, default None
+        The memory budget in bytes (None: ``FASTREP_MAX_MEMORY``, else half the available RAM).
+
+    Returns
+    -------
+    numpy.ndarray
+        (K, r) int32, ``K = C(r + p, p)`` (or ``C(r + p - 1, p)`` when ``exact``).
+
+    Raises
+    ------
+    ValueError
+        If ``r < 1``, or ``p`` is negative or above :data:`MAX_DEGREE`.
+    TypeError
+        If ``r`` or ``p`` is not an integer.
+    MemoryError
+        If the enumeration would not fit ``max_memory``.
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> fastrep.multi_indices(2, 2).tolist()
+    [[0, 0], [1, 0], [0, 1], [2, 0], [1, 1], [0, 2]]
     """
     r = check_int(r, "r", low=1)
     p = check_int(p, "p", low=0, high=MAX_DEGREE)
@@ -123,25 +177,50 @@ def _features(Z, alphas, backend, out, name):
 
 
 def hermite_features(Z, alphas, *, backend: str = "auto", out=None):
-    """The matrix of products of orthonormal Hermite polynomials.
+    """The matrix of products of orthonormal Hermite polynomials, one column per multi-index.
+
+    ``H[i, a] = prod_j h_{alphas[a, j]}(Z[i, j])``, with ``h_k = He_k / sqrt(k!)`` the
+    Hermite polynomials orthonormal under N(0, 1). Accurate to about 1e-14 (relative to the
+    largest ``h_j``, j <= k) up to degree 1000 for inputs of magnitude up to 40 in float64
+    (the three-term recurrence on the normalized polynomials).
 
     Parameters
     ----------
-    Z : (n, r) float32 or float64 array (NumPy or CuPy). Integer and boolean input becomes
-        float64, float16 becomes float32; complex and object input raises ``TypeError``
-        (``fastrep._validation.as_float_array``). Must be finite.
-    alphas : (K, r) array of non-negative integers <= :data:`MAX_DEGREE` (multi-indices),
-        e.g. from :func:`multi_indices`.
-    backend : 'auto', 'reference', 'cpp', 'numba' or 'cupy'.
-    out : optional (n, K) C-contiguous array of Z's dtype and library to write into; it may
+    Z : array, shape (n, r)
+        float32 or float64 (NumPy or CuPy), finite. Integer and boolean input becomes
+        float64, float16 becomes float32.
+    alphas : array, shape (K, r)
+        Non-negative integers <= :data:`MAX_DEGREE` (multi-indices), e.g. from
+        :func:`multi_indices`.
+    backend : {'auto', 'reference', 'cpp', 'numba', 'cupy'}, default 'auto'
+        The compute backend (``'auto'``: ``FASTREP_BACKEND``, else the measured choice).
+    out : array or None, default None
+        An (n, K) C-contiguous array of Z's dtype and library to write into (no copy); it may
         not overlap Z.
 
     Returns
     -------
-    (n, K) array of Z's dtype and library, ``H[i, a] = prod_j h_{alphas[a, j]}(Z[i, j])``.
-    Accurate to ~1e-14 (relative to max_{j<=k} |h_j|) up to degree 1000 for |z| <= 40 in
-    float64 (three-term recurrence on the normalized polynomials). Where finite inputs
-    overflow the dtype (|z| of 1e30 at degree 10 in float32) it raises ``ValueError``.
+    array, shape (n, K)
+        Z's dtype and array library (``out`` itself when given).
+
+    Raises
+    ------
+    TypeError
+        If ``Z`` is complex or of object dtype.
+    ValueError
+        If ``Z`` is not finite or not 2-d, ``alphas`` does not match ``Z``'s columns or holds
+        negative degrees, ``out`` has the wrong shape, dtype or layout, or finite inputs
+        overflow the dtype (inputs of 1e30 at degree 10 in float32).
+    fastrep.BackendUnavailableError
+        If the named backend cannot run here.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrep
+    >>> Z = np.array([[0.5, -1.0]])
+    >>> H = fastrep.hermite_features(Z, fastrep.multi_indices(2, 2))
+    >>> H.shape
+    (1, 6)
     """
     Z = as_float_array(Z, "Z", ndim=2)
     alphas = as_multi_indices(alphas, "alphas", r=Z.shape[1])
@@ -149,12 +228,38 @@ def hermite_features(Z, alphas, *, backend: str = "auto", out=None):
 
 
 def hermite(z, k: int, *, normalized: bool = False, backend: str = "auto"):
-    """He_k(z), the probabilists' Hermite polynomial, elementwise; h_k = He_k/sqrt(k!) if ``normalized``.
+    """The probabilists' Hermite polynomial He_k(z), elementwise (h_k = He_k / sqrt(k!) if ``normalized``).
 
-    ``z``: array of any shape, float32 or float64 (NumPy or CuPy; conversions as for
-    :func:`hermite_features`); returns the same shape and dtype. 0 <= k <= :data:`MAX_DEGREE`.
-    He_k grows like sqrt(k!) (10^154 at k = 171): where it overflows the dtype this raises
-    ``ValueError`` (use ``normalized=True``).
+    Parameters
+    ----------
+    z : array
+        Any shape, float32 or float64 (NumPy or CuPy; converted as in
+        :func:`hermite_features`).
+    k : int
+        The degree, 0 <= k <= :data:`MAX_DEGREE`.
+    normalized : bool, default False
+        Return ``h_k = He_k / sqrt(k!)``, orthonormal under N(0, 1).
+    backend : {'auto', 'reference', 'cpp', 'numba', 'cupy'}, default 'auto'
+        The compute backend.
+
+    Returns
+    -------
+    array
+        z's shape, dtype and array library.
+
+    Raises
+    ------
+    ValueError
+        If ``k`` is out of range, ``z`` is not finite, or He_k overflows the dtype (He_k grows
+        like sqrt(k!), 10^154 at k = 171: use ``normalized=True``).
+    TypeError
+        If ``k`` is not an integer or ``z`` is complex.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrep
+    >>> fastrep.hermite(np.array([0.0, 1.0, 2.0]), 2)   # He_2(z) = z**2 - 1
+    array([-1.,  0.,  3.])
     """
     k = check_int(k, "k", low=0, high=MAX_DEGREE)
     xp = place(z).xp

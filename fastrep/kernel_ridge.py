@@ -31,7 +31,6 @@ are kept on the host too, so a fitted model pickles and predicts anywhere.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -41,10 +40,25 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._arrays import place
 from ._kernels import JitterWarning
 from ._memory import resolve_max_memory
-from ._progress import Progress, check_verbose
-from ._validation import as_float_array, check_dtype, check_finite_output, check_int, naming, public_init
+from ._progress import Progress
+from ._validation import (
+    MEMORY_RULES,
+    RIDGE_RULES,
+    SEED_RULES,
+    Boolean,
+    FloatDType,
+    Interval,
+    NoneRule,
+    Options,
+    RuleChecked,
+    as_float_array,
+    check_dtype,
+    check_finite_output,
+    naming,
+    public_init,
+)
 from .backend import FAMILIES, Portable, context
-from .ntk import check_beta, check_kernel_scale
+from .ntk import MAX_BETA, check_kernel_scale
 from .nystrom import falkon
 from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path
 
@@ -68,8 +82,22 @@ def _rows(xp, X, idx):
     return xp.take(X, xp.asarray(idx), axis=0)
 
 
-class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
+class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
     _kind = "ntk"
+    _parameter_rules = {
+        "ridge": RIDGE_RULES,
+        "solver": [Options("auto", "cholesky", "nystrom")],
+        "beta": [Interval("real", 0, MAX_BETA, desc=f"a finite number >= 0 and <= {MAX_BETA:g} "
+                                                     "(beta^2 enters every kernel value)")],
+        "n_centers": [Interval("integer", 1, None), NoneRule()],
+        "max_memory": MEMORY_RULES,
+        "dtype": [FloatDType(auto=True)],
+        "seed": SEED_RULES,
+        "block_size": [Interval("integer", 1, None), NoneRule()],
+        "tol": [Interval("real", 0, 1, closed="neither"), NoneRule()],
+        "max_iter": [Interval("integer", 1, None)],
+        "verbose": [Boolean()],
+    }
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -94,28 +122,10 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
 
     # ----- parameters --------------------------------------------------------------------
     def _check_params(self):
-        ridge = resolve_ridge(self.ridge)
-        if self.solver not in ("auto", "cholesky", "nystrom"):
-            raise ValueError(f"solver must be 'auto', 'cholesky' or 'nystrom'; got {self.solver!r}")
-        if self.max_memory is not None:
-            mm = self.max_memory
-            if isinstance(mm, bool) or not isinstance(mm, numbers.Real) or not mm > 0:
-                raise ValueError(f"max_memory must be a positive number of bytes or None; got {mm!r}")
-        for name in ("n_centers", "block_size"):
-            if getattr(self, name) is not None:
-                check_int(getattr(self, name), name, low=1)
-        check_int(self.max_iter, "max_iter", low=1)
-        if self.tol is not None and (not isinstance(self.tol, numbers.Real) or not 0 < self.tol < 1):
-            raise ValueError(f"tol must be a number in (0, 1) or None; got {self.tol!r}")
-        check_verbose(self.verbose)
-        if isinstance(self.dtype, str) and self.dtype == "auto":
-            dtype = None
-        else:
-            try:
-                dtype = check_dtype(self.dtype)
-            except TypeError as exc:
-                raise TypeError(f"{exc} (or 'auto')") from None
-        return ridge, dtype, check_beta(self.beta)
+        """The rule table's check (:meth:`check_params`), then (ridge, dtype or None for 'auto', beta)."""
+        self.check_params()
+        dtype = None if isinstance(self.dtype, str) else check_dtype(self.dtype)
+        return resolve_ridge(self.ridge), dtype, float(self.beta)
 
     def _budget(self) -> float:
         return float(resolve_max_memory(self.max_memory))
@@ -135,14 +145,14 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
         return int(max(1, min(want, n_rows, budget_left // row_bytes)))
 
     # ----- validation ------------------------------------------------------------------------
-    def _validate_x(self, X):
+    def _validate_x(self, X, name="X"):
         """X (n, d) with the d seen at fit, in its own library: scikit-learn's checks for host data."""
         if place(X).on_host:
-            with naming("X"):
+            with naming(name):
                 return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        X = as_float_array(X, "X", ndim=2)
+        X = as_float_array(X, name, ndim=2)
         if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+            raise ValueError(f"{name} has {X.shape[1]} features, but {type(self).__name__} is expecting "
                              f"{self.n_features_in_} features as input")
         return X
 
@@ -159,15 +169,51 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
 
     # ----- fit -----------------------------------------------------------------------------
     def fit(self, X, y, X_val=None, y_val=None):
-        """Fit on X (n, d) and y (n,). X_val, y_val: validation data for ridge='validate'.
+        """Fit the kernel ridge regression on X and y.
 
-        Returns self. Fitted attributes: ``solver_`` ('cholesky' or 'nystrom'), ``ridge_``
-        (the lambda used), ``n_iter_`` (CG iterations; 1 for the direct cholesky solve),
-        ``residual_`` (relative residual |(K + n lam I) alpha - y| / |y| for cholesky, with K
-        represented by its factorization when the ridge is fixed; of the preconditioned system
-        for nystrom), ``X_fit_`` (the training rows or the centres) and
-        ``dual_coef_`` (alpha), both NumPy arrays, ``dtype_`` (the precision that ran: ``dtype``,
-        or what ``dtype='auto'`` chose), ``backend_`` (the backend of each family).
+        Fitted attributes: ``solver_`` ('cholesky' or 'nystrom'), ``ridge_`` (the lambda
+        used), ``n_iter_`` (CG iterations; 1 for the direct cholesky solve), ``residual_``
+        (relative residual ``|(K + n lam I) alpha - y| / |y|`` for cholesky, with K represented by
+        its factorization when the ridge is fixed; of the preconditioned system for nystrom),
+        ``X_fit_`` (the training rows or the centres) and ``dual_coef_`` (alpha), both NumPy
+        arrays, ``dtype_`` (the precision that ran: ``dtype``, or what ``dtype='auto'``
+        chose), ``backend_`` (the backend of each family).
+
+        Parameters
+        ----------
+        X : array of shape (n, d), float32 or float64
+            The training inputs: a NumPy, CuPy or other array-API array.
+        y : array of shape (n,), float32 or float64
+            The training labels.
+        X_val : array of shape (n_val, d) or None, default None
+            Validation inputs for ``ridge='validate'``; without them the ridge is chosen by
+            generalized cross-validation.
+        y_val : array of shape (n_val,) or None, default None
+            Validation labels; given together with ``X_val``.
+
+        Returns
+        -------
+        self
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For an invalid parameter (named in the message), y whose length is not X's number
+            of rows, NaN or inf in y or y_val, only one of ``X_val`` and ``y_val``, inputs
+            whose kernel values overflow ``dtype``, or ``solver='cholesky'`` when the n x n
+            Gram matrix does not fit the memory budget (``max_memory``).
+        TypeError
+            For X or y that is not a real float array, or a mix of array libraries.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> target = fastrep.MultiIndexTarget.separation(d=6, seed=0)
+        >>> X, y = fastrep.GaussianStream(target, seed=1, dtype="float64").take(300)
+        >>> model = fastrep.NTKRegressor().fit(X, y)
+        >>> model.solver_, model.dual_coef_.shape
+        ('cholesky', (300,))
         """
         ridge, dtype, beta = self._check_params()
         X, y = self._validate_xy(X, y)
@@ -214,7 +260,7 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together")
         if X_val is not None:
-            X_val = ctx.asarray(self._validate_x(X_val))
+            X_val = ctx.asarray(self._validate_x(X_val, "X_val"))
             check_kernel_scale(X_val, beta, dtype, "X_val")
             y_val = ctx.asarray(as_float_array(y_val, "y_val", finite=False), np.float64)
             if tuple(y_val.shape) != (X_val.shape[0],):
@@ -407,7 +453,36 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
         return ctx.xp.astype(pred, ctx.xp.float64)
 
     def predict(self, X):
-        """Predictions (n,) float64 in X's array library for X (n, d), a block of rows at a time."""
+        """Predict the labels of X, a block of rows at a time.
+
+        Parameters
+        ----------
+        X : array of shape (n, d), float32 or float64
+            Inputs with the d seen at fit.
+
+        Returns
+        -------
+        array of shape (n,), float64
+            The predictions, in X's array library.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before :meth:`fit`.
+        ValueError
+            For X with another number of features than at fit, NaN or inf in X, or inputs
+            whose kernel values overflow the fitted dtype.
+        TypeError
+            For X that is not a real float array.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> target = fastrep.MultiIndexTarget.separation(d=6, seed=0)
+        >>> X, y = fastrep.GaussianStream(target, seed=1, dtype="float64").take(300)
+        >>> fastrep.NNGPRegressor().fit(X, y).predict(X[:3]).dtype
+        dtype('float64')
+        """
         check_is_fitted(self, "dual_coef_")
         X = self._validate_x(X)
         ctx = context(self.backend, {"predict": "kernel_matvec"}, X, dtype=self._dtype, move_host_data=True)
@@ -420,43 +495,187 @@ class _KernelRidgeBase(Portable, RegressorMixin, BaseEstimator):
 class NTKRegressor(_KernelRidgeBase):
     """Kernel ridge regression with the two-layer ReLU NTK (:func:`fastrep.ntk_kernel`).
 
+    A scikit-learn regressor (``check_estimator`` passes); predictions keep the input's array
+    library, fitted arrays are NumPy.
+
     Parameters
     ----------
-    ridge : 'validate' or float >= 0
-        lambda in (1/n)|y - K alpha|^2 + lambda alpha^T K alpha. 'validate' chooses it on
-        (X_val, y_val) when given; otherwise by generalized cross-validation (cholesky) or on
-        a held-out 10% of the training rows, followed by a refit on all rows (nystrom).
+    ridge : 'validate' or float, default 'validate'
+        lambda >= 0 in ``(1/n)|y - K alpha|² + lambda alpha^T K alpha``. 'validate' chooses
+        it on (X_val, y_val) when given; otherwise by generalized cross-validation (cholesky)
+        or on a held-out 10% of the training rows, followed by a refit on all rows (nystrom).
         The cholesky grid is :func:`fastrep.ridge.lambda_grid` (100 values in [1e-10, 1e15],
         one eigendecomposition); the nystrom grid is ``NYSTROM_GRID`` (1e-9 .. 1e-1).
-        ridge=0 is exact interpolation and fails with a clear error on a singular Gram matrix.
-        In scikit-learn's terms ridge=lambda is ``KernelRidge(alpha=n * lambda)`` with the same
-        kernel (n = the number of training rows): alpha = (K + n lambda I)^-1 y.
-    solver : 'auto', 'cholesky' or 'nystrom' (see the module docstring).
-    beta : first-layer bias scale of the kernel, >= 0.
-    n_centers : Nystrom centres M (default min(n, max(1024, 16 sqrt(n))), fewer if the two
-        M x M factors would pass 80% of max_memory); must be <= n.
-    max_memory : bytes the solver may use (default: half of the available RAM at fit time).
-    dtype : float64 (default), float32 or 'auto', for the Gram matrix and its factorization.
-        'auto' takes the most precise exact solve that fits ``max_memory`` (float64, else
-        float32) and, where neither fits (or ``solver='nystrom'``), float64 Nystrom; ``dtype_``
-        records what ran. float32 with a tiny fixed ridge may need jitter (JitterWarning).
-    backend : kernel backend, as for :func:`fastrep.ntk_kernel`.
-    seed : chooses the Nystrom centres and the held-out rows.
-    block_size : rows per kernel block (default: blocks of about 16 MiB).
-    tol, max_iter : conjugate-gradient stopping rule (relative residual of the preconditioned
-        system; default tol 1e-7 for float64, 1e-4 for float32).
+        ridge=0 is exact interpolation and fails with a clear error on a singular Gram
+        matrix. In scikit-learn's terms ridge=lambda is ``KernelRidge(alpha=n * lambda)`` with
+        the same kernel (n = the number of training rows): ``alpha = (K + n lambda I)^-1 y``.
+    solver : {'auto', 'cholesky', 'nystrom'}, default 'auto'
+        'cholesky' is exact; 'nystrom' is Falkon-style (M centres, preconditioned conjugate
+        gradient, memory O(nd + M² + block M)); 'auto' takes cholesky for n <= 20,000 when it
+        fits ``max_memory``, else nystrom.
+    beta : float, default 1.0
+        The first-layer bias scale of the kernel, >= 0.
+    n_centers : int or None, default None
+        Nystrom centres M <= n (None: ``min(n, max(1024, 16 sqrt(n)))``, fewer if the two
+        M x M factors would pass 80% of ``max_memory``).
+    max_memory : int or None, default None
+        Bytes the solver may use (None: ``FASTREP_MAX_MEMORY``, else half of the available RAM
+        at fit time).
+    dtype : {numpy.float64, numpy.float32, 'auto'}, default numpy.float64
+        The Gram matrix's and its factorization's dtype. 'auto' takes the most precise exact
+        solve that fits ``max_memory`` (float64, else float32) and, where neither fits (or
+        ``solver='nystrom'``), float64 Nystrom; ``dtype_`` records what ran. float32 with a
+        tiny fixed ridge may need jitter (:class:`fastrep.JitterWarning`).
+    backend : {'auto', 'reference', 'cpp', 'numba', 'cupy'}, default 'auto'
+        The kernel backend, as for :func:`fastrep.ntk_kernel`.
+    seed : int, default 0
+        Chooses the Nystrom centres and the held-out rows.
+    block_size : int or None, default None
+        Rows per kernel block (None: blocks of about 16 MiB).
+    tol : float or None, default None
+        The conjugate gradient's relative residual (of the preconditioned system) at which
+        it stops (None: 1e-7 for float64, 1e-4 for float32).
+    max_iter : int, default 100
+        The conjugate gradient's largest number of iterations.
     verbose : bool, default False
         Progress on stderr: one line with the time of each stage (the Gram matrix, its
         Cholesky or eigendecomposition, the validation) and a bar (tqdm) over the Nystrom
         conjugate-gradient iterations. Not part of the setting (a results store ignores it).
+
+    Attributes
+    ----------
+    solver_ : {'cholesky', 'nystrom'}
+        The solver that ran.
+    ridge_ : float
+        The lambda used.
+    ridge_path_ : fastrep.ridge.RidgePath
+        The lambdas tried and their scores (when validating).
+    n_iter_ : int
+        Conjugate-gradient iterations (0 for cholesky).
+    residual_ : float
+        The relative residual of the solve.
+    X_fit_ : numpy.ndarray
+        The training inputs (cholesky) or the Nystrom centres.
+    dual_coef_ : numpy.ndarray
+        The coefficients alpha of ``X_fit_``.
+    dtype_ : numpy.dtype
+        The dtype that ran.
+    backend_ : dict
+        The backend that ran each operation family.
+
+    Raises
+    ------
+    ValueError
+        At fit time, for an invalid parameter (named in the message) or mismatched data, or
+        ``ridge=0`` with a singular Gram matrix.
+    MemoryError
+        At fit time, when the exact Gram matrix does not fit ``max_memory`` (the message
+        names ``nystrom``).
+
+    See Also
+    --------
+    NNGPRegressor : the same with the random-features (NNGP) kernel.
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> target = fastrep.MultiIndexTarget.separation(d=8, seed=0)
+    >>> X, y = fastrep.GaussianStream(target, seed=1, dtype="float64").take(1000)
+    >>> model = fastrep.NTKRegressor(ridge=1e-6).fit(X, y)
+    >>> model.solver_, fastrep.metrics.excess_error(model, target) < 0.5
+    ('cholesky', True)
     """
 
     _kind = "ntk"
 
 
 class NNGPRegressor(_KernelRidgeBase):
-    """Kernel ridge regression with the two-layer ReLU NNGP kernel (:func:`fastrep.nngp_kernel`),
-    i.e. the infinite-width limit of random-features ridge regression. Parameters as for
-    :class:`NTKRegressor`."""
+    """Kernel ridge regression with the two-layer ReLU NNGP kernel (:func:`fastrep.nngp_kernel`).
+
+    The infinite-width limit of random-features ridge regression; everything else is as for
+    :class:`NTKRegressor`.
+
+    Parameters
+    ----------
+    ridge : 'validate' or float, default 'validate'
+        lambda >= 0 in ``(1/n)|y - K alpha|² + lambda alpha^T K alpha``. 'validate' chooses
+        it on (X_val, y_val) when given; otherwise by generalized cross-validation (cholesky)
+        or on a held-out 10% of the training rows, followed by a refit on all rows (nystrom).
+        The cholesky grid is :func:`fastrep.ridge.lambda_grid` (100 values in [1e-10, 1e15],
+        one eigendecomposition); the nystrom grid is ``NYSTROM_GRID`` (1e-9 .. 1e-1).
+        ridge=0 is exact interpolation and fails with a clear error on a singular Gram
+        matrix. In scikit-learn's terms ridge=lambda is ``KernelRidge(alpha=n * lambda)`` with
+        the same kernel (n = the number of training rows): ``alpha = (K + n lambda I)^-1 y``.
+    solver : {'auto', 'cholesky', 'nystrom'}, default 'auto'
+        'cholesky' is exact; 'nystrom' is Falkon-style (M centres, preconditioned conjugate
+        gradient, memory O(nd + M² + block M)); 'auto' takes cholesky for n <= 20,000 when it
+        fits ``max_memory``, else nystrom.
+    beta : float, default 1.0
+        The first-layer bias scale of the kernel, >= 0.
+    n_centers : int or None, default None
+        Nystrom centres M <= n (None: ``min(n, max(1024, 16 sqrt(n)))``, fewer if the two
+        M x M factors would pass 80% of ``max_memory``).
+    max_memory : int or None, default None
+        Bytes the solver may use (None: ``FASTREP_MAX_MEMORY``, else half of the available RAM
+        at fit time).
+    dtype : {numpy.float64, numpy.float32, 'auto'}, default numpy.float64
+        The Gram matrix's and its factorization's dtype. 'auto' takes the most precise exact
+        solve that fits ``max_memory`` (float64, else float32) and, where neither fits (or
+        ``solver='nystrom'``), float64 Nystrom; ``dtype_`` records what ran. float32 with a
+        tiny fixed ridge may need jitter (:class:`fastrep.JitterWarning`).
+    backend : {'auto', 'reference', 'cpp', 'numba', 'cupy'}, default 'auto'
+        The kernel backend, as for :func:`fastrep.ntk_kernel`.
+    seed : int, default 0
+        Chooses the Nystrom centres and the held-out rows.
+    block_size : int or None, default None
+        Rows per kernel block (None: blocks of about 16 MiB).
+    tol : float or None, default None
+        The conjugate gradient's relative residual (of the preconditioned system) at which
+        it stops (None: 1e-7 for float64, 1e-4 for float32).
+    max_iter : int, default 100
+        The conjugate gradient's largest number of iterations.
+    verbose : bool, default False
+        Progress on stderr: one line with the time of each stage (the Gram matrix, its
+        Cholesky or eigendecomposition, the validation) and a bar (tqdm) over the Nystrom
+        conjugate-gradient iterations. Not part of the setting (a results store ignores it).
+
+    Attributes
+    ----------
+    solver_ : {'cholesky', 'nystrom'}
+        The solver that ran.
+    ridge_ : float
+        The lambda used.
+    ridge_path_ : fastrep.ridge.RidgePath
+        The lambdas tried and their scores (when validating).
+    n_iter_ : int
+        Conjugate-gradient iterations (0 for cholesky).
+    residual_ : float
+        The relative residual of the solve.
+    X_fit_ : numpy.ndarray
+        The training inputs (cholesky) or the Nystrom centres.
+    dual_coef_ : numpy.ndarray
+        The coefficients alpha of ``X_fit_``.
+    dtype_ : numpy.dtype
+        The dtype that ran.
+    backend_ : dict
+        The backend that ran each operation family.
+
+    Raises
+    ------
+    ValueError
+        At fit time, for an invalid parameter (named in the message) or mismatched data, or
+        ``ridge=0`` with a singular Gram matrix.
+    MemoryError
+        At fit time, when the exact Gram matrix does not fit ``max_memory`` (the message
+        names ``nystrom``).
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> target = fastrep.MultiIndexTarget.separation(d=8, seed=0)
+    >>> X, y = fastrep.GaussianStream(target, seed=1, dtype="float64").take(500)
+    >>> fastrep.NNGPRegressor(ridge=1e-6, solver="nystrom", n_centers=200).fit(X, y).solver_
+    'nystrom'
+    """
 
     _kind = "nngp"

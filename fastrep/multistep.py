@@ -61,82 +61,37 @@ the stream's target.
 from __future__ import annotations
 
 import math
-import numbers
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
 
-from ._progress import Progress, check_verbose
-from ._validation import as_float_array, check_dtype, check_int
+from ._progress import Progress
+from ._validation import (
+    MEMORY_RULES,
+    RIDGE_RULES,
+    SEED_RULES,
+    Boolean,
+    Callable,
+    FloatDType,
+    HasAttributes,
+    InstanceOf,
+    Interval,
+    NoneRule,
+    Options,
+    as_float_array,
+    check_dtype,
+    check_int,
+)
 from .backend import FAMILIES
 from .metrics import subspace_alignment
 from .network import _residual_gradient, _TwoLayerBase
-from .ridge import resolve_ridge
 
 __all__ = ["MultiStepNetwork", "Trajectory"]
 
 #: Batches at most this large run online SGD in the compiled loop on the host.
 FUSED_MAX_BATCH = 64
-
-
-# --------------------------------------------------------------------------- the rule table
-class _Rule:
-    """One accepted form of a parameter: ``test(value)`` and how it reads in an error."""
-
-    def __init__(self, test: Callable[[object], bool], text: str):
-        self.test, self.text = test, text
-
-
-def _real(low=None, high=None, *, low_open=False):
-    def test(v):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(float(v)):
-            return False
-        v = float(v)
-        if low is not None and (v <= low if low_open else v < low):
-            return False
-        return high is None or v <= high
-    bound = "" if low is None else (f" > {low}" if low_open else f" >= {low}")
-    return _Rule(test, f"a finite number{bound}")
-
-
-def _integer(low):
-    return _Rule(lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= low,
-                 f"an integer >= {low}")
-
-
-def _options(*names):
-    return _Rule(lambda v: isinstance(v, str) and v in names, " or ".join(map(repr, names)))
-
-
-_NONE = _Rule(lambda v: v is None, "None")
-_BOOL = _Rule(lambda v: isinstance(v, (bool, np.bool_)), "a bool")
-_CALLABLE = _Rule(callable, "a callable t -> value")
-_SEQUENCE = _Rule(lambda v: isinstance(v, (Sequence, np.ndarray)) and not isinstance(v, str),
-                  "a sequence of one value per step")
-_DTYPE = _Rule(lambda v: _is_float_dtype(v), "float32 or float64")
-_ANY = _Rule(lambda v: True, "anything")
-
-
-def _is_float_dtype(v):
-    try:
-        return np.dtype(v) in (np.float32, np.float64)
-    except TypeError:
-        return False
-
-
-def check_rules(est, rules) -> None:
-    """Check every parameter named in ``rules`` ({name: [accepted forms]}): a value must match
-    one form, else ``ValueError('<name> must be ...; got ...')`` (``TypeError`` when no form
-    of its type exists)."""
-    for name, forms in rules.items():
-        value = getattr(est, name)
-        if any(rule.test(value) for rule in forms):
-            continue
-        wanted = ", ".join(rule.text for rule in forms[:-1])
-        wanted = f"{wanted} or {forms[-1].text}" if wanted else forms[-1].text
-        raise ValueError(f"{name} must be {wanted}; got {value!r}")
 
 
 # --------------------------------------------------------------------------- the trajectory
@@ -228,12 +183,11 @@ class _Recorder:
 
 
 # --------------------------------------------------------------------------- the estimator
+_SCHEDULE = InstanceOf((list, tuple, np.ndarray), desc="a sequence of one value per step")
+
+
 class _Diverged(ArithmeticError):
     """A step's loss or gradient is not finite (reported with the step and lr by the caller)."""
-
-
-def _schedule_rules():
-    return [_options("normalized"), _real(0.0, low_open=True), _SEQUENCE, _CALLABLE]
 
 
 class MultiStepNetwork(_TwoLayerBase):
@@ -277,46 +231,66 @@ class MultiStepNetwork(_TwoLayerBase):
         else about 20 records. A record costs a symmetric eigendecomposition of order min(m, d)
         (the spikes), about 0.1 s at m = 1024, d = 512: record rarely in long online runs.
 
-    Fitted attributes
-    -----------------
-    Those of :class:`fastrep.OneStepNetwork` (``W_``, ``b_``, ``a_``, ``ridge_``, ``label_mean_``,
-    ``label_linear_``, ``timings_``, ``ridge_path_``, ``backend_``, ...), and ``lr_`` (T,) the
-    learning rates used, ``weight_decay_`` (T,), ``first_layer_a_`` (m,) the readout a_j times
-    its scale s used during the steps, ``trajectory_`` (:class:`Trajectory`). ``timings_`` has
-    'steps' in place of 'step1', and 'trajectory' (the records, timed apart from the steps).
+    Attributes
+    ----------
+    W_, b_, a_, ridge_, label_mean_, label_linear_, ridge_path_, backend_, stream_cache_
+        As for :class:`fastrep.OneStepNetwork`.
+    lr_ : ndarray of shape (T,)
+        The learning rates used (for ``lr='normalized'`` the ones chosen).
+    weight_decay_ : ndarray of shape (T,)
+        The weight decays used.
+    first_layer_a_ : ndarray of shape (m,)
+        The readout a_j times its scale s used during the steps.
+    trajectory_ : Trajectory
+        The first layer's path (:class:`fastrep.multistep.Trajectory`).
+    timings_ : dict
+        Seconds per stage: 'labels', 'steps', 'trajectory' (the records, timed apart from the
+        steps), 'features', 'ridge'.
 
-    Raises ``ValueError`` naming the step and ``lr`` when a step's W is not finite.
-
-    With ``steps=1`` and the defaults it is :class:`fastrep.OneStepNetwork` bit for bit, and
-    with ``protocol='fresh'`` ``OneStepNetwork(steps=T)`` (which stays: it is Algorithm 1's
+    Notes
+    -----
+    A step whose W is not finite raises ``ValueError`` naming the step and ``lr``. With
+    ``steps=1`` and the defaults it is :class:`fastrep.OneStepNetwork` bit for bit, and with
+    ``protocol='fresh'`` ``OneStepNetwork(steps=T)`` (which stays: it is Algorithm 1's
     documented generalisation, fresh batches with the paper's decay; this class is the general
     trainer).
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> target = fastrep.MultiIndexTarget.single_index(16, "he2")
+    >>> net = fastrep.MultiStepNetwork(width=32, steps=2, protocol="reuse", lr=0.3,
+    ...                                weight_decay=0.0, ridge=1e-3)
+    >>> net = net.fit_stream(fastrep.GaussianStream(target, seed=0), 2000)
+    >>> net.trajectory_.step.tolist(), net.trajectory_.overlaps.shape
+    ([0, 1, 2], (3, 32, 1))
     """
 
     _parameter_rules = {
-        "width": [_integer(2)],
-        "steps": [_integer(1)],
-        "protocol": [_options("fresh", "reuse", "online")],
-        "batch_size": [_NONE, _integer(1)],
-        "lr": _schedule_rules(),
-        "weight_decay": [_options("inverse"), _real(0.0), _SEQUENCE, _CALLABLE],
-        "loss": [_options("squared", "smoothed")],
-        "smoothing": [_NONE, _real(0.0, low_open=True)],
-        "spherical": [_BOOL],
-        "readout": [_options("symmetric", "gaussian")],
-        "bias": [_BOOL],
-        "rebias": [_BOOL],
-        "split": [_BOOL],
-        "ridge": [_options("validate"), _real(0.0, low_open=True)],
-        "center": [_BOOL],
-        "dtype": [_DTYPE],
-        "backend": [_options("auto", "reference", "cpp", "numba", "cupy"), _NONE],
-        "seed": [_integer(0)],
-        "chunk_size": [_NONE, _integer(1)],
-        "precision": [_options("highest", "tf32")],
-        "target": [_ANY],
-        "record_every": [_NONE, _integer(1)],
-        "max_memory": [_ANY],
+        "width": [Interval("integer", 2, None)],
+        "steps": [Interval("integer", 1, None)],
+        "protocol": [Options("fresh", "reuse", "online")],
+        "batch_size": [Interval("integer", 1, None), NoneRule()],
+        "lr": [Options("normalized"), Interval("real", 0, None, closed="neither"), _SCHEDULE, Callable()],
+        "weight_decay": [Options("inverse"), Interval("real", 0, None), _SCHEDULE, Callable()],
+        "loss": [Options("squared", "smoothed")],
+        "smoothing": [Interval("real", 0, None, closed="neither"), NoneRule()],
+        "spherical": [Boolean()],
+        "readout": [Options("symmetric", "gaussian")],
+        "bias": [Boolean()],
+        "rebias": [Boolean()],
+        "split": [Boolean()],
+        "ridge": RIDGE_RULES,
+        "center": [Boolean()],
+        "target": [NoneRule(), HasAttributes("U", desc="a MultiIndexTarget"),
+                   InstanceOf(np.ndarray, desc="an (r, d) array of directions")],
+        "record_every": [Interval("integer", 1, None), NoneRule()],
+        "dtype": [FloatDType()],
+        "seed": SEED_RULES,
+        "chunk_size": [Interval("integer", 1, None), NoneRule()],
+        "precision": [Options("highest", "tf32")],
+        "max_memory": MEMORY_RULES,
+        "verbose": [Boolean()],
     }
 
     def __init__(self, width=1000, *, steps=1, protocol="fresh", batch_size=None, lr="normalized",
@@ -351,9 +325,7 @@ class MultiStepNetwork(_TwoLayerBase):
 
     # ----------------------------------------------------------------- parameters
     def _check_params(self):
-        check_rules(self, self._parameter_rules)
-        check_verbose(self.verbose)
-        resolve_ridge(self.ridge)
+        self.check_params()  # the rule table, by fastrep's one checker
         if self.readout == "symmetric" and self.width % 2:
             raise ValueError("width must be even: the symmetric initialization pairs neuron j with "
                              f"j + width/2; got {self.width}")
@@ -600,14 +572,44 @@ class MultiStepNetwork(_TwoLayerBase):
         return W, sq / n_t, eta_t
 
     def gradient_step(self, X, y, W, t=0):
-        """One step of this trainer's rule from ``W`` on the batch (X, y): (W_next, loss).
+        """One step of this trainer's rule from ``W`` on the batch (X, y).
 
-        X (n, d), y (n,) the labels as the step sees them (already centred); W (m, d) the
-        current first layer; t the step's index in the ``lr``/``weight_decay`` schedules. b and
-        the readout are the initialization's (from ``seed``); the arithmetic, backend and dtype
-        are the fit's (the products in ``dtype``, the update in float64), so a fit's step t from
-        W_t is this call. W_next is float64 NumPy; loss the batch's mean squared residual at W
-        (at the smoothed point for ``loss='smoothed'``, one draw from ``seed``).
+        b and the readout are the initialization's (from ``seed``); the arithmetic, backend
+        and dtype are the fit's (the products in ``dtype``, the update in float64), so a fit's
+        step t from W_t is this call.
+
+        Parameters
+        ----------
+        X : array of shape (n, d)
+            The batch's inputs.
+        y : array of shape (n,)
+            Its labels as the step sees them (already centred).
+        W : array of shape (width, d)
+            The current first layer (not modified).
+        t : int, default 0
+            The step's index in the ``lr`` and ``weight_decay`` schedules.
+
+        Returns
+        -------
+        W_next : ndarray of shape (width, d)
+            float64.
+        loss : float
+            The batch's mean squared residual at W (at the smoothed point for
+            ``loss='smoothed'``, one draw from ``seed``).
+
+        Raises
+        ------
+        ValueError
+            For a W of another shape, a t outside the schedules, or a step that is not finite.
+
+        Examples
+        --------
+        >>> import numpy as np, fastrep
+        >>> X, y = fastrep.MultiIndexTarget.single_index(8, "he2").sample(100, 0)
+        >>> net = fastrep.MultiStepNetwork(width=4, lr=0.1, weight_decay=0.0)
+        >>> W1, loss = net.gradient_step(X, y, net.initialization(8)["W"])
+        >>> W1.shape
+        (4, 8)
         """
         _, dtype = self._check_params()
         X, y = self._validate_xy(X, y, "X", "y", reset=False, d=np.shape(X)[1] if np.ndim(X) == 2 else None)
@@ -616,7 +618,7 @@ class MultiStepNetwork(_TwoLayerBase):
         if W.shape != (int(self.width), d):
             raise ValueError(f"W must have shape (width, d) = ({self.width}, {d}); got {W.shape}")
         t = check_int(t, "t", low=0, high=int(self.steps) - 1)
-        ctx = self._context(dtype, d, X, y)
+        ctx = self._context(dtype, d, X.shape[0], X, y)
         init = self.initialization(d)
         eta = self._schedule("lr", self.lr)
         lam = self._schedule("weight_decay", self.weight_decay)

@@ -96,20 +96,44 @@ def _gram(X1, X2, beta, kind, backend):
 def ntk_kernel(X1, X2=None, beta: float = 1.0, *, backend: str = "auto"):
     """The two-layer ReLU NTK Gram matrix Theta(X1, X2).
 
+    ``Theta(x, x') = [sqrt(q q') kappa_1(u) + c kappa_0(u)] / 2`` with ``q = |x|²/d + beta²``,
+    ``c = x.x'/d + beta²`` and ``u = c / sqrt(q q')`` (the user guide's Kernels page).
+
     Parameters
     ----------
-    X1 : (n1, d) float32 or float64 array (NumPy or CuPy); integers and booleans become
-        float64, float16 becomes float32, complex and object arrays raise ``TypeError``.
-        Must be finite, and small enough that d (max |x_ij|^2 + beta^2) fits the dtype
-        (else ``ValueError``: scale X1 down).
-    X2 : (n2, d) array or None. None (or X1 itself) computes the symmetric Theta(X1, X1),
-        whose diagonal is then exact.
-    beta : first-layer bias scale, in [0, 1e150] (the paper uses 1).
-    backend : 'auto', 'reference', 'cpp', 'numba' or 'cupy'.
+    X1 : array, shape (n1, d)
+        float32 or float64 (NumPy or CuPy); integers and booleans become float64, float16
+        becomes float32. Finite, and small enough that ``d (max x_ij**2 + beta**2)`` fits the
+        dtype.
+    X2 : array, shape (n2, d), or None, default None
+        None (or X1 itself) computes the symmetric matrix of X1, whose diagonal is then exact.
+    beta : float, default 1.0
+        The first-layer bias scale, in [0, 1e150] (the paper uses 1).
+    backend : {'auto', 'reference', 'cpp', 'numba', 'cupy'}, default 'auto'
+        The compute backend.
 
     Returns
     -------
-    (n1, n2) array of the inputs' (common) dtype and library.
+    array, shape (n1, n2)
+        The inputs' (common) dtype and array library.
+
+    Raises
+    ------
+    TypeError
+        If an input is complex or of object dtype, or X1 and X2 come from two array libraries.
+    ValueError
+        If an input is not finite or not 2-d, the column counts differ, ``beta`` is out of
+        range, or the entries overflow the dtype (scale X1 down).
+    MemoryError
+        If the (n1, n2) result does not fit the memory budget.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrep
+    >>> X = np.random.default_rng(0).standard_normal((4, 3))
+    >>> K = fastrep.ntk_kernel(X)
+    >>> K.shape, bool(np.allclose(K, K.T))
+    ((4, 4), True)
     """
     return _gram(X1, X2, beta, "ntk", backend)
 
@@ -117,6 +141,41 @@ def ntk_kernel(X1, X2=None, beta: float = 1.0, *, backend: str = "auto"):
 def nngp_kernel(X1, X2=None, beta: float = 1.0, *, backend: str = "auto"):
     """The two-layer ReLU NNGP (random-features) Gram matrix E[relu(h(x)) relu(h(x'))].
 
-    Arguments and result as for :func:`ntk_kernel`.
+    ``K(x, x') = sqrt(q q') kappa_1(u) / 2``, in the notation of :func:`ntk_kernel`.
+
+    Parameters
+    ----------
+    X1 : array, shape (n1, d)
+        float32 or float64 (NumPy or CuPy); integers and booleans become float64, float16
+        becomes float32. Finite, and small enough that ``d (max x_ij**2 + beta**2)`` fits the
+        dtype.
+    X2 : array, shape (n2, d), or None, default None
+        None (or X1 itself) computes the symmetric matrix of X1, whose diagonal is then exact.
+    beta : float, default 1.0
+        The first-layer bias scale, in [0, 1e150] (the paper uses 1).
+    backend : {'auto', 'reference', 'cpp', 'numba', 'cupy'}, default 'auto'
+        The compute backend.
+
+    Returns
+    -------
+    array, shape (n1, n2)
+        The inputs' (common) dtype and array library.
+
+    Raises
+    ------
+    TypeError
+        If an input is complex or of object dtype, or X1 and X2 come from two array libraries.
+    ValueError
+        If an input is not finite or not 2-d, the column counts differ, ``beta`` is out of
+        range, or the entries overflow the dtype (scale X1 down).
+    MemoryError
+        If the (n1, n2) result does not fit the memory budget.
+
+    Examples
+    --------
+    >>> import numpy as np, fastrep
+    >>> X = np.eye(2, 3, dtype=np.float32)
+    >>> fastrep.nngp_kernel(X).dtype
+    dtype('float32')
     """
     return _gram(X1, X2, beta, "nngp", backend)

@@ -20,13 +20,25 @@ from typing import NamedTuple
 from sklearn.exceptions import ConvergenceWarning
 
 from ._progress import SILENT
+from ._warnings import user_stacklevel
 
 __all__ = ["FalkonResult", "falkon"]
 
 
 class FalkonResult(NamedTuple):
-    """alpha (M,) float64 in the data's library; iterations; relative residual of the
-    preconditioned system; jitter added to K_MM beyond its base jitter."""
+    """The result of :func:`falkon`.
+
+    Parameters
+    ----------
+    alpha : array
+        (M,) float64 coefficients of the centres, in the data's array library.
+    n_iter : int
+        Conjugate-gradient iterations.
+    residual : float
+        The relative residual of the preconditioned system.
+    jitter : float
+        Jitter added to K_MM beyond its base jitter.
+    """
 
     alpha: object
     n_iter: int
@@ -67,13 +79,54 @@ def _pcg(xp, op, rhs, tol, max_iter, bar=None):
 
 def falkon(ctx, X, y, C, lam, *, beta, kind, block_rows, tol, max_iter, warn=True,
            progress=SILENT) -> FalkonResult:
-    """Solve the Nystrom kernel ridge problem for centres C; nothing is mutated.
+    """Solve the Nystrom kernel ridge problem for centres C (Falkon); nothing is mutated.
 
-    ctx : the fit's :class:`fastrep.backend.Context` (families 'gram', 'ridge', 'nystrom').
-    X (n, d), y (n,) float64, C (M, d) in X's dtype; lam > 0 (or 0); beta, kind ('ntk' or
-    'nngp') of the kernel; block_rows rows per kernel block; tol, max_iter the CG stopping rule.
-    Warns with ``ConvergenceWarning`` (when ``warn``) if CG stops above ``tol``. ``progress``
-    (a :class:`fastrep._progress.Progress`) shows the factorizations and the CG iterations.
+    Conjugate gradient preconditioned with the Cholesky factors of K_MM and of
+    ``T T^T / M + lam I``; every K_nM product is formed a block of rows at a time, so memory is
+    O(nd + M² + block_rows M), never n x M. The learners call it through
+    ``NTKRegressor(solver="nystrom")``.
+
+    Parameters
+    ----------
+    ctx : fastrep.backend.Context
+        The fit's context (families 'gram', 'ridge', 'nystrom').
+    X : array, shape (n, d)
+        Training inputs.
+    y : array, shape (n,)
+        float64 labels.
+    C : array, shape (M, d)
+        The centres, in X's dtype.
+    lam : float
+        The ridge, >= 0.
+    beta : float
+        The kernel's bias scale.
+    kind : {'ntk', 'nngp'}
+        The kernel.
+    block_rows : int
+        Rows per kernel block.
+    tol : float
+        The conjugate gradient's relative residual at which it stops.
+    max_iter : int
+        The conjugate gradient's largest number of iterations.
+    warn : bool, default True
+        Warn with ``ConvergenceWarning`` if the conjugate gradient stops above ``tol``.
+    progress : fastrep._progress.Progress, default SILENT
+        Shows the factorizations and the iterations.
+
+    Returns
+    -------
+    FalkonResult
+        The coefficients and the solve's record.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        If K_MM or the preconditioner cannot be factorized even with jitter.
+
+    Warns
+    -----
+    sklearn.exceptions.ConvergenceWarning
+        With ``warn``, when the conjugate gradient stops above ``tol``.
     """
     xp, la = ctx.xp, ctx["ridge"]
     n, M = X.shape[0], C.shape[0]
@@ -119,6 +172,6 @@ def falkon(ctx, X, y, C, lam, *, beta, kind, block_rows, tol, max_iter, warn=Tru
             f"the Nystrom conjugate gradient stopped after {it} iterations at relative residual "
             f"{res:.3g} > tol={tol:.3g}; raise max_iter or tol",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     return FalkonResult(B(sol), it, res, jit - base)

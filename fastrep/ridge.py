@@ -23,6 +23,7 @@ from ._arrays import place
 from ._kernels import symmetrize_lower
 from ._memory import check_allocation
 from ._validation import check_int, check_positive
+from ._warnings import user_stacklevel
 from .backend import resolve
 
 __all__ = [
@@ -34,9 +35,28 @@ __all__ = [
 class RidgeGridEdgeWarning(UserWarning):
     """Validation chose the smallest or largest lambda of its grid: the best one may lie beyond it.
 
-    ``edge`` is ``'min'`` or ``'max'``, ``ridge`` the lambda chosen. Noiseless targets usually
-    end at the grid's minimum (any tiny lambda interpolates equally well); labels that are
-    mostly noise end at its maximum (predicting the mean is best).
+    Noiseless targets usually end at the grid's minimum (any tiny lambda interpolates equally
+    well); labels that are mostly noise end at its maximum (predicting the mean is best). A
+    ``UserWarning``; the fitted ``ridge_path_.edge`` records the same.
+
+    Parameters
+    ----------
+    message : str
+        The warning's text (names the estimator, the parameter, the lambda and the grid).
+    edge : {'min', 'max'} or None, default None
+        Which end of the grid was chosen.
+    ridge : float or None, default None
+        The lambda chosen.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from fastrep.ridge import RidgeGridEdgeWarning, ridge_path
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     path = ridge_path([1e-3, 1.0], [0.1, 0.2], who="Example")
+    >>> caught[0].category is RidgeGridEdgeWarning, caught[0].message.edge
+    (True, 'min')
     """
 
     def __init__(self, message: str, edge: str | None = None, ridge: float | None = None):
@@ -45,11 +65,25 @@ class RidgeGridEdgeWarning(UserWarning):
 
 
 class RidgePath(NamedTuple):
-    """The lambdas a validated fit tried and each one's score (the fitted ``ridge_path_``).
+    """The lambdas a validated fit tried and each one's score (a fitted model's ``ridge_path_``).
 
-    ``ridge`` (L,) float64, increasing; ``score`` (L,) float64: the validation MSE, or the
-    generalized cross-validation score when no validation data was given. Lower is better;
-    ``best`` is the chosen lambda. Unpacks as ``lams, scores = model.ridge_path_``.
+    Lower scores are better; unpacks as ``lams, scores = model.ridge_path_``.
+
+    Parameters
+    ----------
+    ridge : numpy.ndarray
+        (L,) float64, the lambdas, increasing.
+    score : numpy.ndarray
+        (L,) float64: the validation MSE, or the generalized cross-validation score when no
+        validation data was given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrep.ridge import RidgePath
+    >>> path = RidgePath(np.array([1e-6, 1e-3, 1.0]), np.array([0.3, 0.1, 0.2]))
+    >>> path.best, path.edge
+    (0.001, None)
     """
 
     ridge: np.ndarray
@@ -57,6 +91,7 @@ class RidgePath(NamedTuple):
 
     @property
     def best(self) -> float:
+        """The chosen lambda: the one with the lowest score."""
         return float(self.ridge[int(np.argmin(self.score))])
 
     @property
@@ -68,7 +103,13 @@ class RidgePath(NamedTuple):
         return "min" if k == 0 else ("max" if k == len(self.ridge) - 1 else None)
 
     def to_frame(self):
-        """A pandas DataFrame with columns ``ridge`` and ``score``."""
+        """The path as a table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per lambda tried, with columns ``ridge`` and ``score``.
+        """
         import pandas as pd
 
         return pd.DataFrame({"ridge": self.ridge, "score": self.score})
@@ -78,8 +119,34 @@ def ridge_path(grid, scores, *, who: str | None = None, param: str = "ridge") ->
     """The :class:`RidgePath` of a validated fit, as float64 NumPy arrays on the host.
 
     Every learner that validates lambda records its path here, so this is where a choice at
-    an end of the grid is reported: with ``who`` (the estimator's name) a
-    :class:`RidgeGridEdgeWarning` names ``param``, the lambda chosen and the grid's end.
+    an end of the grid is reported.
+
+    Parameters
+    ----------
+    grid : array
+        (L,) the lambdas tried, increasing (any array library).
+    scores : array
+        (L,) each lambda's score, lower is better.
+    who : str or None, default None
+        The estimator's name; when given, a choice at an end of the grid warns.
+    param : str, default 'ridge'
+        The parameter's name in the warning.
+
+    Returns
+    -------
+    RidgePath
+        The path, on the host.
+
+    Warns
+    -----
+    RidgeGridEdgeWarning
+        With ``who``, when the best score is at the grid's smallest or largest lambda.
+
+    Examples
+    --------
+    >>> from fastrep.ridge import ridge_path
+    >>> ridge_path([1e-3, 1e-2, 1e-1], [0.5, 0.2, 0.4]).best
+    0.01
     """
     grid = np.asarray(place(grid).host(grid), dtype=np.float64)
     path = RidgePath(grid, np.asarray(place(scores).host(scores), dtype=np.float64))
@@ -94,12 +161,40 @@ def ridge_path(grid, scores, *, who: str | None = None, param: str = "ridge") ->
             f"[{lo:.3g}, {hi:.3g}]; the best {param} may lie {side} it. To search further, fit with "
             f"fixed {param}= values from fastrep.ridge.{wider} and compare their validation errors "
             "(ridge_path_.edge records this)",
-            edge, path.best), stacklevel=3)
+            edge, path.best), stacklevel=user_stacklevel())
     return path
 
 
 def lambda_grid(num: int = 100, low: float = 1e-10, high: float = 1e15) -> np.ndarray:
-    """(num,) float64 log-spaced grid; the default is the first author's 100 values in [1e-10, 1e15]."""
+    """A log-spaced grid of lambdas; the default is the first author's 100 values in [1e-10, 1e15].
+
+    Parameters
+    ----------
+    num : int, default 100
+        The number of values, >= 1.
+    low : float, default 1e-10
+        The smallest value, > 0.
+    high : float, default 1e15
+        The largest value, >= ``low``.
+
+    Returns
+    -------
+    numpy.ndarray
+        (num,) float64, increasing.
+
+    Raises
+    ------
+    ValueError
+        If ``num < 1``, ``low`` or ``high`` is not positive and finite, or ``high < low``.
+    TypeError
+        If ``num`` is not an integer.
+
+    Examples
+    --------
+    >>> from fastrep.ridge import lambda_grid
+    >>> lambda_grid(3, 1e-2, 1.0)
+    array([0.01, 0.1 , 1.  ])
+    """
     num = check_int(num, "num", low=1)
     check_allocation(8.0 * num, what=f"a grid of {num} values", argument="num")
     low, high = check_positive(low, "low"), check_positive(high, "high")
@@ -113,6 +208,31 @@ def resolve_ridge(ridge, name: str = "ridge"):
 
     The one rule of every learner. ridge = 0 is allowed; a system that is then singular is
     refused with a clear error where it is solved (:meth:`EigenRidge.coef`, the Cholesky solver).
+
+    Parameters
+    ----------
+    ridge : str or float
+        ``'validate'`` or a finite number >= 0.
+    name : str, default 'ridge'
+        The argument's name in error messages.
+
+    Returns
+    -------
+    str or float
+        ``'validate'``, or the number as a float.
+
+    Raises
+    ------
+    ValueError
+        If ``ridge`` is another string, negative, NaN or infinite.
+    TypeError
+        If ``ridge`` is neither a string nor a real number (a bool included).
+
+    Examples
+    --------
+    >>> from fastrep.ridge import resolve_ridge
+    >>> resolve_ridge(0), resolve_ridge("validate")
+    (0.0, 'validate')
     """
     if isinstance(ridge, str):
         if ridge != "validate":
@@ -129,11 +249,38 @@ def resolve_ridge(ridge, name: str = "ridge"):
 def gcv_scores(s, proj, y_sq_sum: float, n: int, lams):
     """Generalized cross-validation scores for every lambda, from an eigendecomposition.
 
-    s (k,) eigenvalues, proj (k,) the squared norm of y in each eigendirection of the training
-    predictions (float64 host arrays). RSS = (|y|^2 - sum proj) + sum proj (lam/(s + lam))^2,
-    tr(H) = sum s/(s + lam), GCV(lam) = (RSS/n) / (1 - tr(H)/n)^2. Writing RSS as the
-    least-squares residual (independent of lam) plus the shrinkage term avoids the cancellation
-    of the direct expansion when lam is tiny. Returns (best_lam, scores).
+    ``RSS = (|y|² - sum proj) + sum proj (lam / (s + lam))²``, ``tr(H) = sum s / (s + lam)``,
+    ``GCV(lam) = (RSS / n) / (1 - tr(H) / n)²``. Writing RSS as the least-squares residual
+    (independent of lam) plus the shrinkage term avoids the cancellation of the direct
+    expansion when lam is tiny.
+
+    Parameters
+    ----------
+    s : numpy.ndarray
+        (k,) float64 eigenvalues.
+    proj : numpy.ndarray
+        (k,) float64, the squared norm of y in each eigendirection of the training predictions.
+    y_sq_sum : float
+        The squared norm of y.
+    n : int
+        The number of training rows.
+    lams : array
+        The lambdas to score.
+
+    Returns
+    -------
+    best : float
+        The lambda with the lowest score.
+    scores : numpy.ndarray
+        (len(lams),) float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrep.ridge import gcv_scores
+    >>> best, scores = gcv_scores(np.array([4.0, 1.0]), np.array([2.0, 0.5]), 3.0, 10, [1e-3, 1.0])
+    >>> scores.shape
+    (2,)
     """
     lams = np.asarray(lams, dtype=np.float64)
     shrink = lams[:, None] / (s[None, :] + lams[:, None])
@@ -148,15 +295,31 @@ class EigenRidge:
 
     Parameters
     ----------
-    A : (m, m) symmetric positive semi-definite array (any float dtype; used in float64), in
-        any array library the ``ops`` take; only its lower triangle is read.
-    b : (m,) right-hand side, same library.
-    rcond : float, default 0
+    A : array, shape (m, m)
+        Symmetric positive semi-definite (any float dtype; used in float64), in any array
+        library the ``ops`` take; only its lower triangle is read.
+    b : array, shape (m,)
+        The right-hand side, same library.
+    rcond : float, default 0.0
         Eigenvalues at or below ``rcond * max eigenvalue`` are treated as exactly zero (their
         directions are dropped). A Gram matrix accumulated in float32 carries relative errors
         of about 1e-7 in its spectrum; below that its eigenvectors are noise, and a tiny lambda
         would amplify them. The learners pass ``10 * eps`` of their accumulation dtype.
-    ops : the kernel module whose ``eigh`` runs (default: resolved for A, 'auto').
+    ops : module or None, default None
+        The kernel module whose ``eigh`` runs (None: resolved for A, 'auto').
+
+    Raises
+    ------
+    ValueError
+        For an ``A`` that is not square, a ``b`` of another length, or NaN or inf in either.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrep.ridge import EigenRidge
+    >>> er = EigenRidge(np.diag([2.0, 4.0]), np.array([2.0, 4.0]))
+    >>> er.coef(0.0)
+    array([1., 1.])
     """
 
     def __init__(self, A, b, rcond: float = 0.0, *, ops=None):
@@ -182,7 +345,23 @@ class EigenRidge:
         self.m = A.shape[0]
 
     def coef(self, lam: float):
-        """(m,) float64 solution of (A + lam I) x = b; lam = 0 needs a non-singular A."""
+        """The solution of ``(A + lam I) x = b``.
+
+        Parameters
+        ----------
+        lam : float
+            The ridge, >= 0; 0 needs a non-singular A.
+
+        Returns
+        -------
+        array
+            (m,) float64, in A's array library.
+
+        Raises
+        ------
+        ValueError
+            If ``lam`` is negative or not finite, or 0 with a singular A.
+        """
         lam = resolve_ridge(lam, "lam")
         if lam == 0.0 and self.rank < self.m:
             raise ValueError(
@@ -192,15 +371,43 @@ class EigenRidge:
         return self.eigvecs @ (self.c / (self.eigvals + lam))
 
     def coefs(self, lams):
-        """(m, len(lams)) float64: the solution for every lambda, one column each."""
+        """The solution for every lambda, one column each.
+
+        Parameters
+        ----------
+        lams : array
+            The lambdas, >= 0.
+
+        Returns
+        -------
+        array
+            (m, len(lams)) float64.
+        """
         lams = self.xp.asarray(np.asarray(lams, dtype=np.float64))
         return self.eigvecs @ (self.c[:, None] / (self.eigvals[:, None] + lams[None, :]))
 
     def predictions(self, P, lams):
-        """(len(lams), nv) predictions ``P @ coef(lam)`` for every lambda, P (nv, m).
+        """The predictions ``P @ coef(lam)`` for every lambda.
 
-        Costs m^2 L + nv m L for L lambdas: cheaper than projecting P onto the eigenbasis
-        (nv m^2) whenever L < m.
+        Costs ``m² L + nv m L`` for L lambdas: cheaper than projecting P onto the eigenbasis
+        (``nv m²``) whenever L < m.
+
+        Parameters
+        ----------
+        P : array, shape (nv, m)
+            The features (or kernel columns) of the rows to predict.
+        lams : array
+            The lambdas.
+
+        Returns
+        -------
+        array
+            (len(lams), nv) float64.
+
+        Raises
+        ------
+        ValueError
+            If P is not (nv, m).
         """
         return self._predict(P, self.coefs(lams))
 
@@ -212,12 +419,55 @@ class EigenRidge:
         return xp.astype((P @ xp.astype(C, P.dtype, copy=False)).T, xp.float64, copy=False)
 
     def select(self, P_val, y_val, lams=None):
-        """Choose lambda on validation data. Returns (best_lam, mse) with mse (len(lams),)."""
+        """Choose lambda on validation data.
+
+        Parameters
+        ----------
+        P_val : array, shape (n_val, m)
+            The validation rows' features.
+        y_val : array, shape (n_val,)
+            Their labels.
+        lams : array or None, default None
+            The lambdas (None: :func:`lambda_grid`'s 100 values).
+
+        Returns
+        -------
+        best : float
+            The lambda with the lowest validation MSE.
+        mse : numpy.ndarray
+            (len(lams),) float64.
+
+        Raises
+        ------
+        ValueError
+            If the shapes do not match.
+        """
         return self.select_blocks([(P_val, y_val)], lams)
 
     def select_blocks(self, blocks, lams=None):
-        """:meth:`select` over validation data given as blocks (P_block, y_block), so the whole
-        (n_val, m) matrix never exists (kernel ridge: P = K(X_val, X_fit), one block at a time)."""
+        """:meth:`select` over validation data given as blocks, so the whole (n_val, m) matrix never exists.
+
+        Kernel ridge passes ``P = K(X_val, X_fit)`` one block at a time.
+
+        Parameters
+        ----------
+        blocks : iterable of (array, array)
+            ``(P_block, y_block)`` pairs, P_block (k, m) and y_block (k,).
+        lams : array or None, default None
+            The lambdas (None: :func:`lambda_grid`'s 100 values).
+
+        Returns
+        -------
+        best : float
+            The lambda with the lowest validation MSE.
+        mse : numpy.ndarray
+            (len(lams),) float64.
+
+        Raises
+        ------
+        ValueError
+            If a block's shapes do not match.
+        """
         xp = self.xp
         lams = lambda_grid() if lams is None else np.asarray(lams, dtype=np.float64)
         C = self.coefs(lams)
@@ -230,15 +480,36 @@ class EigenRidge:
             sq += self._place.host(xp.sum((preds - y[None, :]) ** 2, axis=1))
             count += y.shape[0]
         mse = sq / count
-        return float(lams[int(np.argmin(mse))]), mse
+        if not np.any(np.isfinite(mse)):  # argmin would pick the grid's first lambda, silently
+            raise ValueError("X_val, y_val: the validation error is not finite for any lambda (the "
+                             "validation predictions or labels overflow float64); scale X_val and y_val down")
+        return float(lams[int(np.nanargmin(np.where(np.isfinite(mse), mse, np.inf)))]), mse
 
     def gcv(self, n: int, y_sq_sum: float, lams=None, *, kernel: bool = False):
         """Generalized cross-validation from the same eigendecomposition (:func:`gcv_scores`).
 
-        Feature ridge (A = Phi^T Phi / n, b = Phi^T y / n, ``y_sq_sum`` = ||y||^2): the training
-        predictions are Phi x, and y's squared norm along eigendirection k is n c_k^2 / s_k.
-        Kernel ridge (``kernel=True``, A = K/n, b = y/n): the predictions are K alpha and that
-        norm is (n c_k)^2. Neither needs an n-sized array. Returns (best_lam, scores).
+        Feature ridge (``A = Phi^T Phi / n``, ``b = Phi^T y / n``): the training predictions are
+        ``Phi x``, and y's squared norm along eigendirection k is ``n c_k² / s_k``. Kernel ridge
+        (``kernel=True``, ``A = K / n``, ``b = y / n``): the predictions are ``K alpha`` and
+        that norm is ``(n c_k)²``. Neither needs an n-sized array.
+
+        Parameters
+        ----------
+        n : int
+            The number of training rows.
+        y_sq_sum : float
+            The squared norm of the training labels.
+        lams : array or None, default None
+            The lambdas (None: :func:`lambda_grid`'s 100 values).
+        kernel : bool, default False
+            A kernel ridge problem instead of a feature ridge.
+
+        Returns
+        -------
+        best : float
+            The lambda with the lowest score.
+        scores : numpy.ndarray
+            (len(lams),) float64.
         """
         lams = lambda_grid() if lams is None else np.asarray(lams, dtype=np.float64)
         host = self._place.host  # O(m) numbers: the path is cheap on the host

@@ -133,39 +133,61 @@ def _parse_terms(terms) -> tuple[int, dict[tuple[int, ...], float]]:
 
 
 class MultiIndexTarget:
-    """f*(x) = sum_alpha c_alpha h_alpha(Ux): a multi-index polynomial target.
+    """A multi-index polynomial target f*(x) = sum_alpha c_alpha h_alpha(Ux).
+
+    Targets pickle (they cross process boundaries) and compare equal by value.
 
     Parameters
     ----------
     d : int
         Input dimension.
-    terms : mapping {tuple of r non-negative ints: float}
-        Coefficients c_alpha on the orthonormal Hermite basis h_alpha (an int key k is
-        shorthand for (k,)). Zero coefficients are kept.
-    U : (r, d) array with orthonormal rows, optional
-        The relevant directions. Drawn from ``seed`` (Haar) when not given.
-    noise : float >= 0
-        Label-noise **variance** sigma^2 (not the standard deviation): y = f*(x) + sigma eps.
-    normalize : bool
-        Rescale the coefficients so that E[f*^2] = sum c_alpha^2 = 1.
-    seed : int in [0, 2**64)
+    terms : mapping
+        ``{tuple of r non-negative ints: float}``: the coefficients c_alpha on the orthonormal
+        Hermite basis h_alpha (an int key k is shorthand for (k,)). Zero coefficients are kept.
+    U : array, shape (r, d), or None, default None
+        The relevant directions, orthonormal rows. Drawn from ``seed`` (Haar) when None.
+    noise : float, default 0.0
+        Label-noise **variance** sigma² >= 0 (not the standard deviation):
+        ``y = f*(x) + sigma eps``.
+    normalize : bool, default True
+        Rescale the coefficients so that ``E[f*²] = sum c_alpha² = 1``.
+    seed : int, default 0
         Seed of U when U is not given (and of the random coefficients of :meth:`random`).
 
     Attributes
     ----------
     d, r, degree : int
-    U : (r, d) float64, orthonormal rows.
-    terms : dict {alpha tuple: float}, after normalization, in the order of ``alphas``.
-    alphas : (K, r) int32, ordered by degree, then lexicographically descending
-        (the order of :func:`fastrep.multi_indices`).
-    coefs : (K,) float64, aligned with ``alphas``.
-    noise : float, the label-noise variance.
-    variance : float, E[f*^2] = sum c_alpha^2 (1.0 when normalized).
+        Input dimension, number of directions, total degree.
+    U : numpy.ndarray
+        (r, d) float64, orthonormal rows.
+    terms : dict
+        ``{alpha tuple: float}``, after normalization, in the order of ``alphas``.
+    alphas : numpy.ndarray
+        (K, r) int32, ordered by degree, then lexicographically descending (the order of
+        :func:`fastrep.multi_indices`).
+    coefs : numpy.ndarray
+        (K,) float64, aligned with ``alphas``.
+    noise : float
+        The label-noise variance.
+    variance : float
+        ``E[f*²] = sum c_alpha²`` (1.0 when normalized).
     seed : int
+        The seed.
 
-    Raises ``ValueError`` for r > d, multi-indices of different lengths, negative indices,
-    a U whose rows are not orthonormal (to 1e-6), a zero target and NaN coefficients.
-    Targets pickle (they cross process boundaries) and compare equal by value.
+    Raises
+    ------
+    ValueError
+        For r > d, multi-indices of different lengths, negative indices, a U whose rows are
+        not orthonormal (to 1e-6), a zero target and NaN coefficients.
+    TypeError
+        For a ``terms`` that is not a mapping, or non-integer indices.
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> t = fastrep.MultiIndexTarget(10, {(2, 0): 1.0, (1, 1): 1.0}, seed=0)
+    >>> t.r, t.degree, round(t.variance, 6), t.nondegenerate
+    (2, 2, 1.0, True)
     """
 
     def __init__(self, d: int, terms: Mapping, *, U=None, noise: float = 0.0, normalize: bool = True,
@@ -214,13 +236,37 @@ class MultiIndexTarget:
 
     @classmethod
     def single_index(cls, d: int, kind: str = "he2", **kwargs) -> MultiIndexTarget:
-        """f*(x) = h_k(u.x) for ``kind`` = "he2", "he3" or "he4" (k = 2, 3, 4), r = 1.
+        """The single-index target h_k(u.x) for ``kind`` = "he2", "he3" or "he4" (k = 2, 3, 4), r = 1.
 
-        "he2", h_2(u.x) = He_2(u.x)/sqrt(2), is the first author's demo target (Damian, Lee
-        and Soltanolkotabi's public demo of Algorithm 1; the paper). "he3" and
-        "he4" have no degree-2 part, so their expected Hessian is 0 (rank 0 < r = 1): they
-        lie outside the paper's theorem and the learners warn about them.
-        Keyword arguments go to the constructor (U, noise, normalize, seed).
+        "he2", ``h_2(u.x) = He_2(u.x) / sqrt(2)``, is the first author's demo target (Damian,
+        Lee and Soltanolkotabi's public demo of Algorithm 1; the paper). "he3" and "he4" have
+        no degree-2 part, so their expected Hessian is 0 (rank 0 < r = 1): they lie outside
+        the paper's theorem and the learners warn about them.
+
+        Parameters
+        ----------
+        d : int
+            Input dimension.
+        kind : {'he2', 'he3', 'he4'}, default 'he2'
+            The degree.
+        **kwargs
+            Constructor arguments (``U``, ``noise``, ``normalize``, ``seed``).
+
+        Returns
+        -------
+        MultiIndexTarget
+            The target.
+
+        Raises
+        ------
+        ValueError
+            If ``kind`` is not one of the three.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> fastrep.MultiIndexTarget.single_index(8, "he3").terms
+        {(3,): 1.0}
         """
         kinds = {"he2": 2, "he3": 3, "he4": 4}
         if kind not in kinds:
@@ -234,9 +280,33 @@ class MultiIndexTarget:
         From Abbe, Boix-Adsera and Misiakiewicz, "The merged-staircase property: a necessary
         and nearly sufficient condition for SGD learning of sparse functions on two-layer
         neural networks" (COLT 2022). In the Hermite basis every term is h_(1,..,1,0,..,0).
-        Its expected Hessian is U^T M U with only M_12 = M_21 != 0, so rank H = 2: it is
+        Its expected Hessian is ``U^T M U`` with only M_12 = M_21 != 0, so rank H = 2: it is
         nondegenerate only for r = 2 (a contrast case for the paper's assumption).
-        Keyword arguments go to the constructor (U, noise, normalize, seed).
+
+        Parameters
+        ----------
+        d : int
+            Input dimension.
+        r : int
+            Number of directions and degree, >= 1.
+        **kwargs
+            Constructor arguments (``U``, ``noise``, ``normalize``, ``seed``).
+
+        Returns
+        -------
+        MultiIndexTarget
+            The target.
+
+        Raises
+        ------
+        ValueError
+            If ``r`` is out of range or above d.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> list(fastrep.MultiIndexTarget.staircase(8, 3).terms)
+        [(1, 0, 0), (1, 1, 0), (1, 1, 1)]
         """
         r = check_int(r, "r", low=1, high=MAX_DEGREE)
         terms = {tuple([1] * k + [0] * (r - k)): 1.0 for k in range(1, r + 1)}
@@ -244,13 +314,39 @@ class MultiIndexTarget:
 
     @classmethod
     def sum_of_directions(cls, d: int, r: int, p: int, **kwargs) -> MultiIndexTarget:
-        """An additive model: sum_{i=1..r} sum_{k=2..p} h_k(z_i), normalized.
+        """An additive model: the sum over directions i and degrees k = 2..p of h_k(z_i), normalized.
 
-        The sum-of-ridge-functions family of the paper ("sums like h_2(z_1) +
-        h_2(z_2) + ... plus higher-degree terms"): every direction carries the same pure
-        terms of degrees 2..p, so M = sqrt(2) c I is full rank (nondegenerate) and the
-        energy is spread evenly over degrees 2..p. Needs p >= 2.
-        Keyword arguments go to the constructor (U, noise, normalize, seed).
+        The sum-of-ridge-functions family of the paper ("sums like h_2(z_1) + h_2(z_2) + ...
+        plus higher-degree terms"): every direction carries the same pure terms of degrees
+        2..p, so ``M = sqrt(2) c I`` is full rank (nondegenerate) and the energy is spread
+        evenly over degrees 2..p.
+
+        Parameters
+        ----------
+        d : int
+            Input dimension.
+        r : int
+            Number of directions, >= 1.
+        p : int
+            Degree, >= 2.
+        **kwargs
+            Constructor arguments (``U``, ``noise``, ``normalize``, ``seed``).
+
+        Returns
+        -------
+        MultiIndexTarget
+            The target.
+
+        Raises
+        ------
+        ValueError
+            If ``p < 2``, ``r`` is out of range, or the target would have too many terms.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> len(fastrep.MultiIndexTarget.sum_of_directions(8, 2, 3).terms)
+        4
         """
         r = check_int(r, "r", low=1)
         p = check_int(p, "p", low=2, high=MAX_DEGREE)
@@ -270,11 +366,40 @@ class MultiIndexTarget:
         """A random nondegenerate degree-p target whose energy is spread evenly over degrees 2..p.
 
         fastrep's own construction for the paper's generic case (the paper, "random
-        nondegenerate degree-p targets"). Degree 2: M = Q diag(lambda) Q^T with Q a random
-        rotation and |lambda_i| in [1/2, 1] (random signs), so rank H = r and cond(H) <= 2.
-        Degree k = 3..p: i.i.d. Gaussian coefficients on every |alpha| = k. Each degree is
-        scaled to energy 1/(p - 1). ``seed`` draws the coefficients and U. Needs p >= 2.
-        Keyword arguments go to the constructor (U, noise, normalize).
+        nondegenerate degree-p targets"). Degree 2: ``M = Q diag(lambda) Q^T`` with Q a random
+        rotation and each ``abs(lambda_i)`` in [1/2, 1] (random signs), so rank H = r and
+        cond(H) <= 2. Degree k = 3..p: i.i.d. Gaussian coefficients on every multi-index of
+        degree k. Each degree is scaled to energy 1/(p - 1).
+
+        Parameters
+        ----------
+        d : int
+            Input dimension.
+        r : int
+            Number of directions, 1 <= r <= d.
+        p : int
+            Degree, >= 2.
+        seed : int, default 0
+            Draws the coefficients and U.
+        **kwargs
+            Constructor arguments (``U``, ``noise``, ``normalize``).
+
+        Returns
+        -------
+        MultiIndexTarget
+            The target.
+
+        Raises
+        ------
+        ValueError
+            If ``p < 2``, ``r > d``, or the target would have too many terms.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> t = fastrep.MultiIndexTarget.random(16, 2, 3, seed=1)
+        >>> t.nondegenerate, [round(e, 3) for e in t.energy_by_degree().values()]
+        (True, [0.0, 0.0, 0.5, 0.5])
         """
         d = check_int(d, "d", low=1)
         r = check_int(r, "r", low=1)
@@ -327,14 +452,38 @@ class MultiIndexTarget:
 
     @classmethod
     def giant_step(cls, d: int, **kwargs) -> MultiIndexTarget:
-        """The two-direction teacher 1/2 [f(theta_1.x) + f(theta_2.x)], f = He_1 + He_2/2 + He_4/24.
+        """The two-direction teacher [f(theta_1.x) + f(theta_2.x)] / 2 with f = He_1 + He_2/2 + He_4/24.
 
-        The "giant step" teacher of the paper (the example of Dandi, Krzakala,
-        Loureiro, Pesce and Stephan, "How two-layer neural networks learn, one (giant) step
-        at a time", 2023). theta_1, theta_2 are the rows of U. In the orthonormal basis
-        He_1 = h_1, He_2/2 = h_2/sqrt(2), He_4/24 = h_4/sqrt(24). Normalized to E[f*^2] = 1
-        by default; ``normalize=False`` gives the teacher exactly as written (E[f*^2] = 37/48).
-        Keyword arguments go to the constructor (U, noise, normalize, seed).
+        The "giant step" teacher of the paper (the example of Dandi, Krzakala, Loureiro, Pesce
+        and Stephan, "How two-layer neural networks learn, one (giant) step at a time", 2023).
+        theta_1 and theta_2 are the rows of U. In the orthonormal basis He_1 = h_1,
+        He_2/2 = h_2/sqrt(2), He_4/24 = h_4/sqrt(24). Normalized to E[f*²] = 1 by default;
+        ``normalize=False`` gives the teacher exactly as written (E[f*²] = 37/48).
+
+        Parameters
+        ----------
+        d : int
+            Input dimension, >= 2.
+        **kwargs
+            Constructor arguments (``U``, ``noise``, ``normalize``, ``seed``).
+
+        Returns
+        -------
+        MultiIndexTarget
+            The target.
+
+        Raises
+        ------
+        ValueError
+            For ``d`` < 2 or an invalid constructor argument (named in the message).
+        TypeError
+            For a ``d`` that is not an integer.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> round(fastrep.MultiIndexTarget.giant_step(8, normalize=False).variance, 6) == round(37 / 48, 6)
+        True
         """
         f = {1: 1.0, 2: 1.0 / math.sqrt(2.0), 4: 1.0 / math.sqrt(24.0)}
         terms = {}
@@ -347,13 +496,41 @@ class MultiIndexTarget:
     def separation(cls, d: int, seed: int = 0, **kwargs) -> MultiIndexTarget:
         """The separation experiments' target: r = 2, degree 3, half its energy in degree 3.
 
-        g = a [h_(2,0) + h_(0,2) + h_(1,1)] + b [h_(3,0) + h_(0,3) + h_(2,1) + h_(1,2)], with a
-        and b such that degrees 2 and 3 carry energy 1/2 each (E[f*^2] = 1). M = a [[sqrt 2, 1],
-        [1, sqrt 2]] has eigenvalues a (sqrt 2 +- 1): nondegenerate, cond(H) = 5.8. A kernel
-        with n ~ d^(2+delta) samples learns the degree-2 half only (excess error ~ 1/2), while
-        Algorithm 1 learns both (the paper). fastrep's choice, after the sums
-        "h_2(z_1) + h_2(z_2) + h_(1,1) plus degree-3 terms" of the paper.
-        Keyword arguments go to the constructor (U, noise, normalize).
+        ``g = a [h_(2,0) + h_(0,2) + h_(1,1)] + b [h_(3,0) + h_(0,3) + h_(2,1) + h_(1,2)]``, with
+        a and b such that degrees 2 and 3 carry energy 1/2 each (E[f*²] = 1).
+        ``M = a [[sqrt 2, 1], [1, sqrt 2]]`` has eigenvalues ``a (sqrt 2 +- 1)``:
+        nondegenerate, cond(H) = 5.8. A kernel with n ~ d^(2+delta) samples learns the
+        degree-2 half only (excess error ~ 1/2), while Algorithm 1 learns both (the paper).
+        fastrep's choice, after the sums "h_2(z_1) + h_2(z_2) + h_(1,1) plus degree-3 terms"
+        of the paper.
+
+        Parameters
+        ----------
+        d : int
+            Input dimension, >= 2.
+        seed : int, default 0
+            Seed of U.
+        **kwargs
+            Constructor arguments (``U``, ``noise``, ``normalize``).
+
+        Returns
+        -------
+        MultiIndexTarget
+            The target.
+
+        Raises
+        ------
+        ValueError
+            For ``d`` < 2, a negative ``seed`` or an invalid constructor argument (named in the
+            message).
+        TypeError
+            For a ``d`` or ``seed`` that is not an integer.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> fastrep.MultiIndexTarget.separation(d=100, seed=0)
+        MultiIndexTarget(d=100, r=2, degree=3, terms=7, noise=0, nondegenerate=True)
         """
         a = math.sqrt(0.5 / 3.0)
         b = math.sqrt(0.5 / 4.0)
@@ -363,14 +540,38 @@ class MultiIndexTarget:
     # ---- analytic quantities --------------------------------------------------------------
 
     def energy_by_degree(self) -> dict[int, float]:
-        """{k: sum_{|alpha| = k} c_alpha^2} for every k = 0..degree (0.0 where no term)."""
+        """The target's energy in each degree: the sum of c_alpha² over the multi-indices of degree k.
+
+        Returns
+        -------
+        dict
+            ``{k: energy}`` for every k = 0 .. degree (0.0 where no term).
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> fastrep.MultiIndexTarget.single_index(8, "he2").energy_by_degree()
+        {0: 0.0, 1: 0.0, 2: 1.0}
+        """
         out = {k: 0.0 for k in range(self.degree + 1)}
         for alpha, c in self.terms.items():
             out[sum(alpha)] += c * c
         return out
 
     def hessian_core(self) -> np.ndarray:
-        """M, (r, r) float64: M_ij = c_{e_i + e_j} (i != j), M_ii = sqrt(2) c_{2 e_i}."""
+        """The core M of the expected Hessian H = U^T M U.
+
+        Returns
+        -------
+        numpy.ndarray
+            (r, r) float64: ``M_ij = c_{e_i + e_j}`` (i != j), ``M_ii = sqrt(2) c_{2 e_i}``.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> fastrep.MultiIndexTarget.single_index(8, "he2").hessian_core().round(4)
+        array([[1.4142]])
+        """
         M = np.zeros((self.r, self.r))
         for alpha, c in self.terms.items():
             if sum(alpha) != 2:
@@ -384,12 +585,42 @@ class MultiIndexTarget:
         return M
 
     def expected_hessian(self) -> np.ndarray:
-        """H = E[grad^2 f*(x)] = U^T M U, (d, d) float64 (= E[f*(x)(x x^T - I)] by Stein's lemma)."""
+        """The expected Hessian H = E[grad² f*(x)] = U^T M U (= E[f*(x)(x x^T - I)] by Stein's lemma).
+
+        Returns
+        -------
+        numpy.ndarray
+            (d, d) float64.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> fastrep.MultiIndexTarget.separation(d=12).expected_hessian().shape
+        (12, 12)
+        """
         return self.U.T @ self.hessian_core() @ self.U
 
     def hessian_rank(self, tol: float = 1e-8) -> int:
-        """rank H: singular values of M above ``tol`` times sqrt(E[f*^2]) (U has orthonormal rows,
-        so H and M have the same nonzero singular values)."""
+        """The rank of H: the singular values of M above ``tol`` times sqrt(E[f*²]).
+
+        U has orthonormal rows, so H and M have the same nonzero singular values.
+
+        Parameters
+        ----------
+        tol : float, default 1e-8
+            The relative threshold.
+
+        Returns
+        -------
+        int
+            rank H, between 0 and r.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> fastrep.MultiIndexTarget.single_index(8, "he3").hessian_rank()
+        0
+        """
         s = np.linalg.svd(self.hessian_core(), compute_uv=False)
         return int(np.sum(s > tol * self._norm))
 
@@ -446,25 +677,52 @@ class MultiIndexTarget:
                         grew = True
             if not left:
                 return L
-        raise AssertionError("unreachable: L = the largest degree takes every term")
+        return max(sum(a) for a in support)  # not reached: L = the largest degree takes every term
 
     @property
     def nondegenerate(self) -> bool:
-        """rank H = r, the paper's assumption. Targets without a full degree-2 part (pure He_3
-        or He_4, the staircase for r >= 3) are outside the theorem; fastrep still runs them."""
+        """Whether rank H = r, the paper's assumption.
+
+        Targets without a full degree-2 part (pure He_3 or He_4, the staircase for r >= 3)
+        are outside the theorem; fastrep still runs them.
+        """
         return self.hessian_rank() == self.r
 
     # ---- evaluation and sampling ----------------------------------------------------------
 
     def f(self, X, *, backend: str = "auto"):
-        """Noiseless values f*(X), (n,) of X's dtype and array library.
+        """The noiseless values f*(X).
 
-        X : (n, d) float32 or float64 (NumPy or CuPy); integers and booleans become float64,
-        float16 float32, complex and object arrays raise TypeError (as for
-        :func:`fastrep.hermite_features`). Values that overflow X's dtype raise ValueError. Cost: one (n, d) x (d, r) product
-        plus :func:`fastrep.hermite_features` on the (n, r) projections, in X's dtype.
-        On the CPU each value depends on its own row only, bit for bit (so labels do not
-        change with the chunk size).
+        Costs one (n, d) x (d, r) product plus :func:`fastrep.hermite_features` on the (n, r)
+        projections, in X's dtype. On the CPU each value depends on its own row only, bit for
+        bit (so labels do not change with the chunk size).
+
+        Parameters
+        ----------
+        X : array, shape (n, d)
+            float32 or float64 (NumPy or CuPy); integers and booleans become float64, float16
+            float32.
+        backend : {'auto', 'reference', 'cpp', 'numba', 'cupy'}, default 'auto'
+            The backend of the Hermite features.
+
+        Returns
+        -------
+        array, shape (n,)
+            X's dtype and array library.
+
+        Raises
+        ------
+        TypeError
+            If X is complex or of object dtype.
+        ValueError
+            If X is not (n, d), or its values overflow X's dtype.
+
+        Examples
+        --------
+        >>> import numpy as np, fastrep
+        >>> t = fastrep.MultiIndexTarget.single_index(3, "he2", U=np.eye(3)[:1])
+        >>> t.f(np.array([[2.0, 0.0, 0.0]])).round(4)   # h_2(2) = (4 - 1) / sqrt(2)
+        array([2.1213])
         """
         xp = place(X).xp
         X = as_float_array(X, "X", ndim=2, xp=xp)
@@ -481,9 +739,45 @@ class MultiIndexTarget:
         return check_finite_output(y, "the values f*(X)", "X")
 
     def sample(self, n: int, seed: int, *, split: str = "train", dtype=np.float32, backend: str = "auto"):
-        """(X, y): the first n rows of ``GaussianStream(self, seed, split=split, dtype=dtype)``.
+        """The first n rows (X, y) of ``GaussianStream(self, seed, split=split, dtype=dtype)``.
 
-        X (n, d) and y (n,) of ``dtype``; y = f*(X) + sqrt(noise) eps.
+        Parameters
+        ----------
+        n : int
+            Rows, >= 0.
+        seed : int
+            The stream's seed.
+        split : {'train', 'val', 'test'}, default 'train'
+            The split (disjoint Philox streams of the same seed).
+        dtype : {numpy.float32, numpy.float64}, default numpy.float32
+            The rows' dtype.
+        backend : {'auto', 'reference', 'cpp', 'numba', 'cupy'}, default 'auto'
+            Where the rows are generated.
+
+        Returns
+        -------
+        X : array, shape (n, d)
+            The inputs.
+        y : array, shape (n,)
+            ``f*(X) + sqrt(noise) eps``.
+
+        Raises
+        ------
+        ValueError
+            For a negative ``n`` or ``seed``, or an unknown ``split`` or ``backend`` (each
+            named in the message).
+        TypeError
+            For an ``n`` or ``seed`` that is not an integer, or a ``dtype`` other than
+            float32 and float64.
+        BackendUnavailableError
+            For a ``backend`` named that cannot run here.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> X, y = fastrep.MultiIndexTarget.separation(d=8).sample(5, seed=1)
+        >>> X.shape, y.dtype
+        ((5, 8), dtype('float32'))
         """
         from .data import GaussianStream
 
@@ -491,13 +785,45 @@ class MultiIndexTarget:
 
     def hermite_coefficients(self, model_or_fn, n: int, seed: int, *, chunk_size: int | None = None,
                              dtype=np.float64, backend: str = "auto") -> dict[tuple[int, ...], float]:
-        """Monte Carlo estimates of E[m(x) h_alpha(Ux)] for every alpha with |alpha| <= degree.
+        """Monte Carlo estimates of E[m(x) h_alpha(Ux)] for every alpha of total degree <= degree.
 
-        ``model_or_fn``: a callable X -> (n,) values, or an object with ``.predict(X)`` (a
-        fitted learner). The n inputs are the ``test`` split of ``GaussianStream(self, seed)``
-        (never the training rows of the same seed), streamed in chunks. For m = f* the
-        estimates converge to ``terms`` (and to 0 off them) at rate 1/sqrt(n). Returns
-        {alpha tuple: float}, alphas in :func:`fastrep.multi_indices` order.
+        The n inputs are the ``test`` split of ``GaussianStream(self, seed)`` (never the
+        training rows of the same seed), streamed in chunks. For m = f* the estimates converge
+        to ``terms`` (and to 0 off them) at rate 1/sqrt(n).
+
+        Parameters
+        ----------
+        model_or_fn : estimator or callable
+            A callable X -> (n,) values, or an object with ``predict(X)`` (a fitted learner).
+        n : int
+            Monte Carlo inputs, >= 1.
+        seed : int
+            The stream's seed.
+        chunk_size : int or None, default None
+            Rows per block (None: the stream's default).
+        dtype : {numpy.float64, numpy.float32}, default numpy.float64
+            The inputs' dtype.
+        backend : {'auto', 'reference', 'cpp', 'numba', 'cupy'}, default 'auto'
+            Where the inputs and features are computed.
+
+        Returns
+        -------
+        dict
+            ``{alpha tuple: float}``, alphas in :func:`fastrep.multi_indices` order.
+
+        Raises
+        ------
+        TypeError
+            If ``model_or_fn`` is neither callable nor has ``predict``.
+        ValueError
+            If ``n < 1`` or the values are not one per row.
+
+        Examples
+        --------
+        >>> import fastrep
+        >>> t = fastrep.MultiIndexTarget.single_index(4, "he2")
+        >>> round(t.hermite_coefficients(t.f, 20_000, seed=0)[(2,)], 1)
+        1.0
         """
         from .data import GaussianStream
 

@@ -5,7 +5,9 @@ seed, so n*(d) = d**power / epsilon up to seed noise: the slope of log n* agains
 ``power`` by construction, which lets the analysis be checked against a known answer.
 """
 
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -17,6 +19,8 @@ def toy_method(params):
     if opts.get("fail_d") == params["d"]:
         raise RuntimeError(f"toy failure at d={params['d']}")
     time.sleep(opts.get("sleep", 0.0))
+    if opts.get("gate"):
+        _gate(Path(opts["gate"]), int(opts.get("gate_after", 1)))
     rng = np.random.default_rng(derive_seed(params["seed"], "data"))
     A = rng.standard_normal((64, 64))
     checksum = float(np.linalg.norm(A @ A.T))  # exercises BLAS under the thread limits
@@ -29,6 +33,21 @@ def toy_method(params):
         "backend": "toy",
         "extra": {"checksum": checksum},
     }
+
+
+def _gate(folder: Path, k: int) -> None:
+    """Let exactly ``k`` cells through (each claims a numbered slot file atomically); every other
+    cell writes ``folder/blocked-<pid>`` and waits until ``folder/release`` appears. A test then
+    catches a sweep mid-way by state, not by timing: the store holds the k cells, no more."""
+    for i in range(k):
+        try:
+            os.close(os.open(folder / f"slot-{i}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return
+        except FileExistsError:
+            continue
+    (folder / f"blocked-{os.getpid()}").touch()
+    while not (folder / "release").exists():
+        time.sleep(0.01)
 
 
 def register():

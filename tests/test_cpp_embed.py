@@ -86,3 +86,33 @@ def test_embedded_hermite_program(variant, tmp_path):
         assert "float p=4 runs avx" in ran.stdout, ran.stdout
     if "openmp" in variant:
         assert "threads 2" in ran.stdout, ran.stdout
+
+
+NTK_SOURCE = ROOT / "tests" / "cpp" / "test_ntk_embed.cpp"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the flags below are for gcc/clang")
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_embedded_ntk_program(variant, tmp_path):
+    """tests/cpp/test_ntk_embed.cpp: the NTK/NNGP entry pass's AVX2 and AVX-512 paths (forced in
+    turn; on SIMDe the AVX-512 one on any CPU) give the portable loop's values bit for bit."""
+    flags = VARIANTS[variant]
+    if "-fopenmp" in flags and not _accepts_openmp(tmp_path):
+        pytest.skip(f"{CXX} does not support -fopenmp")
+    extra = simde_include_flags() if "-DFASTREP_AVX512_ON_SIMDE" in flags else []
+    exe = tmp_path / "ntk"
+    cmd = [CXX, "-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", *flags, f"-I{INCLUDE}", *extra,
+           str(NTK_SOURCE), "-o", str(exe)]
+    built = subprocess.run(cmd, capture_output=True, text=True)
+    assert built.returncode == 0, f"compiling failed: {' '.join(cmd)}\n{built.stderr}"
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    ran = subprocess.run([str(exe)], capture_output=True, text=True, env=env, timeout=120)
+    assert ran.returncode == 0 and " 0 failures" in ran.stdout, ran.stdout + ran.stderr
+    if "no-simd" in variant:
+        assert "path 0 runs by default" in ran.stdout, ran.stdout
+    elif "simde" in variant:
+        assert "path 2 available" in ran.stdout, ran.stdout
+    elif _cpu_has("avx2"):
+        assert "path 0 runs" not in ran.stdout, ran.stdout
+    if "openmp" in variant:
+        assert "threads 2" in ran.stdout, ran.stdout

@@ -85,3 +85,19 @@ def test_each_grid_shortfall_counts_as_small(ds, seeds):
 def test_a_missing_interval_on_a_small_grid_is_not_judged():
     checks = separation_checks(_slopes([("onestep", 1.2, np.nan, np.nan)]), _stars(METHODS, [6, 8, 10], 2))
     assert _verdicts(checks) == [None]
+
+
+def test_not_judged_reason_says_disjoint_intervals_are_disjoint():
+    """The large study's NTK check: NTK 2.43 [2.31, 2.78] against the network's 1.82 [1.77, 1.90]
+    on a small grid is not judged because the gap (0.62) is below 0.7 while the intervals' far
+    ends allow more; the intervals are disjoint, and the reason must not say they overlap."""
+    small_grid = _stars(("onestep", "ntk"), [12, 16, 20], 3)
+    rows = [("onestep", 1.82, 1.77, 1.90), ("ntk", 2.43, 2.31, 2.78)]
+    _, ok, detail = separation_checks(_slopes(rows), small_grid)[1]
+    assert ok is None and detail.startswith("grid too small: ")
+    assert "overlap" not in detail, detail
+    assert "disjoint" in detail and "gap 0.61" in detail, detail
+    # overlapping intervals are still called so
+    rows = [("onestep", 1.82, 1.50, 2.40), ("ntk", 2.43, 2.00, 3.20)]
+    detail = separation_checks(_slopes(rows), small_grid)[1][2]
+    assert "intervals overlap" in detail, detail

@@ -110,3 +110,14 @@ def test_argument_errors():
         degree_learning(lambda X: np.zeros((X.shape[0], 2)), t, n=100)
     with pytest.raises(ValueError, match="NaN"):
         degree_learning(lambda X: np.full(X.shape[0], math.nan), t, n=100)
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e-160])
+def test_large_and_small_finite_models_give_finite_fractions(scale):
+    """A model c f* has learned the fraction c of every degree: finite for any finite c (the
+    squares of c f* f_l once overflowed to inf, and the variances to NaN)."""
+    t = MultiIndexTarget.separation(6, seed=1)
+    got = degree_learning(lambda X: scale * t.f(X), t, n=2000, seed=3)
+    for v in got.values():
+        assert math.isfinite(v.fraction) and math.isfinite(v.stderr)
+        assert v.fraction == pytest.approx(scale, rel=1e-9)

@@ -104,3 +104,32 @@ def test_separation_checks_never_pick_one_of_two_arms_silently():
     named.loc[1, "label"] = "onestep_wide"
     (text, passed, detail), *_ = separation_checks(named)
     assert passed and detail.startswith("2.00")
+
+
+def test_an_n_star_above_the_grid_is_bounded_by_that_d_s_grid(tmp_path):
+    """n* above the grid: '> the largest n at that d' (grids clipped by n_max differ per d), the
+    plot's marker drawn there, and the method in the legend even with no n* inside the grid."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from fastrep.experiments.plots import plot_n_star
+
+    path = tmp_path / "s.sqlite"
+    spec = toy_spec(seeds=2, grid={"d": [4, 8], "n": {"start": 8, "stop": 2048}})
+    # power 5: n* = d^5 / 0.5 lies above every grid; n <= 4 d^2 clips d = 4 at 64, d = 8 at 256
+    spec["methods"] = {"toy": {"power": 2.0}, "steep": {"method": "toy", "power": 5.0,
+                                                        "n_max": {"factor": 4, "power": 2}}}
+    run(spec, store=path, executor="serial", progress=False)
+    text = write_report(path, tmp_path, n_boot=20).read_text()
+    table = text.split("### n*(d)")[1]
+    row = next(line for line in table.splitlines() if line.startswith("| toy [steep]"))
+    assert row.split("|")[2:4] == [" > 64 ", " > 256 "], row
+    df = load(path)
+    stars = n_star(df, 0.5)
+    fig = plot_n_star(stars, fit_slopes(df, 0.5, n_boot=20), epsilon=0.5)
+    ax = fig.axes[0]
+    ups = [ln for ln in ax.get_lines() if ln.get_marker() == "^" and len(ln.get_xdata())]
+    assert len(ups) == 1 and list(ups[0].get_ydata()) == [64, 256]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()] if fig.legends else [
+        t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(t.startswith("toy [steep]") for t in legend), legend

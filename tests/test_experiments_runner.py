@@ -162,3 +162,38 @@ def test_bad_executor_arguments(tmp_path):
     with pytest.raises(ExecutorError, match="scheduler"):
         run(spec, store=tmp_path / "s.sqlite", executor="dask")
     assert not (tmp_path / "s.sqlite").exists()
+
+
+def _threaded_spec():
+    """Cells whose NTK solve is large enough for the BLAS to split it across threads (its last bits
+    then depend on the thread count)."""
+    return load_spec({
+        "name": "bits", "epsilon": 0.5, "seeds": 2, "target": {"preset": "separation"},
+        "grid": {"d": [16], "n": [512]}, "evaluation": {"n_val": 300, "n_test": 600},
+        "methods": {"ntk": {"ridge": 1e-8}, "onestep": {"width": 128}},
+    })
+
+
+def test_default_settings_give_the_same_bits_on_every_executor(tmp_path):
+    """Serial, local processes and Dask (two threads per worker, in this process and in worker
+    processes) store identical numbers by default: no executor's default changes the BLAS
+    thread count of a cell, and no cell changes it under another cell of the same process."""
+    distributed = pytest.importorskip("distributed")
+    tables = {}
+    s = run(_threaded_spec(), store=tmp_path / "serial.sqlite", executor="serial", progress=False)
+    assert s.cells_failed == 0
+    tables["serial"] = _table(tmp_path / "serial.sqlite")
+    s = run(_threaded_spec(), store=tmp_path / "proc.sqlite", executor="processes", workers=2, progress=False)
+    assert s.cells_failed == 0
+    tables["processes"] = _table(tmp_path / "proc.sqlite")
+    for processes in (False, True):
+        path = tmp_path / f"dask-{processes}.sqlite"
+        where = {"host": "127.0.0.1"} if processes else {}  # in this process: the inproc transport
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=processes,
+                                      dashboard_address=None, **where) as cluster:
+            s = run(_threaded_spec(), store=path, executor="dask", scheduler=cluster.scheduler_address,
+                    progress=False)
+        assert s.cells_failed == 0
+        tables[f"dask processes={processes}"] = _table(path)
+    for table in tables.values():
+        _assert_same(tables["serial"], table)

@@ -152,8 +152,10 @@ _KILL_SCRIPT = textwrap.dedent("""
     from fastrep.experiments import run
     register()
     if __name__ == "__main__":  # spawned workers re-import this file
+        # ten cells pass the gate, every later one waits: the kill finds the sweep mid-way
+        # whatever the machine's speed
         spec = toy_spec(seeds=3, grid={{"d": [4, 8], "n": {{"start": 8, "stop": 512}}}},
-                        methods={{"toy": {{"power": 2.0, "sleep": 0.05}}}})
+                        methods={{"toy": {{"power": 2.0, "gate": sys.argv[3], "gate_after": 10}}}})
         run(spec, store=sys.argv[1], executor=sys.argv[2], workers=2, progress=False)
 """)
 
@@ -164,15 +166,17 @@ def test_sigkill_mid_sweep_then_resume(tmp_path, executor):
     script = tmp_path / "sweep.py"
     script.write_text(_KILL_SCRIPT.format(root=str(ROOT)))
     errfile = tmp_path / "stderr.txt"
+    gate = tmp_path / "gate"
+    gate.mkdir()
     with open(errfile, "wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, str(script), str(path), executor],
+            [sys.executable, str(script), str(path), executor, str(gate)],
             start_new_session=True,
             stdout=subprocess.DEVNULL,
             stderr=err,
         )
     total = 2 * 7 * 3
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # a bound on a hang, not a timing: the gate stops the sweep
     done = 0
     try:
         while time.monotonic() < deadline:
@@ -187,7 +191,7 @@ def test_sigkill_mid_sweep_then_resume(tmp_path, executor):
                 break
             assert proc.poll() is None, errfile.read_text()
             time.sleep(0.02)
-        assert 10 <= done < total, f"the sweep was not caught mid-way ({done} of {total} cells)"
+        assert done == 10, f"the gate let {done} cells through, not 10"
         os.kill(proc.pid, signal.SIGKILL)  # the driver, mid-sweep, with writes in flight
         proc.wait(timeout=30)
     finally:
@@ -209,9 +213,10 @@ def test_sigkill_mid_sweep_then_resume(tmp_path, executor):
         toy_spec(
             seeds=3,
             grid={"d": [4, 8], "n": {"start": 8, "stop": 512}},
-            methods={"toy": {"power": 2.0, "sleep": 0.05}},
+            methods={"toy": {"power": 2.0, "gate": str(gate), "gate_after": 10}},
         )
     )
+    (gate / "release").touch()  # the same setting, every cell let through
     s = run(spec, store=path, executor="serial", progress=False)
     assert s.cells_skipped == partial and s.cells_run == total - partial and s.cells_failed == 0
     df = load(path)
@@ -282,7 +287,7 @@ def test_a_store_that_cannot_be_written_is_one_error(tmp_path, monkeypatch):
             return real_connect(f"file:{path}?mode=ro", *args, uri=True, **kwargs)
         return real_connect(database, *args, **kwargs)
 
-    import fastrep.experiments.store as store_module
+    import fastrep.experiments.store.writer as store_module
 
     monkeypatch.setattr(store_module.sqlite3, "connect", read_only)
     with pytest.raises(StoreError, match="cannot be written"):

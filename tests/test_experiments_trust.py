@@ -105,6 +105,18 @@ def _wait_cells(path, proc, k, errfile, timeout=90):
     raise AssertionError(f"the sweep did not reach {k} cells in {timeout} s: {errfile.read_text()}")
 
 
+def _gated(text: str, tmp_path, k: int) -> str:
+    """The toy sweep ``text`` whose cells after the first ``k`` wait for ``tmp_path/gate/release``
+    (tests/experiments_toy.py): the sweep stays mid-way, by state, until the test kills it."""
+    gate = tmp_path / "gate"
+    gate.mkdir(exist_ok=True)
+    return text.replace("power = 2.0", f"power = 2.0\ngate = {str(gate)!r}\ngate_after = {k}")
+
+
+def _release(tmp_path) -> None:
+    (tmp_path / "gate" / "release").touch()
+
+
 def _kill_tree(proc):
     """SIGKILL what is left of ``proc``'s session (workers included), whatever the test found."""
     for _ in range(50):
@@ -216,20 +228,18 @@ def _start_sweep(tmp_path, spec, store, *extra):
 
 
 def test_sigkill_then_resume_then_report(tmp_path, capsys):
-    spec = _write(
-        tmp_path,
-        TOY_TOML.replace("seeds = 3", "seeds = 2").replace("power = 2.0", "power = 2.0\nsleep = 0.1"),
-    )
+    spec = _write(tmp_path, _gated(TOY_TOML.replace("seeds = 3", "seeds = 2"), tmp_path, 6))
     store = tmp_path / "runs" / "s.sqlite"
     argv = ["sweep", str(spec), "--store", str(store), "--no-progress"]
     proc, errfile = _start_sweep(tmp_path, spec, store, "--workers", "2")
     try:
         done = _wait_cells(store, proc, 6, errfile)
-        assert done < 2 * 6 * 2
+        assert done == 6 < 2 * 6 * 2  # the gate holds the rest
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         _kill_tree(proc)
+    _release(tmp_path)
     assert main(argv + ["--serial"]) == 0  # the resume ends in a report, under this pandas
     out, err = capsys.readouterr()
     assert "report:" in out and (store.parent / "report.md").exists(), err
@@ -240,10 +250,7 @@ def test_sigkill_then_resume_then_report(tmp_path, capsys):
 
 
 def test_second_sweep_on_a_live_store_exits_2_naming_the_other(tmp_path, capsys):
-    spec = _write(
-        tmp_path,
-        TOY_TOML.replace("seeds = 3", "seeds = 1").replace("power = 2.0", "power = 2.0\nsleep = 0.3"),
-    )
+    spec = _write(tmp_path, _gated(TOY_TOML.replace("seeds = 3", "seeds = 1"), tmp_path, 1))
     store = tmp_path / "s.sqlite"
     proc, errfile = _start_sweep(tmp_path, spec, store, "--serial")
     try:
@@ -257,12 +264,13 @@ def test_second_sweep_on_a_live_store_exits_2_naming_the_other(tmp_path, capsys)
         proc.wait(timeout=30)
     finally:
         _kill_tree(proc)
+    _release(tmp_path)
     assert main(["sweep", str(spec), "--store", str(store), "--serial", "--no-progress"]) == 0
     assert len(load(store)) == 2 * 6
 
 
 def test_workers_exit_when_the_driver_is_killed(tmp_path):
-    spec = _write(tmp_path, TOY_TOML.replace("power = 2.0", "power = 2.0\nsleep = 0.3"))
+    spec = _write(tmp_path, _gated(TOY_TOML, tmp_path, 2))
     store = tmp_path / "s.sqlite"
     proc, errfile = _start_sweep(tmp_path, spec, store, "--workers", "2")
     try:

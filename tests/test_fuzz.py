@@ -1,4 +1,4 @@
-"""Hostile inputs for every public function, estimator and binding, each run in a child process.
+"""Hostile inputs for every public function, estimator, binding, stream and spec, in child processes.
 
 Hypothesis draws a picklable *description* of a call (tests/_sandbox.py runs it in a
 reusable worker that is restarted after a crash, so a segfault or an abort fails the test
@@ -8,6 +8,10 @@ lists, array-likes (and DataFrames when pandas is installed).
 
 A case passes when it raises ValueError, TypeError or MemoryError whose message names one
 of the call's arguments, or returns a finite result of the documented shape and dtype.
+Hostile streams (wrong d or dtype, chunks that are not (X, y) arrays, 3-D, short or long
+passes, NaN, a generator that raises its own error, huge n) must be refused naming the
+stream; hypothesis-drawn TOML values for the spec's fields, run through ``fastrep sweep
+--dry-run``, must end with exit status 0 or 2 (one line), never a traceback or a signal.
 
 The default run is derandomized (the "fastrep" hypothesis profile) with ``FUZZ_EXAMPLES``
 cases per target; ``-m slow`` runs ``SLOW_EXAMPLES`` per target. The per-verdict summary is
@@ -255,12 +259,237 @@ def case_excess_error(model, n_test, seed):
     return fastrep.metrics.excess_error(model, t, n_test, seed)
 
 
+def _theory_target(desc):
+    import fastrep
+
+    if isinstance(desc, tuple):
+        d, r, p, seed = desc
+        return fastrep.MultiIndexTarget.random(d, r, p, seed=seed)
+    return desc  # a hostile non-target
+
+
+def case_theory(fn, target, first, kwargs):
+    """One theory function; a result must be finite where documented (zero eigenvalues are
+    -inf logs, degrees without energy NaN learnabilities: both removed before the check)."""
+    from fastrep import theory as T
+
+    t = _theory_target(target)
+    first = build(first)
+    kwargs = {k: build(v) for k, v in kwargs.items()}
+    if fn == "kernel_spectrum":
+        s = T.kernel_spectrum(first, **kwargs)
+        if np.isnan(s.log_eigenvalue).any() or not np.isfinite(s.tail) or not np.isfinite(s.trace):
+            raise ContractViolation(f"NaN eigenvalue or non-finite trace/tail: {s}")
+        return np.exp(s.log_eigenvalue)
+    if fn == "eigenlearning":
+        err, L, E0 = T.eigenlearning(first, *(kwargs.pop(k) for k in ("logN", "logl", "e")), **kwargs)
+        return _expect(err, np.shape(np.asarray(first)), np.float64)
+    if fn == "kernel_n_star":
+        out = T.kernel_n_star(t, first, **kwargs)
+        return _expect(np.where(np.isinf(out), 0.0, out), np.shape(np.asarray(first)), np.float64)
+    out = getattr(T, fn)(t, first, **kwargs)
+    if fn == "kernel_learnability":
+        energy = t.energy_by_degree()
+        keep = [ell for ell in range(t.degree + 1) if energy[ell] > 0]
+        _expect(out, np.shape(np.asarray(first)) + (t.degree + 1,), np.float64)
+        return out[..., keep]
+    return _expect(out, np.shape(np.asarray(first)), np.float64)
+
+
+def case_refit(change, X, y, rebias, seed):
+    import fastrep
+
+    t = fastrep.MultiIndexTarget.single_index(3)
+    net = fastrep.OneStepNetwork(width=8, ridge=1e-3).fit(*t.sample(64, 1))
+    net.set_params(**change)
+    net.refit(build(X), build(y), rebias=rebias, seed=seed)
+    return _expect(net.predict(t.sample(5, 2)[0]), (5,), np.float32)
+
+
+def case_fit_transfer(n_source, X, y, options):
+    import fastrep
+    from fastrep.transfer import fit_transfer, shared_source
+
+    t = fastrep.MultiIndexTarget.single_index(3)
+    src = shared_source(t, {(2,): 1.0})
+    net = fit_transfer(src, build(X), build(y), n_source=n_source, n_val=20, **options)
+    return _expect(net.predict(t.sample(5, 2)[0]), (5,), np.dtype(net.dtype))
+
+
 def case_binding(fn, args):
     from fastrep import _ext
 
     args = [build(a) for a in args]
     getattr(_ext, fn)(*args)
     return None
+
+
+class StreamBroke(Exception):
+    """The user's own error, raised inside a hostile stream: it must come back unchanged."""
+
+
+def _hostile_rows(desc, start, stop, chunk_size, call):
+    """The (X, y) chunks of rows start..stop-1 of a hostile stream (``desc``, see hostile_stream_case)."""
+    d, dtype, rows = desc["real_d"], desc["real_dtype"], desc["rows"]
+    alter, bad = desc["alter"], desc["bad_pass"]
+    hit = bad == "all" or bad == call
+    size = chunk_size if isinstance(chunk_size, int) and chunk_size > 0 else 16
+    stop = min(stop, rows) if isinstance(stop, int) else rows
+    for k, lo in enumerate(range(start, stop, size)):
+        hi = min(lo + size, stop)
+        rng = np.random.default_rng([lo, hi])
+        X = rng.standard_normal((hi - lo, d)).astype(dtype)
+        y = (X[:, 0] ** 2 - 1 if d else np.zeros(hi - lo)).astype(dtype)
+        if hit and k == desc["bad_chunk"]:
+            if alter == "raise":
+                raise StreamBroke("the user's stream broke")
+            if alter == "short":
+                X, y = X[:-1], y[:-1]
+            elif alter == "long":
+                X, y = np.concatenate([X, X]), np.concatenate([y, y])
+            elif alter == "nan_x" and X.size:
+                X[0, 0] = np.nan
+            elif alter == "inf_y" and y.size:
+                y[0] = np.inf
+            elif alter == "wrong_d":
+                X = np.concatenate([X, X], axis=1)
+            elif alter == "wrong_dtype":
+                X = X.astype(np.float16 if dtype == np.float32 else np.float32)
+            elif alter == "int_x":
+                X = X.astype(np.int64)
+            elif alter == "3d":
+                X = X[:, :, None]
+            elif alter == "y_2d":
+                y = y[:, None]
+            elif alter == "non_array":
+                yield "rows"
+                continue
+            elif alter == "none":
+                yield None
+                continue
+            elif alter == "triple":
+                yield X, y, y
+                continue
+            elif alter == "lists":
+                X, y = X.tolist(), y.tolist()
+            elif alter == "object_y":
+                y = y.astype(object)
+            elif alter == "empty":
+                X, y = X[:0], y[:0]
+        yield X, y
+
+
+class _HostileStream:
+    def __init__(self, desc):
+        self.desc, self.calls = desc, 0
+        self.d, self.dtype = desc["d"], desc["dtype"]
+
+    def chunks(self, start, stop, chunk_size=None):
+        self.calls += 1
+        return _hostile_rows(self.desc, start, stop, chunk_size, self.calls - 1)
+
+
+def case_hostile_stream(name, params, desc, n, cache):
+    """A learner's fit_stream on a hostile stream: an object with d, dtype and chunks(), a list
+    of chunks or a generator of them; the user's own exception must come back as it was."""
+    import fastrep
+
+    desc = dict(desc, real_d=desc["real_d"], real_dtype=np.dtype(desc["real_dtype"]))
+    t = fastrep.MultiIndexTarget.single_index(max(1, desc["real_d"]))
+    if name == "OracleRegressor":
+        model = fastrep.OracleRegressor(t, **params)
+    else:
+        model = getattr(fastrep, name)(**params)
+    kwargs = {} if name == "OracleRegressor" else {"cache": cache}
+    try:
+        if desc["form"] == "object":
+            stream = _HostileStream(desc)
+        elif desc["form"] == "list":  # the user's list, made before the call (their error, if any)
+            stream = list(_hostile_rows(desc, 0, desc["rows"], 16, 0))
+        else:
+            stream = _hostile_rows(desc, 0, desc["rows"], 16, 0)
+        model.fit_stream(stream, n, **kwargs)
+    except StreamBroke:
+        return "the user's error, unchanged"
+    return _expect(model.predict(np.zeros((3, desc["real_d"]), desc["real_dtype"])), (3,), None)
+
+
+class CLIViolation(ContractViolation):
+    """``fastrep sweep --dry-run`` ended otherwise than exit 0 or 2 with no traceback."""
+
+
+#: a small valid sweep, as dotted TOML keys; the CLI cases replace or delete some of its values
+BASE_SPEC = {
+    "name": "fuzz", "epsilon": 0.25, "seeds": 1,
+    "target.preset": "separation", "target.noise": 0.0,
+    "grid.d": [4, 6], "grid.n": [16, 32],
+    "evaluation.n_val": 20, "evaluation.n_test": 20,
+    "methods.onestep.width": 8, "methods.onestep.eta1": "normalized", "methods.onestep.rebias": False,
+    "methods.random_features.width": 8, "methods.random_features.seeds": 1,
+    "methods.ntk.ridge": 1e-3, "methods.ntk.n_max": {"factor": 1, "power": 3},
+    "methods.oracle.n": {"start": 8, "stop": 64, "factor": 2},
+    "methods.transfer.width": 8, "methods.transfer.n": [8, 16],
+    "methods.transfer.source.target": {"preset": "random", "r": 2, "p": 2},
+    "methods.transfer.source.n": {"factor": 4, "power": 2},
+}
+
+
+def toml_value(v) -> str:
+    """A TOML value: strings (BMP, no surrogates), integers of any size (those beyond 64 bits
+    are the parser's to refuse), floats with nan and inf, booleans, arrays and inline tables."""
+    import json
+
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return "nan" if v != v else ("inf" if v == math.inf else "-inf" if v == -math.inf else repr(v))
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(type(v))
+
+
+def case_cli_spec(changes, options=()):
+    """``fastrep sweep SPEC --dry-run [options]`` on BASE_SPEC with ``changes`` ({dotted key:
+    value, or None to delete}): exit 0 or 2, and never a traceback."""
+    import contextlib
+    import io
+    from pathlib import Path
+
+    from fastrep.cli import main
+
+    spec = dict(BASE_SPEC)
+    for k, v in changes.items():
+        if v is None:
+            spec.pop(k, None)
+        else:
+            spec[k] = v
+    # a dotted key may not also be a table of another key's dotted path: keep the deepest
+    keys = sorted(spec, key=len, reverse=True)
+    spec = {k: spec[k] for k in keys if not any(o != k and o.startswith(k + ".") for o in keys)}
+    text = "\n".join(f"{k} = {toml_value(v)}" for k, v in spec.items()) + "\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "spec.toml"
+        path.write_text(text, encoding="utf-8")
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(["sweep", str(path), "--dry-run", "--store", str(Path(tmp) / "store.sqlite"),
+                             *options])
+        except SystemExit as exc:
+            code = exc.code
+        except BaseException as exc:  # noqa: BLE001 - main must turn every error into an exit status
+            raise CLIViolation(f"main raised {type(exc).__name__}: {exc}") from None
+    if code not in (0, 2) or "Traceback" in err.getvalue():
+        raise CLIViolation(f"exit {code}: {err.getvalue()[-600:]}")
+    if code == 2 and len(err.getvalue().strip().splitlines()) != 1:
+        raise CLIViolation(f"exit 2 with more than one line: {err.getvalue()[-600:]}")
+    return code
 
 
 # ---- strategies (in pytest) -----------------------------------------------------------------
@@ -454,6 +683,64 @@ def metric_case(draw):
                          draw(st.one_of(arrays(shape=(draw(st.sampled_from([1, 2])), d)), arrays())))
 
 
+hostile_real = st.sampled_from([1.0, 0.5, 0.0, -1.0, float("nan"), float("inf"), 1e200, 1e-300, 10**6, "x",
+                                None, True, [1.0, 2.0]])
+THEORY = ["kernel_spectrum", "kernel_learning_curve", "kernel_learnability", "kernel_n_star", "eigenlearning"]
+
+
+@st.composite
+def theory_case(draw):
+    fn = draw(st.sampled_from(THEORY))
+    d = draw(st.sampled_from([3, 4, 8, 16]))
+    target = draw(st.one_of(st.tuples(st.just(d), st.integers(1, 2), st.integers(2, 5), st.integers(0, 3)),
+                            st.sampled_from([None, 3, "target"])))
+    kwargs = {}
+    options = {"beta": st.one_of(st.sampled_from([0.0, 1.0, 3.0]), hostile_real),
+               "max_degree": st.one_of(st.integers(0, 14), hostile_int),
+               "radial_nodes": st.one_of(st.integers(1, 16), hostile_int),
+               "measure": st.sampled_from(["sphere", "gaussian", "torus", 1]),
+               "kernel": st.sampled_from(["ntk", "nngp", "rbf", None])}
+    if fn != "kernel_spectrum":
+        options.update({"tail": st.sampled_from(["ridge", "drop", "keep"]),
+                        "noise": st.one_of(st.sampled_from([0.0, 0.1]), hostile_real)})
+    if fn == "eigenlearning":
+        K = draw(st.sampled_from([1, 3, 8]))
+        kwargs = {k: draw(arrays(shape=(K,))) for k in ("logN", "logl", "e")}
+        kwargs["delta"] = draw(st.one_of(st.sampled_from([0.0, 0.1]), hostile_real))
+        if draw(st.booleans()):
+            kwargs["noise"] = draw(hostile_real)
+        return case_theory, (fn, target, draw(st.one_of(arrays(ndim=1), hostile_real)), kwargs)
+    for k, strat in options.items():
+        if draw(st.booleans()):
+            kwargs[k] = draw(strat)
+    if fn == "kernel_spectrum":
+        first = draw(st.one_of(st.sampled_from([3, 5, 16, 10**6]), hostile_int))
+    elif fn == "kernel_n_star":
+        first = draw(st.one_of(st.sampled_from([[4, 8], 16, [3], [2]]), hostile_int))
+        kwargs["epsilon"] = draw(st.one_of(st.sampled_from([0.25, 0.5]), hostile_real))
+    else:
+        first = draw(st.one_of(st.sampled_from([10.0, [10.0, 1000.0]]), arrays(ndim=1), hostile_real))
+    if fn in ("kernel_learning_curve", "kernel_learnability"):
+        kwargs["ridge"] = draw(st.one_of(st.sampled_from([1e-8, 0.0]), hostile_real))
+    return case_theory, (fn, target, first, kwargs)
+
+
+@st.composite
+def transfer_case(draw):
+    n = draw(st.sampled_from([1, 5, 40]))
+    X, y = draw(arrays(shape=(n, 3))), draw(st.one_of(arrays(shape=(n,)), arrays(ndim=1)))
+    if draw(st.booleans()):
+        change = draw(st.sampled_from([{}, {"ridge": 0.5}, {"width": 16}, {"seed": 3}, {"center": False},
+                                       {"dtype": np.float64}]))
+        return case_refit, (change, X, y, draw(st.sampled_from([True, False, "no", 1, None])),
+                            draw(st.one_of(st.none(), hostile_int)))
+    options = {"width": draw(st.one_of(st.sampled_from([8]), hostile_int))}
+    if draw(st.booleans()):
+        options["rebias"] = draw(st.sampled_from([True, False, "false", 0]))
+    return case_fit_transfer, (draw(st.one_of(st.sampled_from([64, 200]), hostile_int.filter(_not_huge))),
+                               X, y, options)
+
+
 @st.composite
 def binding_case(draw):
     fn = draw(st.sampled_from(["hermite_features", "gaussian_block", "mask_scale", "relu_bias", "kernel_from_inner"]))
@@ -491,6 +778,75 @@ def binding_case(draw):
     return case_binding, (fn, args)
 
 
+STREAM_ALTERS = [None, None, "raise", "short", "long", "nan_x", "inf_y", "wrong_d", "wrong_dtype", "int_x",
+                 "3d", "y_2d", "non_array", "none", "triple", "lists", "object_y", "empty"]
+
+
+@st.composite
+def hostile_stream_case(draw):
+    name = draw(st.sampled_from(["OneStepNetwork", "RandomFeaturesRegressor", "OracleRegressor"]))
+    real_d = draw(st.sampled_from([1, 2, 3, 5]))
+    real_dtype = draw(st.sampled_from(["float32", "float64"]))
+    rows = draw(st.sampled_from([0, 1, 3, 40, 100]))
+    desc = {
+        "form": draw(st.sampled_from(["object", "object", "list", "generator"])),
+        "real_d": real_d, "real_dtype": real_dtype, "rows": rows,
+        "d": draw(st.one_of(st.just(real_d), st.just(real_d), hostile_int)),
+        "dtype": draw(st.sampled_from([real_dtype, real_dtype, "float16", "int32", None, "nope",
+                                       np.float64])),
+        "alter": draw(st.sampled_from(STREAM_ALTERS)),
+        "bad_pass": draw(st.sampled_from([0, 1, 2, 3, "all"])),
+        "bad_chunk": draw(st.sampled_from([0, 1, 2])),
+    }
+    params = {"ridge": 1e-3, "chunk_size": draw(st.sampled_from([16, 7, 64]))}
+    if name == "OracleRegressor":
+        params["dtype"] = np.dtype(real_dtype)
+    else:
+        params.update(width=8, dtype=np.dtype(real_dtype))
+    n = draw(st.one_of(st.sampled_from([rows, rows, None, 2, 50, 10**18, 2**64]), hostile_int))
+    return case_hostile_stream, (name, params, desc, n, draw(st.sampled_from(["auto", "keep", "regenerate"])))
+
+
+SPEC_KEYS = list(BASE_SPEC) + ["methods.onestep.steps", "methods.onestep.ridge", "methods.onestep.dtype",
+                               "methods.onestep.backend", "methods.onestep.chunk_size",
+                               "methods.onestep.max_memory", "methods.onestep.seeds", "methods.onestep.n",
+                               "methods.onestep.d", "methods.onestep.method", "methods.ntk.solver",
+                               "methods.ntk.n_centers", "methods.ntk.beta", "methods.oracle.degree",
+                               "target.terms", "target.d", "target.r", "target.p", "methods.onestep.n_min",
+                               "methods.bogus.width", "unknown"]
+_small = st.one_of(st.integers(-3, 70),
+                   st.sampled_from([0.5, -0.0, 1e-300, float("nan"), float("inf"), "a", True]))
+toml_values = st.one_of(
+    st.integers(-3, 100), st.sampled_from([-1, 0, 2**31, 2**63 - 1, 10**9 + 1, 10**18, 2**64, -(2**63)]),
+    st.floats(), st.booleans(),
+    st.sampled_from(["", "false", "true", "auto", "validate", "float32", "float16", "nystrom", "gpu", "cupy",
+                     "random", "separation", "../../etc", "a" * 300, "normalized", "1e3"]),
+    st.text(alphabet=st.characters(max_codepoint=0xFFFF, blacklist_categories=("Cs",)), max_size=12),
+    st.lists(_small, max_size=6),
+    st.lists(st.integers(1, 5000), min_size=1, max_size=4),
+    st.dictionaries(st.sampled_from(["start", "stop", "factor", "power", "preset", "r", "p", "alpha",
+                                     "coef"]), _small, max_size=4),
+)
+
+
+@st.composite
+def cli_spec_case(draw):
+    changes = {}
+    for _ in range(draw(st.integers(1, 3))):
+        key = draw(st.sampled_from(SPEC_KEYS))
+        changes[key] = draw(st.one_of(toml_values, toml_values, st.none()))
+    options = []
+    for flag in draw(st.lists(st.sampled_from(["--workers", "--threads", "--as", "--scheduler", "--serial",
+                                               "--yes"]), max_size=2, unique=True)):
+        if flag in ("--serial", "--yes"):
+            options.append(flag)
+        else:
+            options += [flag, draw(st.one_of(st.sampled_from(["1", "0", "-1", "1000000", str(2**64), "nan", "",
+                                                              "x", "tcp://", "new-name", "a/b", "4.5"]),
+                                              st.integers(-5, 300).map(str)))]
+    return case_cli_spec, (changes, tuple(options))
+
+
 # ---- verdicts ---------------------------------------------------------------------------------
 ARG_NAMES = {
     case_hermite_features: ["Z", "alphas", "backend", "out"],
@@ -506,6 +862,14 @@ ARG_NAMES = {
     case_fit_stream: ["stream", "n", "n_val", "chunk_size", "seed", "width", "ridge"],
     case_metric: ["W", "U"],
     case_excess_error: ["model", "target", "n_test", "seed"],
+    case_theory: ["d", "n", "kernel", "ridge", "beta", "noise", "max_degree", "measure", "tail", "method",
+                  "radial_nodes", "epsilon", "d_values", "n_max", "target", "log_multiplicity",
+                  "log_eigenvalue", "energy", "delta"],
+    case_refit: ["X", "y", "X_val", "y_val", "rebias", "seed", "width", "eta1", "steps", "split"],
+    case_fit_transfer: ["source", "X", "y", "n_source", "rebias", "seed", "source_seed", "n_val", "width",
+                        "fit_transfer"],
+    case_hostile_stream: ["stream", "n", "n_val", "cache", "chunk_size"],
+    case_cli_spec: [],
     case_binding: ["Z", "alphas", "out", "seed", "stream", "start", "P", "b", "r", "paired", "G", "q1", "q2",
                    "inv_d", "beta2", "ntk"],
 }
@@ -558,7 +922,11 @@ STRATEGIES = {
     "estimators": estimator_case(),
     "fit_stream": fit_stream_case(),
     "metrics": metric_case(),
+    "theory": theory_case(),
+    "transfer": transfer_case(),
     "bindings": binding_case(),
+    "hostile_streams": hostile_stream_case(),
+    "cli_spec": cli_spec_case(),
 }
 
 

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent / "fastrep"
 #: (without cycles); an arrow only points down.
 LAYERS: dict[str, tuple[str, ...]] = {
     # leaves: array handling, the C++ headers' folder, the version, the compiled core
-    "leaves": ("fastrep._arrays", "fastrep._include", "fastrep._version", "fastrep._ext"),
+    "leaves": ("fastrep._arrays", "fastrep._include", "fastrep._version", "fastrep._warnings", "fastrep._ext"),
     # argument rules, the memory budget and its pools, progress reporting
     "foundation": ("fastrep._validation", "fastrep._memory", "fastrep._progress"),
     # one module per backend (the Ops contract) and their shared drivers

@@ -58,3 +58,14 @@ def test_alignment_and_angles_need_orthonormal_rows(target):
         with pytest.raises(ValueError, match="orthonormal"):
             principal_angles(W, bad)
     assert np.allclose(principal_angles(U, U), 0, atol=1e-7)
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+def test_alignment_and_angles_of_large_and_small_finite_weights(target, scale):
+    """Scaling W does not change its alignment or its angles: finite for any finite W (the
+    squared norms once overflowed to inf, or underflowed to 0, giving NaN or 'no non-zero row')."""
+    W = np.random.default_rng(0).standard_normal((10, target.d))
+    want = subspace_alignment(W, target.U)
+    assert subspace_alignment(scale * W, target.U) == pytest.approx(want, rel=1e-12)
+    angles = principal_angles(W, target.U)
+    np.testing.assert_allclose(principal_angles(scale * W, target.U), angles, atol=1e-10)

@@ -213,7 +213,7 @@ def test_smoothed_loss_tends_to_the_squared_loss(data):
 
 
 @pytest.mark.parametrize("kw,match", [
-    ({"protocol": "sgd"}, "protocol must be 'fresh' or 'reuse' or 'online'; got 'sgd'"),
+    ({"protocol": "sgd"}, "protocol must be 'fresh', 'reuse' or 'online'; got 'sgd'"),
     ({"protocol": "online"}, "batch_size must be"),
     ({"lr": -1.0}, "lr must be"),
     ({"lr": [0.1, 0.2]}, "lr must have one value per step"),

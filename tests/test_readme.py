@@ -1,4 +1,8 @@
-"""Every Python block of the README runs verbatim and prints what the README shows.
+"""Every Python block of the README and of the site's pages runs verbatim and prints what they show.
+
+The pages: README.md, the documentation's first page (docs/index.md, whose tour must stay
+within 15 lines), Getting started and every page of the user guide (docs/guide/*.md), where
+the README's long sections moved.
 
 Each ```python block is written to a file in an empty folder outside the repository and run as
 a script there with this interpreter (so `fastrep` is the installed package, and a block that
@@ -25,6 +29,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+PAGES = [README, DOCS / "index.md", DOCS / "getting-started.md", *sorted((DOCS / "guide").glob("*.md"))]
 
 _FENCE = re.compile(r"^```(\w*)\s*$")
 # 1,234.5 (thousands separators only in groups of three, so a tuple "(2,0)" is two numbers)
@@ -114,11 +120,23 @@ def compare(expected: str, actual: str) -> list[str]:
 
 
 BLOCKS = readme_blocks(README.read_text())
+PAGE_BLOCKS = [(page.relative_to(ROOT).as_posix(), b)
+               for page in PAGES for b in readme_blocks(page.read_text())]
 
 
 def test_the_readme_has_python_blocks_with_outputs():
-    assert len(BLOCKS) >= 2
+    assert len(BLOCKS) >= 1
     assert any(b.output for b in BLOCKS)
+
+
+def test_the_home_page_tour_fits_15_lines_and_getting_started_repeats_it():
+    tour = readme_blocks((DOCS / "index.md").read_text())
+    assert len(tour) == 1 and tour[0].output, "docs/index.md holds one tour with its printed output"
+    assert len(tour[0].code.strip().splitlines()) <= 15
+    assert "OneStepNetwork" in tour[0].code and "OracleRegressor" in tour[0].code
+    assert "NTKRegressor" in tour[0].code
+    again = readme_blocks((DOCS / "getting-started.md").read_text())
+    assert [(b.code, b.output) for b in again] == [(tour[0].code, tour[0].output)]
 
 
 def test_compare_works_at_the_printed_precision():
@@ -131,10 +149,11 @@ def test_compare_works_at_the_printed_precision():
 
 
 @pytest.mark.parametrize(
-    "block",
-    [pytest.param(b, id=f"README.md:{b.line}", marks=[pytest.mark.slow] if b.slow else []) for b in BLOCKS],
+    "page, block",
+    [pytest.param(page, b, id=f"{page}:{b.line}", marks=[pytest.mark.slow] if b.slow else [])
+     for page, b in PAGE_BLOCKS],
 )
-def test_readme_block(block, tmp_path_factory):
+def test_readme_block(page, block, tmp_path_factory):
     where = tmp_path_factory.mktemp("readme")  # empty, outside the repository
     assert ROOT not in where.parents
     script = where / "block.py"
@@ -143,10 +162,10 @@ def test_readme_block(block, tmp_path_factory):
     env["PYTHONWARNINGS"] = "error::DeprecationWarning"  # what a user sees must not be deprecated
     res = subprocess.run([sys.executable, str(script)], cwd=where, capture_output=True, text=True, env=env,
                          timeout=1800)
-    assert res.returncode == 0, f"README.md:{block.line} failed:\n{res.stderr[-4000:]}"
+    assert res.returncode == 0, f"{page}:{block.line} failed:\n{res.stderr[-4000:]}"
     if block.output is not None:
         problems = compare(block.output, res.stdout)
-        assert not problems, f"README.md:{block.line}:\n" + "\n".join(problems)
+        assert not problems, f"{page}:{block.line}:\n" + "\n".join(problems)
 
 
 def test_modules_the_readme_names_load_on_first_use():

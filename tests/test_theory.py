@@ -10,6 +10,8 @@ from scipy.special import eval_gegenbauer, roots_jacobi
 
 from fastrep import MultiIndexTarget, NNGPRegressor, NTKRegressor, ntk_kernel
 from fastrep import theory as T
+from fastrep.theory import energies as TE
+from fastrep.theory import spectra as TS
 
 
 def _sphere(rng, n, d):
@@ -48,7 +50,7 @@ def test_quadrature_is_independent_of_the_library_gegenbauer():
     d, L = 7, 5
     t, w = roots_jacobi(2000, (d - 3) / 2, (d - 3) / 2)
     w /= w.sum()
-    kt = T._sphere_kernel("ntk", 1.0, t)
+    kt = TS._sphere_kernel("ntk", 1.0, t)
     ref = [np.sum(w * kt * eval_gegenbauer(ell, (d - 2) / 2, t) / eval_gegenbauer(ell, (d - 2) / 2, 1.0))
            for ell in range(L + 1)]
     np.testing.assert_allclose(T.kernel_spectrum(d, max_degree=L).eigenvalue, ref, rtol=1e-4)
@@ -171,7 +173,7 @@ def test_equation_predicts_kernel_ridge_on_sphere_data(kernel, cls, rng):
     # energy, which is what the sphere model assumes for Gaussian inputs)
     d = 16
     target = MultiIndexTarget.separation(d, seed=3)
-    C, p = T._harmonic_parts(target.terms, target.r, d)
+    C, p = TE._harmonic_parts(target.terms, target.r, d)
     spec = T.kernel_spectrum(d, kernel=kernel, max_degree=12)
     energy = np.zeros(13)
     for ell in range(p + 1):
@@ -212,7 +214,7 @@ def test_gaussian_energies_sum_to_the_variance():
     for t in (MultiIndexTarget.separation(12), MultiIndexTarget.staircase(12, 3),
               MultiIndexTarget.giant_step(9), MultiIndexTarget.single_index(7, "he4")):
         spec = T.kernel_spectrum(t.d, max_degree=t.degree + 1, measure="gaussian")
-        e = T._energies(t, spec)
+        e = T.target_energies(t, spec)
         assert np.all(e > -1e-12)
         assert e.sum() == pytest.approx(t.variance, rel=1e-9)
 
@@ -223,7 +225,7 @@ def test_harmonic_parts_of_a_ridge_function_match_funk_hecke(k):
     # N_l (E_t[f(R sqrt(d) t) P_l(t)])^2 with t ~ (1 - t^2)^((d-3)/2) (Funk-Hecke)
     d = 7
     t = MultiIndexTarget.single_index(d, f"he{k}")
-    C, p = T._harmonic_parts(t.terms, 1, d)
+    C, p = TE._harmonic_parts(t.terms, 1, d)
     tt, w = roots_jacobi(200, (d - 3) / 2, (d - 3) / 2)
     w /= w.sum()
     for R in (0.7, 1.0, 1.3):
@@ -243,7 +245,7 @@ def test_hermite_degree_leaks_into_lower_harmonic_degrees():
     for d in (8, 32, 128):
         t = MultiIndexTarget.single_index(d, "he3")
         spec = T.kernel_spectrum(d, max_degree=3, measure="gaussian")
-        e = T._energies(t, spec)
+        e = T.target_energies(t, spec)
         assert e[spec.degree == 1].sum() == pytest.approx(3 / (d + 2), rel=1e-9)
         assert e[spec.degree == 3].sum() == pytest.approx(1 - 3 / (d + 2), rel=1e-9)
         assert e[spec.degree % 2 == 0].sum() == pytest.approx(0, abs=1e-12)
@@ -352,8 +354,57 @@ def test_learnability_per_degree_adds_up_to_the_learned_energy(measure):
     ns = np.array([100.0, 1000.0, 10000.0])
     F = T.kernel_learnability(t, ns, ridge=1e-8, measure=measure)
     spec = T.kernel_spectrum(20, max_degree=12, measure=measure)
-    e = T._energies(t, spec)
+    e = T.target_energies(t, spec)
     _, L, _ = T.eigenlearning(ns, spec.log_multiplicity, spec.log_eigenvalue, e, delta=ns * 1e-8 + spec.tail)
     energy = t.energy_by_degree()
     total = sum(np.nan_to_num(F[:, ell]) * energy[ell] for ell in energy)
     np.testing.assert_allclose(total, L @ e, rtol=1e-10)
+
+
+# --------------------------------------------------------------------------- hostile arguments
+
+
+@pytest.mark.parametrize("field, bad", [
+    ("energy", [1.0, -0.5, 0.1]), ("energy", [1.0, np.nan, 0.1]), ("energy", [1.0, np.inf, 0.1]),
+    ("log_eigenvalue", [0.0, np.nan, -1.0]), ("log_eigenvalue", [0.0, np.inf, -1.0]),
+    ("log_multiplicity", [0.0, np.nan, 1.0]), ("log_multiplicity", [0.0, -np.inf, 1.0]),
+])
+def test_eigenlearning_refuses_impossible_spectra(field, bad):
+    args = {"log_multiplicity": [0.0, 1.0, 2.0], "log_eigenvalue": [0.0, -1.0, -np.inf],
+            "energy": [1.0, 0.5, 0.1]}
+    T.eigenlearning(100, **args, delta=0.1)  # the valid spectrum (a zero eigenvalue: -inf) passes
+    args[field] = bad
+    with pytest.raises(ValueError, match=rf"^{field} must be"):
+        T.eigenlearning(100, **args, delta=0.1)
+
+
+def test_target_energies_are_non_negative_and_sum_to_the_variance():
+    t = MultiIndexTarget.giant_step(20)
+    for measure in ("sphere", "gaussian"):
+        e = T.target_energies(t, T.kernel_spectrum(20, max_degree=12, measure=measure))
+        assert np.all(e >= 0)
+        assert abs(e.sum() - t.variance) < 1e-6 * t.variance
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: T.kernel_spectrum(16, max_degree=10**6), "max_degree"),
+    (lambda: T.kernel_spectrum(16, max_degree=301), "max_degree"),
+    (lambda: T.kernel_spectrum(16, measure="gaussian", radial_nodes=10**5), "radial_nodes"),
+    (lambda: T.kernel_spectrum(16, beta=1e200), "beta"),
+    (lambda: T.kernel_spectrum(16, beta=1e8), "beta"),
+    (lambda: T.kernel_spectrum(10**400), "d"),
+    (lambda: T.log_multiplicity(10**400, [1, 2]), "d"),
+    (lambda: T.kernel_n_star(MultiIndexTarget.separation(16), [16, 10**18], 0.25), "d_values"),
+    (lambda: T.kernel_learning_curve(MultiIndexTarget.separation(16), 100, ridge=1e-8, beta=1e200), "beta"),
+    (lambda: T.kernel_learning_curve(MultiIndexTarget.separation(16), 100, ridge=1e-8, max_degree=10**9),
+     "max_degree"),
+    (lambda: T.kernel_learning_curve(MultiIndexTarget.random(16, 3, 20, seed=0), 100, ridge=1e-8), "measure"),
+    (lambda: T.kernel_learning_curve(MultiIndexTarget.separation(16), np.ones(10**7), ridge=1e-8), "n"),
+    (lambda: T.kernel_n_star(MultiIndexTarget.separation(16), np.full(10**5, 16), 0.25), "d_values"),
+    (lambda: T.eigenlearning(np.ones(10**5), *np.zeros((3, 10**5)), delta=0.0), "n"),
+])
+def test_theory_sizes_are_bounded_before_work(call, name):
+    """Every size is checked before any work: a ValueError (or MemoryError) naming the argument,
+    never minutes of work, a raw MemoryError or an OverflowError."""
+    with pytest.raises((ValueError, MemoryError), match=rf"^{name}\b"):
+        call()

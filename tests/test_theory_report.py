@@ -169,7 +169,7 @@ def _large_spec_shrunk():
     from fastrep.experiments.demo import _defaults
 
     raw = copy.deepcopy(_defaults()["large"])
-    raw["name"] = "large-shrunk"
+    # the study's own name: its report carries the study's goals (report.GOALS_STUDY)
     raw["seeds"] = 1
     raw["evaluation"] = {"n_val": 300, "n_test": 600}
     raw["grid"] = {"d": [12, 16], "n": {"start": 64, "stop": 512, "factor": 2}}

@@ -86,3 +86,39 @@ def test_the_refit_estimates_no_d_dimensional_label_part():
     assert not np.any(net.label_linear_)
     # with a head this poor, validation can always fall back to (about) the training mean
     assert excess_error(net, target, n_test=4000, seed=1) < 1.2
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpp", "numba", "cupy"])
+def test_a_transfer_cell_and_fit_transfer_agree(backend):
+    """The sweeps' transfer cell and fit_transfer run one source fit (fastrep.transfer.fit_source):
+    the same numbers on every backend (the cell once built its source stream without the
+    network's backend, so on 'cupy' a host stream that the device path refuses)."""
+    import fastrep
+    from fastrep.experiments.methods import build_target, derive_seed, run_transfer
+    from fastrep.experiments.spec import load_spec
+
+    if fastrep.backends().get(backend) != "available":
+        pytest.skip(str(fastrep.backends().get(backend)))
+    source = {"target": {"preset": "random", "r": 2, "p": 2}, "n": 400}
+    spec = load_spec({"name": "tr", "seeds": 1, "target": {"preset": "separation"},
+                      "grid": {"d": [6], "n": [60]}, "evaluation": {"n_val": 80, "n_test": 200},
+                      "methods": {"transfer": {"width": 16, "backend": backend, "source": source}}})
+    (cell,) = spec.cells()
+    p = cell.params
+    got = run_transfer(p)
+    d, seed = p["d"], p["seed"]
+    target = build_target(p["target"], d, seed)
+    src = build_target(p["source"]["target"], d, seed, U=target.U)
+    stream = GaussianStream(target, seed=derive_seed(seed, "data"))
+    X, y = stream.take(p["n"])
+    Xv, yv = stream.val().take(p["evaluation"]["n_val"])
+    opts = dict(p["options"])
+    net = fit_transfer(src, X, y, n_source=p["n_source"], X_val=Xv, y_val=yv, seed=derive_seed(seed, "model"),
+                       source_seed=derive_seed(seed, "source_data"), n_val=p["evaluation"]["n_val"], **opts)
+    assert net.backend_["onestep"] == backend
+    import json
+
+    assert json.loads(got["backend"]) == net.backend_  # the source stream included
+    want = excess_error(net, target, n_test=p["evaluation"]["n_test"], seed=derive_seed(seed, "test"))
+    assert got["excess_error"] == want
+    assert got["alignment"] == subspace_alignment(net.W_, target.U)

@@ -57,6 +57,8 @@ import warnings
 
 import numpy as np
 
+from .._warnings import user_stacklevel
+
 ARRAY_OPS = ("namespace", "asarray", "to_host", "precision")
 LINALG_OPS = ("cholesky", "solve_triangular", "cho_solve", "eigh")
 HOT_OPS = (
@@ -77,7 +79,34 @@ JITTER_ATTEMPTS = 5
 
 
 class JitterWarning(RuntimeWarning):
-    """A Cholesky factorization failed and was retried with jitter added to the diagonal."""
+    """A Cholesky factorization failed and was retried with jitter added to the diagonal.
+
+    A ``RuntimeWarning`` of the exact kernel solver (``solver='cholesky'``) and of the
+    Nystrom preconditioner: the matrix was not numerically positive definite, so a small
+    multiple of its mean diagonal was added (n eps scale first, then 100 times more at each
+    failure). The fit is still valid; the message gives the jitter used. Turn it into an
+    error with ``warnings.simplefilter("error", fastrep.JitterWarning)``.
+
+    Its message says what was factorized and the jitter added.
+
+    Examples
+    --------
+    The jitter schedule every backend's Cholesky shares, on a matrix of rank 1:
+
+    >>> import warnings, numpy as np, fastrep
+    >>> from fastrep._kernels import cholesky_with_jitter
+    >>> A = np.ones((3, 3))
+    >>> def factor(jitter):
+    ...     try:
+    ...         return np.linalg.cholesky(A + jitter * np.eye(3))
+    ...     except np.linalg.LinAlgError:
+    ...         return None
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     L, jitter = cholesky_with_jitter(factor, 3, 1.0, np.finfo(float).eps)
+    >>> caught[0].category is fastrep.JitterWarning, bool(jitter > 0)
+    (True, True)
+    """
 
 
 def cholesky_with_jitter(factor, n, scale, eps, jitter=0.0, *, escalate=True, what="the matrix"):
@@ -102,7 +131,7 @@ def cholesky_with_jitter(factor, n, scale, eps, jitter=0.0, *, escalate=True, wh
             f"the Cholesky factorization of {what} failed (not numerically positive definite); "
             f"retrying with jitter {extra:.3g} added to the diagonal",
             JitterWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
     if not escalate:
         raise np.linalg.LinAlgError(f"{what} is not numerically positive definite (Cholesky failed)")
@@ -110,10 +139,41 @@ def cholesky_with_jitter(factor, n, scale, eps, jitter=0.0, *, escalate=True, wh
 
 
 def symmetrize_lower(xp, A, block: int = 256):
-    """Copy the strict lower triangle of the square ``A`` onto its upper one, in place, in any
-    array namespace ``xp``; returns A. Blockwise, so the temporaries are (block, block) and
-    (block, n) whatever n is: ``tril(A) + tril(A, -1).T`` makes three n x n arrays, fresh
-    pages each (0.13 s of a 5.6 s canonical fit at m = 1000 here)."""
+    """Copy the strict lower triangle of the square ``A`` onto its upper one, in place.
+
+    Blockwise, so the temporaries are (block, block) and (block, n) whatever n is:
+    ``tril(A) + tril(A, -1).T`` makes three n x n arrays, fresh pages each
+    (benchmarks/RESULTS_ONESTEP.md, "Symmetrizing the Gram").
+
+    Parameters
+    ----------
+    xp : module
+        The array namespace of ``A`` (``numpy``, ``cupy``, or an array-API namespace).
+    A : array of shape (n, n), float32 or float64
+        The matrix, of which only the lower triangle (diagonal included) is read; overwritten.
+    block : int, default 256
+        Rows per block, >= 1.
+
+    Returns
+    -------
+    array of shape (n, n)
+        ``A`` itself, now symmetric.
+
+    Raises
+    ------
+    None
+        The caller passes a square matrix of ``xp``; nothing is checked.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrep.ridge import symmetrize_lower
+    >>> A = np.tril(np.arange(9.0).reshape(3, 3))
+    >>> symmetrize_lower(np, A, block=2)
+    array([[0., 3., 6.],
+           [3., 4., 7.],
+           [6., 7., 8.]])
+    """
     n = A.shape[0]
     for s in range(0, n, block):
         e = min(s + block, n)

@@ -29,8 +29,8 @@ def accumulate_gram(Phi, G):
     GEMM, and blocked SYRK + GEMM updates with 128-1024-column blocks, at m = 500, 1000, 2000 in
     float32 and float64 on OpenBLAS, no alternative won at every shape by more than the spread
     between repeated runs of one call (benchmarks/RESULTS_ONESTEP.md,
-    ``python benchmarks/compare_gram.py --only gram``). The (m, m) temporary costs about 1% of
-    the product at those shapes.
+    ``python benchmarks/compare_gram.py --only gram``). The (m, m) temporary costs little next
+    to the product at those shapes (benchmarks/RESULTS_ONESTEP.md, "Phi^T Phi's temporary").
     """
     G += Phi.T @ Phi
     return G
@@ -43,9 +43,10 @@ class Driver:
     """The contract's dense operations, given a backend's primitives.
 
     The step products X (n, d) @ W^T take W^T as a C-ordered (d, m) copy made in each call: with
-    the inner dimension d of a few hundred, OpenBLAS ran the product on the contiguous copy up to
-    1.5x faster than on the transposed view, and the copy (m d entries) is 1/(2n) of the
-    product's work, too little to be worth a cache that could go stale when W changes in place.
+    the inner dimension d of a few hundred, OpenBLAS ran the product on the contiguous copy
+    faster than on the transposed view (benchmarks/RESULTS_ONESTEP.md, "W^T as a copy"), and
+    the copy (m d entries) is 1/(2n) of the product's work, too little to be worth a cache that
+    could go stale when W changes in place.
     """
 
     def __init__(self, xp, mask_scale, relu_bias, syrk=_syrk_cpu):

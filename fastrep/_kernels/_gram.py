@@ -13,9 +13,10 @@ A CPU backend also supplies ``fused_lower(G, inv_d, beta2, ntk)``: G (n, n) C-co
 lower triangle (diagonal included) holds X X^T becomes the whole symmetric K(X, X), each tile
 turned into kernel values while in cache and written transposed to its mirror. The symmetric
 block then costs half a GEMM (row panels of the lower triangle) and half the elementwise pass:
-a full GEMM on a copy of X plus a pass over n^2 entries measured 1.7x a bare GEMM of the block,
-this route 1.2x, on OpenBLAS (benchmarks/RESULTS_ONESTEP.md). Without it (the CuPy backend, where the GEMM is
-cheap next to the launches a tile loop costs) the symmetric block is the GEMM on a copy.
+a full GEMM on a copy of X plus a pass over n^2 entries measured well above this route, on
+OpenBLAS (benchmarks/RESULTS_ONESTEP.md, "Symmetric Gram route"). Without it (the CuPy
+backend, where the GEMM is cheap next to the launches a tile loop costs) the symmetric block is
+the GEMM on a copy.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class GramDriver:
 
     #: Rows of X per product of the lower triangle, at most: a panel X[i:i+p] @ X[:i+p].T also
     #: computes the p^2/2 entries above its diagonal block, p/n extra in all, and thinner panels
-    #: ran below the BLAS's full rate (256-row panels at n = 16384 took 1.5x the 1024-row ones).
+    #: ran below the BLAS's full rate (benchmarks/RESULTS_ONESTEP.md, "Symmetric Gram route").
     #: ``_lower_products`` uses n/16 rows, between 256 and this, so the waste stays near 1/16.
     panel_rows = 1024
 

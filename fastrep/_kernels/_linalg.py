@@ -121,13 +121,13 @@ def eigh(A):
     'evr' needs far less workspace. Up to 4096 it runs in NumPy's LAPACK (``numpy.linalg.eigh``
     is ?syevd), not SciPy's: NumPy's wheels and SciPy's each bundle their own OpenBLAS with its
     own thread pool, and the Gram this factors was just made by NumPy's BLAS, whose idle threads
-    spin for a while after each call, so SciPy's LAPACK threads shared the two cores with them
-    (m = 1000 float64 here: SciPy's evd 0.13 s alone, 0.19-0.21 s right after a NumPy GEMM;
-    NumPy's 0.145 s either way). It runs on the BLAS threads the caller set: it used to drop to
+    spin for a while after each call, so SciPy's LAPACK threads shared the cores with them and
+    ran slower after a NumPy GEMM than alone, where NumPy's did not (benchmarks/RESULTS_ONESTEP.md,
+    "eigh's LAPACK and threads"). It runs on the BLAS threads the caller set: it used to drop to
     one thread below order 1024, but a BLAS thread limit is process-wide (threadpoolctl), so
     a fit in one thread changed the thread count of another thread's products mid-fit and
-    concurrent fits differed in the last bits from serial ones (1 pair in 30 here); two
-    threads measured as fast or faster at every order from 32 to 2000 on this 2-core machine.
+    concurrent fits differed in the last bits from serial ones; more threads measured as fast
+    or faster at every order tried (same section).
     """
     m = A.shape[0]
     if m <= 4096:

@@ -16,7 +16,7 @@ import array_api_compat
 import numpy as np
 
 from .._arrays import to_host  # noqa: F401 (a contract name: the one move to the host)
-from .._validation import check_out
+from .._validation import check_out as _check_out
 from . import cholesky_with_jitter as _cholesky_with_jitter
 from . import cpu_precision as _cpu_precision
 
@@ -243,7 +243,7 @@ def gaussian_block(seed, stream, start, n, d, dtype, out=None):
     if out is None:
         out = xp.empty((n, d), dtype=getattr(xp, np.dtype(dtype).name))
     else:
-        out = check_out(out, (n, d), dtype)
+        out = _check_out(out, (n, d), dtype)
     dtype = out.dtype
     for lo in range(0, n, _ROWS_PER_BLOCK):  # blocks of rows: temporaries stay small whatever n is
         hi = min(lo + _ROWS_PER_BLOCK, n)

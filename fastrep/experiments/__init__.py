@@ -10,10 +10,11 @@
 >>> experiments.fit_slopes(df, epsilon=0.25)                        # doctest: +SKIP
 >>> experiments.write_report("runs/sep.sqlite", "runs/")            # report.md + PNGs  # doctest: +SKIP
 
-Modules: :mod:`.spec` (the sweep format and its checks), :mod:`.presets` (targets and
-seeds), :mod:`.methods` (the method registry), :mod:`.plan` (cost before running),
-:mod:`.runner` (executors), :mod:`.store` (the SQLite store), :mod:`.analysis`,
-:mod:`.plots`, :mod:`.report`, :mod:`.demo` (the embedded demo grids in ``defaults.toml``).
+Modules: :mod:`.spec` (the sweep format and its checks: parse, checks, grids, targets, model,
+diff), :mod:`.presets` (targets and seeds), :mod:`.methods` (the method registry), :mod:`.plan`
+(cost before running), :mod:`.runner` (executors), :mod:`.store` (the SQLite store: schema,
+writer, read, frame), :mod:`.analysis`, :mod:`.plots` (curves, nstar, overlays, style),
+:mod:`.report`, :mod:`.demo` (the embedded demo grids in ``defaults.toml``).
 """
 
 from . import plan

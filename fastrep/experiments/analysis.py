@@ -62,6 +62,32 @@ def add_arms(df: pd.DataFrame) -> pd.DataFrame:
     results version) keeps its name; a label under which two settings were stored becomes
     one arm per setting, named by what differs: ``onestep (width=50)``, ``onestep
     (width=100)``. Settings are never pooled.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A frame of :func:`fastrep.experiments.load` (columns ``label`` and ``params``); a
+        frame that has an ``arm`` column already is returned as it is.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``df`` with the ``arm`` column (the label, for a frame without
+        ``params``).
+
+    Raises
+    ------
+    KeyError
+        For a frame with ``params`` but no ``label`` column.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from fastrep.experiments import add_arms
+    >>> df = pd.DataFrame({"label": ["onestep", "onestep"],
+    ...                    "params": [{"width": 50}, {"width": 100}]})
+    >>> list(add_arms(df)["arm"])
+    ['onestep (width=50)', 'onestep (width=100)']
     """
     if "arm" in df.columns:
         return df
@@ -116,7 +142,41 @@ def _check_epsilon(epsilon) -> float:
 
 
 def median_curves(df: pd.DataFrame, value: str = "excess_error") -> pd.DataFrame:
-    """Columns ``label, d, n, median, q25, q75, seeds`` (quartiles over seeds), one curve per arm."""
+    """The median curves over seeds, one per arm, with their quartiles.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A frame of :func:`fastrep.experiments.load` (or one with columns ``label``, ``d``,
+        ``n`` and ``value``); grouped by its ``arm`` column when it has one.
+    value : str, default 'excess_error'
+        The column summarized.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``label, d, n, median, q25, q75, seeds``, sorted by label, d and n; the label
+        column holds the arm.
+
+    Raises
+    ------
+    TypeError
+        For a ``df`` that is not a pandas DataFrame.
+    ValueError
+        For a frame that lacks one of the columns (named in the message).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame([{"label": "rf", "method": "rf", "d": d, "seed": s, "n": n,
+    ...                     "excess_error": min(1.0, d**2 / n)}  # n* grows like d**2
+    ...                    for d in (10, 20) for s in (0, 1) for n in (100, 1000, 10_000)])
+    >>> from fastrep.experiments import median_curves
+    >>> median_curves(df).head(2)
+      label   d     n  median  q25  q75  seeds
+    0    rf  10   100     1.0  1.0  1.0      2
+    1    rf  10  1000     0.1  0.1  0.1      2
+    """
     _check_frame(df, ["label", "d", "n", value], "median_curves")
     if df.empty:
         return pd.DataFrame(columns=["label", "d", "n", "median", "q25", "q75", "seeds"])
@@ -173,9 +233,46 @@ def _error_matrices(df: pd.DataFrame, label: str) -> dict[int, tuple[np.ndarray,
 
 
 def n_star(df: pd.DataFrame, epsilon: float) -> pd.DataFrame:
-    """n*(d) per arm: columns ``label, method, d, n_star, status, seeds``.
+    """n*(d) per arm: the smallest n at which the median excess error reaches ``epsilon``.
 
-    ``epsilon``: the error threshold, a positive finite number.
+    Interpolated linearly in (log n, log error) between the last grid point above epsilon
+    and the first one at or below it.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A frame of :func:`fastrep.experiments.load` (columns ``label, method, d, n, seed,
+        excess_error``); grouped by its ``arm`` column when it has one.
+    epsilon : float
+        The error threshold, a positive finite number.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``label, method, d, n_star, status, seeds, n_max``: ``status`` is 'ok'
+        (interpolated), 'below_grid' (n* <= the smallest n, which is returned) or
+        'above_grid' (never reached: NaN); ``n_max`` is the largest n of that arm's grid at
+        that d (the bound of an 'above_grid' n*).
+
+    Raises
+    ------
+    ValueError
+        For an ``epsilon`` that is not a positive finite number, a frame that lacks a column,
+        or an arm with two cells at one (d, n, seed).
+    TypeError
+        For a ``df`` that is not a pandas DataFrame.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame([{"label": "rf", "method": "rf", "d": d, "seed": s, "n": n,
+    ...                     "excess_error": min(1.0, d**2 / n)}  # n* grows like d**2
+    ...                    for d in (10, 20) for s in (0, 1) for n in (100, 1000, 10_000)])
+    >>> from fastrep.experiments import n_star
+    >>> n_star(df, epsilon=0.25)[["d", "n_star", "status"]].round(1)
+        d  n_star status
+    0  10   400.0     ok
+    1  20  1600.0     ok
     """
     epsilon = _check_epsilon(epsilon)
     _check_frame(df, ["label", "method", "d", "n", "seed", "excess_error"], "n_star")
@@ -193,9 +290,10 @@ def n_star(df: pd.DataFrame, epsilon: float) -> pd.DataFrame:
                     "n_star": value,
                     "status": status,
                     "seeds": errs.shape[1],
+                    "n_max": int(max(ns)),
                 }
             )
-    return pd.DataFrame(rows, columns=["label", "method", "d", "n_star", "status", "seeds"])
+    return pd.DataFrame(rows, columns=["label", "method", "d", "n_star", "status", "seeds", "n_max"])
 
 
 def _slope(ds, nstars) -> float:
@@ -213,8 +311,43 @@ def fit_slopes(
     seeds with replacement at every d, recomputes the median curves, n*(d) and the slope;
     replicates with fewer than two usable d are dropped (``boot_used`` counts the rest).
 
-    Columns: ``label, method, slope, low, high, d_used, d_total, boot_used``; slope/low/high
-    are NaN when fewer than two d have an n*.
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A frame of :func:`fastrep.experiments.load`, as :func:`n_star` takes it.
+    epsilon : float
+        The error threshold of n*, a positive finite number.
+    n_boot : int, default 1000
+        Bootstrap replicates, 1 to 100000.
+    level : float, default 0.95
+        The interval's coverage, in (0, 1).
+    seed : int, default 0
+        Seed of the bootstrap's resampling.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``label, method, slope, low, high, d_used, d_total, boot_used``, one row per
+        arm; slope, low and high are NaN when fewer than two d have an n*.
+
+    Raises
+    ------
+    ValueError
+        For an invalid ``epsilon``, ``n_boot`` or ``level`` (named in the message), or a
+        frame :func:`n_star` refuses.
+    TypeError
+        For a ``df`` that is not a pandas DataFrame.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame([{"label": "rf", "method": "rf", "d": d, "seed": s, "n": n,
+    ...                     "excess_error": min(1.0, d**2 / n)}  # n* grows like d**2
+    ...                    for d in (10, 20) for s in (0, 1) for n in (100, 1000, 10_000)])
+    >>> from fastrep.experiments import fit_slopes
+    >>> fit_slopes(df, epsilon=0.25, n_boot=20)[["slope", "low", "high", "d_used"]].round(3)
+       slope  low  high  d_used
+    0    2.0  2.0   2.0       2
     """
     epsilon = _check_epsilon(epsilon)
     if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or not 1 <= n_boot <= MAX_BOOT:
@@ -266,10 +399,36 @@ def fit_slopes(
 
 
 def staircase_prediction(energy_by_degree: dict, d: int, n) -> np.ndarray:
-    """Predicted kernel excess error at sample sizes ``n`` (scalar or array) and dimension ``d``.
+    """Predicted kernel excess error at sample sizes ``n`` and dimension ``d``: the staircase.
 
     With l = floor(log n / log d) (so d^l <= n < d^(l+1)), the prediction is
     sum_{k > l} energy_k / sum_k energy_k: the share of E[f*^2] above degree l.
+
+    Parameters
+    ----------
+    energy_by_degree : dict of int to float
+        The target's energy per Hermite degree
+        (:meth:`fastrep.MultiIndexTarget.energy_by_degree`), with a positive total.
+    d : int
+        The input dimension, >= 2.
+    n : float or array of float
+        Sample sizes, > 0.
+
+    Returns
+    -------
+    ndarray of shape (len(n),), float64
+        The predicted excess error at each n (a scalar n gives one entry).
+
+    Raises
+    ------
+    ValueError
+        For ``d`` < 2 or energies whose total is not positive (each named in the message).
+
+    Examples
+    --------
+    >>> from fastrep.experiments import staircase_prediction
+    >>> staircase_prediction({0: 0.0, 2: 0.5, 3: 0.5}, d=10, n=[50, 500, 5000])
+    array([1. , 0.5, 0. ])
     """
     n = np.atleast_1d(np.asarray(n, dtype=float))
     if d < 2:

@@ -187,18 +187,18 @@ def kernel_predictions(sub: pd.DataFrame, target_spec: dict) -> dict:
 
 
 def theory_section(sub: pd.DataFrame, target_spec: dict, eps: float, out_dir, slug: str, *,
-                   n_boot: int = 1000, predict_to: int = 1024) -> list[str]:
+                   n_boot: int = 1000, predict_to: int = 1024, goals: bool = False) -> list[str]:
     """Markdown lines (and figures in ``out_dir``) comparing the sweep's kernels with fastrep.theory.
 
     Empty when no kernel label has a fixed ridge. Figures: ``{slug}-kernel_theory.png`` (measured
     kernel curves with the predicted ones and the staircase plateaus), ``{slug}-n_star_theory.png``
     (n*(d): measured points, the predicted kernel line to ``predict_to``, d^2 and d^3 guides) and
-    ``{slug}-degree_learning.png`` (per-degree learning with the kernels' L_l).
+    ``{slug}-degree_learning.png`` (per-degree learning with the kernels' L_l). ``goals``: add the
+    large-d study's goal lines (only that study's report sets it).
     """
     from pathlib import Path
 
     from .analysis import fit_slopes, n_star
-    from .plots import plot_degree_learning, plot_kernel_prediction, plot_n_star_prediction
 
     ridges = _ridges(sub)
     kernels = _kernel_labels(sub, ridges)
@@ -240,7 +240,18 @@ def theory_section(sub: pd.DataFrame, target_spec: dict, eps: float, out_dir, sl
         lines.append(f"| {label} | " + " | ".join(f"{v:.3g}" for v in g["n_star"]) + " |")
     lines.append("")
 
-    # the goals
+    lines += _goal_lines(sub, target_spec, eps, kernels, predicted, stars, slopes, ratios, n_boot,
+                         predict_to) if goals else []
+    return lines + _theory_figures(sub, target_spec, eps, out_dir, slug, kernels, predicted, stars,
+                                   slopes, predict_to)
+
+
+def _goal_lines(sub, target_spec, eps, kernels, predicted, stars, slopes, ratios, n_boot,
+                predict_to) -> list[str]:
+    """The large-d study's goals, judged on its cells."""
+    from .analysis import fit_slopes
+
+    lines = []
     goals = []
     net = "onestep" if "onestep" in set(sub["label"]) else None
     if net:
@@ -294,6 +305,19 @@ def theory_section(sub: pd.DataFrame, target_spec: dict, eps: float, out_dir, sl
                 mark = "PASS" if passed else "FAIL"
             lines.append(f"- **{mark}** {text}: {detail}")
         lines.append("")
+    return lines
+
+
+def _theory_figures(sub, target_spec, eps, out_dir, slug, kernels, predicted, stars, slopes,
+                    predict_to) -> list[str]:
+    """The theory figures of :func:`theory_section` and their markdown lines."""
+    from pathlib import Path
+
+    from .plots import plot_degree_learning, plot_kernel_prediction, plot_n_star_prediction
+
+    lines = []
+    ridges = _ridges(sub)
+    out_dir = Path(out_dir)
 
     def drawn(path, fig):  # the PNG's path, or None when the plot had nothing to draw
         return path if fig is not None else None

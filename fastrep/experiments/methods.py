@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._validation import ParameterError
 from .presets import TARGET_PRESETS, build_target, derive_seed
 
 __all__ = [
@@ -74,6 +75,9 @@ class Method:
     defaults: dict = field(default_factory=dict)
 
 
+#: The method registry: the names a sweep's ``method`` key may take -> their ``Method``
+#: (cell function, estimator, cost model). Filled with fastrep's six methods (onestep,
+#: random_features, ntk, nngp, oracle, transfer); add your own with :func:`register_method`.
 METHODS: dict[str, Method] = {}
 
 #: learner parameters that change how a fit reports, never what it computes: accepted as
@@ -93,7 +97,53 @@ def register_method(
     defaults: dict | None = None,
     replace: bool = False,
 ) -> Method:
-    """Add a method to :data:`METHODS` (``func`` and ``estimator`` as ``"module:attr"`` strings)."""
+    """Add a method to :data:`METHODS`, the names a sweep's ``method`` may take.
+
+    Parameters
+    ----------
+    name : str
+        The method's name in a spec (``[methods.<label>] method = "<name>"``), non-empty.
+    func : str
+        ``"module:function"``, the import path of the cell function (it takes a cell's
+        ``params`` and returns its result dict; see ``fastrep.experiments.methods``).
+        A path, not a function, so that worker processes import it by name.
+    estimator : str or None, default None
+        ``"module:Class"`` whose ``__init__`` keywords are the allowed options (checked, with
+        its own parameter validation, before a sweep runs; its defaults are filled into every
+        cell), or None to accept any options.
+    kernel : bool, default False
+        Whether it is a rotation-invariant kernel method (the plots draw the staircase
+        prediction on its panel).
+    cost : {'linear', 'network', 'cubic'}, default 'linear'
+        The cost model that estimates its cells (see ``fastrep.experiments.plan``).
+    forbidden : tuple of str, default ('seed',)
+        Keywords the sweep sets per cell, refused as options.
+    defaults : dict or None, default None
+        The cell function's own defaults where they differ from the estimator's.
+    replace : bool, default False
+        Replace a method registered under the same name.
+
+    Returns
+    -------
+    Method
+        The registered entry (also ``METHODS[name]``).
+
+    Raises
+    ------
+    ValueError
+        For an empty ``name``, a ``func`` that is not ``"module:function"``, an unknown
+        ``cost``, or a ``name`` already registered without ``replace=True``.
+
+    Examples
+    --------
+    >>> from fastrep.experiments import METHODS, register_method
+    >>> m = register_method("rf_wide", "fastrep.experiments.methods:run_random_features",
+    ...                     estimator="fastrep:RandomFeaturesRegressor", cost="network",
+    ...                     defaults={"width": 4000})
+    >>> METHODS["rf_wide"].defaults
+    {'width': 4000}
+    >>> del METHODS["rf_wide"]  # leave the registry as it was
+    """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string; got {name!r}")
     if not isinstance(func, str) or ":" not in func:
@@ -140,17 +190,6 @@ def _plain(value, option: str):
     if isinstance(value, (list, tuple)):
         return [_plain(v, option) for v in value]
     raise OptionError(option, f"the default {value!r} cannot be stored in a results store")
-
-
-def _blame(message: str, options: dict) -> str | None:
-    """The option a learner's error message is about (it starts with, or names, the option)."""
-    for k in sorted(options, key=len, reverse=True):
-        if message.startswith(f"{k} ") or message.startswith(f"{k}="):
-            return k
-    for k in sorted(options, key=len, reverse=True):
-        if f"{k}=" in message or f" {k} " in f" {message} ":
-            return k
-    return None
 
 
 def _check_backend(options: dict) -> None:
@@ -204,13 +243,15 @@ def check_options(method: str, options: dict, *, target=None, n: int = 1) -> dic
     own = {k: v for k, v in options.items() if k not in m.defaults}
     try:
         est = cls(target, **own) if "target" in m.forbidden else cls(**own)
-        if hasattr(est, "_check_params"):
-            est._check_params()
-        elif hasattr(est, "_prepare") and target is not None:  # the oracle: checked against its target
-            takes_n = len(inspect.signature(est._prepare).parameters) > 1
-            est._prepare(target.d, n) if takes_n else est._prepare(target.d)
-    except (TypeError, ValueError) as exc:
-        raise OptionError(_blame(str(exc), options), str(exc)) from None
+        if "target" in m.forbidden:  # built on the target (the oracle): checked against it and n
+            if target is not None and callable(getattr(est, "check_fit", None)):
+                est.check_fit(target.d, n)
+        elif callable(getattr(est, "check_params", None)):
+            est.check_params()
+    except ParameterError as exc:
+        raise OptionError(exc.parameter, str(exc)) from None
+    except (TypeError, ValueError, MemoryError) as exc:  # beyond the table (the target's d, memory): no one option
+        raise OptionError(None, str(exc)) from None
     filled = {k: _plain(v, k) for k, v in est.get_params(deep=False).items()
               if k not in m.forbidden and k not in NOT_IDENTITY}
     for k, v in m.defaults.items():
@@ -277,6 +318,9 @@ def _finish(model, target, params, timings, *, alignment=True, extra=None) -> di
     for k, v in (getattr(model, "timings_", None) or {}).items():
         timings.setdefault(f"fit.{k}", float(v))
     out_extra = dict(extra or {})
+    if getattr(target, "nondegenerate", True) is False and getattr(model, "W_", None) is not None:
+        # what a plain fit_stream warns of (fastrep.DegenerateTargetWarning), kept per cell
+        out_extra["degenerate_target"] = True
     # per degree l: [fraction of f*'s degree-l part learned, its standard error] (fastrep.diagnostics)
     out_extra["degree_learning"] = degree_learning_record(learned)
     ran_dtype = getattr(model, "dtype_", None)  # what dtype='auto' (and solver='auto') chose
@@ -352,24 +396,14 @@ SOURCE_CACHE_SIZE = 4
 
 def _source_network(key, source, n_s, opts, seed, source_seed, n_val):
     """(a fresh copy of the source-fitted network, its stage timings, whether it was cached)."""
-    from ..data import GaussianStream
-    from ..network import OneStepNetwork
+    from ..transfer import fit_source
 
     hit = key in _SOURCE_CACHE
     if hit:
         _SOURCE_CACHE.move_to_end(key)
         net, src_timings = _SOURCE_CACHE[key]
     else:
-        from ..ridge import RidgeGridEdgeWarning
-
-        net = OneStepNetwork(**opts, seed=seed)
-        stream = GaussianStream(source, source_seed, dtype=net.dtype)
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():  # the source fit's ridge is never used: W does not depend on it
-            warnings.simplefilter("ignore", RidgeGridEdgeWarning)
-            net.fit_stream(stream, n_s, n_val=n_val)
-        src_timings = dict(getattr(net, "timings_", {}) or {})
-        src_timings["total"] = time.perf_counter() - t0
+        net, src_timings = fit_source(source, n_s, seed=seed, source_seed=source_seed, n_val=n_val, **opts)
         _SOURCE_CACHE[key] = (net, src_timings)
         while len(_SOURCE_CACHE) > SOURCE_CACHE_SIZE:
             _SOURCE_CACHE.popitem(last=False)

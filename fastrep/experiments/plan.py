@@ -30,7 +30,7 @@ import numpy as np
 from ._resources import cores
 from .methods import METHODS
 
-__all__ = ["Plan", "cell_estimate", "machine_rate", "plan"]
+__all__ = ["Plan", "cell_estimate", "charged_params", "format_seconds", "machine_rate", "plan"]
 
 #: Resident memory of a worker with numpy, numba, scipy and fastrep loaded (bytes).
 BASE_RSS = 290 * 2**20
@@ -51,7 +51,19 @@ WARMUP_S = 2.0
 
 @functools.lru_cache(maxsize=1)
 def machine_rate() -> float:
-    """Float64 flop/s of one thread on a 384 x 384 matrix product (best of 5, about 50 ms)."""
+    """Float64 flop/s of one thread on a 384 x 384 matrix product (best of 5, about 50 ms).
+
+    Returns
+    -------
+    float
+        The rate the cost models divide by (measured once per process).
+
+    Examples
+    --------
+    >>> from fastrep.experiments.plan import machine_rate
+    >>> machine_rate() > 1e6  # a core does more than a million flop/s
+    True
+    """
     from threadpoolctl import threadpool_limits
 
     rng = np.random.default_rng(0)
@@ -136,7 +148,38 @@ def _kind(method: str) -> str:
 
 
 def cell_estimate(params: dict, *, threads: int = 1, rate: float | None = None) -> tuple[float, float]:
-    """(seconds, peak resident bytes) of one cell run with ``threads`` threads."""
+    """The estimated time and memory of one cell run with ``threads`` threads.
+
+    Parameters
+    ----------
+    params : dict
+        The cell's params (:attr:`Cell.params <fastrep.experiments.Cell>`).
+    threads : int, default 1
+        Threads per cell.
+    rate : float or None, default None
+        The machine's float64 flop/s on one thread; None measures it (:func:`machine_rate`).
+
+    Returns
+    -------
+    seconds : float
+        The estimated wall-clock time of the cell.
+    peak_bytes : float
+        The estimated peak resident memory of its worker.
+
+    Raises
+    ------
+    KeyError
+        For params without a ``method`` (or of an unknown one).
+
+    Examples
+    --------
+    >>> from fastrep.experiments import demo_spec
+    >>> from fastrep.experiments.plan import cell_estimate
+    >>> cell = demo_spec("quick").cells()[0]
+    >>> seconds, peak = cell_estimate(cell.params, rate=1e9)
+    >>> 0 < seconds < 60, peak > 2**20
+    (True, True)
+    """
     kind = _kind(params["method"])
     flops, mem = _MODELS[kind](params)
     eff, overhead = EFFICIENCY[kind]
@@ -147,7 +190,38 @@ def cell_estimate(params: dict, *, threads: int = 1, rate: float | None = None) 
 
 @dataclass
 class Plan:
-    """What :func:`plan` found: ``cells`` (label, d) -> count, ``time_s``, ``peak_bytes`` ..."""
+    """What :func:`plan` found: the cells to run, their estimated time and memory.
+
+    Parameters
+    ----------
+    name : str
+        The sweep's name.
+    cells : dict
+        (label, d) -> the number of cells.
+    total : int
+        The number of cells.
+    cell_seconds : float
+        The estimated cell time, summed over the cells.
+    time_s : float
+        The estimated wall-clock time on ``workers`` lanes, start-up included.
+    peak_cell_bytes : float
+        The estimated peak memory of one worker.
+    peak_bytes : float
+        The estimated peak memory of all workers together.
+    workers : int
+        Worker processes.
+    threads : int
+        Threads per cell.
+    load : float or None, default None
+        The machine's load per core when planned (None where unknown).
+
+    Examples
+    --------
+    >>> from fastrep.experiments import demo_spec, plan
+    >>> p = plan.plan(demo_spec("quick"), workers=2)
+    >>> p.total, p.cells["ntk", 8], p.lines()[0]
+    (138, 10, "sweep 'separation-quick': 138 cells (2 workers x 1 threads)")
+    """
 
     name: str
     cells: dict
@@ -161,16 +235,28 @@ class Plan:
     load: float | None = None
 
     def lines(self) -> list[str]:
-        """A human-readable summary (``fastrep sweep --dry-run`` prints it)."""
+        """A human-readable summary (``fastrep sweep --dry-run`` prints it).
+
+        Returns
+        -------
+        list of str
+            One line for the sweep, one per label, one for the estimate, and warnings
+            (memory beyond the machine's, a busy machine).
+        """
         out = [f"sweep {self.name!r}: {self.total:,} cells ({self.workers} workers x {self.threads} threads)"]
         labels = sorted({lab for lab, _ in self.cells})
         for lab in labels:
-            per_d = ", ".join(f"d={d}: {c}" for (lb, d), c in sorted(self.cells.items()) if lb == lab)
+            items = [f"d={d}: {c:,}" for (lb, d), c in sorted(self.cells.items()) if lb == lab]
+            if len(items) > 2 * LISTED_D:  # a bounded line, however long the d grid
+                items = [*items[:LISTED_D], f"... {len(items) - 2 * LISTED_D:,} more values of d ...",
+                         *items[-LISTED_D:]]
+            per_d = ", ".join(items)
             out.append(
                 f"  {lab}: {sum(c for (lb, _), c in self.cells.items() if lb == lab):,} cells ({per_d})"
             )
         out.append(
-            f"estimated time: {_fmt_s(self.time_s)} ({_fmt_s(self.cell_seconds)} of cell time); "
+            f"estimated time: {format_seconds(self.time_s)} "
+            f"({format_seconds(self.cell_seconds)} of cell time); "
             f"peak memory: {self.peak_cell_bytes / 2**20:,.0f} MiB per worker, "
             f"{self.peak_bytes / 2**20:,.0f} MiB in all"
         )
@@ -188,7 +274,25 @@ class Plan:
         return out
 
 
-def _fmt_s(s: float) -> str:
+def format_seconds(s: float) -> str:
+    """A duration as the plan prints it, in s, min, h or days.
+
+    Parameters
+    ----------
+    s : float
+        Seconds.
+
+    Returns
+    -------
+    str
+        ``"4.2 s"``, ``"90 s"``, ``"66.7 min"``, ``"3.1 h"`` or ``"2.5 days"``.
+
+    Examples
+    --------
+    >>> from fastrep.experiments.plan import format_seconds
+    >>> format_seconds(4000)
+    '66.7 min'
+    """
     if s < 10:
         return f"{s:.1f} s"
     if s < 120:
@@ -200,17 +304,44 @@ def _fmt_s(s: float) -> str:
     return f"{s / 86400:.1f} days"
 
 
-def plan(spec, cells=None, *, workers: int = 1, threads: int = 1) -> Plan:
-    """Count and estimate the cells of ``spec`` (all of them, or the given ``cells``)."""
-    cells = spec.cells() if cells is None else cells
-    rate = machine_rate()
-    counts: dict = {}
+#: the first and last values of d listed per method by ``Plan.lines()``
+LISTED_D = 4
+
+#: at most this many n values of one (method, d) are costed one by one; a longer n grid is
+#: costed at this many evenly spread values, each standing for its neighbours
+MAX_COSTED_N = 64
+
+
+def charged_params(cells, lanes: int):
+    """The params to cost for each given cell, the transfer source charged as it runs.
+
+    A transfer cell reuses its worker's source fit (one per label, d and seed): the source
+    is charged to the first cell of each group in each of ``lanes`` workers, not to every
+    cell.
+
+    Parameters
+    ----------
+    cells : iterable of Cell
+        The cells.
+    lanes : int
+        The workers that run them.
+
+    Yields
+    ------
+    params : dict
+        The cell's params (``n_source`` set to 0 where the source is not charged).
+    weight : int
+        1.
+
+    Examples
+    --------
+    >>> from fastrep.experiments import demo_spec
+    >>> from fastrep.experiments.plan import charged_params
+    >>> [w for _, w in charged_params(demo_spec("quick").cells()[:3], lanes=1)]
+    [1, 1, 1]
+    """
     sources: dict = {}
-    total_s, peak = 0.0, 0.0
-    lanes = min(max(1, workers), max(1, len(cells)))
     for c in cells:
-        key = (c.params["label"], c.params["d"])
-        counts[key] = counts.get(key, 0) + 1
         params = c.params
         if params.get("n_source"):
             # a transfer cell reuses its worker's source fit (one per label, d and seed): charge
@@ -219,14 +350,108 @@ def plan(spec, cells=None, *, workers: int = 1, threads: int = 1) -> Plan:
             sources[group] = sources.get(group, 0) + 1
             if sources[group] > lanes:
                 params = {**params, "n_source": 0}
+        yield params, 1
+
+
+def _spec_groups(spec, lanes: int):
+    """(params, weight) standing for every cell of ``spec``, without building its cells.
+
+    A cell's cost depends on its method, d and n, not on its seed: one representative per
+    (method, d, n) weighs as many cells as it has seeds (a sweep of millions of cells is costed
+    in milliseconds). The transfer source is charged as :func:`charged_params` does (the first
+    ``lanes`` values of n of each (d, seed) pay for it).
+    """
+    from .presets import RESULTS_VERSION, resolve_target
+    from .spec import d_law
+
+    for m in spec.methods:
+        seeds = m.seeds or spec.seeds
+        resolved = None
+        for d in m.d:
+            ns = m.n_at(d)
+            if not ns:
+                continue
+            if resolved is None and m.method == "oracle":  # its cost reads the target's terms
+                resolved = resolve_target(spec.target, min(m.d), seeds[0])
+            if len(ns) <= MAX_COSTED_N:
+                picks, weights = list(range(len(ns))), [1] * len(ns)
+            else:
+                picks = sorted({round(x) for x in np.linspace(0, len(ns) - 1, MAX_COSTED_N)})
+                # each index goes to the nearest costed one
+                owner = np.searchsorted(np.array(picks[:-1]) + np.diff(picks) / 2, np.arange(len(ns)))
+                weights = np.bincount(owner, minlength=len(picks)).tolist()
+            for i, w in zip(picks, weights, strict=True):
+                params = {
+                    "results_version": RESULTS_VERSION,
+                    "d": d,
+                    "n": ns[i],
+                    "method": m.method,
+                    "label": m.label,
+                    "seed": seeds[0],
+                    "options": m.options,
+                    "evaluation": spec.evaluation,
+                    "target_resolved": resolved or {},
+                }
+                if m.source is not None:
+                    params["n_source"] = d_law(m.source["n"], d) if i < lanes else 0
+                yield params, w * len(seeds)
+
+
+def plan(spec, cells=None, *, workers: int = 1, threads: int = 1) -> Plan:
+    """Count and estimate the cells of ``spec`` (all of them, or the given ``cells``).
+
+    Without ``cells`` nothing is built: the count and the estimate come from the grid itself.
+    ``fastrep sweep --dry-run`` prints its :meth:`Plan.lines`.
+
+    Parameters
+    ----------
+    spec : SweepSpec
+        The sweep (:func:`~fastrep.experiments.load_spec`).
+    cells : list of Cell or None, default None
+        The cells to estimate (those a store does not hold yet, say); None is all of them.
+    workers : int, default 1
+        Worker processes.
+    threads : int, default 1
+        Threads per cell.
+
+    Returns
+    -------
+    Plan
+        The counts per (label, d), the estimated time and the peak memory.
+
+    Raises
+    ------
+    AttributeError
+        For a ``spec`` that is not a SweepSpec (load it with
+        :func:`~fastrep.experiments.load_spec` first).
+
+    Examples
+    --------
+    >>> from fastrep.experiments import demo_spec, plan
+    >>> spec = demo_spec("quick")
+    >>> p = plan.plan(spec, workers=2)
+    >>> p.total == spec.count(), p.time_s > 0
+    (True, True)
+    """
+    rate = machine_rate()
+    counts: dict = {}
+    total_s, peak, total = 0.0, 0.0, 0
+    ncells = spec.count() if cells is None else len(cells)
+    lanes = min(max(1, workers), max(1, ncells))
+    groups = _spec_groups(spec, lanes) if cells is None else charged_params(cells, lanes)
+    methods = set()
+    for params, weight in groups:
+        key = (params["label"], params["d"])
+        counts[key] = counts.get(key, 0) + weight
+        methods.add(params["method"])
         t, mem = cell_estimate(params, threads=threads, rate=rate)
-        total_s += t
+        total_s += t * weight
+        total += weight
         peak = max(peak, mem)
     workers = max(1, workers)
-    methods = {c.params["method"] for c in cells}
-    startup = (WORKER_START_S if workers > 1 else 0.0) + WARMUP_S * len(methods) if cells else 0.0
+    startup = (WORKER_START_S if workers > 1 else 0.0) + WARMUP_S * len(methods) if total else 0.0
     wall = total_s / lanes + startup
-    return Plan(spec.name, counts, len(cells), total_s, wall, peak, peak * lanes, workers, threads, _load())
+    return Plan(spec.name, counts, total, total_s, wall, peak, peak * lanes, workers, threads, _load())
 
 
 def _machine_memory() -> int | None:

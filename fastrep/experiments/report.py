@@ -24,13 +24,19 @@ from .store import read_store, tidy
 __all__ = ["FULL_GRID", "ReportOutputError", "grid_edge_lines", "separation_checks", "write_report"]
 
 
+#: the one study whose report carries the large-d goals (`fastrep demo --large`); the goals are
+#: its own, so any other sweep (the small demos included) prints none
+GOALS_STUDY = "separation-large"
+
+
 class ReportOutputError(ValueError):
     """The report's output folder cannot be used (a file, not writable, ...)."""
 
 
-def _fmt_n(value: float, status: str, ns) -> str:
+def _fmt_n(value: float, status: str, n_max) -> str:
+    """An n* for the table; ``n_max``: the largest n of the grid at that d."""
     if status == "above_grid":
-        return f"> {int(max(ns))}"
+        return f"> {int(n_max)}"
     if status == "below_grid":
         return f"≤ {int(value)}"
     return f"{value:,.0f}"
@@ -142,7 +148,9 @@ def separation_checks(
             facts = small("onestep", "ntk")
             # on a small grid only a pass, or a gap below 0.7 even between the intervals' far ends, decides
             if facts and not ok and not interval(ntk)[1] - interval(one)[0] < 0.7:
-                out.append((text, None, undecided(facts, f"the intervals overlap ({detail})")))
+                why = ("the intervals overlap" if not disjoint else
+                       "the intervals are disjoint but the gap is below 0.7, and their far ends allow 0.7")
+                out.append((text, None, undecided(facts, f"{why} ({detail})")))
             else:
                 out.append((text, ok, detail))
         else:
@@ -164,6 +172,18 @@ def separation_checks(
         else:
             out.append((text, None, _fmt_slope(tr)))
     return out
+
+
+def degenerate_target_lines(df: pd.DataFrame) -> list[str]:
+    """One line when cells of ``df`` recorded a target with a degenerate expected Hessian (what a
+    plain fit warns of with :class:`fastrep.DegenerateTargetWarning`)."""
+    hit = df[[isinstance(e, dict) and bool(e.get("degenerate_target")) for e in df["extra"]]]
+    if hit.empty:
+        return []
+    arms = ", ".join(sorted({display_name(lb, m) for lb, m in zip(hit["label"], hit["method"], strict=True)}))
+    return [f"- the target's expected Hessian has rank < r (no degree-2 part in some direction) in "
+            f"{len(hit)} of {len(df)} cells ({arms}): Algorithm 1's guarantee does not cover it "
+            "(`fastrep.DegenerateTargetWarning`)"]
 
 
 def grid_edge_lines(df: pd.DataFrame) -> list[str]:
@@ -219,6 +239,52 @@ def _output_dir(out_dir, store: Path) -> Path:
     return out
 
 
+#: the last line of a report.md (invisible in rendered markdown): the store it was made from
+_SOURCE_MARK = "<!-- fastrep report of the store "
+
+
+def _report_source(path: Path) -> str | None:
+    """The store a report file was made from (None: no such file); "" for a file that does not
+    say (another program's, or an older fastrep's report)."""
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return ""
+    lines = text.rstrip().splitlines()
+    for line in reversed(lines[-3:]):
+        if line.startswith(_SOURCE_MARK) and line.endswith(" -->"):
+            return line[len(_SOURCE_MARK):-4]
+    # an older fastrep's report names its store only as given: "Generated ... from `PATH` (..."
+    m = re.match(r"Generated \S+ from `(.+)` \(", lines[2] if len(lines) > 2 else "")
+    return f"legacy:{m.group(1)}" if m else ""
+
+
+def _report_path(out_dir: Path, store: Path) -> Path:
+    """``report.md``, unless it is another store's report: then ``<store name>-report.md`` (a
+    second sweep reported into the same folder never replaces the first one's report)."""
+    own = str(store.resolve())
+
+    def ours(source):
+        if source is None or source == own:
+            return True
+        if source.startswith("legacy:"):  # the same file name: the same store, as far as it tells
+            return Path(source[len("legacy:"):]).name == store.name
+        return False
+
+    first = out_dir / "report.md"
+    if ours(_report_source(first)):
+        return first
+    second = out_dir / f"{_slug(store.stem)}-report.md"
+    if ours(_report_source(second)):
+        return second
+    raise ReportOutputError(
+        f"{out_dir} holds report.md and {second.name} of other stores; give another folder (--out, or "
+        "--report for a sweep)"
+    )
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "sweep"
 
@@ -231,10 +297,56 @@ def write_report(
     total_time_s: float | None = None,
     n_boot: int = 1000,
 ) -> Path:
-    """Write the figures and ``report.md`` for every sweep in ``store``; return the report's path.
+    """Write the figures and ``report.md`` for every sweep in ``store``.
 
-    ``out_dir`` defaults to the store's folder. ``total_time_s`` (the demo passes its own
-    wall-clock time) overrides the time summed from the store's run records.
+    Per sweep: the error curves and n*(d) figures (PNG), the n* and slope tables with their
+    bootstrap intervals, the staircase and the checks the paper's separation implies. The
+    store is only read.
+
+    Parameters
+    ----------
+    store : str or os.PathLike
+        The results store.
+    out_dir : str, os.PathLike or None, default None
+        The folder written (created if missing); None is the store's folder.
+    title : str, default 'fastrep report'
+        The report's first heading.
+    total_time_s : float or None, default None
+        The compute time shown; None sums the store's run records (the demo passes its own
+        wall-clock time).
+    n_boot : int, default 1000
+        Bootstrap replicates of the slopes' intervals, 1 to 100000.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``report.md``.
+
+    Raises
+    ------
+    StoreError
+        For a file that is not a readable fastrep store.
+    FileNotFoundError
+        When there is no store at ``store``.
+    ValueError
+        For an invalid ``n_boot``, or an ``out_dir`` that is a file or not writable (a
+        ``ReportOutputError``, checked before any work).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fastrep.experiments import load_spec, run
+    >>> spec = load_spec({"name": "tiny", "epsilon": 0.25, "seeds": [0, 1],
+    ...                   "target": {"preset": "separation"}, "grid": {"d": [6], "n": [64, 128]},
+    ...                   "methods": {"oracle": {"method": "oracle"}}})
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = os.path.join(tmp.name, "tiny.sqlite")
+    >>> summary = run(spec, store, executor="serial", progress=False)
+    >>> from fastrep.experiments import write_report
+    >>> path = write_report(store, n_boot=10)
+    >>> path.name, sorted(p.suffix for p in path.parent.iterdir())
+    ('report.md', ['.md', '.png', '.png', '.sqlite'])
+    >>> tmp.cleanup()
     """
     store = Path(store)
     snap = read_store(store)
@@ -322,14 +434,17 @@ def write_report(
 
         lines += [f"### n*(d): samples to reach median excess error ≤ {eps:g}", ""]
         if not stars.empty:
-            grid_ns = sub.groupby("label")["n"].agg(lambda s: sorted(s.unique()))
             stars = stars.assign(
-                text=[_fmt_n(r["n_star"], r["status"], grid_ns[r["label"]]) for _, r in stars.iterrows()]
+                text=[_fmt_n(r["n_star"], r["status"], r["n_max"]) for _, r in stars.iterrows()]
             )
             piv = stars.pivot(index="label", columns="d", values="text").fillna("")
             piv.index = piv.index.map(names)
             piv.columns = [f"d = {c}" for c in piv.columns]
             lines += [_table(piv.reset_index().rename(columns={"label": "method"})), ""]
+
+        degenerate = degenerate_target_lines(sub)
+        if degenerate:
+            lines += ["### Warnings", "", *degenerate, ""]
 
         edges = grid_edge_lines(sub)
         if edges:
@@ -366,7 +481,8 @@ def write_report(
 
         from .large import theory_section
 
-        lines += theory_section(sub, target_spec, eps, out_dir, slug, n_boot=n_boot)
+        lines += theory_section(sub, target_spec, eps, out_dir, slug, n_boot=n_boot,
+                                goals=name == GOALS_STUDY)
 
         lines += ["### Median excess error (over seeds)", ""]
         curves = median_curves(sub)
@@ -417,6 +533,7 @@ def write_report(
             "```",
         ]
     lines.append("")
-    path = out_dir / "report.md"
-    path.write_text("\n".join(lines))
+    path = _report_path(out_dir, store)
+    lines.append(f"{_SOURCE_MARK}{store.resolve()} -->")
+    path.write_text("\n".join(lines) + "\n")
     return path

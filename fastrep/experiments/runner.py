@@ -4,8 +4,10 @@ Executors:
 
 ``"processes"`` (default)
     a local pool (loky) of ``workers`` processes (default: one per core), each cell
-    limited to ``threads`` BLAS/OpenMP/Numba threads (default: cores // workers), so the
-    machine is never oversubscribed. The workers exit when the driving process dies (a
+    limited to ``threads`` BLAS/OpenMP/Numba threads (default 1, on every executor: a
+    threaded factorization rounds differently with another thread count, so one default
+    is what gives the same bits everywhere), set once in each worker as it starts.
+    The workers exit when the driving process dies (a
     watch on their parent), and the pool does not re-run the calling script, so
     :func:`run` works from a plain script without ``if __name__ == "__main__":``.
 ``"dask"``
@@ -39,9 +41,18 @@ from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._validation import Interval, ParameterValueError, validate_params
 from . import _resources
 from .methods import METHODS
-from .plan import cell_estimate, plan
+from .plan import (
+    WARMUP_S,
+    WORKER_START_S,
+    cell_estimate,
+    charged_params,
+    format_seconds,
+    machine_rate,
+    plan,
+)
 from .spec import LIMITS, Cell, SpecError, load_spec, setting_differences
 from .store import ResultStore
 
@@ -57,7 +68,43 @@ class ExecutorError(RuntimeError):
 
 @dataclass
 class RunSummary:
-    """What one :func:`run` call did."""
+    """What one :func:`run` call did (its ``str`` is the one-line summary the CLI prints).
+
+    Parameters
+    ----------
+    sweep : str
+        The sweep's name.
+    store : pathlib.Path
+        The results store.
+    executor : {'processes', 'dask', 'serial'}
+        The executor that ran the cells.
+    cells_total : int
+        The sweep's cells.
+    cells_skipped : int
+        Those the store already held (not run again).
+    cells_run : int
+        Those run and stored by this call.
+    cells_failed : int
+        Those that raised (recorded in the store's ``failures`` table, retried next time).
+    wall_s : float
+        The call's wall-clock seconds.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fastrep.experiments import load_spec, run
+    >>> spec = load_spec({"name": "tiny", "epsilon": 0.25, "seeds": [0, 1],
+    ...                   "target": {"preset": "separation"}, "grid": {"d": [6], "n": [64, 128]},
+    ...                   "methods": {"oracle": {"method": "oracle"}}})
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = os.path.join(tmp.name, "tiny.sqlite")
+    >>> summary = run(spec, store, executor="serial", progress=False)
+    >>> summary.cells_total, summary.cells_run, summary.cells_failed
+    (4, 4, 0)
+    >>> run(spec, store, executor="serial", progress=False).cells_skipped  # resumed: nothing to do
+    4
+    >>> tmp.cleanup()
+    """
 
     sweep: str
     store: Path
@@ -107,12 +154,17 @@ def _peak_rss_bytes() -> int | None:
         return None
 
 
-@contextlib.contextmanager
-def _thread_limits(threads: int):
-    """Limit BLAS, OpenMP (incl. the C++ core) and Numba to ``threads`` in *this* thread.
+_PIN_LOCK = threading.Lock()
 
-    The limits are per calling thread for OpenMP and Numba, so they are set around each
-    cell, in the thread that runs it (a Dask worker runs tasks in its own threads).
+
+def _pin_threads(threads: int) -> None:
+    """Run this process's BLAS and this thread's OpenMP and Numba with ``threads`` threads.
+
+    Set and kept, never restored after a cell: the BLAS count is process-wide, and a Dask worker
+    runs several cells at once in threads of one process, so a cell that restored the count on
+    its way out changed it under the others (and their last bits: a threaded Cholesky rounds
+    differently). Every cell of a sweep asks for the same count, so setting it again is a no-op.
+    Call it after the cell's modules are imported: a BLAS loaded later would start unlimited.
     """
     from threadpoolctl import threadpool_limits
 
@@ -120,20 +172,35 @@ def _thread_limits(threads: int):
         from ..backend import get_backend
 
         get_backend("cpp")
-    prev_numba = None
+    with _PIN_LOCK:
+        threadpool_limits(limits=threads)
     try:
         import numba
 
-        prev_numba = numba.get_num_threads()
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     except ImportError:
-        numba = None
-    try:
-        with threadpool_limits(limits=threads):
+        pass
+
+
+@contextlib.contextmanager
+def _restored_threads():
+    """Put this process's thread counts back as they were (a serial sweep runs in the caller's
+    process: its cells pin the counts, the caller gets its own back at the end)."""
+    from threadpoolctl import threadpool_limits
+
+    prev_numba = None
+    with contextlib.suppress(ImportError):
+        import numba
+
+        prev_numba = numba.get_num_threads()
+    with threadpool_limits(limits=None):  # a context that restores the counts found on entry
+        try:
             yield
-    finally:
-        if numba is not None and prev_numba is not None:
-            numba.set_num_threads(prev_numba)
+        finally:
+            if prev_numba is not None:
+                import numba
+
+                numba.set_num_threads(prev_numba)
 
 
 def execute_cell(task: dict) -> dict:
@@ -141,6 +208,8 @@ def execute_cell(task: dict) -> dict:
 
     ``task``: ``{"cell_id", "params", "func" ("module:function"), "threads"}``. The
     returned dict has the store's row keys, or ``{"cell_id", "error"}`` on failure.
+    The process's BLAS and the calling thread's OpenMP/Numba thread counts are set to
+    ``threads`` and left so (see :func:`_pin_threads`; a serial sweep restores them at its end).
     """
     from .._version import __version__
     from .methods import resolve_function
@@ -149,9 +218,9 @@ def execute_cell(task: dict) -> dict:
     have_peak = _reset_peak_rss()
     t0 = time.perf_counter()
     try:
-        with _thread_limits(threads):
-            func = resolve_function(task["func"])
-            out = func(params)
+        func = resolve_function(task["func"])
+        _pin_threads(threads)
+        out = func(params)
     except Exception:
         return {"cell_id": task["cell_id"], "error": traceback.format_exc(limit=20)}
     wall = time.perf_counter() - t0
@@ -245,17 +314,23 @@ def _task(cell: Cell, threads: int) -> dict:
 
 
 def _iter_serial(tasks):
-    for task in tasks:
-        yield task, execute_cell(task)
+    with _restored_threads():
+        for task in tasks:
+            yield task, execute_cell(task)
 
 
-def _iter_processes(tasks, workers):
+def _iter_processes(tasks, workers, threads):
     # loky starts fresh interpreters (fork after OpenMP/Numba threads exist can deadlock) that
     # do not re-import the caller's __main__, so scripts need no __main__ guard
     from loky import ProcessPoolExecutor
     from loky.process_executor import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(os.getpid(),))
+    # the thread counts are set in each worker as it starts (a BLAS loaded later reads them) and
+    # again by every cell (_pin_threads)
+    env = {v: str(threads) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    pool = ProcessPoolExecutor(
+        max_workers=workers, initializer=_worker_init, initargs=(os.getpid(),), env=env
+    )
     clean, futures = False, {}
     try:
         futures = {pool.submit(execute_cell, t): t for t in tasks}
@@ -271,8 +346,9 @@ def _iter_processes(tasks, workers):
             yield futures[fut], res
         clean = True
     finally:
-        for fut in futures:
-            fut.cancel()
+        # no fut.cancel() here: with kill_workers the pool fails its pending futures itself, and a
+        # future cancelled beside it made loky's manager thread print an InvalidStateError
+        # traceback on Ctrl-C
         pool.shutdown(wait=True, kill_workers=not clean)
 
 
@@ -311,14 +387,83 @@ def _iter_dask(tasks, client):
         client.cancel([f for f in futures if not f.done()])
 
 
+class LaneError(ExecutorError, ValueError):
+    """``workers`` or ``threads`` outside their bounds (``parameter`` names which)."""
+
+    def __init__(self, parameter, message):
+        self.parameter = parameter
+        super().__init__(message)
+
+
+#: threads per cell on a Dask worker (whose cores this machine cannot see): more is a typo
+MAX_DASK_THREADS = 1024
+
+
+def _lane_rules(executor: str) -> dict:
+    """The rules of ``workers`` and ``threads``: local processes at most 4 per core, local
+    threads at most the CPUs this machine reports (a BLAS asked for a million threads crashes)."""
+    cpus = os.cpu_count() or 1
+    max_threads = MAX_DASK_THREADS if executor == "dask" else max(cpus, _resources.cores())
+    where = "the threads a Dask worker may run" if executor == "dask" else "the CPUs here"
+    return {
+        "workers": [Interval("integer", 1, 4 * cpus, desc=f"a positive integer <= {4 * cpus} (4 per CPU)"),
+                    None],
+        "threads": [Interval("integer", 1, max_threads,
+                             desc=f"a positive integer <= {max_threads} ({where})"),
+                    None],
+    }
+
+
+def check_env_backend(*, here: bool) -> None:
+    """Refuse, before the first cell, a ``FASTREP_BACKEND`` that names no backend, or (``here``:
+    the cells run on this machine) one that cannot run here: otherwise every cell fails the
+    same way. A Dask cluster's workers may have what this machine lacks: not judged here."""
+    from ..backend import BACKENDS, backends
+
+    env = os.environ.get("FASTREP_BACKEND", "").strip().lower()
+    if not env or env == "auto":
+        return
+    if env not in BACKENDS:
+        names = ", ".join(map(repr, BACKENDS))
+        raise ExecutorError(f"FASTREP_BACKEND must be one of 'auto', {names}; got {env!r}")
+    if not here:
+        return
+    state = backends()[env]
+    if state != "available":
+        raise ExecutorError(f"FASTREP_BACKEND={env} cannot run here: {state}")
+
+
+def check_same_setting(path, sweeps: dict, spec) -> None:
+    """Refuse ``spec`` if the store at ``path`` (its ``sweeps``: name -> stored spec) holds its
+    name with another setting (``run`` and ``fastrep sweep --dry-run`` alike)."""
+    old = sweeps.get(spec.name)
+    diff = setting_differences(old, spec.to_dict()) if old is not None else None
+    if diff:
+        raise SpecError(
+            "name",
+            f"sweep {spec.name!r} already exists in {path} with another setting "
+            f"({'; '.join(diff)}); "
+            "its cells are never merged with these: run this spec under a new name "
+            "(--as NEW_NAME, or spec.renamed(NEW_NAME)) or into another store",
+        )
+
+
 def lanes(executor: str, workers: int | None, threads: int | None) -> tuple[int | None, int]:
-    """(workers, threads per cell) that ``executor`` uses by default on this machine."""
+    """(workers, threads per cell) that ``executor`` uses by default on this machine.
+
+    One thread per cell by default on every executor: a threaded BLAS rounds a factorization
+    differently with another thread count, so the same default everywhere is what makes serial,
+    local processes and Dask store the same bits. Local processes default to one per core.
+    """
+    try:
+        validate_params({"workers": workers, "threads": threads}, _lane_rules(executor))
+    except ParameterValueError as exc:
+        raise LaneError(exc.parameter, str(exc)) from None
     cores = _resources.cores()
     if executor == "processes":
-        workers = workers or cores
-        return workers, threads or max(1, cores // workers)
+        return workers or cores, threads or 1
     if executor == "serial":
-        return 1, threads or cores
+        return 1, threads or 1
     return workers, threads or 1
 
 
@@ -333,9 +478,7 @@ def _check_size(spec, cells, workers, threads, yes: bool):
             f"the sweep has {count:,} cells, more than {LIMITS['cells']:,}; check it with --dry-run, "
             "then pass --yes (yes=True) to run it",
         )
-    estimate = plan(
-        spec, spec.cells() if cells is None else cells, workers=workers or 1, threads=threads or 1
-    )
+    estimate = plan(spec, cells, workers=workers or 1, threads=threads or 1)
     if estimate.time_s > LIMITS["cost_s"] and not yes:
         raise SpecError(
             "",
@@ -359,25 +502,70 @@ def run(
 ) -> RunSummary:
     """Run every cell of ``spec`` that ``store`` does not already hold.
 
+    Cells that raise are recorded in the store's ``failures`` table, reported in the
+    summary and retried by the next run; a run that is killed loses at most the cells in
+    flight (every finished cell is committed at once).
+
     Parameters
     ----------
-    spec : SweepSpec, dict, or path to a TOML file (see :mod:`fastrep.experiments.spec`).
-        Validated completely before anything runs.
-    store : path of the SQLite results store (created if missing; a foreign file is refused).
-    executor : ``"processes"`` (default), ``"dask"`` or ``"serial"``.
-    scheduler : Dask scheduler address or ``distributed.Client`` (``executor="dask"``).
-    workers : local processes (default: the number of cores).
-    threads : BLAS/OpenMP/Numba threads per cell (default: cores // workers locally, 1 on Dask).
-    progress : show a tqdm bar (cells done and ETA) on stderr.
-    yes : run a sweep beyond ``spec.LIMITS`` (more than 10^5 cells, or estimated at more
-        than a day); without it such a sweep raises :class:`~.spec.SpecError` before anything runs.
+    spec : SweepSpec, dict, str or os.PathLike
+        The sweep, as :func:`~fastrep.experiments.load_spec` takes it (a SweepSpec, a dict,
+        TOML text, a TOML path or a packaged example's name); validated completely before
+        anything runs.
+    store : str or os.PathLike, default 'fastrep-results/results.sqlite'
+        The SQLite results store (created if missing; a foreign file is refused).
+    executor : {'processes', 'dask', 'serial'}, default 'processes'
+        Local worker processes, a Dask cluster, or this process.
+    scheduler : str, distributed.Client or None, default None
+        With ``executor='dask'``: the scheduler's address or a client; None starts a local
+        cluster.
+    workers : int or None, default None
+        Local processes; None is the number of cores.
+    threads : int or None, default None
+        BLAS/OpenMP/Numba threads per cell; None is 1 on every executor, so that they all
+        store the same bits (a cell's results can change in the last bits with it).
+    progress : bool, default True
+        Show a tqdm bar (cells done and ETA) on stderr.
+    yes : bool, default False
+        Run a sweep beyond ``spec.LIMITS`` (more than 10^5 cells, or estimated at more than
+        a day); without it such a sweep raises :class:`~fastrep.experiments.SpecError`
+        before anything runs.
 
-    Returns a :class:`RunSummary`. Cells that raise are recorded in the store's
-    ``failures`` table, reported in the summary and retried by the next run.
+    Returns
+    -------
+    RunSummary
+        What ran, what was skipped and what failed.
 
-    Raises :class:`~.spec.SpecError` when ``store`` already holds a sweep of this name with
-    another setting (run it under another name: ``spec.renamed(NAME)``), and
-    :class:`~.store.StoreBusyError` when another live process is writing ``store``.
+    Raises
+    ------
+    SpecError
+        For an invalid spec, a sweep beyond the limits without ``yes``, or a ``store`` that
+        already holds a sweep of this name with another setting (run it under another
+        name: ``spec.renamed(NAME)``).
+    StoreBusyError
+        When another live process is writing ``store``.
+    StoreError
+        When ``store`` is not a fastrep store, is of another results version, or cannot be
+        written.
+    ValueError
+        For an unknown ``executor``, or invalid ``workers`` or ``threads`` (named in the
+        message).
+    TypeError
+        For an ``executor`` that is not a string.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fastrep.experiments import load_spec, run
+    >>> spec = load_spec({"name": "tiny", "epsilon": 0.25, "seeds": [0, 1],
+    ...                   "target": {"preset": "separation"}, "grid": {"d": [6], "n": [64, 128]},
+    ...                   "methods": {"oracle": {"method": "oracle"}}})
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = os.path.join(tmp.name, "tiny.sqlite")
+    >>> summary = run(spec, store, executor="serial", progress=False)
+    >>> print(summary)  # doctest: +ELLIPSIS
+    sweep 'tiny': 4 cells, 0 already in the store, 4 run, 0 failed, ... s (serial); results in ...
+    >>> tmp.cleanup()
     """
     from tqdm.auto import tqdm
 
@@ -388,11 +576,8 @@ def run(
         raise TypeError(
             f"executor must be a string; got {type(executor).__name__} (pass a Client as scheduler=)"
         )
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers must be a positive integer; got {workers!r}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"threads must be a positive integer; got {threads!r}")
     workers, threads = lanes(executor, workers, threads)
+    check_env_backend(here=executor != "dask")
 
     _check_size(spec, None, workers, threads, yes)
     client, own_client = (None, False)
@@ -406,21 +591,36 @@ def run(
         with ResultStore(store, for_run=True) as st:
             run_id = uuid.uuid4().hex
             st.acquire(spec.name, run_id)
-            old = st.sweeps().get(spec.name)
-            if old is not None:
-                diff = setting_differences(old, spec.to_dict())
-                if diff:
-                    raise SpecError(
-                        "name",
-                        f"sweep {spec.name!r} already exists in {st.path} with another setting "
-                        f"({'; '.join(diff)}); "
-                        "its cells are never merged with these: run this spec under a new name "
-                        "(--as NEW_NAME, or spec.renamed(NEW_NAME)) or into another store",
-                    )
+            check_same_setting(st.path, st.sweeps(), spec)
             done = st.finished_ids()
             todo = [c for c in cells if c.cell_id not in done]
+            # each cell's estimated seconds, as the plan charges them (a transfer source once)
+            lanes_ = min(max(1, workers or 1), max(1, len(todo)))
+            rate = machine_rate()
+            cost = {
+                c.cell_id: cell_estimate(p, threads=threads, rate=rate)[0]
+                for c, (p, _) in zip(todo, charged_params(todo, lanes_), strict=True)
+            }
             # expensive cells first: the pool's last minutes are then spent on short cells
-            todo.sort(key=lambda c: -cell_estimate(c.params)[0])
+            todo.sort(key=lambda c: -cost[c.cell_id])
+            # the start-up the plan adds (a worker's start; each method's first cells load and
+            # compile their kernels) is charged to the cells that pay it: the bar's total is then
+            # lanes x the printed estimate
+            firsts: dict = {}
+            for i, c in enumerate(todo):
+                m = c.params["method"]
+                firsts[m] = firsts.get(m, 0) + 1
+                cost[c.cell_id] += (WARMUP_S if firsts[m] <= lanes_ else 0.0) + (
+                    WORKER_START_S if i < lanes_ and (workers or 1) > 1 else 0.0
+                )
+            if progress and todo:
+                estimate = plan(spec, todo, workers=workers or 1, threads=threads)
+                print(
+                    f"fastrep: {spec.name}: {len(todo):,} cells to run, "
+                    f"estimated {format_seconds(estimate.time_s)} "
+                    f"({estimate.workers} workers x {threads} threads)",
+                    file=sys.stderr,
+                )
             st.write_sweep(spec.name, spec.to_dict())
             st.begin_run(spec.name, executor, workers, threads, len(cells), machine_info(), run_id=run_id)
             tasks = [_task(c, threads) for c in todo]
@@ -428,18 +628,21 @@ def run(
             if executor == "serial":
                 it = _iter_serial(tasks)
             elif executor == "processes":
-                it = _iter_processes(tasks, workers) if tasks else iter(())
+                it = _iter_processes(tasks, workers, threads) if tasks else iter(())
             else:
                 it = _iter_dask(tasks, client)
+            # the bar counts estimated seconds of work, not cells: the costly cells run first, and
+            # a bar of cells extrapolated their pace to the cheap rest (17 h predicted for 6.5 min)
             bar = tqdm(
-                total=len(cells),
-                initial=len(cells) - len(todo),
-                unit="cell",
+                total=sum(cost.values()),
                 desc=spec.name,
                 disable=not progress,
                 smoothing=0.0,
                 dynamic_ncols=True,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]",
+                postfix=f"{len(cells) - len(todo):,}/{len(cells):,} cells",
             )
+            finished = len(cells) - len(todo)
             try:
                 for task, res in it:
                     st.check_lease()
@@ -456,7 +659,9 @@ def run(
                         res["sweep"] = spec.name
                         st.write_cell(res)
                         n_ok += 1
-                    bar.update(1)
+                    finished += 1
+                    bar.set_postfix_str(f"{finished:,}/{len(cells):,} cells", refresh=False)
+                    bar.update(cost[task["cell_id"]])
             finally:
                 bar.close()
             st.end_run(run_id, n_ok, n_fail)

@@ -14,6 +14,7 @@
 // generic one, with and without OpenMP (the test compiles this file both ways).
 // Exit status 0 means every check passed; each failure prints one line.
 #include <fastrep/hermite.hpp>
+#include "expect.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -27,16 +28,9 @@ using fastrep::index_t;
 
 namespace {
 
-int failures = 0;
-int checks = 0;
-
-void expect(bool ok, const std::string& what) {
-  ++checks;
-  if (!ok) {
-    ++failures;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-}
+using embed_check::checks;
+using embed_check::expect;
+using embed_check::failures;
 
 long double factorial(int k) {
   long double f = 1;

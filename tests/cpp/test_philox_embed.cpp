@@ -13,6 +13,7 @@
 // It prints a checksum of one block, the same for builds for any instruction-set level.
 // Exit status 0 means every check passed; each failure prints one line.
 #include <fastrep/philox.hpp>
+#include "expect.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -24,15 +25,9 @@
 
 namespace {
 
-int failures = 0, checks = 0;
-
-void expect(bool ok, const std::string& what) {
-  ++checks;
-  if (!ok) {
-    ++failures;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-}
+using embed_check::checks;
+using embed_check::expect;
+using embed_check::failures;
 
 const long double PI_L = 3.141592653589793238462643383279502884L;
 

@@ -19,11 +19,13 @@
 //                             multiplies and one store. r <= 4 is specialized at compile time;
 //                             outputs of 32 MiB and more go to memory with non-temporal stores.
 //                             This is what makes the kernel run at the speed of writing its
-//                             output (benchmarks/RESULTS.md).
-//   hermite_features_avx2     the same design in 256-bit registers, chosen at run time on CPUs
+//                             output (benchmarks/RESULTS_HERMITE.md).
+//   hermite_features_avx2     the same code in 256-bit registers, chosen at run time on CPUs
 //                             with AVX2 (and no AVX-512F) for p < 16 (float) or p < 8 (double);
 //                             float with r <= 4 turns the layout around instead: 8 rows per
 //                             register, plain multiplies, an 8 x 8 transpose per 8 features.
+// The two SIMD paths are one body, hermite_lanes.hpp, instantiated per instruction set on a
+// small wrapper of its intrinsics (the way philox_lanes.hpp serves the generator).
 // hermite_features picks among them; define FASTREP_NO_SIMD to compile the generic one only.
 // Every path computes the same products in the same order: their outputs are bit-identical.
 #pragma once
@@ -150,8 +152,30 @@ FASTREP_CLONES void hermite_features_generic(const T* Z, index_t n, index_t r, c
 #if FASTREP_HAVE_AVX512_PATH
 namespace detail {
 
+// Outputs larger than this (bytes) are streamed past the cache (see stream_copy): they cannot
+// stay in a last-level cache anyway, and not reading each line first saves a third of the traffic.
+constexpr std::size_t kStreamMinBytes = std::size_t(32) << 20;
+
+// ---- The SIMD paths: hermite_lanes.hpp once per instruction set --------------------------------
+//
+// A column's table of p + 1 entries sits in one register (p < W) or two (p < 2 W), and the W
+// features of one output vector of a row are a permute of each column's table plus r - 1
+// multiplies and one store. Namespaces avx512 (16 floats or 8 doubles, AVX-512F) and avx2 (8 or
+// 4; doubles are permuted as pairs of 32-bit lanes, indices 2a and 2a + 1, AVX2 having no variable
+// 64-bit permute, and two-register tables take a permute of each and a blend) wrap the intrinsics
+// as Isa<T> and instantiate hermite_lanes.hpp on them. Float with r <= 4 on AVX2 takes the
+// rows-in-lanes code further below instead: with 8 lanes, a permute per factor and feature
+// vector left the loop bound by its permutes (benchmarks/RESULTS_HERMITE.md).
+
+namespace avx512 {
+#if defined(FASTREP_AVX512_ON_SIMDE)
+#define FASTREP_HERMITE_FN
+#else
+#define FASTREP_HERMITE_FN FASTREP_AVX512
+#endif
+
 template <typename T>
-struct Avx512;
+struct Isa;
 
 #if defined(FASTREP_AVX512_ON_SIMDE)
 // The first m lanes of v to p (what the masked store does), through a buffer.
@@ -161,287 +185,113 @@ inline void store_first_copy(T* p, V v, index_t m) {
   std::memcpy(buf, &v, sizeof(buf));
   std::memcpy(p, buf, sizeof(T) * static_cast<std::size_t>(m));
 }
-#endif
-
-template <>
-struct Avx512<float> {
-  using vec = FASTREP_HX(__m512);
-  using lane_int = std::int32_t;  // permute indices are 32-bit lanes for float
-  static constexpr index_t W = 16;
-  FASTREP_AVX512 static vec load(const float* p) { return FASTREP_HX(_mm512_loadu_ps)(p); }
-  // The all-lanes mask form: the plain one trips GCC 12's -Wmaybe-uninitialized inside
-  // avx512fintrin.h (_mm512_undefined_ps); the instruction is the same.
-  FASTREP_AVX512 static vec perm(FASTREP_HX(__m512i) i, vec t) {
-    return FASTREP_HX(_mm512_mask_permutexvar_ps)(t, 0xFFFF, i, t);
-  }
-  FASTREP_AVX512 static vec perm2(FASTREP_HX(__m512i) i, vec lo, vec hi) {
-    return FASTREP_HX(_mm512_permutex2var_ps)(lo, i, hi);
-  }
-  FASTREP_AVX512 static vec mul(vec a, vec b) { return FASTREP_HX(_mm512_mul_ps)(a, b); }
-  FASTREP_AVX512 static void store(float* p, vec v) { FASTREP_HX(_mm512_storeu_ps)(p, v); }
-#if defined(FASTREP_AVX512_ON_SIMDE)  // SIMDe 0.7 has neither: the same values, stored plainly
-  static void stream(float* p, const float* aligned) { store(p, FASTREP_HX(_mm512_load_ps)(aligned)); }
-  static void store_first(float* p, vec v, index_t m) { store_first_copy(p, v, m); }
+// SIMDe 0.7 has neither the non-temporal nor the masked store: the same values, stored plainly.
+#define FASTREP_HERMITE_512_STORES(T, SFX, MASK)                                               \
+  static void stream(T* p, const T* aligned) { store(p, FASTREP_HX(_mm512_load_##SFX)(aligned)); } \
+  static void store_first(T* p, vec v, index_t m) { store_first_copy(p, v, m); }
 #else
-  FASTREP_AVX512 static void stream(float* p, const float* aligned) { _mm512_stream_ps(p, _mm512_load_ps(aligned)); }
-  FASTREP_AVX512 static void store_first(float* p, vec v, index_t m) {
-    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << m) - 1u), v);
+#define FASTREP_HERMITE_512_STORES(T, SFX, MASK)                                                           \
+  FASTREP_AVX512 static void stream(T* p, const T* aligned) { _mm512_stream_##SFX(p, _mm512_load_##SFX(aligned)); } \
+  FASTREP_AVX512 static void store_first(T* p, vec v, index_t m) {                                         \
+    _mm512_mask_storeu_##SFX(p, static_cast<MASK>((1u << m) - 1u), v);                                    \
   }
 #endif
-};
 
-template <>
-struct Avx512<double> {
-  using vec = FASTREP_HX(__m512d);
-  using lane_int = std::int64_t;  // and 64-bit lanes for double
-  static constexpr index_t W = 8;
-  FASTREP_AVX512 static vec load(const double* p) { return FASTREP_HX(_mm512_loadu_pd)(p); }
-  FASTREP_AVX512 static vec perm(FASTREP_HX(__m512i) i, vec t) {
-    return FASTREP_HX(_mm512_mask_permutexvar_pd)(t, 0xFF, i, t);
-  }
-  FASTREP_AVX512 static vec perm2(FASTREP_HX(__m512i) i, vec lo, vec hi) {
-    return FASTREP_HX(_mm512_permutex2var_pd)(lo, i, hi);
-  }
-  FASTREP_AVX512 static vec mul(vec a, vec b) { return FASTREP_HX(_mm512_mul_pd)(a, b); }
-  FASTREP_AVX512 static void store(double* p, vec v) { FASTREP_HX(_mm512_storeu_pd)(p, v); }
-#if defined(FASTREP_AVX512_ON_SIMDE)
-  static void stream(double* p, const double* aligned) { store(p, FASTREP_HX(_mm512_load_pd)(aligned)); }
-  static void store_first(double* p, vec v, index_t m) { store_first_copy(p, v, m); }
-#else
-  FASTREP_AVX512 static void stream(double* p, const double* aligned) { _mm512_stream_pd(p, _mm512_load_pd(aligned)); }
-  FASTREP_AVX512 static void store_first(double* p, vec v, index_t m) {
-    _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << m) - 1u), v);
-  }
-#endif
-};
+// Isa<T> for T = float (SFX ps, the permute's index lanes 32-bit, 16 lanes) and double (pd,
+// 64-bit, 8): the intrinsics differ by their suffix only. The permute indices are one lane_int
+// per lane (vpermps/vpermt2ps read 5 bits of it, vpermpd/vpermt2pd 4). The one-register permute
+// is the all-lanes mask form: the plain one trips GCC 12's -Wmaybe-uninitialized inside
+// avx512fintrin.h (_mm512_undefined_ps); the instruction is the same.
+#define FASTREP_HERMITE_512_ISA(T, V, SFX, LANE_INT, MASK)                                                \
+  template <>                                                                                             \
+  struct Isa<T> {                                                                                         \
+    using vec = FASTREP_HX(V);                                                                            \
+    using idx_t = LANE_INT;                                                                               \
+    static constexpr index_t W = 64 / sizeof(T);                                                          \
+    static constexpr index_t index_width(bool) { return W; }                                              \
+    template <bool TwoRegs>                                                                               \
+    static void set_index(idx_t* e, index_t lane, std::int32_t deg) {                                     \
+      e[lane] = static_cast<idx_t>(deg);                                                                  \
+    }                                                                                                     \
+    FASTREP_AVX512 static FASTREP_HX(__m512i) index(const idx_t* e) {                                     \
+      return FASTREP_HX(_mm512_loadu_si512)(static_cast<const void*>(e));                                 \
+    }                                                                                                     \
+    FASTREP_AVX512 static vec load(const T* p) { return FASTREP_HX(_mm512_loadu_##SFX)(p); }              \
+    FASTREP_AVX512 static vec perm(const idx_t* e, vec t) {                                               \
+      return FASTREP_HX(_mm512_mask_permutexvar_##SFX)(t, static_cast<MASK>(~0u), index(e), t);           \
+    }                                                                                                     \
+    FASTREP_AVX512 static vec perm2(const idx_t* e, vec lo, vec hi) {                                     \
+      return FASTREP_HX(_mm512_permutex2var_##SFX)(lo, index(e), hi);                                     \
+    }                                                                                                     \
+    FASTREP_AVX512 static vec mul(vec a, vec b) { return FASTREP_HX(_mm512_mul_##SFX)(a, b); }            \
+    FASTREP_AVX512 static void store(T* p, vec v) { FASTREP_HX(_mm512_storeu_##SFX)(p, v); }              \
+    FASTREP_HERMITE_512_STORES(T, SFX, MASK)                                                              \
+    FASTREP_AVX512 static void sfence() { FASTREP_HX(_mm_sfence)(); }                                     \
+  };
+FASTREP_HERMITE_512_ISA(float, __m512, ps, std::int32_t, __mmask16)
+FASTREP_HERMITE_512_ISA(double, __m512d, pd, std::int64_t, __mmask8)
+#undef FASTREP_HERMITE_512_ISA
+#undef FASTREP_HERMITE_512_STORES
 
-// h_{alpha[a, j]}(Z[i, j]) for the W features a of one output vector: a permute of column j's table.
-template <typename S, bool TwoRegs, typename L, typename T>
-FASTREP_AVX512 inline typename S::vec factor(const L* idx, const T* table) {
-  const FASTREP_HX(__m512i) i = FASTREP_HX(_mm512_loadu_si512)(static_cast<const void*>(idx));
-  if constexpr (TwoRegs) {
-    return S::perm2(i, S::load(table), S::load(table + S::W));
-  } else {
-    return S::perm(i, S::load(table));
-  }
-}
+#include "hermite_lanes.hpp"
+#undef FASTREP_HERMITE_FN
+}  // namespace avx512
 
-// dst[0, count) = src[0, count) where src and dst have the same address modulo 64 bytes: whole
-// cache lines with non-temporal stores, which skip reading each line before overwriting it.
-template <typename S, typename T>
-FASTREP_AVX512 inline void stream_copy(T* dst, const T* src, index_t count) {
-  constexpr index_t W = S::W;
-  index_t head = static_cast<index_t>((64 - (reinterpret_cast<std::uintptr_t>(dst) & 63)) & 63) / index_t(sizeof(T));
-  head = std::min(head, count);
-  index_t s = 0;
-  for (; s < head; ++s) dst[s] = src[s];
-  for (; s + W <= count; s += W) S::stream(dst + s, src + s);
-  for (; s < count; ++s) dst[s] = src[s];
-}
-
-// Outputs larger than this (bytes) are streamed past the cache (see stream_copy): they cannot
-// stay in a last-level cache anyway, and not reading each line first saves a third of the traffic.
-constexpr std::size_t kStreamMinBytes = std::size_t(32) << 20;
-
-// TwoRegs: the column table has W < p+1 <= 2W entries and needs a two-register permute.
-// R > 0: r == R known at compile time, so the loop over columns unrolls (about 25% faster
-// in cache for r = 4); R == 0: any r.
-template <typename T, bool TwoRegs, int R>
-FASTREP_AVX512 void hermite_features_avx512_impl(const T* Z, index_t n, index_t r_, const std::int32_t* alphas,
-                                                 index_t K, T* out, int p) {
-  using S = Avx512<T>;
-  using L = typename S::lane_int;
-  using vec = typename S::vec;
-  constexpr index_t W = S::W;
-  constexpr index_t TW = TwoRegs ? 2 * W : W;  // table width per column, zero padded
-  const index_t r = R > 0 ? R : r_;
-  const HermiteCoefficients<T> c(p);
-  const T* sk = c.sqrt_k.data();
-  const T* isk = c.inv_sqrt_k1.data();
-  const index_t nv = (K + W - 1) / W;  // output vectors per row; the last one is stored masked
-  const index_t tail = K - (nv - 1) * W;
-  // idx[(v * r + j) * W + l] = alphas[v * W + l, j]; lanes past K read h_0 and are never stored.
-  std::vector<L> idx(static_cast<std::size_t>(nv * r * W), L(0));
-  for (index_t a = 0; a < K; ++a)
-    for (index_t j = 0; j < r; ++j) idx[((a / W) * r + j) * W + a % W] = static_cast<L>(alphas[a * r + j]);
-  const L* ix = idx.data();
-  const bool stream = static_cast<std::size_t>(n) * static_cast<std::size_t>(K) * sizeof(T) >= kStreamMinBytes;
-  // Tables of a block of rows are built first and read afterwards: reading a vector right
-  // after writing its lanes one by one stalls on store forwarding, which cost 3x here.
-  // A block's tables (and, when streaming, its staged rows) stay within ~16 KiB each, in L1.
-  index_t B = std::max<index_t>(1, std::min<index_t>(64, (16384 / index_t(sizeof(T))) / (r * TW)));
-  if (stream) B = std::max<index_t>(1, std::min<index_t>(B, (16384 / index_t(sizeof(T))) / K));
-  const index_t nblocks = (n + B - 1) / B;
-  // every thread's tables and staging rows are allocated here: an exception cannot leave an
-  // OpenMP region
-  const index_t tsize = B * r * TW, ssize = stream ? B * K + 2 * W : 0;
-  std::vector<T> all_tables(static_cast<std::size_t>(num_threads() * tsize), T(0));
-  std::vector<T> all_staging(static_cast<std::size_t>(num_threads() * ssize));
-  FASTREP_OMP(parallel if (n * K >= kParallelMinOutputs)) {
-    T* tab = all_tables.data() + thread_num() * tsize;
-    // when streaming, rows are written here first, at dst's offset within a cache line
-    T* staging = all_staging.data() + thread_num() * ssize;
-    // dynamic: on a shared machine a thread that lost its core must not hold up the rest
-    FASTREP_OMP(for schedule(dynamic, 16))
-    for (index_t blk = 0; blk < nblocks; ++blk) {
-      const index_t i0 = blk * B, m = std::min(B, n - i0);
-      for (index_t i = 0; i < m; ++i)
-        for (index_t j = 0; j < r; ++j) hermite_table(Z[(i0 + i) * r + j], p, sk, isk, tab + (i * r + j) * TW);
-      T* dst = out + i0 * K;
-      T* rows = dst;
-      if (stream) {
-        const auto line = [](const void* q) { return static_cast<index_t>(reinterpret_cast<std::uintptr_t>(q) & 63); };
-        rows = staging + ((64 - line(staging) + line(dst)) & 63) / index_t(sizeof(T));
-      }
-      for (index_t i = 0; i < m; ++i) {
-        const T* ti = tab + i * r * TW;
-        T* oi = rows + i * K;
-        for (index_t v = 0; v < nv; ++v) {
-          const L* iv = ix + v * r * W;
-          vec acc = factor<S, TwoRegs>(iv, ti);  // r >= 1 here
-          for (index_t j = 1; j < r; ++j) acc = S::mul(acc, factor<S, TwoRegs>(iv + j * W, ti + j * TW));
-          if (v + 1 < nv) {
-            S::store(oi + v * W, acc);
-          } else {
-            S::store_first(oi + v * W, acc, tail);
-          }
-        }
-      }
-      if (stream) stream_copy<S>(dst, rows, m * K);
-    }
-    if (stream) FASTREP_HX(_mm_sfence)();  // make this thread's streamed stores visible before the team joins
-  }
-}
-
-template <typename T, bool TwoRegs>
-void hermite_features_avx512_r(const T* Z, index_t n, index_t r, const std::int32_t* alphas, index_t K, T* out,
-                               int p) {
-  switch (r) {
-    case 1: return hermite_features_avx512_impl<T, TwoRegs, 1>(Z, n, r, alphas, K, out, p);
-    case 2: return hermite_features_avx512_impl<T, TwoRegs, 2>(Z, n, r, alphas, K, out, p);
-    case 3: return hermite_features_avx512_impl<T, TwoRegs, 3>(Z, n, r, alphas, K, out, p);
-    case 4: return hermite_features_avx512_impl<T, TwoRegs, 4>(Z, n, r, alphas, K, out, p);
-    default: return hermite_features_avx512_impl<T, TwoRegs, 0>(Z, n, r, alphas, K, out, p);
-  }
-}
-
-}  // namespace detail
-
-// Whether the CPU running this can execute the AVX-512 path (checked once; always, on SIMDe).
-inline bool cpu_has_avx512f() {
-#if defined(FASTREP_AVX512_ON_SIMDE)
-  return true;
-#else
-  static const bool ok = __builtin_cpu_supports("avx512f");
-  return ok;
-#endif
-}
-#else
-inline bool cpu_has_avx512f() { return false; }
-#endif
-
-// The AVX-512 version when it applies (see the file comment); returns false, writing
-// nothing, when this CPU, compiler or degree rules it out.
-template <typename T>
-bool hermite_features_avx512(const T* Z, index_t n, index_t r, const std::int32_t* alphas, index_t K, T* out) {
-#if FASTREP_HAVE_AVX512_PATH
-  if (!cpu_has_avx512f() || r == 0) return false;
-  constexpr int W = 64 / sizeof(T);
-  const int p = max_degree(alphas, K, r);
-  if (p < W) {
-    detail::hermite_features_avx512_r<T, false>(Z, n, r, alphas, K, out, p);
-    return true;
-  }
-  if (p < 2 * W) {
-    detail::hermite_features_avx512_r<T, true>(Z, n, r, alphas, K, out, p);
-    return true;
-  }
-#else
-  (void)Z, (void)n, (void)r, (void)alphas, (void)K, (void)out;
-#endif
-  return false;
-}
-
-#if FASTREP_HAVE_AVX512_PATH
-// ---- AVX2 path: the AVX-512 design with 256-bit registers ----------------------------------
-//
-// A column's table (p + 1 <= 8 floats, or <= 4 doubles) sits in one register and 8 (4)
-// features of a row are one vpermps per column plus r - 1 multiplies and one store; tables of
-// up to 16 floats (8 doubles) take two registers, a permute of each and a blend. Doubles are
-// permuted as pairs of 32-bit lanes (indices 2a, 2a + 1), AVX2 having no variable 64-bit
-// permute. Same blocking, staging and non-temporal stores as the AVX-512 path, and the same
-// products in the same order, so the output is bit-identical to the portable code. Float with
-// r <= 4 takes the rows-in-lanes code below instead: with 8 lanes, a permute per factor and
-// feature vector left the loop bound by its permutes at about 2 cycles per output.
-#define FASTREP_AVX2 __attribute__((target("avx2")))
-namespace detail {
+namespace avx2 {
+#define FASTREP_HERMITE_FN __attribute__((target("avx2")))
 
 template <typename T>
-struct Avx2;
+struct Isa;
 
-template <>
-struct Avx2<float> {
-  using vec = __m256;
-  static constexpr index_t W = 8;
-  static constexpr int lanes_per = 1;  // 32-bit permute lanes per element
-  FASTREP_AVX2 static vec load(const float* p) { return _mm256_loadu_ps(p); }
-  FASTREP_AVX2 static vec perm(__m256i i, vec t) { return _mm256_permutevar8x32_ps(t, i); }
-  FASTREP_AVX2 static vec blend(vec lo, vec hi, __m256i hi_mask) {
-    return _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(hi_mask));
-  }
-  FASTREP_AVX2 static vec mul(vec a, vec b) { return _mm256_mul_ps(a, b); }
-  FASTREP_AVX2 static void store(float* p, vec v) { _mm256_storeu_ps(p, v); }
-  FASTREP_AVX2 static void stream(float* p, const float* aligned) { _mm256_stream_ps(p, _mm256_load_ps(aligned)); }
-  FASTREP_AVX2 static void store_first(float* p, vec v, index_t m) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(m)), lane), v);
-  }
-};
+// Isa<T> for T = float (SFX ps, 8 lanes) and double (pd, 4). Permute indices are 8 32-bit lanes
+// per vector, AVX2 having no variable 64-bit permute: a double is the pair of 32-bit lanes
+// 2a, 2a + 1, permuted as floats (AS_PS, FROM_PS: the casts, or nothing for float). With
+// two-register tables the blend mask (all ones where the entry is in the second register)
+// follows the lanes. LANES_BELOW(m): all ones in the lanes below m, for the masked store.
+#define FASTREP_HERMITE_256_ISA(T, V, SFX, AS_PS, FROM_PS, LANES_BELOW)                                     \
+  template <>                                                                                             \
+  struct Isa<T> {                                                                                         \
+    using vec = V;                                                                                        \
+    using idx_t = std::int32_t;                                                                           \
+    static constexpr index_t W = 32 / sizeof(T);                                                          \
+    static constexpr int lanes_per = sizeof(T) / 4; /* 32-bit permute lanes per element */                \
+    static constexpr index_t index_width(bool two_regs) { return two_regs ? 16 : 8; }                     \
+    template <bool TwoRegs>                                                                               \
+    static void set_index(idx_t* e, index_t lane, std::int32_t deg) {                                     \
+      for (int h = 0; h < lanes_per; ++h) {                                                               \
+        const index_t l = lane * lanes_per + h;                                                           \
+        e[l] = static_cast<std::int32_t>((deg % W) * lanes_per + h);                                      \
+        if (TwoRegs) e[8 + l] = deg >= W ? -1 : 0;                                                        \
+      }                                                                                                   \
+    }                                                                                                     \
+    FASTREP_HERMITE_FN static __m256i index(const idx_t* e) {                                             \
+      return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(e));                                     \
+    }                                                                                                     \
+    FASTREP_HERMITE_FN static vec load(const T* p) { return _mm256_loadu_##SFX(p); }                      \
+    FASTREP_HERMITE_FN static vec perm(const idx_t* e, vec t) {                                           \
+      return FROM_PS(_mm256_permutevar8x32_ps(AS_PS(t), index(e)));                                       \
+    }                                                                                                     \
+    FASTREP_HERMITE_FN static vec perm2(const idx_t* e, vec lo, vec hi) {                                 \
+      return _mm256_blendv_##SFX(perm(e, lo), perm(e, hi), _mm256_castsi256_##SFX(index(e + 8)));         \
+    }                                                                                                     \
+    FASTREP_HERMITE_FN static vec mul(vec a, vec b) { return _mm256_mul_##SFX(a, b); }                    \
+    FASTREP_HERMITE_FN static void store(T* p, vec v) { _mm256_storeu_##SFX(p, v); }                      \
+    FASTREP_HERMITE_FN static void stream(T* p, const T* aligned) {                                       \
+      _mm256_stream_##SFX(p, _mm256_load_##SFX(aligned));                                                 \
+    }                                                                                                     \
+    FASTREP_HERMITE_FN static void store_first(T* p, vec v, index_t m) { _mm256_maskstore_##SFX(p, LANES_BELOW(m), v); } \
+    FASTREP_HERMITE_FN static void sfence() { _mm_sfence(); }                                             \
+  };
+#define FASTREP_HERMITE_LANES_BELOW_32(m) \
+  _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(m)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define FASTREP_HERMITE_LANES_BELOW_64(m) _mm256_cmpgt_epi64(_mm256_set1_epi64x(m), _mm256_setr_epi64x(0, 1, 2, 3))
+FASTREP_HERMITE_256_ISA(float, __m256, ps, , , FASTREP_HERMITE_LANES_BELOW_32)
+FASTREP_HERMITE_256_ISA(double, __m256d, pd, _mm256_castpd_ps, _mm256_castps_pd, FASTREP_HERMITE_LANES_BELOW_64)
+#undef FASTREP_HERMITE_256_ISA
+#undef FASTREP_HERMITE_LANES_BELOW_32
+#undef FASTREP_HERMITE_LANES_BELOW_64
 
-template <>
-struct Avx2<double> {
-  using vec = __m256d;
-  static constexpr index_t W = 4;
-  static constexpr int lanes_per = 2;
-  FASTREP_AVX2 static vec load(const double* p) { return _mm256_loadu_pd(p); }
-  FASTREP_AVX2 static vec perm(__m256i i, vec t) {
-    return _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(t), i));
-  }
-  FASTREP_AVX2 static vec blend(vec lo, vec hi, __m256i hi_mask) {
-    return _mm256_blendv_pd(lo, hi, _mm256_castsi256_pd(hi_mask));
-  }
-  FASTREP_AVX2 static vec mul(vec a, vec b) { return _mm256_mul_pd(a, b); }
-  FASTREP_AVX2 static void store(double* p, vec v) { _mm256_storeu_pd(p, v); }
-  FASTREP_AVX2 static void stream(double* p, const double* aligned) { _mm256_stream_pd(p, _mm256_load_pd(aligned)); }
-  FASTREP_AVX2 static void store_first(double* p, vec v, index_t m) {
-    const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
-    _mm256_maskstore_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(m), lane), v);
-  }
-};
-
-// h_{alpha[a, j]}(Z[i, j]) for the W features of one output vector; idx holds 8 32-bit permute
-// lanes (already doubled for double) and, for two-register tables, the blend mask after them.
-template <typename S, bool TwoRegs, typename T>
-FASTREP_AVX2 inline typename S::vec factor2(const std::int32_t* idx, const T* table) {
-  const __m256i i = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx));
-  if constexpr (TwoRegs) {
-    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + 8));
-    return S::blend(S::perm(i, S::load(table)), S::perm(i, S::load(table + S::W)), hi);
-  } else {
-    return S::perm(i, S::load(table));
-  }
-}
-
-template <typename S, typename T>
-FASTREP_AVX2 inline void stream_copy2(T* dst, const T* src, index_t count) {
-  constexpr index_t W = S::W;
-  index_t head = static_cast<index_t>((64 - (reinterpret_cast<std::uintptr_t>(dst) & 63)) & 63) / index_t(sizeof(T));
-  head = std::min(head, count);
-  index_t s = 0;
-  for (; s < head; ++s) dst[s] = src[s];
-  for (; s + W <= count; s += W) S::stream(dst + s, src + s);
-  for (; s < count; ++s) dst[s] = src[s];
-}
+#include "hermite_lanes.hpp"
 
 // ---- Float rows in lanes: 8 rows per register -----------------------------------------------
 //
@@ -462,7 +312,7 @@ constexpr int lane_row(int l) {
 
 // The column vectors z[j] (8 rows each) of 8 consecutive rows of R floats.
 template <int R>
-FASTREP_AVX2 inline void load_columns8(const float* Z, __m256* z) {
+FASTREP_HERMITE_FN inline void load_columns8(const float* Z, __m256* z) {
   if constexpr (R == 4) {
     const __m256 a = _mm256_loadu_ps(Z), b = _mm256_loadu_ps(Z + 8);    // rows 0,1 | 2,3
     const __m256 c = _mm256_loadu_ps(Z + 16), d = _mm256_loadu_ps(Z + 24);  // rows 4,5 | 6,7
@@ -488,7 +338,7 @@ FASTREP_AVX2 inline void load_columns8(const float* Z, __m256* z) {
 // h_{alpha_1}(z_1), from a table of all (p + 1)^2 of them built per 8 rows at
 // tab[R * (p + 1) + alpha_0 * (p + 1) + alpha_1]: the same first multiply, done once per pair.
 template <int R, bool Pairs>
-FASTREP_AVX2 inline void lanes_block8(const float* Z8, int p, const float* sk, const float* isk, const std::ptrdiff_t* off,
+FASTREP_HERMITE_FN inline void lanes_block8(const float* Z8, int p, const float* sk, const float* isk, const std::ptrdiff_t* off,
                                       index_t G, index_t K, __m256* tab, float* rows8) {
   constexpr int F = Pairs ? R - 1 : R;
   __m256 z[R];
@@ -559,7 +409,7 @@ FASTREP_AVX2 inline void lanes_block8(const float* Z8, int p, const float* sk, c
 constexpr index_t kLanesMaxPairs = 64;
 
 template <int R, bool Pairs>
-FASTREP_AVX2 void hermite_features_avx2_lanes(const float* Z, index_t n, const std::int32_t* alphas, index_t K,
+FASTREP_HERMITE_FN void hermite_features_avx2_lanes(const float* Z, index_t n, const std::int32_t* alphas, index_t K,
                                               float* out, int p) {
   const HermiteCoefficients<float> c(p);
   const float* sk = c.sqrt_k.data();
@@ -601,7 +451,7 @@ FASTREP_AVX2 void hermite_features_avx2_lanes(const float* Z, index_t n, const s
         lanes_block8<R, Pairs>(zpad, p, sk, isk, off, G, K, tab, rows + i * K);
       }
       if (stream) {
-        stream_copy2<Avx2<float>>(dst, rows, m * K);
+        stream_copy(dst, rows, m * K);
       } else {
         std::copy(rows, rows + m * K, dst);
       }
@@ -610,112 +460,41 @@ FASTREP_AVX2 void hermite_features_avx2_lanes(const float* Z, index_t n, const s
   }
 }
 
-// As hermite_features_avx512_impl (see there for the blocking and staging).
-template <typename T, bool TwoRegs, int R>
-FASTREP_AVX2 void hermite_features_avx2_impl(const T* Z, index_t n, index_t r_, const std::int32_t* alphas,
-                                             index_t K, T* out, int p) {
-  using S = Avx2<T>;
-  using vec = typename S::vec;
-  constexpr index_t W = S::W;
-  constexpr index_t TW = TwoRegs ? 2 * W : W;
-  constexpr index_t IW = TwoRegs ? 16 : 8;  // int32 entries per (vector, column): lanes, then blend mask
-  const index_t r = R > 0 ? R : r_;
-  const HermiteCoefficients<T> c(p);
-  const T* sk = c.sqrt_k.data();
-  const T* isk = c.inv_sqrt_k1.data();
-  const index_t nv = (K + W - 1) / W;
-  const index_t tail = K - (nv - 1) * W;
-  std::vector<std::int32_t> idx(static_cast<std::size_t>(nv * r * IW), 0);
-  for (index_t a = 0; a < K; ++a)
-    for (index_t j = 0; j < r; ++j) {
-      const std::int32_t deg = alphas[a * r + j];
-      std::int32_t* e = idx.data() + ((a / W) * r + j) * IW;
-      for (int h = 0; h < S::lanes_per; ++h) {
-        const index_t lane = (a % W) * S::lanes_per + h;
-        e[lane] = static_cast<std::int32_t>((deg % W) * S::lanes_per + h);
-        if (TwoRegs) e[8 + lane] = deg >= W ? -1 : 0;
-      }
-    }
-  const std::int32_t* ix = idx.data();
-  const bool stream = static_cast<std::size_t>(n) * static_cast<std::size_t>(K) * sizeof(T) >= kStreamMinBytes;
-  index_t B = std::max<index_t>(1, std::min<index_t>(64, (16384 / index_t(sizeof(T))) / (r * TW)));
-  if (stream) B = std::max<index_t>(1, std::min<index_t>(B, (16384 / index_t(sizeof(T))) / K));
-  const index_t nblocks = (n + B - 1) / B;
-  FASTREP_OMP(parallel if (n * K >= kParallelMinOutputs)) {
-    std::vector<T> tables(static_cast<std::size_t>(B * r * TW), T(0));
-    T* tab = tables.data();
-    std::vector<T> staging(stream ? static_cast<std::size_t>(B * K + 2 * 64 / sizeof(T) + W) : 0);
-    FASTREP_OMP(for schedule(dynamic, 16))
-    for (index_t blk = 0; blk < nblocks; ++blk) {
-      const index_t i0 = blk * B, m = std::min(B, n - i0);
-      for (index_t i = 0; i < m; ++i)
-        for (index_t j = 0; j < r; ++j) hermite_table(Z[(i0 + i) * r + j], p, sk, isk, tab + (i * r + j) * TW);
-      T* dst = out + i0 * K;
-      T* rows = dst;
-      if (stream) {
-        const auto line = [](const void* q) { return static_cast<index_t>(reinterpret_cast<std::uintptr_t>(q) & 63); };
-        rows = staging.data() + ((64 - line(staging.data()) + line(dst)) & 63) / index_t(sizeof(T));
-      }
-      for (index_t i = 0; i < m; ++i) {
-        const T* ti = tab + i * r * TW;
-        T* oi = rows + i * K;
-        // a whole last vector may spill into the next row, which is written after it, or into the
-        // staging buffer's padding; only the block's last row, in `out` itself, is stored masked
-        const bool spill_ok = stream || (m - 1 - i) * K >= W;
-        if constexpr (R > 0 && !TwoRegs) {  // the row's R tables stay in registers across its vectors
-          vec t[R];
-          for (int j = 0; j < R; ++j) t[j] = S::load(ti + j * TW);
-          for (index_t v = 0; v < nv; ++v) {
-            const std::int32_t* iv = ix + v * R * IW;
-            vec acc = S::perm(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(iv)), t[0]);
-            for (int j = 1; j < R; ++j)
-              acc = S::mul(acc, S::perm(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(iv + j * IW)), t[j]));
-            if (v + 1 < nv || spill_ok) {
-              S::store(oi + v * W, acc);
-            } else {
-              S::store_first(oi + v * W, acc, tail);
-            }
-          }
-        } else {
-          for (index_t v = 0; v < nv; ++v) {
-            const std::int32_t* iv = ix + v * r * IW;
-            vec acc = factor2<S, TwoRegs>(iv, ti);
-            for (index_t j = 1; j < r; ++j) acc = S::mul(acc, factor2<S, TwoRegs>(iv + j * IW, ti + j * TW));
-            if (v + 1 < nv || spill_ok) {
-              S::store(oi + v * W, acc);
-            } else {
-              S::store_first(oi + v * W, acc, tail);
-            }
-          }
-        }
-      }
-      if (stream) stream_copy2<S>(dst, rows, m * K);
-    }
-    if (stream) _mm_sfence();
-  }
-}
-
-template <typename T, bool TwoRegs>
-void hermite_features_avx2_r(const T* Z, index_t n, index_t r, const std::int32_t* alphas, index_t K, T* out, int p) {
-  switch (r) {
-    case 1: return hermite_features_avx2_impl<T, TwoRegs, 1>(Z, n, r, alphas, K, out, p);
-    case 2: return hermite_features_avx2_impl<T, TwoRegs, 2>(Z, n, r, alphas, K, out, p);
-    case 3: return hermite_features_avx2_impl<T, TwoRegs, 3>(Z, n, r, alphas, K, out, p);
-    case 4: return hermite_features_avx2_impl<T, TwoRegs, 4>(Z, n, r, alphas, K, out, p);
-    default: return hermite_features_avx2_impl<T, TwoRegs, 0>(Z, n, r, alphas, K, out, p);
-  }
-}
-
+#undef FASTREP_HERMITE_FN
+}  // namespace avx2
 }  // namespace detail
 
+// Whether the CPU running this can execute the AVX-512 path (checked once; always, on SIMDe).
+inline bool cpu_has_avx512f() {
+#if defined(FASTREP_AVX512_ON_SIMDE)
+  return true;
+#else
+  static const bool ok = __builtin_cpu_supports("avx512f");
+  return ok;
+#endif
+}
 // Whether the CPU running this can execute the AVX2 path (checked once).
 inline bool cpu_has_avx2() {
   static const bool ok = __builtin_cpu_supports("avx2");
   return ok;
 }
 #else
+inline bool cpu_has_avx512f() { return false; }
 inline bool cpu_has_avx2() { return false; }
 #endif
+
+// The AVX-512 version when it applies (see the file comment); returns false, writing
+// nothing, when this CPU, compiler or degree rules it out (p >= 32 in float, p >= 16 in double).
+template <typename T>
+bool hermite_features_avx512(const T* Z, index_t n, index_t r, const std::int32_t* alphas, index_t K, T* out) {
+#if FASTREP_HAVE_AVX512_PATH
+  if (!cpu_has_avx512f() || r == 0) return false;
+  return detail::avx512::features(Z, n, r, alphas, K, out, max_degree(alphas, K, r));
+#else
+  (void)Z, (void)n, (void)r, (void)alphas, (void)K, (void)out;
+  return false;
+#endif
+}
 
 // The AVX2 version when it applies: false, writing nothing, when this CPU, compiler or degree
 // rules it out (p >= 16 in float, p >= 8 in double).
@@ -723,42 +502,30 @@ template <typename T>
 bool hermite_features_avx2(const T* Z, index_t n, index_t r, const std::int32_t* alphas, index_t K, T* out) {
 #if FASTREP_HAVE_AVX512_PATH
   if (!cpu_has_avx2() || r == 0) return false;
-  constexpr int W = 32 / sizeof(T);
   const int p = max_degree(alphas, K, r);
   if constexpr (std::is_same_v<T, float>) {
-    if (p < 2 * W && r <= 4 && K > 0) {
+    using namespace detail::avx2;
+    if (p < 16 && r <= 4 && K > 0) {
+      const bool pairs = (p + 1) * (p + 1) <= kLanesMaxPairs;
       switch (r) {
-        case 1: detail::hermite_features_avx2_lanes<1, false>(Z, n, alphas, K, out, p); return true;
-        case 2: detail::hermite_features_avx2_lanes<2, false>(Z, n, alphas, K, out, p); return true;
+        case 1: hermite_features_avx2_lanes<1, false>(Z, n, alphas, K, out, p); return true;
+        case 2: hermite_features_avx2_lanes<2, false>(Z, n, alphas, K, out, p); return true;
         case 3:
-          if ((p + 1) * (p + 1) <= detail::kLanesMaxPairs) {
-            detail::hermite_features_avx2_lanes<3, true>(Z, n, alphas, K, out, p);
-          } else {
-            detail::hermite_features_avx2_lanes<3, false>(Z, n, alphas, K, out, p);
-          }
+          pairs ? hermite_features_avx2_lanes<3, true>(Z, n, alphas, K, out, p)
+                : hermite_features_avx2_lanes<3, false>(Z, n, alphas, K, out, p);
           return true;
         default:
-          if ((p + 1) * (p + 1) <= detail::kLanesMaxPairs) {
-            detail::hermite_features_avx2_lanes<4, true>(Z, n, alphas, K, out, p);
-          } else {
-            detail::hermite_features_avx2_lanes<4, false>(Z, n, alphas, K, out, p);
-          }
+          pairs ? hermite_features_avx2_lanes<4, true>(Z, n, alphas, K, out, p)
+                : hermite_features_avx2_lanes<4, false>(Z, n, alphas, K, out, p);
           return true;
       }
     }
   }
-  if (p < W) {
-    detail::hermite_features_avx2_r<T, false>(Z, n, r, alphas, K, out, p);
-    return true;
-  }
-  if (p < 2 * W) {
-    detail::hermite_features_avx2_r<T, true>(Z, n, r, alphas, K, out, p);
-    return true;
-  }
+  return detail::avx2::features(Z, n, r, alphas, K, out, p);
 #else
   (void)Z, (void)n, (void)r, (void)alphas, (void)K, (void)out;
-#endif
   return false;
+#endif
 }
 
 // "avx512", "avx2" or "generic": the version hermite_features runs for maximal degree p.

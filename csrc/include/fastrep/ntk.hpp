@@ -15,7 +15,8 @@
 //     analytically (from 1 - |u|, exact near 1), not by a polynomial;
 //   * in the symmetric case (q from G's own diagonal) the diagonal is set to its exact value.
 // asin is a polynomial (no libm call) and nothing branches, so the inner loop vectorizes in
-// every FASTREP_CLONES target.
+// every FASTREP_CLONES target; explicit AVX2 and AVX-512 versions of it (ntk_lanes.hpp) are
+// chosen at run time, bit-identical to it.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -43,6 +44,159 @@ inline void roots(const T* q, index_t n, T* r, T* ir) {
   for (index_t i = 0; i < n; ++i) root_pair(q[i], r + i, ir + i);
 }
 
+// ---- SIMD paths: kernel_entry written out in intrinsics -----------------------------------------
+//
+// ntk_lanes.hpp holds the entry pass once for any vector width: each lane is scalar_ntk.hpp's
+// kernel_entry operation for operation (same constants, same order, no FMA), so every path is
+// bit-identical to the portable loop. Namespaces ntk_avx2 (8 floats or 4 doubles) and ntk_avx512
+// (16 or 8, AVX-512F only) wrap the intrinsics as Isa<T>; the CPU chooses at run time (ntk_path
+// below); FASTREP_NO_SIMD leaves both out. FASTREP_AVX512_ON_SIMDE (tests only) builds the
+// AVX-512 namespace on SIMDe's portable AVX-512, run only when forced, as philox.hpp does
+// (tests/cpp/test_ntk_embed.cpp). Their speed against GCC's clones of the portable loop:
+// benchmarks/RESULTS_KERNELS.md.
+
+// asin_poly's coefficients (scalar_ntk.hpp), highest degree first, for the vector Horner loop.
+template <typename T>
+struct AsinCoefficients;
+template <>
+struct AsinCoefficients<float> {
+  static constexpr int n = 8;
+  static constexpr float c[n] = {0.09469734959597223f,  -0.07972071595315332f, 0.06379697638268081f,
+                                 0.010435325974988746f, 0.03199023922716213f,  0.044538813973175724f,
+                                 0.07500252163633334f,  0.16666665678232892f};
+};
+template <>
+struct AsinCoefficients<double> {
+  static constexpr int n = 19;
+  static constexpr double c[n] = {0.8387674099544927,    -3.0948547605199717,  5.436384462318588,
+                                  -5.883233416999023,    4.3847119392409954,   -2.3535297860232123,
+                                  0.952265420570822,     -0.2809947932275328,  0.07377343868679113,
+                                  -0.0032941927380090922, 0.011310924828955462, 0.01139924601483468,
+                                  0.013975730180211136,  0.017352221539201188, 0.0223721770065477,
+                                  0.030381944084994415,  0.04464285714665563,  0.07499999999998412,
+                                  0.16666666666666669};
+};
+
+#if !defined(FASTREP_NO_SIMD) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define FASTREP_HAVE_NTK_SIMD 1
+}  // namespace detail
+}  // namespace fastrep
+#include <immintrin.h>
+#if defined(FASTREP_AVX512_ON_SIMDE)
+#include <simde/x86/avx512.h>
+#endif
+namespace fastrep {
+namespace detail {
+
+// Isa<T> of one instruction set for T = float (SFX ps) and double (pd): the intrinsics differ by
+// their suffix. P is the prefix (_mm256, _mm512), N the width in bits, X(name) spells an
+// intrinsic or type (the CPU's, or SIMDe's), SQRT/MIN/MAX the ISA's forms of those (AVX-512's
+// masked ones: the plain forms trip GCC 12's -Wmaybe-uninitialized inside avx512fintrin.h; the
+// instructions are the same). min(a, b) is the instruction's min(b, a): b < a ? b : a, NaN
+// included, like hd::min; max likewise. abs, neg and copysign work on the sign bit alone.
+#define FASTREP_NTK_ISA(T, V, SFX, P, N, X, ALL, SQRT, MIN, MAX)                                      \
+  template <>                                                                                      \
+  struct Isa<T> {                                                                                  \
+    using vec = X(V);                                                                              \
+    using bits_t = X(__m##N##i);                                                                   \
+    static constexpr index_t W = N / 8 / sizeof(T);                                                \
+    FASTREP_NTK_FN static vec set1(T v) { return X(P##_set1_##SFX)(v); }                           \
+    FASTREP_NTK_FN static vec loadu(const T* p) { return X(P##_loadu_##SFX)(p); }                  \
+    FASTREP_NTK_FN static void storeu(T* p, vec v) { X(P##_storeu_##SFX)(p, v); }                   \
+    FASTREP_NTK_FN static vec add(vec a, vec b) { return X(P##_add_##SFX)(a, b); }                 \
+    FASTREP_NTK_FN static vec sub(vec a, vec b) { return X(P##_sub_##SFX)(a, b); }                 \
+    FASTREP_NTK_FN static vec mul(vec a, vec b) { return X(P##_mul_##SFX)(a, b); }                 \
+    FASTREP_NTK_FN static vec sqrt(vec a) { return SQRT(P, SFX, ALL, a); }                         \
+    FASTREP_NTK_FN static vec min(vec a, vec b) { return MIN(P, SFX, ALL, b, a); }                 \
+    FASTREP_NTK_FN static vec max(vec a, vec b) { return MAX(P, SFX, ALL, b, a); }                 \
+    FASTREP_NTK_FN static bits_t bits(vec a) { return X(P##_cast##SFX##_si##N)(a); }               \
+    FASTREP_NTK_FN static vec from_bits(bits_t a) { return X(P##_castsi##N##_##SFX)(a); }          \
+    FASTREP_NTK_FN static bits_t sign() { return bits(set1(T(-0.0))); }                            \
+    FASTREP_NTK_FN static bits_t clear_sign(bits_t a) {                                            \
+      return X(P##_xor_si##N)(X(P##_or_si##N)(a, sign()), sign());                                 \
+    }                                                                                              \
+    FASTREP_NTK_FN static vec abs(vec a) { return from_bits(clear_sign(bits(a))); }                \
+    FASTREP_NTK_FN static vec neg(vec a) { return from_bits(X(P##_xor_si##N)(bits(a), sign())); }  \
+    FASTREP_NTK_FN static vec copysign(vec x, vec y) {                                             \
+      return from_bits(X(P##_or_si##N)(clear_sign(bits(x)), X(P##_and_si##N)(bits(y), sign())));   \
+    }                                                                                              \
+  };
+#define FASTREP_NTK_PLAIN(name) name
+
+namespace ntk_avx2 {
+#define FASTREP_NTK_FN __attribute__((target("avx2")))
+#define FASTREP_NTK_SQRT(P, SFX, ALL, a) P##_sqrt_##SFX(a)
+#define FASTREP_NTK_MIN(P, SFX, ALL, a, b) P##_min_##SFX(a, b)
+#define FASTREP_NTK_MAX(P, SFX, ALL, a, b) P##_max_##SFX(a, b)
+template <typename T>
+struct Isa;
+FASTREP_NTK_ISA(float, __m256, ps, _mm256, 256, FASTREP_NTK_PLAIN, 0, FASTREP_NTK_SQRT, FASTREP_NTK_MIN, FASTREP_NTK_MAX)
+FASTREP_NTK_ISA(double, __m256d, pd, _mm256, 256, FASTREP_NTK_PLAIN, 0, FASTREP_NTK_SQRT, FASTREP_NTK_MIN, FASTREP_NTK_MAX)
+#undef FASTREP_NTK_SQRT
+#undef FASTREP_NTK_MIN
+#undef FASTREP_NTK_MAX
+#include "ntk_lanes.hpp"
+#undef FASTREP_NTK_FN
+}  // namespace ntk_avx2
+
+namespace ntk_avx512 {
+#if defined(FASTREP_AVX512_ON_SIMDE)
+#define FASTREP_NTK_FN
+#define FASTREP_NTK_X(name) simde##name
+constexpr bool emulated = true;
+#else
+#define FASTREP_NTK_FN __attribute__((target("avx512f")))
+#define FASTREP_NTK_X(name) name
+constexpr bool emulated = false;
+#endif
+#define FASTREP_NTK_SQRT(P, SFX, ALL, a) FASTREP_NTK_X(P##_mask_sqrt_##SFX)(a, ALL, a)
+#define FASTREP_NTK_MIN(P, SFX, ALL, a, b) FASTREP_NTK_X(P##_mask_min_##SFX)(a, ALL, a, b)
+#define FASTREP_NTK_MAX(P, SFX, ALL, a, b) FASTREP_NTK_X(P##_mask_max_##SFX)(a, ALL, a, b)
+template <typename T>
+struct Isa;
+FASTREP_NTK_ISA(float, __m512, ps, _mm512, 512, FASTREP_NTK_X, 0xFFFF, FASTREP_NTK_SQRT, FASTREP_NTK_MIN, FASTREP_NTK_MAX)
+FASTREP_NTK_ISA(double, __m512d, pd, _mm512, 512, FASTREP_NTK_X, 0xFF, FASTREP_NTK_SQRT, FASTREP_NTK_MIN, FASTREP_NTK_MAX)
+#undef FASTREP_NTK_SQRT
+#undef FASTREP_NTK_MIN
+#undef FASTREP_NTK_MAX
+#include "ntk_lanes.hpp"
+#undef FASTREP_NTK_FN
+#undef FASTREP_NTK_X
+}  // namespace ntk_avx512
+#undef FASTREP_NTK_ISA
+#undef FASTREP_NTK_PLAIN
+
+// The paths: 0 the portable loop (FASTREP_CLONES), 1 AVX2, 2 AVX-512 (simd_path, common.hpp).
+// ntk_path_override() forces one in tests (-1: the CPU's best).
+inline int& ntk_path_override() {
+  static int v = -1;
+  return v;
+}
+inline int ntk_path() { return simd_path(ntk_path_override(), ntk_avx512::emulated); }
+#else
+#define FASTREP_HAVE_NTK_SIMD 0
+inline int& ntk_path_override() {
+  static int v = -1;
+  return v;
+}
+inline int ntk_path() { return 0; }
+#endif
+
+// The entry pass of this path (ntk_lanes.hpp's entries), or nullptr for the portable loop.
+template <typename T, bool NTK>
+using EntriesFn = void (*)(const T*, index_t, T, T, const T*, const T*, T, T, T*, T*);
+template <typename T, bool NTK>
+EntriesFn<T, NTK> simd_entries() {
+#if FASTREP_HAVE_NTK_SIMD
+  switch (ntk_path()) {
+    case 2: return &ntk_avx512::entries<T, NTK>;
+    case 1: return &ntk_avx2::entries<T, NTK>;
+    default: break;
+  }
+#endif
+  return nullptr;
+}
+
 // q1 == nullptr: symmetric call. q comes from G's diagonal, and the diagonal is then set to
 // its exact value at u = 1: NNGP = q/2, NTK = q (rounding in r * r could leave u = 1 - ulp, and
 // the NTK has an infinite slope in u there).
@@ -63,13 +217,18 @@ FASTREP_CLONES void kernel_rows(T* G, index_t n1, index_t n2, const T* q1, const
   roots(q2, n2, r2.data(), ir2.data());
   const T* R2 = r2.data();
   const T* IR2 = ir2.data();
+  const EntriesFn<T, NTK> simd = simd_entries<T, NTK>();
   // small blocks stay on one thread: waking the team costs more than it saves there
   FASTREP_OMP(parallel for schedule(static) if (n1 * n2 >= 65536))
   for (index_t i = 0; i < n1; ++i) {
     T* row = G + i * n2;
     const T ri = r1[i], iri = ir1[i];
-    for (index_t j = 0; j < n2; ++j)
-      row[j] = kernel_entry<T, NTK>(inner_to_c(row[j], inv_d, d_beta2), ri, iri, R2[j], IR2[j]);
+    if (simd) {
+      simd(row, n2, ri, iri, R2, IR2, inv_d, d_beta2, row, nullptr);
+    } else {
+      for (index_t j = 0; j < n2; ++j)
+        row[j] = kernel_entry<T, NTK>(inner_to_c(row[j], inv_d, d_beta2), ri, iri, R2[j], IR2[j]);
+    }
     if (symmetric) row[i] = kernel_diagonal<T, NTK>(q1[i]);
   }
 }
@@ -92,6 +251,7 @@ FASTREP_CLONES void kernel_lower_rows(T* G, index_t n, T inv_d, T beta2) {
   const T* R = r.data();
   const T* IR = ir.data();
   const T* Q = q.data();
+  const EntriesFn<T, NTK> simd = simd_entries<T, NTK>();
   constexpr index_t B = kLowerTile, LD = kLowerTile + 1;
   const index_t nb = (n + B - 1) / B;
   // row blocks hold 1, 2, ... tiles: dynamic scheduling, largest first, balances the triangle
@@ -107,10 +267,14 @@ FASTREP_CLONES void kernel_lower_rows(T* G, index_t n, T inv_d, T beta2) {
         T* trow = tile + (i - i0) * LD - j0;
         const T ri = R[i], iri = IR[i];
         const index_t je = diag ? i : j1;  // the diagonal tile: strictly below the diagonal
-        for (index_t j = j0; j < je; ++j) {
-          const T k = kernel_entry<T, NTK>(inner_to_c(row[j], inv_d, d_beta2), ri, iri, R[j], IR[j]);
-          row[j] = k;
-          trow[j] = k;
+        if (simd) {
+          simd(row + j0, je - j0, ri, iri, R + j0, IR + j0, inv_d, d_beta2, row + j0, trow + j0);
+        } else {
+          for (index_t j = j0; j < je; ++j) {
+            const T k = kernel_entry<T, NTK>(inner_to_c(row[j], inv_d, d_beta2), ri, iri, R[j], IR[j]);
+            row[j] = k;
+            trow[j] = k;
+          }
         }
         if (diag) row[i] = kernel_diagonal<T, NTK>(Q[i]);
       }

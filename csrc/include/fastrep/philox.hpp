@@ -46,12 +46,25 @@ constexpr std::uint64_t MASK32 = 0xFFFFFFFFu;
 constexpr index_t TILE = 256;
 
 // Inlined into each path's loop (also the SIMD paths' target functions, where GCC otherwise
-// kept the scatter out of line: -12% at d = 37).
+// kept the scatter out of line, which slowed blocks with d % 4 != 0: benchmarks/RESULTS_STREAM.md).
 #if defined(__GNUC__) || defined(__clang__)
 #define FASTREP_TILE_INLINE __attribute__((always_inline)) inline
 #else
 #define FASTREP_TILE_INLINE inline
 #endif
+
+// gaussian_block's work, the same on every path: G column groups per row, cells = n G
+// (row, group) cells, in `count` tiles of TILE cells; the Philox key from the seed.
+struct Tiles {
+  index_t G, cells, count;
+  std::uint32_t key0, key1;
+  FASTREP_TILE_INLINE Tiles(std::uint64_t seed, index_t n, index_t d)
+      : G((d + 3) / 4), cells(n * G), count((cells + TILE - 1) / TILE), key0(static_cast<std::uint32_t>(seed)),
+        key1(static_cast<std::uint32_t>(seed >> 32)) {}
+  // the first cell of a tile, and how many cells it has
+  FASTREP_TILE_INLINE index_t first(index_t tile) const { return tile * TILE; }
+  FASTREP_TILE_INLINE index_t len(index_t tile) const { return std::min<index_t>(TILE, cells - tile * TILE); }
+};
 
 // The counters of cells t0 .. t0 + len - 1 of a block of rows start.. with G column groups per
 // row (cell t = row G + group): c0 = row's low word, c1 = its high word, c2 = the group.
@@ -120,7 +133,7 @@ FASTREP_CLONES inline void normals_tile(const std::uint64_t* __restrict c0, cons
 // ---- SIMD paths: the same arithmetic, written out in intrinsics --------------------------------
 //
 // GCC's clones of normals_tile vectorize poorly (a 32 x 32 -> 64-bit product becomes several
-// instructions, and each cell is one long body), at half the explicit code's speed here
+// instructions, and each cell is one long body), well below the explicit code's speed
 // (benchmarks/RESULTS_STREAM.md).
 // philox_lanes.hpp holds that code once for any vector width: W cells are the W 64-bit lanes of
 // the registers from the counters to the stored normals; Philox's products are one vpmuludq
@@ -383,24 +396,14 @@ FASTREP_PHILOX_PAIRS(avx512)
 #undef FASTREP_PHILOX_512_FN
 #undef FASTREP_PHILOX_PAIRS
 
-// The paths: 0 the portable one (normals_tile, multiversioned), 1 AVX2, 2 AVX-512.
-// path_override() forces a path in tests (-1: the CPU's best); a forced path the CPU lacks
-// falls back to the portable one. The AVX-512 path needs AVX-512F; the AVX2 path AVX2.
+// The paths: 0 the portable one (normals_tile, multiversioned), 1 AVX2, 2 AVX-512 (simd_path,
+// common.hpp). path_override() forces a path in tests (-1: the CPU's best).
 inline int& path_override() {
   static int v = -1;
   return v;
 }
-inline bool path_available(int path) {
-  static const bool avx2 = __builtin_cpu_supports("avx2"), avx512 = __builtin_cpu_supports("avx512f");
-  return path == 0 || (path == 1 && avx2) || (path == 2 && (avx512 || avx512::emulated));
-}
-inline int use_path() {
-  const int o = path_override();
-  if (o >= 0) return path_available(o) ? o : 0;
-  // an emulated AVX-512 path (tests) is never chosen on its own
-  if (path_available(2) && !avx512::emulated) return 2;
-  return path_available(1) ? 1 : 0;
-}
+inline bool path_available(int path) { return simd_path_available(path, avx512::emulated); }
+inline int use_path() { return simd_path(path_override(), avx512::emulated); }
 #undef FASTREP_PHILOX_W_HELPERS
 #else
 #define FASTREP_HAVE_PHILOX_SIMD 0
@@ -438,18 +441,16 @@ void gaussian_block(std::uint64_t seed, std::uint32_t stream, std::uint64_t star
     default: break;
   }
 #endif
-  const index_t G = (d + 3) / 4;
-  const index_t cells = n * G;
-  const index_t tiles = (cells + TILE - 1) / TILE;
-  const std::uint32_t key0 = static_cast<std::uint32_t>(seed), key1 = static_cast<std::uint32_t>(seed >> 32);
+  const Tiles tiles(seed, n, d);
+  const index_t G = tiles.G;
   // a team costs more than it saves on a few tiles (the (n, 1) label-noise column)
-  FASTREP_OMP(parallel for schedule(static) if (tiles > 8))
-  for (index_t tile = 0; tile < tiles; ++tile) {
+  FASTREP_OMP(parallel for schedule(static) if (tiles.count > 8))
+  for (index_t tile = 0; tile < tiles.count; ++tile) {
     alignas(64) std::uint64_t c0[TILE], c1[TILE], c2[TILE];
     alignas(64) double z[4][TILE];
-    const index_t t0 = tile * TILE, len = std::min<index_t>(TILE, cells - t0);
+    const index_t t0 = tiles.first(tile), len = tiles.len(tile);
     tile_counters(start, G, t0, len, c0, c1, c2);
-    normals_tile(c0, c1, c2, stream, key0, key1, len, z[0], z[1], z[2], z[3]);
+    normals_tile(c0, c1, c2, stream, tiles.key0, tiles.key1, len, z[0], z[1], z[2], z[3]);
     if (d % 4 == 0) {  // the tile's cells fill out[4 t0, 4 (t0 + len)) in order
       T* o = out + 4 * t0;
       for (index_t k = 0; k < len; ++k) {

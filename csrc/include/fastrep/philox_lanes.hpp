@@ -9,7 +9,7 @@
 //                         integer lanes (mul_epu32: low 32 bits x low 32 bits -> 64; as_d and
 //                         as_i reinterpret the bits);
 //   store_cells(T* o, z0, z1, z2, z3)            W cells' normals, cell by cell, to o[0, 4 W).
-// and uses philox.hpp's tile_counters and scatter_cells, shared with the portable loop.
+// and uses philox.hpp's Tiles, tile_counters and scatter_cells, shared with the portable loop.
 // Every function here is the scalar one of scalar_philox.hpp operation for operation (same
 // constants, same order, no FMA), so each lane is bit-identical to the portable path whatever W.
 
@@ -108,16 +108,15 @@ template <typename T>
 FASTREP_LANES_FN void gaussian_block(std::uint64_t seed, std::uint32_t stream, std::uint64_t start, index_t n,
                                      index_t d, T* out) {
   static_assert(TILE % W == 0, "a tile is whole vectors");
-  const index_t G = (d + 3) / 4;
-  const index_t cells = n * G;
-  const index_t tiles = (cells + TILE - 1) / TILE;
-  const std::uint32_t key0 = static_cast<std::uint32_t>(seed), key1 = static_cast<std::uint32_t>(seed >> 32);
-  FASTREP_OMP(parallel for schedule(static) if (tiles > 8))
-  for (index_t tile = 0; tile < tiles; ++tile) {
+  const Tiles tiles(seed, n, d);
+  const index_t G = tiles.G;
+  const std::uint32_t key0 = tiles.key0, key1 = tiles.key1;
+  FASTREP_OMP(parallel for schedule(static) if (tiles.count > 8))
+  for (index_t tile = 0; tile < tiles.count; ++tile) {
     // counters of the tile's cells, padded to a whole vector with copies of cell 0 (never stored)
     alignas(64) std::uint64_t c0[TILE], c1[TILE], c2[TILE];
     alignas(64) T z[4 * TILE];  // the tile's normals cell by cell, when they cannot go to out directly
-    const index_t t0 = tile * TILE, len = std::min<index_t>(TILE, cells - t0);
+    const index_t t0 = tiles.first(tile), len = tiles.len(tile);
     tile_counters(start, G, t0, len, c0, c1, c2);
     for (index_t k = len; k < TILE && k % W; ++k) c0[k] = c0[0], c1[k] = c1[0], c2[k] = c2[0];
     const bool direct = d % 4 == 0;
