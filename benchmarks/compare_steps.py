@@ -13,8 +13,9 @@ Three measurements, in one process (medians over ``--repeats`` rounds after a wa
    step is a full-width step) and with Algorithm 1's symmetric one (its first step computes
    half of the neurons, the later ones all: the ratio there is printed for information).
 2. **Online SGD, B >= 256, vs its products alone.** The 'steps' stage of
-   ``protocol='online'`` (trajectory recorded at 0 and T only) against the two dense products of each step timed alone at the same
-   shapes, T times: relu(X_b W^T + b) (B, d, m) and (mask * r)^T X_b (m, B, d). Goal: <= 1.3x.
+   ``protocol='online'`` (trajectory recorded at 0 and T only) against the two dense products
+   of each step timed alone at the same shapes, T times: relu(X_b W^T + b) (B, d, m) and
+   (mask * r)^T X_b (m, B, d). Goal: <= 1.3x.
 3. **B = 1, d = 256, width 64, 1e5 steps**: the compiled loop (``fastrep._kernels.sgd``, the
    'steps' stage of the fit) against a straightforward PyTorch loop of the same steps (float64,
    autograd, one sample per step; and the same loop with the gradient written by hand), with
