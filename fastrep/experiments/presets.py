@@ -31,8 +31,9 @@ __all__ = [
 #: Changes whenever the bits a cell computes change for the same setting: the seed derivation,
 #: the data or target generators, or a learner's arithmetic. A store holds one results version;
 #: cells of two versions are never pooled (resuming an older store is refused). 3: the transfer
-#: refit estimates no d-dimensional label part.
-RESULTS_VERSION = 3
+#: refit estimates no d-dimensional label part. 4: one BLAS thread per cell on every executor by
+#: default, and steps after the first share MultiStepNetwork's fused gradient (last bits).
+RESULTS_VERSION = 4
 
 _PURPOSES = {"target": 1, "data": 2, "model": 3, "test": 4, "source_data": 5}
 
