@@ -141,3 +141,20 @@ def test_n_star_validates_the_frame():
         n_star(df.to_dict(), 0.25)
     with pytest.raises(ValueError, match="n_boot"):
         fit_slopes(df, 0.25, n_boot=0)
+
+
+@pytest.mark.parametrize("energy, d, n, name", [
+    ([0, 1, 1], 16, 1000, "energy_by_degree"),
+    ({2: -1.0, 3: 2.0}, 16, 1000, "energy_by_degree"),
+    ({2: float("nan"), 3: 1.0}, 16, 1000, "energy_by_degree"),
+    ({"a": 1.0}, 16, 1000, "energy_by_degree"),
+    ({2: 1.0}, 2.5, 1000, "d"),
+    ({2: 1.0}, "16", 1000, "d"),
+    ({2: 1.0}, 16, [1000, -5], "n"),
+    ({2: 1.0}, 16, [float("inf")], "n"),
+])
+def test_staircase_prediction_names_a_bad_argument(energy, d, n, name):
+    from fastrep.experiments import staircase_prediction
+
+    with pytest.raises((TypeError, ValueError), match=rf"^{name} must"):
+        staircase_prediction(energy, d, n)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -421,8 +422,12 @@ def staircase_prediction(energy_by_degree: dict, d: int, n) -> np.ndarray:
 
     Raises
     ------
+    TypeError
+        For ``energy_by_degree`` that is not a mapping, or ``n`` that is not numeric.
     ValueError
-        For ``d`` < 2 or energies whose total is not positive (each named in the message).
+        For ``d`` not an integer >= 2, degrees or energies that are not non-negative integers
+        and finite numbers >= 0, a total that is not positive, or ``n`` not finite and > 0
+        (each named in the message).
 
     Examples
     --------
@@ -430,9 +435,22 @@ def staircase_prediction(energy_by_degree: dict, d: int, n) -> np.ndarray:
     >>> staircase_prediction({0: 0.0, 2: 0.5, 3: 0.5}, d=10, n=[50, 500, 5000])
     array([1. , 0.5, 0. ])
     """
-    n = np.atleast_1d(np.asarray(n, dtype=float))
-    if d < 2:
-        raise ValueError(f"d must be >= 2 for the staircase; got {d}")
+    if not isinstance(energy_by_degree, Mapping):
+        raise TypeError(f"energy_by_degree must be a dict of degree -> energy; got "
+                        f"{type(energy_by_degree).__name__}")
+    for k, v in energy_by_degree.items():
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0:
+            raise ValueError(f"energy_by_degree must have non-negative integer degrees; got {k!r}")
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (math.isfinite(v) and v >= 0):
+            raise ValueError(f"energy_by_degree must have finite energies >= 0; got {v!r} at degree {k}")
+    if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 2:
+        raise ValueError(f"d must be an integer >= 2 for the staircase; got {d!r}")
+    try:
+        n = np.atleast_1d(np.asarray(n, dtype=float))
+    except (TypeError, ValueError):
+        raise TypeError(f"n must be a number or an array of numbers; got {type(n).__name__}") from None
+    if n.ndim != 1 or not np.all(np.isfinite(n) & (n > 0)):
+        raise ValueError(f"n must be finite sample sizes > 0 (a number or a 1-D array); got {n!r}")
     total = float(sum(energy_by_degree.values()))
     if not total > 0:
         raise ValueError("energy_by_degree must have a positive total")
