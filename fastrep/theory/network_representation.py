@@ -127,6 +127,10 @@ class ReducedTarget:
     cross_zz: tuple  # the same for g~ y + sigma^2 (center) or None
     y2_zz: np.ndarray  # (r, r) E[y^2 z z^T]
     head: tuple  # (alphas, coefs) of what the ridge head fits (g~ as a function of z)
+    full: tuple  # (alphas, coefs) of f* (all terms)
+    Mzz: np.ndarray  # (r, r) E[g~ z z^T]
+    gmean: float  # E[g~]
+    gt2: float  # E[g~^2] + sigma^2
     linear_energy: float  # |c_1|^2 + c_0^2 removed by centering (estimated from samples)
     noise: float
     center: bool
@@ -152,7 +156,7 @@ def reduce_target(target, *, noise: float, center: bool) -> ReducedTarget:
     y_vals = H @ coefs
     gt_vals = H @ (coefs * (~low if center else np.ones_like(low)))
     sq = _project(gt_vals**2 + noise, nodes, weights, r, 2 * p)
-    cross = _project(gt_vals * y_vals + noise, nodes, weights, r, 2 * p) if center else None
+    cross = _project(gt_vals * y_vals + noise, nodes, weights, r, 2 * p) if center else sq
     y2 = float(np.sum(coefs**2)) + noise
     pairs = [(a, b) for a in range(r) for b in range(a, r)]
     zz = {ab: nodes[:, ab[0]] * nodes[:, ab[1]] for ab in pairs}
@@ -162,7 +166,9 @@ def reduce_target(target, *, noise: float, center: bool) -> ReducedTarget:
     y2_zz = np.zeros((r, r))
     for (a, b_), v in zz.items():
         y2_zz[a, b_] = y2_zz[b_, a] = float(np.sum(weights * (y_vals**2 + noise) * v))
-    return ReducedTarget(r, ga, gc, tuple(grad), sq, cross, y2, sq_zz, cross_zz, y2_zz, (ga, gc), lin,
+    return ReducedTarget(r, ga, gc, tuple(grad), sq, cross, y2, sq_zz, cross_zz, y2_zz, (ga, gc), (alphas, coefs),
+                         (nodes * (weights * gt_vals)[:, None]).T @ nodes, float(weights @ gt_vals),
+                         float(weights @ gt_vals**2) + noise, lin,
                          noise, center)
 
 
@@ -184,6 +190,10 @@ class NeuronSample:
     n1: float
     d: int
     scale2: float
+    u: np.ndarray = None  # (N, r) U w at initialization
+    s: np.ndarray = None  # (N,) |w_perp| at initialization
+    C: np.ndarray = None  # (N,) the population part along w (E[g~ delta(w . x + b)])
+    Kc: np.ndarray = None  # (N,) E[e_j^2] with e = g~ 1_j - Phi_j y (centred signs)
 
     @property
     def signal2(self):
@@ -204,7 +214,7 @@ def _uniforms(count: int, dim: int, seed: int):
 
 
 def learned_neurons(red: ReducedTarget, d: int, n1: float, *, samples: int = 4096, seed: int = 0,
-                    pop_only: bool = False) -> NeuronSample:
+                    pop_only: bool = False, shrink: bool = True) -> NeuronSample:
     """Draw ``samples`` neurons from the predicted distribution of learned rows at (d, n1).
 
     n1 is the number of step-1 samples (n, or n // 2 with ``split``). Quasi-Monte Carlo over
@@ -223,11 +233,9 @@ def learned_neurons(red: ReducedTarget, d: int, n1: float, *, samples: int = 409
     A = np.stack([_gaussian_moment(a, c, ut, beta, _mu) for a, c in red.grad], axis=1)
     C = _gaussian_moment(red.alphas, red.coefs, ut, beta, _nu) / rho
     E1 = lambda poly: _gaussian_moment(poly[0], poly[1], ut, beta, _mu)  # E[P(z) 1_j]  # noqa: E731
-    if red.center:
-        Phi = ndtr(beta)
-        K = E1(red.sq) - 2.0 * Phi * E1(red.cross) + Phi**2 * red.y2
-    else:
-        K = E1(red.sq)
+    Phi = ndtr(beta)
+    Kc = np.maximum(E1(red.sq) - 2.0 * Phi * E1(red.cross) + Phi**2 * red.y2, 0.0)
+    K = Kc if red.center else E1(red.sq)
     K = np.maximum(K, 0.0)
     # the fluctuation's covariance in span(U): E[e_j^2 z z^T] / n1 (r x r per neuron)
     Szz = np.zeros((samples, r, r))
@@ -237,8 +245,8 @@ def learned_neurons(red: ReducedTarget, d: int, n1: float, *, samples: int = 409
             val = val - 2.0 * Phi * E1(red.cross_zz[(a, b_)]) + Phi**2 * red.y2_zz[a, b_]
         Szz[:, a, b_] = Szz[:, b_, a] = val
     # centring with the sample beta_hat: its own-sample term shrinks the mean by (d - r + 1) / n1
-    shrink = max(1.0 - (d - r + 1) / n1, 0.0) if red.center else 1.0
-    A, C = shrink * A, shrink * C
+    factor = max(1.0 - (d - r + 1) / n1, 0.0) if (red.center and shrink) else 1.0
+    A, C = factor * A, factor * C
     v = A + C[:, None] * u
     perp_mean = C * s
     if pop_only:
@@ -254,4 +262,4 @@ def learned_neurons(red: ReducedTarget, d: int, n1: float, *, samples: int = 409
         rest = chi2.ppf(U[:, 2 * r + 3], max(d - r - 1, 1)) if d - r - 1 > 0 else np.zeros(samples)
         perp2 = along**2 + (K / n1) * rest
     scale2 = float(np.mean(np.sum(v**2, axis=1) + perp2))
-    return NeuronSample(v, perp_mean, K, perp2, b, float(n1), int(d), scale2)
+    return NeuronSample(v, perp_mean, K, perp2, b, float(n1), int(d), scale2, u, s, C, Kc)
