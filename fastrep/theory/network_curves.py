@@ -132,7 +132,7 @@ def _relu_pair(mu, mu2, N):
 
 
 #: the exact realized covariance of the noise outside span(U) is built while n (d - r)^2 stays below this
-EXACT_OMEGA_WORK = 3e9
+EXACT_OMEGA_WORK = 2e10
 #: samples per chunk when the labels' weights are drawn
 _CHUNK = 1 << 16
 
@@ -250,24 +250,66 @@ def _realized_rows(red, nb, d: int, n1: float, n: float, center: bool, rng):
         dvec = -beta_hat[r:] * math.sqrt(n_int / n) if center else np.zeros(D)
         rows = np.vstack([P, dvec[None, :]])
         return V, rows @ rows.T
-    v_pop, K = nb.v, nb.K
-    scale = np.sqrt(K / n1)[:, None]
+    # Large n1 d^2: the same three parts, in the eigenbasis of C_hat's block outside span(U).
+    # There C_hat_perp = (1/n1) sum_i yhat_i zeta_i zeta_i^T is a Wigner matrix (mean E[yhat] I,
+    # entries of variance E[yhat^2] / n1; its eigenvalues from the tridiagonal Hermite model of
+    # Dumitriu and Edelman, O(D^2)) with Haar eigenvectors, so every isotropic vector (the initial
+    # w_perp, the i.i.d. remainders, delta_beta) is again i.i.d. Gaussian in that basis and no
+    # D x D matrix is formed: O(h D). Left out here (kept by the exact branch): the labels'
+    # heavy tails in Omega and C_hat, and the dependence between C_hat's blocks.
     y, gt, z = _label_draws(red, min(n_int, 1 << 18), rng)
-    w = gt**2 if center else y**2
-    wm = float(np.mean(w)) or 1.0
-    n_eff = max(int(n1 * wm**2 / max(float(np.mean(w**2)), 1e-300)), 1)
-    lam = _laguerre_eigenvalues(D, n_eff, rng) / n_eff  # Omega's eigenvalues outside span(U)
-    H = rng.standard_normal((h, D)) * np.sqrt(lam)[None, :] * scale
-    Szz = (z * w[:, None]).T @ z / len(w) / wm
+    yh = gt if center else y
+    m2 = float(np.mean(yh**2))
+    lam = red.gmean + math.sqrt(m2 / n_int) * _wigner_eigenvalues(D, rng)
+    Szz = (z * (yh**2)[:, None]).T @ z / len(yh)
     ev, vec = np.linalg.eigh(Szz)
-    root = (vec * np.sqrt(np.maximum(ev, 0.0))) @ vec.T
-    V = v_pop + (rng.standard_normal((h, r)) @ root) * scale
-    dvec = rng.standard_normal(D) * math.sqrt(float(np.mean(y**2)) / n)  # independent of H
+    rootz = (vec * np.sqrt(np.maximum(ev, 0.0))) @ vec.T
+    B = rootz @ rng.standard_normal((r, D)) / math.sqrt(n_int)  # C_hat's cross block (r, D)
+    prods = np.stack([yh * z[:, a_] * z[:, b2] for a_ in range(r) for b2 in range(r)], axis=1)
+    cov = np.cov(prods, rowvar=False).reshape(r * r, r * r) if len(yh) > 1 else np.zeros((r * r, r * r))
+    ev2, vec2 = np.linalg.eigh(cov)
+    E = (vec2 * np.sqrt(np.maximum(ev2, 0.0))) @ rng.standard_normal(r * r) / math.sqrt(n_int)
+    E = E.reshape(r, r)
+    E = 0.5 * (E + E.T)  # C_hat's block in span(U) minus its mean
+    coef = (phib / rho)[:, None]
+    F_u = coef * (nb.u @ E.T + wperp @ B.T)
+    F_p = coef * (wperp * lam[None, :] + nb.u @ B)
+    K2 = np.maximum(nb.Kc - phib**2 * red.gt2, 0.0)
+    sc = np.sqrt(K2 / n_int)[:, None]
+    w = yh**2
+    wm = float(np.mean(w)) or 1.0
+    Szw = Szz / wm
+    evw, vecw = np.linalg.eigh(Szw)
+    rootw = (vecw * np.sqrt(np.maximum(evw, 0.0))) @ vecw.T
+    F_u += sc * (rng.standard_normal((h, r)) @ rootw)
+    F_p += sc * rng.standard_normal((h, D))
+    y2 = float(np.mean(y**2))
+    if not center:  # one shared vector Phi_j (beta_hat - beta)
+        Syy = (z * (y**2)[:, None]).T @ z / len(y)
+        evy, vecy = np.linalg.eigh(Syy)
+        common_u = ((vecy * np.sqrt(np.maximum(evy, 0.0))) @ vecy.T) @ rng.standard_normal(r)
+        F_u += Phib[:, None] * common_u[None, :] / math.sqrt(n_int)
+        F_p += Phib[:, None] * (rng.standard_normal(D) * math.sqrt(y2 / n_int))[None, :]
+    V = nb.v + F_u
+    P = nb.C[:, None] * wperp + F_p
+    dvec = rng.standard_normal(D) * math.sqrt(y2 / n) if center else np.zeros(D)
     out = np.empty((h + 1, h + 1))
-    out[:h, :h] = H @ H.T
-    out[:h, h] = out[h, :h] = H @ dvec
+    out[:h, :h] = P @ P.T
+    out[:h, h] = out[h, :h] = P @ dvec
     out[h, h] = float(dvec @ dvec)
     return V, out
+
+
+def _wigner_eigenvalues(D: int, rng) -> np.ndarray:
+    """Eigenvalues of a D x D GOE matrix with off-diagonal entries of variance 1 (diagonal 2):
+    the tridiagonal model of Dumitriu and Edelman (2002), O(D^2)."""
+    from scipy.linalg import eigvalsh_tridiagonal
+
+    diag = rng.standard_normal(D) * math.sqrt(2.0)
+    if D == 1:
+        return diag
+    off = np.sqrt(rng.chisquare(np.arange(D - 1, 0, -1)))
+    return eigvalsh_tridiagonal(diag, off)
 
 
 def _quadrature(r: int):
@@ -391,3 +433,106 @@ def network_learning_curve(target, n, *, width: int = 1000, eta1="normalized", r
         out[idx] = _predict_error(red, target.variance, target.d, float(nv), int(width), eta1, ridge, noise,
                                   center, split, rebias, int(seed), int(realizations))
     return out
+
+
+# --------------------------------------------------------------------------- n*(d) and the separation
+
+
+def _at_dimension(target, d: int):
+    """The target's terms (unchanged, not renormalized) at input dimension d."""
+    from ..targets import MultiIndexTarget
+
+    return MultiIndexTarget(d, dict(target.terms), noise=target.noise, normalize=False, seed=target.seed)
+
+
+def _d_values(d_values):
+    ds = np.asarray(d_values)
+    if ds.dtype.kind not in "iu":
+        raise TypeError(f"d_values must be integers; got dtype {ds.dtype}")
+    if ds.size > MAX_DIMENSIONS:
+        raise ValueError(f"d_values must have at most {MAX_DIMENSIONS} entries; got {ds.size:,}")
+    for d in ds.reshape(-1):
+        check_param("d_values", int(d), RULES["d"])
+    return ds
+
+
+def network_n_star(target, d_values, epsilon: float, *, width: int = 1000, eta1="normalized",
+                   ridge="validate", noise: float | None = None, center: bool = True, split: bool = False,
+                   rebias: bool = False, seed: int = 0, realizations: int = 1, n_max: float = 1e12,
+                   rtol: float = 0.05) -> np.ndarray:
+    """Predicted n*(d) of :class:`fastrep.OneStepNetwork`: the smallest n whose predicted excess
+    error (:func:`network_learning_curve`) is <= ``epsilon``.
+
+    ``target``: a MultiIndexTarget whose terms (and noise) are used at every d of ``d_values``
+    (its own d and U are ignored). The search brackets n on a grid n = d^2 2^(k/2) and bisects
+    in log n to relative precision ``rtol``; each step is one prediction (about a second at
+    width 1000). Returns float64 of d_values' shape; inf where the error stays above epsilon up
+    to ``n_max`` (e.g. under a noise floor).
+    """
+    check_target(target)
+    _check(width=width, eta1=eta1, ridge=ridge, center=center, split=split, rebias=rebias, seed=seed,
+           realizations=realizations)
+    epsilon, n_max = check_args(epsilon=epsilon, n_max=n_max)
+    check_param("rtol", rtol, [Interval("real", 1e-4, 1, closed="neither")])
+    noise = _noise(target, noise)
+    ds = _d_values(d_values)
+    out = np.empty(ds.shape)
+    for idx, d in np.ndenumerate(ds):
+        t = _at_dimension(target, int(d))
+        red = reduce_target(t, noise=noise, center=center)
+
+        def err(n, t=t, red=red):
+            return _predict_error(red, t.variance, t.d, float(n), int(width), eta1, ridge, noise, center, split,
+                                  rebias, int(seed), int(realizations))
+
+        lo, hi = None, float(d) ** 2
+        e = err(hi)
+        if e <= epsilon:  # walk down
+            while hi > 4:
+                cand = hi / 2.0
+                if err(cand) > epsilon:
+                    lo = cand
+                    break
+                hi = cand
+            if lo is None:
+                out[idx] = hi
+                continue
+        else:  # walk up
+            lo = hi
+            while True:
+                cand = lo * 2.0
+                if cand > n_max:
+                    lo = None
+                    break
+                if err(cand) <= epsilon:
+                    hi = cand
+                    break
+                lo = cand
+            if lo is None:
+                out[idx] = np.inf
+                continue
+        while hi / lo > 1.0 + rtol:
+            mid = math.sqrt(lo * hi)
+            if err(mid) <= epsilon:
+                hi = mid
+            else:
+                lo = mid
+        out[idx] = math.sqrt(lo * hi)
+    return out
+
+
+def separation(target, d_values, epsilon: float, *, width: int = 1000, kernel: str = "ntk",
+               kernel_ridge: float = 0.0, noise: float | None = None, split: bool = False, seed: int = 0,
+               **kernel_options) -> dict:
+    """Both sides' predicted n*(d): the one-step network (:func:`network_n_star`, validated ridge)
+    and a kernel (:func:`fastrep.theory.kernel_n_star`, ``kernel`` with ridge ``kernel_ridge``;
+    default ridgeless: a fixed ridge is not small at large d).
+
+    Returns {'d': int array, 'network': float64 array, 'kernel': float64 array} of d_values' shape.
+    ``kernel_options`` go to :func:`~fastrep.theory.kernel_n_star` (beta, measure, max_degree...).
+    """
+    check_target(target)
+    ds = _d_values(d_values)
+    net = network_n_star(target, ds, epsilon, width=width, noise=noise, split=split, seed=seed)
+    ker = kernel_n_star(target, ds, epsilon, kernel=kernel, ridge=kernel_ridge, noise=noise, **kernel_options)
+    return {"d": ds.astype(np.int64), "network": net, "kernel": ker}
