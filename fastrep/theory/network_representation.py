@@ -31,7 +31,7 @@ from scipy.stats import chi2, qmc
 
 from ..hermite import hermite_features, multi_indices
 
-__all__ = ["NeuronSample", "learned_neurons"]
+__all__ = ["NeuronSample", "fluctuation_variance", "learned_neurons", "population_gradient", "reduce_target"]
 
 _SQRT2PI = math.sqrt(2.0 * math.pi)
 
@@ -263,3 +263,53 @@ def learned_neurons(red: ReducedTarget, d: int, n1: float, *, samples: int = 409
         perp2 = along**2 + (K / n1) * rest
     scale2 = float(np.mean(np.sum(v**2, axis=1) + perp2))
     return NeuronSample(v, perp_mean, K, perp2, b, float(n1), int(d), scale2, u, s, C, Kc)
+
+
+def _neuron_geometry(target, W, b):
+    from .._validation import as_float_array
+
+    W = np.asarray(as_float_array(W, "W", ndim=2), dtype=np.float64)
+    b = np.asarray(as_float_array(b, "b", ndim=1), dtype=np.float64)
+    if W.shape[1] != target.d:
+        raise ValueError(f"W must have d = {target.d} columns (the target's d); got {W.shape[1]}")
+    if b.shape[0] != W.shape[0]:
+        raise ValueError(f"b must have one entry per row of W ({W.shape[0]}); got {b.shape[0]}")
+    u = W @ target.U.T
+    rho = np.linalg.norm(W, axis=1)
+    if np.any(rho == 0):
+        raise ValueError("W must have no zero row")
+    return W, b, u, rho
+
+
+def population_gradient(target, W, b, *, center: bool = True) -> np.ndarray:
+    """E[yhat 1[w_j . x + b_j > 0] x] for each row w_j of W (m, d), b (m,): (m, d) float64.
+
+    yhat is the label the step sees at the population level (f* without its degree-0 and -1
+    terms with ``center``; label noise has mean 0). Exact (Stein's lemma and Mehler's formula:
+    ``docs/theory_network.md``): U^T A(u~, beta) + C(u~, beta, rho) w_j.
+    """
+    from ._rules import check_target
+
+    check_target(target)
+    W, b, u, rho = _neuron_geometry(target, W, b)
+    red = reduce_target(target, noise=0.0, center=center)
+    ut, beta = u / rho[:, None], b / rho
+    A = np.stack([_gaussian_moment(a, c, ut, beta, _mu) for a, c in red.grad], axis=1)
+    C = _gaussian_moment(red.alphas, red.coefs, ut, beta, _nu) / rho
+    return A @ target.U + C[:, None] * W
+
+
+def fluctuation_variance(target, W, b, *, center: bool = True, noise: float | None = None) -> np.ndarray:
+    """K_j (m,): n times the variance, per coordinate outside span(U), of the step's gradient
+    row j: E[e_j^2] with e_j = g~ 1_j - Phi_j y (``center``) or y 1_j (``docs/theory_network.md``)."""
+    from ._rules import check_target
+
+    check_target(target)
+    W, b, u, rho = _neuron_geometry(target, W, b)
+    red = reduce_target(target, noise=target.noise if noise is None else float(noise), center=center)
+    ut, beta = u / rho[:, None], b / rho
+    E1 = lambda poly: _gaussian_moment(poly[0], poly[1], ut, beta, _mu)  # noqa: E731
+    if center:
+        Phi = ndtr(beta)
+        return np.maximum(E1(red.sq) - 2.0 * Phi * E1(red.cross) + Phi**2 * red.y2, 0.0)
+    return E1(red.sq)
