@@ -116,6 +116,8 @@ def predict(args):
             t = presets()[preset](d, noise)
             t0 = time.perf_counter()
             row["alignment"] = float(network_alignment(t, n, width=width))
+            row["alignment_realized"] = float(network_alignment(t, n, width=width, method="realized",
+                                                                realizations=2))
             row["error"] = float(network_learning_curve(t, n, width=width, realizations=args.realizations))
             row["seconds"] = time.perf_counter() - t0
             fh.write(json.dumps(row) + "\n")

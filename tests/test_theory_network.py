@@ -77,11 +77,11 @@ def test_fluctuation_variance_matches_monte_carlo(center):
 
 
 def test_alignment_matches_the_step():
-    # the step itself (fastrep's OneStepNetwork), mean of 3 seeds
+    # the step itself (fastrep's OneStepNetwork), mean of 8 seeds
     d, n, width = 24, 1152, 400
     t = MultiIndexTarget.separation(d)
     got = []
-    for seed in range(3):
+    for seed in range(8):
         X, y = t.sample(n, seed, dtype=np.float64)
         m = OneStepNetwork(width, ridge=1e-3, seed=seed, dtype=np.float64).fit(X, y)
         got.append(subspace_alignment(m.W_, t.U))
@@ -92,10 +92,30 @@ def test_alignment_matches_the_step():
 def test_alignment_monotone_and_limits():
     t = MultiIndexTarget.random(40, 2, 3)
     ns = np.array([100.0, 400, 1600, 6400, 25600, 1e6])
-    a = network_alignment(t, ns, samples=4096)
+    a = network_alignment(t, ns, method="neurons", samples=4096)
     assert a.shape == ns.shape and np.all(np.isfinite(a))
     assert np.all(np.diff(a) > 0)
     assert a[0] < 0.25 and a[-1] > 0.9  # chance level r/d = 0.05 far below, span(U) as n grows
+
+
+def test_realized_alignment_matches_many_steps():
+    # the expectation over seeds of one fit's alignment: 30 independent steps (numpy, the
+    # learner's arithmetic: same centring, same indicator), against the realized prediction
+    d, n, m = 24, 400, 400
+    t = MultiIndexTarget.giant_step(d)  # degree-1 terms: the shared centring vector matters
+    rng = np.random.default_rng(5)
+    vals = []
+    for _ in range(30):
+        W, b = _neurons(d, m, int(rng.integers(1 << 30)))
+        X, y = _mc(t, n, int(rng.integers(1 << 30)))
+        yh = y - y.mean() - X @ (X.T @ y / n)
+        G = ((X @ W.T + b > 0) * yh[:, None]).T @ X / n
+        s2 = np.sum((G @ t.U.T) ** 2, axis=1)
+        tot = np.sum(G**2, axis=1)
+        vals.append(np.mean(s2[tot > 0] / tot[tot > 0]))
+    pred = float(network_alignment(t, n, width=m, method="realized", realizations=8))
+    se = np.std(vals) / math.sqrt(len(vals))
+    assert abs(pred - np.mean(vals)) <= max(0.05 * np.mean(vals), 3 * se), (pred, np.mean(vals), se)
 
 
 def test_head_prediction_matches_a_direct_simulation():

@@ -194,6 +194,7 @@ class NeuronSample:
     s: np.ndarray = None  # (N,) |w_perp| at initialization
     C: np.ndarray = None  # (N,) the population part along w (E[g~ delta(w . x + b)])
     Kc: np.ndarray = None  # (N,) E[e_j^2] with e = g~ 1_j - Phi_j y (centred signs)
+    K2: np.ndarray = None  # (N,) E[g~^2 r_j^2]: the remainder 1_j - Phi_j - phi_j t_j's share
 
     @property
     def signal2(self):
@@ -236,6 +237,8 @@ def learned_neurons(red: ReducedTarget, d: int, n1: float, *, samples: int = 409
     Phi = ndtr(beta)
     Kc = np.maximum(E1(red.sq) - 2.0 * Phi * E1(red.cross) + Phi**2 * red.y2, 0.0)
     K = Kc if red.center else E1(red.sq)
+    phib = _phi(beta)
+    K2 = np.maximum(E1(red.sq) * (1.0 - 2.0 * Phi) + (Phi**2 - phib**2) * red.gt2, 0.0)
     K = np.maximum(K, 0.0)
     # the fluctuation's covariance in span(U): E[e_j^2 z z^T] / n1 (r x r per neuron)
     Szz = np.zeros((samples, r, r))
@@ -262,7 +265,7 @@ def learned_neurons(red: ReducedTarget, d: int, n1: float, *, samples: int = 409
         rest = chi2.ppf(U[:, 2 * r + 3], max(d - r - 1, 1)) if d - r - 1 > 0 else np.zeros(samples)
         perp2 = along**2 + (K / n1) * rest
     scale2 = float(np.mean(np.sum(v**2, axis=1) + perp2))
-    return NeuronSample(v, perp_mean, K, perp2, b, float(n1), int(d), scale2, u, s, C, Kc)
+    return NeuronSample(v, perp_mean, K, perp2, b, float(n1), int(d), scale2, u, s, C, Kc, K2)
 
 
 def _neuron_geometry(target, W, b):
