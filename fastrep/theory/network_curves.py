@@ -274,7 +274,7 @@ def _realized_rows(red, nb, d: int, n1: float, n: float, center: bool, rng):
     # w_perp, the i.i.d. remainders, delta_beta) is again i.i.d. Gaussian in that basis and no
     # D x D matrix is formed: O(h D). Left out here (kept by the exact branch): the labels'
     # heavy tails in Omega and C_hat, and the dependence between C_hat's blocks.
-    y, gt, z = _label_draws(red, min(n_int, 1 << 18), rng)
+    y, gt, z = _label_draws(red, min(n_int, 1 << 16), rng)
     yh = gt if center else y
     m2 = float(np.mean(yh**2))
     lam = red.gmean + math.sqrt(m2 / n_int) * _wigner_eigenvalues(D, rng)
@@ -388,16 +388,22 @@ def _head_moments(red, V, gram, factor, b_plus, b_minus):
     return Sigma, bvec, t2
 
 
-def _ridge_errors(Sigma, bvec, t2, n2, noise, ridges):
-    """Predicted excess error of ridge (each value of ``ridges``) on n2 samples (Gaussian design)."""
+def _head_spectrum(Sigma, bvec, t2):
+    """(log eigenvalues, energies) of the head's ridge problem: Sigma's spectrum with the
+    target's energy on each eigenvector, and the part outside the features' span as a zero
+    eigenvalue (unlearnable)."""
     mu, Q = np.linalg.eigh(Sigma)
     top = float(mu[-1]) if mu.size else 0.0
     keep = mu > 1e-12 * max(top, 1e-300)
     mu, Q = mu[keep], Q[:, keep]
     e = (Q.T @ bvec) ** 2 / mu
     res = max(t2 - float(np.sum(e)), 0.0)
-    logl = np.append(np.log(mu), -np.inf)
-    energy = np.append(e, res)
+    return np.append(np.log(mu), -np.inf), np.append(e, res)
+
+
+def _ridge_errors(spectrum, n2, noise, ridges):
+    """Predicted excess error of ridge (each value of ``ridges``) on n2 samples (Gaussian design)."""
+    logl, energy = spectrum
     logN = np.zeros_like(logl)
     ridges = np.atleast_1d(np.asarray(ridges, dtype=np.float64))
     n_arr = np.full(ridges.shape, float(n2))
@@ -421,9 +427,16 @@ def _predict_error(red, target_variance, d, n, width, eta1, ridge, noise, center
         b_minus = rng.standard_normal(h) if rebias else neurons.b
         b_plus = rng.standard_normal(h) if rebias else neurons.b
         Sigma, bvec, t2 = _head_moments(red, V, gram, factor, b_plus, b_minus)
-        grid = lambda_grid() if ridge == "validate" else [float(ridge)]
-        e = _ridge_errors(Sigma, bvec, t2, n2, noise, grid)
-        errs.append(float(np.min(e)))
+        spec = _head_spectrum(Sigma, bvec, t2)
+        if ridge == "validate":  # the best of the learner's grid: every 4th value, then its neighbours
+            grid = lambda_grid()
+            coarse = _ridge_errors(spec, n2, noise, grid[::4])
+            k = 4 * int(np.argmin(coarse))
+            fine = grid[max(k - 3, 0):k + 4]
+            e = min(float(np.min(coarse)), float(np.min(_ridge_errors(spec, n2, noise, fine))))
+        else:
+            e = float(_ridge_errors(spec, n2, noise, [float(ridge)])[0])
+        errs.append(e)
     return float(np.mean(errs)) / target_variance
 
 
@@ -504,40 +517,63 @@ def network_n_star(target, d_values, epsilon: float, *, width: int = 1000, eta1=
             return _predict_error(red, t.variance, t.d, float(n), int(width), eta1, ridge, noise, center, split,
                                   rebias, int(seed), int(realizations))
 
-        lo, hi = None, float(d) ** 2
-        e = err(hi)
-        if e <= epsilon:  # walk down
-            while hi > 4:
-                cand = hi / 2.0
-                if err(cand) > epsilon:
-                    lo = cand
-                    break
-                hi = cand
-            if lo is None:
-                out[idx] = hi
-                continue
-        else:  # walk up
-            lo = hi
-            while True:
-                cand = lo * 2.0
-                if cand > n_max:
-                    lo = None
-                    break
-                if err(cand) <= epsilon:
-                    hi = cand
-                    break
-                lo = cand
-            if lo is None:
-                out[idx] = np.inf
-                continue
-        while hi / lo > 1.0 + rtol:
-            mid = math.sqrt(lo * hi)
-            if err(mid) <= epsilon:
-                hi = mid
-            else:
-                lo = mid
-        out[idx] = math.sqrt(lo * hi)
+        out[idx] = _crossing(err, float(d) ** 2, epsilon, n_max, rtol)
     return out
+
+
+def _crossing(err, start, epsilon, n_max, rtol):
+    """The n where err(n) crosses epsilon: a bracket by doubling from ``start``, then regula falsi
+    in (log n, log err) with the Illinois modification (a handful of predictions, against about
+    a dozen for bisection), stopping when the bracket is within ``rtol`` or the interpolated
+    point moves by less than rtol / 4."""
+    lo = hi = start
+    e = err(start)
+    if e <= epsilon:
+        e_hi = e
+        while True:
+            if lo / 2.0 < 1.0:
+                return lo
+            lo /= 2.0
+            e_lo = err(lo)
+            if e_lo > epsilon:
+                break
+            hi, e_hi = lo, e_lo
+    else:
+        e_lo = e
+        while True:
+            hi *= 2.0
+            if hi > n_max:
+                return np.inf
+            e_hi = err(hi)
+            if e_hi <= epsilon:
+                break
+            lo, e_lo = hi, e_hi
+    le = math.log(epsilon)
+    fl, fh = math.log(e_lo) - le, math.log(max(e_hi, 1e-300)) - le  # fl > 0 >= fh
+    x_lo, x_hi = math.log(lo), math.log(hi)
+    side = 0
+    guess = x_hi
+    for _ in range(30):
+        if x_hi - x_lo <= math.log1p(rtol):
+            break
+        x = x_lo + fl * (x_hi - x_lo) / (fl - fh) if fl != fh else 0.5 * (x_lo + x_hi)
+        x = min(max(x, x_lo + 0.01 * (x_hi - x_lo)), x_hi - 0.01 * (x_hi - x_lo))
+        if abs(x - guess) <= 0.25 * math.log1p(rtol):
+            guess = x
+            break
+        guess = x
+        fx = math.log(max(err(math.exp(x)), 1e-300)) - le
+        if fx > 0:
+            x_lo, fl = x, fx
+            if side == -1:
+                fh *= 0.5
+            side = -1
+        else:
+            x_hi, fh = x, fx
+            if side == 1:
+                fl *= 0.5
+            side = 1
+    return math.exp(guess)
 
 
 def separation(target, d_values, epsilon: float, *, width: int = 1000, kernel: str = "ntk",
