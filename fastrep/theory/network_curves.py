@@ -111,7 +111,8 @@ def network_alignment(target, n, *, width: int = 1000, noise: float | None = Non
                                            int(realizations))
         else:
             n1, _ = _stage_sizes(float(nv), split)
-            out[idx] = float(np.mean(learned_neurons(red, target.d, n1, samples=samples, seed=seed).alignment))
+            out[idx] = float(np.mean(learned_neurons(red, target.d, n1, samples=samples, seed=seed,
+                                                     n_labels=float(nv)).alignment))
     return out
 
 
@@ -419,7 +420,7 @@ def _predict_error(red, target_variance, d, n, width, eta1, ridge, noise, center
     for rep in range(realizations):
         exact = _exact_rows(red, None, d, n1, n, center)
         neurons = learned_neurons(red, d, n1, samples=h, seed=seed + 7919 * rep, pop_only=True,
-                                  shrink=not exact)
+                                  shrink=not exact, n_labels=n)
         rng = np.random.default_rng([seed, rep, 25])
         V, gram = _realized_rows(red, neurons, d, n1, n, center, rng)
         scale2 = float(np.mean(np.sum(V**2, axis=1) + np.diag(gram)[:h]))
@@ -602,7 +603,8 @@ def _realized_alignment(red, d, n, width, center, split, seed, realizations):
     exact = _exact_rows(red, None, d, n1, n, center)
     vals = []
     for rep in range(realizations):
-        nb = learned_neurons(red, d, n1, samples=h, seed=seed + 7919 * rep, pop_only=True, shrink=not exact)
+        nb = learned_neurons(red, d, n1, samples=h, seed=seed + 7919 * rep, pop_only=True, shrink=not exact,
+                             n_labels=n)
         V, gram = _realized_rows(red, nb, d, n1, n, center, np.random.default_rng([seed, rep, 26]))
         s2 = np.sum(V**2, axis=1)
         vals.append(float(np.mean(s2 / (s2 + np.diag(gram)[:h]))))

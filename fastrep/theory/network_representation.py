@@ -215,7 +215,7 @@ def _uniforms(count: int, dim: int, seed: int):
 
 
 def learned_neurons(red: ReducedTarget, d: int, n1: float, *, samples: int = 4096, seed: int = 0,
-                    pop_only: bool = False, shrink: bool = True) -> NeuronSample:
+                    pop_only: bool = False, shrink: bool = True, n_labels: float | None = None) -> NeuronSample:
     """Draw ``samples`` neurons from the predicted distribution of learned rows at (d, n1).
 
     n1 is the number of step-1 samples (n, or n // 2 with ``split``). Quasi-Monte Carlo over
@@ -239,13 +239,20 @@ def learned_neurons(red: ReducedTarget, d: int, n1: float, *, samples: int = 409
     K = Kc if red.center else E1(red.sq)
     phib = _phi(beta)
     K2 = np.maximum(E1(red.sq) * (1.0 - 2.0 * Phi) + (Phi**2 - phib**2) * red.gt2, 0.0)
-    K = np.maximum(K, 0.0)
+    # centring with the sample beta_hat: (1/n1) sum_i 1_ij x_i x_i^T delta_beta fluctuates about
+    # Phi_j delta_beta with per-coordinate variance Phi_j |delta_beta|^2 / n1, where
+    # |delta_beta|^2 = d E[y^2] / n over the n label samples (relative size about 2 d / n)
+    dbeta2 = d * red.y2 / (n1 if n_labels is None else float(n_labels)) if red.center else 0.0
+    K = np.maximum(K, 0.0) + Phi * dbeta2
+    K2 = K2 + (Phi * (1.0 - Phi) - phib**2) * dbeta2
     # the fluctuation's covariance in span(U): E[e_j^2 z z^T] / n1 (r x r per neuron)
     Szz = np.zeros((samples, r, r))
     for (a, b_), poly in red.sq_zz.items():
         val = E1(poly)
         if red.center:
             val = val - 2.0 * Phi * E1(red.cross_zz[(a, b_)]) + Phi**2 * red.y2_zz[a, b_]
+        if a == b_:
+            val = val + Phi * dbeta2
         Szz[:, a, b_] = Szz[:, b_, a] = val
     # centring with the sample beta_hat: its own-sample term shrinks the mean by (d - r + 1) / n1
     factor = max(1.0 - (d - r + 1) / n1, 0.0) if (red.center and shrink) else 1.0
