@@ -86,14 +86,13 @@ def network_alignment(target, n, *, width: int = 1000, noise: float | None = Non
     (the step sees n, or n // 2 with ``split``). ``method``:
 
     - 'neurons' (default): the per-neuron distribution (section 3) averaged by quasi-Monte
-      Carlo over ``samples`` neurons: O(samples) work at any d and n. Against 30 simulated
-      steps per point it is within 3% from n = 2 d^2 on and reads 9-12% high near n = d^2 / 2
-      (separation, d = 24 .. 64).
+      Carlo over ``samples`` neurons: O(samples) work at any d and n. Against 30-60 simulated
+      steps per point: within 2.5% on the separation target (d = 24 .. 64, n = d^2/2 .. 2 d^2),
+      6% high on giant_step (d = 32, n = d^2).
     - 'realized': the mean over ``realizations`` draws of the rows as the head model draws them
       (section 4: one realized matrix C_hat shared by all neurons, the shared centring vector),
-      min(width/2, 500) neuron pairs each; cost n d^2 up to 2e10, then width d. It is within 3%
-      at n <= d^2 and 3-9% low beyond (its rows' component outside span(U) is about 15% too
-      large: see the docs).
+      min(width/2, 500) neuron pairs each; cost n d^2 up to 2e10, then width d. It reads 3-11%
+      low (its rows' component outside span(U) is too large; see the docs).
 
     ``eta1`` and ``rebias`` do not change W's directions; ``width`` only sets the number of
     neurons of a realization. Deterministic (``seed``). Returns float64 of n's shape.
