@@ -137,6 +137,10 @@ def n_star(ns, errs, eps=EPSILON):
     return math.exp(math.log(ns[k - 1]) + w * (math.log(ns[k]) - math.log(ns[k - 1])))
 
 
+def _fmt(v):
+    return "outside grid" if v != v else f"{v:,.0f}"
+
+
 def table(args):
     runs = _groups(_load(args.runs))
     pred = {(r["preset"], r["noise"], r["width"], r["d"], r["n"]): r for r in _load(args.pred)}
@@ -159,13 +163,14 @@ def table(args):
         ok_a = abs(p["alignment"] - am) <= max(0.1 * am, 0.01)
         stats["align"].append(ok_a)
         ar = p.get("alignment_realized", math.nan)
+        ok_e = em < 0.05 or 1 / 1.5 <= ratio <= 1.5
         ok_r = abs(ar - am) <= max(0.1 * am, 0.01)
         stats["align_realized"].append(ok_r)
         if em >= 0.05:
             stats["err"].append(1 / 1.5 <= ratio <= 1.5)
         lines.append(f"| {preset} | {noise:g} | {width} | {d} | {n / d / d:.2f} | {len(rs)} | {am:.3f} | "
                      f"{p['alignment']:.3f}{'' if ok_a else ' (!)'} | {ar:.3f}{'' if ok_r else ' (!)'} | "
-                     f"{em:.3f} | {p['error']:.3f} | {ratio:.2f}{'' if em < 0.05 or 1 / 1.5 <= ratio <= 1.5 else ' (!)'} |")
+                     f"{em:.3f} | {p['error']:.3f} | {ratio:.2f}{'' if ok_e else ' (!)'} |")
     lines.append("")
     lines.append("n*(0.25), read from the measured means and from the predictions at the same n "
                  "(log-log interpolation between grid points):")
@@ -179,8 +184,7 @@ def table(args):
         ratio = npred / nm if (nm == nm and npred == npred) else math.nan
         if ratio == ratio:
             stats["nstar"].append(1 / 1.25 <= ratio <= 1.25)
-        fmt = (lambda v: "outside grid" if v != v else f"{v:,.0f}")
-        lines.append(f"| {key[0]} | {key[1]:g} | {key[2]} | {key[3]} | {fmt(nm)} | {fmt(npred)} | "
+        lines.append(f"| {key[0]} | {key[1]:g} | {key[2]} | {key[3]} | {_fmt(nm)} | {_fmt(npred)} | "
                      f"{'' if ratio != ratio else f'{ratio:.2f}'} |")
     lines.append("")
     for k, v in stats.items():

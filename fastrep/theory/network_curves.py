@@ -77,8 +77,8 @@ def _stage_sizes(n: float, split: bool):
 
 
 def network_alignment(target, n, *, width: int = 1000, noise: float | None = None, center: bool = True,
-                      split: bool = False, method: str = "neurons", realizations: int = 4, samples: int = 16384,
-                      seed: int = 0) -> np.ndarray:
+                      split: bool = False, method: str = "neurons", realizations: int = 4,
+                      samples: int = 16384, seed: int = 0) -> np.ndarray:
     """Predicted ``subspace_alignment(W_, U)`` of :class:`fastrep.OneStepNetwork` after its step.
 
     The mean over neurons of |U w_j|^2 / |w_j|^2 (``docs/theory_network.md``). ``target``: a
@@ -379,7 +379,9 @@ def _head_moments(red, V, gram, factor, b_plus, b_minus):
     Sigma[idx, idx + h] = Sigma[idx + h, idx] = pair
     # the head's target: g~(z) (Gauss-Hermite projection) and, with centring, -delta_beta . x
     ga, gc = red.head
-    tz = (np.asarray(hermite_features(nodes, ga), dtype=np.float64) @ gc) if len(gc) else np.zeros(len(weights))
+    tz = np.zeros(len(weights))
+    if len(gc):
+        tz = np.asarray(hermite_features(nodes, ga), dtype=np.float64) @ gc
     bvec = (weights * tz) @ A[0]
     t2 = float(np.sum(gc**2))
     if dbeta2 > 0:
@@ -514,8 +516,8 @@ def network_n_star(target, d_values, epsilon: float, *, width: int = 1000, eta1=
         red = reduce_target(t, noise=noise, center=center)
 
         def err(n, t=t, red=red):
-            return _predict_error(red, t.variance, t.d, float(n), int(width), eta1, ridge, noise, center, split,
-                                  rebias, int(seed), int(realizations))
+            return _predict_error(red, t.variance, t.d, float(n), int(width), eta1, ridge, noise, center,
+                                  split, rebias, int(seed), int(realizations))
 
         out[idx] = _crossing(err, float(d) ** 2, epsilon, n_max, rtol)
     return out

@@ -166,7 +166,8 @@ def reduce_target(target, *, noise: float, center: bool) -> ReducedTarget:
     y2_zz = np.zeros((r, r))
     for (a, b_), v in zz.items():
         y2_zz[a, b_] = y2_zz[b_, a] = float(np.sum(weights * (y_vals**2 + noise) * v))
-    return ReducedTarget(r, ga, gc, tuple(grad), sq, cross, y2, sq_zz, cross_zz, y2_zz, (ga, gc), (alphas, coefs),
+    return ReducedTarget(r, ga, gc, tuple(grad), sq, cross, y2, sq_zz, cross_zz, y2_zz, (ga, gc),
+                         (alphas, coefs),
                          (nodes * (weights * gt_vals)[:, None]).T @ nodes, float(weights @ gt_vals),
                          float(weights @ gt_vals**2) + noise, lin,
                          noise, center)
@@ -215,10 +216,13 @@ def _uniforms(count: int, dim: int, seed: int):
 
 
 def learned_neurons(red: ReducedTarget, d: int, n1: float, *, samples: int = 4096, seed: int = 0,
-                    pop_only: bool = False, shrink: bool = True, n_labels: float | None = None) -> NeuronSample:
+                    pop_only: bool = False, shrink: bool = True,
+                    n_labels: float | None = None) -> NeuronSample:
     """Draw ``samples`` neurons from the predicted distribution of learned rows at (d, n1).
 
-    n1 is the number of step-1 samples (n, or n // 2 with ``split``). Quasi-Monte Carlo over
+    n1 is the number of step-1 samples (n, or n // 2 with ``split``); ``n_labels`` the number
+    of samples of the label statistics (all n; default n1). ``pop_only``: no fluctuation drawn;
+    ``shrink``: apply the centring's first-order shrink 1 - (d - r + 1) / n1 to the mean. Quasi-Monte Carlo over
     the neuron's initialization (u, s, b) and its fluctuation (r Gaussians in span(U), one
     along w_perp, a chi-square with d - r - 1 degrees of freedom for the rest).
     """
