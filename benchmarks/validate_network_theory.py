@@ -109,7 +109,9 @@ def predict(args):
 
     done = {_key(r) for r in _load(args.out)}
     with open(args.out, "a") as fh:
-        for (preset, noise, width, d, n) in sorted(_groups(_load(args.runs))):
+        for k, (preset, noise, width, d, n) in enumerate(sorted(_groups(_load(args.runs)))):
+            if k % args.parts != args.part:
+                continue
             row = {"preset": preset, "noise": noise, "width": width, "d": d, "n": n}
             if _key(row) in done:
                 continue
@@ -206,6 +208,8 @@ def main(argv=None):
     p.add_argument("--runs", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--realizations", type=int, default=1)
+    p.add_argument("--part", type=int, default=0, help="this process's share: groups k with k %% parts == part")
+    p.add_argument("--parts", type=int, default=1)
     t = sub.add_parser("table")
     t.add_argument("--runs", required=True)
     t.add_argument("--pred", required=True)
