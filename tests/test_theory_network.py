@@ -176,3 +176,28 @@ def test_arguments_are_checked():
 def test_public_names():
     for name in ("network_alignment", "network_learning_curve", "network_n_star", "separation"):
         assert name in fastrep.theory.__all__
+
+
+def test_large_d_branch_agrees_with_the_exact_one(monkeypatch):
+    # beyond n d^2 = EXACT_OMEGA_WORK the rows are drawn in C_hat's eigenbasis (a Wigner matrix)
+    # instead of from the samples; where both run they must tell the same story (the large-d
+    # branch leaves out the labels' heavy tails: 1.08x here, n* 0.76-0.96x at d = 128)
+    from fastrep.theory import network_curves
+
+    t = MultiIndexTarget.separation(96)
+    exact = float(network_learning_curve(t, 96 * 96, width=300, realizations=2))
+    monkeypatch.setattr(network_curves, "EXACT_OMEGA_WORK", 0)
+    large = float(network_learning_curve(t, 96 * 96, width=300, realizations=2))
+    assert 1 / 1.3 <= large / exact <= 1.3, (exact, large)
+
+
+def test_wigner_eigenvalues_follow_the_semicircle():
+    from fastrep.theory.network_curves import _wigner_eigenvalues
+
+    D = 400
+    lam = _wigner_eigenvalues(D, np.random.default_rng(0)) / math.sqrt(D)
+    # semicircle of radius 2: mean 0, second moment 1, fourth moment 2 (Catalan numbers)
+    assert abs(lam.mean()) < 0.05
+    assert abs(np.mean(lam**2) - 1) < 0.05
+    assert abs(np.mean(lam**4) - 2) < 0.15
+    assert lam.max() < 2.2 and lam.min() > -2.2

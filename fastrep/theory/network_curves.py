@@ -165,21 +165,6 @@ def _label_draws(red, count, rng):
     return y, gt, z
 
 
-def _laguerre_eigenvalues(D: int, dof: int, rng) -> np.ndarray:
-    """The D eigenvalues of a Wishart_D(dof, I) matrix (zeros beyond rank), by the bidiagonal
-    Laguerre model of Dumitriu and Edelman (2002): O(D^2), no D x D Gaussian matrix."""
-    from scipy.linalg import eigvalsh_tridiagonal
-
-    p, q = min(D, dof), max(D, dof)
-    a = np.sqrt(rng.chisquare(q - np.arange(p)))
-    b = np.sqrt(rng.chisquare(np.arange(p - 1, 0, -1))) if p > 1 else np.zeros(0)
-    # B lower bidiagonal (diag a, subdiag b): B B^T is tridiagonal
-    diag = a**2 + np.concatenate([[0.0], b**2])
-    off = a[:-1] * b
-    ev = eigvalsh_tridiagonal(diag, off) if p > 1 else diag
-    return np.concatenate([np.maximum(ev, 0.0), np.zeros(D - p)])
-
-
 def _exact_rows(red, nb, d: int, n1: float, n: float, center: bool) -> bool:
     """Whether :func:`_realized_rows` builds the step's sample matrices exactly (n1 d^2 work)."""
     return max(int(round(n1)), 1) * d * d <= EXACT_OMEGA_WORK

@@ -222,9 +222,10 @@ def learned_neurons(red: ReducedTarget, d: int, n1: float, *, samples: int = 409
 
     n1 is the number of step-1 samples (n, or n // 2 with ``split``); ``n_labels`` the number
     of samples of the label statistics (all n; default n1). ``pop_only``: no fluctuation drawn;
-    ``shrink``: apply the centring's first-order shrink 1 - (d - r + 1) / n1 to the mean. Quasi-Monte Carlo over
-    the neuron's initialization (u, s, b) and its fluctuation (r Gaussians in span(U), one
-    along w_perp, a chi-square with d - r - 1 degrees of freedom for the rest).
+    ``shrink``: apply the centring's first-order shrink 1 - (d - r + 1) / n1 to the mean.
+    Quasi-Monte Carlo over the neuron's initialization (u, s, b) and its fluctuation (r
+    Gaussians in span(U), one along w_perp, a chi-square with d - r - 1 degrees of freedom for
+    the rest).
     """
     r = red.r
     dims = r + 2 + r + 2
