@@ -208,7 +208,8 @@ def main(argv=None):
     p.add_argument("--runs", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--realizations", type=int, default=1)
-    p.add_argument("--part", type=int, default=0, help="this process's share: groups k with k %% parts == part")
+    p.add_argument("--part", type=int, default=0,
+                   help="this process's share: groups k with k %% parts == part")
     p.add_argument("--parts", type=int, default=1)
     t = sub.add_parser("table")
     t.add_argument("--runs", required=True)
