@@ -201,3 +201,14 @@ def test_wigner_eigenvalues_follow_the_semicircle():
     assert abs(np.mean(lam**2) - 1) < 0.05
     assert abs(np.mean(lam**4) - 2) < 0.15
     assert lam.max() < 2.2 and lam.min() > -2.2
+
+
+def test_array_in_array_out_and_deterministic():
+    t = MultiIndexTarget.separation(16)
+    n = np.array([[300.0], [900.0]])
+    a = network_alignment(t, n, width=100)
+    e = network_learning_curve(t, n, width=100)
+    assert a.shape == e.shape == (2, 1) and a.dtype == e.dtype == np.float64
+    np.testing.assert_array_equal(e, network_learning_curve(t, n, width=100))
+    np.testing.assert_array_equal(a, network_alignment(t, n, width=100))
+    assert np.asarray(network_n_star(t, np.array([[16]]), 0.3, width=100)).shape == (1, 1)
