@@ -61,13 +61,20 @@ The package, one responsibility per module:
 - :mod:`~fastrep.theory._rules`: the arguments' rules, written with the learners' rule
   vocabulary (:mod:`fastrep._validation`).
 
-The network-side theory (what one step of Algorithm 1 learns) goes in modules of its own
-beside these, named for the network (``network_*.py``), on the same rules and the same
-:func:`eigenlearning`; ``fastrep.theory`` re-exports its public names as it does the kernels'.
+The network side (what one step of Algorithm 1 learns, and its head's error; derivation in
+``docs/theory_network.md``):
+
+- :mod:`~fastrep.theory.network_representation`: the distribution over neurons of the learned
+  rows (population step and finite-n fluctuation, in r dimensions);
+- :mod:`~fastrep.theory.network_curves`: the predicted alignment, excess error and n*(d) of
+  :class:`fastrep.OneStepNetwork` (:func:`network_alignment`, :func:`network_learning_curve`,
+  :func:`network_n_star`) and both sides of the separation (:func:`separation`), on the same
+  :func:`eigenlearning`.
 """
 
 from .curves import eigenlearning, kernel_learnability, kernel_learning_curve, kernel_n_star
 from .energies import target_energies
+from .network_curves import network_alignment, network_learning_curve, network_n_star, separation
 from .spectra import KernelSpectrum, kernel_spectrum, log_multiplicity
 
 __all__ = [
@@ -78,5 +85,9 @@ __all__ = [
     "kernel_n_star",
     "kernel_spectrum",
     "log_multiplicity",
+    "network_alignment",
+    "network_learning_curve",
+    "network_n_star",
+    "separation",
     "target_energies",
 ]

@@ -1,0 +1,223 @@
+"""Validate fastrep.theory's one-step network predictions against OneStepNetwork fits.
+
+``python benchmarks/validate_network_theory.py measure --out net_runs.jsonl [--max-d 128]``
+    For each cell (target preset, label noise, width, d, n, seed) of the grid below: fits
+    ``OneStepNetwork(width, seed=seed)`` (the learner's defaults: normalized step, split=False,
+    centring, ridge validated on 2000 fresh samples) on ``target.sample(n, seed)``, and records
+    ``subspace_alignment(W_, U)`` and ``excess_error`` on 4000 test inputs. Rows are appended to
+    a JSON-lines file; finished cells are skipped on a rerun. Cheap cells (small d) first.
+``python benchmarks/validate_network_theory.py predict --runs net_runs.jsonl --out net_pred.jsonl``
+    The predictions (``network_alignment``, ``network_learning_curve``) at every measured
+    (preset, noise, width, d, n).
+``python benchmarks/validate_network_theory.py table --runs net_runs.jsonl --pred net_pred.jsonl``
+    Markdown: predicted against measured (means over seeds) alignment and excess error, and
+    n*(0.25) read from both curves by the same log-log interpolation on the same n grid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+EPSILON = 0.25
+N_VAL = 2000
+N_TEST = 4000
+SEEDS = 4
+#: n = d^2 * these: around the network's n*(0.25) (about d^2 on the separation target)
+N_FACTORS = (0.35, 0.5, 0.71, 1.0, 1.41, 2.0, 2.83)
+#: further out for the harder targets (random, label noise), d <= 128
+N_FACTORS_FAR = (4.0, 5.66, 8.0)
+
+
+def presets():
+    from fastrep import MultiIndexTarget as M
+
+    return {
+        "separation": lambda d, noise: M.separation(d, noise=noise),
+        "random_r2_p3": lambda d, noise: M.random(d, 2, 3, noise=noise),
+        "giant_step": lambda d, noise: M.giant_step(d, noise=noise),
+    }
+
+
+def grid(max_d: int):
+    """(preset, noise, width, d) groups, cheapest first."""
+    cells = []
+    for d in (32, 64, 128, 256):
+        if d > max_d:
+            continue
+        for preset in presets():
+            for noise in (0.0, 0.5):
+                for width in (250, 1000):
+                    if d == 256 and preset != "separation":
+                        continue
+                    cells.append((preset, noise, width, d))
+    return cells
+
+
+def _key(row):
+    return (row["preset"], row["noise"], row["width"], row["d"], row["n"], row.get("seed", -1))
+
+
+def _load(path):
+    if not path or not os.path.exists(path):
+        return []
+    with open(path) as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def measure(args):
+    from fastrep import OneStepNetwork
+    from fastrep.metrics import excess_error, subspace_alignment
+
+    done = {_key(r) for r in _load(args.out)}
+    with open(args.out, "a") as fh:
+        for preset, noise, width, d in grid(args.max_d):
+            for factor in N_FACTORS + (N_FACTORS_FAR if d <= 128 else ()):
+                n = int(round(factor * d * d))
+                for seed in range(SEEDS):
+                    row = {"preset": preset, "noise": noise, "width": width, "d": d, "n": n, "seed": seed}
+                    if _key(row) in done:
+                        continue
+                    t = presets()[preset](d, noise)
+                    X, y = t.sample(n, seed)
+                    Xv, yv = t.sample(N_VAL, seed, split="val")
+                    t0 = time.perf_counter()
+                    m = OneStepNetwork(width, seed=seed).fit(X, y, Xv, yv)
+                    row["seconds"] = time.perf_counter() - t0
+                    row["alignment"] = subspace_alignment(m.W_, t.U)
+                    row["error"] = excess_error(m, t, N_TEST, seed)
+                    fh.write(json.dumps(row) + "\n")
+                    fh.flush()
+                    print(json.dumps(row), flush=True)
+
+
+def _groups(rows):
+    out = {}
+    for r in rows:
+        out.setdefault((r["preset"], r["noise"], r["width"], r["d"], r["n"]), []).append(r)
+    return out
+
+
+def predict(args):
+    from fastrep.theory import network_alignment, network_learning_curve
+
+    done = {_key(r) for r in _load(args.out)}
+    with open(args.out, "a") as fh:
+        for k, (preset, noise, width, d, n) in enumerate(sorted(_groups(_load(args.runs)))):
+            if k % args.parts != args.part:
+                continue
+            row = {"preset": preset, "noise": noise, "width": width, "d": d, "n": n}
+            if _key(row) in done:
+                continue
+            t = presets()[preset](d, noise)
+            t0 = time.perf_counter()
+            row["alignment"] = float(network_alignment(t, n, width=width))
+            row["alignment_realized"] = float(network_alignment(t, n, width=width, method="realized",
+                                                                realizations=2))
+            row["error"] = float(network_learning_curve(t, n, width=width, realizations=args.realizations))
+            row["seconds"] = time.perf_counter() - t0
+            fh.write(json.dumps(row) + "\n")
+            fh.flush()
+            print(json.dumps(row), flush=True)
+
+
+def n_star(ns, errs, eps=EPSILON):
+    """First crossing of eps, linear in (log n, log error); nan if not crossed inside the grid."""
+    ns, errs = np.asarray(ns, float), np.asarray(errs, float)
+    below = np.flatnonzero(errs <= eps)
+    if below.size == 0 or below[0] == 0:
+        return math.nan
+    k = int(below[0])
+    e0, e1 = math.log(errs[k - 1]), math.log(max(errs[k], 1e-300))
+    w = (math.log(eps) - e0) / (e1 - e0) if e1 != e0 else 1.0
+    return math.exp(math.log(ns[k - 1]) + w * (math.log(ns[k]) - math.log(ns[k - 1])))
+
+
+def _fmt(v):
+    return "outside grid" if v != v else f"{v:,.0f}"
+
+
+def table(args):
+    runs = _groups(_load(args.runs))
+    pred = {(r["preset"], r["noise"], r["width"], r["d"], r["n"]): r for r in _load(args.pred)}
+    lines = []
+    curves = {}
+    stats = {"align": [], "align_realized": [], "err": [], "nstar": []}
+    lines.append("| target | noise | width | d | n/d^2 | seeds | alignment measured | predicted (neurons) | "
+                 "predicted (realized) | excess error measured | predicted | ratio |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for key in sorted(runs):
+        preset, noise, width, d, n = key
+        rs = runs[key]
+        if len(rs) < SEEDS or key not in pred:
+            continue
+        am = float(np.mean([r["alignment"] for r in rs]))
+        em = float(np.mean([r["error"] for r in rs]))
+        p = pred[key]
+        ratio = p["error"] / em
+        curves.setdefault(key[:4], []).append((n, em, p["error"]))
+        ok_a = abs(p["alignment"] - am) <= max(0.1 * am, 0.01)
+        stats["align"].append(ok_a)
+        ar = p.get("alignment_realized", math.nan)
+        ok_e = em < 0.05 or 1 / 1.5 <= ratio <= 1.5
+        ok_r = abs(ar - am) <= max(0.1 * am, 0.01)
+        stats["align_realized"].append(ok_r)
+        if em >= 0.05:
+            stats["err"].append(1 / 1.5 <= ratio <= 1.5)
+        lines.append(f"| {preset} | {noise:g} | {width} | {d} | {n / d / d:.2f} | {len(rs)} | {am:.3f} | "
+                     f"{p['alignment']:.3f}{'' if ok_a else ' (!)'} | {ar:.3f}{'' if ok_r else ' (!)'} | "
+                     f"{em:.3f} | {p['error']:.3f} | {ratio:.2f}{'' if ok_e else ' (!)'} |")
+    lines.append("")
+    lines.append("n*(0.25), read from the measured means and from the predictions at the same n "
+                 "(log-log interpolation between grid points):")
+    lines.append("")
+    lines.append("| target | noise | width | d | n* measured | n* predicted | predicted / measured |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for key, pts in sorted(curves.items()):
+        pts.sort()
+        ns = [q[0] for q in pts]
+        nm, npred = n_star(ns, [q[1] for q in pts]), n_star(ns, [q[2] for q in pts])
+        ratio = npred / nm if (nm == nm and npred == npred) else math.nan
+        if ratio == ratio:
+            stats["nstar"].append(1 / 1.25 <= ratio <= 1.25)
+        lines.append(f"| {key[0]} | {key[1]:g} | {key[2]} | {key[3]} | {_fmt(nm)} | {_fmt(npred)} | "
+                     f"{'' if ratio != ratio else f'{ratio:.2f}'} |")
+    lines.append("")
+    for k, v in stats.items():
+        lines.append(f"- {k}: {sum(v)} of {len(v)} within the goal")
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(text)
+    sys.stdout.write(text)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("measure")
+    m.add_argument("--out", required=True)
+    m.add_argument("--max-d", type=int, default=128)
+    p = sub.add_parser("predict")
+    p.add_argument("--runs", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--realizations", type=int, default=1)
+    p.add_argument("--part", type=int, default=0,
+                   help="this process's share: groups k with k %% parts == part")
+    p.add_argument("--parts", type=int, default=1)
+    t = sub.add_parser("table")
+    t.add_argument("--runs", required=True)
+    t.add_argument("--pred", required=True)
+    t.add_argument("--out")
+    args = ap.parse_args(argv)
+    {"measure": measure, "predict": predict, "table": table}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
