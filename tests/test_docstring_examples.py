@@ -32,6 +32,8 @@ MODULES = [
     "fastrep.theory.spectra",
     "fastrep.theory.energies",
     "fastrep.theory.curves",
+    "fastrep.theory.network_curves",
+    "fastrep.theory.network_representation",
     "fastrep.experiments.analysis",
     "fastrep.experiments.demo",
     "fastrep.experiments.methods",

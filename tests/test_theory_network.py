@@ -1,6 +1,6 @@
 """The one-step network's theory (fastrep.theory network_*): each expectation against Monte Carlo
 on a small case, the head's prediction against a direct simulation, and the functions' contracts.
-Derivation: docs/theory_network.md."""
+Derivation: docs/guide/theory-network.md."""
 
 import math
 

@@ -62,7 +62,7 @@ The package, one responsibility per module:
   vocabulary (:mod:`fastrep._validation`).
 
 The network side (what one step of Algorithm 1 learns, and its head's error; derivation in
-``docs/theory_network.md``):
+``docs/guide/theory-network.md``):
 
 - :mod:`~fastrep.theory.network_representation`: the distribution over neurons of the learned
   rows (population step and finite-n fluctuation, in r dimensions);

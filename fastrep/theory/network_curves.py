@@ -1,6 +1,6 @@
 """The one-step network's predicted excess error, n*(d), and both sides of the separation.
 
-Derivation: ``docs/theory_network.md``, section "The head". The ridge head of
+Derivation: ``docs/guide/theory-network.md``, section "The head". The ridge head of
 :class:`fastrep.OneStepNetwork` is ridge regression on the m features
 phi_{j,+-}(x) = relu(+-(v_j . z + eps_j) + b_j), where v_j = U w_j (r-dim) and
 eps_j = w_j,perp . x ~ N(0, N_j), with the eps_j of different neurons correlated by the
@@ -81,7 +81,7 @@ def network_alignment(target, n, *, width: int = 1000, noise: float | None = Non
                       samples: int = 16384, seed: int = 0) -> np.ndarray:
     """Predicted ``subspace_alignment(W_, U)`` of :class:`fastrep.OneStepNetwork` after its step.
 
-    The mean over neurons of |U w_j|^2 / |w_j|^2 (``docs/theory_network.md``). ``target``: a
+    The mean over neurons of |U w_j|^2 / |w_j|^2 (``docs/guide/theory-network.md``). ``target``: a
     MultiIndexTarget (its d, terms and noise); ``n``: number or array of training sample sizes
     (the step sees n, or n // 2 with ``split``). ``method``:
 
@@ -96,6 +96,16 @@ def network_alignment(target, n, *, width: int = 1000, noise: float | None = Non
 
     ``eta1`` and ``rebias`` do not change W's directions; ``width`` only sets the number of
     neurons of a realization. Deterministic (``seed``). Returns float64 of n's shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastrep
+    >>> from fastrep.theory import network_alignment
+    >>> target = fastrep.MultiIndexTarget.separation(d=16, seed=0)
+    >>> a = network_alignment(target, [256, 1024], width=100)
+    >>> a.shape, bool(np.all((0 < a) & (a < 1))), bool(a[1] > a[0])
+    ((2,), True, True)
     """
     check_target(target)
     _check(width=width, center=center, split=split, samples=samples, seed=seed, realizations=realizations)
@@ -440,6 +450,15 @@ def network_learning_curve(target, n, *, width: int = 1000, eta1="normalized", r
     outside span(U) (``seed``); ``realizations`` > 1 averages over several. n: a number or an
     array of sample sizes. Returns float64 of n's shape: the predicted excess error over
     E[f*^2] (what :func:`fastrep.metrics.excess_error` measures).
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> from fastrep.theory import network_learning_curve
+    >>> target = fastrep.MultiIndexTarget.separation(d=16, seed=0)
+    >>> err = network_learning_curve(target, [1024, 4096], width=100)
+    >>> err.shape, bool(err[1] < err[0])
+    ((2,), True)
     """
     check_target(target)
     _check(width=width, eta1=eta1, ridge=ridge, center=center, split=split, rebias=rebias, seed=seed,
@@ -487,6 +506,15 @@ def network_n_star(target, d_values, epsilon: float, *, width: int = 1000, eta1=
     in log n to relative precision ``rtol``; each step is one prediction (about a second at
     width 1000). Returns float64 of d_values' shape; inf where the error stays above epsilon up
     to ``n_max`` (e.g. under a noise floor).
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> from fastrep.theory import network_n_star
+    >>> target = fastrep.MultiIndexTarget.separation(d=16, seed=0)
+    >>> n_star = network_n_star(target, [16], 0.25, width=100)
+    >>> n_star.shape, bool(256 < n_star[0] < 16 * 256)
+    ((1,), True)
     """
     check_target(target)
     _check(width=width, eta1=eta1, ridge=ridge, center=center, split=split, rebias=rebias, seed=seed,
@@ -572,6 +600,15 @@ def separation(target, d_values, epsilon: float, *, width: int = 1000, kernel: s
 
     Returns {'d': int array, 'network': float64 array, 'kernel': float64 array} of d_values' shape.
     ``kernel_options`` go to :func:`~fastrep.theory.kernel_n_star` (beta, measure, max_degree...).
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> from fastrep.theory import separation
+    >>> target = fastrep.MultiIndexTarget.separation(d=16, seed=0)
+    >>> out = separation(target, [16], 0.25, width=100)
+    >>> sorted(out), bool(out["kernel"][0] > out["network"][0])
+    (['d', 'kernel', 'network'], True)
     """
     check_target(target)
     ds = _d_values(d_values)
@@ -582,7 +619,7 @@ def separation(target, d_values, epsilon: float, *, width: int = 1000, kernel: s
 
 def _realized_alignment(red, d, n, width, center, split, seed, realizations):
     """Mean over realizations of mean_j |U w_j|^2 / |w_j|^2 from the realized rows (section 4 of
-    docs/theory_network.md): the shared matrix C_hat and the shared centring vector make the
+    docs/guide/theory-network.md): the shared matrix C_hat and the shared centring vector make the
     alignment of one fit vary from seed to seed, and its mean is not the per-neuron average."""
     n1, _ = _stage_sizes(n, split)
     h = min(width // 2, 500)

@@ -1,6 +1,6 @@
 """What one step of Algorithm 1 learns: the distribution over neurons of the learned rows.
 
-A prediction, derived in ``docs/theory_network.md`` (every formula there has its Monte Carlo
+A prediction, derived in ``docs/guide/theory-network.md`` (every formula there has its Monte Carlo
 check in ``tests/test_theory_network.py``). Notation: inputs x ~ N(0, I_d), z = U x (r-dim),
 labels y = f*(x) + noise, f*(x) = sum_alpha c_alpha h_alpha(z); a neuron at initialization has
 w ~ N(0, I_d / d), b ~ N(0, 1); u = U w (r-dim), s = |w_perp| (the norm outside span(U)),
@@ -301,7 +301,7 @@ def population_gradient(target, W, b, *, center: bool = True) -> np.ndarray:
 
     yhat is the label the step sees at the population level (f* without its degree-0 and -1
     terms with ``center``; label noise has mean 0). Exact (Stein's lemma and Mehler's formula:
-    ``docs/theory_network.md``): U^T A(u~, beta) + C(u~, beta, rho) w_j.
+    ``docs/guide/theory-network.md``): U^T A(u~, beta) + C(u~, beta, rho) w_j.
     """
     from ._rules import check_target
 
@@ -316,7 +316,7 @@ def population_gradient(target, W, b, *, center: bool = True) -> np.ndarray:
 
 def fluctuation_variance(target, W, b, *, center: bool = True, noise: float | None = None) -> np.ndarray:
     """K_j (m,): n times the variance, per coordinate outside span(U), of the step's gradient
-    row j: E[e_j^2] with e_j = g~ 1_j - Phi_j y (``center``) or y 1_j (``docs/theory_network.md``)."""
+    row j: E[e_j^2] with e_j = g~ 1_j - Phi_j y (``center``) or y 1_j (``docs/guide/theory-network.md``)."""
     from ._rules import check_target
 
     check_target(target)
