@@ -305,17 +305,21 @@ class ResultStore:
             if col in ("params", "timings", "extra"):
                 v = json.dumps(v if v is not None else {}, sort_keys=True, separators=(",", ":"))
             vals.append(v)
-        self._tx(
-            [
-                (
-                    f"INSERT OR IGNORE INTO cells ({', '.join(_ROW_COLUMNS)}) "
-                    f"VALUES ({', '.join('?' * len(vals))})",
-                    vals,
-                ),
-                ("DELETE FROM failures WHERE cell_id = ?", (row["cell_id"],)),
-                *_trajectory_statements(row["cell_id"], row.get("trajectory")),
-            ]
-        )
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            cur = con.execute(
+                f"INSERT OR IGNORE INTO cells ({', '.join(_ROW_COLUMNS)}) VALUES ({', '.join('?' * len(vals))})",
+                vals,
+            )
+            con.execute("DELETE FROM failures WHERE cell_id = ?", (row["cell_id"],))
+            if cur.rowcount == 1:  # a cell already stored keeps its first trajectory too
+                for sql, args in _trajectory_statements(row["cell_id"], row.get("trajectory")):
+                    con.execute(sql, args)
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
 
     def write_failure(self, cell_id: str, sweep: str, params: dict, error: str) -> None:
         """Record a cell's last error (replacing an earlier one), in one transaction.
