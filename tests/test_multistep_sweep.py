@@ -169,3 +169,18 @@ def test_target_is_not_an_option_and_the_plan_costs_the_steps():
     reuse = plan.cell_estimate(next(iter(_spec(protocol="reuse").cells())).params, rate=1e9)[0]
     more = plan.cell_estimate(next(iter(_spec(protocol="reuse", steps=8).cells())).params, rate=1e9)[0]
     assert fresh < reuse < more  # a reused batch is seen T times; more steps cost more
+
+
+def test_a_degenerate_target_is_recorded_per_cell(swept, tmp_path):
+    _, path = swept
+    assert not any(load(path)["extra"].map(lambda e: "degenerate_target" in e))  # separation: nondegenerate
+    spec = load_spec({
+        "name": "he3", "epsilon": 0.25, "seeds": [0],
+        "target": {"preset": "single_index", "kind": "he3"}, "grid": {"d": [8], "n": [256]},
+        "methods": {"two steps": {"method": "multistep", "width": 16, "steps": T, "ridge": 1e-3}},
+        "evaluation": {"n_test": 500, "n_val": 128},
+    })
+    run(spec, tmp_path / "he3.sqlite", executor="serial", progress=False)
+    df = load(tmp_path / "he3.sqlite")
+    assert df["extra"].map(lambda e: e.get("degenerate_target") is True).tolist() == [True]
+    assert len(load_trajectories(tmp_path / "he3.sqlite")) == T + 1
