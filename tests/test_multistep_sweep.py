@@ -47,7 +47,9 @@ def test_store_holds_a_trajectory_row_per_recorded_step(swept):
     assert len(cells) == len(D_VALUES)
     con = sqlite3.connect(path)
     try:
-        rows = con.execute("SELECT cell_id, t, alignment, loss, lr FROM trajectories ORDER BY cell_id, t").fetchall()
+        rows = con.execute(
+            "SELECT cell_id, t, alignment, loss, lr FROM trajectories ORDER BY cell_id, t"
+        ).fetchall()
     finally:
         con.close()
     by_cell = {}
@@ -137,7 +139,7 @@ def test_trajectory_is_written_with_its_cell_or_not_at_all(tmp_path):
         assert st.count() == 0
         row["trajectory"] = [{"t": 0, "alignment": 0.1}, {"t": 1, "alignment": 0.2}]
         st.write_cell(row)
-        row["trajectory"] = [{"t": 0, "alignment": 0.9}, {"t": 1, "alignment": 0.9}, {"t": 2, "alignment": 0.9}]
+        row["trajectory"] = [{"t": t, "alignment": 0.9} for t in range(3)]
         st.write_cell(row)
         assert st.count() == 1
     traj = load_trajectories(path)

@@ -64,7 +64,8 @@ class Method:
     validation, before a sweep runs; its defaults are filled into every cell), or None to
     accept any options. ``kernel``: a rotation-invariant kernel method (plots draw the
     staircase prediction on its panel). ``cost``: ``"cubic"`` (exact kernel solve),
-    ``"network"``, ``"multistep"`` (T first-layer steps) or ``"linear"``: which cost model estimates its cells (see :mod:`.plan`).
+    ``"network"``, ``"multistep"`` (T first-layer steps) or ``"linear"``: which cost model
+    estimates its cells (see :mod:`.plan`).
     ``forbidden``: keywords the sweep sets per cell. ``defaults``: the cell function's own
     defaults where they differ from the estimator's (transfer re-draws the biases).
     """

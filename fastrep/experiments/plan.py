@@ -165,7 +165,9 @@ def _linear(params: dict) -> tuple[float, float]:
     return 100.0 * n * d, n * d * 8
 
 
-_MODELS = {"network": _network, "multistep": _multistep, "cubic": _kernel, "oracle": _oracle, "linear": _linear}
+_MODELS = {
+    "network": _network, "multistep": _multistep, "cubic": _kernel, "oracle": _oracle, "linear": _linear,
+}
 
 
 def _kind(method: str) -> str:

@@ -18,7 +18,14 @@ import pandas as pd
 
 from .analysis import fit_slopes, median_curves, n_star
 from .large import kernel_predictions
-from .plots import display_name, plot_alignment, plot_error_curves, plot_n_star, plot_transfer, plot_trajectory
+from .plots import (
+    display_name,
+    plot_alignment,
+    plot_error_curves,
+    plot_n_star,
+    plot_trajectory,
+    plot_transfer,
+)
 from .store import read_store, tidy
 from .store.read import trajectories_frame
 

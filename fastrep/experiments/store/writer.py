@@ -309,7 +309,8 @@ class ResultStore:
         con.execute("BEGIN IMMEDIATE")
         try:
             cur = con.execute(
-                f"INSERT OR IGNORE INTO cells ({', '.join(_ROW_COLUMNS)}) VALUES ({', '.join('?' * len(vals))})",
+                f"INSERT OR IGNORE INTO cells ({', '.join(_ROW_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(vals))})",
                 vals,
             )
             con.execute("DELETE FROM failures WHERE cell_id = ?", (row["cell_id"],))
