@@ -1,7 +1,12 @@
 """Sweeps of the multistep method: trajectories stored per cell, read back, plotted, and identity."""
 
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +23,7 @@ from fastrep.experiments import (
     write_report,
 )
 
+ROOT = Path(__file__).resolve().parents[1]
 T = 2
 D_VALUES = [8, 12]
 
@@ -186,3 +192,44 @@ def test_a_degenerate_target_is_recorded_per_cell(swept, tmp_path):
     df = load(tmp_path / "he3.sqlite")
     assert df["extra"].map(lambda e: e.get("degenerate_target") is True).tolist() == [True]
     assert len(load_trajectories(tmp_path / "he3.sqlite")) == T + 1
+
+
+_KILL_MID_WRITE = textwrap.dedent("""
+    import os, signal, sys
+    sys.path.insert(0, {root!r})
+    from fastrep.experiments import ResultStore
+
+    class Killer(dict):  # a trajectory row that kills the writer as it is read: mid-transaction
+        def get(self, key, default=None):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    row = {row!r}
+    row["trajectory"] = [{{"t": 0, "alignment": 0.1}}, Killer(t=1)]
+    with ResultStore(sys.argv[1]) as st:
+        st.write_cell(row)
+""")
+
+
+def test_sigkill_inside_the_cell_transaction_loses_and_duplicates_nothing(tmp_path):
+    """The writer killed after the cell's row and a first trajectory row were executed, before
+    the commit: the store holds neither; the rerun's write holds each once."""
+    path = tmp_path / "s.sqlite"
+    row = {"cell_id": "c1", "sweep": "s", "label": "a", "method": "multistep", "d": 4, "n": 8, "seed": 0,
+           "params": {}, "excess_error": 0.5, "timings": {}, "wall_s": 0.1, "fastrep_version": "x",
+           "finished_at": "2026-01-01T00:00:00", "extra": {}}
+    script = tmp_path / "w.py"
+    script.write_text(_KILL_MID_WRITE.format(root=str(ROOT), row=row))
+    proc = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    con = sqlite3.connect(path)
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert con.execute("SELECT COUNT(*) FROM cells").fetchone()[0] == 0
+        assert con.execute("SELECT COUNT(*) FROM trajectories").fetchone()[0] == 0
+    finally:
+        con.close()
+    with ResultStore(path) as st:
+        st.write_cell({**row, "trajectory": [{"t": 0, "alignment": 0.1}, {"t": 1, "alignment": 0.2}]})
+        st.write_cell({**row, "trajectory": [{"t": 0, "alignment": 0.1}, {"t": 1, "alignment": 0.2}]})
+    traj = load_trajectories(path)
+    assert traj["t"].tolist() == [0, 1] and len(load(path)) == 1
