@@ -24,7 +24,7 @@ from .methods import METHODS, register_method
 from .report import write_report
 from .runner import RunSummary, run
 from .spec import RESULTS_VERSION, Cell, SpecError, SweepSpec, load_spec
-from .store import ResultStore, StoreBusyError, StoreError, load, read_store
+from .store import ResultStore, StoreBusyError, StoreError, load, load_trajectories, read_store
 
 __all__ = [
     "METHODS",
@@ -41,6 +41,7 @@ __all__ = [
     "fit_slopes",
     "load",
     "load_spec",
+    "load_trajectories",
     "median_curves",
     "n_star",
     "plan",

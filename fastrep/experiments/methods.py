@@ -11,6 +11,9 @@ A cell function takes the cell's ``params`` (see :class:`~.spec.Cell`) and retur
                   chose an end of the lambda grid, ``ridge_at_grid_edge`` is ``'min'`` or
                   ``'max'`` (the :class:`fastrep.RidgeGridEdgeWarning` is recorded, not raised:
                   noiseless targets end at the minimum in most cells, and the report counts them).
+``trajectory``    optional: list of dicts, the rows of the store's ``trajectories`` table (one per
+                  recorded step of the first layer; :func:`trajectory_rows`), written in the
+                  cell's own transaction.
 
 The registry stores *import paths* (``"module:function"``), never function objects, so a
 spawned worker process or a Dask worker imports the same function by name. Register your
@@ -61,7 +64,8 @@ class Method:
     validation, before a sweep runs; its defaults are filled into every cell), or None to
     accept any options. ``kernel``: a rotation-invariant kernel method (plots draw the
     staircase prediction on its panel). ``cost``: ``"cubic"`` (exact kernel solve),
-    ``"network"`` or ``"linear"``: which cost model estimates its cells (see :mod:`.plan`).
+    ``"network"``, ``"multistep"`` (T first-layer steps) or ``"linear"``: which cost model
+    estimates its cells (see :mod:`.plan`).
     ``forbidden``: keywords the sweep sets per cell. ``defaults``: the cell function's own
     defaults where they differ from the estimator's (transfer re-draws the biases).
     """
@@ -76,14 +80,17 @@ class Method:
 
 
 #: The method registry: the names a sweep's ``method`` key may take -> their ``Method``
-#: (cell function, estimator, cost model). Filled with fastrep's six methods (onestep,
-#: random_features, ntk, nngp, oracle, transfer); add your own with :func:`register_method`.
+#: (cell function, estimator, cost model). Filled with fastrep's seven methods (onestep,
+#: multistep, random_features, ntk, nngp, oracle, transfer); add your own with :func:`register_method`.
 METHODS: dict[str, Method] = {}
 
 #: learner parameters that change how a fit reports, never what it computes: accepted as
 #: options, kept out of a cell's identity (two specs differing only in them share their cells)
 #: and not passed to the cells (a sweep shows its own progress bar)
 NOT_IDENTITY = ("verbose",)
+
+#: the cost models of :mod:`.plan` a method may name
+COST_MODELS = ("cubic", "network", "multistep", "linear")
 
 
 def register_method(
@@ -114,7 +121,7 @@ def register_method(
     kernel : bool, default False
         Whether it is a rotation-invariant kernel method (the plots draw the staircase
         prediction on its panel).
-    cost : {'linear', 'network', 'cubic'}, default 'linear'
+    cost : {'linear', 'network', 'multistep', 'cubic'}, default 'linear'
         The cost model that estimates its cells (see ``fastrep.experiments.plan``).
     forbidden : tuple of str, default ('seed',)
         Keywords the sweep sets per cell, refused as options.
@@ -148,8 +155,8 @@ def register_method(
         raise ValueError(f"name must be a non-empty string; got {name!r}")
     if not isinstance(func, str) or ":" not in func:
         raise ValueError(f"func must be an import path 'module:function' (workers import it); got {func!r}")
-    if cost not in ("cubic", "network", "linear"):
-        raise ValueError(f"cost must be 'cubic', 'network' or 'linear'; got {cost!r}")
+    if cost not in COST_MODELS:
+        raise ValueError(f"cost must be one of {', '.join(map(repr, COST_MODELS))}; got {cost!r}")
     if name in METHODS and not replace:
         raise ValueError(f"method {name!r} is already registered; pass replace=True to override it")
     m = Method(name, func, estimator, kernel, cost, tuple(forbidden), dict(defaults or {}))
@@ -233,7 +240,8 @@ def check_options(method: str, options: dict, *, target=None, n: int = 1) -> dic
             f"which this fastrep cannot import ({exc})",
         ) from None
     params = inspect.signature(cls.__init__).parameters
-    allowed = {p for p in params if p != "self"} - set(m.forbidden)
+    params = {k: v for k, v in params.items() if k != "self"}
+    allowed = set(params) - set(m.forbidden)
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         for k in options:
             if k not in allowed:
@@ -241,9 +249,11 @@ def check_options(method: str, options: dict, *, target=None, n: int = 1) -> dic
                     k, f"unknown option for {method}; expected one of {', '.join(sorted(allowed))}"
                 )
     own = {k: v for k, v in options.items() if k not in m.defaults}
+    # built on the target (the oracle: its first argument), not given it as an option (multistep)
+    on_target = "target" in m.forbidden and next(iter(params), None) == "target"
     try:
-        est = cls(target, **own) if "target" in m.forbidden else cls(**own)
-        if "target" in m.forbidden:  # built on the target (the oracle): checked against it and n
+        est = cls(target, **own) if on_target else cls(**own)
+        if on_target:  # checked against the target and n
             if target is not None and callable(getattr(est, "check_fit", None)):
                 est.check_fit(target.d, n)
         elif callable(getattr(est, "check_params", None)):
@@ -368,6 +378,73 @@ def run_onestep(params: dict) -> dict:
     return _fit_estimator("fastrep:OneStepNetwork", params, alignment=True)
 
 
+def trajectory_rows(trajectory, T: int) -> list[dict]:
+    """A :class:`fastrep.multistep.Trajectory` as the rows of the store's ``trajectories`` table.
+
+    One dict per record t: the loss and lr of step t (None at t = T), the alignment, the row
+    norms' mean/min/max, the top three spikes of W_t - W_0 and their alignment (None beyond
+    the recorded k), and per direction u_k of U the mean over neurons of (w_j . u_k)^2 / |w_j|^2.
+    """
+
+    def num(a, *idx):
+        if a is None:
+            return None
+        try:
+            v = float(a[idx])
+        except IndexError:
+            return None
+        return v if np.isfinite(v) else None
+
+    rows = []
+    for i, t in enumerate(np.asarray(trajectory.step).tolist()):
+        norms = np.asarray(trajectory.row_norms[i], dtype=np.float64)
+        row = {
+            "t": int(t),
+            "loss": num(trajectory.loss, t) if t < T else None,
+            "lr": num(trajectory.lr, t) if t < T else None,
+            "alignment": num(trajectory.alignment, i),
+            "row_norm_mean": float(norms.mean()),
+            "row_norm_min": float(norms.min()),
+            "row_norm_max": float(norms.max()),
+        }
+        for k in range(3):
+            row[f"spike_{k + 1}"] = num(trajectory.spike_values, i, k)
+            row[f"spike_{k + 1}_alignment"] = num(trajectory.spike_alignment, i, k)
+        if trajectory.overlaps is not None:
+            M = np.asarray(trajectory.overlaps[i], dtype=np.float64)
+            live = norms > 0
+            with np.errstate(invalid="ignore"):
+                cos2 = (M[live] ** 2) / (norms[live, None] ** 2)
+            per = cos2.mean(axis=0) if live.any() else np.zeros(M.shape[1])
+            row["direction_overlap"] = [float(v) if np.isfinite(v) else None for v in per]
+        else:
+            row["direction_overlap"] = None
+        rows.append(row)
+    return rows
+
+
+def run_multistep(params: dict) -> dict:
+    """T first-layer steps (fresh batches, a reused batch or online SGD), then ridge
+    (:class:`fastrep.MultiStepNetwork`); its trajectory against the target's U is kept
+    (``trajectory``: the rows of the store's ``trajectories`` table)."""
+    from ..multistep import MultiStepNetwork
+
+    timings = {}
+    t0 = time.perf_counter()
+    target = build_target(params["target"], params["d"], params["seed"])
+    X, y, Xv, yv = _data(target, params)
+    timings["data"] = time.perf_counter() - t0
+    model = MultiStepNetwork(**params["options"], target=target, seed=derive_seed(params["seed"], "model"))
+    t0 = time.perf_counter()
+    extra = {}
+    with _grid_edge(extra):
+        model.fit(X, y, Xv, yv)
+    timings["fit"] = time.perf_counter() - t0
+    out = _finish(model, target, params, timings, alignment=True, extra=extra)
+    out["trajectory"] = trajectory_rows(model.trajectory_, int(model.steps))
+    return out
+
+
 def run_random_features(params: dict) -> dict:
     """Random-features ridge: the same network with W left at initialization."""
     return _fit_estimator("fastrep:RandomFeaturesRegressor", params, alignment=True)
@@ -450,6 +527,13 @@ def run_transfer(params: dict) -> dict:
 
 register_method(
     "onestep", "fastrep.experiments.methods:run_onestep", estimator="fastrep:OneStepNetwork", cost="network"
+)
+register_method(
+    "multistep",
+    "fastrep.experiments.methods:run_multistep",
+    estimator="fastrep:MultiStepNetwork",
+    cost="multistep",
+    forbidden=("seed", "target"),  # the trajectory measures W against the cell's own target's U
 )
 register_method(
     "random_features",

@@ -38,6 +38,7 @@ BASE_RSS = 290 * 2**20
 #: kind -> (fraction of the timed matrix-product rate the method reaches, seconds per cell).
 EFFICIENCY = {
     "network": (0.35, 0.05),
+    "multistep": (0.30, 0.05),
     "cubic": (0.30, 0.03),
     "oracle": (0.10, 0.02),
     "linear": (0.05, 0.01),
@@ -110,6 +111,33 @@ def _network(params: dict) -> tuple[float, float]:
     return flops, mem
 
 
+def _multistep(params: dict) -> tuple[float, float]:
+    """:func:`_network` with stage 1 replaced by T steps and the trajectory's records.
+
+    A step on n_t samples costs a forward and a gradient product, about 4 n_t d m flop:
+    n_t = n/T for fresh batches (all T steps together see n), n for a reused batch, B for
+    online SGD. Each record is an eigendecomposition of the min(m, d) Gram of W_t - W_0
+    (its product 2 m d min(m, d), the solve about 9 min(m, d)^3) and the overlaps 2 m d r.
+    """
+    o, d, n = params["options"], params["d"], params["n"]
+    m = int(o.get("width", 1000))
+    T = int(o.get("steps", 1))
+    n1 = n // 2 if o.get("split") else n
+    protocol = o.get("protocol", "fresh")
+    seen = {"fresh": n1, "reuse": T * n1}.get(protocol, T * int(o.get("batch_size") or 1))
+    every = o.get("record_every") or (1 if T <= 20 else max(1, T // 20))
+    records = T // int(every) + 2
+    k = min(m, d)
+    base = dict(params, options={**o, "steps": 0})  # the network's data, head and test, no step
+    flops, mem = _network(base)
+    isz = _itemsize(o, "float32")
+    flops += 4.0 * seen * d * m * isz / 8 + records * (2.0 * m * d * k + 9.0 * k**3 + 2.0 * m * d * 4)
+    if protocol == "online":  # one sample's work is a row of d, so small batches pay per step
+        flops += T * 200.0 * m
+    mem += 4 * m * d * 8 + records * m * 8 * 8  # W_0, W_t, their difference, the recorded rows
+    return flops, mem
+
+
 def _kernel(params: dict) -> tuple[float, float]:
     o, d, n = params["options"], params["d"], params["n"]
     nv, nt = params["evaluation"]["n_val"], params["evaluation"]["n_test"]
@@ -137,7 +165,9 @@ def _linear(params: dict) -> tuple[float, float]:
     return 100.0 * n * d, n * d * 8
 
 
-_MODELS = {"network": _network, "cubic": _kernel, "oracle": _oracle, "linear": _linear}
+_MODELS = {
+    "network": _network, "multistep": _multistep, "cubic": _kernel, "oracle": _oracle, "linear": _linear,
+}
 
 
 def _kind(method: str) -> str:

@@ -18,8 +18,16 @@ import pandas as pd
 
 from .analysis import fit_slopes, median_curves, n_star
 from .large import kernel_predictions
-from .plots import display_name, plot_alignment, plot_error_curves, plot_n_star, plot_transfer
+from .plots import (
+    display_name,
+    plot_alignment,
+    plot_error_curves,
+    plot_n_star,
+    plot_trajectory,
+    plot_transfer,
+)
 from .store import read_store, tidy
+from .store.read import trajectories_frame
 
 __all__ = ["FULL_GRID", "ReportOutputError", "grid_edge_lines", "separation_checks", "write_report"]
 
@@ -300,8 +308,9 @@ def write_report(
     """Write the figures and ``report.md`` for every sweep in ``store``.
 
     Per sweep: the error curves and n*(d) figures (PNG), the n* and slope tables with their
-    bootstrap intervals, the staircase and the checks the paper's separation implies. The
-    store is only read.
+    bootstrap intervals, the staircase and the checks the paper's separation implies; for a
+    sweep whose cells recorded first-layer trajectories (the ``multistep`` method), their
+    alignment and loss against the step t (``<sweep>-trajectory.png``). The store is only read.
 
     Parameters
     ----------
@@ -354,6 +363,8 @@ def write_report(
     df = tidy(snap.cells, store)
     df["label"] = df["arm"]  # every table and figure below is per arm
     sweeps, runs, failures = snap.sweeps, snap.runs, snap.failures
+    traj = trajectories_frame(snap)
+    arm_of = dict(zip(df["cell_id"], df["arm"], strict=True))
     lines = [
         f"# {title}",
         "",
@@ -474,6 +485,13 @@ def write_report(
             (drawn(p["transfer"], plot_transfer(sub, p["transfer"], epsilon=eps)),
              "Transfer: target error against n_t"),
         ]
+        if not traj.empty:  # multi-step cells: the first layer's path against the step t
+            path_t = out_dir / f"{slug}-trajectory.png"
+            traj_sub = traj[traj["sweep"] == name].copy()
+            traj_sub["label"] = traj_sub["cell_id"].map(arm_of)
+            figs.append((drawn(path_t, plot_trajectory(traj_sub, path_t)),
+                         "First-layer trajectory: alignment of W_t with U and training loss against "
+                         "the step t (median over seeds, at each d's largest n)"))
         lines += ["### Figures", ""]
         for path, caption in figs:
             if path is not None:

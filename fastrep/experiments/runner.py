@@ -248,6 +248,8 @@ def execute_cell(task: dict) -> dict:
         "host": platform.node(),
         "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "extra": out.get("extra") or {},
+        # the first layer's recorded steps (multistep cells), written in the cell's transaction
+        "trajectory": out.get("trajectory"),
     }
 
 

@@ -14,6 +14,8 @@ backend); in a notebook, pass ``ax=`` from ``plt.subplots()`` or display the ret
 * :func:`plot_alignment`: subspace alignment of W with U against n/d², with the alignment
   of a random W (r/d) marked per d.
 * :func:`plot_transfer`: target error against n_t, transfer and NTK-on-the-target-only.
+* :func:`plot_trajectory`: alignment and training loss of a multi-step network's first layer
+  against the step t, one line per (label, d).
 * :func:`plot_kernel_prediction`, :func:`plot_n_star_prediction`, :func:`plot_degree_learning`:
   the large-d study's overlays of :mod:`fastrep.theory` on the measurements.
 
@@ -21,6 +23,7 @@ Methods appear under their display names (:func:`display_name`): "one-step netwo
 ``onestep``.
 
 Modules: :mod:`.curves` (error, alignment and transfer against n), :mod:`.nstar` (n*(d)),
+:mod:`.trajectory` (against the step t),
 :mod:`.overlays` (the theory overlays), :mod:`.style` (display names, axes, legends and the
 elements the figures share).
 """
@@ -29,6 +32,7 @@ from .curves import plot_alignment, plot_error_curves, plot_transfer
 from .nstar import plot_n_star
 from .overlays import plot_degree_learning, plot_kernel_prediction, plot_n_star_prediction
 from .style import DISPLAY_NAMES, display_name
+from .trajectory import plot_trajectory
 
 __all__ = [
     "DISPLAY_NAMES",
@@ -40,4 +44,5 @@ __all__ = [
     "plot_n_star",
     "plot_n_star_prediction",
     "plot_transfer",
+    "plot_trajectory",
 ]

@@ -22,6 +22,7 @@ _DPI = 120
 #: What a reader sees for each registered method (tables and figures).
 DISPLAY_NAMES = {
     "onestep": "one-step network",
+    "multistep": "multi-step network",
     "random_features": "random features (W at init)",
     "ntk": "NTK ridge",
     "nngp": "NNGP ridge",

@@ -1,6 +1,6 @@
 """The results store: one SQLite file, one row per finished cell, crash-proof.
 
-Layout (``schema_version`` 2):
+Layout (``schema_version`` 3):
 
 ``meta(key, value)``
     ``application = 'fastrep'``, ``schema_version``, ``created``, ``fastrep_version``,
@@ -20,6 +20,11 @@ Layout (``schema_version`` 2):
 ``runs``
     one row per :func:`~.runner.run` call: executor, workers, threads, start, end (NULL
     when the run was killed), machine.
+``trajectories`` (schema 3)
+    one row per recorded step of a cell's first layer (primary key ``cell_id, t``): loss,
+    lr, alignment, row norms, the top three spikes of W_t - W_0 and their alignment, the
+    per-direction overlaps (JSON); written in the cell's own transaction. A store of an
+    older schema reads with none, and gains the table when a sweep writes into it.
 ``lease``
     at most one row: the process writing the store (pid, host, sweep, heartbeat). A second
     writer is refused while the holder is alive; a lease whose process is gone, or whose
@@ -46,7 +51,7 @@ cells frame; not named ``tidy`` so that the function does not hide its module).
 """
 
 from .frame import tidy  # noqa: F401  (tidy: used by the report)
-from .read import StoreSnapshot, load, read_store
+from .read import StoreSnapshot, load, load_trajectories, read_store
 from .schema import SCHEMA_VERSION, StoreBusyError, StoreError
 from .writer import LEASE_HEARTBEAT_S, LEASE_STALE_S, ResultStore, check_results_version  # noqa: F401
 
@@ -57,5 +62,6 @@ __all__ = [
     "StoreError",
     "StoreSnapshot",
     "load",
+    "load_trajectories",
     "read_store",
 ]

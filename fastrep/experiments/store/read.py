@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .frame import tidy
-from .schema import _ROW_COLUMNS, StoreError, _check_file, _check_meta, _check_tables
+from .schema import _ROW_COLUMNS, _TRAJECTORY_COLUMNS, StoreError, _check_file, _check_meta, _check_tables
 
 
 def _is_wal(path: Path) -> bool:
@@ -81,6 +81,9 @@ class StoreSnapshot:
     sweeps: dict
     runs: object
     failures: object
+    #: pandas DataFrame, one row per recorded step of a cell's first layer (the ``trajectories``
+    #: table; empty, with its columns, for a store written before schema 3)
+    trajectories: object = None
 
 
 def _json_column(df, col: str, path: Path):
@@ -163,6 +166,7 @@ def read_store(path) -> StoreSnapshot:
                 sweeps = con.execute("SELECT name, spec FROM sweeps").fetchall()
                 runs = pd.read_sql_query("SELECT * FROM runs ORDER BY started", con)
                 failures = pd.read_sql_query("SELECT * FROM failures ORDER BY failed_at", con)
+                trajectories = _read_trajectories(con)
             break
         except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
             # a live writer's checkpoint can race the copy of a WAL store: read it again
@@ -180,7 +184,90 @@ def read_store(path) -> StoreSnapshot:
         runs["machine"] = [json.loads(m) if m else {} for m in runs["machine"]]
     except (TypeError, ValueError):
         raise StoreError(f"{path} is corrupt: unreadable JSON in its sweeps or runs table") from None
-    return StoreSnapshot(path, meta, cells, sweeps, runs, failures)
+    for col in _TRAJECTORY_COLUMNS[1:-1]:
+        _number_column(trajectories, col, path)
+    _json_column(trajectories, "direction_overlap", path)
+    return StoreSnapshot(path, meta, cells, sweeps, runs, failures, trajectories)
+
+
+def _read_trajectories(con):
+    """The trajectories table, or an empty frame with its columns (a store before schema 3)."""
+    import pandas as pd
+
+    has = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'trajectories'").fetchone()
+    if has is None:
+        return pd.DataFrame({c: pd.Series(dtype=object if c in ("cell_id", "direction_overlap") else float)
+                             for c in _TRAJECTORY_COLUMNS})
+    return pd.read_sql_query(
+        f"SELECT {', '.join(_TRAJECTORY_COLUMNS)} FROM trajectories ORDER BY cell_id, t", con
+    )
+
+
+def trajectories_frame(snap: StoreSnapshot):
+    """The snapshot's trajectory rows joined with their cells' sweep, label, method, d, n, seed."""
+    keys = ["cell_id", "sweep", "label", "method", "d", "n", "seed"]
+    traj = snap.trajectories
+    cells = snap.cells[keys]
+    out = traj.merge(cells, on="cell_id", how="inner")
+    cols = keys + [c for c in _TRAJECTORY_COLUMNS if c != "cell_id"]
+    out = out[cols].sort_values(["sweep", "label", "d", "n", "seed", "t"], kind="stable")
+    out = out.reset_index(drop=True)
+    if not out.empty:
+        out["t"] = out["t"].astype("int64")
+    return out
+
+
+def load_trajectories(path):
+    """The first-layer trajectories of a store's cells as a pandas DataFrame, read-only.
+
+    One row per recorded step t of each cell that records one (the ``multistep`` method,
+    :class:`fastrep.MultiStepNetwork`'s ``trajectory_``): the cell's ``cell_id, sweep, label,
+    method, d, n, seed``, then ``t`` (W_t after t steps), ``loss`` (the training loss of step
+    t's batch at W_t; NaN at the last record t = T), ``lr`` (eta_t; NaN at t = T),
+    ``alignment`` (``fastrep.metrics.subspace_alignment(W_t, U)``), ``row_norm_mean``,
+    ``row_norm_min``, ``row_norm_max`` (of |w_j|), ``spike_1..3`` (the top singular values
+    of W_t - W_0; NaN beyond min(m, d)), ``spike_1..3_alignment`` (|U v_i|^2 of their right
+    singular vectors) and ``direction_overlap`` (list: per direction u_k of U, the mean over
+    neurons of (w_j . u_k)^2 / |w_j|^2; 1/d for random neurons).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The results store (never written).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows described above, ordered by sweep, label, d, n, seed and t; empty (with
+        these columns) when no cell recorded a trajectory, or for a store written before
+        trajectories were stored.
+
+    Raises
+    ------
+    StoreError
+        For a file that is not a readable fastrep store (left untouched).
+    FileNotFoundError
+        When there is no file at ``path``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fastrep.experiments import load_spec, load_trajectories, run
+    >>> spec = load_spec({"name": "steps", "epsilon": 0.25, "seeds": [0],
+    ...                   "target": {"preset": "separation"}, "grid": {"d": [8], "n": [256]},
+    ...                   "methods": {"two steps": {"method": "multistep", "width": 16,
+    ...                                             "steps": 2, "ridge": 0.001}}})
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> store = os.path.join(tmp.name, "steps.sqlite")
+    >>> summary = run(spec, store, executor="serial", progress=False)
+    >>> traj = load_trajectories(store)
+    >>> traj[["label", "d", "t"]].values.tolist()
+    [['two steps', 8, 0], ['two steps', 8, 1], ['two steps', 8, 2]]
+    >>> bool(traj["alignment"].between(0, 1).all())
+    True
+    >>> tmp.cleanup()
+    """
+    return trajectories_frame(read_store(path))
 
 
 def load(path):

@@ -11,10 +11,49 @@ import datetime as _dt
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: the trajectories table (older stores read with an empty one)
 _TABLES = {"meta", "cells", "failures", "sweeps", "runs"}  # what every schema has
 APPLICATION = "fastrep"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+#: one row per recorded step of a multi-step network's first layer (schema 3): the cell's
+#: ``Trajectory`` as numbers SQL can query; ``direction_overlap`` is JSON (one value per direction)
+_TRAJECTORY_TABLE = """
+CREATE TABLE IF NOT EXISTS trajectories (
+    cell_id TEXT NOT NULL,
+    t INTEGER NOT NULL,
+    loss REAL,
+    lr REAL,
+    alignment REAL,
+    row_norm_mean REAL,
+    row_norm_min REAL,
+    row_norm_max REAL,
+    spike_1 REAL,
+    spike_2 REAL,
+    spike_3 REAL,
+    spike_1_alignment REAL,
+    spike_2_alignment REAL,
+    spike_3_alignment REAL,
+    direction_overlap TEXT,
+    PRIMARY KEY (cell_id, t)
+);
+"""
+_TRAJECTORY_COLUMNS = (
+    "cell_id",
+    "t",
+    "loss",
+    "lr",
+    "alignment",
+    "row_norm_mean",
+    "row_norm_min",
+    "row_norm_max",
+    "spike_1",
+    "spike_2",
+    "spike_3",
+    "spike_1_alignment",
+    "spike_2_alignment",
+    "spike_3_alignment",
+    "direction_overlap",
+)
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE cells (
@@ -69,7 +108,7 @@ CREATE TABLE lease (
     started TEXT NOT NULL,
     heartbeat REAL NOT NULL
 );
-"""
+""" + _TRAJECTORY_TABLE
 _ROW_COLUMNS = (
     "cell_id",
     "sweep",

@@ -25,6 +25,8 @@ from .read import _json_column, _reading
 from .schema import (
     _ROW_COLUMNS,
     _SCHEMA,
+    _TRAJECTORY_COLUMNS,
+    _TRAJECTORY_TABLE,
     APPLICATION,
     SCHEMA_VERSION,
     StoreBusyError,
@@ -157,7 +159,21 @@ class ResultStore:
         self._con.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed cell survives power loss too, not only a killed process
         self._con.execute("PRAGMA synchronous=FULL")
+        self._add_trajectory_table()
 
+    def _add_trajectory_table(self) -> None:
+        """Give a store of schema 1 or 2 the trajectories table (its meta's version is kept, so
+        the fastrep that wrote it still reads it; readers look for the table, not the version)."""
+        con = self._con
+        has = con.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'trajectories'"
+        ).fetchone()
+        if has is None:
+            try:
+                self._tx([(_TRAJECTORY_TABLE, ())])
+            except sqlite3.DatabaseError as exc:  # read-only: readers see an empty table
+                if "readonly" not in str(exc).replace(" ", "").lower():
+                    raise
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
         """Release the lease if this store holds it, and close the connection (idempotent)."""
@@ -267,13 +283,16 @@ class ResultStore:
     def write_cell(self, row: dict) -> None:
         """Insert one finished cell (and clear its failure record) in one transaction.
 
-        A cell already present is left as it is (first result wins).
+        A cell already present is left as it is (first result wins). Its trajectory (the row's
+        ``trajectory``: a list of dicts keyed by the ``trajectories`` table's columns but
+        ``cell_id``, one per recorded step) is written in the same transaction, so a killed
+        process leaves the cell with its whole trajectory or neither.
 
         Parameters
         ----------
         row : dict
             The keys of the ``cells`` table (``cell_id`` at least); ``params``, ``timings``
-            and ``extra`` may be dicts (stored as canonical JSON).
+            and ``extra`` may be dicts (stored as canonical JSON); optionally ``trajectory``.
 
         Raises
         ------
@@ -286,16 +305,22 @@ class ResultStore:
             if col in ("params", "timings", "extra"):
                 v = json.dumps(v if v is not None else {}, sort_keys=True, separators=(",", ":"))
             vals.append(v)
-        self._tx(
-            [
-                (
-                    f"INSERT OR IGNORE INTO cells ({', '.join(_ROW_COLUMNS)}) "
-                    f"VALUES ({', '.join('?' * len(vals))})",
-                    vals,
-                ),
-                ("DELETE FROM failures WHERE cell_id = ?", (row["cell_id"],)),
-            ]
-        )
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            cur = con.execute(
+                f"INSERT OR IGNORE INTO cells ({', '.join(_ROW_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(vals))})",
+                vals,
+            )
+            con.execute("DELETE FROM failures WHERE cell_id = ?", (row["cell_id"],))
+            if cur.rowcount == 1:  # a cell already stored keeps its first trajectory too
+                for sql, args in _trajectory_statements(row["cell_id"], row.get("trajectory")):
+                    con.execute(sql, args)
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
 
     def write_failure(self, cell_id: str, sweep: str, params: dict, error: str) -> None:
         """Record a cell's last error (replacing an earlier one), in one transaction.
@@ -496,6 +521,23 @@ class ResultStore:
         for col in ("params", "timings", "extra"):
             _json_column(df, col, self.path)
         return tidy(df, self.path)
+
+
+def _trajectory_statements(cell_id: str, steps) -> list:
+    """INSERT OR IGNORE statements of a cell's trajectory rows (the cell's own ``INSERT OR IGNORE``
+    keeps the first result; the key (cell_id, t) keeps its first trajectory likewise)."""
+    out = []
+    cols = _TRAJECTORY_COLUMNS
+    sql = f"INSERT OR IGNORE INTO trajectories ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+    for step in steps or ():
+        vals = [cell_id]
+        for col in cols[1:]:
+            v = step.get(col)
+            if col == "direction_overlap" and v is not None:
+                v = json.dumps(v, separators=(",", ":"))
+            vals.append(v)
+        out.append((sql, vals))
+    return out
 
 
 def _lease_alive(pid: int, host: str, heartbeat: float) -> bool:
