@@ -33,7 +33,6 @@ MODULES = [
     "fastrep.theory.energies",
     "fastrep.theory.curves",
     "fastrep.theory.network_curves",
-    "fastrep.theory.network_representation",
     "fastrep.experiments.analysis",
     "fastrep.experiments.demo",
     "fastrep.experiments.methods",
