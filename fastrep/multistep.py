@@ -265,7 +265,8 @@ class MultiStepNetwork(_TwoLayerBase):
     first_layer_a_ : ndarray of shape (m,)
         The readout a_j times its scale s used during the steps.
     trajectory_ : Trajectory
-        The first layer's path (:class:`fastrep.multistep.Trajectory`).
+        The first layer's path, a ``fastrep.multistep.Trajectory`` (its ``step``, ``loss``,
+        ``overlaps``, ``alignment``, ... arrays; ``docs/guide/multistep.md``).
     timings_ : dict
         Seconds per stage: 'labels', 'steps', 'trajectory' (the records, timed apart from the
         steps), 'features', 'ridge'.
