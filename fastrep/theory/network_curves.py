@@ -623,8 +623,8 @@ def network_n_star(target, d_values, epsilon: float, *, width: int = 1000, eta1=
     ValueError
         For an argument out of its range or options (named in the message), or more than 1000 ``d_values``.
     TypeError
-        For a ``target`` that is not a :class:`fastrep.MultiIndexTarget`, ``d_values`` that are not integers, or an argument
-        of the wrong type.
+        For a ``target`` that is not a :class:`fastrep.MultiIndexTarget`, ``d_values`` that
+        are not integers, or an argument of the wrong type.
 
     Examples
     --------
@@ -755,8 +755,8 @@ def separation(target, d_values, epsilon: float, *, width: int = 1000, kernel: s
     ValueError
         For an argument out of its range or options (named in the message), or more than 1000 ``d_values``.
     TypeError
-        For a ``target`` that is not a :class:`fastrep.MultiIndexTarget`, ``d_values`` that are not integers, or an argument
-        of the wrong type.
+        For a ``target`` that is not a :class:`fastrep.MultiIndexTarget`, ``d_values`` that
+        are not integers, or an argument of the wrong type.
 
     Examples
     --------
