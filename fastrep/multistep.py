@@ -221,15 +221,38 @@ class MultiStepNetwork(_TwoLayerBase):
         The initialisation of the second layer during the steps (module docstring).
     bias : bool (default True)
         Neurons with biases b_j ~ N(0, 1); False gives b = 0 (bias-free neurons).
-    rebias, split, ridge, center, dtype, backend, seed, chunk_size, precision, max_memory, verbose
-        As for :class:`fastrep.OneStepNetwork`.
-    target : MultiIndexTarget, an (r, d) array with orthonormal rows, or None
+    rebias : bool, default False
+        Re-draw b ~ N(0, 1) after the steps, as for :class:`fastrep.OneStepNetwork`.
+    split : bool, default False
+        Use the first n/2 samples for the steps and the rest for the ridge, as for
+        :class:`fastrep.OneStepNetwork`.
+    ridge : 'validate' or float, default 'validate'
+        lambda of the second stage, >= 0, as for :class:`fastrep.OneStepNetwork`.
+    center : bool, default True
+        Remove the degree-0 and degree-1 label components first, as for
+        :class:`fastrep.OneStepNetwork`.
+    target : MultiIndexTarget, an (r, d) array with orthonormal rows, or None, default None
         The directions U that the trajectory measures overlaps against (``fit_stream`` takes
         the stream's target when this is None).
-    record_every : int >= 1 or None
+    record_every : int >= 1 or None, default None
         Record the trajectory every this many steps (and at T); None: every step for T <= 20,
         else about 20 records. A record costs a symmetric eigendecomposition of order min(m, d)
         (the spikes), about 0.1 s at m = 1024, d = 512: record rarely in long online runs.
+    dtype : {numpy.float32, numpy.float64}, default numpy.float32
+        Arithmetic of the products, as for :class:`fastrep.OneStepNetwork`.
+    backend : {'auto', 'reference', 'cpp', 'numba', 'cupy'}, default 'auto'
+        The compute backend; ``backend_`` records what ran per operation family.
+    seed : int, default 0
+        Seed of the initialization (and of the re-drawn biases).
+    chunk_size : int or None, default None
+        Rows per chunk, as for :class:`fastrep.OneStepNetwork`.
+    precision : {'highest', 'tf32'}, default 'highest'
+        'tf32' lets cuBLAS run the float32 products on TF32 tensor cores, as for
+        :class:`fastrep.OneStepNetwork`.
+    max_memory : int or None, default None
+        The fit's memory budget in bytes, as for :class:`fastrep.OneStepNetwork`.
+    verbose : bool, default False
+        Progress on stderr, as for :class:`fastrep.OneStepNetwork`.
 
     Attributes
     ----------
@@ -242,7 +265,8 @@ class MultiStepNetwork(_TwoLayerBase):
     first_layer_a_ : ndarray of shape (m,)
         The readout a_j times its scale s used during the steps.
     trajectory_ : Trajectory
-        The first layer's path (:class:`fastrep.multistep.Trajectory`).
+        The first layer's path, a ``fastrep.multistep.Trajectory`` (its ``step``, ``loss``,
+        ``overlaps``, ``alignment``, ... arrays; ``docs/guide/multistep.md``).
     timings_ : dict
         Seconds per stage: 'labels', 'steps', 'trajectory' (the records, timed apart from the
         steps), 'features', 'ridge'.
@@ -374,8 +398,35 @@ class MultiStepNetwork(_TwoLayerBase):
 
     # ----------------------------------------------------------------- public API
     def fit_stream(self, stream, n=None, **kwargs):
-        """:meth:`fastrep.OneStepNetwork.fit_stream`; the trajectory's U is the stream's target's
-        when ``target`` is None."""
+        """Fit on ``n`` rows of a stream, as :meth:`fastrep.OneStepNetwork.fit_stream` does.
+
+        The trajectory's U is the stream's target's when ``target`` is None.
+
+        Parameters
+        ----------
+        stream : GaussianStream, stream object or iterable of (X, y) chunks
+            The training rows, as for :meth:`fastrep.OneStepNetwork.fit_stream`; its dtype
+            must be the model's ``dtype``.
+        n : int or None, default None
+            The number of training rows, >= 1; None takes all the rows of an iterable of
+            chunks (a stream object needs n).
+        **kwargs
+            ``n_val``, ``val`` and ``cache``, as for :meth:`fastrep.OneStepNetwork.fit_stream`.
+
+        Returns
+        -------
+        self
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For an invalid parameter, ``n`` or keyword (named in the message), a stream whose
+            dtype is not the model's ``dtype``, a step whose W is not finite, or a ``target``
+            whose dimension is not the data's.
+        TypeError
+            For a ``stream`` that is neither a stream object nor an iterable of chunks.
+        """
         self._stream_target = getattr(stream, "target", None)
         try:
             return super().fit_stream(stream, n, **kwargs)
@@ -389,6 +440,26 @@ class MultiStepNetwork(_TwoLayerBase):
         'symmetric': Algorithm 1's draws, in its order (so the fits agree bit for bit);
         'gaussian': w_j ~ N(0, I/d), b_j ~ N(0, 1), a_j ~ N(0, 1/m), c_j = a_j / sqrt(m).
         ``bias=False`` sets b = 0 (the draws of b are still made, so W does not change).
+
+        Parameters
+        ----------
+        d : int
+            The input dimension, >= 1.
+        rng : numpy.random.Generator or None, default None
+            The generator to draw from; None draws from ``seed``.
+
+        Returns
+        -------
+        dict
+            ``{'W': (m, d), 'b': (m,), 'a': (m,)}``, float64 NumPy arrays ('a' is the readout
+            times its scale).
+
+        Raises
+        ------
+        ValueError
+            For ``d`` < 1 or an invalid ``width`` (named in the message).
+        TypeError
+            For a ``d`` that is not an integer.
         """
         d = check_int(d, "d", low=1)
         width = int(self.width)

@@ -445,7 +445,26 @@ class MultiIndexTarget:
         Boix-Adsera, Misiakiewicz): every direction enters in the one degree-r term, so its
         information exponent is r in each direction and its leap is r (a step must find all r
         directions at once). r = 3 (the default) is h_(1,1,1). Its expected Hessian is 0 for
-        r >= 3 (rank 0). Keyword arguments go to the constructor (U, noise, normalize, seed).
+        r >= 3 (rank 0).
+
+        Parameters
+        ----------
+        d : int
+            Input dimension, >= r.
+        r : int, default 3
+            The number of directions and the degree of the one term, >= 1.
+        **kwargs
+            Constructor arguments (``U``, ``noise``, ``normalize``, ``seed``).
+
+        Returns
+        -------
+        MultiIndexTarget
+            The target.
+
+        Raises
+        ------
+        ValueError
+            If ``r < 1``, ``r`` is above the largest supported degree, or ``r > d``.
         """
         r = check_int(r, "r", low=1, high=MAX_DEGREE)
         return cls(d, {(1,) * r: 1.0}, **kwargs)
@@ -631,7 +650,7 @@ class MultiIndexTarget:
 
     def information_exponents(self, *, center: bool = False) -> tuple[int | None, ...]:
         """(r,) the information exponent of each direction u_i of U (in the target's coordinates
-        z = Ux): the lowest degree |alpha| >= 1 of a term with a nonzero coefficient that
+        z = Ux): the lowest degree ``|alpha|`` >= 1 of a term with a nonzero coefficient that
         involves z_i (alpha_i > 0); None where no term does.
 
         For a single-index g = sum_k c_k h_k this is k* = min{k >= 1 : c_k != 0} (He_3: 3), the
@@ -639,6 +658,17 @@ class MultiIndexTarget:
         Jagannath 2021) and d^(k*/2) (smoothed loss, Damian et al. 2023). ``center=True``
         ignores the degree-0 and degree-1 terms, which the learners remove from the labels
         (``center=True`` of the learners): the exponents that the steps then see.
+
+        Parameters
+        ----------
+        center : bool, default False
+            Ignore the degree-0 and degree-1 terms (the learners' ``center=True``).
+
+        Returns
+        -------
+        tuple of (int or None)
+            The information exponent of each of the r directions, None for a direction that
+            no term involves.
         """
         out: list[int | None] = [None] * self.r
         for alpha in self._support(center):
@@ -660,6 +690,16 @@ class MultiIndexTarget:
         with no term (left) has leap 0. Computed as the least L whose closure (repeatedly take
         every term with at most L new degrees) reaches every term: the closure does not depend on
         the order, so this is the minimum over orderings.
+
+        Parameters
+        ----------
+        center : bool, default False
+            Ignore the degree-0 and degree-1 terms (the learners' ``center=True``).
+
+        Returns
+        -------
+        int
+            The leap, >= 0 (0 for a target with no term left).
         """
         support = self._support(center)
         if not support:

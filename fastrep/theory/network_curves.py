@@ -81,21 +81,54 @@ def network_alignment(target, n, *, width: int = 1000, noise: float | None = Non
                       samples: int = 16384, seed: int = 0) -> np.ndarray:
     """Predicted ``subspace_alignment(W_, U)`` of :class:`fastrep.OneStepNetwork` after its step.
 
-    The mean over neurons of |U w_j|^2 / |w_j|^2 (``docs/guide/theory-network.md``). ``target``: a
-    MultiIndexTarget (its d, terms and noise); ``n``: number or array of training sample sizes
-    (the step sees n, or n // 2 with ``split``). ``method``:
-
-    - 'neurons' (default): the per-neuron distribution (section 3) averaged by quasi-Monte
-      Carlo over ``samples`` neurons: O(samples) work at any d and n. Against 30-60 simulated
-      steps per point: within 2.5% on the separation target (d = 24 .. 64, n = d^2/2 .. 2 d^2),
-      6% high on giant_step (d = 32, n = d^2).
-    - 'realized': the mean over ``realizations`` draws of the rows as the head model draws them
-      (section 4: one realized matrix C_hat shared by all neurons, the shared centring vector),
-      min(width/2, 500) neuron pairs each; cost n d^2 up to 2e10, then width d. It reads 3-11%
-      low (its rows' component outside span(U) is too large; see the docs).
-
+    The mean over neurons of ``|U w_j|^2 / |w_j|^2`` (``docs/guide/theory-network.md``).
     ``eta1`` and ``rebias`` do not change W's directions; ``width`` only sets the number of
-    neurons of a realization. Deterministic (``seed``). Returns float64 of n's shape.
+    neurons of a realization.
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        The target: its d, terms and noise.
+    n : float or array_like of float
+        The training sample sizes, > 0: a number or an array (the step sees n, or n // 2
+        with ``split``).
+    width : int, default 1000
+        m, the learner's number of neurons; even, at most 20000. Used by
+        ``method='realized'`` only (min(width/2, 500) neuron pairs per realization).
+    noise : float or None, default None
+        The label-noise variance, >= 0; None is ``target.noise``.
+    center : bool, default True
+        The learner's ``center``: remove the degree-0 and degree-1 label components first.
+    split : bool, default False
+        The learner's ``split``: the step sees the first n/2 samples, the ridge the rest.
+    method : {'neurons', 'realized'}, default 'neurons'
+        'neurons': the per-neuron distribution (section 3 of the derivation) averaged by
+        quasi-Monte Carlo over ``samples`` neurons: O(samples) work at any d and n. Against
+        30-60 simulated steps per point: within 2.5% on the separation target (d = 24 .. 64,
+        n = d^2/2 .. 2 d^2), 6% high on giant_step (d = 32, n = d^2).
+        'realized': the mean over ``realizations`` draws of the rows as the head model draws
+        them (section 4: one realized matrix C_hat shared by all neurons, the shared centring
+        vector), min(width/2, 500) neuron pairs each; cost n d^2 up to 2e10, then width d. It
+        reads 3-11% low (its rows' component outside span(U) is too large; see the docs).
+    realizations : int, default 4
+        The number of draws averaged by ``method='realized'``, 1 .. 64.
+    samples : int, default 16384
+        The number of quasi-Monte Carlo neurons of ``method='neurons'``, 64 .. 2**20.
+    seed : int, default 0
+        Seed of the draws (0 .. 2**31 - 1): the prediction is deterministic.
+
+    Returns
+    -------
+    ndarray of n's shape, float64
+        The predicted mean alignment, in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        For an argument out of its range or options (named in the message), or an ``n`` that is not > 0.
+    TypeError
+        For a ``target`` that is not a :class:`fastrep.MultiIndexTarget`, or an argument
+        of the wrong type.
 
     Examples
     --------
@@ -442,14 +475,53 @@ def network_learning_curve(target, n, *, width: int = 1000, eta1="normalized", r
                            rebias: bool = False, seed: int = 0, realizations: int = 1) -> np.ndarray:
     """Predicted excess test error of :class:`fastrep.OneStepNetwork` on ``target``.
 
-    Parameters are the learner's (``width``, ``eta1``, ``ridge``, ``center``, ``split``,
-    ``rebias``) and the target's (its d, terms; ``noise`` defaults to ``target.noise``).
-    ``ridge='validate'`` is modelled as the best ridge of the learner's grid
-    (:func:`fastrep.ridge.lambda_grid`) for the predicted error. The prediction draws one
-    realization of the width-m network's neurons and of the correlations of their components
-    outside span(U) (``seed``); ``realizations`` > 1 averages over several. n: a number or an
-    array of sample sizes. Returns float64 of n's shape: the predicted excess error over
-    E[f*^2] (what :func:`fastrep.metrics.excess_error` measures).
+    The prediction draws one realization of the width-m network's neurons and of the
+    correlations of their components outside span(U) (``seed``); ``realizations`` > 1
+    averages over several.
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        The target: its d, terms and noise.
+    n : float or array_like of float
+        The training sample sizes, > 0: a number or an array (the step sees n, or n // 2
+        with ``split``).
+    width : int, default 1000
+        m, the learner's number of neurons; even, at most 20000.
+    eta1 : 'normalized' or float, default 'normalized'
+        The learner's step size (> 0); 'normalized' scales the step to mean squared row
+        norm 1, as the learner does.
+    ridge : 'validate' or float, default 'validate'
+        The learner's second-stage ridge lambda, >= 0; 'validate' is modelled as the best
+        ridge of the learner's grid (:func:`fastrep.ridge.lambda_grid`) for the predicted
+        error.
+    noise : float or None, default None
+        The label-noise variance, >= 0; None is ``target.noise``.
+    center : bool, default True
+        The learner's ``center``: remove the degree-0 and degree-1 label components first.
+    split : bool, default False
+        The learner's ``split``: the step sees the first n/2 samples, the ridge the rest.
+    rebias : bool, default False
+        The learner's ``rebias``: re-draw the biases after the step.
+    seed : int, default 0
+        Seed of the drawn realizations (0 .. 2**31 - 1): the prediction is deterministic.
+    realizations : int, default 1
+        The number of realizations of the network's neurons and of their correlations
+        outside span(U) averaged over, 1 .. 64.
+
+    Returns
+    -------
+    ndarray of n's shape, float64
+        The predicted excess error over E[f*^2] (what :func:`fastrep.metrics.excess_error`
+        measures).
+
+    Raises
+    ------
+    ValueError
+        For an argument out of its range or options (named in the message), or an ``n`` that is not > 0.
+    TypeError
+        For a ``target`` that is not a :class:`fastrep.MultiIndexTarget`, or an argument
+        of the wrong type.
 
     Examples
     --------
@@ -501,11 +573,58 @@ def network_n_star(target, d_values, epsilon: float, *, width: int = 1000, eta1=
     """Predicted n*(d) of :class:`fastrep.OneStepNetwork`: the smallest n whose predicted excess
     error (:func:`network_learning_curve`) is <= ``epsilon``.
 
-    ``target``: a MultiIndexTarget whose terms (and noise) are used at every d of ``d_values``
-    (its own d and U are ignored). The search brackets n on a grid n = d^2 2^(k/2) and bisects
-    in log n to relative precision ``rtol``; each step is one prediction (about a second at
-    width 1000). Returns float64 of d_values' shape; inf where the error stays above epsilon up
-    to ``n_max`` (e.g. under a noise floor).
+    The search brackets n on a grid n = d^2 2^(k/2) and bisects in log n to relative
+    precision ``rtol``; each step is one prediction (about a second at width 1000).
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        The target whose terms (and noise) are used at every d of ``d_values`` (its own d and
+        U are ignored).
+    d_values : int or array of int
+        The dimensions, >= 3, at most 1000 of them.
+    epsilon : float
+        The excess-error level, > 0.
+    width : int, default 1000
+        m, the learner's number of neurons; even, at most 20000.
+    eta1 : 'normalized' or float, default 'normalized'
+        The learner's step size (> 0); 'normalized' scales the step to mean squared row
+        norm 1, as the learner does.
+    ridge : 'validate' or float, default 'validate'
+        The learner's second-stage ridge lambda, >= 0; 'validate' is modelled as the best
+        ridge of the learner's grid (:func:`fastrep.ridge.lambda_grid`) for the predicted
+        error.
+    noise : float or None, default None
+        The label-noise variance, >= 0; None is ``target.noise``.
+    center : bool, default True
+        The learner's ``center``: remove the degree-0 and degree-1 label components first.
+    split : bool, default False
+        The learner's ``split``: the step sees the first n/2 samples, the ridge the rest.
+    rebias : bool, default False
+        The learner's ``rebias``: re-draw the biases after the step.
+    seed : int, default 0
+        Seed of the drawn realizations (0 .. 2**31 - 1): the prediction is deterministic.
+    realizations : int, default 1
+        The number of realizations of the network's neurons and of their correlations
+        outside span(U) averaged over, 1 .. 64.
+    n_max : float, default 1e12
+        The largest n searched, >= 1.
+    rtol : float, default 0.05
+        The relative precision of n*, in (1e-4, 1).
+
+    Returns
+    -------
+    ndarray of d_values' shape, float64
+        n*(d); inf where the error stays above ``epsilon`` up to ``n_max`` (e.g. under a
+        noise floor).
+
+    Raises
+    ------
+    ValueError
+        For an argument out of its range or options (named in the message), or more than 1000 ``d_values``.
+    TypeError
+        For a ``target`` that is not a :class:`fastrep.MultiIndexTarget`, ``d_values`` that
+        are not integers, or an argument of the wrong type.
 
     Examples
     --------
@@ -594,12 +713,50 @@ def _crossing(err, start, epsilon, n_max, rtol):
 def separation(target, d_values, epsilon: float, *, width: int = 1000, kernel: str = "ntk",
                kernel_ridge: float = 0.0, noise: float | None = None, split: bool = False, seed: int = 0,
                **kernel_options) -> dict:
-    """Both sides' predicted n*(d): the one-step network (:func:`network_n_star`, validated ridge)
-    and a kernel (:func:`fastrep.theory.kernel_n_star`, ``kernel`` with ridge ``kernel_ridge``;
-    default ridgeless: a fixed ridge is not small at large d).
+    """Both sides' predicted n*(d): the one-step network and a kernel.
 
-    Returns {'d': int array, 'network': float64 array, 'kernel': float64 array} of d_values' shape.
-    ``kernel_options`` go to :func:`~fastrep.theory.kernel_n_star` (beta, measure, max_degree...).
+    The network's is :func:`network_n_star` (validated ridge, the learner's other defaults),
+    the kernel's :func:`fastrep.theory.kernel_n_star` with ridge ``kernel_ridge`` (default
+    ridgeless: a fixed ridge is not small at large d).
+
+    Parameters
+    ----------
+    target : MultiIndexTarget
+        The target whose terms (and noise) are used at every d of ``d_values`` (its own d and
+        U are ignored).
+    d_values : int or array of int
+        The dimensions, >= 3, at most 1000 of them.
+    epsilon : float
+        The excess-error level, > 0.
+    width : int, default 1000
+        m, the learner's number of neurons; even, at most 20000.
+    kernel : {'ntk', 'nngp'}, default 'ntk'
+        The kernel of the other side.
+    kernel_ridge : float, default 0.0
+        The kernel regressor's ridge, >= 0.
+    noise : float or None, default None
+        The label-noise variance, >= 0; None is ``target.noise``.
+    split : bool, default False
+        The network's ``split``: the step sees the first n/2 samples, the ridge the rest.
+    seed : int, default 0
+        Seed of the network prediction's realization.
+    **kernel_options
+        Further arguments of :func:`~fastrep.theory.kernel_n_star` (``beta``, ``measure``,
+        ``max_degree``, ...).
+
+    Returns
+    -------
+    dict
+        ``{'d': int64 array, 'network': float64 array, 'kernel': float64 array}``, each of
+        d_values' shape: the dimensions and both sides' n*(d).
+
+    Raises
+    ------
+    ValueError
+        For an argument out of its range or options (named in the message), or more than 1000 ``d_values``.
+    TypeError
+        For a ``target`` that is not a :class:`fastrep.MultiIndexTarget`, ``d_values`` that
+        are not integers, or an argument of the wrong type.
 
     Examples
     --------

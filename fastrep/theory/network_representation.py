@@ -226,6 +226,16 @@ def learned_neurons(red: ReducedTarget, d: int, n1: float, *, samples: int = 409
     Quasi-Monte Carlo over the neuron's initialization (u, s, b) and its fluctuation (r
     Gaussians in span(U), one along w_perp, a chi-square with d - r - 1 degrees of freedom for
     the rest).
+
+    Examples
+    --------
+    >>> import fastrep
+    >>> from fastrep.theory.network_representation import learned_neurons, reduce_target
+    >>> target = fastrep.MultiIndexTarget.separation(d=16, seed=0)
+    >>> red = reduce_target(target, noise=target.noise, center=True)
+    >>> few, many = (learned_neurons(red, target.d, n1, samples=256) for n1 in (1024, 4096))
+    >>> few.v.shape, bool(0 < few.alignment.mean() < many.alignment.mean() < 1)
+    ((256, 2), True)
     """
     r = red.r
     dims = r + 2 + r + 2
