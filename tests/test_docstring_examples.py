@@ -33,6 +33,7 @@ MODULES = [
     "fastrep.theory.energies",
     "fastrep.theory.curves",
     "fastrep.theory.network_curves",
+    "fastrep.theory.network_representation",
     "fastrep.experiments.analysis",
     "fastrep.experiments.demo",
     "fastrep.experiments.methods",
