@@ -9,6 +9,7 @@ backends differ only where the arithmetic differs.
 from __future__ import annotations
 
 from .._memory import scratch, workspace
+from . import _blas
 
 __all__ = ["Driver", "accumulate_gram", "workspace"]
 
