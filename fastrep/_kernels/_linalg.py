@@ -11,7 +11,7 @@ import contextlib
 import numpy as np
 import scipy.linalg
 
-from . import _blas, cholesky_with_jitter, symmetrize_lower
+from . import _blas, _falkon, cholesky_with_jitter, symmetrize_lower
 
 #: OpenBLAS kernels whose multithreaded float64 factorizations have crashed (SIGSEGV in potrf at
 #: n = 16384 with 2 threads on an AVX-512 machine; fine at n = 8192, on one thread, or with
@@ -129,3 +129,12 @@ def eigh(A):
     if m <= 4096:
         return np.linalg.eigh(A, UPLO="L")
     return scipy.linalg.eigh(A, lower=True, check_finite=False, driver="evr")
+
+
+def nystrom_preconditioner(K, *, jitter, what="the centres' kernel matrix K_MM"):
+    """Falkon's preconditioner in one M x M buffer, K's own (:class:`_falkon.PackedPreconditioner`)."""
+    namespace(K)
+    return _falkon.PackedPreconditioner(np.ascontiguousarray(K), jitter=jitter, what=what)
+
+
+nystrom_preconditioner.matrices = _falkon.PackedPreconditioner.matrices
