@@ -14,8 +14,14 @@ f(x) = K(x, X_fit) alpha.
     Refuses, naming ``solver='nystrom'``, when the Gram matrix would not fit ``max_memory``.
 
 ``solver='nystrom'``
-    Falkon with M centres drawn from the training rows (:func:`fastrep.nystrom.falkon`):
-    memory O(n d + M^2 + block M), never n x M. With M = n it is exact kernel ridge regression.
+    Falkon with M centres drawn from the training rows (:class:`fastrep.nystrom.Nystrom`):
+    memory O(n d + M^2 + block M), never n x M; on the CPU one M x M buffer holds both
+    preconditioner factors (float64 where it fits 80% of ``max_memory``, else the data's
+    dtype), and an n_centers that cannot fit is refused before anything is allocated. With
+    M = n it is exact kernel ridge regression. The default M is the centre rule
+    (:func:`fastrep.nystrom.centers_needed`): the dimension of the kernel's eigenspaces that n
+    samples resolve (47840 at d = 64, n = 10^5), capped by memory; ``centers_limited_`` records
+    when M, not n, limits the error (with a warning when the cap came from ``max_memory``).
 
 ``solver='auto'``
     cholesky when n <= 20000 and the Gram matrix fits the memory budget, else nystrom.
@@ -472,9 +478,15 @@ class NTKRegressor(_KernelRidgeBase):
         kernel (n = the number of training rows): alpha = (K + n lambda I)^-1 y.
     solver : 'auto', 'cholesky' or 'nystrom' (see the module docstring).
     beta : first-layer bias scale of the kernel, >= 0.
-    n_centers : Nystrom centres M (default min(n, max(1024, 16 sqrt(n))), fewer if the two
-        M x M factors would pass 80% of max_memory); must be <= n.
-    max_memory : bytes the solver may use (default: half of the available RAM at fit time).
+    n_centers : Nystrom centres M; must be <= n. Default: the centre rule
+        (:func:`fastrep.nystrom.centers_needed`: the kernel's eigenspaces in decreasing
+        eigenvalue order while their dimension stays <= n, at least max(1024, 16 sqrt(n)), at
+        most n), fewer if the preconditioner would pass 80% of max_memory, with a UserWarning.
+        After a Nystrom fit: ``n_centers_`` (M), ``n_centers_needed_`` (the rule's M),
+        ``centers_limited_`` (M < the rule's M: M, not n, limits the error) and
+        ``preconditioner_dtype_``.
+    max_memory : bytes the solver may use (default: half of the available RAM at fit time). The
+        Nystrom preconditioner may take 80% of it, the kernel blocks the rest.
     dtype : float64 (default), float32 or 'auto', for the Gram matrix and its factorization.
         'auto' takes the most precise exact solve that fits ``max_memory`` (float64, else
         float32) and, where neither fits (or ``solver='nystrom'``), float64 Nystrom; ``dtype_``
@@ -486,7 +498,8 @@ class NTKRegressor(_KernelRidgeBase):
         system; default tol 1e-7 for float64, 1e-4 for float32).
     verbose : bool, default False
         Progress on stderr: one line with the time of each stage (the Gram matrix, its
-        Cholesky or eigendecomposition, the validation) and a bar (tqdm) over the Nystrom
+        Cholesky or eigendecomposition, the validation; the centres' kernel matrix, its
+        Cholesky, each lambda's LAUUM and Cholesky) and a bar (tqdm) over the Nystrom
         conjugate-gradient iterations. Not part of the setting (a results store ignores it).
     """
 
