@@ -68,6 +68,28 @@ def test_blocked_products_match_lapack_and_keep_the_other_triangle(small_tiles, 
     assert _blas.potrf(bad) == 101  # LAPACK's info: the first minor that is not positive definite
 
 
+def test_the_guarded_paths_never_set_a_blas_thread_limit(small_tiles, monkeypatch):
+    """A thread limit is process-wide: set by one fit it would change a concurrent fit's products."""
+    import threadpoolctl
+
+    from fastrep._kernels import _dense, _linalg
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a BLAS thread limit was set")
+
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", refuse)
+    monkeypatch.setattr(threadpoolctl, "ThreadpoolController", refuse)
+    monkeypatch.setattr(_linalg, "SAFE_THREADED_N", 50)  # the old one-thread rule's order, scaled down
+    rng = np.random.default_rng(3)
+    S = _spd(120, rng)
+    L, _ = _linalg.cholesky(S.copy(), overwrite_a=True)
+    np.testing.assert_allclose(L @ L.T, S, atol=1e-10)
+    G = np.zeros((120, 120))
+    _dense.accumulate_gram(rng.standard_normal((70, 120)), G)
+    P = _linalg.nystrom_preconditioner(S.copy(), jitter=0.0)
+    P.set_ridge(1e-3)
+
+
 @pytest.mark.parametrize("blocked", [False, True])
 def test_packed_preconditioner_agrees_with_two_factors(request, blocked):
     if blocked:
