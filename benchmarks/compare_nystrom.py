@@ -74,6 +74,20 @@ def gemm_rate(dtype, n=4096):
 
 # --- part guard --------------------------------------------------------------------------------
 
+def _guard_gram(rng, k, m, repeats):
+    from fastrep._kernels import _blas
+
+    A = rng.standard_normal((k, m))
+    G = np.empty((m, m))
+    t_plain, _ = median_time(lambda: np.matmul(A.T, A, out=G), repeat=repeats, warmup=1)
+    ref = np.tril(G)
+    t_block, _ = median_time(lambda: _blas.gram_tn(A, G), repeat=repeats, warmup=1)
+    err = float(np.max(np.abs(np.tril(G) - ref)) / np.max(np.abs(ref)))
+    flops = k * m * m  # SYRK: half of 2 k m^2
+    return [f"A^T A, A {k} x {m}, float64", f"{t_plain:.2f}", f"{t_block:.2f}",
+            f"{t_block / t_plain:.2f}", f"{flops / t_block / 1e9:.0f}", f"{err:.1e}"]
+
+
 def part_guard(quick, repeats):
     import scipy.linalg.lapack as lapack
 
@@ -86,16 +100,7 @@ def part_guard(quick, repeats):
     rows = []
     rng = np.random.default_rng(0)
 
-    A = rng.standard_normal((2048 if not quick else 512, m))
-    G = np.empty((m, m))
-    t_plain, _ = median_time(lambda: np.matmul(A.T, A, out=G), repeat=repeats, warmup=1)
-    ref = np.tril(G)
-    t_block, _ = median_time(lambda: _blas.gram_tn(A, G), repeat=repeats, warmup=1)
-    err = float(np.max(np.abs(np.tril(G) - ref)) / np.max(np.abs(ref)))
-    flops = A.shape[0] * m * m  # SYRK: half of 2 k m^2
-    rows.append([f"A^T A, A {A.shape[0]} x {m}, float64", f"{t_plain:.2f}", f"{t_block:.2f}",
-                 f"{t_block / t_plain:.2f}", f"{flops / t_block / 1e9:.0f}", f"{err:.1e}"])
-    del A, G, ref
+    rows.append(_guard_gram(rng, 512 if quick else 2048, m, repeats))
 
     X = rng.standard_normal((npo, 64)).astype(np.float32)
     S = X @ X.T / 64
@@ -118,7 +123,8 @@ def part_guard(quick, repeats):
     t_block, _ = median_time(blocked, repeat=repeats, warmup=1)
     err = float(np.max(np.abs(np.tril(W) - L_plain)) / np.max(np.abs(L_plain)))
     t_plain, t_block = t_plain - t_copy, t_block - t_copy
-    rows.append([f"potrf, order {npo}, float32", f"{t_plain:.2f}", f"{t_block:.2f}", f"{t_block / t_plain:.2f}",
+    rows.append([f"potrf, order {npo}, float32", f"{t_plain:.2f}", f"{t_block:.2f}",
+                 f"{t_block / t_plain:.2f}",
                  f"{npo**3 / 3 / t_block / 1e9:.0f}", f"{err:.1e}"])
     del L_plain
 
@@ -141,7 +147,8 @@ def part_guard(quick, repeats):
     t_block, _ = median_time(blocked_l, repeat=repeats, warmup=1)
     err = float(np.max(np.abs(np.triu(W2) - R_plain)) / np.max(np.abs(R_plain)))
     t_plain, t_block = t_plain - t_copy, t_block - t_copy
-    rows.append([f"lauum, order {ml}, float32", f"{t_plain:.2f}", f"{t_block:.2f}", f"{t_block / t_plain:.2f}",
+    rows.append([f"lauum, order {ml}, float32", f"{t_plain:.2f}", f"{t_block:.2f}",
+                 f"{t_block / t_plain:.2f}",
                  f"{ml**3 / 3 / t_block / 1e9:.0f}", f"{err:.1e}"])
     out = [f"### The guarded BLAS layer against the plain call (median of {repeats}; tiles of {_blas.TILE}, "
            f"blocked above order {_blas.GUARD_ORDER})", "",
@@ -209,14 +216,16 @@ def part_scale(n, d, M, max_memory, ridge, tol):
     rows.append(["conjugate gradient and the rest (fit - stages)", f"{res['fit_s'] - staged:.1f}"])
     rows.append(["**whole fit**", f"**{res['fit_s']:.1f}**"])
     out = [f"### Nystrom at scale: d = {d}, n = {n:,}, M = {M:,}, float32 data, "
-           f"{res['pc']} preconditioner, ridge = {ridge}, CG tol = {tol}, max_memory = {max_memory / GB:.0f} GB",
+           f"{res['pc']} preconditioner, ridge = {ridge}, CG tol = {tol}, "
+           f"max_memory = {max_memory / GB:.0f} GB",
            "", md_table(["stage", "seconds"], rows), "",
            f"CG iterations {res['iters']}, final residual {res['residual']:.1e}, excess error "
            f"{res['excess']:.3f}, peak RSS {res['peak_bytes'] / GB:.2f} GB, child process {wall:.0f} s.",
            f"GEMM rates measured in the same child: float32 {res['rates']['float32']:.0f} GFLOP/s, "
            f"float64 {res['rates']['float64']:.0f} GFLOP/s.",
            f"FLOPs floor: factorizations and K_MM {res['floor_fact_s']:.1f} s + kernel passes "
-           f"{res['floor_cg_s']:.1f} s = {floor:.1f} s; **fit / floor = {res['fit_s'] / floor:.2f}** (goal <= 2)."]
+           f"{res['floor_cg_s']:.1f} s = {floor:.1f} s; "
+           f"**fit / floor = {res['fit_s'] / floor:.2f}** (goal <= 2)."]
     return "\n".join(out)
 
 
@@ -233,7 +242,8 @@ class _Precomputed:
 
         out = np.empty(Xt.shape[0])
         for s in range(0, Xt.shape[0], 2048):
-            out[s:s + 2048] = self.model.predict(fastrep.ntk_kernel(Xt[s:s + 2048].astype(self.X.dtype), self.X))
+            Kt = fastrep.ntk_kernel(Xt[s:s + 2048].astype(self.X.dtype), self.X)
+            out[s:s + 2048] = self.model.predict(Kt)
         return out
 
 
@@ -275,11 +285,13 @@ def part_side(ns, d, M, ridge):
     for n in ns:
         for method in ("nystrom", "exact", "sklearn"):
             res, wall, rc, err = _run_child(["side", method, n, d, M, ridge, 0, False])
-            label = {"nystrom": f"fastrep Nystrom, M = {M:,} (float64)", "exact": "fastrep exact Cholesky (float64)",
+            label = {"nystrom": f"fastrep Nystrom, M = {M:,} (float64)",
+                     "exact": "fastrep exact Cholesky (float64)",
                      "sklearn": "scikit-learn KernelRidge, precomputed NTK Gram (float32)"}[method]
             if res is None and method == "sklearn":
                 notes.append(f"n = {n:,}: scikit-learn's fit died with rc {rc} "
-                             f"({'SIGSEGV' if rc == -11 else 'error'}) on the BLAS's threads; rerun on one BLAS thread.")
+                             f"({'SIGSEGV' if rc == -11 else 'error'}) on the BLAS's threads; "
+                             "rerun on one BLAS thread.")
                 res, wall, rc, err = _run_child(["side", method, n, d, M, ridge, 0, True])
                 label += ", one BLAS thread"
             if res is None:
@@ -288,7 +300,8 @@ def part_side(ns, d, M, ridge):
                 continue
             acc[(n, method)] = res["excess"]
             fit = res["fit_s"] + res["gram_s"]
-            rows.append([f"{n:,}", label, f"{fit:.1f}" + (f" (Gram {res['gram_s']:.1f})" if res["gram_s"] else ""),
+            gram = f" (Gram {res['gram_s']:.1f})" if res["gram_s"] else ""
+            rows.append([f"{n:,}", label, f"{fit:.1f}" + gram,
                          f"{res['peak_bytes'] / GB:.2f}", f"{res['excess']:.4f}",
                          "" if res["iters"] is None else str(res["iters"])])
     lines = [f"### Side by side: d = {d}, M = {M:,}, ridge = {ridge}, separation target (one child each)", "",

@@ -25,10 +25,9 @@ from __future__ import annotations
 
 import math
 import warnings
-
-import numpy as np
 from typing import NamedTuple
 
+import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ._progress import SILENT
@@ -102,7 +101,8 @@ def centers_needed(n, d, kind="ntk", beta=1.0):
     while their total dimension stays <= n: those are the degrees n samples can resolve, and
     a Nystrom fit needs M at least that total to represent them (at d = 64, n = 10^5 the NTK
     resolves the harmonics of degrees 0..3: M = 1 + 64 + 2079 + 45696 = 47840, close to the
-    C(67, 3) = 47905 polynomials of degree <= 3). L is the highest degree taken. For d < 3 (no harmonic bookkeeping) M is the floor rule's.
+    C(67, 3) = 47905 polynomials of degree <= 3). L is the highest degree taken. For d < 3
+    (no harmonic bookkeeping) M is the floor rule's.
     """
     floor = max(FLOOR_CENTERS, 16 * math.isqrt(int(n)))
     if d < 3:
