@@ -85,7 +85,10 @@ def test_the_guarded_paths_never_set_a_blas_thread_limit(small_tiles, monkeypatc
     L, _ = _linalg.cholesky(S.copy(), overwrite_a=True)
     np.testing.assert_allclose(L @ L.T, S, atol=1e-10)
     G = np.zeros((120, 120))
-    _dense.accumulate_gram(rng.standard_normal((70, 120)), G)
+    Phi = rng.standard_normal((70, 120))
+    _dense.accumulate_gram(Phi, G)
+    np.testing.assert_allclose(np.tril(G), np.tril(Phi.T @ Phi), atol=1e-10)
+    assert not np.triu(G, 1).any()  # the blocked route (the plain one fills both triangles)
     P = _linalg.nystrom_preconditioner(S.copy(), jitter=0.0)
     P.set_ridge(1e-3)
 

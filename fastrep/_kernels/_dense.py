@@ -31,10 +31,11 @@ def accumulate_gram(Phi, G):
     float32 and float64 on OpenBLAS, no alternative won at every shape by more than the spread
     between repeated runs of one call (benchmarks/RESULTS_ONESTEP.md,
     ``python benchmarks/compare_gram.py --only gram``). The (m, m) temporary costs about 1% of
-    the product at those shapes.
+    the product at those shapes. Above ``_blas.GUARD_ORDER`` columns the product is assembled
+    from GEMM tiles of the lower triangle instead (:func:`fastrep._kernels._blas.gram_tn`):
+    OpenBLAS's threaded SYRK crashes at m = 16384 on its AVX-512 kernels.
     """
-    G += Phi.T @ Phi
-    return G
+    return _blas.gram_tn(Phi, G, accumulate=True)
 
 
 _syrk_cpu = accumulate_gram  # the name the Driver's default and older callers use
