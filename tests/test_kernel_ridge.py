@@ -430,6 +430,7 @@ def test_dtype_auto_models_evaluate_in_the_precision_that_ran():
     """excess_error and degree_learning draw test inputs in what the fit ran (dtype_), not the
     'auto' parameter (which is no dtype)."""
     from fastrep.diagnostics import degree_learning
+
     from fastrep.experiments.methods import build_target
 
     target = build_target({"preset": "separation", "noise": 0.0}, 6, 0)
