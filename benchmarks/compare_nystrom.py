@@ -175,8 +175,17 @@ def _scale_child(n, d, M, max_memory, ridge, tol, seed):
     model = fastrep.NTKRegressor(ridge=ridge, solver="nystrom", n_centers=M, dtype=np.float32, tol=tol,
                                  max_iter=200, seed=seed, max_memory=max_memory, verbose=True)
     buf = io.StringIO()
+
+    class Tee(io.TextIOBase):  # the stages are parsed from buf and shown live on stderr
+        def write(self, text):
+            buf.write(text)
+            return sys.__stderr__.write(text)
+
+        def flush(self):
+            sys.__stderr__.flush()
+
     t0 = time.perf_counter()
-    with contextlib.redirect_stderr(buf):
+    with contextlib.redirect_stderr(Tee()):
         model.fit(X, y)
     t_fit = time.perf_counter() - t0
     stages = {}
@@ -196,18 +205,20 @@ def _scale_child(n, d, M, max_memory, ridge, tol, seed):
                       "guard": [_blas.GUARD_ORDER, _blas.TILE]}))
 
 
-def _run_child(args, env=None):
+def _run_child(args, env=None, live=False):
+    """Run a child; ``live``: its stderr (the fit's progress) goes straight to this stderr."""
     cmd = [sys.executable, __file__, "--child", json.dumps(args)]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env={**os.environ, **(env or {})})
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None if live else subprocess.PIPE, text=True,
+                          check=False, env={**os.environ, **(env or {})})
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        return None, wall, proc.returncode, proc.stderr[-3000:]
+        return None, wall, proc.returncode, (proc.stderr or "(its stderr is above)")[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1]), wall, 0, ""
 
 
 def part_scale(n, d, M, max_memory, ridge, tol):
-    res, wall, rc, err = _run_child(["scale", n, d, M, max_memory, ridge, tol, 0])
+    res, wall, rc, err = _run_child(["scale", n, d, M, max_memory, ridge, tol, 0], live=True)
     if res is None:
         return f"### Nystrom at scale: n = {n}, M = {M}: the child failed (rc {rc})\n\n```\n{err}\n```"
     floor = res["floor_fact_s"] + res["floor_cg_s"]
