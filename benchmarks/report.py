@@ -492,7 +492,8 @@ def compare_runs(quick: bool) -> list[tuple[str, str, list[str]]]:
                 ("Algorithm 1, canonical fit", "compare_onestep", ["--quick", "--no-memory"]),
                 ("NTK kernels and kernel ridge", "compare_kernels", ["--quick"]),
                 ("Gram and symmetric products", "compare_gram", ["--quick"]),
-                ("MultiStepNetwork: steps, online SGD, B = 1", "compare_steps", ["--quick"])]
+                ("MultiStepNetwork: steps, online SGD, B = 1", "compare_steps", ["--quick"]),
+                ("NTK ridge at scale (Nystrom)", "compare_nystrom", ["--quick"])]
     return [("Hermite features", "compare_hermite", []),
             ("Gaussian stream", "compare_stream", []),
             ("Algorithm 1, canonical fit", "compare_onestep", []),
@@ -500,7 +501,10 @@ def compare_runs(quick: bool) -> list[tuple[str, str, list[str]]]:
             ("NTK kernels and kernel ridge", "compare_kernels",
              ["--exact-n", "8192", "--large-n", "32768", "131072", "--large-m", "4096"]),
             ("Gram and symmetric products", "compare_gram", []),
-            ("MultiStepNetwork: steps, online SGD, B = 1", "compare_steps", [])]
+            ("MultiStepNetwork: steps, online SGD, B = 1", "compare_steps", []),
+            # the issue-26 sizes take about an hour on 2 cores: a scaled run here
+            ("NTK ridge at scale (Nystrom)", "compare_nystrom",
+             ["--scale-n", "50000", "--scale-m", "16384", "--side-n", "20000"])]
 
 
 def run_compare(module: str, argv: list[str]) -> str:

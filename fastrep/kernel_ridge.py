@@ -14,8 +14,14 @@ f(x) = K(x, X_fit) alpha.
     Refuses, naming ``solver='nystrom'``, when the Gram matrix would not fit ``max_memory``.
 
 ``solver='nystrom'``
-    Falkon with M centres drawn from the training rows (:func:`fastrep.nystrom.falkon`):
-    memory O(n d + M^2 + block M), never n x M. With M = n it is exact kernel ridge regression.
+    Falkon with M centres drawn from the training rows (:class:`fastrep.nystrom.Nystrom`):
+    memory O(n d + M^2 + block M), never n x M; on the CPU one M x M buffer holds both
+    preconditioner factors (float64 where it fits 80% of ``max_memory``, else the data's
+    dtype), and an n_centers that cannot fit is refused before anything is allocated. With
+    M = n it is exact kernel ridge regression. The default M is the centre rule
+    (:func:`fastrep.nystrom.centers_needed`): the dimension of the kernel's eigenspaces that n
+    samples resolve (47840 at d = 64, n = 10^5), capped by memory; ``centers_limited_`` records
+    when M, not n, limits the error (with a warning when the cap came from ``max_memory``).
 
 ``solver='auto'``
     cholesky when n <= 20000 and the Gram matrix fits the memory budget, else nystrom.
@@ -31,6 +37,7 @@ are kept on the host too, so a fitted model pickles and predicts anywhere.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -57,9 +64,10 @@ from ._validation import (
     naming,
     public_init,
 )
+from ._warnings import user_stacklevel
 from .backend import FAMILIES, Portable, context
 from .ntk import MAX_BETA, check_kernel_scale
-from .nystrom import falkon
+from .nystrom import Nystrom, centers_needed, preconditioner_bytes
 from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path
 
 __all__ = ["JitterWarning", "NNGPRegressor", "NTKRegressor"]
@@ -378,41 +386,78 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         return xp.concat(parts)
 
     # ----- Nystrom / Falkon ------------------------------------------------------------------
-    def _default_centers(self, n):
-        """min(n, max(1024, 16 sqrt(n))), shrunk so that the two M x M factors take at most 80% of
-        the memory budget (the rest is for the data and one block)."""
-        fit = math.isqrt(int(0.8 * self._budget_bytes / (2 * self._dtype.itemsize)))
-        return max(1, min(n, max(1024, 16 * math.isqrt(n)), fit))
+    def _plan_centers(self, ctx, n, d, needed):
+        """(M, preconditioner dtype): n_centers or the centre rule, float64 where it fits.
+
+        The preconditioner (:func:`fastrep.nystrom.preconditioner_bytes`) may take 80% of the
+        budget, the rest is for the kernel blocks; an explicit n_centers that cannot fit is
+        refused here, before anything is allocated.
+        """
+        budget, x_dt = self._budget_bytes, np.dtype(self._dtype)
+        dtypes = [np.dtype(np.float64)] + ([x_dt] if x_dt != np.float64 else [])
+
+        def fits(M, dt):
+            return preconditioner_bytes(ctx, M, d, dt.itemsize) <= 0.8 * budget
+
+        if self.n_centers is not None:
+            M = int(self.n_centers)
+            if M > n:
+                raise ValueError(f"n_centers={M} must be <= the number of training samples n={n}")
+            for dt in dtypes:
+                if fits(M, dt):
+                    return M, dt
+            need = preconditioner_bytes(ctx, M, d, x_dt.itemsize)
+            raise ValueError(
+                f"max_memory={int(budget)} bytes is too small for n_centers={M}: the Nystrom "
+                f"preconditioner alone needs {need} bytes ({need / 2**30:.3g} GiB, "
+                f"{int(getattr(ctx['ridge'].nystrom_preconditioner, 'matrices', 2))} x {M}^2 "
+                f"{x_dt.name} and its work space), and at most 80% of max_memory goes to it (the "
+                "rest to the kernel blocks); lower n_centers or raise max_memory"
+            )
+        M = needed
+        for dt in dtypes:
+            if fits(M, dt):
+                return M, dt
+        dt = dtypes[-1]
+        M = math.isqrt(int(0.8 * budget / (int(getattr(ctx["ridge"].nystrom_preconditioner, "matrices", 2))
+                                           * dt.itemsize)))
+        while M > 1 and not fits(M, dt):
+            M -= max(1, M // 1000)
+        return max(1, M), dt
 
     def _fit_nystrom(self, ctx, X, y, val, ridge):
         xp = ctx.xp
-        n = X.shape[0]
-        M = self.n_centers if self.n_centers is not None else self._default_centers(n)
-        if M > n:
-            raise ValueError(f"n_centers={M} must be <= the number of training samples n={n}")
+        n, d = X.shape
+        needed, degree = centers_needed(n, d, self._kind, self._beta)
+        M, pc_dtype = self._plan_centers(ctx, n, d, needed)
+        self.n_centers_, self.n_centers_needed_, self.preconditioner_dtype_ = M, needed, pc_dtype
+        self.centers_limited_ = M < needed
+        if self.centers_limited_ and self.n_centers is None:
+            warnings.warn(
+                f"the centre rule asks for M={needed} centres at n={n}, d={d} (the kernel's "
+                f"eigenspaces up to degree {degree} that n samples resolve), but max_memory="
+                f"{self._budget_bytes:.4g} bytes holds M={M}: M, not n, limits the error; raise "
+                "max_memory", UserWarning, stacklevel=user_stacklevel())
         itemsize = self._dtype.itemsize
-        fixed = 2 * M * M * itemsize  # T and A
-        if fixed > self._budget_bytes:
-            raise ValueError(
-                f"max_memory={self._budget_bytes:.4g} bytes is too small for even one block: the Nystrom "
-                f"preconditioner alone needs 2 M^2 = {fixed:.4g} bytes for n_centers={M}; "
-                "raise max_memory or lower n_centers"
-            )
+        fixed = preconditioner_bytes(ctx, M, d, pc_dtype.itemsize)
         rows = self._block_rows(n, M, itemsize, self._budget_bytes - fixed)
         rng = np.random.default_rng(self.seed)
         tol = self.tol if self.tol is not None else (1e-7 if self._dtype == np.float64 else 1e-4)
-        opts = dict(beta=self._beta, kind=self._kind, block_rows=rows, tol=tol, max_iter=int(self.max_iter))
+        solve_opts = dict(tol=tol, max_iter=int(self.max_iter))
 
-        opts["progress"] = self._progress
+        def factorize(C):
+            return Nystrom(ctx, C, beta=self._beta, kind=self._kind, block_rows=rows, pc_dtype=pc_dtype,
+                           progress=self._progress)
 
-        def solve(Xs, ys, C, lam, warn=True):
-            res = falkon(ctx, Xs, ys, C, lam, warn=warn, **opts)
+        def keep(res):
             self.n_iter_, self.residual_, self.jitter_ = res.n_iter, res.residual, res.jitter
-            return C, res.alpha
 
         if ridge != "validate":
             self.ridge_ = ridge
-            return solve(X, y, _rows(xp, X, np.sort(rng.choice(n, size=M, replace=False))), ridge)
+            C = _rows(xp, X, np.sort(rng.choice(n, size=M, replace=False)))
+            res = factorize(C).solve(X, y, ridge, **solve_opts)
+            keep(res)
+            return C, res.alpha
         if val is None:  # hold out a slice of the training rows to choose lambda
             perm = rng.permutation(n)
             n_hold = max(1, int(round(HOLDOUT_FRACTION * n)))
@@ -427,10 +472,11 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         else:
             X_sel, y_sel, (X_chk, y_chk) = X, y, val
         C = _rows(xp, X_sel, np.sort(rng.choice(X_sel.shape[0], size=M, replace=False)))
+        ny = factorize(C)  # K_MM and its factor, shared by every lambda (and by the refit)
         scores = np.empty(len(NYSTROM_GRID))
         best = None
         for k, lam in enumerate(NYSTROM_GRID):
-            res = falkon(ctx, X_sel, y_sel, C, float(lam), warn=False, **opts)
+            res = ny.solve(X_sel, y_sel, float(lam), warn=False, **solve_opts)
             pred = self._matvec(ctx, X_chk, C, res.alpha)
             scores[k] = float(xp.mean((pred - y_chk) ** 2))
             if best is None or scores[k] < scores[best]:
@@ -438,9 +484,9 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         lam = float(NYSTROM_GRID[best])
         self.ridge_path_ = ridge_path(NYSTROM_GRID.copy(), scores, who=type(self).__name__)
         self.ridge_ = lam
-        if val is None:  # refit on every training row with the chosen lambda
-            return solve(X, y, _rows(xp, X, np.sort(rng.choice(n, size=M, replace=False))), lam)
-        self.n_iter_, self.residual_, self.jitter_ = kept.n_iter, kept.residual, kept.jitter
+        if val is None:  # refit on every training row with the chosen lambda (same centres)
+            kept = ny.solve(X, y, lam, **solve_opts)
+        keep(kept)
         return C, kept.alpha
 
     # ----- predict ---------------------------------------------------------------------------
@@ -516,11 +562,15 @@ class NTKRegressor(_KernelRidgeBase):
     beta : float, default 1.0
         The first-layer bias scale of the kernel, >= 0.
     n_centers : int or None, default None
-        Nystrom centres M <= n (None: ``min(n, max(1024, 16 sqrt(n)))``, fewer if the two
-        M x M factors would pass 80% of ``max_memory``).
+        Nystrom centres M <= n. None: the centre rule (:func:`fastrep.nystrom.centers_needed`:
+        the kernel's eigenspaces in decreasing eigenvalue order while their dimension stays
+        <= n, at least max(1024, 16 sqrt(n)), at most n), fewer if the preconditioner would
+        pass 80% of ``max_memory``, with a UserWarning. After a Nystrom fit: ``n_centers_``
+        (M), ``n_centers_needed_`` (the rule's M), ``centers_limited_`` (M < the rule's M: M,
+        not n, limits the error) and ``preconditioner_dtype_``.
     max_memory : int or None, default None
         Bytes the solver may use (None: ``FASTREP_MAX_MEMORY``, else half of the available RAM
-        at fit time).
+        at fit time). The Nystrom preconditioner may take 80% of it, the kernel blocks the rest.
     dtype : {numpy.float64, numpy.float32, 'auto'}, default numpy.float64
         The Gram matrix's and its factorization's dtype. 'auto' takes the most precise exact
         solve that fits ``max_memory`` (float64, else float32) and, where neither fits (or
@@ -539,7 +589,8 @@ class NTKRegressor(_KernelRidgeBase):
         The conjugate gradient's largest number of iterations.
     verbose : bool, default False
         Progress on stderr: one line with the time of each stage (the Gram matrix, its
-        Cholesky or eigendecomposition, the validation) and a bar (tqdm) over the Nystrom
+        Cholesky or eigendecomposition, the validation; the centres' kernel matrix, its
+        Cholesky, each lambda's LAUUM and Cholesky) and a bar (tqdm) over the Nystrom
         conjugate-gradient iterations. Not part of the setting (a results store ignores it).
 
     Attributes

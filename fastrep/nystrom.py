@@ -1,14 +1,24 @@
-"""The Falkon-style Nystrom solver for kernel ridge regression, as a pure function.
+"""The Falkon-style Nystrom solver for kernel ridge regression.
 
 Falkon (Rudi, Carratino, Rosasco 2017; Meanti et al. 2020): with M centres C drawn from the
 training rows, alpha in R^M solves (K_nM^T K_nM + n lam K_MM) alpha = K_nM^T y by conjugate
-gradient, preconditioned with T = chol(K_MM) and A = chol(T T^T / M + lam I). Every K_nM
-product is computed block by block by the backend (``kernel_normal_matvec`` on ``block_rows``
-rows at a time), so memory is O(n d + M^2 + block_rows M): the two M x M factors and one block,
-never n x M. With M = n it is exact kernel ridge regression.
+gradient, preconditioned with T (T^T T = K_MM + jitter I) and A (A^T A = T T^T / M + lam I).
+Every K_nM product is computed block by block by the backend (``kernel_normal_matvec`` on
+``block_rows`` rows at a time), never n x M. With M = n it is exact kernel ridge regression.
 
-All linear algebra goes through the Ops of the fit's Context (``cholesky``,
-``solve_triangular``), so the same code runs on the CPU and, with CuPy arrays, on the device.
+Memory: on the CPU both factors live in one M x M buffer (Falkon's layout: T^T in the lower
+triangle, A in the upper, the two diagonals kept apart; T T^T by LAUUM in place), so the solver
+holds M^2 numbers of the preconditioner's dtype, one (block_rows, M) kernel block and O(M + n d)
+besides; other backends hold two M x M arrays. :func:`preconditioner_bytes` is that count,
+which the estimator checks against ``max_memory`` before allocating anything. The
+preconditioner is factorized in float64 where it fits (``pc_dtype``), else in the data's dtype.
+
+:class:`Nystrom` factorizes K_MM once per set of centres and solves for any number of ridges
+(each costs one LAUUM, one Cholesky and the conjugate gradient); :func:`falkon` is one solve.
+
+All linear algebra goes through the Ops of the fit's Context (``nystrom_preconditioner``,
+``kernel_gram``, ``kernel_normal_matvec``), so the same code runs on the CPU and, with CuPy
+arrays, on the device.
 """
 
 from __future__ import annotations
@@ -17,12 +27,13 @@ import math
 import warnings
 from typing import NamedTuple
 
+import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ._progress import SILENT
 from ._warnings import user_stacklevel
 
-__all__ = ["FalkonResult", "falkon"]
+__all__ = ["FalkonResult", "Nystrom", "centers_needed", "falkon", "preconditioner_bytes"]
 
 
 class FalkonResult(NamedTuple):
@@ -77,101 +88,128 @@ def _pcg(xp, op, rhs, tol, max_iter, bar=None):
     return x, it, math.sqrt(rs) / bnorm
 
 
-def falkon(ctx, X, y, C, lam, *, beta, kind, block_rows, tol, max_iter, warn=True,
-           progress=SILENT) -> FalkonResult:
-    """Solve the Nystrom kernel ridge problem for centres C (Falkon); nothing is mutated.
+def preconditioner_bytes(ctx, M, d, itemsize) -> int:
+    """Bytes the preconditioner of M centres (d features, ``itemsize`` bytes per entry) holds:
+    its M x M arrays, the centres in its dtype, the blocked factorizations' tiles and O(M) vectors."""
+    from ._kernels._blas import GUARD_ORDER, TILE
 
-    Conjugate gradient preconditioned with the Cholesky factors of K_MM and of
-    ``T T^T / M + lam I``; every K_nM product is formed a block of rows at a time, so memory is
-    O(nd + M² + block_rows M), never n x M. The learners call it through
-    ``NTKRegressor(solver="nystrom")``.
+    la = ctx["ridge"]
+    mats = int(getattr(la.nystrom_preconditioner, "matrices", 2))
+    tiles = 3 * TILE**2 * itemsize if M > GUARD_ORDER else 0  # the blocked factorizations' scratch
+    return int(mats * M * M * itemsize + M * d * itemsize + tiles + 16 * M * 8)
 
-    Parameters
-    ----------
-    ctx : fastrep.backend.Context
-        The fit's context (families 'gram', 'ridge', 'nystrom').
-    X : array, shape (n, d)
-        Training inputs.
-    y : array, shape (n,)
-        float64 labels.
-    C : array, shape (M, d)
-        The centres, in X's dtype.
-    lam : float
-        The ridge, >= 0.
-    beta : float
-        The kernel's bias scale.
-    kind : {'ntk', 'nngp'}
-        The kernel.
-    block_rows : int
-        Rows per kernel block.
-    tol : float
-        The conjugate gradient's relative residual at which it stops.
-    max_iter : int
-        The conjugate gradient's largest number of iterations.
-    warn : bool, default True
-        Warn with ``ConvergenceWarning`` if the conjugate gradient stops above ``tol``.
-    progress : fastrep._progress.Progress, default SILENT
-        Shows the factorizations and the iterations.
 
-    Returns
-    -------
-    FalkonResult
-        The coefficients and the solve's record.
+#: the floor of the default centre rule: max(FLOOR_CENTERS, 16 sqrt(n))
+FLOOR_CENTERS = 1024
+#: harmonic degrees looked at by :func:`centers_needed` at most
+MAX_RULE_DEGREE = 200
 
-    Raises
-    ------
-    numpy.linalg.LinAlgError
-        If K_MM or the preconditioner cannot be factorized even with jitter.
 
-    Warns
-    -----
-    sklearn.exceptions.ConvergenceWarning
-        With ``warn``, when the conjugate gradient stops above ``tol``.
+def centers_needed(n, d, kind="ntk", beta=1.0):
+    """(M, L): the centres that represent what kernel ridge on n samples can learn at dimension d.
+
+    The kernel's eigenspaces (spherical harmonics of degree l, multiplicity N(d, l), the sphere
+    model of :func:`fastrep.theory.kernel_spectrum`) are taken in decreasing eigenvalue order
+    while their total dimension stays <= n: those are the degrees n samples can resolve, and
+    a Nystrom fit needs M at least that total to represent them (at d = 64, n = 10^5 the NTK
+    resolves the harmonics of degrees 0..3: M = 1 + 64 + 2079 + 45696 = 47840, close to the
+    C(67, 3) = 47905 polynomials of degree <= 3). L is the highest degree taken. For d < 3
+    (no harmonic bookkeeping) M is the floor rule's.
     """
-    xp, la = ctx.xp, ctx["ridge"]
-    n, M = X.shape[0], C.shape[0]
-    KMM = ctx["gram"].kernel_gram(C, None, beta, kind)
-    dt = KMM.dtype
-    # T: K_MM + jitter = T^T T, T = L^T (a small base jitter as in Falkon; K_MM is often
-    # numerically singular)
-    eps = float(xp.finfo(dt).eps)
-    base = M * eps * float(xp.mean(xp.linalg.diagonal(KMM)))
-    TF, jit = la.cholesky(KMM, jitter=base, overwrite_a=True, what="the centres' kernel matrix K_MM")
-    # A: T T^T / M + lam I = A^T A, with T T^T = L^T L
-    W = TF.T @ TF
-    W *= 1.0 / M
-    LA, _ = la.cholesky(W, jitter=lam, overwrite_a=True, what="the Nystrom preconditioner T T^T/M + lam I")
-    del W
-    sqrt_n = math.sqrt(n)
+    floor = max(FLOOR_CENTERS, 16 * math.isqrt(int(n)))
+    if d < 3:
+        return min(n, floor), None
+    from .theory import kernel_spectrum, log_multiplicity
 
-    def tri(F, v, trans):
-        return xp.astype(la.solve_triangular(F, xp.astype(v, dt), lower=True, trans=trans), xp.float64)
+    degrees = np.arange(MAX_RULE_DEGREE + 1)
+    cum = np.cumsum(np.exp(log_multiplicity(d, degrees)))
+    top = int(min(MAX_RULE_DEGREE, np.searchsorted(cum, n, side="right") + 1))
+    sp = kernel_spectrum(d, kernel=kind, beta=float(beta), max_degree=top, measure="sphere")
+    order = np.argsort(-sp.log_eigenvalue, kind="stable")
+    total, L = 0.0, 0
+    for k in order:
+        if not np.isfinite(sp.log_eigenvalue[k]):
+            break
+        mult = math.exp(sp.log_multiplicity[k])
+        if total + mult > n:
+            break
+        total += mult
+        L = max(L, int(sp.degree[k]))
+    return int(min(n, max(floor, round(total)))), L
 
-    def B(v):  # T^-1 A^-1 v / sqrt(n): T^-1 = L^-T, A^-1 = LA^-T
-        return tri(TF, tri(LA, v, True), True) / sqrt_n
 
-    def Bt(w):  # A^-T T^-T w / sqrt(n)
-        return tri(LA, tri(TF, w, False), False) / sqrt_n
+class Nystrom:
+    """K_MM of the centres C and its factor T, ready to solve for any ridge.
 
-    nmv = ctx["nystrom"].kernel_normal_matvec
+    ctx : the fit's :class:`fastrep.backend.Context` (families 'gram', 'ridge', 'nystrom').
+    C (M, d) in the data's dtype; beta, kind ('ntk' or 'nngp') of the kernel; block_rows rows
+    per kernel block; pc_dtype the preconditioner's dtype (default C's);
+    ``progress`` (a :class:`fastrep._progress.Progress`) shows each stage.
+    """
 
-    def op(v):  # B^T (K_nM^T K_nM + n lam K_MM) B v, with B^T n lam K_MM B = lam A^-T A^-1
-        return Bt(nmv(X, C, B(v), beta, kind, block_rows)) + lam * tri(LA, tri(LA, v, True), False)
+    def __init__(self, ctx, C, *, beta, kind, block_rows, pc_dtype=None, progress=SILENT):
+        xp = ctx.xp
+        self.ctx, self.C = ctx, C
+        self.beta, self.kind, self.block_rows, self.progress = beta, kind, int(block_rows), progress
+        M = C.shape[0]
+        # the preconditioner's dtype as the data's library spells it (array-API dtypes are not NumPy's)
+        name = str(C.dtype).rsplit(".", 1)[-1].rstrip("'>") if pc_dtype is None else np.dtype(pc_dtype).name
+        pc = C.dtype if pc_dtype is None else getattr(xp, name)
+        with progress.stage(f"kernel matrix of the centres ({M} x {M}, {name})"):
+            K = xp.empty((M, M), dtype=pc)
+            ctx["gram"].kernel_gram(xp.astype(C, pc), None, beta, kind, out=K)
+        # a small base jitter, as in Falkon (K_MM is often numerically singular): M eps mean(diag)
+        eps = float(xp.finfo(K.dtype).eps)
+        self.base_jitter = M * eps * float(xp.mean(xp.linalg.diagonal(K)))
+        with progress.stage(f"Cholesky factorization of the centres' kernel matrix ({M} x {M})"):
+            self.P = ctx["ridge"].nystrom_preconditioner(K, jitter=self.base_jitter)
+        del K
+        self.jitter = self.P.jitter - self.base_jitter
 
-    rhs = Bt(nmv(X, C, None, beta, kind, block_rows, W=y))
-    bar = progress.iterations(int(max_iter), f"conjugate gradient, lambda = {lam:.3g}")
-    try:
-        sol, it, res = _pcg(xp, op, rhs, tol, int(max_iter), bar)
-    finally:
-        if bar is not None:
-            bar.close()
-    if progress.on:
-        progress.line(f"conjugate gradient, lambda = {lam:.3g}: {it} iterations, residual {res:.3g}")
-    if warn and res > tol:
-        warnings.warn(
-            f"the Nystrom conjugate gradient stopped after {it} iterations at relative residual "
-            f"{res:.3g} > tol={tol:.3g}; raise max_iter or tol",
-            ConvergenceWarning,
-            stacklevel=user_stacklevel(),
-        )
-    return FalkonResult(B(sol), it, res, jit - base)
+    def solve(self, X, y, lam, *, tol, max_iter, warn=True) -> FalkonResult:
+        """alpha for the rows X (n, d) (C's dtype), labels y (n,) float64 and ridge lam >= 0, by
+        preconditioned conjugate gradient; warns with ``ConvergenceWarning`` (when ``warn``)
+        if it stops above ``tol``."""
+        xp, P, progress = self.ctx.xp, self.P, self.progress
+        n, M = X.shape[0], self.C.shape[0]
+        with progress.stage(f"preconditioner for lambda = {lam:.3g} (LAUUM and Cholesky, {M} x {M})"):
+            P.set_ridge(lam)
+        sqrt_n = math.sqrt(n)
+        nmv = self.ctx["nystrom"].kernel_normal_matvec
+        C, beta, kind, rows = self.C, self.beta, self.kind, self.block_rows
+
+        def op(v):  # B^T (K_nM^T K_nM + n lam K_MM) B v with B = T^-1 A^-1 / sqrt(n):
+            u = P.solve_A(v)  # A^-T [T^-T K^T K T^-1 A^-1 v / n + lam A^-1 v]
+            g = nmv(X, C, P.solve_T(u), beta, kind, rows)
+            return P.solve_A(P.solve_T(g, trans=True) / n + lam * u, trans=True)
+
+        rhs = P.solve_A(P.solve_T(nmv(X, C, None, beta, kind, rows, W=y), trans=True), trans=True) / sqrt_n
+        bar = progress.iterations(int(max_iter), f"conjugate gradient, lambda = {lam:.3g}")
+        try:
+            sol, it, res = _pcg(xp, op, rhs, tol, int(max_iter), bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        if progress.on:
+            progress.line(f"conjugate gradient, lambda = {lam:.3g}: {it} iterations, residual {res:.3g}")
+        if warn and res > tol:
+            warnings.warn(
+                f"the Nystrom conjugate gradient stopped after {it} iterations at relative residual "
+                f"{res:.3g} > tol={tol:.3g}; raise max_iter or tol",
+                ConvergenceWarning,
+                stacklevel=user_stacklevel(),
+            )
+        alpha = P.solve_T(P.solve_A(sol)) / sqrt_n
+        return FalkonResult(alpha, it, res, self.jitter + getattr(P, "ridge_jitter", 0.0))
+
+
+def falkon(ctx, X, y, C, lam, *, beta, kind, block_rows, tol, max_iter, warn=True,
+           progress=SILENT, pc_dtype=None) -> FalkonResult:
+    """Solve the Nystrom kernel ridge problem for centres C and one ridge lam; nothing is mutated.
+
+    X (n, d), y (n,) float64, C (M, d) in X's dtype; lam >= 0; the rest as for :class:`Nystrom`
+    and :meth:`Nystrom.solve`.
+    """
+    solver = Nystrom(ctx, C, beta=beta, kind=kind, block_rows=block_rows, pc_dtype=pc_dtype,
+                     progress=progress)
+    return solver.solve(X, y, lam, tol=tol, max_iter=max_iter, warn=warn)

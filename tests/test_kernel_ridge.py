@@ -4,7 +4,6 @@ scikit-learn compatibility and the kernel half of the separation phenomenon."""
 
 from __future__ import annotations
 
-import math
 import tracemalloc
 import warnings
 
@@ -224,13 +223,21 @@ def test_exact_predictions_are_blocked():
     np.testing.assert_allclose(p[:300], fastrep.nngp_kernel(Xt[:300], X) @ model.dual_coef_, rtol=1e-10)
 
 
-def test_default_centres_fit_the_memory_budget():
+def test_default_centres_follow_the_rule_within_the_memory_budget():
+    from fastrep.nystrom import centers_needed
+
     X, y, _ = _data(3000, 3)
-    budget = 2 * 500 * 500 * 8 / 0.8 + 10  # room for M = 500 under the 80% rule
-    model = fastrep.NTKRegressor(ridge=1e-3, solver="nystrom", max_memory=budget * 1.3).fit(X, y)
-    assert model.X_fit_.shape[0] == math.isqrt(int(0.8 * budget * 1.3 / 16))
+    budget = 1.3 * 500 * 500 * 8 / 0.8  # the rule wants 2916 centres; room for about 570
+    with pytest.warns(UserWarning, match="M, not n, limits the error"):
+        model = fastrep.NTKRegressor(ridge=1e-3, solver="nystrom", max_memory=budget).fit(X, y)
+    M = model.X_fit_.shape[0]
+    assert model.centers_limited_ and M == model.n_centers_ < model.n_centers_needed_ == 2916
+    assert M * M * 8 <= 0.8 * budget < (M + M // 20) ** 2 * 8  # one M x M float64 buffer, nearly full
     unlimited = fastrep.NTKRegressor(ridge=1e-3, solver="nystrom").fit(X, y)
-    assert unlimited.X_fit_.shape[0] == max(1024, 16 * int(np.sqrt(3000)))
+    assert unlimited.X_fit_.shape[0] == centers_needed(3000, 3)[0] == unlimited.n_centers_needed_
+    assert not unlimited.centers_limited_
+    explicit = fastrep.NTKRegressor(ridge=1e-3, solver="nystrom", n_centers=100).fit(X, y)  # no warning
+    assert explicit.centers_limited_ and explicit.n_centers_ == 100
 
 
 def test_auto_picks_by_size_and_memory():
@@ -296,10 +303,12 @@ def test_rejects_more_centres_than_samples():
 
 def test_rejects_a_budget_too_small_for_one_block():
     X, y, _ = _data(500, 3)
-    with pytest.raises(ValueError, match="too small for even one block"):
+    # the preconditioner (one 100 x 100 float64 buffer on the CPU) may take 80% of the budget
+    with pytest.raises(ValueError, match=r"too small for n_centers=100: the Nystrom preconditioner alone "
+                                         r"needs \d+ bytes"):
         fastrep.NTKRegressor(ridge=1e-3, solver="nystrom", n_centers=100,
-                             max_memory=2 * 100 * 100 * 8 + 100).fit(X, y)
-    with pytest.raises(ValueError, match="too small for even one block"):
+                             max_memory=100 * 100 * 8 + 100).fit(X, y)
+    with pytest.raises(ValueError, match="n_centers=100"):
         fastrep.NTKRegressor(ridge=1e-3, solver="nystrom", n_centers=100, max_memory=1000).fit(X, y)
     model = fastrep.NTKRegressor(ridge=1e-3, solver="cholesky").fit(X, y)
     model.set_params(max_memory=100)  # a budget set after fitting binds predictions too

@@ -20,6 +20,12 @@ Dense linear algebra (:data:`LINALG_OPS`)
     ``solve_triangular(L, B, *, lower=True, trans=False)``: L^-1 B (L^-T B with ``trans``).
     ``cho_solve(L, B)``: (L L^T)^-1 B. ``eigh(A) -> (w, V)``: ascending eigenvalues and
     eigenvectors of the symmetric A (its lower triangle), on a thread count that is safe and fast.
+    ``nystrom_preconditioner(K, *, jitter, what=...)``: Falkon's two triangular factors of the
+    centres' kernel matrix K (consumed), with ``set_ridge(lam)``, ``solve_T(v, trans)``,
+    ``solve_A(v, trans)`` and ``matrices`` (M x M arrays held: 1 in the CPU backends' packed
+    layout, 2 elsewhere); see ``_falkon.py``. Large symmetric products and factorizations of the
+    CPU backends go through ``_blas.py``, which keeps every BLAS call below the orders where
+    OpenBLAS's threaded SYRK/POTRF crash.
 
 The hot operations (:data:`HOT_OPS`)
 
@@ -60,7 +66,7 @@ import numpy as np
 from .._warnings import user_stacklevel
 
 ARRAY_OPS = ("namespace", "asarray", "to_host", "precision")
-LINALG_OPS = ("cholesky", "solve_triangular", "cho_solve", "eigh")
+LINALG_OPS = ("cholesky", "solve_triangular", "cho_solve", "eigh", "nystrom_preconditioner")
 HOT_OPS = (
     "hermite_features",
     "gaussian_block",

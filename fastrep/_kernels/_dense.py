@@ -9,6 +9,7 @@ backends differ only where the arithmetic differs.
 from __future__ import annotations
 
 from .._memory import scratch, workspace
+from . import _blas
 
 __all__ = ["Driver", "accumulate_gram", "workspace"]
 
@@ -31,9 +32,11 @@ def accumulate_gram(Phi, G):
     between repeated runs of one call (benchmarks/RESULTS_ONESTEP.md,
     ``python benchmarks/compare_gram.py --only gram``). The (m, m) temporary costs little next
     to the product at those shapes (benchmarks/RESULTS_ONESTEP.md, "Phi^T Phi's temporary").
+    Above ``_blas.GUARD_ORDER`` columns the product is assembled from GEMM tiles of the lower
+    triangle instead (:func:`fastrep._kernels._blas.gram_tn`): OpenBLAS's threaded SYRK crashes
+    at m = 16384 on its AVX-512 kernels.
     """
-    G += Phi.T @ Phi
-    return G
+    return _blas.gram_tn(Phi, G, accumulate=True)
 
 
 _syrk_cpu = accumulate_gram  # the name the Driver's default and older callers use

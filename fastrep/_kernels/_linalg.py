@@ -10,13 +10,14 @@ import contextlib
 
 import numpy as np
 import scipy.linalg
-import scipy.linalg.lapack as lapack
 
-from . import cholesky_with_jitter, symmetrize_lower
+from . import _blas, _falkon, cholesky_with_jitter, symmetrize_lower
 
 #: OpenBLAS kernels whose multithreaded float64 factorizations have crashed (SIGSEGV in potrf at
 #: n = 16384 with 2 threads on an AVX-512 machine; fine at n = 8192, on one thread, or with
-#: OPENBLAS_CORETYPE=Haswell; compare OpenBLAS issues #1413 and #2562).
+#: OPENBLAS_CORETYPE=Haswell; compare OpenBLAS issues #1413 and #2562). fastrep's own
+#: factorizations avoid them by blocking (:mod:`fastrep._kernels._blas`); :func:`safe_threads`
+#: is kept for the benchmarks' plain calls into other libraries.
 FRAGILE_OPENBLAS = {"skylakex", "cooperlake", "sapphirerapids"}
 #: float64 factorizations above this order run on one BLAS thread on those kernels
 SAFE_THREADED_N = 8192
@@ -71,7 +72,8 @@ def _zero_strict_lower(K, block: int = 512):
 
 
 def cholesky(A, *, jitter=0.0, escalate=True, overwrite_a=False, what="the matrix"):
-    """Lower L (n, n) with L L^T = A + jitter_used I, by LAPACK potrf; see the contract.
+    """Lower L (n, n) with L L^T = A + jitter_used I, by LAPACK potrf (:func:`_blas.potrf`,
+    blocked above the order where OpenBLAS's threaded potrf crashes); see the contract.
 
     A: symmetric (n, n) float32/float64. With ``overwrite_a`` a C-contiguous A is factorized in
     its own memory (no n x n copy) and L is returned as a Fortran-ordered view of it. LAPACK
@@ -82,7 +84,6 @@ def cholesky(A, *, jitter=0.0, escalate=True, overwrite_a=False, what="the matri
     if not (overwrite_a and A.flags.c_contiguous):
         A = np.array(A, order="C", copy=True)
     n = A.shape[0]
-    (potrf,) = lapack.get_lapack_funcs(("potrf",), (A,))
     AF = A.T
     adiag = np.diagonal(A).copy()
     scale = float(np.mean(adiag)) if n else 1.0
@@ -90,12 +91,7 @@ def cholesky(A, *, jitter=0.0, escalate=True, overwrite_a=False, what="the matri
 
     def factor(j):
         A.flat[:: n + 1] = adiag + j
-        with safe_threads(A.dtype, n):
-            c, info = potrf(AF, lower=1, clean=0, overwrite_a=1)
-        if not np.may_share_memory(c, A):  # never expected for an F-ordered view of the right dtype
-            raise RuntimeError("LAPACK copied the matrix instead of factorizing it in place")
-        if info < 0:
-            raise RuntimeError(f"LAPACK potrf rejected argument {-info}")
+        info = _blas.potrf(AF, lower=True)  # LAPACK's potrf, blocked above the crashing orders
         if info > 0:
             symmetrize_lower(np, A, block=512)  # undo the failed in-place factorization
             A.flat[:: n + 1] = adiag
@@ -133,3 +129,12 @@ def eigh(A):
     if m <= 4096:
         return np.linalg.eigh(A, UPLO="L")
     return scipy.linalg.eigh(A, lower=True, check_finite=False, driver="evr")
+
+
+def nystrom_preconditioner(K, *, jitter, what="the centres' kernel matrix K_MM"):
+    """Falkon's preconditioner in one M x M buffer, K's own (:class:`_falkon.PackedPreconditioner`)."""
+    namespace(K)
+    return _falkon.PackedPreconditioner(np.ascontiguousarray(K), jitter=jitter, what=what)
+
+
+nystrom_preconditioner.matrices = _falkon.PackedPreconditioner.matrices

@@ -143,6 +143,18 @@ def cho_solve(L, B):
     return solve_triangular(L, solve_triangular(L, B), trans=True)
 
 
+def nystrom_preconditioner(K, *, jitter, what="the centres' kernel matrix K_MM"):
+    """Falkon's preconditioner as two M x M device arrays (:class:`_falkon.TwoFactorPreconditioner`)."""
+    import sys
+
+    from ._falkon import TwoFactorPreconditioner
+
+    return TwoFactorPreconditioner(cp, sys.modules[__name__], K, jitter=jitter, what=what)
+
+
+nystrom_preconditioner.matrices = 2
+
+
 def eigh(A):
     """cuSOLVER syevd on the lower triangle; the (m, m) matrix never crosses PCIe."""
     return cp.linalg.eigh(A, UPLO="L")

@@ -21,6 +21,7 @@ from ._linalg import (  # noqa: F401 (the contract's array handling and LAPACK, 
     cholesky,
     eigh,
     namespace,
+    nystrom_preconditioner,
     solve_triangular,
     to_host,
 )

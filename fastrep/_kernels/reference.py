@@ -87,6 +87,18 @@ def cho_solve(L, B):
     return solve_triangular(L, solve_triangular(L, B), trans=True)
 
 
+def nystrom_preconditioner(K, *, jitter, what="the centres' kernel matrix K_MM"):
+    """Falkon's preconditioner as two M x M arrays (:class:`_falkon.TwoFactorPreconditioner`)."""
+    import sys
+
+    from ._falkon import TwoFactorPreconditioner
+
+    return TwoFactorPreconditioner(namespace(K), sys.modules[__name__], K, jitter=jitter, what=what)
+
+
+nystrom_preconditioner.matrices = 2
+
+
 def eigh(A):
     xp = namespace(A)
     A = xp.tril(A) + xp.tril(A, k=-1).T  # the lower triangle, like the other backends

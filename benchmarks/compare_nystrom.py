@@ -1,0 +1,465 @@
+"""NTK kernel ridge at scale: the Nystrom solver against its FLOPs floor, the exact solve and
+scikit-learn (issue 26).
+
+    python benchmarks/compare_nystrom.py                  # every part at the issue's sizes
+    python benchmarks/compare_nystrom.py --quick          # small sizes, to check the script
+    python benchmarks/compare_nystrom.py --parts scale --scale-n 50000 --scale-m 24000
+
+Parts:
+  guard  The guarded BLAS layer (fastrep/_kernels/_blas.py) against the plain call at orders
+         where the plain call does not crash: A^T A (2048 x 12288, float64), potrf and lauum
+         (16384 and 12288, float32). Same bits whatever the thread count; the plain calls
+         crash above these orders on OpenBLAS's AVX-512 kernels.
+  scale  One NTKRegressor(solver='nystrom') fit, d = 64, float32, fixed ridge, max_memory =
+         16 GB (default n = 10^5, M = 48000), in a child process: the time of each stage
+         (from verbose=True), CG iterations, peak RSS, and the ratio of the fit's time to its
+         FLOPs floor: the three factorizations (M^3/3 each) and K_MM (M^2 d) at the measured
+         GEMM rate of the preconditioner's dtype, plus every CG pass over the kernel blocks
+         (2 n M d for the block and 4 n M for its two products) at the float32 GEMM rate,
+         both rates measured in the same child.
+  eigenpro  Falkon's preconditioned CG against EigenPro-style iterations on the same Nystrom
+         problem (n = 6000, d = 16, M = 1500, ridge 1e-6; small, the kernel matrix K_nM kept):
+         full-batch gradient descent preconditioned by flattening the top q = 160 eigen-
+         directions of the Hessian (estimated on 4M rows), the step from power iteration.
+         Both cost one pass over K_nM per iteration; the table is excess error against
+         passes, and says how many passes each needs to come within 2% and 0.1% of Falkon's
+         converged error.
+  side   d = 32, n in {2e4, 3e4}, M = 1.2e4, fixed ridge, the separation target: fastrep's
+         Nystrom (float64), fastrep's exact solve (float64) and scikit-learn's KernelRidge on a
+         precomputed float32 Gram matrix (float64 would need two 7 GB copies), each in a child
+         process: fit time, peak RSS, excess error. scikit-learn's LAPACK call is the plain
+         one: where it crashes (SIGSEGV) the run is repeated on one BLAS thread and says so.
+
+The ISA, the BLAS libraries and their thread counts (threadpoolctl) are printed first. This
+script never changes OPENBLAS_* variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import numpy as np  # noqa: E402
+
+from benchmarks._common import blas_setting, machine, md_table, median_time, peak_rss_mb  # noqa: E402
+
+GB = 1e9
+
+
+def isa() -> str:
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = line
+                    break
+    except OSError:
+        pass
+    have = [f for f in ("avx512f", "avx512_bf16", "amx_tile", "avx2", "fma") if re.search(rf"\b{f}\b", flags)]
+    return "ISA flags: " + (", ".join(have) or "unknown")
+
+
+def gemm_rate(dtype, n=4096):
+    """GFLOP/s of a plain n x n x n GEMM (distinct operands), median of 3."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((n, n)).astype(dtype)
+    B = rng.standard_normal((n, n)).astype(dtype)
+    C = np.empty((n, n), dtype)
+    t, _ = median_time(lambda: np.matmul(A, B, out=C), repeat=3, warmup=1)
+    return 2.0 * n**3 / t / 1e9
+
+
+# --- part guard --------------------------------------------------------------------------------
+
+def _guard_gram(rng, k, m, repeats):
+    from fastrep._kernels import _blas
+
+    A = rng.standard_normal((k, m))
+    G = np.empty((m, m))
+    t_plain, _ = median_time(lambda: np.matmul(A.T, A, out=G), repeat=repeats, warmup=1)
+    ref = np.tril(G)
+    t_block, _ = median_time(lambda: _blas.gram_tn(A, G), repeat=repeats, warmup=1)
+    err = float(np.max(np.abs(np.tril(G) - ref)) / np.max(np.abs(ref)))
+    flops = k * m * m  # SYRK: half of 2 k m^2
+    return [f"A^T A, A {k} x {m}, float64", f"{t_plain:.2f}", f"{t_block:.2f}",
+            f"{t_block / t_plain:.2f}", f"{flops / t_block / 1e9:.0f}", f"{err:.1e}"]
+
+
+def part_guard(quick, repeats):
+    import scipy.linalg.lapack as lapack
+
+    from fastrep._kernels import _blas
+
+    if quick:  # exercise the blocked paths at small orders
+        _blas.GUARD_ORDER, _blas.TILE = 256, 128
+    m = 1024 if quick else 12288
+    npo = 1024 if quick else 16384
+    rows = []
+    rng = np.random.default_rng(0)
+
+    rows.append(_guard_gram(rng, 512 if quick else 2048, m, repeats))
+
+    X = rng.standard_normal((npo, 64)).astype(np.float32)
+    S = X @ X.T / 64
+    S.flat[:: npo + 1] += 1.0
+    S = np.asfortranarray(S)
+    spotrf = lapack.get_lapack_funcs(("potrf",), (S,))[0]
+    W = np.empty_like(S)
+
+    def plain():
+        np.copyto(W, S)
+        spotrf(W, lower=1, clean=0, overwrite_a=1)
+
+    def blocked():
+        np.copyto(W, S)
+        _blas.potrf(W, lower=True)
+
+    t_copy, _ = median_time(lambda: np.copyto(W, S), repeat=repeats, warmup=1)
+    t_plain, _ = median_time(plain, repeat=repeats, warmup=1)
+    L_plain = np.tril(W)
+    t_block, _ = median_time(blocked, repeat=repeats, warmup=1)
+    err = float(np.max(np.abs(np.tril(W) - L_plain)) / np.max(np.abs(L_plain)))
+    t_plain, t_block = t_plain - t_copy, t_block - t_copy
+    rows.append([f"potrf, order {npo}, float32", f"{t_plain:.2f}", f"{t_block:.2f}",
+                 f"{t_block / t_plain:.2f}",
+                 f"{npo**3 / 3 / t_block / 1e9:.0f}", f"{err:.1e}"])
+    del L_plain
+
+    ml = 1024 if quick else 12288
+    U = np.asfortranarray(np.triu(S[:ml, :ml]))
+    W2 = np.empty_like(U)
+    slauum = lapack.get_lapack_funcs(("lauum",), (U,))[0]
+
+    def plain_l():
+        np.copyto(W2, U)
+        slauum(W2, lower=0, overwrite_c=1)
+
+    def blocked_l():
+        np.copyto(W2, U)
+        _blas.lauum(W2, upper=True)
+
+    t_copy, _ = median_time(lambda: np.copyto(W2, U), repeat=repeats, warmup=1)
+    t_plain, _ = median_time(plain_l, repeat=repeats, warmup=1)
+    R_plain = np.triu(W2)
+    t_block, _ = median_time(blocked_l, repeat=repeats, warmup=1)
+    err = float(np.max(np.abs(np.triu(W2) - R_plain)) / np.max(np.abs(R_plain)))
+    t_plain, t_block = t_plain - t_copy, t_block - t_copy
+    rows.append([f"lauum, order {ml}, float32", f"{t_plain:.2f}", f"{t_block:.2f}",
+                 f"{t_block / t_plain:.2f}",
+                 f"{ml**3 / 3 / t_block / 1e9:.0f}", f"{err:.1e}"])
+    out = [f"### The guarded BLAS layer against the plain call (median of {repeats}; tiles of {_blas.TILE}, "
+           f"blocked above order {_blas.GUARD_ORDER})", "",
+           md_table(["call", "plain s", "blocked s", "blocked / plain", "blocked GFLOP/s",
+                     "max rel. difference"], rows)]
+    return "\n".join(out)
+
+
+# --- part scale --------------------------------------------------------------------------------
+
+STAGE = re.compile(r"NTKRegressor: (.*?) ([0-9.]+(?:e[-+]?[0-9]+)?) s$")
+
+
+def _scale_child(n, d, M, max_memory, ridge, tol, seed):
+    import contextlib
+    import io
+
+    import fastrep
+    from fastrep._kernels import _blas
+
+    rates = {"float32": gemm_rate(np.float32), "float64": gemm_rate(np.float64)}
+    target = fastrep.MultiIndexTarget.separation(d, seed=seed)
+    X, y = fastrep.GaussianStream(target, seed, dtype=np.float32).take(n)
+    model = fastrep.NTKRegressor(ridge=ridge, solver="nystrom", n_centers=M, dtype=np.float32, tol=tol,
+                                 max_iter=200, seed=seed, max_memory=max_memory, verbose=True)
+    buf = io.StringIO()
+
+    class Tee(io.TextIOBase):  # the stages are parsed from buf and shown live on stderr
+        def write(self, text):
+            buf.write(text)
+            return sys.__stderr__.write(text)
+
+        def flush(self):
+            sys.__stderr__.flush()
+
+    t0 = time.perf_counter()
+    with contextlib.redirect_stderr(Tee()):
+        model.fit(X, y)
+    t_fit = time.perf_counter() - t0
+    stages = {}
+    for line in buf.getvalue().splitlines():
+        m = STAGE.search(line.strip().split("\r")[-1])
+        if m:
+            stages[m.group(1)] = float(m.group(2))
+    err = fastrep.metrics.excess_error(model, target, n_test=10_000, seed=seed)
+    peak = peak_rss_mb() * 2**20
+    pc = np.dtype(model.preconditioner_dtype_).name
+    passes = model.n_iter_ + 1  # every CG iteration and the right-hand side
+    floor_fact = (3 * M**3 / 3 + M * M * d) / (rates[pc] * 1e9)
+    floor_cg = passes * (2.0 * n * M * d + 4.0 * n * M) / (rates["float32"] * 1e9)
+    print(json.dumps({"n": n, "d": d, "M": M, "fit_s": t_fit, "stages": stages, "iters": model.n_iter_,
+                      "residual": model.residual_, "excess": err, "peak_bytes": peak, "pc": pc,
+                      "rates": rates, "floor_fact_s": floor_fact, "floor_cg_s": floor_cg,
+                      "guard": [_blas.GUARD_ORDER, _blas.TILE]}))
+
+
+def _run_child(args, env=None, live=False):
+    """Run a child; ``live``: its stderr (the fit's progress) goes straight to this stderr."""
+    cmd = [sys.executable, __file__, "--child", json.dumps(args)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None if live else subprocess.PIPE, text=True,
+                          check=False, env={**os.environ, **(env or {})})
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        return None, wall, proc.returncode, (proc.stderr or "(its stderr is above)")[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1]), wall, 0, ""
+
+
+def part_scale(n, d, M, max_memory, ridge, tol):
+    res, wall, rc, err = _run_child(["scale", n, d, M, max_memory, ridge, tol, 0], live=True)
+    if res is None:
+        return f"### Nystrom at scale: n = {n}, M = {M}: the child failed (rc {rc})\n\n```\n{err}\n```"
+    floor = res["floor_fact_s"] + res["floor_cg_s"]
+    rows = [[k, f"{v:.1f}"] for k, v in res["stages"].items()]
+    staged = sum(res["stages"].values())
+    rows.append(["conjugate gradient and the rest (fit - stages)", f"{res['fit_s'] - staged:.1f}"])
+    rows.append(["**whole fit**", f"**{res['fit_s']:.1f}**"])
+    out = [f"### Nystrom at scale: d = {d}, n = {n:,}, M = {M:,}, float32 data, "
+           f"{res['pc']} preconditioner, ridge = {ridge}, CG tol = {tol}, "
+           f"max_memory = {max_memory / GB:.0f} GB",
+           "", md_table(["stage", "seconds"], rows), "",
+           f"CG iterations {res['iters']}, final residual {res['residual']:.1e}, excess error "
+           f"{res['excess']:.3f}, peak RSS {res['peak_bytes'] / GB:.2f} GB, child process {wall:.0f} s.",
+           f"GEMM rates measured in the same child: float32 {res['rates']['float32']:.0f} GFLOP/s, "
+           f"float64 {res['rates']['float64']:.0f} GFLOP/s.",
+           f"FLOPs floor: factorizations and K_MM {res['floor_fact_s']:.1f} s + kernel passes "
+           f"{res['floor_cg_s']:.1f} s = {floor:.1f} s; "
+           f"**fit / floor = {res['fit_s'] / floor:.2f}** (goal <= 2)."]
+    return "\n".join(out)
+
+
+# --- part eigenpro -----------------------------------------------------------------------------
+
+POWER = 20
+
+
+def part_eigenpro(n, d, M, ridge, q=160):
+    import warnings
+
+    import scipy.linalg
+
+    import fastrep
+    from fastrep.metrics import excess_error
+
+    target = fastrep.MultiIndexTarget.separation(d, seed=0)
+    X, y = fastrep.GaussianStream(target, 0, dtype=np.float64).take(n)
+    falkon = {}
+    for k in (1, 2, 4, 8, 16, 32):
+        m = fastrep.NTKRegressor(ridge=ridge, solver="nystrom", n_centers=M, tol=1e-14, max_iter=k, seed=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m.fit(X, y)
+        falkon[k] = excess_error(m, target, n_test=5000, seed=0)
+    C = m.X_fit_
+    K, KMM = fastrep.ntk_kernel(X, C), fastrep.ntk_kernel(C)
+    s = min(n, 4 * M)
+    idx = np.random.default_rng(1).choice(n, s, replace=False)
+    q = min(q, M // 10)
+    w, V = scipy.linalg.eigh(K[idx].T @ K[idx] / s + ridge * KMM)
+    w, V = w[::-1], V[:, ::-1]
+    Vq, wq, tail = V[:, :q], w[:q], w[q]
+
+    def hess(v):
+        return K.T @ (K @ v) / n + ridge * (KMM @ v)
+
+    def pre(g):
+        return g - Vq @ ((1 - tail / wq) * (Vq.T @ g))
+
+    # the step: 1 / the top eigenvalue of the preconditioned full Hessian, by POWER passes of
+    # power iteration (the subsample's lambda_{q+1} alone overshoots and diverges)
+    v = np.random.default_rng(2).standard_normal(M)
+    for _ in range(POWER):
+        v = pre(hess(v))
+        top = float(np.linalg.norm(v))
+        v /= top
+    step = 0.95 / top
+    a = np.zeros(M)
+
+    class Fitted:
+        dtype_ = np.float64
+
+        def predict(self, Xt):
+            return fastrep.ntk_kernel(Xt, C) @ a
+
+    eig = {}
+    for it in range(1, 1025):
+        a -= step * pre(hess(a) - K.T @ y / n)
+        if it in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024):
+            eig[it] = excess_error(Fitted(), target, n_test=5000, seed=0)
+    best = falkon[32]
+
+    def passes(errs, rel):
+        ok = [k for k, e in sorted(errs.items()) if e <= best * (1 + rel)]
+        return str(ok[0]) if ok else f"> {max(errs)}"
+
+    ks = sorted(set(falkon) | set(eig))
+    rows = [[k, f"{falkon[k]:.4f}" if k in falkon else "", f"{eig[k]:.4f}" if k in eig else ""] for k in ks]
+    return "\n".join([
+        f"### Falkon CG against EigenPro-style iterations: n = {n}, d = {d}, M = {M}, ridge = {ridge}, "
+        f"q = {q}", "",
+        md_table(["passes over K_nM", "Falkon CG excess error", "EigenPro-style excess error"], rows), "",
+        f"Passes to come within 2% of Falkon's converged error {best:.4f}: Falkon {passes(falkon, 0.02)}, "
+        f"EigenPro-style {passes(eig, 0.02)}; within 0.1%: Falkon {passes(falkon, 0.001)}, "
+        f"EigenPro-style {passes(eig, 0.001)} (plus its {POWER} passes of power iteration for the step). "
+        "Falkon's setup is its three order-M factorizations, EigenPro's one eigendecomposition "
+        "of order M here."])
+
+
+# --- part side ---------------------------------------------------------------------------------
+
+class _Precomputed:
+    """scikit-learn's KernelRidge on a precomputed Gram matrix, predicting through fastrep's NTK."""
+
+    def __init__(self, model, X):
+        self.model, self.X, self.dtype_ = model, X, X.dtype
+
+    def predict(self, Xt):
+        import fastrep
+
+        out = np.empty(Xt.shape[0])
+        for s in range(0, Xt.shape[0], 2048):
+            Kt = fastrep.ntk_kernel(Xt[s:s + 2048].astype(self.X.dtype), self.X)
+            out[s:s + 2048] = self.model.predict(Kt)
+        return out
+
+
+def _side_child(method, n, d, M, ridge, seed, one_thread):
+    import fastrep
+
+    target = fastrep.MultiIndexTarget.separation(d, seed=seed)
+    dtype = np.float32 if method == "sklearn" else np.float64
+    X, y = fastrep.GaussianStream(target, seed, dtype=dtype).take(n)
+    t_gram = 0.0
+    t0 = time.perf_counter()
+    if method == "sklearn":
+        from sklearn.kernel_ridge import KernelRidge
+
+        K = fastrep.ntk_kernel(X)
+        t_gram = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        if one_thread:
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(1, user_api="blas"):
+                kr = KernelRidge(alpha=n * ridge, kernel="precomputed").fit(K, y)
+        else:
+            kr = KernelRidge(alpha=n * ridge, kernel="precomputed").fit(K, y)
+        del K
+        model = _Precomputed(kr, X)
+    else:
+        kw = dict(solver="nystrom", n_centers=M, tol=1e-10, max_iter=300) if method == "nystrom" else \
+            dict(solver="cholesky", max_memory=15e9)  # in place: n^2 8 bytes
+        model = fastrep.NTKRegressor(ridge=ridge, dtype=dtype, seed=seed, **kw).fit(X, y)
+    t_fit = time.perf_counter() - t0
+    err = fastrep.metrics.excess_error(model, target, n_test=10_000, seed=seed)
+    print(json.dumps({"fit_s": t_fit, "gram_s": t_gram, "excess": err, "peak_bytes": peak_rss_mb() * 2**20,
+                      "iters": getattr(model, "n_iter_", None)}))
+
+
+def part_side(ns, d, M, ridge):
+    rows, notes, acc = [], [], {}
+    for n in ns:
+        for method in ("nystrom", "exact", "sklearn"):
+            res, wall, rc, err = _run_child(["side", method, n, d, M, ridge, 0, False])
+            label = {"nystrom": f"fastrep Nystrom, M = {M:,} (float64)",
+                     "exact": "fastrep exact Cholesky (float64)",
+                     "sklearn": "scikit-learn KernelRidge, precomputed NTK Gram (float32)"}[method]
+            if res is None and method == "sklearn":
+                notes.append(f"n = {n:,}: scikit-learn's fit died with rc {rc} "
+                             f"({'SIGSEGV' if rc == -11 else 'error'}) on the BLAS's threads; "
+                             "rerun on one BLAS thread.")
+                res, wall, rc, err = _run_child(["side", method, n, d, M, ridge, 0, True])
+                label += ", one BLAS thread"
+            if res is None:
+                rows.append([f"{n:,}", label, "failed", f"rc {rc}", "", ""])
+                notes.append(f"n = {n:,}, {method}: {err[-500:]}")
+                continue
+            acc[(n, method)] = res["excess"]
+            fit = res["fit_s"] + res["gram_s"]
+            gram = f" (Gram {res['gram_s']:.1f})" if res["gram_s"] else ""
+            rows.append([f"{n:,}", label, f"{fit:.1f}" + gram,
+                         f"{res['peak_bytes'] / GB:.2f}", f"{res['excess']:.4f}",
+                         "" if res["iters"] is None else str(res["iters"])])
+    lines = [f"### Side by side: d = {d}, M = {M:,}, ridge = {ridge}, separation target (one child each)", "",
+             md_table(["n", "method", "fit s", "peak RSS GB", "excess error", "iterations"], rows)]
+    for n in ns:
+        if (n, "nystrom") in acc and (n, "exact") in acc:
+            e_n, e_x = acc[(n, "nystrom")], acc[(n, "exact")]
+            lines.append(f"\nn = {n:,}: Nystrom excess / exact excess = {e_n / e_x:.4f} "
+                         f"({100 * (e_n / e_x - 1):+.2f}%; goal within 2%).")
+    if notes:
+        lines += [""] + notes
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parts = ["guard", "scale", "eigenpro", "side"]
+    ap.add_argument("--parts", nargs="+", default=parts, choices=parts)
+    ap.add_argument("--quick", action="store_true", help="small sizes, to check the script")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--scale-n", type=int, help="n of part scale (default 100000; 4096 with --quick)")
+    ap.add_argument("--scale-m", type=int, help="M of part scale (default 48000; 512 with --quick)")
+    ap.add_argument("--max-memory", type=float, default=16e9, help="max_memory of part scale (bytes)")
+    ap.add_argument("--side-n", type=int, nargs="+", help="n of part side (default 20000 30000)")
+    ap.add_argument("--side-m", type=int, help="M of part side (default 12000; 400 with --quick)")
+    ap.add_argument("--ridge", type=float, default=1e-6)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        spec = json.loads(args.child)
+        if spec[0] == "scale":
+            _scale_child(*spec[1:])
+        else:
+            _side_child(*spec[1:])
+        return
+    q = args.quick
+    print(f"command: python {sys.argv[0]} {' '.join(argv if argv is not None else sys.argv[1:])}")
+    print(f"machine: {machine()}")
+    print(isa())
+    print(blas_setting())
+    try:
+        print(f"load average at start: {os.getloadavg()}")
+    except OSError:
+        pass
+    print()
+    if "guard" in args.parts:
+        print(part_guard(q, 1 if q else args.repeats), flush=True)
+        print()
+    if "scale" in args.parts:
+        print(part_scale(args.scale_n or (4096 if q else 100_000), 64, args.scale_m or (512 if q else 48_000),
+                         args.max_memory, args.ridge, 1e-3), flush=True)
+        print()
+    if "eigenpro" in args.parts:
+        print(part_eigenpro(1500 if q else 6000, 16, 300 if q else 1500, args.ridge), flush=True)
+        print()
+    if "side" in args.parts:
+        print(part_side(args.side_n or ([1500] if q else [20_000, 30_000]), 32,
+                        args.side_m or (400 if q else 12_000), args.ridge), flush=True)
+    try:
+        print(f"\nload average at end: {os.getloadavg()}")
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    main()
