@@ -225,10 +225,10 @@ def load_trajectories(path):
     method, d, n, seed``, then ``t`` (W_t after t steps), ``loss`` (the training loss of step
     t's batch at W_t; NaN at the last record t = T), ``lr`` (eta_t; NaN at t = T),
     ``alignment`` (``fastrep.metrics.subspace_alignment(W_t, U)``), ``row_norm_mean``,
-    ``row_norm_min``, ``row_norm_max`` (of |w_j|), ``spike_1..3`` (the top singular values
-    of W_t - W_0; NaN beyond min(m, d)), ``spike_1..3_alignment`` (|U v_i|^2 of their right
+    ``row_norm_min``, ``row_norm_max`` (of ``|w_j|``), ``spike_1..3`` (the top singular values
+    of W_t - W_0; NaN beyond min(m, d)), ``spike_1..3_alignment`` (``|U v_i|^2`` of their right
     singular vectors) and ``direction_overlap`` (list: per direction u_k of U, the mean over
-    neurons of (w_j . u_k)^2 / |w_j|^2; 1/d for random neurons).
+    neurons of ``(w_j . u_k)^2 / |w_j|^2``; 1/d for random neurons).
 
     Parameters
     ----------
