@@ -19,7 +19,7 @@ f(x) = K(x, X_fit) alpha.
     preconditioner factors (float64 where it fits 80% of ``max_memory``, else the data's
     dtype), and an n_centers that cannot fit is refused before anything is allocated. With
     M = n it is exact kernel ridge regression. The default M is the centre rule
-    (:func:`fastrep.nystrom.centers_needed`): the dimension of the kernel's eigenspaces that n
+    (``fastrep.nystrom.centers_needed``): the dimension of the kernel's eigenspaces that n
     samples resolve (47840 at d = 64, n = 10^5), capped by memory; ``centers_limited_`` records
     when M, not n, limits the error (with a warning when the cap came from ``max_memory``).
 
@@ -389,7 +389,7 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
     def _plan_centers(self, ctx, n, d, needed):
         """(M, preconditioner dtype): n_centers or the centre rule, float64 where it fits.
 
-        The preconditioner (:func:`fastrep.nystrom.preconditioner_bytes`) may take 80% of the
+        The preconditioner (``fastrep.nystrom.preconditioner_bytes``) may take 80% of the
         budget, the rest is for the kernel blocks; an explicit n_centers that cannot fit is
         refused here, before anything is allocated.
         """
@@ -562,7 +562,7 @@ class NTKRegressor(_KernelRidgeBase):
     beta : float, default 1.0
         The first-layer bias scale of the kernel, >= 0.
     n_centers : int or None, default None
-        Nystrom centres M <= n. None: the centre rule (:func:`fastrep.nystrom.centers_needed`:
+        Nystrom centres M <= n. None: the centre rule (``fastrep.nystrom.centers_needed``:
         the kernel's eigenspaces in decreasing eigenvalue order while their dimension stays
         <= n, at least max(1024, 16 sqrt(n)), at most n), fewer if the preconditioner would
         pass 80% of ``max_memory``, with a UserWarning. After a Nystrom fit: ``n_centers_``
