@@ -114,7 +114,10 @@ def centers_needed(n, d, kind="ntk", beta=1.0):
     a Nystrom fit needs M at least that total to represent them (at d = 64, n = 10^5 the NTK
     resolves the harmonics of degrees 0..3: M = 1 + 64 + 2079 + 45696 = 47840, close to the
     C(67, 3) = 47905 polynomials of degree <= 3). L is the highest degree taken. For d < 3
-    (no harmonic bookkeeping) M is the floor rule's.
+    (no harmonic bookkeeping) M is the floor rule's. It is a floor, not a match for the exact
+    solve: at a small ridge the exact solve also learns part of degree L + 1 (at d = 32,
+    n = 3e4, ridge 1e-6, M = 12000 > the rule's 6512 still left the excess error 49% above the
+    exact solve's; benchmarks/RESULTS_KERNELS.md).
     """
     floor = max(FLOOR_CENTERS, 16 * math.isqrt(int(n)))
     if d < 3:
