@@ -205,7 +205,7 @@ def test_ctrl_c_mid_sweep_is_one_line_and_130(tmp_path, executor):
         (gate / "release").touch()
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            proc.communicate()  # reaps it and closes its pipes (no ResourceWarning in a later test)
     assert proc.returncode == 130, err
     assert err.strip() == "fastrep: interrupted; finished cells are saved, re-run the same command to resume"
     con = sqlite3.connect(store)
