@@ -36,10 +36,8 @@ from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the fastrep the site was built from (as docs/conf.py does)
-
-#: the namespaces whose public names must be in the API reference
-NAMESPACES = ["fastrep", "fastrep.experiments", "fastrep.metrics", "fastrep.theory",
-              "fastrep.diagnostics", "fastrep.ridge"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import api_names  # noqa: E402  (docs/api_names.py: the reference's namespaces and names)
 
 #: pages opened in the browser (relative to the site's root)
 BROWSER_PAGES = ["index.html", "auto_examples/plot_01_one_fit.html",
@@ -107,16 +105,8 @@ def check_links(site: Path) -> list[str]:
 
 def public_names() -> list[str]:
     """Fully qualified public names that the API reference must document."""
-    names = []
-    for module_name in NAMESPACES:
-        mod = importlib.import_module(module_name)
-        listed = getattr(mod, "__all__", None)
-        if listed is None:
-            listed = [n for n, v in vars(mod).items() if not n.startswith("_")
-                      and (inspect.isfunction(v) or inspect.isclass(v))
-                      and getattr(v, "__module__", "").startswith(module_name)]
-        names += [f"{module_name}.{n}" for n in listed]
-    return names
+    return [f"{module_name}.{n}" for module_name in api_names.NAMESPACES
+            for n in api_names.public_names(module_name)]
 
 
 def check_api(site: Path) -> list[str]:

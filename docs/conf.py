@@ -41,6 +41,7 @@ import fastrep  # noqa: E402
 
 sys.path.insert(0, str(HERE))
 import docstring_rules  # noqa: E402  (docs/docstring_rules.py)
+from api_names import public_names  # noqa: E402  (docs/api_names.py)
 from sphinx.util import logging as _sphinx_logging  # noqa: E402
 
 _logger = _sphinx_logging.getLogger("fastrep.docstring_rules")
@@ -191,17 +192,6 @@ API_PAGES = [
     ("ridge", "fastrep.ridge", "fastrep.ridge",
      "The one ridge rule of every learner: the lambda grid, its validation path, the solver."),
 ]
-
-
-def public_names(module_name: str) -> list[str]:
-    """The public names of a module: its ``__all__``, else its public functions and classes."""
-    mod = importlib.import_module(module_name)
-    names = getattr(mod, "__all__", None)
-    if names is None:
-        names = [n for n, v in vars(mod).items() if not n.startswith("_")
-                 and (inspect.isfunction(v) or inspect.isclass(v))
-                 and getattr(v, "__module__", "").startswith(module_name)]
-    return list(names)
 
 
 def _kind(value) -> str:

@@ -26,33 +26,17 @@ import ast
 import importlib
 import inspect
 import re
+import sys
 import textwrap
+from pathlib import Path
 
 from numpydoc.docscrape import NumpyDocString
 
-#: the namespaces of the API reference (docs/conf.py's API_PAGES)
-NAMESPACES = (
-    "fastrep",
-    "fastrep.experiments",
-    "fastrep.metrics",
-    "fastrep.theory",
-    "fastrep.diagnostics",
-    "fastrep.ridge",
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from api_names import NAMESPACES, public_names  # noqa: E402  (docs/api_names.py)
 
 #: members fastrep's classes inherit and do not document (scikit-learn's, the standard library's)
 EXCLUDE = (r"\.get_params$", r"\.set_params$", r"\.score$", r"\.set_\w+_request$")
-
-
-def public_names(module_name: str) -> list[str]:
-    """A module's public names: its ``__all__``, else its own public functions and classes."""
-    mod = importlib.import_module(module_name)
-    names = getattr(mod, "__all__", None)
-    if names is None:
-        names = [n for n, v in vars(mod).items() if not n.startswith("_")
-                 and (inspect.isfunction(v) or inspect.isclass(v))
-                 and getattr(v, "__module__", "").startswith(module_name)]
-    return list(names)
 
 
 def _own(obj) -> bool:
