@@ -25,6 +25,7 @@ from .._validation import Boolean, Interval, Options, check_param
 from ..ridge import lambda_grid
 from ._rules import MAX_DIMENSIONS, RULES, check_args, check_target, n_array
 from .curves import _eigenlearning, kernel_n_star
+from .network_equivalent import HeadModel
 from .network_representation import (  # noqa: F401
     _SQRT2PI,
     _gauss_hermite,
@@ -442,8 +443,12 @@ def _ridge_errors(spectrum, n2, noise, ridges):
 
 
 def _predict_error(red, target_variance, d, n, width, eta1, ridge, noise, center, split, rebias, seed,
-                   realizations):
+                   realizations, head="equivalent"):
     n1, n2 = _stage_sizes(n, split)
+    if head == "equivalent":
+        errs = [HeadModel(red, d, n1, n, width, eta1, center, rebias, seed + 7919 * rep).error(n2, noise, ridge)
+                for rep in range(realizations)]
+        return float(np.mean(errs)) / target_variance
     h = width // 2
     errs = []
     for rep in range(realizations):
@@ -472,7 +477,8 @@ def _predict_error(red, target_variance, d, n, width, eta1, ridge, noise, center
 
 def network_learning_curve(target, n, *, width: int = 1000, eta1="normalized", ridge="validate",
                            noise: float | None = None, center: bool = True, split: bool = False,
-                           rebias: bool = False, seed: int = 0, realizations: int = 1) -> np.ndarray:
+                           rebias: bool = False, seed: int = 0, realizations: int = 1,
+                           head: str = "equivalent") -> np.ndarray:
     """Predicted excess test error of :class:`fastrep.OneStepNetwork` on ``target``.
 
     The prediction draws one realization of the width-m network's neurons and of the
@@ -508,6 +514,13 @@ def network_learning_curve(target, n, *, width: int = 1000, eta1="normalized", r
     realizations : int, default 1
         The number of realizations of the network's neurons and of their correlations
         outside span(U) averaged over, 1 .. 64.
+    head : {'equivalent', 'realized'}, default 'equivalent'
+        How the ridge head is predicted. 'equivalent': the deterministic equivalent of
+        section 6 of ``docs/guide/theory-network.md`` (the +- pairs' even and odd parts as two
+        random-features groups, the noise outside span(U) through its spectrum: C_hat's
+        semicircle and the spikes of the largest labels), milliseconds at any d and n.
+        'realized': one drawn realization of the rows and the m x m feature covariance
+        (section 5; O(n d^2) up to n d^2 = 2e10, then O(width d + width^3)).
 
     Returns
     -------
@@ -535,13 +548,14 @@ def network_learning_curve(target, n, *, width: int = 1000, eta1="normalized", r
     check_target(target)
     _check(width=width, eta1=eta1, ridge=ridge, center=center, split=split, rebias=rebias, seed=seed,
            realizations=realizations)
+    check_param("head", head, [Options("equivalent", "realized")])
     noise = _noise(target, noise)
     n_arr = n_array(n)
     red = reduce_target(target, noise=noise, center=center)
     out = np.empty(n_arr.shape)
     for idx, nv in np.ndenumerate(n_arr):
         out[idx] = _predict_error(red, target.variance, target.d, float(nv), int(width), eta1, ridge, noise,
-                                  center, split, rebias, int(seed), int(realizations))
+                                  center, split, rebias, int(seed), int(realizations), head)
     return out
 
 
@@ -569,7 +583,7 @@ def _d_values(d_values):
 def network_n_star(target, d_values, epsilon: float, *, width: int = 1000, eta1="normalized",
                    ridge="validate", noise: float | None = None, center: bool = True, split: bool = False,
                    rebias: bool = False, seed: int = 0, realizations: int = 1, n_max: float = 1e12,
-                   rtol: float = 0.05) -> np.ndarray:
+                   rtol: float = 0.05, head: str = "equivalent") -> np.ndarray:
     """Predicted n*(d) of :class:`fastrep.OneStepNetwork`: the smallest n whose predicted excess
     error (:func:`network_learning_curve`) is <= ``epsilon``.
 
@@ -607,6 +621,13 @@ def network_n_star(target, d_values, epsilon: float, *, width: int = 1000, eta1=
     realizations : int, default 1
         The number of realizations of the network's neurons and of their correlations
         outside span(U) averaged over, 1 .. 64.
+    head : {'equivalent', 'realized'}, default 'equivalent'
+        How the ridge head is predicted. 'equivalent': the deterministic equivalent of
+        section 6 of ``docs/guide/theory-network.md`` (the +- pairs' even and odd parts as two
+        random-features groups, the noise outside span(U) through its spectrum: C_hat's
+        semicircle and the spikes of the largest labels), milliseconds at any d and n.
+        'realized': one drawn realization of the rows and the m x m feature covariance
+        (section 5; O(n d^2) up to n d^2 = 2e10, then O(width d + width^3)).
     n_max : float, default 1e12
         The largest n searched, >= 1.
     rtol : float, default 0.05
@@ -638,6 +659,7 @@ def network_n_star(target, d_values, epsilon: float, *, width: int = 1000, eta1=
     check_target(target)
     _check(width=width, eta1=eta1, ridge=ridge, center=center, split=split, rebias=rebias, seed=seed,
            realizations=realizations)
+    check_param("head", head, [Options("equivalent", "realized")])
     epsilon, n_max = check_args(epsilon=epsilon, n_max=n_max)
     check_param("rtol", rtol, [Interval("real", 1e-4, 1, closed="neither")])
     noise = _noise(target, noise)
@@ -649,7 +671,7 @@ def network_n_star(target, d_values, epsilon: float, *, width: int = 1000, eta1=
 
         def err(n, t=t, red=red):
             return _predict_error(red, t.variance, t.d, float(n), int(width), eta1, ridge, noise, center,
-                                  split, rebias, int(seed), int(realizations))
+                                  split, rebias, int(seed), int(realizations), head)
 
         out[idx] = _crossing(err, float(d) ** 2, epsilon, n_max, rtol)
     return out
@@ -712,7 +734,7 @@ def _crossing(err, start, epsilon, n_max, rtol):
 
 def separation(target, d_values, epsilon: float, *, width: int = 1000, kernel: str = "ntk",
                kernel_ridge: float = 0.0, noise: float | None = None, split: bool = False, seed: int = 0,
-               **kernel_options) -> dict:
+               head: str = "equivalent", **kernel_options) -> dict:
     """Both sides' predicted n*(d): the one-step network and a kernel.
 
     The network's is :func:`network_n_star` (validated ridge, the learner's other defaults),
@@ -740,6 +762,8 @@ def separation(target, d_values, epsilon: float, *, width: int = 1000, kernel: s
         The network's ``split``: the step sees the first n/2 samples, the ridge the rest.
     seed : int, default 0
         Seed of the network prediction's realization.
+    head : {'equivalent', 'realized'}, default 'equivalent'
+        The network's head model (:func:`network_n_star`).
     **kernel_options
         Further arguments of :func:`~fastrep.theory.kernel_n_star` (``beta``, ``measure``,
         ``max_degree``, ...).
@@ -769,7 +793,7 @@ def separation(target, d_values, epsilon: float, *, width: int = 1000, kernel: s
     """
     check_target(target)
     ds = _d_values(d_values)
-    net = network_n_star(target, ds, epsilon, width=width, noise=noise, split=split, seed=seed)
+    net = network_n_star(target, ds, epsilon, width=width, noise=noise, split=split, seed=seed, head=head)
     ker = kernel_n_star(target, ds, epsilon, kernel=kernel, ridge=kernel_ridge, noise=noise, **kernel_options)
     return {"d": ds.astype(np.int64), "network": net, "kernel": ker}
 
