@@ -9,6 +9,14 @@
 ``python benchmarks/validate_network_theory.py predict --runs net_runs.jsonl --out net_pred.jsonl``
     The predictions (``network_alignment``, ``network_learning_curve``) at every measured
     (preset, noise, width, d, n).
+``python benchmarks/validate_network_theory.py recheck [--d 64 128 256] [--head equivalent] --out net_recheck.md``
+    Without refitting: the measured 4-seed means published in ``RESULTS_THEORY.md`` ("Every
+    measured cell") against the current code's ``network_learning_curve`` (``--head``), on a
+    reduced grid (the d values given, every n of the table); the previous prediction
+    (the realized head, published beside them) in its own column, and n*(0.25) from each.
+``python benchmarks/validate_network_theory.py speed``
+    Both sides' predicted n*(d) (``separation``) at ten d from 16 to 4096 (separation target,
+    epsilon 0.25, width 500) with one BLAS thread, timed; prints the ISA and BLAS.
 ``python benchmarks/validate_network_theory.py table --runs net_runs.jsonl --pred net_pred.jsonl``
     Markdown: predicted against measured (means over seeds) alignment and excess error, and
     n*(0.25) read from both curves by the same log-log interpolation on the same n grid.
@@ -198,6 +206,113 @@ def table(args):
     sys.stdout.write(text)
 
 
+def _published_cells(path):
+    """(preset, noise, width, d, n) -> (measured alignment, measured error, published predicted error)
+    from the "Every measured cell" table of RESULTS_THEORY.md."""
+    factors = N_FACTORS + N_FACTORS_FAR
+    out = {}
+    with open(path) as fh:
+        for line in fh:
+            parts = [p.strip() for p in line.strip().strip("|").split("|")]
+            if len(parts) != 12 or parts[0] not in presets():
+                continue
+            d = int(parts[3])
+            f = min(factors, key=lambda x: abs(x - float(parts[4])))
+            n = int(round(f * d * d))
+            out[(parts[0], float(parts[1]), int(parts[2]), d, n)] = (float(parts[6]), float(parts[9]),
+                                                                    float(parts[10]))
+    return out
+
+
+def recheck(args):
+    from fastrep.theory import network_learning_curve
+
+    cells = {k: v for k, v in _published_cells(args.results).items() if k[3] in args.d}
+    lines = ["| target | noise | width | d | n/d^2 | error measured | published (realized) | ratio | "
+             f"now ({args.head}) | ratio |", "|---|---|---|---|---|---|---|---|---|---|"]
+    stats = {"published": [], "now": []}
+    curves = {}
+    t_all = time.perf_counter()
+    for key in sorted(cells):
+        preset, noise, width, d, n = key
+        _, em, old = cells[key]
+        t = presets()[preset](d, noise)
+        new = float(network_learning_curve(t, n, width=width, head=args.head))
+        curves.setdefault(key[:4], []).append((n, em, old, new))
+        ok_o, ok_n = 1 / 1.5 <= old / em <= 1.5, 1 / 1.5 <= new / em <= 1.5
+        if em >= 0.05:
+            stats["published"].append(ok_o)
+            stats["now"].append(ok_n)
+        lines.append(f"| {preset} | {noise:g} | {width} | {d} | {n / d / d:.2f} | {em:.3f} | {old:.3f} | "
+                     f"{old / em:.2f}{'' if ok_o or em < 0.05 else ' (!)'} | {new:.3f} | "
+                     f"{new / em:.2f}{'' if ok_n or em < 0.05 else ' (!)'} |")
+        print(lines[-1], flush=True)
+    lines += ["", "| target | noise | width | d | n* measured | published / measured | now / measured |",
+              "|---|---|---|---|---|---|---|"]
+    ns_stats = {"published": [], "now": []}
+    for key, pts in sorted(curves.items()):
+        pts.sort()
+        ns = [q[0] for q in pts]
+        nm = n_star(ns, [q[1] for q in pts])
+        no, nn = n_star(ns, [q[2] for q in pts]), n_star(ns, [q[3] for q in pts])
+        ro = no / nm if nm == nm and no == no else math.nan
+        rn = nn / nm if nm == nm and nn == nn else math.nan
+        if ro == ro:
+            ns_stats["published"].append(1 / 1.25 <= ro <= 1.25)
+        if rn == rn:
+            ns_stats["now"].append(1 / 1.25 <= rn <= 1.25)
+        lines.append(f"| {key[0]} | {key[1]:g} | {key[2]} | {key[3]} | {_fmt(nm)} | {ro:.2f} | {rn:.2f} |")
+    lines.append("")
+    for k in stats:
+        lines.append(f"- excess error within 1.5x where >= 0.05, {k}: {sum(stats[k])} of {len(stats[k])}; "
+                     f"n* within 1.25x: {sum(ns_stats[k])} of {len(ns_stats[k])}")
+    lines.append(f"- {len(cells)} cells predicted in {time.perf_counter() - t_all:.1f} s")
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(text)
+    sys.stdout.write(text)
+
+
+def speed(args):
+    from threadpoolctl import threadpool_limits
+
+    from fastrep import MultiIndexTarget
+    from fastrep.theory import separation
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, here)
+    from _common import blas_setting, cpu_name
+
+    ds = np.unique(np.round(np.geomspace(16, 4096, 10)).astype(int))
+    t = MultiIndexTarget.separation(16)
+    from numpy._core._multiarray_umath import __cpu_features__ as feats
+
+    isa = [k for k in ("AVX512F", "AVX512_SPR", "AVX2", "FMA3") if feats.get(k)]
+    print(f"machine: {cpu_name()}; ISA (NumPy's dispatch): {', '.join(isa)}; NumPy {np.__version__}")
+    with threadpool_limits(1):
+        print(blas_setting())
+        separation(t, ds[:1], EPSILON, width=args.width, head=args.head)  # imports and caches
+        rows = []
+        for rep in range(args.repeats):
+            t0 = time.perf_counter()
+            out = separation(t, ds, EPSILON, width=args.width, head=args.head)
+            t1 = time.perf_counter()
+            rows.append(t1 - t0)
+        t0 = time.perf_counter()
+        from fastrep.theory import kernel_n_star, network_n_star
+
+        network_n_star(t, ds, EPSILON, width=args.width, head=args.head)
+        t1 = time.perf_counter()
+        kernel_n_star(t, ds, EPSILON, ridge=0.0)
+        t2 = time.perf_counter()
+    print(f"separation(separation target, d = {', '.join(map(str, ds))}, epsilon {EPSILON}, width {args.width}, "
+          f"head {args.head!r}), one BLAS thread: {', '.join(f'{x:.2f}' for x in rows)} s "
+          f"(network side {t1 - t0:.2f} s, kernel side {t2 - t1:.2f} s); load {os.getloadavg()[0]:.1f}")
+    for d, a, b in zip(out["d"], out["network"], out["kernel"], strict=True):
+        print(f"  d = {d:5d}: network n* {a:12.4g}  kernel n* {b:12.4g}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -211,12 +326,23 @@ def main(argv=None):
     p.add_argument("--part", type=int, default=0,
                    help="this process's share: groups k with k %% parts == part")
     p.add_argument("--parts", type=int, default=1)
+    c = sub.add_parser("recheck")
+    c.add_argument("--results", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                     "RESULTS_THEORY.md"))
+    c.add_argument("--d", type=int, nargs="+", default=[64, 128, 256])
+    c.add_argument("--head", default="equivalent")
+    c.add_argument("--out")
+    s_ = sub.add_parser("speed")
+    s_.add_argument("--width", type=int, default=500)
+    s_.add_argument("--head", default="equivalent")
+    s_.add_argument("--repeats", type=int, default=3)
     t = sub.add_parser("table")
     t.add_argument("--runs", required=True)
     t.add_argument("--pred", required=True)
     t.add_argument("--out")
     args = ap.parse_args(argv)
-    {"measure": measure, "predict": predict, "table": table}[args.cmd](args)
+    {"measure": measure, "predict": predict, "table": table, "recheck": recheck,
+     "speed": speed}[args.cmd](args)
 
 
 if __name__ == "__main__":

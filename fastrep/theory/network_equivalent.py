@@ -36,11 +36,11 @@ from ..hermite import hermite_features, multi_indices
 from .network_representation import _SQRT2PI, _gauss_hermite, _mu, learned_neurons
 
 #: neurons in the quasi-Monte Carlo average that forms the kernel operator
-EQ_NEURONS = 256
+EQ_NEURONS = 128
 #: Hermite orders of the noise outside span(U) resolved one by one (the rest is a ridge)
 EQ_ORDER = 4
 #: equal-probability bins of C_hat's semicircle law outside span(U)
-EQ_BINS = 12
+EQ_BINS = 6
 #: multiplicity of the lumped remainder (eigenvalues far below any ridge the head uses)
 _LUMP = 1e15
 
@@ -90,7 +90,7 @@ def semicircle_points(bins: int) -> np.ndarray:
 def _basis(r: int, degree: int):
     """Multi-indices of the z-Hermite basis and the tensor Gauss-Hermite rule that projects on it."""
     alphas = np.asarray(multi_indices(r, degree), dtype=np.int64).reshape(-1, r)
-    q = {1: 40, 2: 18, 3: 12}.get(r, 8)
+    q = {1: 40, 2: 14, 3: 10}.get(r, 8)
     nodes, weights = _gauss_hermite(r, max(q, degree + 4) if r <= 2 else q)
     H = np.asarray(hermite_features(nodes, alphas), dtype=np.float64)
     return alphas, nodes, weights, H
@@ -106,10 +106,21 @@ def _cached_basis(r: int, degree: int):
     return _BASES[key]
 
 
+#: the z-degree resolved beyond the target's degree (r <= 2, r = 3, r >= 4)
+EQ_MARGIN = (3, 2, 1)
+
+
 def basis_degree(red) -> int:
     """The z-degree L resolved: the target's degree plus a margin (smaller for r >= 3)."""
     p = int(max(red.full[0].sum(axis=1).max(initial=0), 1))
-    return p + (5 if red.r <= 2 else 3 if red.r == 3 else 1)
+    return p + EQ_MARGIN[min(max(red.r - 2, 0), 2)]
+
+
+def _constant(poly) -> float:
+    """The constant term (degree-0 coefficient) of a Hermite polynomial (alphas, coefs)."""
+    alphas, coefs = poly
+    zero = np.flatnonzero(alphas.sum(axis=1) == 0)
+    return float(coefs[zero].sum()) if zero.size else 0.0
 
 
 def _coefficients(red, alphas):
@@ -122,28 +133,87 @@ def _coefficients(red, alphas):
     return c
 
 
+_TAILS: dict = {}
+
+
+def _tail_table(red, center: bool, seed: int):
+    """yhat^2 sorted decreasingly and P(yhat^2 >= each), importance-sampled in r dimensions
+    (z ~ N(0, 2.5^2 I), 2^15 scrambled Sobol points): reaches tail probabilities of about 1e-9."""
+    from scipy.special import ndtri
+    from scipy.stats import qmc
+
+    alphas, coefs = (red.alphas, red.coefs) if center else red.full
+    key = (red.r, alphas.tobytes(), coefs.tobytes(), red.noise, seed)
+    if key not in _TAILS:
+        r, sc = red.r, 2.5
+        pts = qmc.Sobol(r, scramble=True, seed=seed).random_base2(15)
+        z = sc * ndtri(np.clip(pts, 1e-12, 1 - 1e-12))
+        w = np.exp(-0.5 * np.sum(z * z, axis=1) * (1.0 - 1.0 / sc**2) + r * math.log(sc)) / len(z)
+        y = (np.asarray(hermite_features(z, alphas), dtype=np.float64) @ coefs) if len(coefs) else np.zeros(len(z))
+        y2 = y * y + red.noise  # the noise's share on average (its own tail is light)
+        order = np.argsort(-y2)
+        if len(_TAILS) > 64:
+            _TAILS.clear()
+        _TAILS[key] = (y2[order], np.cumsum(w[order]))
+    return _TAILS[key]
+
+
+def label_kurtosis(red, center: bool, seed: int = 0) -> float:
+    """E[yhat^4] / E[yhat^2]^2 of the label the step sees (noise included)."""
+    y2, tail = _tail_table(red, center, seed)
+    w = np.diff(tail, prepend=0.0)
+    g2 = y2 - red.noise
+    m2 = float(w @ g2) + red.noise
+    m4 = float(w @ (g2 * g2)) + 6.0 * red.noise * float(w @ g2) + 3.0 * red.noise**2
+    return m4 / m2**2
+
+
+def marchenko_pastur_points(c: float, bins: int) -> np.ndarray:
+    """One point per equal-probability bin (its median) of the Marchenko-Pastur law of ratio c and
+    mean 1 (variance c; an atom at 0 of mass 1 - 1/c when c > 1)."""
+    a, b = (1.0 - math.sqrt(c)) ** 2, (1.0 + math.sqrt(c)) ** 2
+    x = np.linspace(a, b, 801)
+    dens = np.sqrt(np.maximum((b - x) * (x - a), 0.0)) / (2.0 * math.pi * c * np.maximum(x, 1e-300))
+    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.diff(x))])
+    atom = max(1.0 - 1.0 / c, 0.0)
+    cdf = atom + (1.0 - atom) * cdf / cdf[-1]
+    p = (np.arange(bins) + 0.5) / bins
+    return np.where(p <= atom, 0.0, np.interp(p, cdf, x))
+
+
 def label_tail(red, center: bool, count: int, n1: float, seed: int = 0) -> np.ndarray:
     """The ``count`` largest of n1 labels' squares yhat^2 (what the step sees), by their expected
-    quantiles 1 - (k - 1/2) / n1: importance-sampled in r dimensions (z ~ N(0, 2.5^2 I))."""
-    from scipy.stats import qmc
-    from scipy.special import ndtri
+    quantiles 1 - (k - 1/2) / n1 (:func:`_tail_table`)."""
+    y2, tail = _tail_table(red, center, seed)
+    p = (np.arange(1, count + 1) - 0.5) / max(n1, 1.0)
+    return y2[np.minimum(np.searchsorted(tail, p), len(tail) - 1)]
 
-    r = red.r
-    sc = 2.5
-    pts = qmc.Sobol(r, scramble=True, seed=seed).random_base2(15)
-    z = sc * ndtri(np.clip(pts, 1e-12, 1 - 1e-12))
-    logw = -0.5 * np.sum(z * z, axis=1) * (1.0 - 1.0 / sc**2) + r * math.log(sc)
-    w = np.exp(logw)
-    w /= len(w)
-    alphas, coefs = (red.alphas, red.coefs) if center else red.full
-    y = (np.asarray(hermite_features(z, alphas), dtype=np.float64) @ coefs) if len(coefs) else np.zeros(len(z))
-    y2 = y * y + red.noise  # the noise's share on average (its own tail is light)
-    order = np.argsort(-y2)
-    tail = np.cumsum(w[order])  # P(yhat^2 >= y2[order])
-    k = np.arange(1, count + 1)
-    p = (k - 0.5) / max(n1, 1.0)
-    idx = np.minimum(np.searchsorted(tail, p), len(tail) - 1)
-    return y2[order][idx]
+
+def _inv_plus_identity(A):
+    """(I + A)^-1 for a stack of small symmetric matrices A (..., k, k): closed form for k <= 3."""
+    k = A.shape[-1]
+    B = A + np.eye(k)
+    if k == 1:
+        return 1.0 / B
+    if k == 2:
+        a, b, d = B[..., 0, 0], B[..., 0, 1], B[..., 1, 1]
+        det = a * d - b * b
+        out = np.empty_like(B)
+        out[..., 0, 0], out[..., 1, 1] = d / det, a / det
+        out[..., 0, 1] = out[..., 1, 0] = -b / det
+        return out
+    if k == 3:
+        a, b, c = B[..., 0, 0], B[..., 0, 1], B[..., 0, 2]
+        d, e, f = B[..., 1, 1], B[..., 1, 2], B[..., 2, 2]
+        A0, A1, A2 = d * f - e * e, c * e - b * f, b * e - c * d
+        A3, A4, A5 = a * f - c * c, b * c - a * e, a * d - b * b
+        det = a * A0 + b * A1 + c * A2
+        out = np.empty_like(B)
+        out[..., 0, 0], out[..., 0, 1], out[..., 0, 2] = A0 / det, A1 / det, A2 / det
+        out[..., 1, 0], out[..., 1, 1], out[..., 1, 2] = A1 / det, A3 / det, A4 / det
+        out[..., 2, 0], out[..., 2, 1], out[..., 2, 2] = A2 / det, A4 / det, A5 / det
+        return out
+    return np.linalg.inv(B)
 
 
 class HeadModel:
@@ -166,19 +236,29 @@ class HeadModel:
         phib = np.exp(-0.5 * (nb.b / rho) ** 2) / _SQRT2PI
         m2 = red.gt2 if center else red.y2
         # per direction of C_hat's eigenbasis outside span(U): the bulk (semicircle) ...
+        # (a) C_hat - E C_hat outside span(U): a semicircle of variance m2 D / n1 (the first-order part
+        # (phi_j / rho_j) (C_hat - E C_hat) w_j, plus the population part C_j w_perp);
+        # (b) the remainders' covariance Omega = sum yhat_i^2 x_i x_i^T / sum yhat_i^2: a weighted
+        # Wishart matrix, its spectrum as Marchenko-Pastur's of the same variance
+        # c = (D / n1) E[yhat^4] / E[yhat^2]^2 (the labels' heavy tails widen it); the two laws
+        # taken independent (signed and squared weights of the same samples), ``bins`` each
         lam = math.sqrt(m2 * D / n1) * semicircle_points(bins)
+        kurt = label_kurtosis(red, center, seed)
+        c_mp = D / n1 * kurt
+        omega = marchenko_pastur_points(c_mp, bins)
+        lam, omega = np.repeat(lam, bins), np.tile(omega, bins)
         lin = (nb.s[:, None] * (nb.C[:, None] + (phib / rho)[:, None] * lam[None, :])) ** 2 / D
-        iso = np.maximum(nb.K - (phib * nb.s / rho) ** 2 * m2, 0.0) / n1
-        bulk = lin + iso[:, None]  # (S, bins): variance per direction
-        # ... and the spikes: a sample with a large label puts its direction x_i into C_hat
-        # (eigenvalue yhat_i D / n1) and into the remainders' covariance (yhat_i^2 D / (n1 m2))
+        K2 = np.maximum(nb.K - phib**2 * m2, 0.0)
+        iso = np.maximum(nb.K - (phib * nb.s / rho) ** 2 * m2 - K2, 0.0) / n1
+        bulk = lin + (K2 / n1)[:, None] * omega[None, :] + iso[:, None]  # (S, bins^2): variance per direction
+        # ... and the spikes beyond Omega's edge: a sample with a large label puts its direction
+        # x_i into C_hat (eigenvalue yhat_i D / n1) and into Omega (yhat_i^2 D / (n1 m2))
         y2k = label_tail(red, center, spikes, n1, seed)
         rel = y2k * D / (n1 * m2)
-        y2k = y2k[rel > 1.0]
-        K2 = np.maximum(nb.K - phib**2 * m2, 0.0)
+        y2k = y2k[rel > (1.0 + math.sqrt(c_mp)) ** 2]
         spike = (y2k[None, :] * D / n1**2) * ((phib * nb.s / rho) ** 2 + K2 / m2)[:, None] \
             + np.mean(bulk, axis=1, keepdims=True)
-        mult = np.concatenate([np.full(bins, (D - len(y2k)) / bins), np.ones(len(y2k))])
+        mult = np.concatenate([np.full(bins * bins, (D - len(y2k)) / bins**2), np.ones(len(y2k))])
         var = np.concatenate([bulk, spike], axis=1)
         Ntot = var @ mult  # |p|^2 (before the step's normalization)
         scale2 = float(np.mean(np.sum(nb.v**2, axis=1) + Ntot))
@@ -187,6 +267,9 @@ class HeadModel:
         self.mult = mult
         v = nb.v * factor
         N = np.maximum(Ntot * factor**2, 1e-30)
+        # |b_a|^2 = D E[yhat^2 z_a^2] / n1: the cross block's columns; each row's share along them
+        eyz = np.array([_constant(red.sq_zz[(k, k)]) for k in range(r)])
+        cross_share = (phib / rho)[:, None] * nb.u * np.sqrt(D * eyz / n1)[None, :] / np.sqrt(Ntot)[:, None]
 
         L = basis_degree(red)
         alphas, nodes, weights, H = _cached_basis(r, L)
@@ -219,58 +302,83 @@ class HeadModel:
             psi1 = E1.T @ Hw  # (S', K) of its order-1 part (times p . zeta / |p|)
             ev, vec = np.linalg.eigh(psi1.T @ psi1)
             a = psi1 @ vec[:, ::-1][:, :rank]  # (S', K') its leading components
+            # C_hat's cross block (1/n1) sum_i yhat_i zeta_i z_i^T: r fixed directions outside span(U)
+            # along which every row has the deterministic part (phi_j / rho_j) u_j,a |b_a|
+            # (correlated with its signal): order-1 features with known loadings, part of the
+            # low-rank z-part (they carry none of the target)
+            cross = np.concatenate([cross_share] * reps, axis=0)  # (S', r)
+            nuis = (a[:, None, :] * cross[:, :, None]).reshape(len(a), -1)
             tau = np.maximum(total - np.sum(psi0**2, axis=1) - np.sum(a**2, axis=1), 0.0)
-            share = np.concatenate([self.share] * reps, axis=0)
+            psi0 = np.concatenate([psi0, nuis], axis=1)
+            cg = np.concatenate([cg, np.zeros(nuis.shape[1])])
+            # the random directions carry the rest of each row's order-1 part
+            share = np.concatenate([self.share] * reps, axis=0) * np.maximum(
+                1.0 - np.sum(cross**2, axis=1), 0.0)[:, None]
             S = psi0.shape[0]
             aa = (a[:, :, None] * a[:, None, :]).reshape(S, -1)  # (S, K'^2)
             M = (share[:, :, None] * aa[:, None, :]).reshape(S, -1)  # (S, dirs * K'^2)
             PP = (psi0[:, :, None] * psi0[:, None, :]).reshape(S, -1)
-            self.groups.append(dict(h=float(count), w=float(count) / S, psi0=psi0, PP=PP, a=a, tau=tau, M=M, cg=cg,
-                                    rank=a.shape[1], dirs=share.shape[1]))
+            multv = np.repeat(self.mult, rank * rank)  # per entry of the stacked T_i
+            self.groups.append(dict(h=float(count), w=float(count) / S, psi0=psi0, PP=PP, multv=multv, a=a,
+                                    tau=tau, M=M, cg=cg, rank=a.shape[1], dirs=share.shape[1]))
         self.t2 = float(np.sum(c**2)) + self.dbeta2
 
-    def _group(self, g, kappa, iters: int = 60):
-        """q_bar (nk, S): the deterministic equivalent of diag((X X^T + tau + kappa)^-1)."""
+    def _group(self, g, kappa, iters: int = 200, tol: float = 1e-8):
+        """q_bar (nk, S): the deterministic equivalent of diag((X X^T + tau + kappa)^-1), X the
+        features' first-order parts outside span(U) (rows a_s (x) p^_s, independent given the neurons):
+        q_bar_s = 1 / (tau_s + kappa + delta_s), delta_s = sum_i mult_i share_si a_s^T T_i a_s,
+        T_i = (I + sum_s w share_si a_s a_s^T q_bar_s)^-1 (Couillet and Liao 2022, ch. 2)."""
         K, nd = g["rank"], g["dirs"]
         Delta = g["tau"][None, :] + kappa[:, None]
         delta = np.zeros_like(Delta)
-        eye = np.eye(K)
-        multv = np.repeat(self.mult if nd == len(self.mult) else np.tile(self.mult, nd // len(self.mult)), K * K)
+        multv = g["multv"]
         for it in range(iters):
             A = (g["w"] / (Delta + delta)) @ g["M"]  # (nk, dirs K'^2)
-            T = np.linalg.inv(eye + A.reshape(-1, nd, K, K)).reshape(len(kappa), -1)
+            T = _inv_plus_identity(A.reshape(len(kappa), nd, K, K)).reshape(len(kappa), -1)
             new = (T * multv[None, :]) @ g["M"].T
-            done = np.max(np.abs(new - delta) / (Delta + new)) < 1e-6
+            done = np.max(np.abs(new - delta) / (Delta + new)) < tol
             delta = new
             if done:
                 break
-        self.iterations = getattr(self, "iterations", 0) + it + 1
         return 1.0 / (Delta + delta)
 
-    def _quantities(self, kappa):
-        """Per group at each kappa: t = Tr (Sigma + kappa)^-1 and q = c^T Psi0^T (Sigma + kappa)^-1 Psi0 c,
-        with their kappa-derivatives (central differences, relative step 1e-3)."""
-        eps = 1e-3
-        ks = np.concatenate([kappa * (1 - eps), kappa, kappa * (1 + eps)])
+    def _functions(self, kappa):
+        """Per group at each kappa: (h, Tr Q, log det(I + G), c^T (I + G)^-1 c) with
+        G = Psi0^T Q Psi0 and Q the equivalent of (X X^T + tau + kappa)^-1."""
         out = []
         for g in self.groups:
-            qb = self._group(g, ks)
+            qb = self._group(g, kappa)
             Kz = g["psi0"].shape[1]
             G = ((qb * g["w"]) @ g["PP"]).reshape(-1, Kz, Kz)
-            nk = len(kappa)
-            Gm, G0, Gp = G[:nk], G[nk:2 * nk], G[2 * nk:]
-            Hm = -(Gp - Gm) / (2 * eps * kappa)[:, None, None]  # Psi0^T Q^2 Psi0
-            trQ = g["w"] * np.sum(qb, axis=1)
-            inv = np.linalg.inv(np.eye(Kz)[None] + G)
-            t = trQ - np.einsum("kab,kba->k", np.concatenate([inv[:nk], inv[nk:2 * nk], inv[2 * nk:]]),
-                                np.concatenate([Hm, Hm, Hm]))
-            cg = g["cg"]
-            GinvG = np.einsum("kab,kbc->kac", G, inv)
-            q = np.einsum("a,kab,b->k", cg, GinvG, cg)
-            tq = [(t[i * nk:(i + 1) * nk], q[i * nk:(i + 1) * nk]) for i in range(3)]
-            dt = (tq[2][0] - tq[0][0]) / (2 * eps * kappa)
-            dq = (tq[2][1] - tq[0][1]) / (2 * eps * kappa)
-            out.append((g["h"], tq[1][0], dt, tq[1][1], dq))
+            G[:, np.arange(Kz), np.arange(Kz)] += 1.0
+            C = np.linalg.cholesky(G)
+            logdet = 2.0 * np.sum(np.log(np.diagonal(C, axis1=1, axis2=2)), axis=1)
+            if np.any(g["cg"]):
+                y = np.linalg.solve(C, np.broadcast_to(g["cg"], (len(kappa), Kz))[..., None])[..., 0]
+                quad = np.sum(y * y, axis=1)
+            else:
+                quad = np.zeros(len(kappa))
+            out.append((g["h"], g["w"] * np.sum(qb, axis=1), logdet, quad, float(g["cg"] @ g["cg"])))
+        return out
+
+    def _quantities(self, kappa, eps: float = 0.02):
+        """Per group: t = Tr (Sigma + kappa)^-1 = Tr Q + d/dkappa log det(I + G) (Woodbury), its
+        derivative, q = c^T Psi0^T (Sigma + kappa)^-1 Psi0 c = |c|^2 - c^T (I + G)^-1 c and its
+        derivative; derivatives by central differences in log kappa (relative step ``eps``)."""
+        nk = len(kappa)
+        f = self._functions(np.concatenate([kappa * math.exp(-eps), kappa, kappa * math.exp(eps)]))
+        out = []
+        for h, trq, logdet, quad, c2 in f:
+            tm, t0, tp = trq.reshape(3, nk)
+            lm, l0, lp = logdet.reshape(3, nk)
+            qm, q0, qp = quad.reshape(3, nk)
+            dl = (lp - lm) / (2 * eps) / kappa  # d logdet / d kappa
+            d2l = ((lp - 2 * l0 + lm) / eps**2 - (lp - lm) / (2 * eps)) / kappa**2
+            t = t0 + dl
+            dt = (tp - tm) / (2 * eps) / kappa + d2l
+            q = c2 - q0
+            dq = -(qp - qm) / (2 * eps) / kappa
+            out.append((h, t, dt, q, dq))
         return out
 
     def errors(self, n2: float, noise: float, kappa):
@@ -293,13 +401,13 @@ class HeadModel:
     def error(self, n2: float, noise: float, ridge) -> float:
         """The head's predicted excess error: ``ridge`` a lambda >= 0, or 'validate' (the best lambda)."""
         scale = max(float(np.max(g["tau"])) + float(np.max(np.sum(g["psi0"] ** 2, axis=1))) for g in self.groups)
-        kappa = scale * np.logspace(-7, 2, 28)
+        kappa = scale * np.logspace(-7, 2, 13)
         err, lam = self.errors(n2, noise, kappa)
         if ridge == "validate":
             err = np.where((lam >= 1e-10) & np.isfinite(err), err, np.inf)
             k = int(np.argmin(err))
             lo, hi = kappa[max(k - 1, 0)], kappa[min(k + 1, len(kappa) - 1)]
-            fine = np.exp(np.linspace(math.log(lo), math.log(hi), 9))
+            fine = np.exp(np.linspace(math.log(lo), math.log(hi), 7)[1:-1])
             ef, lf = self.errors(n2, noise, fine)
             ef = np.where((lf >= 1e-10) & np.isfinite(ef), ef, np.inf)
             return float(min(np.min(ef), err[k]))
