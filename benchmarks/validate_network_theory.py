@@ -295,20 +295,20 @@ def speed(args):
         separation(t, ds[:1], EPSILON, width=args.width, head=args.head)  # imports and caches
         rows = []
         for rep in range(args.repeats):
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             out = separation(t, ds, EPSILON, width=args.width, head=args.head)
-            t1 = time.perf_counter()
-            rows.append(t1 - t0)
-        t0 = time.perf_counter()
+            rows.append((time.perf_counter() - t0, time.process_time() - c0))
         from fastrep.theory import kernel_n_star, network_n_star
 
+        c0, t0 = time.process_time(), time.perf_counter()
         network_n_star(t, ds, EPSILON, width=args.width, head=args.head)
-        t1 = time.perf_counter()
+        c1, t1 = time.process_time(), time.perf_counter()
         kernel_n_star(t, ds, EPSILON, ridge=0.0)
-        t2 = time.perf_counter()
+        c2, t2 = time.process_time(), time.perf_counter()
     print(f"separation(separation target, d = {', '.join(map(str, ds))}, epsilon {EPSILON}, width {args.width}, "
-          f"head {args.head!r}), one BLAS thread: {', '.join(f'{x:.2f}' for x in rows)} s "
-          f"(network side {t1 - t0:.2f} s, kernel side {t2 - t1:.2f} s); load {os.getloadavg()[0]:.1f}")
+          f"head {args.head!r}), one BLAS thread, wall (CPU) seconds: "
+          f"{', '.join(f'{w:.2f} ({c:.2f})' for w, c in rows)}; network side {t1 - t0:.2f} ({c1 - c0:.2f}), "
+          f"kernel side {t2 - t1:.2f} ({c2 - c1:.2f}); load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for d, a, b in zip(out["d"], out["network"], out["kernel"], strict=True):
         print(f"  d = {d:5d}: network n* {a:12.4g}  kernel n* {b:12.4g}")
 

@@ -185,9 +185,9 @@ def test_large_d_branch_agrees_with_the_exact_one(monkeypatch):
     from fastrep.theory import network_curves
 
     t = MultiIndexTarget.separation(96)
-    exact = float(network_learning_curve(t, 96 * 96, width=300, realizations=2))
+    exact = float(network_learning_curve(t, 96 * 96, width=300, realizations=2, head="realized"))
     monkeypatch.setattr(network_curves, "EXACT_OMEGA_WORK", 0)
-    large = float(network_learning_curve(t, 96 * 96, width=300, realizations=2))
+    large = float(network_learning_curve(t, 96 * 96, width=300, realizations=2, head="realized"))
     assert 1 / 1.3 <= large / exact <= 1.3, (exact, large)
 
 
@@ -212,3 +212,108 @@ def test_array_in_array_out_and_deterministic():
     np.testing.assert_array_equal(e, network_learning_curve(t, n, width=100))
     np.testing.assert_array_equal(a, network_alignment(t, n, width=100))
     assert np.asarray(network_n_star(t, np.array([[16]]), 0.3, width=100)).shape == (1, 1)
+
+
+# --------------------------------------------------------------------------- the head's equivalent
+
+
+def test_even_and_odd_features_are_uncorrelated():
+    # section 6.1: rotating each +- pair into (phi+ + phi-)/sqrt2, (phi+ - phi-)/sqrt2 makes the
+    # realized feature covariance block diagonal (x -> -x preserves the Gaussian law)
+    from fastrep.theory import network_curves as nc
+    from fastrep.theory.network_representation import learned_neurons, reduce_target
+
+    t = MultiIndexTarget.giant_step(20)
+    red = reduce_target(t, noise=0.0, center=True)
+    n, h = 400.0, 40
+    nb = learned_neurons(red, t.d, n, samples=h, seed=1, pop_only=True, shrink=False, n_labels=n)
+    V, gram = nc._realized_rows(red, nb, t.d, n, n, True, np.random.default_rng(2))
+    Sigma, _, _ = nc._head_moments(red, V, gram, 1.0 / math.sqrt(np.mean(np.diag(gram))), nb.b, nb.b)
+    rot = np.block([[np.eye(h), np.eye(h)], [np.eye(h), -np.eye(h)]]) / math.sqrt(2)
+    S = rot @ Sigma @ rot.T
+    assert np.linalg.norm(S[:h, h:]) <= 1e-10 * np.linalg.norm(S)
+    assert np.linalg.norm(S[:h, :h]) > 0.1 * np.linalg.norm(S) and np.linalg.norm(S[h:, h:]) > 0.1 * np.linalg.norm(S)
+
+
+def _fake_group(h, D, rank, rng):
+    a = rng.standard_normal((h, rank)) * rng.uniform(0.2, 1.0, (h, 1))
+    share = rng.uniform(0.2, 3.0, (h, D))
+    share /= share.sum(axis=1, keepdims=True)
+    tau = rng.uniform(0.05, 0.3, h)
+    aa = (a[:, :, None] * a[:, None, :]).reshape(h, -1)
+    M = (share[:, :, None] * aa[:, None, :]).reshape(h, -1)
+    return dict(h=float(h), w=1.0, a=a, tau=tau, M=M, multv=np.ones(D * rank * rank), rank=rank, dirs=D), share
+
+
+def test_fixed_point_matches_monte_carlo_resolvent():
+    # section 6.4: diag((X X^T + tau + kappa)^-1) for independent rows a_j (x) p_j,
+    # p_j ~ N(0, diag(share_j)), against its deterministic equivalent q_bar
+    from fastrep.theory.network_equivalent import HeadModel
+
+    rng = np.random.default_rng(0)
+    h, D, rank = 60, 90, 3
+    g, share = _fake_group(h, D, rank, rng)
+    model = HeadModel.__new__(HeadModel)
+    kappa = np.array([0.01, 0.1])
+    qbar = model._group(g, kappa)
+    mc = np.zeros((len(kappa), h))
+    reps = 40
+    for _ in range(reps):
+        P = rng.standard_normal((h, D)) * np.sqrt(share)
+        X = (g["a"][:, :, None] * P[:, None, :]).reshape(h, -1)
+        Gram = X @ X.T
+        for k, kv in enumerate(kappa):
+            mc[k] += np.diag(np.linalg.inv(Gram + np.diag(g["tau"] + kv))) / reps
+    # per neuron within the Monte Carlo and finite-size scatter, on average much closer
+    np.testing.assert_allclose(qbar, mc, rtol=0.1)
+    np.testing.assert_allclose(qbar.mean(axis=1), mc.mean(axis=1), rtol=0.02)
+    # and it is not the naive diag(1 / (tau + kappa + |a|^2)): the fixed point matters here
+    naive = 1.0 / (g["tau"][None, :] + kappa[:, None] + np.sum(g["a"] ** 2, axis=1)[None, :])
+    assert np.max(np.abs(naive / mc - 1)) > 0.1
+
+
+def test_woodbury_traces_and_derivatives_are_exact():
+    # with no order-1 part (a = 0) Q = diag(1 / (tau + kappa)) exactly, so t, q and their
+    # derivatives must equal the direct ones for Sigma = Psi0 Psi0^T + diag(tau)
+    from fastrep.theory.network_equivalent import HeadModel
+
+    rng = np.random.default_rng(3)
+    h, K = 50, 6
+    g, _ = _fake_group(h, 4, 1, rng)
+    g["M"] = np.zeros_like(g["M"])
+    psi0 = rng.standard_normal((h, K)) * 0.3
+    c = rng.standard_normal(K)
+    g.update(psi0=psi0, PP=(psi0[:, :, None] * psi0[:, None, :]).reshape(h, -1), cg=c)
+    model = HeadModel.__new__(HeadModel)
+    model.groups = [g]
+    kappa = np.array([0.02, 0.3])
+    (_, t, dt, q, dq), = model._quantities(kappa)
+    Sigma = psi0 @ psi0.T + np.diag(g["tau"])
+    b = psi0 @ c
+    for k, kv in enumerate(kappa):
+        R = np.linalg.inv(Sigma + kv * np.eye(h))
+        np.testing.assert_allclose(t[k], np.trace(R), rtol=1e-4)  # via d log det / d kappa
+        np.testing.assert_allclose(dt[k], -np.trace(R @ R), rtol=2e-3)
+        np.testing.assert_allclose(q[k], b @ R @ b, rtol=1e-6)
+        np.testing.assert_allclose(dq[k], -b @ R @ R @ b, rtol=2e-3)
+
+
+@pytest.mark.parametrize("preset", ["separation", "giant_step"])
+def test_equivalent_head_matches_the_realized_head(preset):
+    # the two head models on the same (d, n, width): d = 48, n = d^2, width 300
+    t = getattr(MultiIndexTarget, preset)(48)
+    n = 48.0 * 48
+    eq = float(network_learning_curve(t, n, width=300))
+    real = float(network_learning_curve(t, n, width=300, head="realized", realizations=2))
+    assert 1 / 1.35 <= eq / real <= 1.35, (eq, real)
+
+
+def test_equivalent_finite_monotone_and_cheap_in_d():
+    t = MultiIndexTarget.separation(16)
+    for d in (64, 4096):
+        td = MultiIndexTarget(d, dict(t.terms), normalize=False, seed=0)
+        ns = np.array([0.25, 0.5, 1.0, 2.0, 4.0, 8.0]) * d * d
+        e = network_learning_curve(td, ns, width=500)
+        assert np.all(np.isfinite(e)) and np.all(e > 0) and np.all(np.diff(e) < 0), (d, e)
+    with pytest.raises(ValueError, match="head"):
+        network_learning_curve(t, 100, width=100, head="exact")

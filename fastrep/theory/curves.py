@@ -388,7 +388,7 @@ def kernel_n_star(target, d_values, epsilon: float, *, kernel: str = "ntk", ridg
     for d in ds.reshape(-1):
         check_param("d_values", int(d), RULES["d"])
     out = np.empty(ds.shape)
-    grid = np.logspace(0, math.log10(n_max), 241)
+    grid = np.logspace(0, math.log10(n_max), 61)
     for idx, d in np.ndenumerate(ds):
         d = int(d)
 
@@ -405,7 +405,7 @@ def kernel_n_star(target, d_values, epsilon: float, *, kernel: str = "ntk", ridg
         if k == 0:
             out[idx] = grid[0]
             continue
-        fine = np.exp(np.linspace(math.log(grid[k - 1]), math.log(grid[k]), 257))
+        fine = np.exp(np.linspace(math.log(grid[k - 1]), math.log(grid[k]), 129))
         ef = f(fine)
         j = int(np.flatnonzero(ef <= epsilon)[0])
         # linear in (log n, log error) between the two fine points around the crossing

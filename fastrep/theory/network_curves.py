@@ -665,6 +665,7 @@ def network_n_star(target, d_values, epsilon: float, *, width: int = 1000, eta1=
     noise = _noise(target, noise)
     ds = _d_values(d_values)
     out = np.empty(ds.shape)
+    ratio = 1.0  # n*/d^2 of the previous d: where the next search starts
     for idx, d in np.ndenumerate(ds):
         t = _at_dimension(target, int(d))
         red = reduce_target(t, noise=noise, center=center)
@@ -673,23 +674,28 @@ def network_n_star(target, d_values, epsilon: float, *, width: int = 1000, eta1=
             return _predict_error(red, t.variance, t.d, float(n), int(width), eta1, ridge, noise, center,
                                   split, rebias, int(seed), int(realizations), head)
 
-        out[idx] = _crossing(err, float(d) ** 2, epsilon, n_max, rtol)
+        out[idx] = _crossing(err, ratio * float(d) ** 2, epsilon, n_max, rtol,
+                             first_step=2.0 if idx == (0,) * ds.ndim else 1.3)
+        if np.isfinite(out[idx]):
+            ratio = float(out[idx]) / float(d) ** 2
     return out
 
 
-def _crossing(err, start, epsilon, n_max, rtol):
-    """The n where err(n) crosses epsilon: a bracket by doubling from ``start``, then regula falsi
-    in (log n, log err) with the Illinois modification (a handful of predictions, against about
-    a dozen for bisection), stopping when the bracket is within ``rtol`` or the interpolated
-    point moves by less than rtol / 4."""
+def _crossing(err, start, epsilon, n_max, rtol, first_step: float = 2.0):
+    """The n where err(n) crosses epsilon: a bracket by steps from ``start`` (``first_step``, then
+    doubling), then regula falsi in (log n, log err) with the Illinois modification (a handful
+    of predictions, against about a dozen for bisection), stopping when the bracket is within
+    ``rtol`` or the interpolated point moves by less than rtol / 4."""
     lo = hi = start
     e = err(start)
+    step = first_step
     if e <= epsilon:
         e_hi = e
         while True:
-            if lo / 2.0 < 1.0:
+            if lo / step < 1.0:
                 return lo
-            lo /= 2.0
+            lo /= step
+            step = 2.0
             e_lo = err(lo)
             if e_lo > epsilon:
                 break
@@ -697,7 +703,8 @@ def _crossing(err, start, epsilon, n_max, rtol):
     else:
         e_lo = e
         while True:
-            hi *= 2.0
+            hi *= step
+            step = 2.0
             if hi > n_max:
                 return np.inf
             e_hi = err(hi)

@@ -28,6 +28,7 @@ The cost is O(S Q L + groups x bins x |basis|^3 + grid x blocks), independent of
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 from scipy.special import ndtr
@@ -40,7 +41,7 @@ EQ_NEURONS = 128
 #: Hermite orders of the noise outside span(U) resolved one by one (the rest is a ridge)
 EQ_ORDER = 4
 #: equal-probability bins of C_hat's semicircle law outside span(U)
-EQ_BINS = 6
+EQ_BINS = 5
 #: multiplicity of the lumped remainder (eigenvalues far below any ridge the head uses)
 _LUMP = 1e15
 
@@ -73,6 +74,7 @@ def relu_pair(mu, mu2, N):
     return np.where(live, val, 0.0)
 
 
+@lru_cache(maxsize=16)
 def semicircle_points(bins: int) -> np.ndarray:
     """One point per equal-probability bin of the semicircle law on [-2, 2] (its medians), rescaled
     so that their mean square is 1, the law's variance."""
@@ -323,7 +325,7 @@ class HeadModel:
                                     tau=tau, M=M, cg=cg, rank=a.shape[1], dirs=share.shape[1]))
         self.t2 = float(np.sum(c**2)) + self.dbeta2
 
-    def _group(self, g, kappa, iters: int = 200, tol: float = 1e-8):
+    def _group(self, g, kappa, iters: int = 200, tol: float = 1e-6):
         """q_bar (nk, S): the deterministic equivalent of diag((X X^T + tau + kappa)^-1), X the
         features' first-order parts outside span(U) (rows a_s (x) p^_s, independent given the neurons):
         q_bar_s = 1 / (tau_s + kappa + delta_s), delta_s = sum_i mult_i share_si a_s^T T_i a_s,
@@ -401,7 +403,7 @@ class HeadModel:
     def error(self, n2: float, noise: float, ridge) -> float:
         """The head's predicted excess error: ``ridge`` a lambda >= 0, or 'validate' (the best lambda)."""
         scale = max(float(np.max(g["tau"])) + float(np.max(np.sum(g["psi0"] ** 2, axis=1))) for g in self.groups)
-        kappa = scale * np.logspace(-7, 2, 13)
+        kappa = scale * np.logspace(-7, 2, 10)
         err, lam = self.errors(n2, noise, kappa)
         if ridge == "validate":
             err = np.where((lam >= 1e-10) & np.isfinite(err), err, np.inf)

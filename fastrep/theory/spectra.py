@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.linalg import eigh_tridiagonal
-from scipy.special import gammaln, logsumexp
+from scipy.special import gammaln
 
 from .._validation import Interval, check_param
 from ._rules import DEFAULT_MAX_DEGREE, DEFAULT_RADIAL_NODES, MAX_DIMENSION, SERIES_TERMS, check_args
@@ -131,7 +131,13 @@ def _series_log_eigs(A: np.ndarray, d: int, degrees) -> np.ndarray:
         logA = np.log(np.maximum(A, 0.0))
     out = np.empty((A.shape[0], len(degrees)))
     for k, ell in enumerate(degrees):
-        out[:, k] = logsumexp(logA + _log_moment(d, int(ell), j)[None, :], axis=1)
+        lm = _log_moment(d, int(ell), j)
+        cols = np.isfinite(lm)  # j = l + 2m only: a plain max-shifted sum (scipy's logsumexp costs 3x)
+        x = logA[:, cols] + lm[None, cols]
+        top = np.max(x, axis=1, initial=-np.inf)
+        safe = np.where(np.isfinite(top), top, 0.0)
+        with np.errstate(divide="ignore"):
+            out[:, k] = safe + np.log(np.sum(np.exp(x - safe[:, None]), axis=1))
     return out
 
 
