@@ -409,7 +409,7 @@ class HeadModel:
             err = np.where((lam >= 1e-10) & np.isfinite(err), err, np.inf)
             k = int(np.argmin(err))
             lo, hi = kappa[max(k - 1, 0)], kappa[min(k + 1, len(kappa) - 1)]
-            fine = np.exp(np.linspace(math.log(lo), math.log(hi), 7)[1:-1])
+            fine = np.exp(np.linspace(math.log(lo), math.log(hi), 5)[1:-1])
             ef, lf = self.errors(n2, noise, fine)
             ef = np.where((lf >= 1e-10) & np.isfinite(ef), ef, np.inf)
             return float(min(np.min(ef), err[k]))

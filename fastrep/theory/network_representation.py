@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.special import ndtr, ndtri
@@ -90,6 +91,31 @@ def _gaussian_moment(alphas, coefs, ut, beta, kernel):
         cols = deg == k
         out += kernel(int(k), beta) * (mono[:, cols] @ coefs[cols])
     return out
+
+
+class _Moments:
+    """E[P(z) F(t)] = sum_gamma p_gamma kernel(|gamma|, beta) u~^gamma / sqrt(gamma!) (Mehler,
+    :func:`_gaussian_moment`) for many polynomials P at the same neurons: the monomials and the
+    Hermite moments are computed once, each P is then one matrix-vector product."""
+
+    def __init__(self, ut, beta, kernel, degree: int):
+        r = ut.shape[1]
+        self.alphas = np.asarray(multi_indices(r, degree), dtype=np.int64).reshape(-1, r)
+        self.index = {tuple(a): k for k, a in enumerate(self.alphas.tolist())}
+        deg = self.alphas.sum(axis=1)
+        kern = {int(k): kernel(int(k), beta) for k in np.unique(deg)}
+        self.table = _monomials(ut, self.alphas) * np.stack([kern[int(k)] for k in deg], axis=1)
+
+    def __call__(self, poly):
+        alphas, coefs = poly
+        vec = np.zeros(len(self.alphas))
+        if len(coefs):
+            np.add.at(vec, [self.index[tuple(a)] for a in np.asarray(alphas).tolist()], coefs)
+        return self.table @ vec
+
+
+def _max_degree(*polys) -> int:
+    return int(max((int(np.asarray(a).sum(axis=1).max(initial=0)) for a, _ in polys if len(a)), default=0))
 
 
 def _gauss_hermite(r: int, q: int):
@@ -208,11 +234,15 @@ class NeuronSample:
         return s / (s + self.perp2)
 
 
+@lru_cache(maxsize=64)
 def _uniforms(count: int, dim: int, seed: int):
-    """Scrambled Sobol points in (0, 1)^dim (a fixed seed: the prediction is deterministic)."""
+    """Scrambled Sobol points in (0, 1)^dim (a fixed seed: the prediction is deterministic);
+    cached (read-only): the n* searches draw the same neurons at every n."""
     m = int(math.ceil(math.log2(max(count, 2))))
     pts = qmc.Sobol(dim, scramble=True, seed=seed).random_base2(m)[:count]
-    return np.clip(pts, 1e-12, 1 - 1e-12)
+    out = np.clip(pts, 1e-12, 1 - 1e-12)
+    out.setflags(write=False)
+    return out
 
 
 def learned_neurons(red: ReducedTarget, d: int, n1: float, *, samples: int = 4096, seed: int = 0,
@@ -248,7 +278,8 @@ def learned_neurons(red: ReducedTarget, d: int, n1: float, *, samples: int = 409
     ut, beta = u / rho[:, None], b / rho
     A = np.stack([_gaussian_moment(a, c, ut, beta, _mu) for a, c in red.grad], axis=1)
     C = _gaussian_moment(red.alphas, red.coefs, ut, beta, _nu) / rho
-    E1 = lambda poly: _gaussian_moment(poly[0], poly[1], ut, beta, _mu)  # E[P(z) 1_j]  # noqa: E731
+    polys = [red.sq, red.cross, *red.sq_zz.values(), *(red.cross_zz.values() if red.cross_zz else ())]
+    E1 = _Moments(ut, beta, _mu, _max_degree(*polys))  # E1(P) = E[P(z) 1_j]
     Phi = ndtr(beta)
     Kc = np.maximum(E1(red.sq) - 2.0 * Phi * E1(red.cross) + Phi**2 * red.y2, 0.0)
     K = Kc if red.center else E1(red.sq)
