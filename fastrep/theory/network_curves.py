@@ -1,17 +1,21 @@
 """The one-step network's predicted excess error, n*(d), and both sides of the separation.
 
-Derivation: ``docs/guide/theory-network.md``, section "The head". The ridge head of
+Derivation: ``docs/guide/theory-network.md``, sections 5 and 6. The ridge head of
 :class:`fastrep.OneStepNetwork` is ridge regression on the m features
 phi_{j,+-}(x) = relu(+-(v_j . z + eps_j) + b_j), where v_j = U w_j (r-dim) and
 eps_j = w_j,perp . x ~ N(0, N_j), with the eps_j of different neurons correlated by the
 realized correlation matrix R of the rows' components outside span(U) (a random Gram matrix of
 rank <= d - r) and rows j, j + m/2 exact negatives with the same b. Given the neurons
-(:func:`~fastrep.theory.network_representation.learned_neurons`), the features' population
-second moments E[phi phi^T] and E[phi f~] are r-dimensional Gaussian integrals (Mehler's
-expansion in R, exact on the diagonal and within each +- pair), and the ridge's excess error is
-the omniscient-risk equation (:func:`fastrep.theory.eigenlearning`) on their spectrum, with the
-part of the target outside the features' span as an unlearnable eigenspace. Nothing grows
-with d except the (m/2 + 1)-vector Wishart draw of R (O(m^3)).
+(:func:`~fastrep.theory.network_representation.learned_neurons`) two head models:
+
+- ``head='equivalent'`` (default; :mod:`~fastrep.theory.network_equivalent`): a deterministic
+  equivalent, the pairs' even and odd parts as two random-features blocks whose noise outside
+  span(U) enters through its spectrum; about 20 ms per prediction at any d and n;
+- ``head='realized'``: one drawn realization of the rows and of R, the features' second moments
+  E[phi phi^T] and E[phi f~] as r-dimensional Gaussian integrals (Mehler's expansion in R, exact
+  on the diagonal and within each +- pair), and the omniscient-risk equation
+  (:func:`fastrep.theory.eigenlearning`) on their spectrum; O(n d^2) up to n d^2 = 2e10, then
+  O(width d), plus an m x m eigendecomposition.
 """
 
 from __future__ import annotations
