@@ -29,7 +29,7 @@ from .._validation import Boolean, Interval, Options, check_param
 from ..ridge import lambda_grid
 from ._rules import MAX_DIMENSIONS, RULES, check_args, check_target, n_array
 from .curves import _eigenlearning, kernel_n_star
-from .network_equivalent import HeadModel
+from .network_equivalent import HeadModel, relu_moments, relu_pair, relu_square
 from .network_representation import (  # noqa: F401
     _SQRT2PI,
     _gauss_hermite,
@@ -164,34 +164,6 @@ def network_alignment(target, n, *, width: int = 1000, noise: float | None = Non
 
 
 # --------------------------------------------------------------------------- feature moments
-
-
-def _relu_moment(mu, N):
-    """E[relu(mu + sqrt(N) g)] and the Mehler coefficients A_l = E[relu(mu + sqrt N g) He_l(g)]."""
-    sN = np.sqrt(N)
-    beta = mu / sN
-    A = [sN * (beta * ndtr(beta) + np.exp(-0.5 * beta * beta) / _SQRT2PI)]
-    for ell in range(1, MEHLER_ORDER + 1):
-        A.append(sN * _mu(ell - 1, beta))
-    return A
-
-
-def _relu_square(mu, N):
-    """E[relu(mu + sqrt(N) g)^2] = N [(beta^2 + 1) Phi(beta) + beta phi(beta)]."""
-    beta = mu / np.sqrt(N)
-    return N * ((beta * beta + 1.0) * ndtr(beta) + beta * np.exp(-0.5 * beta * beta) / _SQRT2PI)
-
-
-def _relu_pair(mu, mu2, N):
-    """E[relu(mu + e) relu(mu2 - e)], e ~ N(0, N): the +- pair's exact product moment."""
-    eps = np.sqrt(N)
-    lo, hi = -mu / eps, mu2 / eps
-    live = hi > lo
-    lo, hi = np.where(live, lo, 0.0), np.where(live, hi, 0.0)
-    Pd = ndtr(hi) - ndtr(lo)
-    plo, phi_ = np.exp(-0.5 * lo * lo) / _SQRT2PI, np.exp(-0.5 * hi * hi) / _SQRT2PI
-    val = mu * mu2 * Pd + eps * (mu2 - mu) * (plo - phi_) - N * (Pd + lo * plo - hi * phi_)
-    return np.where(live, val, 0.0)
 
 
 #: the exact realized covariance of the noise outside span(U) is built while n (d - r)^2 stays below this
@@ -384,7 +356,7 @@ def _head_moments(red, V, gram, factor, b_plus, b_minus):
     proj = nodes @ v.T  # (Q, h)
     mu = np.concatenate([proj + b_plus[None, :], -proj + b_minus[None, :]], axis=1)  # (Q, m)
     NN = np.concatenate([N, N])
-    A = _relu_moment(mu, NN[None, :])
+    A = relu_moments(mu, NN[None, :], MEHLER_ORDER)
     sw = np.sqrt(weights)[:, None]
     # realized correlations of the components outside span(U), and of -delta_beta (the last row)
     sd = np.sqrt(np.maximum(np.diag(gram), 1e-300))
@@ -405,8 +377,8 @@ def _head_moments(red, V, gram, factor, b_plus, b_minus):
             fact *= ell
         Sigma += (F.T @ F) * Rl / fact
     # exact diagonal and exact +- pairs
-    diag = weights @ _relu_square(mu, NN[None, :])
-    pair = weights @ _relu_pair(mu[:, :h], mu[:, h:], N[None, :])
+    diag = weights @ relu_square(mu, NN[None, :])
+    pair = weights @ relu_pair(mu[:, :h], mu[:, h:], N[None, :])
     Sigma[np.diag_indices(2 * h)] = diag
     idx = np.arange(h)
     Sigma[idx, idx + h] = Sigma[idx + h, idx] = pair
