@@ -129,8 +129,11 @@ def test_head_prediction_matches_a_direct_simulation():
             Xv, yv = t.sample(1000, seed, split="val", dtype=np.float64)
             m = OneStepNetwork(width, seed=seed, dtype=np.float64, split=True).fit(X, y, Xv, yv)
             meas.append(excess_error(m, t, 4000, seed))
+        # both head models: the realized rows (section 5) and the deterministic equivalent (6)
         pred = float(network_learning_curve(t, n, width=width, split=True, realizations=2))
         assert 1 / 1.5 <= pred / np.mean(meas) <= 1.5, (n, pred, meas)
+        eq = float(network_learning_curve(t, n, width=width, split=True, head="equivalent"))
+        assert 1 / 1.5 <= eq / np.mean(meas) <= 1.5, (n, eq, meas)
 
 
 def test_learning_curve_finite_and_decreasing():
@@ -303,7 +306,7 @@ def test_equivalent_head_matches_the_realized_head(preset):
     # the two head models on the same (d, n, width): d = 48, n = d^2, width 300
     t = getattr(MultiIndexTarget, preset)(48)
     n = 48.0 * 48
-    eq = float(network_learning_curve(t, n, width=300))
+    eq = float(network_learning_curve(t, n, width=300, head="equivalent"))
     real = float(network_learning_curve(t, n, width=300, head="realized", realizations=2))
     assert 1 / 1.35 <= eq / real <= 1.35, (eq, real)
 
@@ -313,7 +316,7 @@ def test_equivalent_finite_monotone_and_cheap_in_d():
     for d in (64, 4096):
         td = MultiIndexTarget(d, dict(t.terms), normalize=False, seed=0)
         ns = np.array([0.25, 0.5, 1.0, 2.0, 4.0, 8.0]) * d * d
-        e = network_learning_curve(td, ns, width=500)
+        e = network_learning_curve(td, ns, width=500, head="equivalent")
         assert np.all(np.isfinite(e)) and np.all(e > 0) and np.all(np.diff(e) < 0), (d, e)
     with pytest.raises(ValueError, match="head"):
         network_learning_curve(t, 100, width=100, head="exact")

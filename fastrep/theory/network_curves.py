@@ -8,10 +8,10 @@ realized correlation matrix R of the rows' components outside span(U) (a random 
 rank <= d - r) and rows j, j + m/2 exact negatives with the same b. Given the neurons
 (:func:`~fastrep.theory.network_representation.learned_neurons`) two head models:
 
-- ``head='equivalent'`` (default; :mod:`~fastrep.theory.network_equivalent`): a deterministic
+- ``head='equivalent'`` (:mod:`~fastrep.theory.network_equivalent`): a deterministic
   equivalent, the pairs' even and odd parts as two random-features blocks whose noise outside
   span(U) enters through its spectrum; about 20 ms per prediction at any d and n;
-- ``head='realized'``: one drawn realization of the rows and of R, the features' second moments
+- ``head='realized'`` (default): one drawn realization of the rows and of R, the features' second moments
   E[phi phi^T] and E[phi f~] as r-dimensional Gaussian integrals (Mehler's expansion in R, exact
   on the diagonal and within each +- pair), and the omniscient-risk equation
   (:func:`fastrep.theory.eigenlearning`) on their spectrum; O(n d^2) up to n d^2 = 2e10, then
@@ -419,7 +419,7 @@ def _ridge_errors(spectrum, n2, noise, ridges):
 
 
 def _predict_error(red, target_variance, d, n, width, eta1, ridge, noise, center, split, rebias, seed,
-                   realizations, head="equivalent"):
+                   realizations, head="realized"):
     n1, n2 = _stage_sizes(n, split)
     if head == "equivalent":
         errs = [HeadModel(red, d, n1, n, width, eta1, center, rebias, seed + 7919 * rep).error(n2, noise, ridge)
@@ -454,7 +454,7 @@ def _predict_error(red, target_variance, d, n, width, eta1, ridge, noise, center
 def network_learning_curve(target, n, *, width: int = 1000, eta1="normalized", ridge="validate",
                            noise: float | None = None, center: bool = True, split: bool = False,
                            rebias: bool = False, seed: int = 0, realizations: int = 1,
-                           head: str = "equivalent") -> np.ndarray:
+                           head: str = "realized") -> np.ndarray:
     """Predicted excess test error of :class:`fastrep.OneStepNetwork` on ``target``.
 
     The prediction draws one realization of the width-m network's neurons and of the
@@ -490,13 +490,14 @@ def network_learning_curve(target, n, *, width: int = 1000, eta1="normalized", r
     realizations : int, default 1
         The number of realizations of the network's neurons and of their correlations
         outside span(U) averaged over, 1 .. 64.
-    head : {'equivalent', 'realized'}, default 'equivalent'
-        How the ridge head is predicted. 'equivalent': the deterministic equivalent of
-        section 6 of ``docs/guide/theory-network.md`` (the +- pairs' even and odd parts as two
-        random-features groups, the noise outside span(U) through its spectrum: C_hat's
-        semicircle and the spikes of the largest labels), milliseconds at any d and n.
-        'realized': one drawn realization of the rows and the m x m feature covariance
-        (section 5; O(n d^2) up to n d^2 = 2e10, then O(width d + width^3)).
+    head : {'realized', 'equivalent'}, default 'realized'
+        How the ridge head is predicted. 'realized': one drawn realization of the rows and
+        the m x m feature covariance (section 5 of ``docs/guide/theory-network.md``; O(n d^2)
+        up to n d^2 = 2e10, then O(width d + width^3)). 'equivalent': the deterministic
+        equivalent of section 6 (the +- pairs' even and odd parts as two random-features
+        blocks, the noise outside span(U) through its spectrum), about 20 ms per prediction
+        at any d and n; as accurate on the 4-seed fits from d = 64 on, 0.6-0.8x of the
+        measured n* below d = 128 in the large study (``benchmarks/RESULTS_THEORY.md``).
 
     Returns
     -------
@@ -524,7 +525,7 @@ def network_learning_curve(target, n, *, width: int = 1000, eta1="normalized", r
     check_target(target)
     _check(width=width, eta1=eta1, ridge=ridge, center=center, split=split, rebias=rebias, seed=seed,
            realizations=realizations)
-    check_param("head", head, [Options("equivalent", "realized")])
+    check_param("head", head, [Options("realized", "equivalent")])
     noise = _noise(target, noise)
     n_arr = n_array(n)
     red = reduce_target(target, noise=noise, center=center)
@@ -559,7 +560,7 @@ def _d_values(d_values):
 def network_n_star(target, d_values, epsilon: float, *, width: int = 1000, eta1="normalized",
                    ridge="validate", noise: float | None = None, center: bool = True, split: bool = False,
                    rebias: bool = False, seed: int = 0, realizations: int = 1, n_max: float = 1e12,
-                   rtol: float = 0.05, head: str = "equivalent") -> np.ndarray:
+                   rtol: float = 0.05, head: str = "realized") -> np.ndarray:
     """Predicted n*(d) of :class:`fastrep.OneStepNetwork`: the smallest n whose predicted excess
     error (:func:`network_learning_curve`) is <= ``epsilon``.
 
@@ -597,13 +598,14 @@ def network_n_star(target, d_values, epsilon: float, *, width: int = 1000, eta1=
     realizations : int, default 1
         The number of realizations of the network's neurons and of their correlations
         outside span(U) averaged over, 1 .. 64.
-    head : {'equivalent', 'realized'}, default 'equivalent'
-        How the ridge head is predicted. 'equivalent': the deterministic equivalent of
-        section 6 of ``docs/guide/theory-network.md`` (the +- pairs' even and odd parts as two
-        random-features groups, the noise outside span(U) through its spectrum: C_hat's
-        semicircle and the spikes of the largest labels), milliseconds at any d and n.
-        'realized': one drawn realization of the rows and the m x m feature covariance
-        (section 5; O(n d^2) up to n d^2 = 2e10, then O(width d + width^3)).
+    head : {'realized', 'equivalent'}, default 'realized'
+        How the ridge head is predicted. 'realized': one drawn realization of the rows and
+        the m x m feature covariance (section 5 of ``docs/guide/theory-network.md``; O(n d^2)
+        up to n d^2 = 2e10, then O(width d + width^3)). 'equivalent': the deterministic
+        equivalent of section 6 (the +- pairs' even and odd parts as two random-features
+        blocks, the noise outside span(U) through its spectrum), about 20 ms per prediction
+        at any d and n; as accurate on the 4-seed fits from d = 64 on, 0.6-0.8x of the
+        measured n* below d = 128 in the large study (``benchmarks/RESULTS_THEORY.md``).
     n_max : float, default 1e12
         The largest n searched, >= 1.
     rtol : float, default 0.05
@@ -635,7 +637,7 @@ def network_n_star(target, d_values, epsilon: float, *, width: int = 1000, eta1=
     check_target(target)
     _check(width=width, eta1=eta1, ridge=ridge, center=center, split=split, rebias=rebias, seed=seed,
            realizations=realizations)
-    check_param("head", head, [Options("equivalent", "realized")])
+    check_param("head", head, [Options("realized", "equivalent")])
     epsilon, n_max = check_args(epsilon=epsilon, n_max=n_max)
     check_param("rtol", rtol, [Interval("real", 1e-4, 1, closed="neither")])
     noise = _noise(target, noise)
@@ -717,7 +719,7 @@ def _crossing(err, start, epsilon, n_max, rtol, first_step: float = 2.0):
 
 def separation(target, d_values, epsilon: float, *, width: int = 1000, kernel: str = "ntk",
                kernel_ridge: float = 0.0, noise: float | None = None, split: bool = False, seed: int = 0,
-               head: str = "equivalent", **kernel_options) -> dict:
+               head: str = "realized", **kernel_options) -> dict:
     """Both sides' predicted n*(d): the one-step network and a kernel.
 
     The network's is :func:`network_n_star` (validated ridge, the learner's other defaults),
@@ -745,8 +747,9 @@ def separation(target, d_values, epsilon: float, *, width: int = 1000, kernel: s
         The network's ``split``: the step sees the first n/2 samples, the ridge the rest.
     seed : int, default 0
         Seed of the network prediction's realization.
-    head : {'equivalent', 'realized'}, default 'equivalent'
-        The network's head model (:func:`network_n_star`).
+    head : {'realized', 'equivalent'}, default 'realized'
+        The network's head model (:func:`network_n_star`); 'equivalent' gives both sides at
+        ten d up to 4096 in about a second.
     **kernel_options
         Further arguments of :func:`~fastrep.theory.kernel_n_star` (``beta``, ``measure``,
         ``max_degree``, ...).
