@@ -114,7 +114,7 @@ def _eigenlearning(n_arr, logN, logl, e, delta, noise):
     lo = np.where(df > 0, np.log(np.maximum(df, 1e-300) / nf), (ll.min() if ll.size else 0.0) - 80.0)
     interp = (df == 0) & (nf >= dim)  # no ridge and more samples than dimensions: kappa = 0
     lo = np.minimum(lo, hi)
-    for _ in range(64):
+    for _ in range(48):  # the bracket (< 100 wide in log kappa) to 4e-13
         mid = 0.5 * (lo + hi)
         big = lhs(mid) > nf
         lo = np.where(big, mid, lo)

@@ -403,7 +403,7 @@ class HeadModel:
     def error(self, n2: float, noise: float, ridge) -> float:
         """The head's predicted excess error: ``ridge`` a lambda >= 0, or 'validate' (the best lambda)."""
         scale = max(float(np.max(g["tau"])) + float(np.max(np.sum(g["psi0"] ** 2, axis=1))) for g in self.groups)
-        kappa = scale * np.logspace(-7, 2, 10)
+        kappa = scale * np.logspace(-7, 2, 8)
         err, lam = self.errors(n2, noise, kappa)
         if ridge == "validate":
             err = np.where((lam >= 1e-10) & np.isfinite(err), err, np.inf)
