@@ -9,7 +9,7 @@
 ``python benchmarks/validate_network_theory.py predict --runs net_runs.jsonl --out net_pred.jsonl``
     The predictions (``network_alignment``, ``network_learning_curve``) at every measured
     (preset, noise, width, d, n).
-``python benchmarks/validate_network_theory.py recheck [--d 64 128 256] [--head equivalent] --out net_recheck.md``
+``python benchmarks/validate_network_theory.py recheck [--d 64 128 256] [--head equivalent] --out f.md``
     Without refitting: the measured 4-seed means published in ``RESULTS_THEORY.md`` ("Every
     measured cell") against the current code's ``network_learning_curve`` (``--head``), on a
     reduced grid (the d values given, every n of the table); the previous prediction
@@ -305,10 +305,12 @@ def speed(args):
         c1, t1 = time.process_time(), time.perf_counter()
         kernel_n_star(t, ds, EPSILON, ridge=0.0)
         c2, t2 = time.process_time(), time.perf_counter()
-    print(f"separation(separation target, d = {', '.join(map(str, ds))}, epsilon {EPSILON}, width {args.width}, "
+    print(f"separation(separation target, d = {', '.join(map(str, ds))}, epsilon {EPSILON}, "
+          f"width {args.width}, "
           f"head {args.head!r}), one BLAS thread, wall (CPU) seconds: "
           f"{', '.join(f'{w:.2f} ({c:.2f})' for w, c in rows)}; network side {t1 - t0:.2f} ({c1 - c0:.2f}), "
-          f"kernel side {t2 - t1:.2f} ({c2 - c1:.2f}); load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+          f"kernel side {t2 - t1:.2f} ({c2 - c1:.2f}); "
+          f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for d, a, b in zip(out["d"], out["network"], out["kernel"], strict=True):
         print(f"  d = {d:5d}: network n* {a:12.4g}  kernel n* {b:12.4g}")
 

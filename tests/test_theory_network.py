@@ -235,7 +235,8 @@ def test_even_and_odd_features_are_uncorrelated():
     rot = np.block([[np.eye(h), np.eye(h)], [np.eye(h), -np.eye(h)]]) / math.sqrt(2)
     S = rot @ Sigma @ rot.T
     assert np.linalg.norm(S[:h, h:]) <= 1e-10 * np.linalg.norm(S)
-    assert np.linalg.norm(S[:h, :h]) > 0.1 * np.linalg.norm(S) and np.linalg.norm(S[h:, h:]) > 0.1 * np.linalg.norm(S)
+    total = np.linalg.norm(S)
+    assert np.linalg.norm(S[:h, :h]) > 0.1 * total and np.linalg.norm(S[h:, h:]) > 0.1 * total
 
 
 def _fake_group(h, D, rank, rng):
@@ -245,7 +246,8 @@ def _fake_group(h, D, rank, rng):
     tau = rng.uniform(0.05, 0.3, h)
     aa = (a[:, :, None] * a[:, None, :]).reshape(h, -1)
     M = (share[:, :, None] * aa[:, None, :]).reshape(h, -1)
-    return dict(h=float(h), w=1.0, a=a, tau=tau, M=M, multv=np.ones(D * rank * rank), rank=rank, dirs=D), share
+    group = dict(h=float(h), w=1.0, a=a, tau=tau, M=M, multv=np.ones(D * rank * rank), rank=rank, dirs=D)
+    return group, share
 
 
 def test_fixed_point_matches_monte_carlo_resolvent():

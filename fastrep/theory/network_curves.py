@@ -422,7 +422,8 @@ def _predict_error(red, target_variance, d, n, width, eta1, ridge, noise, center
                    realizations, head="realized"):
     n1, n2 = _stage_sizes(n, split)
     if head == "equivalent":
-        errs = [HeadModel(red, d, n1, n, width, eta1, center, rebias, seed + 7919 * rep).error(n2, noise, ridge)
+        errs = [HeadModel(red, d, n1, n, width, eta1, center, rebias, seed + 7919 * rep).error(
+                    n2, noise, ridge)
                 for rep in range(realizations)]
         return float(np.mean(errs)) / target_variance
     h = width // 2
