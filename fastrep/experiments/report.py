@@ -500,7 +500,7 @@ def write_report(
         from .large import theory_section
 
         lines += theory_section(sub, target_spec, eps, out_dir, slug, n_boot=n_boot,
-                                goals=name == GOALS_STUDY)
+                                goals=name == GOALS_STUDY, network=name == GOALS_STUDY)
 
         lines += ["### Median excess error (over seeds)", ""]
         curves = median_curves(sub)
