@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 
 from fastrep import theory as T
+from fastrep.cli import main
 from fastrep.experiments import large as L
 from fastrep.experiments import load, n_star, run, write_report
 from fastrep.experiments.methods import build_target
-from fastrep.experiments.report import GOALS_STUDY
+from fastrep.experiments.report import GOALS_STUDY, KERNEL_STUDY, merge_kernel_study
 
 SPEC = {"preset": "separation", "noise": 0.0}
 WIDTH = 60
@@ -109,6 +110,19 @@ def store(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def kernel_store(tmp_path_factory):
+    """A small kernel study (issue 26 item 4's sweep name): NTK cells at d = 12 (the large study's
+    store has them already: not added) and d = 16 (added)."""
+    path = tmp_path_factory.mktemp("kernels") / "results.sqlite"
+    spec = {"name": KERNEL_STUDY, "epsilon": 0.25, "seeds": 2, "target": SPEC,
+            "grid": {"d": [12, 16], "n": {"start": 256, "stop": 4096, "factor": 2}},
+            "evaluation": {"n_val": 400, "n_test": 800},
+            "methods": {"ntk": {"ridge": 1e-8}}}
+    run(spec, path, executor="serial", progress=False)
+    return path
+
+
 def _digest(folder):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
@@ -119,11 +133,19 @@ def _table_rows(text: str, heading: str) -> list[list[str]]:
     return [[c.strip() for c in ln.strip("|").split("|")] for ln in rows]
 
 
-def test_the_report_predicts_both_sides_and_leaves_the_store_alone(store, tmp_path, monkeypatch):
+def test_the_report_predicts_both_sides_and_leaves_the_stores_alone(store, kernel_store, tmp_path,
+                                                                    monkeypatch):
     monkeypatch.setattr(L, "SEPARATION_GRID", GRID)
-    before = _digest(store.parent)
-    text = write_report(store, tmp_path / "rep", n_boot=50).read_text()
-    assert _digest(store.parent) == before  # the store's bytes, and nothing created beside it
+    before = _digest(store.parent), _digest(kernel_store.parent)
+    text = write_report(store, tmp_path / "rep", n_boot=50, with_stores=[kernel_store]).read_text()
+    assert (_digest(store.parent), _digest(kernel_store.parent)) == before  # bytes, and no file beside them
+    # the kernel study's NTK cells at the new d = 16 join the NTK arm (d = 12 is the large study's own)
+    added = [ln for ln in text.splitlines() if ln.startswith("- NTK cells at d = ")]
+    assert len(added) == 1 and added[0].startswith("- NTK cells at d = 16 (") and KERNEL_STUDY in added[0]
+    k = n_star(load(kernel_store), 0.25).set_index("d").loc[16]
+    row = next(ln for ln in text.split("### n*(d)")[1].splitlines() if ln.startswith("| NTK ridge | "))
+    assert f"| {k['n_star']:,.0f} |" in row  # the n* table's NTK row has the kernel study's d = 16
+    assert f"| ntk | 16 | {k['n_star']:,.0f} |" in text  # and so has the kernel theory's table
     assert "### Both sides predicted: the one-step network and the kernel to d = 16" in text
     figs = sorted(p.name for p in (tmp_path / "rep").glob("*.png"))
     assert f"{GOALS_STUDY}-separation_theory.png" in figs and f"({GOALS_STUDY}-separation_theory.png)" in text
@@ -182,3 +204,28 @@ def test_unmodelled_options_give_a_note_not_a_crash(store, tmp_path):
     assert "The network side is not predicted" in text and "`steps=2` is not modelled" in text
     assert not (tmp_path / "s-separation_theory.png").exists()
     assert (tmp_path / "s-n_star_theory.png").exists()  # the kernel side is still drawn
+
+
+def test_the_kernel_study_merge_keeps_the_large_studys_own_cells(store, kernel_store):
+    large, kernels = load(store), load(kernel_store)
+    large["label"], kernels["label"] = large["arm"], kernels["arm"]
+    merged, lines = merge_kernel_study(large, [(kernel_store, kernels)])
+    ntk = merged[(merged["sweep"] == GOALS_STUDY) & (merged["label"] == "ntk")]
+    assert sorted(set(ntk["d"])) == [8, 12, 16]
+    own = large[large["label"] == "ntk"]
+    pd.testing.assert_frame_equal(ntk[ntk["d"] <= 12][own.columns].reset_index(drop=True),
+                                  own.reset_index(drop=True))  # d = 12 stays the large study's own
+    assert len(ntk[ntk["d"] == 16]) == len(kernels[kernels["d"] == 16]) and len(lines) == 1
+    # another target, or the kernel study in the same store under its own sweep name
+    other = kernels.assign(params=[{**p, "target": {"preset": "giant_step"}} for p in kernels["params"]])
+    out, lines = merge_kernel_study(large, [(kernel_store, other)])
+    assert out is large and lines == []
+    same, lines = merge_kernel_study(pd.concat([large, kernels], ignore_index=True))
+    ntk = same[(same["sweep"] == GOALS_STUDY) & (same["label"] == "ntk")]
+    assert sorted(set(ntk["d"])) == [8, 12, 16]
+    assert "of this store" in lines[0]
+
+
+def test_report_with_a_missing_store_is_refused(store, capsys):
+    assert main(["report", str(store), "--with", str(store.parent / "nope.sqlite")]) == 2
+    assert "--with: no results store at" in capsys.readouterr().err

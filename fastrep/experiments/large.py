@@ -697,6 +697,15 @@ def _goal_lines(sub, target_spec, eps, kernels, predicted, stars, slopes, ratios
         r = _slope_row(fit_slopes(mid, eps, n_boot=n_boot), "ntk")
         goals.append(("NTK measured slope over d = 16 .. 32 >= 2.6", None if r is None else r["slope"] >= 2.6,
                       _fmt(r) + _predicted_local_slope(target_spec, eps, kernels["ntk"], (16, 32), 2.6)))
+        far = sub[(sub["label"] == "ntk") & sub["d"].between(32, 64)]
+        if far["d"].nunique() >= 2 and far["d"].max() >= 48:  # the kernel study's d (issue 26)
+            r = _slope_row(fit_slopes(far, eps, n_boot=n_boot), "ntk")
+            lo, hi = int(far["d"].min()), int(far["d"].max())
+            kernel, ridge = kernels["ntk"]
+            at = predicted_n_star(target_spec, [lo, hi], eps, label="", kernel=kernel, ridge=ridge)["n_star"]
+            ps = float(np.log(at.iloc[1] / at.iloc[0]) / np.log(hi / lo))
+            goals.append((f"NTK measured slope over d = {lo} .. {hi} within 0.3 of the theory's ({ps:.2f} at "
+                          "this ridge)", None if r is None else bool(abs(r["slope"] - ps) <= 0.3), _fmt(r)))
         p = predicted[(predicted["label"] == "ntk") & predicted["d"].between(128, predict_to)]
         if len(p) >= 2:
             ps = float(np.polyfit(np.log(p["d"]), np.log(p["n_star"]), 1)[0])
