@@ -272,7 +272,7 @@ def n_star_intervals(df: pd.DataFrame, epsilon: float, *, n_boot: int = 1000, le
     return pd.DataFrame(rows, columns=["label", "d", "low", "high", "boot_ok"])
 
 
-#: the issue's goals for the network theory against measurement
+#: the network theory's goals against measurement
 N_STAR_GOAL = 1.25
 ALIGNMENT_GOAL = (0.10, 0.01)  # relative, or absolute
 
@@ -289,7 +289,7 @@ def network_comparison(sub: pd.DataFrame, target_spec: dict, epsilon: float, *, 
     ``alignment`` at the grid n nearest the measured n* (the largest n when n* is beyond the
     grid), against :func:`fastrep.theory.network_alignment` at that n. Columns ``d, status,
     measured, low, high, predicted, ratio, n, seeds, alignment, alignment_predicted,
-    alignment_error`` (relative), ``n_star_ok, alignment_ok`` (the issue's goals: n* within
+    alignment_error`` (relative), ``n_star_ok, alignment_ok`` (the theory's goals: n* within
     1.25x, alignment within 10% or 0.01).
     """
     from ..theory import network_alignment
@@ -630,9 +630,9 @@ def _comparison_lines(comp: pd.DataFrame, name: str) -> list[str]:
     lines = [f"#### The {name}: predicted against measured", "",
              "Measured n*: of the median curve over seeds, with a 95% bootstrap interval (seeds resampled). "
              "Alignment: the mean over seeds of `subspace_alignment(W, U)` at the grid's n nearest the "
-             "measured n*, against `fastrep.theory.network_alignment` at that n. Goals (issue 25): n* within "
-             f"{N_STAR_GOAL}x and alignment within {ALIGNMENT_GOAL[0]:.0%} (or {ALIGNMENT_GOAL[1]} absolute) "
-             "at every measured d ≥ 32.", "",
+             "measured n*, against `fastrep.theory.network_alignment` at that n. The theory's goals: n* "
+             f"within {N_STAR_GOAL}x and alignment within {ALIGNMENT_GOAL[0]:.0%} (or {ALIGNMENT_GOAL[1]} "
+             "absolute) at every measured d ≥ 32.", "",
              "| d | measured n* [95% interval] | predicted n* | predicted / measured | n "
              "| alignment measured (seeds) | predicted | relative error |",
              "|---|---|---|---|---|---|---|---|"]
