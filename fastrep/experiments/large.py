@@ -510,7 +510,7 @@ def _fit_slope(frame: pd.DataFrame, lo: float, hi: float) -> float:
 def _n(v: float) -> str:
     if not np.isfinite(v):
         return "∞" if v > 0 else "n/a"
-    return f"{v:,.0f}" if v < 1e6 else f"{v:.3g}"
+    return f"{v:,.0f}" if v < 1e6 else f"{v:.2e}"
 
 
 def separation_section(sub: pd.DataFrame, target_spec: dict, eps: float, out_dir, slug: str, *,
@@ -589,14 +589,19 @@ def separation_section(sub: pd.DataFrame, target_spec: dict, eps: float, out_dir
     width = kwargs.get("width", 1000)
     facts = [f"- network, d = {lo} .. {hi}: predicted slope {mid:.2f}, measured {_fmt(m_slope)} (the same d)"]
     if np.isfinite(far):
+        def per_d2(a, b):
+            g = p_net[p_net["d"].between(a, b) & np.isfinite(p_net["n_star"])]
+            return float(np.exp(np.mean(np.log(g["n_star"] / g["d"] ** 2.0))))
+
         facts.append(
-            f"- network, d = 1024 .. 4096: predicted slope {far:.2f}. Its distance from 2 comes from the "
-            f"finite width and from ε: at width {width} the rows' noise outside span(U) lives in d - r "
-            f"directions, more than the {width // 2} independent neuron pairs once d > {width // 2} + r, so "
-            "the head can no longer cancel it by combining neurons and n*/d² drifts up before it settles; "
-            "the theory has no log factors at large d (they enter only its exact branch, at small n d²); "
-            "`docs/guide/theory-network.md` and `benchmarks/RESULTS_THEORY.md` give the derivation and the "
-            "numbers")
+            f"- network, d = 1024 .. 4096: predicted slope {far:.2f}; n*/d² is {per_d2(lo, hi):.2f} over "
+            f"d = {lo} .. {hi} and {per_d2(1024, 4096):.2f} over d = 1024 .. 4096. What moves it from 2 is "
+            f"the fixed width: the rows' noise outside span(U) lives in d - r directions, more than the "
+            f"{width // 2} independent neuron pairs of width {width} once d > {width // 2} + r, so the head "
+            "can no longer cancel it by combining neurons and n*/d² steps up between the two ranges; the "
+            "theory has no log factors at large d (the labels' heavy tails enter only its exact branch, "
+            "at small n d²); derivation in `docs/guide/theory-network.md`, numbers in "
+            "`benchmarks/RESULTS_THEORY.md`")
     if kernel is not None:
         kf = _fit_slope(predicted[predicted["label"] == kernel], 1024, 4096)
         if np.isfinite(kf):
@@ -609,8 +614,12 @@ def separation_section(sub: pd.DataFrame, target_spec: dict, eps: float, out_dir
                               intervals=intervals)
     lines += _comparison_lines(comp, names[net])
     path = Path(out_dir) / f"{slug}-separation_theory.png"
+    fits = slopes[slopes["label"].isin(cols)].assign(d_low=np.nan, d_high=np.nan)
+    if m_slope is not None and (lo, hi) != (int(ok_d.min()), int(ok_d.max())):  # the goal's span too
+        fits = pd.concat([fits, pd.DataFrame([{**m_slope.to_dict(), "d_low": lo, "d_high": hi}])],
+                         ignore_index=True)
     fig = plot_separation_prediction(stars[stars["label"].isin(cols)], predicted, path, epsilon=eps,
-                                     intervals=intervals, local=local, slopes=slopes, d2_anchor=net,
+                                     intervals=intervals, local=local, slopes=fits, d2_anchor=net,
                                      d3_anchor=kernel)
     if fig is not None:
         lines += [f"![Both sides of the separation: n*(d) measured and predicted to d = {grid[-1]}, and the "

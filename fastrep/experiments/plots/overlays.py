@@ -248,8 +248,9 @@ def plot_separation_prediction(
     default the labels with the smallest and the largest predicted n* at the largest d).
     Right panel (when ``local``, ``label, d, slope``, is
     given): the predicted local slopes d log n* / d log d against d, with the measured fitted
-    slopes (``slopes``: ``label, slope, low, high``) as bands over the d they were fitted on,
-    and 2 and 3 marked. ``ax``: one Axes, or two with ``local``. None if ``predicted`` is empty.
+    slopes (``slopes``: ``label, slope, low, high``, optionally ``d_low, d_high``, one row per
+    fit) as bands over the d they were fitted on (default: the label's measured d), and 2 and
+    3 marked. ``ax``: one Axes, or two with ``local``. None if ``predicted`` is empty.
     """
     from matplotlib import colormaps
 
@@ -260,9 +261,10 @@ def plot_separation_prediction(
     fig, axes, owned = _new_or_given(ax, panels, figsize=(5.6, 4.8), what="plot_separation_prediction")
     a = axes[0]
     last = predicted.sort_values("d").groupby("label")["n_star"].last().sort_values()
-    labels = list(last.index)
+    labels = list(last.index)  # by n* at the largest d: the network's first
     methods = dict(zip(stars["label"], stars["method"], strict=True)) if len(stars) else {}
-    colors = {lb: cmap(i % 10) for i, lb in enumerate(labels)}
+    # the colours of plot_n_star: tab10 over the labels in sorted order
+    colors = {lb: cmap(i % 10) for i, lb in enumerate(sorted(set(labels) | set(stars["label"])))}
     ok = stars[(stars["status"] == "ok") & stars["label"].isin(labels)]
     for label in labels:
         name = display_name(label, methods.get(label))
@@ -313,19 +315,22 @@ def plot_separation_prediction(
             g = local[local["label"] == label].sort_values("d")
             if len(g):
                 b.plot(g["d"], g["slope"], "o-", color=colors[label], ms=4, lw=1.3)
-            s = slopes[slopes["label"] == label] if slopes is not None else pd.DataFrame()
             m = ok[ok["label"] == label]
-            if len(s) and np.isfinite(s["slope"].iloc[0]) and len(m) >= 2:
-                r = s.iloc[0]
-                span = (float(m["d"].min()), float(m["d"].max()))
-                b.plot(span, [r["slope"]] * 2, "-", color=colors[label], lw=3, alpha=0.5,
+            rows = slopes[slopes["label"] == label] if slopes is not None else pd.DataFrame()
+            for _, r in rows.iterrows():
+                if not np.isfinite(r["slope"]) or len(m) < 2:
+                    continue
+                span = ((float(r["d_low"]), float(r["d_high"])) if "d_low" in r and np.isfinite(r["d_low"])
+                        else (float(m["d"].min()), float(m["d"].max())))
+                b.plot(span, [r["slope"]] * 2, "-", color=colors[label], lw=3, alpha=0.6,
                        solid_capstyle="butt")
                 if np.isfinite(r["low"]):
                     b.fill_between(span, [r["low"]] * 2, [r["high"]] * 2, color=colors[label], alpha=0.15,
                                    lw=0)
         b.plot([], [], "o-", color="0.3", ms=4, lw=1.3, label="predicted local slope d log n*/d log d")
         if slopes is not None:
-            b.plot([], [], "-", color="0.3", lw=3, alpha=0.5, label="measured slope (band: 95% interval)")
+            b.plot([], [], "-", color="0.3", lw=3, alpha=0.6,
+                   label="measured slope over the d it spans\n(band: 95% bootstrap interval)")
         for level in (2, 3):
             b.axhline(level, color="0.45", lw=0.9, ls=":" if level == 2 else "--")
         b.set_xscale("log")
