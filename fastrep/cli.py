@@ -338,8 +338,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--large",
         action="store_true",
-        help="the large-d study: network to d = 512, NTK ridge to d = 32 with its predicted curve "
-        "beyond (estimated at {estimate:large} here; --dry-run prints the whole plan)",
+        help="the large-d study: network to d = 512, NTK ridge to d = 32, both sides predicted to "
+        "d = 4096 in the report (estimated at {estimate:large} here; --dry-run prints the whole plan)",
     )
     d.add_argument(
         "--out",
