@@ -229,3 +229,18 @@ def test_the_kernel_study_merge_keeps_the_large_studys_own_cells(store, kernel_s
 def test_report_with_a_missing_store_is_refused(store, capsys):
     assert main(["report", str(store), "--with", str(store.parent / "nope.sqlite")]) == 2
     assert "--with: no results store at" in capsys.readouterr().err
+
+
+def test_n_star_figure_labels_crowded_d_without_overlap():
+    from fastrep.experiments.plots import plot_n_star
+
+    ds = [12, 16, 20, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]
+    stars = pd.DataFrame({"label": "onestep", "method": "onestep", "d": ds, "n_star": [d**2.0 for d in ds],
+                          "status": "ok", "seeds": 2, "n_max": [4 * d**2 for d in ds]})
+    slopes = pd.DataFrame([{"label": "onestep", "method": "onestep", "slope": 2.0, "low": 1.9, "high": 2.1}])
+    a = plot_n_star(stars, slopes, epsilon=0.25).axes[0]
+    shown = [t.get_text() for t in a.get_xticklabels() if t.get_text()]
+    assert shown == ["16", "32", "64", "128", "256", "512"]  # the powers of two; 192 and 256 no longer touch
+    assert list(a.get_xticks()) == ds  # every measured d keeps its tick
+    few = plot_n_star(stars[stars["d"] <= 32], slopes, epsilon=0.25).axes[0]
+    assert [t.get_text() for t in few.get_xticklabels()] == ["12", "16", "20", "24", "32"]
