@@ -605,8 +605,9 @@ def separation_section(sub: pd.DataFrame, target_spec: dict, eps: float, out_dir
     if kernel is not None:
         kf = _fit_slope(predicted[predicted["label"] == kernel], 1024, 4096)
         if np.isfinite(kf):
-            facts.append(f"- {names[kernel]}, d = 1024 .. 4096: predicted slope {kf:.2f} (the degree-3 part "
-                         "needs n ∝ d³)")
+            p = _targets(target_spec, grid[0], [0])[0].degree
+            facts.append(f"- {names[kernel]}, d = 1024 .. 4096: predicted slope {kf:.2f} (the target's "
+                         f"degree-{p} part needs n ∝ d{'⁰¹²³⁴⁵⁶⁷⁸⁹'[p] if p < 10 else f'^{p}'})")
     lines += facts + [""]
     # the network's predicted against measured
     intervals = n_star_intervals(sub[sub["label"].isin(cols)], eps, n_boot=n_boot)
