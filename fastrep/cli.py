@@ -236,9 +236,13 @@ def _cmd_report(args) -> int:
     store = Path(args.store)
     if not store.is_file():
         raise UserError(f"no results store at {store}")
+    for other in args.with_stores:
+        if not Path(other).is_file():
+            raise UserError(f"--with: no results store at {other}")
     try:
         with _store_errors(store):
-            path = write_report(store, Path(args.out) if args.out else None, n_boot=args.bootstrap)
+            path = write_report(store, Path(args.out) if args.out else None, n_boot=args.bootstrap,
+                                with_stores=[Path(w) for w in args.with_stores])
     except ReportOutputError as exc:
         raise UserError(f"--out: {exc}") from None
     print(f"report: {path}{_other_report(path)}")
@@ -334,8 +338,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--large",
         action="store_true",
-        help="the large-d study: network to d = 512, NTK ridge to d = 32 with its predicted curve "
-        "beyond (estimated at {estimate:large} here; --dry-run prints the whole plan)",
+        help="the large-d study: network to d = 512, NTK ridge to d = 32, both sides predicted to "
+        "d = 4096 in the report (estimated at {estimate:large} here; --dry-run prints the whole plan)",
     )
     d.add_argument(
         "--out",
@@ -405,6 +409,15 @@ def _parser() -> argparse.ArgumentParser:
         default=1000,
         metavar="B",
         help="bootstrap replicates of the slope intervals (default 1000, at most 100000)",
+    )
+    r.add_argument(
+        "--with",
+        dest="with_stores",
+        action="append",
+        default=[],
+        metavar="STORE2",
+        help="another store whose NTK cells extend the large study's NTK arm (the kernel study's); "
+        "repeatable, only read",
     )
     r.set_defaults(func=_cmd_report)
 

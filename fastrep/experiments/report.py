@@ -29,12 +29,62 @@ from .plots import (
 from .store import read_store, tidy
 from .store.read import trajectories_frame
 
-__all__ = ["FULL_GRID", "ReportOutputError", "grid_edge_lines", "separation_checks", "write_report"]
+__all__ = ["FULL_GRID", "KERNEL_STUDY", "ReportOutputError", "grid_edge_lines", "merge_kernel_study",
+           "separation_checks", "write_report"]
 
 
 #: the one study whose report carries the large-d goals (`fastrep demo --large`); the goals are
 #: its own, so any other sweep (the small demos included) prints none
 GOALS_STUDY = "separation-large"
+
+
+#: the opt-in kernel study (issue 26): its NTK cells, in the same store or in a store given with
+#: ``with_stores`` (``fastrep report STORE --with STORE2``), extend the large study's NTK arm
+KERNEL_STUDY = "separation-large-kernels"
+
+
+def merge_kernel_study(df: pd.DataFrame, others=()) -> tuple[pd.DataFrame, list[str]]:
+    """The large study's cells (``df``, sweep :data:`GOALS_STUDY`) with the NTK cells of the
+    kernel study added to its NTK arm, and the report's lines saying what was added.
+
+    Read: the cells of sweep :data:`KERNEL_STUDY` in ``df`` itself, and the NTK cells of every
+    sweep in ``others`` (``[(store path, tidy frame)]``); kept: method 'ntk', the large study's
+    target, at a d the large study's NTK arm has no cells at (so no (d, n, seed) is counted
+    twice); with several settings at one d, the one with the most cells. They join the arm
+    labelled 'ntk' (the separation check, the slopes, n* and the theory's tables all use them).
+    Nothing changes when the large study has no NTK arm or nothing qualifies.
+    """
+    large = df[df["sweep"] == GOALS_STUDY]
+    arm = large.loc[large["method"] == "ntk", "label"]
+    if large.empty or arm.empty:
+        return df, []
+    label = "ntk" if "ntk" in set(arm) else sorted(set(arm))[0]
+    target = json.dumps(large["params"].iloc[0]["target"], sort_keys=True)
+    have = set(large.loc[large["label"] == label, "d"])
+    sources = [(None, df[df["sweep"] == KERNEL_STUDY])] + [(path, frame) for path, frame in others]
+    picked, lines = [], []
+    for path, frame in sources:
+        c = frame[(frame["method"] == "ntk") & ~frame["d"].isin(have)]
+        c = c[[json.dumps(p["target"], sort_keys=True) == target for p in c["params"]]]
+        if c.empty:
+            continue
+        kept = []
+        for d, g in c.groupby("d"):  # one setting per d: the arm with the most cells
+            best = g.groupby("arm").size().sort_values(ascending=False).index[0]
+            kept.append(g[g["arm"] == best].drop_duplicates(["n", "seed"]))
+            have.add(d)
+        c = pd.concat(kept, ignore_index=True)
+        picked.append(c)
+        where = "this store" if path is None else f"`{path}`"
+        sweeps = ", ".join(f"`{n}`" for n in sorted(set(c["sweep"])))
+        solvers = sorted({str(e.get("solver", "?")) if isinstance(e, dict) else "?" for e in c["extra"]})
+        lines.append(f"- NTK cells at d = {', '.join(str(int(d)) for d in sorted(set(c['d'])))} "
+                     f"({len(c)} cells, seeds {sorted(set(int(x) for x in c['seed']))}; solver "
+                     f"{', '.join(solvers)}) from sweep {sweeps} of {where}, added to the NTK arm")
+    if not picked:
+        return df, []
+    add = pd.concat(picked, ignore_index=True).assign(sweep=GOALS_STUDY, label=label, arm=label)
+    return pd.concat([df, add], ignore_index=True), lines
 
 
 class ReportOutputError(ValueError):
@@ -304,6 +354,7 @@ def write_report(
     title: str = "fastrep report",
     total_time_s: float | None = None,
     n_boot: int = 1000,
+    with_stores=(),
 ) -> Path:
     """Write the figures and ``report.md`` for every sweep in ``store``.
 
@@ -325,6 +376,9 @@ def write_report(
         wall-clock time).
     n_boot : int, default 1000
         Bootstrap replicates of the slopes' intervals, 1 to 100000.
+    with_stores : sequence of str or os.PathLike, default ()
+        Further stores whose NTK cells extend the large study's NTK arm (e.g. the kernel
+        study's, :data:`KERNEL_STUDY`; see :func:`merge_kernel_study`); only read.
 
     Returns
     -------
@@ -362,6 +416,12 @@ def write_report(
     out_dir = _output_dir(out_dir, store)
     df = tidy(snap.cells, store)
     df["label"] = df["arm"]  # every table and figure below is per arm
+    n_cells = len(df)
+    others = []
+    for extra in with_stores:
+        other = tidy(read_store(Path(extra)).cells, Path(extra))
+        others.append((Path(extra), other.assign(label=other["arm"])))
+    df, merged = merge_kernel_study(df, others)
     sweeps, runs, failures = snap.sweeps, snap.runs, snap.failures
     traj = trajectories_frame(snap)
     arm_of = dict(zip(df["cell_id"], df["arm"], strict=True))
@@ -369,7 +429,7 @@ def write_report(
         f"# {title}",
         "",
         f"Generated {_dt.datetime.now().isoformat(timespec='seconds')} from `{store}` "
-        f"({len(df)} finished cells; {len(failures)} failed).",
+        f"({n_cells} finished cells; {len(failures)} failed).",
         "",
     ]
     if df.empty:
@@ -409,6 +469,8 @@ def write_report(
             ]
         except Exception as exc:  # a report must not die on a target this build cannot rebuild
             lines += [f"(target details unavailable: {exc})", ""]
+        if name == GOALS_STUDY and merged:
+            lines += ["The kernel study's cells:", "", *merged, ""]
 
         checks = separation_checks(slopes, stars)
         if checks:
@@ -500,7 +562,7 @@ def write_report(
         from .large import theory_section
 
         lines += theory_section(sub, target_spec, eps, out_dir, slug, n_boot=n_boot,
-                                goals=name == GOALS_STUDY)
+                                goals=name == GOALS_STUDY, network=name == GOALS_STUDY)
 
         lines += ["### Median excess error (over seeds)", ""]
         curves = median_curves(sub)

@@ -16,8 +16,9 @@ backend); in a notebook, pass ``ax=`` from ``plt.subplots()`` or display the ret
 * :func:`plot_transfer`: target error against n_t, transfer and NTK-on-the-target-only.
 * :func:`plot_trajectory`: alignment and training loss of a multi-step network's first layer
   against the step t, one line per (label, d).
-* :func:`plot_kernel_prediction`, :func:`plot_n_star_prediction`, :func:`plot_degree_learning`:
-  the large-d study's overlays of :mod:`fastrep.theory` on the measurements.
+* :func:`plot_kernel_prediction`, :func:`plot_n_star_prediction`, :func:`plot_degree_learning`,
+  :func:`plot_separation_prediction`: the large-d study's overlays of :mod:`fastrep.theory` on
+  the measurements.
 
 Methods appear under their display names (:func:`display_name`): "one-step network", not
 ``onestep``.
@@ -30,7 +31,12 @@ elements the figures share).
 
 from .curves import plot_alignment, plot_error_curves, plot_transfer
 from .nstar import plot_n_star
-from .overlays import plot_degree_learning, plot_kernel_prediction, plot_n_star_prediction
+from .overlays import (
+    plot_degree_learning,
+    plot_kernel_prediction,
+    plot_n_star_prediction,
+    plot_separation_prediction,
+)
 from .style import DISPLAY_NAMES, display_name
 from .trajectory import plot_trajectory
 
@@ -43,6 +49,7 @@ __all__ = [
     "plot_kernel_prediction",
     "plot_n_star",
     "plot_n_star_prediction",
+    "plot_separation_prediction",
     "plot_transfer",
     "plot_trajectory",
 ]

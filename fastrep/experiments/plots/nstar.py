@@ -37,6 +37,21 @@ def _reference_slopes(ax, stars: pd.DataFrame, powers=(2, 3)) -> None:
             label="d², d³: the paper's rates\n(network, kernel on degree 3)")
 
 
+def _tick_labels(ds) -> list[str]:
+    """Labels for ticks at every d: all of them when they fit, else the powers of two (and the
+    ends) and whichever others keep a tenth of the axis' decades from every labelled one, so
+    that 192 and 256 never run together."""
+    logs = np.log10(np.asarray(ds, float))
+    gap = (logs[-1] - logs[0]) / 10 if len(ds) > 1 else 1.0
+    if len(ds) < 2 or np.all(np.diff(logs) >= gap):
+        return [str(d) for d in ds]
+    keep = [i for i, d in enumerate(ds) if int(d) & (int(d) - 1) == 0]
+    for i in [0, len(ds) - 1, *range(len(ds))]:
+        if i not in keep and all(abs(logs[i] - logs[j]) >= gap for j in keep):
+            keep.append(i)
+    return [str(d) if i in keep else "" for i, d in enumerate(ds)]
+
+
 def plot_n_star(
     stars: pd.DataFrame,
     slopes: pd.DataFrame,
@@ -96,7 +111,7 @@ def plot_n_star(
     if len(ds):
         lo, hi = float(ds.min()), float(ds.max())
         a.set_xlim(lo / 1.08, hi * 1.18)  # room for the d² / d³ labels
-        a.set_xticks(ds, [str(d) for d in ds])
+        a.set_xticks(ds, _tick_labels(ds))
         a.xaxis.set_minor_formatter(NullFormatter())
         a.xaxis.set_minor_locator(LogLocator(base=10, subs=(), numticks=1))
     _finish_log_axes(a, x=False)

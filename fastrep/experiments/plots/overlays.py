@@ -3,7 +3,8 @@
 :func:`plot_kernel_prediction` (measured kernel curves with the predicted ones),
 :func:`plot_n_star_prediction` (n*(d) with the predicted kernel line to large d) and
 :func:`plot_degree_learning` (the fraction of each degree of f* learned, with the theory's
-per-degree learnability for kernels).
+per-degree learnability for kernels) and :func:`plot_separation_prediction` (both sides'
+predicted n*(d) to large d with the measured points, and their local slopes).
 """
 
 from __future__ import annotations
@@ -219,5 +220,131 @@ def plot_degree_learning(
     _legend(fig, list(axes.ravel()), owned)
     if owned:
         fig.suptitle(title or "Per-degree learning: sum ĉ_α c_α / sum c_α² over |α| = l (median over seeds)")
+    _save(fig, path)
+    return fig
+
+
+def plot_separation_prediction(
+    stars: pd.DataFrame,
+    predicted: pd.DataFrame,
+    path=None,
+    *,
+    ax=None,
+    epsilon: float,
+    intervals: pd.DataFrame | None = None,
+    local: pd.DataFrame | None = None,
+    slopes: pd.DataFrame | None = None,
+    d2_anchor: str | None = None,
+    d3_anchor: str | None = None,
+    title: str | None = None,
+) -> Figure | None:
+    """Both sides of the separation: measured and predicted n*(d), and the predicted local slopes.
+
+    Left panel, log-log: the predicted n*(d) of each label of ``predicted`` (``label, d, n_star``)
+    as a line, the measured n* of the same labels (``stars``: ``label, method, d, n_star,
+    status``; only n* inside the grid) as points with their bootstrap intervals (``intervals``:
+    ``label, d, low, high``; an infinite end is drawn to the panel's edge), and d² and d³ guides
+    through the predicted lines of ``d2_anchor`` and ``d3_anchor`` at their smallest d (by
+    default the labels with the smallest and the largest predicted n* at the largest d).
+    Right panel (when ``local``, ``label, d, slope``, is
+    given): the predicted local slopes d log n* / d log d against d, with the measured fitted
+    slopes (``slopes``: ``label, slope, low, high``, optionally ``d_low, d_high``, one row per
+    fit) as bands over the d they were fitted on (default: the label's measured d), and 2 and
+    3 marked. ``ax``: one Axes, or two with ``local``. None if ``predicted`` is empty.
+    """
+    from matplotlib import colormaps
+
+    if predicted.empty:
+        return None
+    cmap = colormaps["tab10"]
+    panels = 2 if local is not None and not local.empty else 1
+    fig, axes, owned = _new_or_given(ax, panels, figsize=(5.6, 4.8), what="plot_separation_prediction")
+    a = axes[0]
+    last = predicted.sort_values("d").groupby("label")["n_star"].last().sort_values()
+    labels = list(last.index)  # by n* at the largest d: the network's first
+    methods = dict(zip(stars["label"], stars["method"], strict=True)) if len(stars) else {}
+    # the colours of plot_n_star: tab10 over the labels in sorted order
+    colors = {lb: cmap(i % 10) for i, lb in enumerate(sorted(set(labels) | set(stars["label"])))}
+    ok = stars[(stars["status"] == "ok") & stars["label"].isin(labels)]
+    for label in labels:
+        name = display_name(label, methods.get(label))
+        p = predicted[(predicted["label"] == label) & np.isfinite(predicted["n_star"])].sort_values("d")
+        a.plot(p["d"], p["n_star"], "-", color=colors[label], lw=1.6,
+               label=f"{name}: predicted (fastrep.theory)")
+        g = ok[ok["label"] == label].sort_values("d")
+        if not len(g):
+            continue
+        y = g["n_star"].to_numpy(float)
+        yerr = None
+        if intervals is not None:
+            iv = intervals[intervals["label"] == label].set_index("d")
+            lo = np.array([iv["low"].get(d, np.nan) for d in g["d"]], float)
+            hi = np.array([iv["high"].get(d, np.nan) for d in g["d"]], float)
+            top = float(np.nanmax(predicted["n_star"].replace(np.inf, np.nan))) * 10
+            lo = np.where(np.isfinite(lo), lo, y)
+            hi = np.where(np.isfinite(hi), hi, np.where(np.isnan(hi), y, top))
+            yerr = np.vstack([np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)])
+        a.errorbar(g["d"], y, yerr=yerr, fmt="o", color=colors[label], ms=5, capsize=2.5, lw=1,
+                   label=f"{name}: measured n* (95% bootstrap interval)")
+    ds = predicted["d"].to_numpy(float)
+    xs = np.geomspace(ds.min(), ds.max(), 60)
+    anchors = (d2_anchor if d2_anchor in labels else labels[0],
+               d3_anchor if d3_anchor in labels else labels[-1])
+    for power, label, style in ((2, anchors[0], ":"), (3, anchors[1], "--")):
+        p = predicted[(predicted["label"] == label) & np.isfinite(predicted["n_star"])].sort_values("d")
+        if not len(p):
+            continue
+        c = float(p["n_star"].iloc[0] / p["d"].iloc[0] ** power)
+        sup = "²" if power == 2 else "³"
+        a.plot(xs, c * xs**power, style, color="0.35", lw=1,
+               label=f"∝ d{sup} (the paper's {'network' if power == 2 else 'kernel'} rate)")
+    a.set_xscale("log")
+    a.set_yscale("log")
+    a.set_xlim(ds.min() / 1.15, ds.max() * 1.15)
+    finite = predicted["n_star"].replace(np.inf, np.nan).dropna()
+    if len(finite):
+        a.set_ylim(float(finite.min()) / 3, float(finite.max()) * 3)
+    _finish_log_axes(a)
+    a.set_xlabel("input dimension d")
+    a.set_ylabel(f"n*: samples to reach excess error ≤ {epsilon:g}")
+    a.grid(True, which="major", alpha=0.3)
+    a.set_title("n*(d), measured and predicted")
+    if panels == 2:
+        b = axes[1]
+        for label in labels:
+            g = local[local["label"] == label].sort_values("d")
+            if len(g):
+                b.plot(g["d"], g["slope"], "o-", color=colors[label], ms=4, lw=1.3)
+            m = ok[ok["label"] == label]
+            rows = slopes[slopes["label"] == label] if slopes is not None else pd.DataFrame()
+            for _, r in rows.iterrows():
+                if not np.isfinite(r["slope"]) or len(m) < 2:
+                    continue
+                span = ((float(r["d_low"]), float(r["d_high"])) if "d_low" in r and np.isfinite(r["d_low"])
+                        else (float(m["d"].min()), float(m["d"].max())))
+                b.plot(span, [r["slope"]] * 2, "-", color=colors[label], lw=3, alpha=0.6,
+                       solid_capstyle="butt")
+                if np.isfinite(r["low"]):
+                    b.fill_between(span, [r["low"]] * 2, [r["high"]] * 2, color=colors[label], alpha=0.15,
+                                   lw=0)
+        b.plot([], [], "o-", color="0.3", ms=4, lw=1.3, label="predicted local slope d log n*/d log d")
+        if slopes is not None:
+            b.plot([], [], "-", color="0.3", lw=3, alpha=0.6,
+                   label="measured slope over the d it spans\n(band: 95% bootstrap interval)")
+        for level in (2, 3):
+            b.axhline(level, color="0.45", lw=0.9, ls=":" if level == 2 else "--")
+        b.set_xscale("log")
+        b.set_xlim(ds.min() / 1.15, ds.max() * 1.15)
+        lo = min(1.5, float(local["slope"].min()) - 0.2)
+        hi = max(3.5, float(local["slope"].max()) + 0.2)
+        b.set_ylim(lo, hi)
+        _finish_log_axes(b, y=False)
+        b.set_xlabel("input dimension d")
+        b.set_ylabel("local slope of log n* against log d")
+        b.grid(True, which="major", alpha=0.3)
+        b.set_title("local slopes")
+    _legend(fig, axes, owned)
+    if owned:
+        fig.suptitle(title or "The separation predicted on both sides: one-step network against NTK ridge")
     _save(fig, path)
     return fig
