@@ -217,6 +217,15 @@ def test_array_in_array_out_and_deterministic():
     assert np.asarray(network_n_star(t, np.array([[16]]), 0.3, width=100)).shape == (1, 1)
 
 
+def test_n_star_of_one_d_does_not_depend_on_the_others():
+    # the realized head's error carries its draw's jitter: a search warm-started from another d
+    # stopped at another crossing (1336 against 1784 at d = 8, width 60)
+    t = MultiIndexTarget.separation(8)
+    together = network_n_star(t, [8, 12], 0.25, width=60)
+    alone = [network_n_star(t, [d], 0.25, width=60)[0] for d in (8, 12)]
+    np.testing.assert_array_equal(together, alone)
+
+
 # --------------------------------------------------------------------------- the head's equivalent
 
 

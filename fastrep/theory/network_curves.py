@@ -654,8 +654,12 @@ def network_n_star(target, d_values, epsilon: float, *, width: int = 1000, eta1=
                                   split, rebias, int(seed), int(realizations), head)
 
         out[idx] = _crossing(err, ratio * float(d) ** 2, epsilon, n_max, rtol,
-                             first_step=2.0 if idx == (0,) * ds.ndim else 1.3)
-        if np.isfinite(out[idx]):
+                             first_step=2.0 if ratio == 1.0 else 1.3)
+        # The equivalent head's error is smooth and monotone in n, so the previous d's n*/d^2 is
+        # a safe warm start there; the realized head's error carries its draw's jitter, and a
+        # search from another start can stop at another crossing: each d then starts afresh, so
+        # n*(d) does not depend on which other d are asked for.
+        if head == "equivalent" and np.isfinite(out[idx]):
             ratio = float(out[idx]) / float(d) ** 2
     return out
 
