@@ -50,7 +50,7 @@ _ESTIMATE = re.compile(r"\{estimate:(\w+)\}")
 
 #: The wall time of one run of `fastrep demo --beyond` on the development machine (the report in
 #: fastrep/experiments/examples/demo-beyond/ states its load).
-_BEYOND_MEASURED = "about 15 min on 2 shared cores"
+_BEYOND_MEASURED = "9.3 min on 2 cores shared at load 13-17"
 
 
 @functools.lru_cache(maxsize=None)
@@ -238,8 +238,8 @@ def _cmd_demo_beyond(args) -> int:
                 _dry_run(spec, store, args)
                 print()
             total = sum(plan(s, workers=workers or 1, threads=threads).time_s for s in specs)
-            print(f"the study: {cells:,} cells in {len(specs)} sweeps, estimated {format_seconds(total)} in all "
-                  f"(measured: {_BEYOND_MEASURED}); report in {out}")
+            print(f"the study: {cells:,} cells in {len(specs)} sweeps, estimated {format_seconds(total)} in "
+                  f"all (measured: {_BEYOND_MEASURED}); report in {out}")
             return 0
         t0 = time.perf_counter()
         failed = 0
@@ -395,7 +395,8 @@ def _parser() -> argparse.ArgumentParser:
         "--out",
         default=str(_RESULTS),
         metavar="DIR",
-        help="results folder (default: ./fastrep-results); the store and report go in DIR/<sweep name>/ (DIR/beyond/ for --beyond)",
+        help="results folder (default: ./fastrep-results); the store and report go in DIR/<sweep name>/ "
+        "(DIR/beyond/ for --beyond)",
     )
     _add_exec_options(d)
     d.set_defaults(func=_cmd_demo)

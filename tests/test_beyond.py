@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fastrep.experiments import load, load_spec, run, write_report
 from fastrep.experiments import beyond as B
+from fastrep.experiments import load, load_spec, run, write_report
 from fastrep.experiments.demo import BEYOND_GRIDS, _defaults, beyond_specs
 from fastrep.experiments.plan import plan
 
@@ -30,7 +30,8 @@ def test_the_beyond_specs_load_and_plan():
     assert opts["reuse"]["steps"] == opts["fresh"]["steps"] == 2
     assert opts["reuse"]["lr"] == 1.0 * 4 * opts["reuse"]["width"] / 2
     cells = {(c.label, c.params["d"]): c.params["n"] for c in he3.cells()}
-    assert cells[("reuse", 64)] == 4 * 64 and cells[("fresh", 64)] == 8 * 64 and cells[("alg1", 64)] == 4 * 64**2
+    assert cells[("reuse", 64)] == 4 * 64 and cells[("fresh", 64)] == 8 * 64
+    assert cells[("alg1", 64)] == 4 * 64**2
     online = {m.label: m for m in specs[2].methods}
     for d in (32, 128):  # online SGD: one table per d, lr = d^-1.5, every sample used once
         m = online[f"online-plain-d{d}"]
@@ -51,10 +52,12 @@ def _tiny_raw() -> list[dict]:
     raw = _defaults()
     sep, he3, online, stair = (copy.deepcopy(raw[g]) for g in BEYOND_GRIDS)
     small_eval = {"n_val": 300, "n_test": 500}
-    sep.update(seeds=2, evaluation=small_eval, grid={"d": [6, 8], "n": {"start": 32, "stop": 512, "factor": 2}})
+    sep.update(seeds=2, evaluation=small_eval,
+               grid={"d": [6, 8], "n": {"start": 32, "stop": 512, "factor": 2}})
     for m in sep["methods"].values():
         m["width"] = 40
-    he3.update(seeds=3, evaluation=small_eval, grid={"d": [8, 16], "n": {"start": 32, "stop": 1024, "factor": 2}})
+    he3.update(seeds=3, evaluation=small_eval,
+               grid={"d": [8, 16], "n": {"start": 32, "stop": 1024, "factor": 2}})
     he3["methods"]["alg1"].update(width=40, seeds=2)
     for label in ("reuse", "fresh", "reuse-bias", "fresh-bias"):
         he3["methods"][label].update(width=16, lr=1.0 * 4 * 16 / 2)
@@ -195,14 +198,14 @@ def test_separation_verdict_fails_when_the_two_disagree():
 
 def test_staircase_verdict_reads_the_order_of_the_steps():
     def steps(first):
-        return pd.DataFrame([{"label": "s", "d": 64, "direction": k + 1, "first_step": f, "final_overlap": 0.2,
-                              "T": 4} for k, f in enumerate(first)])
+        return pd.DataFrame([{"label": "s", "d": 64, "direction": k + 1, "first_step": f,
+                              "final_overlap": 0.2, "T": 4} for k, f in enumerate(first)])
 
     assert B.staircase_verdict(steps([1, 2, 3]))[0] is True
     assert B.staircase_verdict(steps([1, 2, math.nan]))[0] == "partly"
     assert B.staircase_verdict(steps([1, 1, 3]))[0] is False
-    curves = pd.DataFrame([{"label": "s", "d": 64, "t": t, "direction": k, "overlap": 0.3 if t >= k else 1 / 64}
-                           for k in (1, 2) for t in range(4)])
+    curves = pd.DataFrame([{"label": "s", "d": 64, "t": t, "direction": k,
+                            "overlap": 0.3 if t >= k else 1 / 64} for k in (1, 2) for t in range(4)])
     got = B.staircase_steps(curves)
     assert got["first_step"].tolist() == [1.0, 2.0]
 

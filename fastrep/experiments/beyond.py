@@ -133,7 +133,8 @@ def _error_matrix(g: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return piv.index.to_numpy(dtype=float), piv.to_numpy(dtype=float)
 
 
-def separation_agreement(df: pd.DataFrame, epsilon: float, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def separation_agreement(df: pd.DataFrame, epsilon: float, *, n_boot: int = 1000,
+                         seed: int = 0) -> pd.DataFrame:
     """n*(d) of every arm of ``df`` with a bootstrap interval over seeds, per d.
 
     Columns ``label, d, n_star, low, high, status, seeds, steps``; n* is that of the median curve (as
@@ -320,7 +321,8 @@ def _batch_size(params) -> int:
         return 1
 
 
-def online_n_star(cells: pd.DataFrame, traj: pd.DataFrame, threshold: float = ALIGNMENT_THRESHOLD) -> pd.DataFrame:
+def online_n_star(cells: pd.DataFrame, traj: pd.DataFrame,
+                  threshold: float = ALIGNMENT_THRESHOLD) -> pd.DataFrame:
     """Per cell, the samples seen (t x batch size) when its trajectory's alignment first reaches
     ``threshold``, interpolated linearly in log n between the record below and the first at or
     above; inf when never reached. Columns ``label, protocol, d, seed, n_star, n_max``."""
@@ -378,7 +380,8 @@ def online_slopes(stars: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0):
         pred, source = PREDICTED.get(proto, (math.nan, ""))
         slope_rows.append({"protocol": proto, "slope": s, "low": lo, "high": hi, "d_used": len(ok),
                            "d_total": len(ds), "predicted": pred, "source": source})
-    per_d = pd.DataFrame(per_rows, columns=["protocol", "d", "n_star", "low", "high", "reached", "seeds", "n_max"])
+    per_d = pd.DataFrame(per_rows, columns=["protocol", "d", "n_star", "low", "high", "reached", "seeds",
+                                            "n_max"])
     slopes = pd.DataFrame(slope_rows, columns=["protocol", "slope", "low", "high", "d_used", "d_total",
                                                "predicted", "source"])
     return per_d, slopes
@@ -391,8 +394,8 @@ def online_verdict(row) -> tuple[bool | None, str]:
     detail = f"slope {_fmt_interval(s, lo, hi)} against predicted {pred:g}"
     if not np.isfinite(s):
         if row["d_used"] == 0:
-            return False, (f"alignment {ALIGNMENT_THRESHOLD:g} never reached (median over seeds) at any of the "
-                           f"{row['d_total']} d within the samples run: not reproduced")
+            return False, (f"alignment {ALIGNMENT_THRESHOLD:g} never reached (median over seeds) at any of "
+                           f"the {row['d_total']} d within the samples run: not reproduced")
         return None, (f"n/a: the median n* is inside the run at {row['d_used']} of {row['d_total']} d only "
                       f"(alignment {ALIGNMENT_THRESHOLD:g} not reached at the others)")
     if not np.isfinite(lo):
@@ -412,8 +415,9 @@ def staircase_curves(traj: pd.DataFrame) -> pd.DataFrame:
         if not isinstance(ov, (list, tuple)):
             continue
         for k, v in enumerate(ov):
-            rows.append({"label": row["label"], "d": int(row["d"]), "seed": int(row["seed"]), "t": int(row["t"]),
-                         "direction": k + 1, "overlap": np.nan if v is None else float(v)})
+            rows.append({"label": row["label"], "d": int(row["d"]), "seed": int(row["seed"]),
+                         "t": int(row["t"]), "direction": k + 1,
+                         "overlap": np.nan if v is None else float(v)})
     if not rows:
         return pd.DataFrame(columns=["label", "d", "t", "direction", "overlap"])
     df = pd.DataFrame(rows)
@@ -441,7 +445,7 @@ def staircase_verdict(steps: pd.DataFrame) -> tuple[bool | str | None, str]:
     if steps.empty:
         return None, "no staircase trajectories in the store"
     bad, partial, parts = [], [], []
-    for (label, d), g in steps.groupby(["label", "d"], sort=True):
+    for (_, d), g in steps.groupby(["label", "d"], sort=True):
         learned = g[np.isfinite(g["first_step"])]
         text = ", ".join(f"u{int(r.direction)} at t = {int(r.first_step)}" if np.isfinite(r.first_step)
                          else f"u{int(r.direction)} not within T = {int(r.T)}" for r in g.itertuples())
@@ -466,8 +470,8 @@ def plot_overlaps(table: pd.DataFrame, scaled: pd.DataFrame, path=None):
     for i, (label, g) in enumerate(table.groupby("label", sort=False)):
         g = g.sort_values("d")
         yerr = np.vstack([g["overlap"] - g["low"], g["high"] - g["overlap"]])
-        axes[0].errorbar(g["d"], g["overlap"], yerr=np.maximum(yerr, 0), marker="osD^"[i % 4], ms=4, capsize=3,
-                         label=f"{label} (n = {int(g['n'].iloc[0] / g['d'].iloc[0])}d)")
+        axes[0].errorbar(g["d"], g["overlap"], yerr=np.maximum(yerr, 0), marker="osD^"[i % 4], ms=4,
+                         capsize=3, label=f"{label} (n = {int(g['n'].iloc[0] / g['d'].iloc[0])}d)")
     if not table.empty:
         ds = np.array(sorted(table["d"].unique()), float)
         axes[0].plot(ds, 1 / ds, color="0.4", ls=":", label="chance: 1/d")
@@ -503,7 +507,8 @@ def plot_online(cells_traj: pd.DataFrame, per_d: pd.DataFrame, slopes: pd.DataFr
     for (proto, d), g in cur.groupby(["protocol", "d"], sort=True):
         axes[0].plot(g["n_seen"] / d**2, g["alignment"], color=colors[d], ls=styles[proto], lw=1.4,
                      label=f"{proto}, d = {d}")
-    axes[0].axhline(ALIGNMENT_THRESHOLD, color="0.3", lw=0.8, ls=":", label=f"threshold {ALIGNMENT_THRESHOLD:g}")
+    axes[0].axhline(ALIGNMENT_THRESHOLD, color="0.3", lw=0.8, ls=":",
+                    label=f"threshold {ALIGNMENT_THRESHOLD:g}")
     axes[0].set_xlabel("samples seen / d²")
     axes[0].set_ylabel("alignment of W_t with u (median over seeds)")
     axes[0].set_ylim(0, 1.02)
@@ -511,7 +516,8 @@ def plot_online(cells_traj: pd.DataFrame, per_d: pd.DataFrame, slopes: pd.DataFr
         ok = g[np.isfinite(g["n_star"])]
         if ok.empty:
             continue
-        yerr = np.vstack([ok["n_star"] - ok["low"], np.where(np.isfinite(ok["high"]), ok["high"] - ok["n_star"], 0)])
+        above = np.where(np.isfinite(ok["high"]), ok["high"] - ok["n_star"], 0)
+        yerr = np.vstack([ok["n_star"] - ok["low"], above])
         row = slopes[slopes["protocol"] == proto].iloc[0]
         lab = f"{proto}: slope {row['slope']:.2f}" if np.isfinite(row["slope"]) else proto
         axes[1].errorbar(ok["d"], ok["n_star"], yerr=np.maximum(yerr, 0), marker="os"[i % 2], ms=4, capsize=3,
@@ -593,8 +599,8 @@ def beyond_section(df: pd.DataFrame, traj: pd.DataFrame, out_dir, *, n_boot: int
         show = pd.DataFrame({
             "arm": tab["label"], "d": tab["d"],
             f"n* (median error ≤ {epsilon:g})": [
-                _fmt_interval(v, lo, hi, "{:,.0f}").replace("inf", "∞") if s == "ok" else ("above the grid" if s == "above_grid"
-                                                                       else f"≤ {v:,.0f}")
+                _fmt_interval(v, lo, hi, "{:,.0f}").replace("inf", "∞") if s == "ok"
+                else ("above the grid" if s == "above_grid" else f"≤ {v:,.0f}")
                 for v, lo, hi, s in zip(tab["n_star"], tab["low"], tab["high"], tab["status"], strict=True)],
             "T": tab["steps"],
             "n* per step": [f"{v / t:,.0f}" if s == "ok" else "" for v, t, s in
@@ -620,7 +626,8 @@ def beyond_section(df: pd.DataFrame, traj: pd.DataFrame, out_dir, *, n_boot: int
                                                        strict=True)],
                                  "seeds": scaled["seeds"]})
             lines += ["### 2a. He3: Algorithm 1 at n = 4d²", "",
-                      "d × alignment (1 for a random W): bounded means Algorithm 1 learns nothing of u here.", "",
+                      "d × alignment: about 1 for a random W, growing like d once u is learned (alignment of "
+                      "order 1); judged bounded while its slope in d stays below 0.5.", "",
                       _table(show), ""]
         otab = overlap_table(he3, n_boot=n_boot)
         if not otab.empty:
@@ -628,8 +635,9 @@ def beyond_section(df: pd.DataFrame, traj: pd.DataFrame, out_dir, *, n_boot: int
             ok, detail = reuse_verdict(osl)
             judged.append((ok, "He3: two steps on one reused batch of n = 4d reach an overlap that does not "
                                "shrink with d (Dandi et al., ICML 2024)", detail))
-            piv = otab.assign(text=[f"{_fmt_interval(v, lo, hi, '{:.4f}')} ({x:.1f}× chance)" for v, lo, hi, x in
-                                    zip(otab["overlap"], otab["low"], otab["high"], otab["x_chance"], strict=True)])
+            piv = otab.assign(text=[
+                f"{_fmt_interval(v, lo, hi, '{:.4f}')} ({x:.1f}× chance)" for v, lo, hi, x in
+                zip(otab["overlap"], otab["low"], otab["high"], otab["x_chance"], strict=True)])
             piv = piv.pivot(index="label", columns="d", values="text").reindex(
                 [lb for lb in REUSE_ARMS if lb in set(otab["label"])])
             piv.columns = [f"d = {c}" for c in piv.columns]
@@ -637,13 +645,14 @@ def beyond_section(df: pd.DataFrame, traj: pd.DataFrame, out_dir, *, n_boot: int
             piv["slope in d"] = [slope_col[lb] for lb in piv.index]
             lines += ["### 2b. He3: two steps on one reused batch against fresh batches", "",
                       "Overlap of W_2 with u (mean over neurons of (w·u)²/|w|²; chance 1/d) after two steps: "
-                      "`reuse` on one batch of 4d samples, `fresh` on two batches of 4d; the `-bias` arms keep "
-                      "b ~ N(0, 1). The claim is judged on `reuse` (slope 0: does not shrink; -1: chance).", "",
+                      "`reuse` on one batch of 4d samples, `fresh` on two batches of 4d; the `-bias` arms "
+                      "keep b ~ N(0, 1). The claim is judged on `reuse` (slope 0: does not shrink; -1: "
+                      "chance).", "",
                       _table(piv.reset_index().rename(columns={"label": "arm"})), ""]
         p = out_dir / "beyond-he3-overlap.png"
         if plot_overlaps(otab, scaled, p) is not None:
-            figs.append((p, "He3: overlap after two steps (reused against fresh batches) and d × alignment of "
-                            "Algorithm 1 at n = 4d², against d"))
+            figs.append((p, "He3: overlap after two steps (reused against fresh batches) and d × alignment "
+                            "of Algorithm 1 at n = 4d², against d"))
 
     on = df[df["sweep"] == SWEEPS["online"]]
     if not on.empty:
@@ -669,14 +678,14 @@ def beyond_section(df: pd.DataFrame, traj: pd.DataFrame, out_dir, *, n_boot: int
             piv["slope"] = [sl_text[p] for p in piv.index]
             piv["predicted"] = [pred[p] for p in piv.index]
             lines += ["### 2c. He3: online SGD, plain and smoothed", "",
-                      f"n* = the samples seen (steps × batch size) when the alignment of W_t with u first reaches "
-                      f"{ALIGNMENT_THRESHOLD:g} (interpolated in log n between trajectory records; chance is 1/d); "
-                      "median over seeds, with the seeds that reached it.", "",
+                      "n* = the samples seen (steps × batch size) when the alignment of W_t with u first "
+                      f"reaches {ALIGNMENT_THRESHOLD:g} (interpolated in log n between trajectory records; "
+                      "chance is 1/d); median over seeds, with the seeds that reached it.", "",
                       _table(piv.reset_index()), ""]
         p = out_dir / "beyond-online.png"
         if plot_online(ot, per_d, slopes, p) is not None:
-            figs.append((p, "He3 online SGD: alignment against samples seen / d², and n*(d) with the predicted "
-                            "slopes"))
+            figs.append((p, "He3 online SGD: alignment against samples seen / d², and n*(d) with the "
+                            "predicted slopes"))
 
     st = df[df["sweep"] == SWEEPS["staircase"]]
     if not st.empty and not traj.empty:
