@@ -111,6 +111,37 @@ def test_the_tables_come_from_the_stored_cells(tiny_store):
     assert scaled.set_index("d").loc[8, "d_x_alignment"] == pytest.approx(8 * a)
 
 
+def _planted_report(tiny_store, tmp_path, *updates):
+    """The tiny store copied, changed by SQL ``updates``, and its beyond section (as the report
+    writes it) into ``tmp_path``."""
+    import shutil
+    import sqlite3
+
+    store, _ = tiny_store
+    tmp_path.mkdir(parents=True)
+    copy_ = tmp_path / "planted.sqlite"
+    shutil.copy(store, copy_)
+    with sqlite3.connect(copy_) as con:
+        for sql in updates:
+            con.execute(sql)
+    con.close()
+    from fastrep.experiments import load_trajectories
+
+    return "\n".join(B.beyond_section(load(copy_), load_trajectories(copy_), tmp_path, n_boot=50))
+
+
+def test_a_planted_store_is_judged_from_its_data(tiny_store, tmp_path):
+    reuse = "UPDATE cells SET alignment = {} WHERE sweep = 'beyond-he3' AND label = 'reuse'"
+    flat = _planted_report(tiny_store, tmp_path / "flat", reuse.format("0.3 + 0.01 * seed"))
+    assert re.search(r"\*\*PASS\*\* He3: two steps on one reused batch.*: reproduced", flat)
+    chance = _planted_report(
+        tiny_store, tmp_path / "chance", reuse.format("(1.0 + 0.05 * seed) / d"),
+        "UPDATE trajectories SET alignment = 0.01 WHERE cell_id IN "
+        "(SELECT cell_id FROM cells WHERE label LIKE 'online-plain-%')")
+    assert re.search(r"\*\*FAIL\*\* He3: two steps on one reused batch.*not reproduced", chance)
+    assert re.search(r"\*\*FAIL\*\* He3 online SGD, online-plain.*never reached.*not reproduced", chance)
+
+
 # --------------------------------------------------------------------------- planted frames
 def _cells(rows):
     df = pd.DataFrame(rows)
@@ -229,3 +260,20 @@ def test_beyond_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
         assert f"sweep {name!r}" in out
     assert re.search(r"the study: [\d,]+ cells in 4 sweeps, estimated .+ \(measured: ", out)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_the_shipped_online_spec_learns_he3_at_its_smallest_d(tmp_path):
+    """The study's plain online SGD tables at d = 32 and 48, all seeds: most seeds reach the
+    threshold within their n = 24 d^2 samples (the calibration the shipped report rests on)."""
+    raw = copy.deepcopy(_defaults()["beyond_online"])
+    keep = ("online-plain-d32", "online-plain-d48")
+    raw["methods"] = {k: v for k, v in raw["methods"].items() if k in keep}
+    raw["grid"]["d"] = [32]
+    store = tmp_path / "s.sqlite"
+    run(load_spec(raw), store=store, executor="serial", progress=False)
+    from fastrep.experiments import load_trajectories
+
+    stars = B.online_n_star(load(store), load_trajectories(store))
+    assert len(stars) == 2 * raw["seeds"]
+    assert np.isfinite(stars["n_star"]).mean() >= 0.6
