@@ -277,3 +277,24 @@ def test_the_shipped_online_spec_learns_he3_at_its_smallest_d(tmp_path):
     stars = B.online_n_star(load(store), load_trajectories(store))
     assert len(stars) == 2 * raw["seeds"]
     assert np.isfinite(stars["n_star"]).mean() >= 0.6
+
+
+@pytest.mark.slow
+def test_beyond_runs_into_one_store_and_resumes(tmp_path, capsys, monkeypatch):
+    """The command's own path (run every sweep, one report), on two tiny sweeps; a second run
+    finds every cell in the store and runs none."""
+    from fastrep.cli import main
+    from fastrep.experiments import demo
+
+    _, he3, _, stair = _tiny_raw()
+    he3["methods"] = {k: v for k, v in he3["methods"].items() if k in ("reuse", "fresh")}
+    monkeypatch.setattr(demo, "beyond_specs", lambda: [load_spec(he3), load_spec(stair)])
+    argv = ["demo", "--beyond", "--out", str(tmp_path), "--serial", "--no-progress"]
+    assert main(argv) == 0
+    report = tmp_path / "beyond" / "report.md"
+    assert "## Beyond one step" in report.read_text()
+    assert (tmp_path / "beyond" / "beyond-staircase.png").is_file()
+    capsys.readouterr()
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert re.findall(r"(\d+) cells, (\d+) already in the store, 0 run", err) == [("12", "12"), ("2", "2")]
