@@ -638,7 +638,7 @@ def beyond_section(df: pd.DataFrame, traj: pd.DataFrame, out_dir, *, n_boot: int
             piv = otab.assign(text=[
                 f"{_fmt_interval(v, lo, hi, '{:.4f}')} ({x:.1f}× chance)" for v, lo, hi, x in
                 zip(otab["overlap"], otab["low"], otab["high"], otab["x_chance"], strict=True)])
-            piv = piv.pivot(index="label", columns="d", values="text").reindex(
+            piv = piv.pivot(index="label", columns="d", values="text").fillna("not run").reindex(
                 [lb for lb in REUSE_ARMS if lb in set(otab["label"])])
             piv.columns = [f"d = {c}" for c in piv.columns]
             slope_col = {r.label: _fmt_interval(r.slope, r.low, r.high) for r in osl.itertuples()}
@@ -671,7 +671,7 @@ def beyond_section(df: pd.DataFrame, traj: pd.DataFrame, out_dir, *, n_boot: int
                 + f" [{r}/{s} seeds]"
                 for v, lo, hi, nm, r, s in zip(per_d["n_star"], per_d["low"], per_d["high"], per_d["n_max"],
                                                per_d["reached"], per_d["seeds"], strict=True)])
-            piv = show.pivot(index="protocol", columns="d", values="text")
+            piv = show.pivot(index="protocol", columns="d", values="text").fillna("not run")
             piv.columns = [f"d = {c}" for c in piv.columns]
             sl_text = {r.protocol: _fmt_interval(r.slope, r.low, r.high) for r in slopes.itertuples()}
             pred = {r.protocol: r.source for r in slopes.itertuples()}
