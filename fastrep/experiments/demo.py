@@ -1,5 +1,6 @@
-"""The embedded demo grids (``defaults.toml``): the default separation study, a quick one and
-the large-d study (``fastrep demo --large``)."""
+"""The embedded demo grids (``defaults.toml``): the default separation study, a quick one, the
+large-d study (``fastrep demo --large``) and the beyond-one-step study (``fastrep demo --beyond``,
+four sweeps into one store)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from importlib import resources
 
 from .spec import SweepSpec, load_spec
 
-__all__ = ["DEMO_GRIDS", "demo_spec"]
+__all__ = ["BEYOND_GRIDS", "DEMO_GRIDS", "beyond_specs", "demo_spec"]
 
 DEMO_GRIDS = ("full", "quick", "large")
+
+#: The sweeps of ``fastrep demo --beyond``, in the order they run (``defaults.toml`` tables).
+BEYOND_GRIDS = ("beyond_separation", "beyond_he3", "beyond_online", "beyond_staircase")
 
 
 def _defaults() -> dict:
@@ -45,3 +49,23 @@ def demo_spec(grid: str = "full") -> SweepSpec:
     if grid not in DEMO_GRIDS:
         raise ValueError(f"grid must be one of {', '.join(map(repr, DEMO_GRIDS))}; got {grid!r}")
     return load_spec(_defaults()[grid])
+
+
+def beyond_specs() -> list[SweepSpec]:
+    """The sweeps of ``fastrep demo --beyond``: the separation target with T = 1 and T = 2, He3
+    (Algorithm 1, reused against fresh batches), He3 online SGD, and the staircase.
+
+    Returns
+    -------
+    list of SweepSpec
+        The four sweeps, in :data:`BEYOND_GRIDS` order, ready for :func:`fastrep.experiments.run`
+        into one store; ``fastrep.experiments.beyond`` reads them for the report.
+
+    Examples
+    --------
+    >>> from fastrep.experiments.demo import beyond_specs
+    >>> [s.name for s in beyond_specs()]
+    ['beyond-separation', 'beyond-he3', 'beyond-online', 'beyond-staircase']
+    """
+    raw = _defaults()
+    return [load_spec(raw[g]) for g in BEYOND_GRIDS]

@@ -434,6 +434,11 @@ def write_report(
     ]
     if df.empty:
         lines += ["The store holds no finished cells yet.", ""]
+    else:  # the beyond-one-step study's own section (fastrep demo --beyond), when its sweeps are here
+        from .beyond import beyond_section
+
+        arms = traj.assign(label=traj["cell_id"].map(arm_of)) if not traj.empty else traj
+        lines += beyond_section(df, arms, out_dir, n_boot=n_boot)
     for name in sorted(set(df["sweep"]) if not df.empty else []):
         sub = df[df["sweep"] == name]
         spec = sweeps.get(name, {})
