@@ -149,9 +149,10 @@ def random_features_risk(target, n, *, width: int, ridge, noise: float | None = 
         The number of features, 1 .. 20000 (psi1 = width / d).
     ridge : 'validate', float or array_like of float
         fastrep's ridge, > 0 (the formula needs lambda > 0; a value below 1e-12 is taken as
-        1e-12); 'validate' is the best ridge of :func:`fastrep.ridge.lambda_grid` for the
-        predicted error, as :func:`fastrep.theory.network_learning_curve` models it. An
-        array broadcasts against ``n``.
+        1e-12); 'validate' is the best of every other ridge of
+        :func:`fastrep.ridge.lambda_grid` (the grid's spacing is a factor 1.8) for the
+        predicted error, as :func:`fastrep.theory.network_learning_curve` models the
+        validated ridge. An array broadcasts against ``n``.
     noise : float or None, default None
         The label-noise variance tau^2, >= 0; None is ``target.noise``.
 
