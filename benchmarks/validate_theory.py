@@ -127,13 +127,19 @@ def measure_group(d, kernel, ns, seed, out):
           f"solves {t3 - t2:.0f}s, test {t4 - t3:.0f}s", flush=True)
 
 
-def cmd_measure(args):
+def _done(path):
+    """The (d, kernel, seed) groups a runs file has finished."""
     done = set()
-    if os.path.exists(args.out):
-        for line in open(args.out):
+    if os.path.exists(path):
+        for line in open(path):
             row = json.loads(line)
             if "done" in row:
                 done.add(tuple(row["done"]))
+    return done
+
+
+def cmd_measure(args):
+    done = _done(args.out)
     for d, kernel, ns, seeds in plan(args.quick):
         for seed in seeds:
             if (d, kernel, seed) in done:
@@ -357,12 +363,7 @@ def measure_ridges_group(d, kernel, ns, seed, out):
 
 
 def cmd_measure_ridges(args):
-    done = set()
-    if os.path.exists(args.out):
-        for line in open(args.out):
-            row = json.loads(line)
-            if "done" in row:
-                done.add(tuple(row["done"]))
+    done = _done(args.out)
     for d, kernel, ns, seeds in ridge_plan(args.quick):
         for seed in seeds:
             if (d, kernel, seed) not in done:
