@@ -439,7 +439,7 @@ def cmd_table_ridges(args):
                 detail.append(f"| {name} | {noise:g} | {kernel} | {d} | {int(n)} | {rtxt} | "
                               f"{int(med['count'].iloc[k])} | {meas_curve[k]:.3f} | {pred[k]:.3f} | "
                               f"{ratio[k]:.2f} |")
-    text = "\n".join(["## n* and the error ratio per curve", "",
+    text = "\n".join(["## n\\* and the error ratio per curve", "",
                       f"Measured: the {args.stat} over seeds. Worst/median err ratio: predicted / measured error "
                       "over the curve's n where the measured error is >= 0.02 (worst as "
                       "max(pred/meas, meas/pred)).", "",
