@@ -80,16 +80,16 @@ def test_gaussian_equivalence_with_biases_matches_simulation():
 
 def test_symmetric_pairs_are_exact():
     # rows j and j + m/2 negated with the same bias (Algorithm 1's initialization): the pair's
-    # features are strongly correlated (relu(b + t) and relu(b - t)); without the exact pair
-    # covariance the equivalence would count each pair as two independent features
-    d, m, n = 100, 200, 300
+    # features are strongly correlated (relu(b + t) and relu(b - t)); with the pair's covariance
+    # taken from the linearization, as for two unrelated rows, the prediction here reads 16% high
+    d, m, n = 100, 200, 3000
     target = MultiIndexTarget(d, {(1,): 1.0, (2,): 0.7}, noise=0.25, seed=2)
     rng = np.random.default_rng(8)
     half, bh = rng.standard_normal((m // 2, d)) / math.sqrt(d), rng.standard_normal(m // 2)
     W, b = np.vstack([half, -half]), np.concatenate([bh, bh])
     sim = _ridge_head_error(target, W, b, n, 1e-3, seeds=(5, 6, 7))
     ge = float(gaussian_equivalent_risk(target, n, W, b, ridge=1e-3))
-    assert ge == pytest.approx(sim, rel=0.08)
+    assert ge == pytest.approx(sim, rel=0.06)
 
 
 def test_predicts_the_one_step_network_after_a_small_step():
