@@ -34,6 +34,7 @@ MODULES = [
     "fastrep.theory.curves",
     "fastrep.theory.network_curves",
     "fastrep.theory.network_representation",
+    "fastrep.theory.proportional",
     "fastrep.experiments.analysis",
     "fastrep.experiments.demo",
     "fastrep.experiments.methods",

@@ -69,17 +69,22 @@ The network side (what one step of Algorithm 1 learns, and its head's error; der
 - :mod:`~fastrep.theory.network_curves`: the predicted alignment, excess error and n*(d) of
   :class:`fastrep.OneStepNetwork` (:func:`network_alignment`, :func:`network_learning_curve`,
   :func:`network_n_star`) and both sides of the separation (:func:`separation`), on the same
-  :func:`eigenlearning`.
+  :func:`eigenlearning`;
+- :mod:`~fastrep.theory.proportional`: the proportional regime (n, width ~ d), published theory:
+  Mei-Montanari's random-features risk (:func:`random_features_risk`) and the Gaussian
+  equivalence of any first layer's features (:func:`gaussian_equivalent_risk`).
 """
 
 from .curves import eigenlearning, kernel_learnability, kernel_learning_curve, kernel_n_star
 from .energies import target_energies
 from .network_curves import network_alignment, network_learning_curve, network_n_star, separation
+from .proportional import gaussian_equivalent_risk, random_features_risk
 from .spectra import KernelSpectrum, kernel_spectrum, log_multiplicity
 
 __all__ = [
     "KernelSpectrum",
     "eigenlearning",
+    "gaussian_equivalent_risk",
     "kernel_learnability",
     "kernel_learning_curve",
     "kernel_n_star",
@@ -88,6 +93,7 @@ __all__ = [
     "network_alignment",
     "network_learning_curve",
     "network_n_star",
+    "random_features_risk",
     "separation",
     "target_energies",
 ]
