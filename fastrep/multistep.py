@@ -560,7 +560,10 @@ class MultiStepNetwork(_TwoLayerBase):
         return every
 
     def _use_fused(self, ctx):
-        if not (self.protocol == "online" and int(self.batch_size) <= FUSED_MAX_BATCH and ctx.on_host
+        """Whether online SGD runs in ``fastrep._kernels.sgd`` (the compiled loop for B <= 64,
+        BLAS products with compiled passes above): on the host, squared loss, a given lr, and a
+        compiled backend chosen for the step (the reference backend keeps the generic step)."""
+        if not (self.protocol == "online" and ctx.on_host
                 and self.loss == "squared" and not isinstance(self.lr, str)
                 and ctx["onestep"].name in ("cpp", "numba")):
             return False
@@ -738,29 +741,42 @@ class MultiStepNetwork(_TwoLayerBase):
         return W_next, loss
 
     def _fused_online(self, ctx, data, batches, W, init, eta, lam, inverse, loss, rec, every):
-        """Online SGD in the compiled loop, chunk by chunk; rows that end a chunk mid-batch are
-        carried to the next one. Records after each segment of ``every`` steps."""
-        from ._kernels.sgd import online_sgd
+        """Online SGD in ``fastrep._kernels.sgd``, chunk by chunk; rows that end a chunk mid-batch
+        are carried to the next one. Records after each segment of ``every`` steps. B <= 64: the
+        compiled loop in float64; larger B: ``BatchSGD`` (BLAS products in the data's dtype,
+        the float64 update fused with its cast)."""
+        from ._kernels.sgd import BatchSGD, online_sgd
 
         B, T = int(self.batch_size), int(self.steps)
         lo, hi = batches[0][0], batches[-1][1]
         b, c = np.ascontiguousarray(init["b"]), np.ascontiguousarray(init["a"])
+        spherical = bool(self.spherical)
+        if B <= FUSED_MAX_BATCH:
+            work = np.float64
+
+            def run(X, y, t):
+                return online_sgd(X, y, W, b, c, eta, lam, t, B, inverse, spherical, loss)
+        else:
+            work = ctx.dtype
+            runner = BatchSGD(W, b, c, B, ctx.dtype)
+
+            def run(X, y, t):
+                return runner.run(X, y, eta, lam, t, inverse, spherical, loss)
         chunk = max(B, (ctx.chunk // B) * B)
         carry_X = carry_y = None
         t = 0
         for Xc, yc in self._rows(data.chunks(lo, hi, chunk), hi - lo, "online SGD"):
-            X64 = ctx.host(Xc).astype(np.float64)
-            y64 = ctx.host(yc).astype(np.float64)
+            Xw = np.asarray(ctx.host(Xc), dtype=work)
+            yw = np.asarray(ctx.host(yc), dtype=work)
             if carry_X is not None:
-                X64, y64 = np.concatenate([carry_X, X64]), np.concatenate([carry_y, y64])
-            usable = (X64.shape[0] // B) * B
+                Xw, yw = np.concatenate([carry_X, Xw]), np.concatenate([carry_y, yw])
+            usable = (Xw.shape[0] // B) * B
             pos = 0
             while pos < usable:
                 # run to the next record point
                 nxt = min(((t // every) + 1) * every, T)
                 nb = min((usable - pos) // B, nxt - t)
-                bad = online_sgd(X64[pos:pos + nb * B], y64[pos:pos + nb * B], W, b, c, eta, lam, t, B,
-                                 inverse, bool(self.spherical), loss)
+                bad = run(Xw[pos:pos + nb * B], yw[pos:pos + nb * B], t)
                 if bad >= 0:
                     raise ValueError(f"step {bad + 1} of {T} made W non-finite (overflow): lr is too large "
                                      f"there (lr at step {bad} = {eta[bad]:.4g}); lower lr")
@@ -768,7 +784,7 @@ class MultiStepNetwork(_TwoLayerBase):
                 pos += nb * B
                 if t % every == 0 or t == T:
                     rec.record(t, W.copy())
-            carry_X, carry_y = X64[usable:], y64[usable:]
+            carry_X, carry_y = Xw[usable:], yw[usable:]
             if carry_X.shape[0] == 0:
                 carry_X = carry_y = None
         return W

@@ -168,12 +168,33 @@ def test_online_compiled_loop_matches_the_generic_steps(target):
             np.testing.assert_allclose(np.linalg.norm(fused.W_, axis=1), 1.0)
 
 
-@pytest.mark.parametrize("protocol", ["fresh", "online"])
-def test_a_diverging_step_names_the_step_and_lr(data, protocol):
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+@pytest.mark.parametrize("decay_kw", [{"weight_decay": 0.0}, {"weight_decay": 0.1, "spherical": True},
+                                      {"weight_decay": "inverse"}])
+def test_online_large_batches_match_the_generic_steps(target, dtype, rtol, decay_kw):
+    """B > 64 on the host: BLAS products with the compiled residual and update passes (and
+    chunks that end mid-batch) against the reference backend's generic steps."""
+    stream = GaussianStream(target, 5, dtype=dtype)
+    kw = dict(width=32, steps=20, protocol="online", batch_size=100, lr=0.5, readout="gaussian", ridge=1e-3,
+              dtype=dtype, record_every=5, **decay_kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateTargetWarning)
+        fused = MultiStepNetwork(chunk_size=257, **kw).fit_stream(stream, 2100)
+        ref = MultiStepNetwork(backend="reference", **kw).fit_stream(stream, 2100)
+    assert fused.backend_["sgd"] == "numba" and "sgd" not in ref.backend_
+    scale = np.max(np.abs(ref.W_))
+    np.testing.assert_allclose(fused.W_, ref.W_, rtol=rtol, atol=rtol * scale)
+    np.testing.assert_allclose(fused.trajectory_.loss, ref.trajectory_.loss, rtol=rtol * 10)
+    np.testing.assert_allclose(fused.trajectory_.alignment, ref.trajectory_.alignment, rtol=rtol * 10)
+    assert fused.trajectory_.step.tolist() == [0, 5, 10, 15, 20]
+
+
+@pytest.mark.parametrize("protocol,B", [("fresh", 8), ("online", 8), ("online", 100)])
+def test_a_diverging_step_names_the_step_and_lr(data, protocol, B):
     X, y, *_ = data
-    m = MultiStepNetwork(width=16, steps=40, protocol=protocol, batch_size=8, lr=[1e-3] * 5 + [1e30] * 35,
+    m = MultiStepNetwork(width=16, steps=20, protocol=protocol, batch_size=B, lr=[1e-3] * 5 + [1e30] * 15,
                          weight_decay=0.0, readout="gaussian", dtype=np.float64)
-    with pytest.raises(ValueError, match=r"step \d+ of 40.*lr"):
+    with pytest.raises(ValueError, match=r"step \d+ of 20.*lr"):
         m.fit(X.astype(np.float64), y.astype(np.float64))
     assert not hasattr(m, "a_") or np.all(np.isfinite(m.a_))
 
