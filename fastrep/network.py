@@ -123,6 +123,11 @@ def _timed(timings, stage):
     timings[stage] = time.perf_counter() - t0
 
 
+try:  # the residual's mask in one compiled pass on the host (same bits as the NumPy passes)
+    from ._kernels.sgd import mask_rows as _mask_rows
+except ImportError:  # pragma: no cover - Numba is a dependency; the NumPy passes remain
+    _mask_rows = None
+
 #: Chunks with fewer rows (online SGD's batches) take the gradient step's products directly in
 #: the data's namespace: the features driver's per-call copy of W^T and its parallel relu pass
 #: cost more than the products there (B = 256, d = 512, width 1024).
@@ -146,8 +151,12 @@ def _residual_gradient(ctx, chunks, W, b, c):
             Phi = feat.relu_features(Xc, W, b, False,
                                      out=scratch(xp, "step features", (Xc.shape[0], W.shape[0]), Xc.dtype))
             r = yc - Phi @ c
-            mask_r = xp.astype(Phi > 0, Phi.dtype)
-            mask_r *= r[:, None]
+            if _mask_rows is not None and isinstance(Phi, np.ndarray):  # in place, one compiled pass
+                _mask_rows(Phi, r)
+                mask_r = Phi
+            else:
+                mask_r = xp.astype(Phi > 0, Phi.dtype)
+                mask_r *= r[:, None]
         else:  # a small batch: no per-call copy of W^T or thread launch, a few passes over (B, k)
             P = Xc @ W.T + b
             r = yc - xp.maximum(P, xp.zeros((), dtype=P.dtype)) @ c
