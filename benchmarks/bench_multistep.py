@@ -4,7 +4,7 @@
 to end on a He2 target (Gaussian readout, no decay, fixed ridge) over n, d, T and the protocol,
 with the peak memory of a regenerating fit (flat in n for the streamed protocols). ``OnlineSGD``
 times the 'steps' stage of ``protocol='online'`` over the batch size B (B = 1 runs in the
-compiled loop, B = 256 through the Ops contract). ``ASV_SKIP_SLOW=1`` trims the grids.
+compiled loop, B = 256 and 1024 through BLAS products and two fused compiled passes). ``ASV_SKIP_SLOW=1`` trims the grids.
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ class StepsFit:
 
     if SKIP_SLOW:
         params = ([8192], [64], [1, 4], ["fresh"])
-    else:
-        params = ([16384, 65536], [64, 256], [1, 4, 16], ["fresh", "reuse"])
+    else:  # sized for 2 cores: 8 cells, each a few seconds
+        params = ([16384, 65536], [128], [1, 4], ["fresh", "reuse"])
     param_names = ["n", "d", "T", "protocol"]
     timeout = 600
     width = 512
+    # a fit takes seconds: one call per sample, 3 to 5 samples, one round
+    number, repeat, rounds, warmup_time = 1, (3, 5, 30.0), 1, 0.0
 
     def setup(self, n, d, T, protocol):
         import fastrep
@@ -65,10 +67,11 @@ class OnlineSGD:
 
     if SKIP_SLOW:
         params = ([1, 256], [64], [8192])
-    else:
-        params = ([1, 16, 256, 1024], [64, 256], [65536])
+    else:  # B = 1 and 64 in the compiled loop, 256 and 1024 through BLAS and the fused passes
+        params = ([1, 64, 256, 1024], [256], [65536])
     param_names = ["B", "d", "n"]
     timeout = 600
+    number, repeat, rounds, warmup_time = 1, (3, 5, 30.0), 1, 0.0
 
     def setup(self, B, d, n):
         import numpy as np
