@@ -81,8 +81,9 @@ class OnlineSGD:
         target = fastrep.MultiIndexTarget.single_index(d, "he3", seed=0)
         self.X, self.y = target.sample(n, 0, dtype=np.float64)
         self.net = _net(64, n // B, "online", batch_size=B).set_params(dtype=np.float64, lr=0.05)
-        warm = _net(64, 64, "online", batch_size=B).set_params(dtype=np.float64, lr=0.05)
-        warm.fit(self.X[: 64 * B + 64], self.y[: 64 * B + 64])  # Numba's cache, BLAS threads
+        steps = min(64, n // B)
+        warm = _net(64, steps, "online", batch_size=B).set_params(dtype=np.float64, lr=0.05)
+        warm.fit(self.X[: steps * B], self.y[: steps * B])  # Numba's cache, BLAS threads
 
     def time_online_fit(self, B, d, n):
         self.net.fit(self.X, self.y)
