@@ -26,8 +26,9 @@ Protocols (which samples step t sees; the n stage-1 samples are all n, or the fi
     all n samples at every step (Dandi et al., ICML 2024; "Repetita iuvant" 2024).
 ``'online'``
     minibatch SGD: step t sees rows t B .. t B + B - 1 (``batch_size`` B >= 1; T B <= n); each
-    sample is used once (Ben Arous, Gheissari, Jagannath 2021). On the host with small B the
-    steps run in one compiled loop (``fastrep._kernels.sgd``; ``backend_['sgd'] = 'numba'``).
+    sample is used once (Ben Arous, Gheissari, Jagannath 2021). On the host (a given lr, the
+    squared loss) the steps run in ``fastrep._kernels.sgd`` (``backend_['sgd'] = 'numba'``):
+    B <= 64 in one compiled loop, larger B as two BLAS products and two compiled passes.
 
 Initialisations (``readout``):
 
