@@ -121,14 +121,16 @@ def _residual_mask(P, b, c, y):
     return sq
 
 
-@nb.njit(parallel=True, cache=True, fastmath=_FAST)
+@nb.njit(cache=True, fastmath=_FAST)
 def _update_rows(W, Wc, cast, G, c, step, keep, inverse, spherical, norms):
     """W (m, d) float64 in place: w_j <- keep w_j + step c_j g_j (``inverse``: step c_j g_j),
     optionally back to the unit sphere; with ``cast``, Wc <- W in the products' dtype (the
     next step's operand); norms[j] <- |w_j|^2 before the projection (NaN/inf flag an
-    overflow). One pass over each row; rows in parallel."""
+    overflow). One pass over each row, on one thread: at (m, d) = (1024, 512) 0.22 ms, where a
+    parallel loop measured a 22 ms median on the loaded 2-core machine (its threads wait to be
+    scheduled; RESULTS_MULTISTEP.md)."""
     m, d = W.shape
-    for j in nb.prange(m):
+    for j in range(m):
         s = step * c[j]
         nrm = 0.0
         for k in range(d):
@@ -192,14 +194,15 @@ class BatchSGD:
         return -1
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(cache=True)
 def mask_rows(P, r):
     """In place on the ReLU features P (n, m): P[i, j] <- r_i 1[P[i, j] > 0], the same products
     as ``(P > 0).astype(P.dtype) * r[:, None]`` (bit for bit, signed zeros included), in one
-    pass and without its (n, m) temporary. A step's residual mask away from the symmetric
-    initialisation (``network._residual_gradient``)."""
+    pass and without its (n, m) temporary, on one thread (as the NumPy passes were; see
+    ``_update_rows``). A step's residual mask away from the symmetric initialisation
+    (``network._residual_gradient``)."""
     n, m = P.shape
-    for i in nb.prange(n):
+    for i in range(n):
         ri = r[i]
         for j in range(m):
             P[i, j] = ri if P[i, j] > 0.0 else ri * 0.0
