@@ -4,7 +4,8 @@
 to end on a He2 target (Gaussian readout, no decay, fixed ridge) over n, d, T and the protocol,
 with the peak memory of a regenerating fit (flat in n for the streamed protocols). ``OnlineSGD``
 times the 'steps' stage of ``protocol='online'`` over the batch size B (B = 1 runs in the
-compiled loop, B = 256 and 1024 through BLAS products and two fused compiled passes). ``ASV_SKIP_SLOW=1`` trims the grids.
+compiled loop, B = 256 and 1024 through BLAS products and two fused compiled passes).
+``ASV_SKIP_SLOW=1`` trims the grids.
 """
 
 from __future__ import annotations

@@ -66,7 +66,8 @@ def notebook_mse(net, target, n_test, seed, dtype):
 #: mu_1(sigma_2*) / mu_1(sigma_1*) of the line the first step's gradients lie on.
 MULTIPLE_EXAMPLES = {
     "4z + z^2, z": ({(0, 0): 0.5, (1, 0): 2.0, (2, 0): math.sqrt(2) / 2, (0, 1): 0.5}, 0.25),
-    "z + z^2, z - z^2": ({(1, 0): 0.5, (2, 0): math.sqrt(2) / 2, (0, 1): 0.5, (0, 2): -math.sqrt(2) / 2}, 1.0),
+    "z + z^2, z - z^2": ({(1, 0): 0.5, (2, 0): math.sqrt(2) / 2, (0, 1): 0.5, (0, 2): -math.sqrt(2) / 2},
+                         1.0),
 }
 #: Read off the notebook's stored figures (its .ipynb holds PNGs, no numbers): the centres of the
 #: clusters of cos(G_j, theta_k) of its 20 + 20 plotted neurons, (a_j > 0 cluster, a_j < 0 cluster).
@@ -144,7 +145,8 @@ def plot_multiple(results, path, n_plot=20):
             c = res["grad_cos"][t, show]
             ax.scatter(c[:, 0], c[:, 1], color=colors[t % len(colors)], s=30, label=f"T = {t + 1}")
         xs = np.linspace(-1, 1, 10)
-        ax.plot(xs, res["slope"] * xs, color="black", lw=1, label=r"slope $\mu_1(\sigma_2^*)/\mu_1(\sigma_1^*)$")
+        ax.plot(xs, res["slope"] * xs, color="black", lw=1,
+                label=r"slope $\mu_1(\sigma_2^*)/\mu_1(\sigma_1^*)$")
         ax.add_artist(plt.Circle((0, 0), 1, color="black", fill=False))
         ax.set_xlim(-1, 1), ax.set_ylim(-1, 1), ax.set_aspect("equal")
         ax.set_xlabel(r"$\cos(G_j, \theta_1)$"), ax.set_ylabel(r"$\cos(G_j, \theta_2)$")
@@ -186,11 +188,12 @@ def main_multiple(args):
             ref = pub.get(t)
             ref_s = (f"({ref[0][0]:+.2f}, {ref[0][1]:+.2f}) | ({ref[1][0]:+.2f}, {ref[1][1]:+.2f})"
                      if ref else "-")
-            print(f"T = {t}: ({cp[0]:+.2f}, {cp[1]:+.2f}) | ({cn[0]:+.2f}, {cn[1]:+.2f})    published {ref_s}")
+            print(f"T = {t}: ({cp[0]:+.2f}, {cp[1]:+.2f}) | ({cn[0]:+.2f}, {cn[1]:+.2f})"
+                  f"    published {ref_s}")
         wc = res["weight_cos"]
+        up, down = wc[:, res["sign"] > 0].mean(axis=1), wc[:, res["sign"] < 0].mean(axis=1)
         print("weights: mean cos(w_j, theta_k) per step (a_j > 0 | a_j < 0):",
-              " ".join(f"t={t}: ({wc[t, res['sign'] > 0].mean(0)[0]:+.2f},{wc[t, res['sign'] > 0].mean(0)[1]:+.2f})"
-                       f"|({wc[t, res['sign'] < 0].mean(0)[0]:+.2f},{wc[t, res['sign'] < 0].mean(0)[1]:+.2f})"
+              " ".join(f"t={t}: ({up[t, 0]:+.2f},{up[t, 1]:+.2f})|({down[t, 0]:+.2f},{down[t, 1]:+.2f})"
                        for t in range(wc.shape[0])))
         print("alignment:", np.round(res["alignment"], 3).tolist(), " training loss:",
               np.round(res["loss"], 3).tolist())

@@ -469,7 +469,8 @@ class MultiStepNetwork(_TwoLayerBase):
         'symmetric': Algorithm 1's draws, in its order (so the fits agree bit for bit);
         'gaussian': w_j ~ N(0, I/d), b_j ~ N(0, 1), a_j ~ N(0, 1/m), c_j = a_j / sqrt(m);
         'rademacher': the same with a_j = +-1/sqrt(m) (fair signs); 'auto' is resolved by
-        ``steps`` (the class docstring). ``bias=False`` sets b = 0 (the draws of b are still made, so W does not change).
+        ``steps`` (the class docstring). ``bias=False`` sets b = 0 (the draws of b are still
+        made, so W does not change).
 
         Parameters
         ----------

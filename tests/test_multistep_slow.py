@@ -92,8 +92,8 @@ def test_one_giant_step_at_d_128_is_the_notebooks_error():
     d, p = 128, 1024
     n = d * d
     target = MultiIndexTarget.giant_step(d, normalize=False, seed=0)
-    net = MultiStepNetwork(width=p, lr=5.0 * math.sqrt(n * p), weight_decay=0.0, readout="gaussian", bias=False,
-                           ridge=p / n, seed=0)
+    net = MultiStepNetwork(width=p, lr=5.0 * math.sqrt(n * p), weight_decay=0.0, readout="gaussian",
+                           bias=False, ridge=p / n, seed=0)
     net.fit_stream(GaussianStream(target, 1000), n)
     assert 0.08 < excess_error(net, target, n_test=50_000, seed=2000) < 0.11
 

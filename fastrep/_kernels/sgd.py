@@ -187,8 +187,8 @@ class BatchSGD:
                 return t
             np.matmul(self.P.T, Xb, out=self.G)
             keep = 1.0 if inverse else 1.0 - eta[t] * lam[t]
-            _update_rows(self.W, self.Wc, self.Wc is not self.W, self.G, self.c, eta[t] * (2.0 / B), keep, inverse, spherical,
-                         self.norms)
+            _update_rows(self.W, self.Wc, self.Wc is not self.W, self.G, self.c, eta[t] * (2.0 / B), keep,
+                         inverse, spherical, self.norms)
             if not np.isfinite(self.norms.sum()):
                 return t
         return -1
