@@ -20,7 +20,11 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "common.hpp"
 #include "scalar_ntk.hpp"
@@ -237,11 +241,48 @@ FASTREP_CLONES void kernel_rows(T* G, index_t n1, index_t n2, const T* q1, const
 // the kernel pass and the transposed write.
 constexpr index_t kLowerTile = 64;
 
+// dst[k] = src[k * ls] for k < len, where dst is a row of G outside the cache and src a column of
+// the tile in L1: the whole 64-byte lines of dst by non-temporal stores (SSE2, in every x86-64
+// clone), the partial lines at its ends by plain ones. A plain store first reads its line from
+// memory; the mirror's 64 rows n apart defeat the prefetchers, and that read was the mirror's
+// cost (half the lower pass; benchmarks/RESULTS_KERNELS.md). The values are copied, not
+// computed: bit-identical whatever the store.
+template <typename T>
+inline void mirror_run(T* dst, const T* src, index_t ls, index_t len) {
+  index_t k = 0;
+#if defined(__SSE2__)
+  constexpr index_t L = 64 / sizeof(T);
+  while (k < len && (reinterpret_cast<std::uintptr_t>(dst + k) & 63u)) {
+    dst[k] = src[k * ls];
+    ++k;
+  }
+  for (; k + L <= len; k += L) {
+    if constexpr (sizeof(T) == 4) {
+      for (index_t q = 0; q < L; q += 4)
+        _mm_stream_ps(reinterpret_cast<float*>(dst + k + q),
+                      _mm_set_ps(src[(k + q + 3) * ls], src[(k + q + 2) * ls], src[(k + q + 1) * ls], src[(k + q) * ls]));
+    } else {
+      for (index_t q = 0; q < L; q += 2)
+        _mm_stream_pd(reinterpret_cast<double*>(dst + k + q), _mm_set_pd(src[(k + q + 1) * ls], src[(k + q) * ls]));
+    }
+  }
+#endif
+  for (; k < len; ++k) dst[k] = src[k * ls];
+}
+
+inline void mirror_fence() {
+#if defined(__SSE2__)
+  _mm_sfence();  // the non-temporal stores are visible before the pass returns
+#endif
+}
+
 // G (n, n) row-major whose lower triangle (diagonal included) holds X X^T; the upper triangle is
 // never read. Each lower tile is turned into K while it is in cache and written transposed to
 // its mirror, so the pass does half the elementwise work and K is exactly symmetric. The tile
 // goes through a padded local copy: reading a column of G itself would touch rows n apart, which
-// for n a power of two all fall into one cache set.
+// for n a power of two all fall into one cache set. The blocks start where G's rows start a
+// 64-byte line (the first block is shorter), so that when n is a multiple of a line every
+// mirrored run is whole lines.
 template <typename T, bool NTK>
 FASTREP_CLONES void kernel_lower_rows(T* G, index_t n, T inv_d, T beta2) {
   const T d_beta2 = beta2 / inv_d;
@@ -253,15 +294,20 @@ FASTREP_CLONES void kernel_lower_rows(T* G, index_t n, T inv_d, T beta2) {
   const T* Q = q.data();
   const EntriesFn<T, NTK> simd = simd_entries<T, NTK>();
   constexpr index_t B = kLowerTile, LD = kLowerTile + 1;
-  const index_t nb = (n + B - 1) / B;
+  constexpr index_t line = 64 / static_cast<index_t>(sizeof(T));
+  const auto mis = static_cast<index_t>((reinterpret_cast<std::uintptr_t>(G) / sizeof(T)) % line);
+  const index_t s0 = (line - mis) % line == 0 ? B : (line - mis) % line;  // end of the first block
+  const index_t nb = n <= s0 ? 1 : 1 + (n - s0 + B - 1) / B;
+  auto lo = [=](index_t t) { return t == 0 ? index_t(0) : std::min(n, s0 + (t - 1) * B); };
   // row blocks hold 1, 2, ... tiles: dynamic scheduling, largest first, balances the triangle
   FASTREP_OMP(parallel for schedule(dynamic, 1) if (n >= 256))
   for (index_t t = 0; t < nb; ++t) {
     T tile[B * LD];
-    const index_t i0 = (nb - 1 - t) * B, i1 = std::min(i0 + B, n);
-    for (index_t j0 = 0; j0 <= i0; j0 += B) {
-      const index_t j1 = std::min(j0 + B, n);
-      const bool diag = j0 == i0;
+    const index_t tb = nb - 1 - t;
+    const index_t i0 = lo(tb), i1 = lo(tb + 1);
+    for (index_t u = 0; u <= tb; ++u) {
+      const index_t j0 = lo(u), j1 = lo(u + 1);
+      const bool diag = u == tb;
       for (index_t i = i0; i < i1; ++i) {
         T* row = G + i * n;
         T* trow = tile + (i - i0) * LD - j0;
@@ -279,10 +325,11 @@ FASTREP_CLONES void kernel_lower_rows(T* G, index_t n, T inv_d, T beta2) {
         if (diag) row[i] = kernel_diagonal<T, NTK>(Q[i]);
       }
       for (index_t j = j0; j < j1; ++j) {  // the mirror: G[j, i] = K[i, j] for i > j
-        T* col = G + j * n;
-        for (index_t i = std::max(i0, j + 1); i < i1; ++i) col[i] = tile[(i - i0) * LD + (j - j0)];
+        const index_t s = std::max(i0, j + 1);
+        if (s < i1) mirror_run(G + j * n + s, tile + (s - i0) * LD + (j - j0), LD, i1 - s);
       }
     }
+    mirror_fence();
   }
 }
 
