@@ -72,7 +72,7 @@ def test_calls_measured_to_run_take_the_plain_route_and_the_rest_the_blocked_one
     calls = []
     monkeypatch.setattr(_blas, "_potrf_blocked", lambda B, lower: calls.append(("potrf", B.n)) or 0)
     monkeypatch.setattr(_blas, "_lauum_blocked", lambda B, upper: calls.append(("lauum", B.n)))
-    monkeypatch.setattr(_blas, "PLAIN_SAFE", {("potrf", "float32"): 80, ("lauum", "float64"): 80})
+    monkeypatch.setattr(_blas, "PLAIN_SAFE", {("potrf_lower", "float32"): 80, ("lauum_upper", "float64"): 80})
     rng = np.random.default_rng(4)
     for n, dtype, blocked in [(70, np.float32, False), (90, np.float32, True), (70, np.float64, True)]:
         calls.clear()
@@ -82,6 +82,9 @@ def test_calls_measured_to_run_take_the_plain_route_and_the_rest_the_blocked_one
         assert calls == ([("potrf", n)] if blocked else [])
         if not blocked:
             np.testing.assert_allclose(np.tril(S), want, atol=2e-4)
+        calls.clear()
+        assert _blas.potrf(np.asfortranarray(_spd(n, rng, dtype)), lower=False) == 0  # the upper one: blocked
+        assert calls == [("potrf", n)]
     for n, dtype, blocked in [(70, np.float64, False), (90, np.float64, True), (70, np.float32, True)]:
         calls.clear()
         _blas.lauum(np.asfortranarray(np.triu(_spd(n, rng, dtype))))

@@ -49,10 +49,12 @@ GUARD_ORDER = 8192
 TILE = 2048
 #: rows per strip when only one triangle of a tile is updated
 STRIP = 256
-#: (routine, dtype) -> the largest order at which the plain threaded call was seen to run on the
-#: crashing kernels (benchmarks/RESULTS_KERNELS.md, "Which plain calls crash"); above
-#: GUARD_ORDER and up to it the plain call runs, beyond it the blocked one.
-PLAIN_SAFE: dict = {}
+#: (routine_triangle, dtype) -> an order up to which the plain call runs above GUARD_ORDER: it was seen
+#: to run there on the crashing kernels and measured faster than the blocked one
+#: (benchmarks/RESULTS_KERNELS.md, "Which plain threaded calls crash" and "The guarded layer").
+#: float32 and float64 lauum also ran at 16384, but the blocked one measured faster (0.70x and
+#: 0.82x the plain call), so they stay blocked.
+PLAIN_SAFE: dict = {("potrf_lower", "float32"): 16384}  # the upper one was not probed
 
 
 def _plain_is_safe(routine, dtype, n):
@@ -290,7 +292,7 @@ def potrf(AF, lower=True):
     n = AF.shape[0]
     if not AF.flags.f_contiguous:
         raise ValueError("potrf needs a Fortran-ordered array")
-    if n <= GUARD_ORDER or _plain_is_safe("potrf", AF.dtype, n):
+    if n <= GUARD_ORDER or _plain_is_safe("potrf_lower" if lower else "potrf_upper", AF.dtype, n):
         c, info = _lapack("potrf", AF)(AF, lower=int(lower), clean=0, overwrite_a=1)
         if n and not np.may_share_memory(c, AF):
             raise RuntimeError("LAPACK copied the matrix instead of factorizing it in place")
@@ -341,7 +343,7 @@ def lauum(AF, upper=True):
     n = AF.shape[0]
     if not AF.flags.f_contiguous:
         raise ValueError("lauum needs a Fortran-ordered array")
-    if n <= GUARD_ORDER or _plain_is_safe("lauum", AF.dtype, n):
+    if n <= GUARD_ORDER or _plain_is_safe("lauum_upper" if upper else "lauum_lower", AF.dtype, n):
         c, info = _lapack("lauum", AF)(AF, lower=int(not upper), overwrite_c=1)
         if n and not np.may_share_memory(c, AF):
             raise RuntimeError("LAPACK copied the matrix instead of working in place")
