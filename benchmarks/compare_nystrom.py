@@ -7,9 +7,12 @@ scikit-learn (issue 26).
 
 Parts:
   guard  The guarded BLAS layer (fastrep/_kernels/_blas.py) against the plain call at orders
-         where the plain call does not crash: A^T A (2048 x 12288, float64), potrf and lauum
-         (16384 and 12288, float32). Same bits whatever the thread count; the plain calls
-         crash above these orders on OpenBLAS's AVX-512 kernels.
+         where the plain call does not crash: A^T A (2048 x 12288, float64), then potrf and
+         lauum (default float32 at 16384, float64 at 12288; --guard-cases ROUTINE:DTYPE:ORDER),
+         the blocked routine forced whatever the routing (--tile sets its block size).
+  crash  (not in the default parts) Each plain threaded call (NumPy's A^T A, SciPy's potrf,
+         lauum, eigh) alone in a child process at --crash-n (16384), float32 and float64: its
+         exit status (-11: SIGSEGV) and time. Minutes per call at 16384.
   scale  One NTKRegressor(solver='nystrom') fit, d = 64, float32, fixed ridge, max_memory =
          16 GB (default n = 10^5, M = 48000), in a child process: the time of each stage
          (from verbose=True), CG iterations, peak RSS, and the ratio of the fit's time to its
