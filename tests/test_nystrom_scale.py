@@ -274,7 +274,9 @@ def test_nystrom_at_16384_centres_runs_where_it_crashed():
 @pytest.mark.slow
 def test_eigh_at_an_order_where_the_threaded_call_crashed():
     """SciPy's threaded ?syevr at order 16384 (float64) died with SIGSEGV on AVX-512 kernels; the
-    backends' eigh runs it on one thread there (in a child: a crash would kill pytest)."""
+    backends' eigh runs it on one thread there (in a child: a crash would kill pytest). The child
+    holds about 6.4 GB (the matrix, LAPACK's copy and the eigenvectors) and runs for many
+    minutes on one thread."""
     r = _child("""
         import numpy as np
         from fastrep._kernels import _linalg
