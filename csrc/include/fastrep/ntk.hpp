@@ -241,33 +241,33 @@ FASTREP_CLONES void kernel_rows(T* G, index_t n1, index_t n2, const T* q1, const
 // columns: 4 KiB in float32).
 constexpr index_t kMirrorColumns = 64;
 
-// dst[k] = src[k * ls] for k < len, where dst is a row of G outside the cache and src a column of
-// the tile in L1: the whole 64-byte lines of dst by non-temporal stores (SSE2, in every x86-64
+// dst[k] = src[k] for k < len, where dst is a row of G outside the cache and src a column of the
+// local copy in L1: the whole 64-byte lines of dst by non-temporal stores (SSE2, in every x86-64
 // clone), the partial lines at its ends by plain ones. A plain store first reads its line from
-// memory; the mirror's 64 rows n apart defeat the prefetchers, and that read was the mirror's
-// cost (half the lower pass; benchmarks/RESULTS_KERNELS.md). The values are copied, not
-// computed: bit-identical whatever the store.
+// memory; the mirror's rows n apart defeat the prefetchers, and that read was the mirror's cost
+// (benchmarks/RESULTS_KERNELS.md). The values are copied, not computed: bit-identical whatever
+// the store. Always inlined: it runs once per mirrored line, and a call per line cost as much
+// as the stores.
 template <typename T>
-inline void mirror_run(T* dst, const T* src, index_t ls, index_t len) {
+__attribute__((always_inline)) inline void mirror_run(T* dst, const T* src, index_t len) {
   index_t k = 0;
 #if defined(__SSE2__)
   constexpr index_t L = 64 / sizeof(T);
   while (k < len && (reinterpret_cast<std::uintptr_t>(dst + k) & 63u)) {
-    dst[k] = src[k * ls];
+    dst[k] = src[k];
     ++k;
   }
   for (; k + L <= len; k += L) {
     if constexpr (sizeof(T) == 4) {
       for (index_t q = 0; q < L; q += 4)
-        _mm_stream_ps(reinterpret_cast<float*>(dst + k + q),
-                      _mm_set_ps(src[(k + q + 3) * ls], src[(k + q + 2) * ls], src[(k + q + 1) * ls], src[(k + q) * ls]));
+        _mm_stream_ps(reinterpret_cast<float*>(dst + k + q), _mm_loadu_ps(reinterpret_cast<const float*>(src + k + q)));
     } else {
       for (index_t q = 0; q < L; q += 2)
-        _mm_stream_pd(reinterpret_cast<double*>(dst + k + q), _mm_set_pd(src[(k + q + 1) * ls], src[(k + q) * ls]));
+        _mm_stream_pd(reinterpret_cast<double*>(dst + k + q), _mm_loadu_pd(reinterpret_cast<const double*>(src + k + q)));
     }
   }
 #endif
-  for (; k < len; ++k) dst[k] = src[k * ls];
+  for (; k < len; ++k) dst[k] = src[k];
 }
 
 inline void mirror_fence() {
@@ -322,7 +322,7 @@ FASTREP_CLONES void kernel_lower_rows(T* G, index_t n, T inv_d, T beta2) {
       const index_t j1 = std::min(j0 + C, i0);
       for (index_t i = i0; i < i1; ++i)
         for (index_t j = j0; j < j1; ++j) tile[(j - j0) * LD + (i - i0)] = G[i * n + j];
-      for (index_t j = j0; j < j1; ++j) mirror_run(G + j * n + i0, tile + (j - j0) * LD, 1, i1 - i0);
+      for (index_t j = j0; j < j1; ++j) mirror_run(G + j * n + i0, tile + (j - j0) * LD, i1 - i0);
     }
     for (index_t j = i0; j < i1; ++j)  // the strip's own diagonal block
       for (index_t i = j + 1; i < i1; ++i) G[j * n + i] = G[i * n + j];
