@@ -201,6 +201,19 @@ EntriesFn<T, NTK> simd_entries() {
   return nullptr;
 }
 
+// row[j] := K entry from the inner product row[j], j < len, in place: the path's vector pass, or
+// the portable loop (inlined into each FASTREP_CLONES caller, so GCC vectorizes it per ISA).
+template <typename T, bool NTK>
+__attribute__((always_inline)) inline void entries_row(EntriesFn<T, NTK> simd, T* row, index_t len, T ri, T iri,
+                                                       const T* R, const T* IR, T inv_d, T d_beta2) {
+  if (simd) {
+    simd(row, len, ri, iri, R, IR, inv_d, d_beta2, row, nullptr);
+  } else {
+    for (index_t j = 0; j < len; ++j)
+      row[j] = kernel_entry<T, NTK>(inner_to_c(row[j], inv_d, d_beta2), ri, iri, R[j], IR[j]);
+  }
+}
+
 // q1 == nullptr: symmetric call. q comes from G's diagonal, and the diagonal is then set to
 // its exact value at u = 1: NNGP = q/2, NTK = q (rounding in r * r could leave u = 1 - ulp, and
 // the NTK has an infinite slope in u there).
@@ -227,12 +240,7 @@ FASTREP_CLONES void kernel_rows(T* G, index_t n1, index_t n2, const T* q1, const
   for (index_t i = 0; i < n1; ++i) {
     T* row = G + i * n2;
     const T ri = r1[i], iri = ir1[i];
-    if (simd) {
-      simd(row, n2, ri, iri, R2, IR2, inv_d, d_beta2, row, nullptr);
-    } else {
-      for (index_t j = 0; j < n2; ++j)
-        row[j] = kernel_entry<T, NTK>(inner_to_c(row[j], inv_d, d_beta2), ri, iri, R2[j], IR2[j]);
-    }
+    entries_row<T, NTK>(simd, row, n2, ri, iri, R2, IR2, inv_d, d_beta2);
     if (symmetric) row[i] = kernel_diagonal<T, NTK>(q1[i]);
   }
 }
@@ -309,12 +317,7 @@ FASTREP_CLONES void kernel_lower_rows(T* G, index_t n, T inv_d, T beta2) {
     for (index_t i = i0; i < i1; ++i) {
       T* row = G + i * n;
       const T ri = R[i], iri = IR[i];
-      if (simd) {
-        simd(row, i, ri, iri, R, IR, inv_d, d_beta2, row, nullptr);
-      } else {
-        for (index_t j = 0; j < i; ++j)
-          row[j] = kernel_entry<T, NTK>(inner_to_c(row[j], inv_d, d_beta2), ri, iri, R[j], IR[j]);
-      }
+      entries_row<T, NTK>(simd, row, i, ri, iri, R, IR, inv_d, d_beta2);
       row[i] = kernel_diagonal<T, NTK>(Q[i]);
     }
     T tile[C * LD];  // tile[(j - j0) * LD + (i - i0)] = K[i, j]
