@@ -468,6 +468,7 @@ def part_side(ns, d, M, ridge):
             rows.append([f"{n:,}", label, f"{fit:.1f}" + gram,
                          f"{res['peak_bytes'] / GB:.2f}", f"{res['excess']:.4f}",
                          "" if res["iters"] is None else str(res["iters"])])
+            print("  " + " | ".join(rows[-1]) + f" (load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
     lines = [f"### Side by side: d = {d}, M = {M:,}, ridge = {ridge}, separation target (one child each)", "",
              md_table(["n", "method", "fit s", "peak RSS GB", "excess error", "iterations"], rows)]
     for n in ns:
