@@ -121,7 +121,8 @@ def ntk_rows(n, d, repeats, parts=False):
         inv_d, beta2 = np.float32(1.0 / d), np.float32(1.0)
         cands.update({
             "stage: lower-triangle panel products": lambda: cpp._gram_driver._lower_products(X, out),
-            "stage: lower pass (entries + mirror)": lambda: cpp._ext.kernel_from_inner_lower(out, inv_d, beta2, True),
+            "stage: lower pass (entries + mirror)":
+                lambda: cpp._ext.kernel_from_inner_lower(out, inv_d, beta2, True),
             "stage: full pass": lambda: cpp._kernel_from_inner(out, None, None, inv_d, beta2, True),
         })
     t = alternate(cands, repeats)

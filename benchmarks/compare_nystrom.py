@@ -166,14 +166,17 @@ def part_guard(quick, repeats, cases=GUARD_CASES, gram=True):
 # --- part crash --------------------------------------------------------------------------------
 
 CRASH_CASES = {
-    "A^T A (NumPy, SYRK), A 2048 x n": "A = rng.standard_normal((2048, N)).astype(DT); t = time.perf_counter(); G = A.T @ A",
-    "potrf (SciPy), lower": "S = spd(); t = time.perf_counter(); c, info = lapack.get_lapack_funcs(('potrf',), (S,))[0]"
+    "A^T A (NumPy, SYRK), A 2048 x n": "A = rng.standard_normal((2048, N)).astype(DT); "
+                                       "t = time.perf_counter(); G = A.T @ A",
+    "potrf (SciPy), lower": "S = spd(); t = time.perf_counter(); "
+                            "c, info = lapack.get_lapack_funcs(('potrf',), (S,))[0]"
                             "(S, lower=1, overwrite_a=1, clean=0); assert info == 0, info",
     "lauum (SciPy), upper": "S = np.asfortranarray(np.triu(rng.standard_normal((N, N)).astype(DT))); "
                             "t = time.perf_counter(); c, info = lapack.get_lapack_funcs(('lauum',), (S,))[0]"
                             "(S, lower=0, overwrite_c=1); assert info == 0, info",
     "eigh (SciPy, evr), lower": "S = spd(); t = time.perf_counter(); "
-                                "w, V = scipy.linalg.eigh(S, lower=True, check_finite=False, driver='evr', overwrite_a=True)",
+                                "w, V = scipy.linalg.eigh(S, lower=True, check_finite=False, driver='evr', "
+                                "overwrite_a=True)",
 }
 _CRASH_PRE = """
 import time, numpy as np, scipy.linalg, scipy.linalg.lapack as lapack
@@ -196,7 +199,8 @@ def part_crash(n, dtypes, cases, timeout=1800):
                 "\nprint('seconds', time.perf_counter() - t, flush=True)\n"
             t0 = time.perf_counter()
             try:
-                r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+                r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                   timeout=timeout)
                 rc, m = r.returncode, re.search(r"seconds ([0-9.]+)", r.stdout)
                 sec = f"{float(m.group(1)):.1f}" if m else ""
             except subprocess.TimeoutExpired:
@@ -205,7 +209,8 @@ def part_crash(n, dtypes, cases, timeout=1800):
                          ("runs" if rc == 0 else "failed"), sec, f"{time.perf_counter() - t0:.0f}"])
             print("  " + " | ".join(rows[-1]), file=sys.stderr, flush=True)
     return "\n".join([f"### Which plain threaded calls crash at order {n} (one child each)", "",
-                      md_table(["call", "dtype", "order", "exit status", "verdict", "call s", "child s"], rows)])
+                      md_table(["call", "dtype", "order", "exit status", "verdict", "call s", "child s"],
+                               rows)])
 
 
 # --- part scale --------------------------------------------------------------------------------
@@ -468,7 +473,8 @@ def part_side(ns, d, M, ridge):
             rows.append([f"{n:,}", label, f"{fit:.1f}" + gram,
                          f"{res['peak_bytes'] / GB:.2f}", f"{res['excess']:.4f}",
                          "" if res["iters"] is None else str(res["iters"])])
-            print("  " + " | ".join(rows[-1]) + f" (load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
+            print("  " + " | ".join(rows[-1]) + f" (load {os.getloadavg()[0]:.1f})", file=sys.stderr,
+                  flush=True)
     lines = [f"### Side by side: d = {d}, M = {M:,}, ridge = {ridge}, separation target (one child each)", "",
              md_table(["n", "method", "fit s", "peak RSS GB", "excess error", "iterations"], rows)]
     for n in ns:
@@ -500,8 +506,10 @@ def main(argv=None):
                     help="part guard's factorizations (default: " +
                          " ".join(f"{r}:{d}:{n}" for r, d, n in GUARD_CASES) + ")")
     ap.add_argument("--no-gram", action="store_true", help="part guard without its A^T A row")
-    ap.add_argument("--crash-n", type=int, default=16384, help="order of part crash (not in the default parts)")
-    ap.add_argument("--crash-cases", nargs="+", type=int, help="indices into part crash's calls (default all)")
+    ap.add_argument("--crash-n", type=int, default=16384,
+                    help="order of part crash (not in the default parts)")
+    ap.add_argument("--crash-cases", nargs="+", type=int,
+                    help="indices into part crash's calls (default all)")
     ap.add_argument("--crash-dtypes", nargs="+", default=["float32", "float64"])
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
