@@ -49,12 +49,13 @@ GUARD_ORDER = 8192
 TILE = 2048
 #: rows per strip when only one triangle of a tile is updated
 STRIP = 256
-#: (routine_triangle, dtype) -> an order up to which the plain call runs above GUARD_ORDER: it was seen
-#: to run there on the crashing kernels and measured faster than the blocked one
-#: (benchmarks/RESULTS_KERNELS.md, "Which plain threaded calls crash" and "The guarded layer").
-#: float32 and float64 lauum also ran at 16384, but the blocked one measured faster (0.70x and
-#: 0.82x the plain call), so they stay blocked.
-PLAIN_SAFE: dict = {("potrf_lower", "float32"): 16384}  # the upper one was not probed
+#: (routine_triangle, dtype) -> an order up to which the plain call runs above GUARD_ORDER: the
+#: plain threaded call was seen to run there on the crashing kernels (benchmarks/RESULTS_KERNELS.md,
+#: "Which plain threaded calls crash"). Blocked against plain measured 0.70-1.53x in two single
+#: runs under different loads, no consistent winner, so the safe plain call is taken. Upper
+#: potrf and lower lauum were not probed and stay blocked.
+PLAIN_SAFE: dict = {("potrf_lower", "float32"): 16384, ("lauum_upper", "float32"): 16384,
+                    ("lauum_upper", "float64"): 16384}
 
 
 def _plain_is_safe(routine, dtype, n):
