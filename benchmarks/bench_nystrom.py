@@ -7,7 +7,8 @@ preconditioner's dtype (float64 where it fits) and one kernel block: ``peakmem_n
 
 ``Preconditioner``: the CPU backends' ``nystrom_preconditioner`` (Falkon's packed layout): K_MM's
 Cholesky, then LAUUM and the second Cholesky for one ridge, over M and dtype; above order 8192
-every factorization is blocked (fastrep/_kernels/_blas.py).
+the factorizations are blocked, in place (fastrep/_kernels/_blas.py; the float32 lower Cholesky
+up to 16384 is the plain call).
 
 Small sizes (minutes in all); ``python benchmarks/compare_nystrom.py`` runs the issue's sizes.
 """

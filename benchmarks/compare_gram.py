@@ -103,7 +103,7 @@ def gram_rows(n, m, dtype, repeats):
             for k, v in t.items()]
 
 
-def ntk_rows(n, d, repeats):
+def ntk_rows(n, d, repeats, parts=False):
     rng = np.random.default_rng(1)
     X = rng.standard_normal((n, d), dtype=np.float32)
     Xc = X.copy()
@@ -117,6 +117,14 @@ def ntk_rows(n, d, repeats):
         "kernel_gram(X, X.copy())": lambda: cpp.kernel_gram(X, Xc, 1.0, "ntk", out=out),
         "GEMM X @ X.copy().T": lambda: np.matmul(X, Xc.T, out=out),
     }
+    if parts:  # the symmetric route's stages alone (the passes on whatever out holds: same work)
+        inv_d, beta2 = np.float32(1.0 / d), np.float32(1.0)
+        cands.update({
+            "stage: lower-triangle panel products": lambda: cpp._gram_driver._lower_products(X, out),
+            "stage: lower pass (entries + mirror)":
+                lambda: cpp._ext.kernel_from_inner_lower(out, inv_d, beta2, True),
+            "stage: full pass": lambda: cpp._kernel_from_inner(out, None, None, inv_d, beta2, True),
+        })
     t = alternate(cands, repeats)
     gemm = t["GEMM X @ X.copy().T"]
     flops = 2 * n * n * d
@@ -159,6 +167,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--only", choices=("gram", "ntk", "thin"), default=None)
+    ap.add_argument("--stages", action="store_true", help="ntk: also time the symmetric route's stages alone")
     ap.add_argument("--n", type=int, default=None, help="rows (default 16384; 4096 with --quick)")
     ap.add_argument("--d", type=int, nargs="+", default=None,
                     help="input dimensions of the NTK block (default 64 128 256; 128 with --quick)")
@@ -174,7 +183,7 @@ def main(argv=None):
     if args.only in (None, "ntk"):
         heads = ["shape", "route", "ms (median)", "GFLOP/s (2 n^2 d)", "x GEMM"]
         ds = args.d if args.d is not None else (128,) if args.quick else (64, 128, 256)
-        print(md_table(heads, [r for d in ds for r in ntk_rows(n, d, args.repeats)]))
+        print(md_table(heads, [r for d in ds for r in ntk_rows(n, d, args.repeats, args.stages)]))
         print(f"load average: {os.getloadavg()}\n")
     if args.only in (None, "thin"):
         heads = ["shape", "route", "ms (median)", "GFLOP/s", "x the view (grad: x P.T @ X)"]

@@ -7,9 +7,12 @@ scikit-learn (issue 26).
 
 Parts:
   guard  The guarded BLAS layer (fastrep/_kernels/_blas.py) against the plain call at orders
-         where the plain call does not crash: A^T A (2048 x 12288, float64), potrf and lauum
-         (16384 and 12288, float32). Same bits whatever the thread count; the plain calls
-         crash above these orders on OpenBLAS's AVX-512 kernels.
+         where the plain call does not crash: A^T A (2048 x 12288, float64), then potrf and
+         lauum (default float32 at 16384, float64 at 12288; --guard-cases ROUTINE:DTYPE:ORDER),
+         the blocked routine forced whatever the routing (--tile sets its block size).
+  crash  (not in the default parts) Each plain threaded call (NumPy's A^T A, SciPy's potrf,
+         lauum, eigh) alone in a child process at --crash-n (16384), float32 and float64: its
+         exit status (-11: SIGSEGV) and time. Minutes per call at 16384.
   scale  One NTKRegressor(solver='nystrom') fit, d = 64, float32, fixed ridge, max_memory =
          16 GB (default n = 10^5, M = 48000), in a child process: the time of each stage
          (from verbose=True), CG iterations, peak RSS, and the ratio of the fit's time to its
@@ -95,73 +98,119 @@ def _guard_gram(rng, k, m, repeats):
             f"{t_block / t_plain:.2f}", f"{flops / t_block / 1e9:.0f}", f"{err:.1e}"]
 
 
-def part_guard(quick, repeats):
+GUARD_CASES = (("potrf", "float32", 16384), ("potrf", "float64", 12288), ("lauum", "float32", 16384),
+               ("lauum", "float64", 12288))
+
+
+def _guard_factor(routine, dtype, n, repeats, rng):
+    """One row: the plain LAPACK call against the blocked one, forced (whatever the routing), on a
+    copy of the same matrix; the copy's time is subtracted from both."""
     import scipy.linalg.lapack as lapack
 
     from fastrep._kernels import _blas
 
-    if quick:  # exercise the blocked paths at small orders
-        _blas.GUARD_ORDER, _blas.TILE = 256, 128
-    m = 1024 if quick else 12288
-    npo = 1024 if quick else 16384
-    rows = []
-    rng = np.random.default_rng(0)
-
-    rows.append(_guard_gram(rng, 512 if quick else 2048, m, repeats))
-
-    X = rng.standard_normal((npo, 64)).astype(np.float32)
+    X = rng.standard_normal((n, 64)).astype(dtype)
     S = X @ X.T / 64
-    S.flat[:: npo + 1] += 1.0
-    S = np.asfortranarray(S)
-    spotrf = lapack.get_lapack_funcs(("potrf",), (S,))[0]
+    del X
+    S.flat[:: n + 1] += 1.0
+    S = np.asfortranarray(np.triu(S) if routine == "lauum" else S)
     W = np.empty_like(S)
+    f = lapack.get_lapack_funcs((routine,), (S,))[0]
+    tri = np.triu if routine == "lauum" else np.tril
 
     def plain():
         np.copyto(W, S)
-        spotrf(W, lower=1, clean=0, overwrite_a=1)
+        if routine == "potrf":
+            f(W, lower=1, clean=0, overwrite_a=1)
+        else:
+            f(W, lower=0, overwrite_c=1)
 
     def blocked():
         np.copyto(W, S)
-        _blas.potrf(W, lower=True)
+        B = _blas._Blocks(W)
+        if routine == "potrf":
+            _blas._potrf_blocked(B, True)
+        else:
+            _blas._lauum_blocked(B, True)
 
+    # no warm-up run (each is a minute at these orders): the copy has touched W's pages
     t_copy, _ = median_time(lambda: np.copyto(W, S), repeat=repeats, warmup=1)
-    t_plain, _ = median_time(plain, repeat=repeats, warmup=1)
-    L_plain = np.tril(W)
-    t_block, _ = median_time(blocked, repeat=repeats, warmup=1)
-    err = float(np.max(np.abs(np.tril(W) - L_plain)) / np.max(np.abs(L_plain)))
+    t_plain, _ = median_time(plain, repeat=repeats, warmup=0)
+    ref = tri(W)
+    t_block, _ = median_time(blocked, repeat=repeats, warmup=0)
+    err = float(np.max(np.abs(tri(W) - ref)) / np.max(np.abs(ref)))
     t_plain, t_block = t_plain - t_copy, t_block - t_copy
-    rows.append([f"potrf, order {npo}, float32", f"{t_plain:.2f}", f"{t_block:.2f}",
-                 f"{t_block / t_plain:.2f}",
-                 f"{npo**3 / 3 / t_block / 1e9:.0f}", f"{err:.1e}"])
-    del L_plain
+    return [f"{routine}, order {n}, {dtype}", f"{t_plain:.2f}", f"{t_block:.2f}", f"{t_block / t_plain:.2f}",
+            f"{n**3 / 3 / t_block / 1e9:.0f}", f"{err:.1e}"]
 
-    ml = 1024 if quick else 12288
-    U = np.asfortranarray(np.triu(S[:ml, :ml]))
-    W2 = np.empty_like(U)
-    slauum = lapack.get_lapack_funcs(("lauum",), (U,))[0]
 
-    def plain_l():
-        np.copyto(W2, U)
-        slauum(W2, lower=0, overwrite_c=1)
+def part_guard(quick, repeats, cases=GUARD_CASES, gram=True):
+    from fastrep._kernels import _blas
 
-    def blocked_l():
-        np.copyto(W2, U)
-        _blas.lauum(W2, upper=True)
-
-    t_copy, _ = median_time(lambda: np.copyto(W2, U), repeat=repeats, warmup=1)
-    t_plain, _ = median_time(plain_l, repeat=repeats, warmup=1)
-    R_plain = np.triu(W2)
-    t_block, _ = median_time(blocked_l, repeat=repeats, warmup=1)
-    err = float(np.max(np.abs(np.triu(W2) - R_plain)) / np.max(np.abs(R_plain)))
-    t_plain, t_block = t_plain - t_copy, t_block - t_copy
-    rows.append([f"lauum, order {ml}, float32", f"{t_plain:.2f}", f"{t_block:.2f}",
-                 f"{t_block / t_plain:.2f}",
-                 f"{ml**3 / 3 / t_block / 1e9:.0f}", f"{err:.1e}"])
+    if quick:  # exercise the blocked paths at small orders
+        _blas.GUARD_ORDER, _blas.TILE = 256, 128
+        cases = [(r, dt, 1024) for r, dt, _ in cases]
+    rows = []
+    rng = np.random.default_rng(0)
+    if gram:
+        rows.append(_guard_gram(rng, 512 if quick else 2048, 1024 if quick else 12288, repeats))
+    for routine, dtype, n in cases:
+        rows.append(_guard_factor(routine, dtype, n, repeats, rng))
     out = [f"### The guarded BLAS layer against the plain call (median of {repeats}; tiles of {_blas.TILE}, "
-           f"blocked above order {_blas.GUARD_ORDER})", "",
+           f"no BLAS call above order {_blas.GUARD_ORDER})", "",
            md_table(["call", "plain s", "blocked s", "blocked / plain", "blocked GFLOP/s",
                      "max rel. difference"], rows)]
     return "\n".join(out)
+
+
+# --- part crash --------------------------------------------------------------------------------
+
+CRASH_CASES = {
+    "A^T A (NumPy, SYRK), A 2048 x n": "A = rng.standard_normal((2048, N)).astype(DT); "
+                                       "t = time.perf_counter(); G = A.T @ A",
+    "potrf (SciPy), lower": "S = spd(); t = time.perf_counter(); "
+                            "c, info = lapack.get_lapack_funcs(('potrf',), (S,))[0]"
+                            "(S, lower=1, overwrite_a=1, clean=0); assert info == 0, info",
+    "lauum (SciPy), upper": "S = np.asfortranarray(np.triu(rng.standard_normal((N, N)).astype(DT))); "
+                            "t = time.perf_counter(); c, info = lapack.get_lapack_funcs(('lauum',), (S,))[0]"
+                            "(S, lower=0, overwrite_c=1); assert info == 0, info",
+    "eigh (SciPy, evr), lower": "S = spd(); t = time.perf_counter(); "
+                                "w, V = scipy.linalg.eigh(S, lower=True, check_finite=False, driver='evr', "
+                                "overwrite_a=True)",
+}
+_CRASH_PRE = """
+import time, numpy as np, scipy.linalg, scipy.linalg.lapack as lapack
+N, DT = {n}, np.{dtype}
+rng = np.random.default_rng(0)
+def spd():
+    X = rng.standard_normal((N, 256)).astype(DT)
+    S = np.asfortranarray(X @ X.T / 256); S.flat[::N + 1] += 1.0
+    return S
+"""
+
+
+def part_crash(n, dtypes, cases, timeout=1800):
+    """Each plain call in a child process with the BLAS's default threads: its exit status (-11 is
+    SIGSEGV) and time. Nothing here changes a thread count or an OPENBLAS_* variable."""
+    rows = []
+    for case in cases:
+        for dtype in dtypes:
+            code = _CRASH_PRE.format(n=n, dtype=dtype) + CRASH_CASES[case] + \
+                "\nprint('seconds', time.perf_counter() - t, flush=True)\n"
+            t0 = time.perf_counter()
+            try:
+                r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                   timeout=timeout)
+                rc, m = r.returncode, re.search(r"seconds ([0-9.]+)", r.stdout)
+                sec = f"{float(m.group(1)):.1f}" if m else ""
+            except subprocess.TimeoutExpired:
+                rc, sec = "timeout", ""
+            rows.append([case, dtype, str(n), str(rc), "crashed (SIGSEGV)" if rc == -11 else
+                         ("runs" if rc == 0 else "failed"), sec, f"{time.perf_counter() - t0:.0f}"])
+            print("  " + " | ".join(rows[-1]), file=sys.stderr, flush=True)
+    return "\n".join([f"### Which plain threaded calls crash at order {n} (one child each)", "",
+                      md_table(["call", "dtype", "order", "exit status", "verdict", "call s", "child s"],
+                               rows)])
 
 
 # --- part scale --------------------------------------------------------------------------------
@@ -342,6 +391,10 @@ class _Precomputed:
         return out
 
 
+#: validation rows of part side's ridge='validate' (a second draw of the stream)
+VAL_ROWS = 2000
+
+
 def _side_child(method, n, d, M, ridge, seed, one_thread):
     import fastrep
 
@@ -368,18 +421,30 @@ def _side_child(method, n, d, M, ridge, seed, one_thread):
     else:
         kw = dict(solver="nystrom", n_centers=M, tol=1e-10, max_iter=300) if method == "nystrom" else \
             dict(solver="cholesky", max_memory=15e9)  # in place: n^2 8 bytes
-        model = fastrep.NTKRegressor(ridge=ridge, dtype=dtype, seed=seed, **kw).fit(X, y)
+        val = ()
+        if ridge == "validate":  # the study's setting: lambda chosen on a validation draw
+            val = fastrep.GaussianStream(target, seed + 1, dtype=dtype).take(VAL_ROWS)
+            t0 = time.perf_counter()
+        model = fastrep.NTKRegressor(ridge=ridge, dtype=dtype, seed=seed, **kw).fit(X, y, *val)
     t_fit = time.perf_counter() - t0
     err = fastrep.metrics.excess_error(model, target, n_test=10_000, seed=seed)
     print(json.dumps({"fit_s": t_fit, "gram_s": t_gram, "excess": err, "peak_bytes": peak_rss_mb() * 2**20,
-                      "iters": getattr(model, "n_iter_", None)}))
+                      "iters": getattr(model, "n_iter_", None), "ridge": getattr(model, "ridge_", ridge)}))
+
+
+def _nystrom_grid():
+    from fastrep.kernel_ridge import NYSTROM_GRID
+
+    return NYSTROM_GRID
 
 
 def part_side(ns, d, M, ridge):
     rows, notes, acc = [], [], {}
+    validated = ridge == "validate"
     for n in ns:
+        lam = ridge
         for method in ("nystrom", "exact", "sklearn"):
-            res, wall, rc, err = _run_child(["side", method, n, d, M, ridge, 0, False])
+            res, wall, rc, err = _run_child(["side", method, n, d, M, lam, 0, False])
             label = {"nystrom": f"fastrep Nystrom, M = {M:,} (float64)",
                      "exact": "fastrep exact Cholesky (float64)",
                      "sklearn": "scikit-learn KernelRidge, precomputed NTK Gram (float32)"}[method]
@@ -394,11 +459,22 @@ def part_side(ns, d, M, ridge):
                 notes.append(f"n = {n:,}, {method}: {err[-500:]}")
                 continue
             acc[(n, method)] = res["excess"]
+            if validated and method == "nystrom":
+                # the exact solve's own validation (eigh of the n x n Gram, a float64 copy and the
+                # eigenvectors: 24 n^2 bytes) does not fit; the others take the lambda it chose
+                lam = float(res["ridge"])
+                notes.append(f"n = {n:,}: the Nystrom fit's validation ({VAL_ROWS} rows, grid of "
+                             f"{len(_nystrom_grid())} lambdas) chose lambda = {lam:.3g}; the exact solve "
+                             "and scikit-learn ran at that lambda.")
+            if validated:
+                label += f", lambda = {res['ridge']:.3g}"
             fit = res["fit_s"] + res["gram_s"]
             gram = f" (Gram {res['gram_s']:.1f})" if res["gram_s"] else ""
             rows.append([f"{n:,}", label, f"{fit:.1f}" + gram,
                          f"{res['peak_bytes'] / GB:.2f}", f"{res['excess']:.4f}",
                          "" if res["iters"] is None else str(res["iters"])])
+            print("  " + " | ".join(rows[-1]) + f" (load {os.getloadavg()[0]:.1f})", file=sys.stderr,
+                  flush=True)
     lines = [f"### Side by side: d = {d}, M = {M:,}, ridge = {ridge}, separation target (one child each)", "",
              md_table(["n", "method", "fit s", "peak RSS GB", "excess error", "iterations"], rows)]
     for n in ns:
@@ -414,7 +490,7 @@ def part_side(ns, d, M, ridge):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parts = ["guard", "scale", "eigenpro", "side"]
-    ap.add_argument("--parts", nargs="+", default=parts, choices=parts)
+    ap.add_argument("--parts", nargs="+", default=parts, choices=parts + ["crash"])
     ap.add_argument("--quick", action="store_true", help="small sizes, to check the script")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--scale-n", type=int, help="n of part scale (default 100000; 4096 with --quick)")
@@ -422,7 +498,19 @@ def main(argv=None):
     ap.add_argument("--max-memory", type=float, default=16e9, help="max_memory of part scale (bytes)")
     ap.add_argument("--side-n", type=int, nargs="+", help="n of part side (default 20000 30000)")
     ap.add_argument("--side-m", type=int, help="M of part side (default 12000; 400 with --quick)")
-    ap.add_argument("--ridge", type=float, default=1e-6)
+    ap.add_argument("--ridge", type=lambda v: v if v == "validate" else float(v), default=1e-6,
+                    help="a fixed ridge, or 'validate' (part side: the Nystrom fit validates, the others "
+                         "take its lambda)")
+    ap.add_argument("--tile", type=int, help="the blocked routines' tile (fastrep._kernels._blas.TILE)")
+    ap.add_argument("--guard-cases", nargs="+", metavar="ROUTINE:DTYPE:ORDER",
+                    help="part guard's factorizations (default: " +
+                         " ".join(f"{r}:{d}:{n}" for r, d, n in GUARD_CASES) + ")")
+    ap.add_argument("--no-gram", action="store_true", help="part guard without its A^T A row")
+    ap.add_argument("--crash-n", type=int, default=16384,
+                    help="order of part crash (not in the default parts)")
+    ap.add_argument("--crash-cases", nargs="+", type=int,
+                    help="indices into part crash's calls (default all)")
+    ap.add_argument("--crash-dtypes", nargs="+", default=["float32", "float64"])
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -442,8 +530,20 @@ def main(argv=None):
     except OSError:
         pass
     print()
+    if args.tile:
+        from fastrep._kernels import _blas
+
+        _blas.TILE = args.tile
+    if "crash" in args.parts:
+        names = list(CRASH_CASES)
+        print(part_crash(args.crash_n, args.crash_dtypes,
+                         [names[i] for i in args.crash_cases] if args.crash_cases else names), flush=True)
+        print()
     if "guard" in args.parts:
-        print(part_guard(q, 1 if q else args.repeats), flush=True)
+        cases = GUARD_CASES
+        if args.guard_cases:
+            cases = [(r, d, int(n)) for r, d, n in (c.split(":") for c in args.guard_cases)]
+        print(part_guard(q, 1 if q else args.repeats, cases, gram=not args.no_gram), flush=True)
         print()
     if "scale" in args.parts:
         print(part_scale(args.scale_n or (4096 if q else 100_000), 64, args.scale_m or (512 if q else 48_000),

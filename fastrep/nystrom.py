@@ -90,13 +90,11 @@ def _pcg(xp, op, rhs, tol, max_iter, bar=None):
 
 def preconditioner_bytes(ctx, M, d, itemsize) -> int:
     """Bytes the preconditioner of M centres (d features, ``itemsize`` bytes per entry) holds:
-    its M x M arrays, the centres in its dtype, the blocked factorizations' tiles and O(M) vectors."""
-    from ._kernels._blas import GUARD_ORDER, TILE
-
+    its M x M arrays, the centres in its dtype and O(M) vectors (the blocked factorizations
+    above order 8192 work in place, without scratch tiles)."""
     la = ctx["ridge"]
     mats = int(getattr(la.nystrom_preconditioner, "matrices", 2))
-    tiles = 3 * TILE**2 * itemsize if M > GUARD_ORDER else 0  # the blocked factorizations' scratch
-    return int(mats * M * M * itemsize + M * d * itemsize + tiles + 16 * M * 8)
+    return int(mats * M * M * itemsize + M * d * itemsize + 16 * M * 8)
 
 
 #: the floor of the default centre rule: max(FLOOR_CENTERS, 16 sqrt(n))

@@ -68,6 +68,38 @@ def test_blocked_products_match_lapack_and_keep_the_other_triangle(small_tiles, 
     assert _blas.potrf(bad) == 101  # LAPACK's info: the first minor that is not positive definite
 
 
+def test_calls_measured_to_run_take_the_plain_route_and_the_rest_the_blocked_one(small_tiles, monkeypatch):
+    calls = []
+    monkeypatch.setattr(_blas, "_potrf_blocked", lambda B, lower: calls.append(("potrf", B.n)) or 0)
+    monkeypatch.setattr(_blas, "_lauum_blocked", lambda B, upper: calls.append(("lauum", B.n)))
+    monkeypatch.setattr(_blas, "PLAIN_SAFE", {("potrf_lower", "float32"): 80, ("lauum_upper", "float64"): 80})
+    rng = np.random.default_rng(4)
+    for n, dtype, blocked in [(70, np.float32, False), (90, np.float32, True), (70, np.float64, True)]:
+        calls.clear()
+        S = np.asfortranarray(_spd(n, rng, dtype))
+        want = np.linalg.cholesky(S.astype(np.float64))
+        assert _blas.potrf(S) == 0
+        assert calls == ([("potrf", n)] if blocked else [])
+        if not blocked:
+            np.testing.assert_allclose(np.tril(S), want, atol=2e-4)
+        calls.clear()
+        assert _blas.potrf(np.asfortranarray(_spd(n, rng, dtype)), lower=False) == 0  # the upper one: blocked
+        assert calls == [("potrf", n)]
+    for n, dtype, blocked in [(70, np.float64, False), (90, np.float64, True), (70, np.float32, True)]:
+        calls.clear()
+        _blas.lauum(np.asfortranarray(np.triu(_spd(n, rng, dtype))))
+        assert calls == ([("lauum", n)] if blocked else [])
+
+
+def test_the_blocked_routines_refuse_what_they_cannot_do_in_place():
+    with pytest.raises(ValueError, match="Fortran-ordered"):
+        _blas.potrf(np.eye(3))  # C-ordered
+    with pytest.raises(ValueError, match="Fortran-ordered"):
+        _blas._Blocks(np.zeros((4, 4), order="C")[:, :3])
+    with pytest.raises(TypeError, match="float32 or float64"):
+        _blas._Blocks(np.zeros((4, 4), dtype=np.int64, order="F"))
+
+
 def test_the_guarded_paths_never_set_a_blas_thread_limit(small_tiles, monkeypatch):
     """A thread limit is process-wide: set by one fit it would change a concurrent fit's products."""
     import threadpoolctl
@@ -237,3 +269,23 @@ def test_nystrom_at_16384_centres_runs_where_it_crashed():
         print("ok", m.preconditioner_dtype_, np.isfinite(m.predict(X[:10])).all())
     """)
     assert r.returncode == 0 and "ok float64 True" in r.stdout, (r.returncode, r.stderr[-2000:])
+
+
+@pytest.mark.slow
+def test_eigh_at_an_order_where_the_threaded_call_crashed():
+    """SciPy's threaded ?syevr at order 16384 (float64) died with SIGSEGV on AVX-512 kernels; the
+    backends' eigh runs it on one thread there (in a child: a crash would kill pytest). The child
+    holds about 6.4 GB (the matrix, LAPACK's copy and the eigenvectors) and runs for many
+    minutes on one thread."""
+    r = _child("""
+        import numpy as np
+        from fastrep._kernels import _linalg
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((16384, 64))
+        S = X @ X.T / 64
+        S.flat[::16385] += 1.0
+        w, V = _linalg.eigh(S)
+        i = np.argmax(w)
+        print("ok", bool(np.allclose(S @ V[:, i], w[i] * V[:, i], rtol=1e-6, atol=1e-6)), bool(w[0] > 0.5))
+    """)
+    assert r.returncode == 0 and "ok True True" in r.stdout, (r.returncode, r.stderr[-2000:])

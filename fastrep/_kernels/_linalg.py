@@ -124,11 +124,18 @@ def eigh(A):
     a fit in one thread changed the thread count of another thread's products mid-fit and
     concurrent fits differed in the last bits from serial ones; more threads measured as fast
     or faster at every order tried (same section).
+    Above order SAFE_THREADED_N (8192) on OpenBLAS's AVX-512 kernels it is the one guarded call
+    that runs on one BLAS thread (:func:`safe_threads`, float32 too): SciPy's threaded ?syevr
+    died with SIGSEGV at order 16384, float64, and unlike the Cholesky and the products it
+    cannot be assembled from smaller BLAS calls (the tridiagonal reduction is LAPACK's);
+    one slow thread beats a killed process (benchmarks/RESULTS_KERNELS.md, "Which plain
+    threaded calls crash").
     """
     m = A.shape[0]
     if m <= 4096:
         return np.linalg.eigh(A, UPLO="L")
-    return scipy.linalg.eigh(A, lower=True, check_finite=False, driver="evr")
+    with safe_threads(np.float64, m):
+        return scipy.linalg.eigh(A, lower=True, check_finite=False, driver="evr")
 
 
 def nystrom_preconditioner(K, *, jitter, what="the centres' kernel matrix K_MM"):

@@ -14,6 +14,7 @@
 #include "expect.hpp"
 #include <fastrep/hermite.hpp>  // both, as the extension has them: no clash of names
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -108,6 +109,23 @@ void check(index_t n1, index_t n2, index_t d, T beta2, std::mt19937_64& gen) {
                   tname(sizeof(T)), kname, static_cast<long>(n1), static_cast<long>(n2), worst);
     // the rounding of G and q in T, through a kernel with an infinite slope at u = -1
     expect(worst < (sizeof(T) == 4 ? 2e-3 : 1e-9), msg);
+    // the lower pass: exactly symmetric, its lower triangle the symmetric full pass's, and the same
+    // bits from a buffer that does not start a cache line (its blocks and whole-line mirror runs shift)
+    long asym = 0, off_lower = 0, moved = 0;
+    for (index_t i = 0; i < n1; ++i)
+      for (index_t j = 0; j <= i; ++j) {
+        asym += std::memcmp(&want_low[i * n1 + j], &want_low[j * n1 + i], sizeof(T)) != 0;
+        off_lower += std::memcmp(&want_low[i * n1 + j], &want_aa[i * n1 + j], sizeof(T)) != 0;
+      }
+    for (index_t shift : {1, 3}) {
+      std::vector<T> buf(static_cast<std::size_t>(n1 * n1 + shift));
+      std::copy(Gaa.begin(), Gaa.end(), buf.begin() + shift);
+      fastrep::kernel_from_inner_lower<T>(buf.data() + shift, n1, inv_d, beta2, kind);
+      moved += std::memcmp(buf.data() + shift, want_low.data(), want_low.size() * sizeof(T)) != 0;
+    }
+    std::snprintf(msg, sizeof msg, "lower pass %s %s n=%ld: %ld asymmetric pairs, %ld entries off the full pass, "
+                  "%ld shifted buffers differ", tname(sizeof(T)), kname, static_cast<long>(n1), asym, off_lower, moved);
+    expect(asym == 0 && off_lower == 0 && moved == 0, msg);
     for (int path : {1, 2}) {
       fastrep::detail::ntk_path_override() = path;
       if (fastrep::detail::ntk_path() != path) continue;  // this CPU or build lacks it
@@ -143,6 +161,8 @@ int main() {
   check<float>(70, 23, 3, 0.0f, gen);  // beta = 0: the zero row has q = 0
   check<double>(70, 23, 3, 0.0, gen);
   check<float>(300, 40, 128, 0.25f, gen);
+  check<float>(160, 5, 9, 1.0f, gen);  // n a multiple of a cache line: whole-line mirror runs
+  check<double>(160, 5, 9, 1.0, gen);
   int best = fastrep::detail::ntk_path();
   std::printf("fastrep ntk embed: %d checks, %d failures; threads %d; path %d runs by default; path 2 %s\n",
               checks, failures, fastrep::num_threads(), best,

@@ -20,7 +20,11 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "common.hpp"
 #include "scalar_ntk.hpp"
@@ -197,6 +201,19 @@ EntriesFn<T, NTK> simd_entries() {
   return nullptr;
 }
 
+// row[j] := K entry from the inner product row[j], j < len, in place: the path's vector pass, or
+// the portable loop (inlined into each FASTREP_CLONES caller, so GCC vectorizes it per ISA).
+template <typename T, bool NTK>
+__attribute__((always_inline)) inline void entries_row(EntriesFn<T, NTK> simd, T* row, index_t len, T ri, T iri,
+                                                       const T* R, const T* IR, T inv_d, T d_beta2) {
+  if (simd) {
+    simd(row, len, ri, iri, R, IR, inv_d, d_beta2, row, nullptr);
+  } else {
+    for (index_t j = 0; j < len; ++j)
+      row[j] = kernel_entry<T, NTK>(inner_to_c(row[j], inv_d, d_beta2), ri, iri, R[j], IR[j]);
+  }
+}
+
 // q1 == nullptr: symmetric call. q comes from G's diagonal, and the diagonal is then set to
 // its exact value at u = 1: NNGP = q/2, NTK = q (rounding in r * r could leave u = 1 - ulp, and
 // the NTK has an infinite slope in u there).
@@ -223,25 +240,59 @@ FASTREP_CLONES void kernel_rows(T* G, index_t n1, index_t n2, const T* q1, const
   for (index_t i = 0; i < n1; ++i) {
     T* row = G + i * n2;
     const T ri = r1[i], iri = ir1[i];
-    if (simd) {
-      simd(row, n2, ri, iri, R2, IR2, inv_d, d_beta2, row, nullptr);
-    } else {
-      for (index_t j = 0; j < n2; ++j)
-        row[j] = kernel_entry<T, NTK>(inner_to_c(row[j], inv_d, d_beta2), ri, iri, R2[j], IR2[j]);
-    }
+    entries_row<T, NTK>(simd, row, n2, ri, iri, R2, IR2, inv_d, d_beta2);
     if (symmetric) row[i] = kernel_diagonal<T, NTK>(q1[i]);
   }
 }
 
-// One tile edge of kernel_lower_rows: a 64 x 64 tile (16 KiB in float32) stays in L1 between
-// the kernel pass and the transposed write.
-constexpr index_t kLowerTile = 64;
+// Columns of the local copy kernel_lower_rows transposes from (a line-high strip of rows x 64
+// columns: 4 KiB in float32).
+constexpr index_t kMirrorColumns = 64;
+
+// dst[k] = src[k] for k < len, where dst is a row of G outside the cache and src a column of the
+// local copy in L1: the whole 64-byte lines of dst by non-temporal stores (SSE2, in every x86-64
+// clone), the partial lines at its ends by plain ones. A plain store first reads its line from
+// memory; the mirror's rows n apart defeat the prefetchers, and that read was the mirror's cost
+// (benchmarks/RESULTS_KERNELS.md). The values are copied, not computed: bit-identical whatever
+// the store. Always inlined: it runs once per mirrored line, and a call per line cost as much
+// as the stores.
+template <typename T>
+__attribute__((always_inline)) inline void mirror_run(T* dst, const T* src, index_t len) {
+  index_t k = 0;
+#if defined(__SSE2__)
+  constexpr index_t L = 64 / sizeof(T);
+  while (k < len && (reinterpret_cast<std::uintptr_t>(dst + k) & 63u)) {
+    dst[k] = src[k];
+    ++k;
+  }
+  for (; k + L <= len; k += L) {
+    if constexpr (sizeof(T) == 4) {
+      for (index_t q = 0; q < L; q += 4)
+        _mm_stream_ps(reinterpret_cast<float*>(dst + k + q), _mm_loadu_ps(reinterpret_cast<const float*>(src + k + q)));
+    } else {
+      for (index_t q = 0; q < L; q += 2)
+        _mm_stream_pd(reinterpret_cast<double*>(dst + k + q), _mm_loadu_pd(reinterpret_cast<const double*>(src + k + q)));
+    }
+  }
+#endif
+  for (; k < len; ++k) dst[k] = src[k];
+}
+
+inline void mirror_fence() {
+#if defined(__SSE2__)
+  _mm_sfence();  // the non-temporal stores are visible before the pass returns
+#endif
+}
 
 // G (n, n) row-major whose lower triangle (diagonal included) holds X X^T; the upper triangle is
-// never read. Each lower tile is turned into K while it is in cache and written transposed to
-// its mirror, so the pass does half the elementwise work and K is exactly symmetric. The tile
-// goes through a padded local copy: reading a column of G itself would touch rows n apart, which
-// for n a power of two all fall into one cache set.
+// never read. The rows go in strips one cache line high (16 rows in float32, 8 in float64):
+// each row's entries left of the diagonal in one long pass (half the full pass's work), then
+// the strip's columns written transposed to the upper triangle, 64 columns at a time through a
+// padded local copy, so that each mirrored run is one whole line (mirror_run), stored while the
+// strip is still in cache. K comes out exactly symmetric. The strips start where G's rows start
+// a line (the first one is shorter), so that when n is a multiple of a line every run is one
+// line. (64 x 64 tiles, each mirrored by plain stores, cost as much as the full pass:
+// benchmarks/RESULTS_KERNELS.md.)
 template <typename T, bool NTK>
 FASTREP_CLONES void kernel_lower_rows(T* G, index_t n, T inv_d, T beta2) {
   const T d_beta2 = beta2 / inv_d;
@@ -252,37 +303,33 @@ FASTREP_CLONES void kernel_lower_rows(T* G, index_t n, T inv_d, T beta2) {
   const T* IR = ir.data();
   const T* Q = q.data();
   const EntriesFn<T, NTK> simd = simd_entries<T, NTK>();
-  constexpr index_t B = kLowerTile, LD = kLowerTile + 1;
-  const index_t nb = (n + B - 1) / B;
-  // row blocks hold 1, 2, ... tiles: dynamic scheduling, largest first, balances the triangle
+  constexpr index_t line = 64 / static_cast<index_t>(sizeof(T));
+  constexpr index_t B = line, C = kMirrorColumns, LD = B + 1;
+  const auto mis = static_cast<index_t>((reinterpret_cast<std::uintptr_t>(G) / sizeof(T)) % line);
+  const index_t s0 = mis == 0 ? B : line - mis;  // end of the first strip
+  const index_t nb = n <= s0 ? 1 : 1 + (n - s0 + B - 1) / B;
+  auto lo = [=](index_t t) { return t == 0 ? index_t(0) : std::min(n, s0 + (t - 1) * B); };
+  // strip t holds ~t B^2 entries: dynamic scheduling, largest first, balances the triangle
   FASTREP_OMP(parallel for schedule(dynamic, 1) if (n >= 256))
   for (index_t t = 0; t < nb; ++t) {
-    T tile[B * LD];
-    const index_t i0 = (nb - 1 - t) * B, i1 = std::min(i0 + B, n);
-    for (index_t j0 = 0; j0 <= i0; j0 += B) {
-      const index_t j1 = std::min(j0 + B, n);
-      const bool diag = j0 == i0;
-      for (index_t i = i0; i < i1; ++i) {
-        T* row = G + i * n;
-        T* trow = tile + (i - i0) * LD - j0;
-        const T ri = R[i], iri = IR[i];
-        const index_t je = diag ? i : j1;  // the diagonal tile: strictly below the diagonal
-        if (simd) {
-          simd(row + j0, je - j0, ri, iri, R + j0, IR + j0, inv_d, d_beta2, row + j0, trow + j0);
-        } else {
-          for (index_t j = j0; j < je; ++j) {
-            const T k = kernel_entry<T, NTK>(inner_to_c(row[j], inv_d, d_beta2), ri, iri, R[j], IR[j]);
-            row[j] = k;
-            trow[j] = k;
-          }
-        }
-        if (diag) row[i] = kernel_diagonal<T, NTK>(Q[i]);
-      }
-      for (index_t j = j0; j < j1; ++j) {  // the mirror: G[j, i] = K[i, j] for i > j
-        T* col = G + j * n;
-        for (index_t i = std::max(i0, j + 1); i < i1; ++i) col[i] = tile[(i - i0) * LD + (j - j0)];
-      }
+    const index_t tb = nb - 1 - t;
+    const index_t i0 = lo(tb), i1 = lo(tb + 1);
+    for (index_t i = i0; i < i1; ++i) {
+      T* row = G + i * n;
+      const T ri = R[i], iri = IR[i];
+      entries_row<T, NTK>(simd, row, i, ri, iri, R, IR, inv_d, d_beta2);
+      row[i] = kernel_diagonal<T, NTK>(Q[i]);
     }
+    T tile[C * LD];  // tile[(j - j0) * LD + (i - i0)] = K[i, j]
+    for (index_t j0 = 0; j0 < i0; j0 += C) {
+      const index_t j1 = std::min(j0 + C, i0);
+      for (index_t i = i0; i < i1; ++i)
+        for (index_t j = j0; j < j1; ++j) tile[(j - j0) * LD + (i - i0)] = G[i * n + j];
+      for (index_t j = j0; j < j1; ++j) mirror_run(G + j * n + i0, tile + (j - j0) * LD, i1 - i0);
+    }
+    for (index_t j = i0; j < i1; ++j)  // the strip's own diagonal block
+      for (index_t i = j + 1; i < i1; ++i) G[j * n + i] = G[i * n + j];
+    mirror_fence();
   }
 }
 
