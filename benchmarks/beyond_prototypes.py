@@ -85,7 +85,7 @@ def staircase(d, steps, lr, per, seeds, bias, width=256):
         res.append((tr.overlaps**2 / tr.row_norms[..., None] ** 2).mean(axis=1))
     med = np.median(np.array(res), axis=0)
     print(f"d={d} T={steps} lr={lr} {per}d per step bias={bias} seeds={seeds}: overlap x d")
-    for t, row in zip(tr.step, med):
+    for t, row in zip(tr.step, med, strict=True):
         print(f"  t={t}: " + "  ".join(f"{v * d:6.2f}" for v in row))
 
 
