@@ -84,9 +84,16 @@ def steps_vs_one_step(d, n, m, T, repeats):
         step1, head = _median([p[0] for p in parts]), _median([p[1] for p in parts])
         msteps, mhead = _median([p[0] for p in mparts]), _median([p[1] for p in mparts])
         floor = T * step1 + head
+        # FLOPs: Algorithm 1's first step computes half of the neurons (f = 0 at the symmetric
+        # initialisation: residual = labels, and the second half's gradient is the first's
+        # negated), 2 products of (n, d, m/2); every later step all m neurons, 2 products of
+        # (n, d, m): a later step is 2 first steps, so T steps are 1 + 2 (T - 1) first steps
+        flop_steps = 1 + 2 * (T - 1) if readout == "symmetric" else T
+        flop_floor = flop_steps * step1 + head
         rows.append((readout, f"{_median(t_one):.3f}", f"{step1:.3f}", f"{head:.3f}",
                      f"{_median(t_multi):.3f}", f"{msteps / T:.3f}", f"{mhead:.3f}", f"{floor:.3f}",
-                     f"{_median(t_multi) / floor:.2f}"))
+                     f"{_median(t_multi) / floor:.2f}", f"{flop_steps} x steps + head = {flop_floor:.3f}",
+                     f"{_median(t_multi) / flop_floor:.2f}"))
     return rows
 
 
@@ -232,7 +239,7 @@ def section1(d, n, m, T, repeats):
           f"(d = {d}, n = {n}, width {m}, float32)\n")
     print(md_table(["readout", "1-step fit (s)", "its steps stage", "its head", f"{T}-step fit (s)",
                     "its steps stage / T", "its head", f"{T} x steps + head (1-step fit)",
-                    "ratio (goal <= 1.1)"],
+                    "ratio (goal <= 1.1)", "FLOP-scaled floor (s)", "ratio to it"],
                    steps_vs_one_step(d, n, m, T, repeats)))
 
 

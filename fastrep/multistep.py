@@ -26,8 +26,9 @@ Protocols (which samples step t sees; the n stage-1 samples are all n, or the fi
     all n samples at every step (Dandi et al., ICML 2024; "Repetita iuvant" 2024).
 ``'online'``
     minibatch SGD: step t sees rows t B .. t B + B - 1 (``batch_size`` B >= 1; T B <= n); each
-    sample is used once (Ben Arous, Gheissari, Jagannath 2021). On the host with small B the
-    steps run in one compiled loop (``fastrep._kernels.sgd``; ``backend_['sgd'] = 'numba'``).
+    sample is used once (Ben Arous, Gheissari, Jagannath 2021). On the host (a given lr, the
+    squared loss) the steps run in ``fastrep._kernels.sgd`` (``backend_['sgd'] = 'numba'``):
+    B <= 64 in one compiled loop, larger B as two BLAS products and two compiled passes.
 
 Initialisations (``readout``):
 
@@ -36,6 +37,14 @@ Initialisations (``readout``):
     negated, s = 1: f = 0 at initialisation (``width`` even).
 ``'gaussian'`` (GiantStep's notebooks)
     independent w_j ~ N(0, I/d), a_j ~ N(0, 1/m), s = 1/sqrt(m): f != 0 at initialisation.
+``'rademacher'`` (GiantStep's ``multiple_steps.ipynb``, its "hypercube" second layer)
+    independent w_j ~ N(0, I/d), a_j = +-1/sqrt(m) with independent fair signs, s = 1/sqrt(m).
+``'auto'`` (the default)
+    ``'symmetric'`` for ``steps=1`` (Algorithm 1), ``'gaussian'`` for ``steps > 1``: with
+    s = 1 and a normalised step (row norm 1) the symmetric network's output grows like m after
+    the first step, and later steps fit that instead of the target (the training loss grew from
+    about 1 to m^2 / 10 in the session-6 defaults); the 1/m scale of the Gaussian readout keeps f
+    of order one, so the loss falls step by step.
 
 ``bias=False`` gives bias-free neurons (b = 0); ``rebias`` re-draws b ~ N(0, 1) before the head.
 
@@ -208,17 +217,20 @@ class MultiStepNetwork(_TwoLayerBase):
     lr : 'normalized' (default), float > 0, a sequence of T floats, or a callable t -> float
         eta_t, t = 0..T-1. 'normalized' chooses eta_t so that the step eta_t grad has mean
         squared row norm 1 (Algorithm 1's default, the first author's code).
-    weight_decay : 'inverse' (default), float >= 0, a sequence of T floats, or a callable
-        lam_t. 'inverse' is Algorithm 1's lam_t = 1/eta_t, which cancels W_t exactly (W_{t+1} =
-        -eta_t grad); 0 is no decay (W_{t+1} = W_t - eta_t grad, GiantStep's steps).
+    weight_decay : 'auto' (default), 'inverse', float >= 0, a sequence of T floats, or a
+        callable lam_t. 'inverse' is Algorithm 1's lam_t = 1/eta_t, which cancels W_t exactly
+        (W_{t+1} = -eta_t grad); 0 is no decay (W_{t+1} = W_t - eta_t grad, GiantStep's steps);
+        'auto' is 'inverse' for ``steps=1`` and 0 for ``steps > 1`` (a decay that cancels W_t
+        throws away what the earlier steps learned).
     loss : 'squared' (default) or 'smoothed'
         The smoothed loss of Damian et al. 2023 (module docstring), radius ``smoothing``.
     smoothing : float > 0 or None
         lambda of ``loss='smoothed'``.
     spherical : bool (default False)
         Project each row of W to the unit sphere after every step.
-    readout : 'symmetric' (default) or 'gaussian'
-        The initialisation of the second layer during the steps (module docstring).
+    readout : 'auto' (default), 'symmetric', 'gaussian' or 'rademacher'
+        The initialisation of the second layer during the steps (module docstring); 'auto' is
+        'symmetric' for ``steps=1`` and 'gaussian' for ``steps > 1``.
     bias : bool (default True)
         Neurons with biases b_j ~ N(0, 1); False gives b = 0 (bias-free neurons).
     rebias : bool, default False
@@ -262,6 +274,8 @@ class MultiStepNetwork(_TwoLayerBase):
         The learning rates used (for ``lr='normalized'`` the ones chosen).
     weight_decay_ : ndarray of shape (T,)
         The weight decays used.
+    readout_ : str
+        The readout that ran ('auto' resolved).
     first_layer_a_ : ndarray of shape (m,)
         The readout a_j times its scale s used during the steps.
     trajectory_ : Trajectory
@@ -275,9 +289,12 @@ class MultiStepNetwork(_TwoLayerBase):
     -----
     A step whose W is not finite raises ``ValueError`` naming the step and ``lr``. With
     ``steps=1`` and the defaults it is :class:`fastrep.OneStepNetwork` bit for bit, and with
-    ``protocol='fresh'`` ``OneStepNetwork(steps=T)`` (which stays: it is Algorithm 1's
-    documented generalisation, fresh batches with the paper's decay; this class is the general
-    trainer).
+    ``protocol='fresh', readout='symmetric', weight_decay='inverse'``
+    ``OneStepNetwork(steps=T)`` (which stays: it is Algorithm 1's documented generalisation,
+    fresh batches with the paper's decay; this class is the general trainer). For ``steps > 1``
+    the defaults are a Gaussian readout without decay (``readout='auto'``,
+    ``weight_decay='auto'``): Algorithm 1's symmetric readout of scale 1 with its cancelling
+    decay makes f of order m after the first step, and the training loss then grows.
 
     Examples
     --------
@@ -296,11 +313,11 @@ class MultiStepNetwork(_TwoLayerBase):
         "protocol": [Options("fresh", "reuse", "online")],
         "batch_size": [Interval("integer", 1, None), NoneRule()],
         "lr": [Options("normalized"), Interval("real", 0, None, closed="neither"), _SCHEDULE, Callable()],
-        "weight_decay": [Options("inverse"), Interval("real", 0, None), _SCHEDULE, Callable()],
+        "weight_decay": [Options("auto", "inverse"), Interval("real", 0, None), _SCHEDULE, Callable()],
         "loss": [Options("squared", "smoothed")],
         "smoothing": [Interval("real", 0, None, closed="neither"), NoneRule()],
         "spherical": [Boolean()],
-        "readout": [Options("symmetric", "gaussian")],
+        "readout": [Options("auto", "symmetric", "gaussian", "rademacher")],
         "bias": [Boolean()],
         "rebias": [Boolean()],
         "split": [Boolean()],
@@ -318,8 +335,8 @@ class MultiStepNetwork(_TwoLayerBase):
     }
 
     def __init__(self, width=1000, *, steps=1, protocol="fresh", batch_size=None, lr="normalized",
-                 weight_decay="inverse", loss="squared", smoothing=None, spherical=False,
-                 readout="symmetric", bias=True, rebias=False, split=False, ridge="validate", center=True,
+                 weight_decay="auto", loss="squared", smoothing=None, spherical=False,
+                 readout="auto", bias=True, rebias=False, split=False, ridge="validate", center=True,
                  target=None, record_every=None, dtype=np.float32, backend="auto", seed=0, chunk_size=None,
                  precision="highest", max_memory=None, verbose=False):
         self.width = width
@@ -350,7 +367,7 @@ class MultiStepNetwork(_TwoLayerBase):
     # ----------------------------------------------------------------- parameters
     def _check_params(self):
         self.check_params()  # the rule table, by fastrep's one checker
-        if self.readout == "symmetric" and self.width % 2:
+        if self._readout() == "symmetric" and self.width % 2:
             raise ValueError("width must be even: the symmetric initialization pairs neuron j with "
                              f"j + width/2; got {self.width}")
         if self.protocol == "online" and self.batch_size is None:
@@ -358,8 +375,20 @@ class MultiStepNetwork(_TwoLayerBase):
         if self.loss == "smoothed" and self.smoothing is None:
             raise ValueError("smoothing must be a number > 0 with loss='smoothed'; got None")
         self._schedule("lr", self.lr)
-        self._schedule("weight_decay", self.weight_decay)
+        self._schedule("weight_decay", self._decay())
         return int(self.width), check_dtype(self.dtype)
+
+    def _readout(self):
+        """The readout that runs: 'auto' resolved by the number of steps."""
+        if self.readout == "auto":
+            return "symmetric" if int(self.steps) == 1 else "gaussian"
+        return self.readout
+
+    def _decay(self):
+        """The weight decay that runs: 'auto' resolved by the number of steps."""
+        if isinstance(self.weight_decay, str) and self.weight_decay == "auto":
+            return "inverse" if int(self.steps) == 1 else 0.0
+        return self.weight_decay
 
     def _schedule(self, name, value):
         """(T,) float64 of a schedule, NaN where it is a string ('normalized'/'inverse')."""
@@ -438,8 +467,10 @@ class MultiStepNetwork(_TwoLayerBase):
         'a' is the readout times its scale (the coefficient c_j of f = sum_j c_j relu(.)).
 
         'symmetric': Algorithm 1's draws, in its order (so the fits agree bit for bit);
-        'gaussian': w_j ~ N(0, I/d), b_j ~ N(0, 1), a_j ~ N(0, 1/m), c_j = a_j / sqrt(m).
-        ``bias=False`` sets b = 0 (the draws of b are still made, so W does not change).
+        'gaussian': w_j ~ N(0, I/d), b_j ~ N(0, 1), a_j ~ N(0, 1/m), c_j = a_j / sqrt(m);
+        'rademacher': the same with a_j = +-1/sqrt(m) (fair signs); 'auto' is resolved by
+        ``steps`` (the class docstring). ``bias=False`` sets b = 0 (the draws of b are still
+        made, so W does not change).
 
         Parameters
         ----------
@@ -464,12 +495,16 @@ class MultiStepNetwork(_TwoLayerBase):
         d = check_int(d, "d", low=1)
         width = int(self.width)
         rng = np.random.default_rng(self.seed) if rng is None else rng
-        if self.readout == "symmetric":
+        readout = self._readout()
+        if readout == "symmetric":
             init = super().initialization(d, rng)
         else:
             W = rng.standard_normal((width, d)) / math.sqrt(d)
             b = rng.standard_normal(width)
-            a = rng.standard_normal(width) / math.sqrt(width)
+            if readout == "gaussian":
+                a = rng.standard_normal(width) / math.sqrt(width)
+            else:  # 'rademacher': fair signs
+                a = np.where(rng.random(width) < 0.5, -1.0, 1.0) / math.sqrt(width)
             init = {"W": W, "b": b, "a": a / math.sqrt(width)}
         if not self.bias:
             init["b"] = np.zeros(width)
@@ -495,6 +530,7 @@ class MultiStepNetwork(_TwoLayerBase):
             self.timings_["steps"] -= self._record_seconds
             b = rng.standard_normal(W.shape[0]) if self.rebias else init["b"]
             self.W_, self.first_layer_a_, self.n_samples_, self.b_ = W, init["a"], n, b
+            self.readout_ = self._readout()
             self._paired = paired
             self._W_features = W[: W.shape[0] // 2] if paired else W
             self._ridge_head(ctx, data, stage2, val)
@@ -526,7 +562,10 @@ class MultiStepNetwork(_TwoLayerBase):
         return every
 
     def _use_fused(self, ctx):
-        if not (self.protocol == "online" and int(self.batch_size) <= FUSED_MAX_BATCH and ctx.on_host
+        """Whether online SGD runs in ``fastrep._kernels.sgd`` (the compiled loop for B <= 64,
+        BLAS products with compiled passes above): on the host, squared loss, a given lr, and a
+        compiled backend chosen for the step (the reference backend keeps the generic step)."""
+        if not (self.protocol == "online" and ctx.on_host
                 and self.loss == "squared" and not isinstance(self.lr, str)
                 and ctx["onestep"].name in ("cpp", "numba")):
             return False
@@ -541,9 +580,10 @@ class MultiStepNetwork(_TwoLayerBase):
         T = int(self.steps)
         batches = self._batches(rows)
         eta = self._schedule("lr", self.lr)
-        lam = self._schedule("weight_decay", self.weight_decay)
-        inverse = isinstance(self.weight_decay, str)
-        symmetric = self.readout == "symmetric"
+        decay = self._decay()
+        lam = self._schedule("weight_decay", decay)
+        inverse = isinstance(decay, str)
+        symmetric = self._readout() == "symmetric"
         W, coef = init["W"].copy(), init["a"]
         loss = np.full(T, np.nan)
         rec = _Recorder(W.copy(), U, T)
@@ -625,7 +665,7 @@ class MultiStepNetwork(_TwoLayerBase):
                 step = Gs
                 if pull is not None:
                     step *= eta_t * (2.0 / n_t)
-            if isinstance(self.weight_decay, str):  # 'inverse': the decay cancels W_t
+            if isinstance(self._decay(), str):  # 'inverse': the decay cancels W_t
                 W = step
             else:  # in place: W is this fit's own array (a fresh (m, d) a step costs page faults)
                 if lam[t] != 0.0:
@@ -692,7 +732,7 @@ class MultiStepNetwork(_TwoLayerBase):
         ctx = self._context(dtype, d, X.shape[0], X, y)
         init = self.initialization(d)
         eta = self._schedule("lr", self.lr)
-        lam = self._schedule("weight_decay", self.weight_decay)
+        lam = self._schedule("weight_decay", self._decay())
         z_rng = np.random.default_rng([int(self.seed), 1, t])
         with ctx.precision(self.precision):
             try:
@@ -703,29 +743,42 @@ class MultiStepNetwork(_TwoLayerBase):
         return W_next, loss
 
     def _fused_online(self, ctx, data, batches, W, init, eta, lam, inverse, loss, rec, every):
-        """Online SGD in the compiled loop, chunk by chunk; rows that end a chunk mid-batch are
-        carried to the next one. Records after each segment of ``every`` steps."""
-        from ._kernels.sgd import online_sgd
+        """Online SGD in ``fastrep._kernels.sgd``, chunk by chunk; rows that end a chunk mid-batch
+        are carried to the next one. Records after each segment of ``every`` steps. B <= 64: the
+        compiled loop in float64; larger B: ``BatchSGD`` (BLAS products in the data's dtype,
+        the float64 update fused with its cast)."""
+        from ._kernels.sgd import BatchSGD, online_sgd
 
         B, T = int(self.batch_size), int(self.steps)
         lo, hi = batches[0][0], batches[-1][1]
         b, c = np.ascontiguousarray(init["b"]), np.ascontiguousarray(init["a"])
+        spherical = bool(self.spherical)
+        if B <= FUSED_MAX_BATCH:
+            work = np.float64
+
+            def run(X, y, t):
+                return online_sgd(X, y, W, b, c, eta, lam, t, B, inverse, spherical, loss)
+        else:
+            work = ctx.dtype
+            runner = BatchSGD(W, b, c, B, ctx.dtype)
+
+            def run(X, y, t):
+                return runner.run(X, y, eta, lam, t, inverse, spherical, loss)
         chunk = max(B, (ctx.chunk // B) * B)
         carry_X = carry_y = None
         t = 0
         for Xc, yc in self._rows(data.chunks(lo, hi, chunk), hi - lo, "online SGD"):
-            X64 = ctx.host(Xc).astype(np.float64)
-            y64 = ctx.host(yc).astype(np.float64)
+            Xw = np.asarray(ctx.host(Xc), dtype=work)
+            yw = np.asarray(ctx.host(yc), dtype=work)
             if carry_X is not None:
-                X64, y64 = np.concatenate([carry_X, X64]), np.concatenate([carry_y, y64])
-            usable = (X64.shape[0] // B) * B
+                Xw, yw = np.concatenate([carry_X, Xw]), np.concatenate([carry_y, yw])
+            usable = (Xw.shape[0] // B) * B
             pos = 0
             while pos < usable:
                 # run to the next record point
                 nxt = min(((t // every) + 1) * every, T)
                 nb = min((usable - pos) // B, nxt - t)
-                bad = online_sgd(X64[pos:pos + nb * B], y64[pos:pos + nb * B], W, b, c, eta, lam, t, B,
-                                 inverse, bool(self.spherical), loss)
+                bad = run(Xw[pos:pos + nb * B], yw[pos:pos + nb * B], t)
                 if bad >= 0:
                     raise ValueError(f"step {bad + 1} of {T} made W non-finite (overflow): lr is too large "
                                      f"there (lr at step {bad} = {eta[bad]:.4g}); lower lr")
@@ -733,7 +786,7 @@ class MultiStepNetwork(_TwoLayerBase):
                 pos += nb * B
                 if t % every == 0 or t == T:
                     rec.record(t, W.copy())
-            carry_X, carry_y = X64[usable:], y64[usable:]
+            carry_X, carry_y = Xw[usable:], yw[usable:]
             if carry_X.shape[0] == 0:
                 carry_X = carry_y = None
         return W

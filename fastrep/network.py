@@ -123,6 +123,15 @@ def _timed(timings, stage):
     timings[stage] = time.perf_counter() - t0
 
 
+def _mask_rows():
+    """The compiled in-place mask pass (same bits as the NumPy passes), imported on first use so
+    that importing the learners does not import Numba; None without Numba."""
+    try:
+        from ._kernels.sgd import mask_rows
+    except ImportError:  # pragma: no cover - Numba is a dependency; the NumPy passes remain
+        return None
+    return mask_rows
+
 #: Chunks with fewer rows (online SGD's batches) take the gradient step's products directly in
 #: the data's namespace: the features driver's per-call copy of W^T and its parallel relu pass
 #: cost more than the products there (B = 256, d = 512, width 1024).
@@ -146,8 +155,13 @@ def _residual_gradient(ctx, chunks, W, b, c):
             Phi = feat.relu_features(Xc, W, b, False,
                                      out=scratch(xp, "step features", (Xc.shape[0], W.shape[0]), Xc.dtype))
             r = yc - Phi @ c
-            mask_r = xp.astype(Phi > 0, Phi.dtype)
-            mask_r *= r[:, None]
+            mask_pass = _mask_rows() if isinstance(Phi, np.ndarray) else None
+            if mask_pass is not None:  # in place, one compiled pass
+                mask_pass(Phi, r)
+                mask_r = Phi
+            else:
+                mask_r = xp.astype(Phi > 0, Phi.dtype)
+                mask_r *= r[:, None]
         else:  # a small batch: no per-call copy of W^T or thread launch, a few passes over (B, k)
             P = Xc @ W.T + b
             r = yc - xp.maximum(P, xp.zeros((), dtype=P.dtype)) @ c

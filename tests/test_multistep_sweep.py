@@ -156,7 +156,7 @@ def test_every_multistep_option_is_in_the_cell_identity():
     base = _spec()
     ids = {c.cell_id for c in base.cells()}
     opts = next(iter(base.cells())).params["options"]
-    assert opts["protocol"] == "fresh" and opts["weight_decay"] == "inverse"  # defaults filled in
+    assert opts["protocol"] == "fresh" and opts["weight_decay"] == "auto"  # defaults filled in
     assert "target" not in opts and "seed" not in opts
     # spelling a default out keeps the cells; changing any option makes new ones
     assert {c.cell_id for c in _spec(protocol="fresh").cells()} == ids

@@ -409,11 +409,12 @@ def _head_spectrum(Sigma, bvec, t2):
 
 
 def _ridge_errors(spectrum, n2, noise, ridges):
-    """Predicted excess error of ridge (each value of ``ridges``) on n2 samples (Gaussian design)."""
+    """Predicted excess error of ridge (each value of ``ridges``) on n2 samples (Gaussian design);
+    n2 a number or one value per ridge."""
     logl, energy = spectrum
     logN = np.zeros_like(logl)
-    ridges = np.atleast_1d(np.asarray(ridges, dtype=np.float64))
-    n_arr = np.full(ridges.shape, float(n2))
+    ridges = np.asarray(ridges, dtype=np.float64).reshape(-1)
+    n_arr = np.broadcast_to(np.asarray(n2, dtype=np.float64).reshape(-1), ridges.shape).copy()
     err, _, _ = _eigenlearning(n_arr, logN, logl, energy, n_arr * ridges, noise)
     return err
 

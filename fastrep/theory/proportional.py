@@ -44,7 +44,7 @@ from scipy.special import ndtr
 from .._validation import Interval, Options, check_array, check_param
 from ..ridge import lambda_grid
 from ._rules import MAX_POINTS, check_args, check_target, n_array
-from .curves import _eigenlearning
+from .network_curves import _head_spectrum, _ridge_errors
 from .network_representation import _monomials, _nu, _phi
 
 __all__ = ["gaussian_equivalent_risk", "random_features_risk"]
@@ -271,25 +271,6 @@ def _feature_moments(target, W, b, order: int):
     return M, p, float(target.variance)
 
 
-def _spectrum(M, p, t2):
-    """(log eigenvalues, energies) of ridge on features of second moment M and target moment p,
-    with the target's part outside the features' span as a zero eigenvalue (unlearnable)."""
-    mu, Q = np.linalg.eigh(M)
-    top = float(mu[-1]) if mu.size else 0.0
-    keep = mu > 1e-12 * max(top, 1e-300)
-    mu, Q = mu[keep], Q[:, keep]
-    e = (Q.T @ p) ** 2 / mu
-    return np.append(np.log(mu), -np.inf), np.append(e, max(t2 - float(np.sum(e)), 0.0))
-
-
-def _errors(spectrum, n, noise, ridges):
-    logl, energy = spectrum
-    ridges = np.asarray(ridges, dtype=np.float64).reshape(-1)
-    n_arr = np.broadcast_to(np.asarray(n, dtype=np.float64).reshape(-1), ridges.shape).copy()
-    err, _, _ = _eigenlearning(n_arr, np.zeros_like(logl), logl, energy, n_arr * ridges, noise)
-    return err
-
-
 def gaussian_equivalent_risk(target, n, W, b=None, *, ridge, noise: float | None = None,
                              order: int = 1) -> np.ndarray:
     """Predicted excess error of the ridge head on the features relu(W x + b), given W and b.
@@ -360,17 +341,17 @@ def gaussian_equivalent_risk(target, n, W, b=None, *, ridge, noise: float | None
         b = check_array(b, "b", Interval("real"), max_size=MAX_WIDTH)
         if b.shape != (W.shape[0],):
             raise ValueError(f"b must have shape (m,) = ({W.shape[0]},); got {b.shape}")
-    spec = _spectrum(*_feature_moments(target, W, b, int(order)))
+    spec = _head_spectrum(*_feature_moments(target, W, b, int(order)))
     if isinstance(ridge, str):
         _check(ridge=ridge)
         grid = lambda_grid()
         out = np.empty(n_arr.shape)
         for idx, nv in np.ndenumerate(n_arr):
-            out[idx] = float(np.min(_errors(spec, float(nv), noise, grid)))
+            out[idx] = float(np.min(_ridge_errors(spec, float(nv), noise, grid)))
         return out / target.variance
     ridges = check_array(ridge, "ridge", Interval("real", 0, None), max_size=MAX_POINTS)
     try:
         nb, rb = np.broadcast_arrays(n_arr, ridges)
     except ValueError:
         raise ValueError(f"ridge of shape {ridges.shape} does not broadcast to n of shape {n_arr.shape}") from None
-    return _errors(spec, nb.reshape(-1), noise, rb.reshape(-1)).reshape(nb.shape) / target.variance
+    return _ridge_errors(spec, nb.reshape(-1), noise, rb.reshape(-1)).reshape(nb.shape) / target.variance
