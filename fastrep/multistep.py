@@ -56,10 +56,15 @@ the width-m network: with smoothing radius lambda (``smoothing``),
 z_1..z_m independent, z_j uniform on the unit sphere of w_j's orthogonal complement. Each
 neuron sees the loss averaged over a cap of directions around its own (radius lambda; the
 paper takes lambda ~ d^(1/4) for unit w, where the smoothing lifts the information exponent
-k* to the correlational-query rate n ~ d^(k*/2)). A step uses one draw of Z (from ``seed``)
-and the gradient of L(W~(W, Z)) with Z held fixed: the gradient at W~ pulled back through the
-normalisation, (w_j/|w_j|)(u_j . g_j) + (|w_j| / |v_j|)(I - u_j u_j^T) g_j with v_j = w_j +
-lambda z_j, u_j = v_j / |v_j|, g_j = grad_{w~_j} L.
+k* to the correlational-query rate n ~ d^(k*/2)). A step estimates L_lambda's gradient by K =
+``smoothing_draws`` independent draws Z_1..Z_K (in order from one stream of ``seed``; default
+K = 1) and the mean over k of the gradient of L(W~(W, Z_k)) with Z_k held fixed: the gradient at
+W~ pulled back through the normalisation, (w_j/|w_j|)(u_j . g_j) + (|w_j| / |v_j|)(I - u_j
+u_j^T) g_j with v_j = w_j + lambda z_j, u_j = v_j / |v_j|, g_j = grad_{w~_j} L (the step's
+loss is the mean of the K losses). One draw's noise is of order 1/lambda, where the exact
+average's O(1/lambda) terms cancel: its variance is about sqrt(d) times the exact average's at
+lambda = d^(1/4), which loses the rate's gain; K draws divide it by K (K of order sqrt(d)
+matches the exact average), at K forward and gradient products per step.
 
 The trajectory (``trajectory_``, a :class:`Trajectory`): every ``record_every`` steps the
 weight-space summaries of the papers above (overlaps, alignment, row norms, spikes of
@@ -226,6 +231,12 @@ class MultiStepNetwork(_TwoLayerBase):
         The smoothed loss of Damian et al. 2023 (module docstring), radius ``smoothing``.
     smoothing : float > 0 or None
         lambda of ``loss='smoothed'``.
+    smoothing_draws : int in 1..1024 (default 1)
+        K, the draws of Z that each step of ``loss='smoothed'`` averages its gradient (and its
+        loss) over: K independent draws, in order from one stream (module docstring). One
+        draw's gradient noise is about 1/lambda per neuron, sqrt(d) times the exact average's
+        variance at lambda = d^(1/4); K draws divide that variance by K, at K times a step's
+        products. Must be 1 with ``loss='squared'``.
     spherical : bool (default False)
         Project each row of W to the unit sphere after every step.
     readout : 'auto' (default), 'symmetric', 'gaussian' or 'rademacher'
@@ -316,6 +327,7 @@ class MultiStepNetwork(_TwoLayerBase):
         "weight_decay": [Options("auto", "inverse"), Interval("real", 0, None), _SCHEDULE, Callable()],
         "loss": [Options("squared", "smoothed")],
         "smoothing": [Interval("real", 0, None, closed="neither"), NoneRule()],
+        "smoothing_draws": [Interval("integer", 1, 1024)],
         "spherical": [Boolean()],
         "readout": [Options("auto", "symmetric", "gaussian", "rademacher")],
         "bias": [Boolean()],
@@ -335,7 +347,8 @@ class MultiStepNetwork(_TwoLayerBase):
     }
 
     def __init__(self, width=1000, *, steps=1, protocol="fresh", batch_size=None, lr="normalized",
-                 weight_decay="auto", loss="squared", smoothing=None, spherical=False,
+                 weight_decay="auto", loss="squared", smoothing=None, smoothing_draws=1,
+                 spherical=False,
                  readout="auto", bias=True, rebias=False, split=False, ridge="validate", center=True,
                  target=None, record_every=None, dtype=np.float32, backend="auto", seed=0, chunk_size=None,
                  precision="highest", max_memory=None, verbose=False):
@@ -347,6 +360,7 @@ class MultiStepNetwork(_TwoLayerBase):
         self.weight_decay = weight_decay
         self.loss = loss
         self.smoothing = smoothing
+        self.smoothing_draws = smoothing_draws
         self.spherical = spherical
         self.readout = readout
         self.bias = bias
@@ -374,6 +388,9 @@ class MultiStepNetwork(_TwoLayerBase):
             raise ValueError("batch_size must be an integer >= 1 with protocol='online'; got None")
         if self.loss == "smoothed" and self.smoothing is None:
             raise ValueError("smoothing must be a number > 0 with loss='smoothed'; got None")
+        if self.loss != "smoothed" and self.smoothing_draws != 1:
+            raise ValueError("smoothing_draws must be 1 unless loss='smoothed' (it counts the smoothed "
+                             f"loss's draws of Z per step); got {self.smoothing_draws!r}")
         self._schedule("lr", self.lr)
         self._schedule("weight_decay", self._decay())
         return int(self.width), check_dtype(self.dtype)
@@ -623,8 +640,10 @@ class MultiStepNetwork(_TwoLayerBase):
         T = int(self.steps)
         ops = ctx["onestep"]
         h = W.shape[0] // 2
-        if self.loss == "smoothed":
-            W_eval, pull = _smoothed_point(W, float(self.smoothing), z_rng)
+        points = None
+        if self.loss == "smoothed":  # K draws of Z, in order from z_rng; K = 1 keeps the one-draw path
+            points = [_smoothed_point(W, float(self.smoothing), z_rng) for _ in range(int(self.smoothing_draws))]
+            W_eval, pull = points[0]
         else:
             W_eval, pull = W, None
         if half_only:
@@ -632,23 +651,26 @@ class MultiStepNetwork(_TwoLayerBase):
         else:
             Wd, bd, part = ctx.asarray(W_eval), b_dev, slice(None)
         Gacc, sq = None, 0.0
+        normalized = isinstance(self.lr, str)
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is caught below, by name
-            if half_only:  # f = 0: Algorithm 1's first step, on the first half of the neurons
+            if points is not None and len(points) > 1:
+                Gs, sq = _averaged_smoothed_gradient(ctx, chunks, points, b_dev, c_dev, coef)
+            elif half_only:  # f = 0: Algorithm 1's first step, on the first half of the neurons
                 for Xc, r in chunks:
                     sq += float(ctx.xp.sum(ctx.xp.astype(r, ctx.xp.float64) ** 2))
                     Gacc = ops.onestep_gradient(Xc, Wd, bd, r, acc=Gacc)
             else:
                 Gacc, sq = _residual_gradient(ctx, chunks, Wd, bd, c_dev)
-            normalized = isinstance(self.lr, str)
-            # -(n_t / 2) grad, and for a given lr the step itself, eta_t (2 / n_t) c_j sum_i ...:
-            # one float64 pass (with c_j = +-1 the same bits as scaling twice, Algorithm 1's order)
-            scale_rows = (coef[part] if normalized or pull is not None
-                          else float(eta[t]) * (2.0 / n_t) * coef[part])
-            Gs = np.multiply(ctx.host(Gacc), scale_rows[:, None], dtype=np.float64)
-            if half_only:
-                Gs = np.concatenate([Gs, -Gs])
-            if pull is not None:
-                Gs = pull(Gs)
+            if Gacc is not None:
+                # -(n_t / 2) grad, and for a given lr the step itself, eta_t (2 / n_t) c_j sum_i ...:
+                # one float64 pass (with c_j = +-1 the same bits as scaling twice, Algorithm 1's order)
+                scale_rows = (coef[part] if normalized or pull is not None
+                              else float(eta[t]) * (2.0 / n_t) * coef[part])
+                Gs = np.multiply(ctx.host(Gacc), scale_rows[:, None], dtype=np.float64)
+                if half_only:
+                    Gs = np.concatenate([Gs, -Gs])
+                if pull is not None:
+                    Gs = pull(Gs)
         if not math.isfinite(sq):
             raise _Diverged(f"the loss at W_{t} is not finite (W grew until the products overflowed)")
         with np.errstate(over="ignore", invalid="ignore"):
@@ -706,7 +728,7 @@ class MultiStepNetwork(_TwoLayerBase):
             float64.
         loss : float
             The batch's mean squared residual at W (at the smoothed point for
-            ``loss='smoothed'``, one draw from ``seed``).
+            ``loss='smoothed'``, the mean over ``smoothing_draws`` draws from ``seed``).
 
         Raises
         ------
@@ -790,6 +812,24 @@ class MultiStepNetwork(_TwoLayerBase):
             if carry_X.shape[0] == 0:
                 carry_X = carry_y = None
         return W
+
+
+def _averaged_smoothed_gradient(ctx, chunks, points, b_dev, c_dev, coef):
+    """(mean_k pull_k(c_j G_k), mean_k sum r_k^2) over the K smoothed points ``points`` (pairs
+    (W~_k, pull_k) of :func:`_smoothed_point`): one pass over ``chunks``, each chunk's gradient
+    taken at every W~_k (a chunk's rows are read once; the K residuals differ, so the products
+    do not share). G_k is summed over chunks in float64 (one chunk: the single-draw path's bits)."""
+    K = len(points)
+    W_dev = [ctx.asarray(Wk) for Wk, _ in points]
+    G, sq = [None] * K, [0.0] * K
+    for chunk in chunks:
+        for k in range(K):
+            g, s = _residual_gradient(ctx, [chunk], W_dev[k], b_dev, c_dev)
+            g = np.asarray(ctx.host(g), dtype=np.float64)
+            G[k] = g if G[k] is None else G[k] + g
+            sq[k] += s
+    Gs = sum(pull(np.multiply(Gk, coef[:, None], dtype=np.float64)) for (_, pull), Gk in zip(points, G, strict=True))
+    return Gs / K, math.fsum(sq) / K
 
 
 def _smoothed_point(W, lam, rng):
