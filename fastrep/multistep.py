@@ -642,7 +642,8 @@ class MultiStepNetwork(_TwoLayerBase):
         h = W.shape[0] // 2
         points = None
         if self.loss == "smoothed":  # K draws of Z, in order from z_rng; K = 1 keeps the one-draw path
-            points = [_smoothed_point(W, float(self.smoothing), z_rng) for _ in range(int(self.smoothing_draws))]
+            lam_z = float(self.smoothing)
+            points = [_smoothed_point(W, lam_z, z_rng) for _ in range(int(self.smoothing_draws))]
             W_eval, pull = points[0]
         else:
             W_eval, pull = W, None
@@ -828,7 +829,8 @@ def _averaged_smoothed_gradient(ctx, chunks, points, b_dev, c_dev, coef):
             g = np.asarray(ctx.host(g), dtype=np.float64)
             G[k] = g if G[k] is None else G[k] + g
             sq[k] += s
-    Gs = sum(pull(np.multiply(Gk, coef[:, None], dtype=np.float64)) for (_, pull), Gk in zip(points, G, strict=True))
+    Gs = sum(pull(np.multiply(Gk, coef[:, None], dtype=np.float64))
+             for (_, pull), Gk in zip(points, G, strict=True))
     return Gs / K, math.fsum(sq) / K
 
 
