@@ -640,22 +640,22 @@ class MultiStepNetwork(_TwoLayerBase):
         T = int(self.steps)
         ops = ctx["onestep"]
         h = W.shape[0] // 2
-        points = None
-        if self.loss == "smoothed":  # K draws of Z, in order from z_rng; K = 1 keeps the one-draw path
-            lam_z = float(self.smoothing)
-            points = [_smoothed_point(W, lam_z, z_rng) for _ in range(int(self.smoothing_draws))]
-            W_eval, pull = points[0]
-        else:
-            W_eval, pull = W, None
-        if half_only:
-            Wd, bd, part = ctx.asarray(W_eval[:h]), b_dev[:h], slice(0, h)
-        else:
-            Wd, bd, part = ctx.asarray(W_eval), b_dev, slice(None)
+        draws = int(self.smoothing_draws) if self.loss == "smoothed" else 1
+        W_eval, pull = W, None
+        Wd = bd = part = None  # K > 1 draws of Z: stacked in _averaged_smoothed_gradient
+        if draws == 1:
+            if self.loss == "smoothed":
+                W_eval, pull = _smoothed_point(W, float(self.smoothing), z_rng)
+            if half_only:
+                Wd, bd, part = ctx.asarray(W_eval[:h]), b_dev[:h], slice(0, h)
+            else:
+                Wd, bd, part = ctx.asarray(W_eval), b_dev, slice(None)
         Gacc, sq = None, 0.0
         normalized = isinstance(self.lr, str)
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is caught below, by name
-            if points is not None and len(points) > 1:
-                Gs, sq = _averaged_smoothed_gradient(ctx, chunks, points, b_dev, c_dev, coef)
+            if draws > 1:
+                Gs, sq = _averaged_smoothed_gradient(ctx, chunks, W, float(self.smoothing), draws, z_rng,
+                                                     b_dev, c_dev, coef)
             elif half_only:  # f = 0: Algorithm 1's first step, on the first half of the neurons
                 for Xc, r in chunks:
                     sq += float(ctx.xp.sum(ctx.xp.astype(r, ctx.xp.float64) ** 2))
@@ -686,7 +686,7 @@ class MultiStepNetwork(_TwoLayerBase):
             else:
                 eta_t = float(eta[t])
                 step = Gs
-                if pull is not None:
+                if self.loss == "smoothed":  # pulled back unscaled: the lr here
                     step *= eta_t * (2.0 / n_t)
             if isinstance(self._decay(), str):  # 'inverse': the decay cancels W_t
                 W = step
@@ -815,41 +815,57 @@ class MultiStepNetwork(_TwoLayerBase):
         return W
 
 
-def _averaged_smoothed_gradient(ctx, chunks, points, b_dev, c_dev, coef):
-    """(mean_k pull_k(c_j G_k), mean_k sum r_k^2) over the K smoothed points ``points`` (pairs
-    (W~_k, pull_k) of :func:`_smoothed_point`): one pass over ``chunks``, each chunk's gradient
-    taken at every W~_k (a chunk's rows are read once; the K residuals differ, so the products
-    do not share). G_k is summed over chunks in float64 (one chunk: the single-draw path's bits)."""
-    K = len(points)
-    W_dev = [ctx.asarray(Wk) for Wk, _ in points]
-    G, sq = [None] * K, [0.0] * K
-    for chunk in chunks:
-        for k in range(K):
-            g, s = _residual_gradient(ctx, [chunk], W_dev[k], b_dev, c_dev)
-            g = np.asarray(ctx.host(g), dtype=np.float64)
-            G[k] = g if G[k] is None else G[k] + g
-            sq[k] += s
-    Gs = sum(pull(np.multiply(Gk, coef[:, None], dtype=np.float64))
-             for (_, pull), Gk in zip(points, G, strict=True))
-    return Gs / K, math.fsum(sq) / K
+def _averaged_smoothed_gradient(ctx, chunks, W, lam, K, z_rng, b_dev, c_dev, coef):
+    """(mean_k pull_k(c_j G_k), mean_k sum_i r_ki^2) at K smoothed points of W (the K draws of
+    :func:`_smoothed_point` in order, one fill of ``z_rng``). One pass over ``chunks``; per chunk
+    the K points' products are stacked, draws in groups of at most max(1, 4096 // m) so a
+    chunk's (rows, group * m) products stay small: X W~^T for all of them, the K residuals
+    r_k = y - relu(X W~_k^T + b) c, and one (mask * r)^T X. G_k summed over chunks in float64."""
+    xp = ctx.xp
+    m, d = W.shape
+    W_eval, pull = _smoothed_point(W, lam, z_rng, draws=K)
+    group = max(1, min(K, 4096 // m))
+    parts = []
+    for k0 in range(0, K, group):
+        kg = min(group, K - k0)
+        parts.append((k0, kg, ctx.asarray(W_eval[k0:k0 + kg].reshape(kg * m, d)),
+                      xp.concat([b_dev] * kg)))
+    G = np.zeros((K, m, d))
+    sq = np.zeros(K)
+    zero = None
+    for Xc, yc in chunks:
+        n = Xc.shape[0]
+        for k0, kg, Wg, bg in parts:
+            P = Xc @ Wg.T + bg
+            if zero is None:
+                zero = xp.zeros((), dtype=P.dtype)
+            R = yc[:, None] - xp.reshape(xp.maximum(P, zero), (n, kg, m)) @ c_dev  # (n, kg)
+            R_cols = xp.reshape(xp.broadcast_to(R[:, :, None], (n, kg, m)), (n, kg * m))
+            mask_r = xp.where(P > 0, R_cols, zero)
+            G[k0:k0 + kg] += np.asarray(ctx.host(mask_r.T @ Xc), dtype=np.float64).reshape(kg, m, d)
+            sq[k0:k0 + kg] += np.asarray(ctx.host(xp.sum(xp.astype(R, xp.float64) ** 2, axis=0)))
+    Gs = pull(np.multiply(G, coef[:, None], dtype=np.float64))
+    return np.mean(Gs, axis=0), float(np.mean(sq))
 
 
-def _smoothed_point(W, lam, rng):
+def _smoothed_point(W, lam, rng, draws=None):
     """(W~, pullback) of the smoothed loss: one draw z_j per neuron, uniform on the unit sphere
-    of w_j's orthogonal complement; pullback maps the gradient at W~ to W (z held fixed)."""
-    xi = rng.standard_normal(W.shape)
-    rho = np.sqrt(np.sum(W**2, axis=1, keepdims=True))
+    of w_j's orthogonal complement; pullback maps the gradient at W~ to W (z held fixed).
+    ``draws=K``: K points at once, W~ of shape (K, m, d) and a pullback of (K, m, d) gradients,
+    the same numbers as K calls in order (one fill of ``rng``)."""
+    xi = rng.standard_normal(W.shape if draws is None else (int(draws), *W.shape))
+    rho = np.sqrt(np.sum(W**2, axis=-1, keepdims=True))
     safe = np.where(rho > 0, rho, 1.0)
     w_hat = W / safe
-    z = xi - np.sum(xi * w_hat, axis=1, keepdims=True) * w_hat
-    z /= np.sqrt(np.sum(z**2, axis=1, keepdims=True))
+    z = xi - np.sum(xi * w_hat, axis=-1, keepdims=True) * w_hat
+    z /= np.sqrt(np.sum(z**2, axis=-1, keepdims=True))
     v = W + lam * z
-    nv = np.sqrt(np.sum(v**2, axis=1, keepdims=True))
+    nv = np.sqrt(np.sum(v**2, axis=-1, keepdims=True))
     u = v / nv
     W_eval = rho * u
 
     def pull(g):
-        ug = np.sum(u * g, axis=1, keepdims=True)
+        ug = np.sum(u * g, axis=-1, keepdims=True)
         return w_hat * ug + (rho / nv) * (g - u * ug)
 
     return W_eval, pull
