@@ -284,11 +284,11 @@ def _smoothed_gradient_by_hand(X, y, W, b, a, lam, rng):
     return pull(G), float(np.mean(r**2))
 
 
-@pytest.mark.parametrize("draws", [1, 3, 8])
-def test_smoothing_draws_average_single_draw_gradients(data, draws):
+@pytest.mark.parametrize("draws,width", [(1, 8), (3, 8), (8, 8), (5, 1500)])  # 1500: groups of 2, 2, 1 draws
+def test_smoothing_draws_average_single_draw_gradients(data, draws, width):
     X, y, *_ = data
     X, y = X[:300].astype(np.float64), y[:300].astype(np.float64) - float(np.mean(y[:300]))
-    net = MultiStepNetwork(**_smoothed_kw(smoothing_draws=draws, seed=5))
+    net = MultiStepNetwork(**_smoothed_kw(smoothing_draws=draws, seed=5, width=width))
     init = net.initialization(D)
     W = init["W"] + 0.3 * np.random.default_rng(1).standard_normal(init["W"].shape)
     t, lr, n = 1, 0.2, X.shape[0]
