@@ -56,10 +56,15 @@ the width-m network: with smoothing radius lambda (``smoothing``),
 z_1..z_m independent, z_j uniform on the unit sphere of w_j's orthogonal complement. Each
 neuron sees the loss averaged over a cap of directions around its own (radius lambda; the
 paper takes lambda ~ d^(1/4) for unit w, where the smoothing lifts the information exponent
-k* to the correlational-query rate n ~ d^(k*/2)). A step uses one draw of Z (from ``seed``)
-and the gradient of L(W~(W, Z)) with Z held fixed: the gradient at W~ pulled back through the
-normalisation, (w_j/|w_j|)(u_j . g_j) + (|w_j| / |v_j|)(I - u_j u_j^T) g_j with v_j = w_j +
-lambda z_j, u_j = v_j / |v_j|, g_j = grad_{w~_j} L.
+k* to the correlational-query rate n ~ d^(k*/2)). A step estimates L_lambda's gradient by K =
+``smoothing_draws`` independent draws Z_1..Z_K (in order from one stream of ``seed``; default
+K = 1) and the mean over k of the gradient of L(W~(W, Z_k)) with Z_k held fixed: the gradient at
+W~ pulled back through the normalisation, (w_j/|w_j|)(u_j . g_j) + (|w_j| / |v_j|)(I - u_j
+u_j^T) g_j with v_j = w_j + lambda z_j, u_j = v_j / |v_j|, g_j = grad_{w~_j} L (the step's
+loss is the mean of the K losses). One draw's noise is of order 1/lambda, where the exact
+average's O(1/lambda) terms cancel: its variance is about sqrt(d) times the exact average's at
+lambda = d^(1/4), which loses the rate's gain; K draws divide it by K (K of order sqrt(d)
+matches the exact average), at K forward and gradient products per step.
 
 The trajectory (``trajectory_``, a :class:`Trajectory`): every ``record_every`` steps the
 weight-space summaries of the papers above (overlaps, alignment, row norms, spikes of
@@ -226,6 +231,12 @@ class MultiStepNetwork(_TwoLayerBase):
         The smoothed loss of Damian et al. 2023 (module docstring), radius ``smoothing``.
     smoothing : float > 0 or None
         lambda of ``loss='smoothed'``.
+    smoothing_draws : int in 1..1024 (default 1)
+        K, the draws of Z that each step of ``loss='smoothed'`` averages its gradient (and its
+        loss) over: K independent draws, in order from one stream (module docstring). One
+        draw's gradient noise is about 1/lambda per neuron, sqrt(d) times the exact average's
+        variance at lambda = d^(1/4); K draws divide that variance by K, at K times a step's
+        products. Must be 1 with ``loss='squared'``.
     spherical : bool (default False)
         Project each row of W to the unit sphere after every step.
     readout : 'auto' (default), 'symmetric', 'gaussian' or 'rademacher'
@@ -316,6 +327,7 @@ class MultiStepNetwork(_TwoLayerBase):
         "weight_decay": [Options("auto", "inverse"), Interval("real", 0, None), _SCHEDULE, Callable()],
         "loss": [Options("squared", "smoothed")],
         "smoothing": [Interval("real", 0, None, closed="neither"), NoneRule()],
+        "smoothing_draws": [Interval("integer", 1, 1024)],
         "spherical": [Boolean()],
         "readout": [Options("auto", "symmetric", "gaussian", "rademacher")],
         "bias": [Boolean()],
@@ -335,7 +347,8 @@ class MultiStepNetwork(_TwoLayerBase):
     }
 
     def __init__(self, width=1000, *, steps=1, protocol="fresh", batch_size=None, lr="normalized",
-                 weight_decay="auto", loss="squared", smoothing=None, spherical=False,
+                 weight_decay="auto", loss="squared", smoothing=None, smoothing_draws=1,
+                 spherical=False,
                  readout="auto", bias=True, rebias=False, split=False, ridge="validate", center=True,
                  target=None, record_every=None, dtype=np.float32, backend="auto", seed=0, chunk_size=None,
                  precision="highest", max_memory=None, verbose=False):
@@ -347,6 +360,7 @@ class MultiStepNetwork(_TwoLayerBase):
         self.weight_decay = weight_decay
         self.loss = loss
         self.smoothing = smoothing
+        self.smoothing_draws = smoothing_draws
         self.spherical = spherical
         self.readout = readout
         self.bias = bias
@@ -374,6 +388,9 @@ class MultiStepNetwork(_TwoLayerBase):
             raise ValueError("batch_size must be an integer >= 1 with protocol='online'; got None")
         if self.loss == "smoothed" and self.smoothing is None:
             raise ValueError("smoothing must be a number > 0 with loss='smoothed'; got None")
+        if self.loss != "smoothed" and self.smoothing_draws != 1:
+            raise ValueError("smoothing_draws must be 1 unless loss='smoothed' (it counts the smoothed "
+                             f"loss's draws of Z per step); got {self.smoothing_draws!r}")
         self._schedule("lr", self.lr)
         self._schedule("weight_decay", self._decay())
         return int(self.width), check_dtype(self.dtype)
@@ -623,32 +640,38 @@ class MultiStepNetwork(_TwoLayerBase):
         T = int(self.steps)
         ops = ctx["onestep"]
         h = W.shape[0] // 2
-        if self.loss == "smoothed":
-            W_eval, pull = _smoothed_point(W, float(self.smoothing), z_rng)
-        else:
-            W_eval, pull = W, None
-        if half_only:
-            Wd, bd, part = ctx.asarray(W_eval[:h]), b_dev[:h], slice(0, h)
-        else:
-            Wd, bd, part = ctx.asarray(W_eval), b_dev, slice(None)
+        draws = int(self.smoothing_draws) if self.loss == "smoothed" else 1
+        W_eval, pull = W, None
+        Wd = bd = part = None  # K > 1 draws of Z: stacked in _averaged_smoothed_gradient
+        if draws == 1:
+            if self.loss == "smoothed":
+                W_eval, pull = _smoothed_point(W, float(self.smoothing), z_rng)
+            if half_only:
+                Wd, bd, part = ctx.asarray(W_eval[:h]), b_dev[:h], slice(0, h)
+            else:
+                Wd, bd, part = ctx.asarray(W_eval), b_dev, slice(None)
         Gacc, sq = None, 0.0
+        normalized = isinstance(self.lr, str)
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is caught below, by name
-            if half_only:  # f = 0: Algorithm 1's first step, on the first half of the neurons
+            if draws > 1:
+                Gs, sq = _averaged_smoothed_gradient(ctx, chunks, W, float(self.smoothing), draws, z_rng,
+                                                     b_dev, c_dev, coef)
+            elif half_only:  # f = 0: Algorithm 1's first step, on the first half of the neurons
                 for Xc, r in chunks:
                     sq += float(ctx.xp.sum(ctx.xp.astype(r, ctx.xp.float64) ** 2))
                     Gacc = ops.onestep_gradient(Xc, Wd, bd, r, acc=Gacc)
             else:
                 Gacc, sq = _residual_gradient(ctx, chunks, Wd, bd, c_dev)
-            normalized = isinstance(self.lr, str)
-            # -(n_t / 2) grad, and for a given lr the step itself, eta_t (2 / n_t) c_j sum_i ...:
-            # one float64 pass (with c_j = +-1 the same bits as scaling twice, Algorithm 1's order)
-            scale_rows = (coef[part] if normalized or pull is not None
-                          else float(eta[t]) * (2.0 / n_t) * coef[part])
-            Gs = np.multiply(ctx.host(Gacc), scale_rows[:, None], dtype=np.float64)
-            if half_only:
-                Gs = np.concatenate([Gs, -Gs])
-            if pull is not None:
-                Gs = pull(Gs)
+            if Gacc is not None:
+                # -(n_t / 2) grad, and for a given lr the step itself, eta_t (2 / n_t) c_j sum_i ...:
+                # one float64 pass (with c_j = +-1 the same bits as scaling twice, Algorithm 1's order)
+                scale_rows = (coef[part] if normalized or pull is not None
+                              else float(eta[t]) * (2.0 / n_t) * coef[part])
+                Gs = np.multiply(ctx.host(Gacc), scale_rows[:, None], dtype=np.float64)
+                if half_only:
+                    Gs = np.concatenate([Gs, -Gs])
+                if pull is not None:
+                    Gs = pull(Gs)
         if not math.isfinite(sq):
             raise _Diverged(f"the loss at W_{t} is not finite (W grew until the products overflowed)")
         with np.errstate(over="ignore", invalid="ignore"):
@@ -663,7 +686,7 @@ class MultiStepNetwork(_TwoLayerBase):
             else:
                 eta_t = float(eta[t])
                 step = Gs
-                if pull is not None:
+                if self.loss == "smoothed":  # pulled back unscaled: the lr here
                     step *= eta_t * (2.0 / n_t)
             if isinstance(self._decay(), str):  # 'inverse': the decay cancels W_t
                 W = step
@@ -706,7 +729,7 @@ class MultiStepNetwork(_TwoLayerBase):
             float64.
         loss : float
             The batch's mean squared residual at W (at the smoothed point for
-            ``loss='smoothed'``, one draw from ``seed``).
+            ``loss='smoothed'``, the mean over ``smoothing_draws`` draws from ``seed``).
 
         Raises
         ------
@@ -792,22 +815,57 @@ class MultiStepNetwork(_TwoLayerBase):
         return W
 
 
-def _smoothed_point(W, lam, rng):
+def _averaged_smoothed_gradient(ctx, chunks, W, lam, K, z_rng, b_dev, c_dev, coef):
+    """(mean_k pull_k(c_j G_k), mean_k sum_i r_ki^2) at K smoothed points of W (the K draws of
+    :func:`_smoothed_point` in order, one fill of ``z_rng``). One pass over ``chunks``; per chunk
+    the K points' products are stacked, draws in groups of at most max(1, 4096 // m) so a
+    chunk's (rows, group * m) products stay small: X W~^T for all of them, the K residuals
+    r_k = y - relu(X W~_k^T + b) c, and one (mask * r)^T X. G_k summed over chunks in float64."""
+    xp = ctx.xp
+    m, d = W.shape
+    W_eval, pull = _smoothed_point(W, lam, z_rng, draws=K)
+    group = max(1, min(K, 4096 // m))
+    parts = []
+    for k0 in range(0, K, group):
+        kg = min(group, K - k0)
+        parts.append((k0, kg, ctx.asarray(W_eval[k0:k0 + kg].reshape(kg * m, d)),
+                      xp.concat([b_dev] * kg)))
+    G = np.zeros((K, m, d))
+    sq = np.zeros(K)
+    zero = None
+    for Xc, yc in chunks:
+        n = Xc.shape[0]
+        for k0, kg, Wg, bg in parts:
+            P = Xc @ Wg.T + bg
+            if zero is None:
+                zero = xp.zeros((), dtype=P.dtype)
+            R = yc[:, None] - xp.reshape(xp.maximum(P, zero), (n, kg, m)) @ c_dev  # (n, kg)
+            R_cols = xp.reshape(xp.broadcast_to(R[:, :, None], (n, kg, m)), (n, kg * m))
+            mask_r = xp.where(P > 0, R_cols, zero)
+            G[k0:k0 + kg] += np.asarray(ctx.host(mask_r.T @ Xc), dtype=np.float64).reshape(kg, m, d)
+            sq[k0:k0 + kg] += np.asarray(ctx.host(xp.sum(xp.astype(R, xp.float64) ** 2, axis=0)))
+    Gs = pull(np.multiply(G, coef[:, None], dtype=np.float64))
+    return np.mean(Gs, axis=0), float(np.mean(sq))
+
+
+def _smoothed_point(W, lam, rng, draws=None):
     """(W~, pullback) of the smoothed loss: one draw z_j per neuron, uniform on the unit sphere
-    of w_j's orthogonal complement; pullback maps the gradient at W~ to W (z held fixed)."""
-    xi = rng.standard_normal(W.shape)
-    rho = np.sqrt(np.sum(W**2, axis=1, keepdims=True))
+    of w_j's orthogonal complement; pullback maps the gradient at W~ to W (z held fixed).
+    ``draws=K``: K points at once, W~ of shape (K, m, d) and a pullback of (K, m, d) gradients,
+    the same numbers as K calls in order (one fill of ``rng``)."""
+    xi = rng.standard_normal(W.shape if draws is None else (int(draws), *W.shape))
+    rho = np.sqrt(np.sum(W**2, axis=-1, keepdims=True))
     safe = np.where(rho > 0, rho, 1.0)
     w_hat = W / safe
-    z = xi - np.sum(xi * w_hat, axis=1, keepdims=True) * w_hat
-    z /= np.sqrt(np.sum(z**2, axis=1, keepdims=True))
+    z = xi - np.sum(xi * w_hat, axis=-1, keepdims=True) * w_hat
+    z /= np.sqrt(np.sum(z**2, axis=-1, keepdims=True))
     v = W + lam * z
-    nv = np.sqrt(np.sum(v**2, axis=1, keepdims=True))
+    nv = np.sqrt(np.sum(v**2, axis=-1, keepdims=True))
     u = v / nv
     W_eval = rho * u
 
     def pull(g):
-        ug = np.sum(u * g, axis=1, keepdims=True)
+        ug = np.sum(u * g, axis=-1, keepdims=True)
         return w_hat * ug + (rho / nv) * (g - u * ug)
 
     return W_eval, pull

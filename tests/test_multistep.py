@@ -19,6 +19,7 @@ from fastrep import (
 )
 from fastrep.backend import BackendUnavailableError, get_backend
 from fastrep.metrics import subspace_alignment
+from fastrep.multistep import _smoothed_point
 
 D = 24
 #: Algorithm 1's readout and decay, the defaults at steps=1 only
@@ -255,6 +256,79 @@ def test_smoothed_loss_tends_to_the_squared_loss(data):
     wide = MultiStepNetwork(loss="smoothed", smoothing=0.5, **kw).fit(X, y)
     np.testing.assert_allclose(tiny.W_, plain.W_, rtol=1e-6, atol=1e-7)
     assert np.max(np.abs(wide.W_ - plain.W_)) > 1e-3
+
+
+def _smoothed_kw(**kw):
+    return {"width": 8, "steps": 3, "protocol": "reuse", "lr": 0.2, "weight_decay": 0.0, "loss": "smoothed",
+            "smoothing": 0.7, "ridge": 1e-3, "dtype": np.float64, **kw}
+
+
+def test_one_smoothing_draw_is_the_default_fit(data):
+    X, y, Xv, _ = data
+    X, y = X.astype(np.float64), y.astype(np.float64)
+    default = MultiStepNetwork(**_smoothed_kw()).fit(X, y)
+    one = MultiStepNetwork(**_smoothed_kw(smoothing_draws=1)).fit(X, y)
+    np.testing.assert_array_equal(one.W_, default.W_)
+    np.testing.assert_array_equal(one.trajectory_.loss, default.trajectory_.loss)
+    np.testing.assert_array_equal(one.predict(Xv), default.predict(Xv))
+    four = MultiStepNetwork(**_smoothed_kw(smoothing_draws=4)).fit(X, y)
+    assert np.max(np.abs(four.W_ - default.W_)) > 1e-6  # the other draws count
+
+
+def _smoothed_gradient_by_hand(X, y, W, b, a, lam, rng):
+    """c_j sum_i r_i 1[w~_j . x_i + b_j > 0] x_i at one draw W~ of ``_smoothed_point``, pulled back."""
+    W_eval, pull = _smoothed_point(W, lam, rng)
+    P = X @ W_eval.T + b
+    r = y - np.maximum(P, 0.0) @ a
+    G = a[:, None] * (((P > 0) * r[:, None]).T @ X)
+    return pull(G), float(np.mean(r**2))
+
+
+@pytest.mark.parametrize("draws,width", [(1, 8), (3, 8), (8, 8), (5, 1500)])  # 1500: groups of 2, 2, 1 draws
+def test_smoothing_draws_average_single_draw_gradients(data, draws, width):
+    X, y, *_ = data
+    X, y = X[:300].astype(np.float64), y[:300].astype(np.float64) - float(np.mean(y[:300]))
+    net = MultiStepNetwork(**_smoothed_kw(smoothing_draws=draws, seed=5, width=width))
+    init = net.initialization(D)
+    W = init["W"] + 0.3 * np.random.default_rng(1).standard_normal(init["W"].shape)
+    t, lr, n = 1, 0.2, X.shape[0]
+    W_next, loss = net.gradient_step(X, y, W, t=t)
+    rng = np.random.default_rng([5, 1, t])  # the step's stream of z, drawn in order
+    by_hand = [_smoothed_gradient_by_hand(X, y, W, init["b"], init["a"], 0.7, rng) for _ in range(draws)]
+    G = np.mean([g for g, _ in by_hand], axis=0)
+    np.testing.assert_allclose(W_next, W + lr * (2.0 / n) * G, rtol=1e-10, atol=1e-12)
+    assert loss == pytest.approx(np.mean([q for _, q in by_hand]), rel=1e-10)
+
+
+def test_smoothed_gradient_variance_shrinks_with_draws(data):
+    X, y, *_ = data
+    X, y = X[:400].astype(np.float64), y[:400].astype(np.float64) - float(np.mean(y[:400]))
+    # one seed (so b and the readout are fixed) and 48 steps t: gradient_step draws step t's z from
+    # its own stream, so the steps' gradients at one W differ only by z
+    kw = _smoothed_kw(smoothing=1.0, steps=48, seed=3)
+    W = np.random.default_rng(2).standard_normal((8, D)) / np.sqrt(D)
+
+    def spread(draws):
+        net = MultiStepNetwork(**kw, smoothing_draws=draws)
+        G = np.array([net.gradient_step(X, y, W, t=t)[0] - W for t in range(48)])
+        return float(np.sum(np.var(G, axis=0)))
+
+    v1, v4, v16 = spread(1), spread(4), spread(16)
+    # the variance of a mean of K independent draws is 1/K of one's: 4x apart, asserted 2x
+    assert v4 < v1 / 2 and v16 < v4 / 2, (v1, v4, v16)
+
+
+@pytest.mark.parametrize("bad", [0, 1.5, True, 1025, "4"])
+def test_smoothing_draws_rule(data, bad):
+    X, y, *_ = data
+    with pytest.raises((ValueError, TypeError), match="smoothing_draws must be"):
+        MultiStepNetwork(**_smoothed_kw(smoothing_draws=bad)).fit(X, y)
+
+
+def test_smoothing_draws_need_the_smoothed_loss(data):
+    X, y, *_ = data
+    with pytest.raises(ValueError, match="smoothing_draws must be 1 unless loss='smoothed'.*got 4"):
+        MultiStepNetwork(width=8, smoothing_draws=4).fit(X, y)
 
 
 @pytest.mark.parametrize("kw,match", [

@@ -131,6 +131,8 @@ def _multistep(params: dict) -> tuple[float, float]:
     base = dict(params, options={**o, "steps": 0})  # the network's data, head and test, no step
     flops, mem = _network(base)
     isz = _itemsize(o, "float32")
+    if o.get("loss") == "smoothed":  # each step's products at K smoothed points
+        seen *= int(o.get("smoothing_draws", 1))
     flops += 4.0 * seen * d * m * isz / 8 + records * (2.0 * m * d * k + 9.0 * k**3 + 2.0 * m * d * 4)
     if protocol == "online":  # one sample's work is a row of d, so small batches pay per step
         flops += T * 200.0 * m

@@ -1,0 +1,126 @@
+"""Prototypes behind the beyond study's two unreproduced claims (docs/guide/multistep.md).
+
+``smoothed``: Damian, Nichani, Ge, Lee (NeurIPS 2023, arXiv:2305.10633), their algorithm in
+NumPy: one spherical neuron w, the He3 link known, the correlation loss -y h3(w.x) with
+h3(t) = (t^3 - 3t)/sqrt(6), online SGD at batch 1, a spherical step and renormalisation.
+``--draws 0``: the smoothed loss averaged over z (uniform on w's orthogonal unit sphere)
+exactly: E_z h3((s + lam z.x)/c), c = sqrt(1 + lam^2), is a cubic in s = w.x with
+E[(z.x)^2] = (|x|^2 - s^2)/(d - 1). ``--draws K``: K draws of z per step, each held fixed
+and the gradient at w~ = (w + lam z)/|w + lam z| pulled back (K = 1 is the estimate
+fastrep.MultiStepNetwork(loss='smoothed') uses). ``--lam 0`` is plain SGD. n* = the samples
+seen when (w.u)^2 first reaches 0.2 (checked every 64 steps); median over the seeds.
+
+    python benchmarks/beyond_prototypes.py smoothed --d 64 --lam 1 --c 16           # exact
+    python benchmarks/beyond_prototypes.py smoothed --d 64 --lam 1 --c 4 --draws 1  # one draw
+    python benchmarks/beyond_prototypes.py smoothed --d 64 --lam 0 --c 4            # plain
+
+lr = c d^-1.5 lam^2 (lam = lam_factor d^(1/4); c d^-1.5 for plain).
+
+``staircase``: fastrep.MultiStepNetwork on z1 + z1 z2 + z1 z2 z3 with fresh giant steps
+(the study's settings unless given); prints the median per-direction overlap x d per step.
+
+    python benchmarks/beyond_prototypes.py staircase --d 64 --steps 6 --lr 512 --bias
+"""
+import argparse
+import time
+
+import numpy as np
+
+SQ6 = np.sqrt(6.0)
+
+
+def smoothed_sgd(d, lam, eta, nmax, seeds, draws=0, seed=1, chunk=1024):
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((seeds, d))
+    W /= np.linalg.norm(W, axis=1, keepdims=True)   # u = e_1
+    c = np.sqrt(1.0 + lam**2)
+    hit = np.full(seeds, np.nan)
+    t = 0
+    while t < nmax:
+        X = rng.standard_normal((chunk, seeds, d))
+        for x in X:
+            y = (x[:, 0] ** 3 - 3 * x[:, 0]) / SQ6
+            if draws == 0 or lam == 0:
+                s = np.einsum("sd,sd->s", W, x)
+                nx2 = np.einsum("sd,sd->s", x, x)
+                dg = (3 * s * s + 3 * lam**2 * (nx2 - 3 * s * s) / (d - 1)) / c**3 - 3 / c
+                g = (y * dg / SQ6)[:, None] * x
+            else:
+                g = 0.0
+                for _ in range(draws):
+                    xi = rng.standard_normal((seeds, d))
+                    z = xi - np.einsum("sd,sd->s", xi, W)[:, None] * W
+                    z /= np.linalg.norm(z, axis=1, keepdims=True)
+                    v = W + lam * z
+                    nv = np.linalg.norm(v, axis=1, keepdims=True)
+                    uu = v / nv
+                    s = np.einsum("sd,sd->s", uu, x)
+                    gk = (y * (3 * s * s - 3) / SQ6)[:, None] * x
+                    g = g + (gk - np.einsum("sd,sd->s", uu, gk)[:, None] * uu) / nv / draws
+            g = g - np.einsum("sd,sd->s", W, g)[:, None] * W
+            W += eta * g
+            W /= np.linalg.norm(W, axis=1, keepdims=True)
+            t += 1
+            if t % 64 == 0:
+                new = np.isnan(hit) & (W[:, 0] ** 2 >= 0.2)
+                hit[new] = t
+                if not np.isnan(hit).any() or t >= nmax:
+                    return hit
+    return hit
+
+
+def staircase(d, steps, lr, per, seeds, bias, width=256):
+    import warnings
+
+    from fastrep import GaussianStream, MultiIndexTarget, MultiStepNetwork
+    warnings.simplefilter("ignore")
+    res = []
+    for seed in range(seeds):
+        tgt = MultiIndexTarget.staircase(d, 3, seed=seed)
+        net = MultiStepNetwork(width=width, steps=steps, protocol="fresh", readout="gaussian",
+                               bias=bias, weight_decay=0.0, lr=lr, ridge=1e-3, center=False,
+                               seed=seed, record_every=1)
+        net.fit_stream(GaussianStream(tgt, seed + 100), per * d * steps, n_val=500)
+        tr = net.trajectory_
+        res.append((tr.overlaps**2 / tr.row_norms[..., None] ** 2).mean(axis=1))
+    med = np.median(np.array(res), axis=0)
+    print(f"d={d} T={steps} lr={lr} {per}d per step bias={bias} seeds={seeds}: overlap x d")
+    for t, row in zip(tr.step, med, strict=True):
+        print(f"  t={t}: " + "  ".join(f"{v * d:6.2f}" for v in row))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="what", required=True)
+    a = sub.add_parser("smoothed")
+    a.add_argument("--d", type=int, required=True)
+    a.add_argument("--lam", type=float, default=1.0, help="lambda / d^(1/4); 0 = plain SGD")
+    a.add_argument("--c", type=float, required=True)
+    a.add_argument("--draws", type=int, default=0)
+    a.add_argument("--nfac", type=float, default=16.0, help="samples = nfac d^2")
+    a.add_argument("--seeds", type=int, default=8)
+    b = sub.add_parser("staircase")
+    b.add_argument("--d", type=int, default=64)
+    b.add_argument("--steps", type=int, default=4)
+    b.add_argument("--lr", default="512", help="a number or a comma list of T numbers")
+    b.add_argument("--per", type=int, default=16, help="samples per step / d")
+    b.add_argument("--seeds", type=int, default=2)
+    b.add_argument("--bias", action="store_true")
+    args = ap.parse_args()
+    if args.what == "staircase":
+        lr = [float(v) for v in args.lr.split(",")]
+        staircase(args.d, args.steps, lr[0] if len(lr) == 1 else lr, args.per, args.seeds, args.bias)
+        return
+    d = args.d
+    lam = args.lam * d**0.25
+    eta = args.c * d**-1.5 * (lam**2 if lam > 0 else 1.0)
+    t0 = time.time()
+    hit = smoothed_sgd(d, lam, eta, int(args.nfac * d * d), args.seeds, args.draws)
+    med = np.median(np.where(np.isnan(hit), np.inf, hit))
+    print(f"d={d} lam={lam:.2f} draws={args.draws} lr={eta:.3g} (c={args.c}): "
+          f"{np.sum(~np.isnan(hit))}/{args.seeds} reach 0.2, median n*={med:.0f} "
+          f"({time.time() - t0:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
