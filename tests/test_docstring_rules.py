@@ -90,3 +90,22 @@ def test_a_public_name_without_an_example_is_reported(rules):
     assert rules.problems("f", _raises_undocumented, True) == [
         "f: raises, but its docstring has no Raises section"]
     assert rules.problems("f.method", _reraises, False) == []  # methods: the class's example
+
+
+def test_numpydoc_validation_as_the_docs_build_runs_it(rules):
+    # the docs build (-W, CI's third phase) fails on these checks; running them here finds a
+    # misplaced parameter in the default test run instead (PR03 on network_n_star's `head`)
+    import re
+    import runpy
+
+    validate = pytest.importorskip("numpydoc.validate")
+    conf = runpy.run_path(str(ROOT / "docs" / "conf.py"))
+    checks, exclude = conf["numpydoc_validation_checks"], conf["numpydoc_validation_exclude"]
+    problems = []
+    for path in sorted({path for path, _, _ in rules.public_objects()}):
+        if any(re.search(pattern, path) for pattern in exclude):
+            continue
+        for code, message in validate.validate(path)["errors"]:
+            if code in checks:
+                problems.append(f"{path}: {code} {message}")
+    assert problems == [], "\n".join(problems)

@@ -600,6 +600,10 @@ def network_n_star(target, d_values, epsilon: float, *, width: int = 1000, eta1=
     realizations : int, default 1
         The number of realizations of the network's neurons and of their correlations
         outside span(U) averaged over, 1 .. 64.
+    n_max : float, default 1e12
+        The largest n searched, >= 1.
+    rtol : float, default 0.05
+        The relative precision of n*, in (1e-4, 1).
     head : {'realized', 'equivalent'}, default 'realized'
         How the ridge head is predicted. 'realized': one drawn realization of the rows and
         the m x m feature covariance (section 5 of ``docs/guide/theory-network.md``; O(n d^2)
@@ -608,10 +612,6 @@ def network_n_star(target, d_values, epsilon: float, *, width: int = 1000, eta1=
         blocks, the noise outside span(U) through its spectrum), about 20 ms per prediction
         at any d and n; as accurate on the 4-seed fits from d = 64 on, 0.6-0.8x of the
         measured n* below d = 128 in the large study (``benchmarks/RESULTS_THEORY.md``).
-    n_max : float, default 1e12
-        The largest n searched, >= 1.
-    rtol : float, default 0.05
-        The relative precision of n*, in (1e-4, 1).
 
     Returns
     -------
