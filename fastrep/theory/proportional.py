@@ -39,13 +39,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import ndtr
 
 from .._validation import Interval, Options, check_array, check_param
 from ..ridge import lambda_grid
 from ._rules import MAX_POINTS, check_args, check_target, n_array
 from .network_curves import _head_spectrum, _ridge_errors
-from .network_representation import _monomials, _nu, _phi
+from .network_equivalent import relu_moments, relu_pair, relu_square
+from .network_representation import _monomials
 
 __all__ = ["gaussian_equivalent_risk", "random_features_risk"]
 
@@ -217,15 +217,6 @@ def random_features_risk(target, n, *, width: int, ridge, noise: float | None = 
 # --------------------------------------------------------------------------- any first layer
 
 
-def _relu_hermite(k: int, s, beta):
-    """E[relu(s t + b) He_k(t)], t ~ N(0, 1), beta = b / s: s (phi + beta Phi), s Phi, s He_{k-2}(-beta) phi."""
-    if k == 0:
-        return s * (_phi(beta) + beta * ndtr(beta))
-    if k == 1:
-        return s * ndtr(beta)
-    return s * _nu(k - 2, beta)
-
-
 def _feature_moments(target, W, b, order: int):
     """(M, p, t2): the features' second moment E[phi phi^T] (m, m) in the Gaussian equivalence of
     ``order``, their exact correlation with f* (m,), and E[f*^2]."""
@@ -234,14 +225,15 @@ def _feature_moments(target, W, b, order: int):
     s_safe = np.where(s > 0, s, 1.0)
     beta = np.where(s > 0, b / s_safe, np.where(b > 0, np.inf, -np.inf))
     beta_f = np.clip(beta, -40.0, 40.0)
-    mu0 = np.where(s > 0, _relu_hermite(0, s_safe, beta_f), np.maximum(b, 0.0))
-    # exact second moment of each feature: s^2 [(1 + beta^2) Phi + beta phi]
-    sq = np.where(s > 0, s_safe**2 * ((1 + beta_f**2) * ndtr(beta_f) + beta_f * _phi(beta_f)),
-                  np.maximum(b, 0.0) ** 2)
+    mean, var = beta_f * s_safe, s_safe**2  # the pre-activation b + s t (b clipped to +-40 s)
+    A = relu_moments(mean, var, order)  # A[k] = E[relu(b + s t) He_k(t)]
+    mu0 = np.where(s > 0, A[0], np.maximum(b, 0.0))
+    # exact second moment of each feature
+    sq = np.where(s > 0, relu_square(mean, var), np.maximum(b, 0.0) ** 2)
     C = (W / s_safe[:, None]) @ (W / s_safe[:, None]).T  # correlations of the pre-activations
     M = np.outer(mu0, mu0)
     for k in range(1, order + 1):
-        a_k = np.where(s > 0, _relu_hermite(k, s_safe, beta_f), 0.0)
+        a_k = np.where(s > 0, A[k], 0.0)
         M += np.outer(a_k, a_k) * C**k / math.factorial(k)
     # exact diagonal
     M[np.diag_indices(m)] = sq
@@ -251,10 +243,8 @@ def _feature_moments(target, W, b, order: int):
         pair = np.all(W[h:] == -W[:h], axis=1) & (b[h:] == b[:h]) & (s[:h] > 0)
         j = np.flatnonzero(pair)
         if j.size:
-            bj = beta_f[j]
-            # E[relu(b + s t) relu(b - s t)] = s^2 [(beta^2 - 1)(2 Phi - 1) + 2 beta phi] for beta > 0
-            both = np.where(bj > 0, (bj**2 - 1) * (2 * ndtr(bj) - 1) + 2 * bj * _phi(bj), 0.0)
-            val = s[j] ** 2 * both
+            # E[relu(b + s t) relu(b - s t)]
+            val = relu_pair(mean[j], mean[j], var[j])
             M[j, j + h] = val
             M[j + h, j] = val
     # E[phi_j f*]: sum_alpha c_alpha E[relu(s t + b) He_|alpha|(t)] u~^alpha / sqrt(alpha!)
@@ -266,7 +256,7 @@ def _feature_moments(target, W, b, order: int):
         if k > order:  # in the equivalence of this order, higher degrees are uncorrelated noise
             continue
         cols = deg == k
-        a_k = np.where(s > 0, _relu_hermite(int(k), s_safe, beta_f), 0.0 if k else np.maximum(b, 0.0))
+        a_k = np.where(s > 0, A[int(k)], 0.0 if k else np.maximum(b, 0.0))
         p += a_k * (mono[:, cols] @ target.coefs[cols])
     return M, p, float(target.variance)
 
