@@ -142,6 +142,17 @@ def test_a_planted_store_is_judged_from_its_data(tiny_store, tmp_path):
     assert re.search(r"\*\*FAIL\*\* He3 online SGD, online-plain.*never reached.*not reproduced", chance)
 
 
+
+def test_a_label_holding_two_settings_is_split_not_pooled(tiny_store, tmp_path):
+    # a spec changed between two runs into one store: the seed-0 'reuse' cells now carry another
+    # width; its two settings are two arms, so the claim on 'reuse' is not judged from a pool
+    two = _planted_report(
+        tiny_store, tmp_path / "two",
+        "UPDATE cells SET params = json_set(params, '$.width', 99) "
+        "WHERE sweep = 'beyond-he3' AND label = 'reuse' AND seed = 0")
+    assert re.search(r"\*\*not judged\*\* He3: two steps on one reused batch.*no 'reuse' arm", two)
+    assert "| reuse |" not in two
+
 # --------------------------------------------------------------------------- planted frames
 def _cells(rows):
     df = pd.DataFrame(rows)

@@ -32,7 +32,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from .analysis import n_star_from_curve
+from .analysis import add_arms, n_star_from_curve
 from .plots.style import _colors, _legend, _new_or_given, _save
 
 __all__ = [
@@ -582,6 +582,12 @@ def beyond_section(df: pd.DataFrame, traj: pd.DataFrame, out_dir, *, n_boot: int
     from pathlib import Path
 
     out_dir = Path(out_dir)
+    # one arm per setting: a label under which two settings were stored (a spec changed between
+    # runs into one store) is split, never pooled; the trajectories follow their cells' arms
+    df = add_arms(df)
+    df = df.assign(label=df["arm"])
+    if not traj.empty and "cell_id" in traj.columns and "cell_id" in df.columns:
+        traj = traj.assign(label=traj["cell_id"].map(dict(zip(df["cell_id"], df["arm"], strict=True))))
     present = set(df["sweep"]) if not df.empty else set()
     if not present & set(SWEEPS.values()):
         return []
