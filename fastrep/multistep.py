@@ -66,6 +66,36 @@ average's O(1/lambda) terms cancel: its variance is about sqrt(d) times the exac
 lambda = d^(1/4), which loses the rate's gain; K draws divide it by K (K of order sqrt(d)
 matches the exact average), at K forward and gradient products per step.
 
+**The average over Z in closed form** (``smoothing_draws=0``). Write w_j = rho w_hat (rho =
+|w_j|) and v = w_j + lambda z_j; then |v|^2 = rho^2 + lambda^2 and w~_j = kappa (w_j + lambda z_j),
+kappa = rho / sqrt(rho^2 + lambda^2), so the preactivation is p = kappa w_j . x + b_j + kappa
+lambda zeta with zeta = z_j . x. Given x, zeta has mean 0 and variance q = (|x|^2 - (w_hat .
+x)^2) / (d - 1) and is Gaussian to O(1/d) (a coordinate of a uniform point of a (d - 2)-sphere),
+so with mu = kappa w_j . x + b_j, tau = kappa lambda sqrt(q), t = mu / tau,
+
+    E_z relu(p) = g(mu, tau) = mu Phi(t) + tau phi(t)      (Phi, phi: the standard normal's
+                                                          distribution and density).
+
+A step then descends the squared loss of the Z-averaged network fbar(x) = sum_j c_j g(mu_j,
+tau_j), (1/n_t) sum_i (fbar(x_i) - y_hat_i)^2. Its correlation part -2 y_hat fbar is E_Z of the
+smoothed loss's exactly; E_Z L(W~) = L(fbar) + (1/n_t) sum_i sum_j c_j^2 Var_z relu(p_ij), so
+the dropped term is the readout's squares times the draws' variance, O(c_j^2) (it would pull
+each neuron toward smaller variance, not toward the target; zero for one neuron in the
+correlation loss of Damian et al.). With dg/dmu = Phi(t), dg/dtau = phi(t), kappa' = d kappa /
+d rho = lambda^2 / (rho^2 + lambda^2)^(3/2), s = w_hat . x, grad_w s = (x - s w_hat) / rho and
+grad_w q = -2 s (x - s w_hat) / (rho (d - 1)), the gradient of neuron j is
+
+    grad_{w_j} L = -(2/n_t) c_j [ sum_i r_i A_ij x_i + (sum_i r_i B_ij) w_hat_j ],
+    A = kappa Phi - phi e,   B = Phi rho s kappa' + phi (lambda kappa' sqrt(q) + e s),
+    e = lambda kappa s / (rho (d - 1) sqrt(q)),
+
+r_i = y_hat_i - fbar(x_i) (the first terms are d mu = kappa x + rho s kappa' w_hat, the rest d
+tau). Per chunk of rows that is one product X W^T (its rows' |x|^2 beside it) and one (A * r)^T
+X, in the products' dtype and ctx's namespace, like the plain step; the (rows, m) elementwise
+part (Phi by ``scipy.special.ndtr``, A, B, fbar) runs in float64 on the host, and the per-neuron
+sums in float64. No draw of z is made (the step is deterministic); d >= 2. As lambda -> 0 it is
+the squared loss's gradient (kappa -> 1, Phi(t) -> 1[mu > 0], phi(t) -> 0).
+
 The trajectory (``trajectory_``, a :class:`Trajectory`): every ``record_every`` steps the
 weight-space summaries of the papers above (overlaps, alignment, row norms, spikes of
 W_t - W_0, training loss); the directions U come from ``target=`` or, in ``fit_stream``, from
@@ -114,8 +144,9 @@ class Trajectory:
     """The first layer's path, recorded at steps ``step`` (K of them, 0 and T included).
 
     step : (K,) int, the t of each record (W_t after t steps).
-    loss : (T,) float64, the training loss of step t's batch at W_t (before the step; the
-        smoothed loss's sample at W~_t for ``loss='smoothed'``).
+    loss : (T,) float64, the training loss of step t's batch at W_t (before the step; for
+        ``loss='smoothed'`` the mean over the step's draws of the loss at W~_t, or with
+        ``smoothing_draws=0`` the squared loss of the Z-averaged network).
     lr : (T,) float64, the learning rate eta_t used (for ``lr='normalized'`` the one chosen).
     row_norms : (K, m) float64, |w_j| at each record.
     spike_values : (K, k) float64, the top k singular values of W_t - W_0 (k = min(m, d, r + 3),
@@ -231,12 +262,14 @@ class MultiStepNetwork(_TwoLayerBase):
         The smoothed loss of Damian et al. 2023 (module docstring), radius ``smoothing``.
     smoothing : float > 0 or None
         lambda of ``loss='smoothed'``.
-    smoothing_draws : int in 1..1024 (default 1)
+    smoothing_draws : int in 0..1024 (default 1)
         K, the draws of Z that each step of ``loss='smoothed'`` averages its gradient (and its
         loss) over: K independent draws, in order from one stream (module docstring). One
         draw's gradient noise is about 1/lambda per neuron, sqrt(d) times the exact average's
         variance at lambda = d^(1/4); K draws divide that variance by K, at K times a step's
-        products. Must be 1 with ``loss='squared'``.
+        products. 0: the average over Z in closed form, no draws (the squared loss of the
+        Z-averaged network; module docstring), at one step's products. Must be 1 with
+        ``loss='squared'``.
     spherical : bool (default False)
         Project each row of W to the unit sphere after every step.
     readout : 'auto' (default), 'symmetric', 'gaussian' or 'rademacher'
@@ -327,7 +360,7 @@ class MultiStepNetwork(_TwoLayerBase):
         "weight_decay": [Options("auto", "inverse"), Interval("real", 0, None), _SCHEDULE, Callable()],
         "loss": [Options("squared", "smoothed")],
         "smoothing": [Interval("real", 0, None, closed="neither"), NoneRule()],
-        "smoothing_draws": [Interval("integer", 1, 1024)],
+        "smoothing_draws": [Interval("integer", 0, 1024)],
         "spherical": [Boolean()],
         "readout": [Options("auto", "symmetric", "gaussian", "rademacher")],
         "bias": [Boolean()],
@@ -641,8 +674,9 @@ class MultiStepNetwork(_TwoLayerBase):
         ops = ctx["onestep"]
         h = W.shape[0] // 2
         draws = int(self.smoothing_draws) if self.loss == "smoothed" else 1
+        closed = draws == 0  # the average over Z in closed form
         W_eval, pull = W, None
-        Wd = bd = part = None  # K > 1 draws of Z: stacked in _averaged_smoothed_gradient
+        Wd = bd = part = None  # K = 0 or K > 1 draws of Z: in their own functions below
         if draws == 1:
             if self.loss == "smoothed":
                 W_eval, pull = _smoothed_point(W, float(self.smoothing), z_rng)
@@ -653,7 +687,9 @@ class MultiStepNetwork(_TwoLayerBase):
         Gacc, sq = None, 0.0
         normalized = isinstance(self.lr, str)
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is caught below, by name
-            if draws > 1:
+            if closed:
+                Gs, sq = _closed_form_smoothed_gradient(ctx, chunks, W, float(self.smoothing), b_dev, coef)
+            elif draws > 1:
                 Gs, sq = _averaged_smoothed_gradient(ctx, chunks, W, float(self.smoothing), draws, z_rng,
                                                      b_dev, c_dev, coef)
             elif half_only:  # f = 0: Algorithm 1's first step, on the first half of the neurons
@@ -729,7 +765,8 @@ class MultiStepNetwork(_TwoLayerBase):
             float64.
         loss : float
             The batch's mean squared residual at W (at the smoothed point for
-            ``loss='smoothed'``, the mean over ``smoothing_draws`` draws from ``seed``).
+            ``loss='smoothed'``, the mean over ``smoothing_draws`` draws from ``seed``; with
+            ``smoothing_draws=0`` the residual of the Z-averaged network).
 
         Raises
         ------
@@ -870,3 +907,68 @@ def _smoothed_point(W, lam, rng, draws=None):
 
     return W_eval, pull
 
+
+
+#: q = |P x|^2 / (d - 1) is clipped below here (an x along w_hat; the closed form's 1/sqrt(q))
+_Q_FLOOR = 1e-300
+
+
+def _smoothed_terms(wx, nx2, rho, b, lam, d):
+    """The closed form of the average over z of one neuron's ReLU, host float64, per (row, neuron).
+
+    ``wx`` (n, m): w_j . x_i; ``nx2`` (n,): |x_i|^2; ``rho`` (m,): |w_j|; ``b`` (m,); the radius
+    ``lam``; the dimension ``d`` >= 2. With kappa = rho / sqrt(rho^2 + lam^2), s = w_hat . x,
+    q = (|x|^2 - s^2) / (d - 1), mu = kappa w . x + b, tau = kappa lam sqrt(q), t = mu / tau:
+    returns (g, A, B) with g = E_z relu(.) = mu Phi(t) + tau phi(t) and the gradient
+    grad_w g = A x + B w_hat (module docstring, "the average over Z in closed form")."""
+    from scipy.special import ndtr
+
+    rho = np.asarray(rho, dtype=np.float64)
+    safe = np.where(rho > 0, rho, 1.0)
+    h2 = rho**2 + lam**2
+    kappa = rho / np.sqrt(h2)
+    dkappa = lam**2 / h2**1.5  # d kappa / d rho
+    s = wx / safe
+    q = np.maximum((nx2[:, None] - s * s) / (d - 1), _Q_FLOOR)
+    sqrt_q = np.sqrt(q)
+    mu = kappa * wx + b
+    tau = (kappa * lam) * sqrt_q
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        t = mu / tau
+        Phi = ndtr(t)
+        phi = np.exp(-0.5 * t * t) * (1.0 / math.sqrt(2.0 * math.pi))
+    phi = np.where(np.isfinite(t), phi, 0.0)  # tau = 0 (w = 0): the plain ReLU
+    g = mu * Phi + tau * phi
+    # d tau along x: -lam kappa s / (rho (d - 1) sqrt q) (through q); along w_hat: lam kappa' sqrt q
+    # + lam kappa s^2 / (rho (d - 1) sqrt q); d mu = kappa x + rho s kappa' w_hat
+    c = (lam * kappa / (safe * (d - 1))) * s / sqrt_q
+    A = kappa * Phi - phi * c
+    B = Phi * (rho * dkappa) * s + phi * ((lam * dkappa) * sqrt_q + c * s)
+    return g, A, B
+
+
+def _closed_form_smoothed_gradient(ctx, chunks, W, lam, b_dev, coef):
+    """(c_j [sum_i r_i A_ij x_i + (sum_i r_i B_ij) w_hat_j], sum_i r_i^2), float64 host, for the
+    squared loss of the Z-averaged network fbar (``smoothing_draws=0``; module docstring); r is
+    the residual y - fbar. Per chunk one product X W^T and one (A * r)^T X in ctx's dtype and
+    namespace; the (rows, m) elementwise part in float64 on the host (:func:`_smoothed_terms`)."""
+    xp = ctx.xp
+    m, d = W.shape
+    if d < 2:
+        raise ValueError(f"smoothing_draws=0 needs d >= 2 (z lives in w's orthogonal complement); got d = {d}")
+    rho = np.sqrt(np.einsum("ij,ij->i", W, W))
+    w_hat = W / np.where(rho > 0, rho, 1.0)[:, None]
+    b = np.asarray(ctx.host(b_dev), dtype=np.float64)
+    Wd = ctx.asarray(W)
+    Gx = np.zeros((m, d))
+    Gw = np.zeros(m)
+    sq = 0.0
+    for Xc, yc in chunks:
+        wx = np.asarray(ctx.host(Xc @ Wd.T), dtype=np.float64)
+        nx2 = np.asarray(ctx.host(xp.sum(xp.astype(Xc, xp.float64) ** 2, axis=1)), dtype=np.float64)
+        g, A, B = _smoothed_terms(wx, nx2, rho, b, lam, d)
+        r = np.asarray(ctx.host(yc), dtype=np.float64) - g @ coef
+        sq += float(r @ r)
+        Gx += np.asarray(ctx.host(ctx.asarray(A * r[:, None]).T @ Xc), dtype=np.float64)
+        Gw += r @ B
+    return coef[:, None] * (Gx + Gw[:, None] * w_hat), sq

@@ -318,7 +318,7 @@ def test_smoothed_gradient_variance_shrinks_with_draws(data):
     assert v4 < v1 / 2 and v16 < v4 / 2, (v1, v4, v16)
 
 
-@pytest.mark.parametrize("bad", [0, 1.5, True, 1025, "4"])
+@pytest.mark.parametrize("bad", [-1, 1.5, True, 1025, "4"])
 def test_smoothing_draws_rule(data, bad):
     X, y, *_ = data
     with pytest.raises((ValueError, TypeError), match="smoothing_draws must be"):
