@@ -16,6 +16,16 @@ seen when (w.u)^2 first reaches 0.2 (checked every 64 steps); median over the se
 
 lr = c d^-1.5 lam^2 (lam = lam_factor d^(1/4); c d^-1.5 for plain).
 
+``smoothed --link relu``: the same neuron as relu(w.x + bias) (the network's student), smoothed
+exactly by fastrep.multistep's closed form (``smoothing_draws=0``'s): the gain goes. ``noise``:
+one sample's gradient noise E|g|^2 at overlap d^-1/2, plain and smoothed, for both neurons (the
+He3 link's falls about as (1 + lam^2)^3, the ReLU's as 1 + lam^2: the ReLU's degree-0 and -1
+parts in w.x). ``--threshold 0.5``: n* at (w.u)^2 >= 0.5, which a large lr's random walk on the
+sphere does not reach by chance.
+
+    python benchmarks/beyond_prototypes.py smoothed --d 64 --lam 1 --c 4 --link relu --threshold 0.5
+    python benchmarks/beyond_prototypes.py noise --d 64 256
+
 ``staircase``: fastrep.MultiStepNetwork on z1 + z1 z2 + z1 z2 z3 with fresh giant steps
 (the study's settings unless given); prints the median per-direction overlap x d per step.
 
@@ -29,7 +39,9 @@ import numpy as np
 SQ6 = np.sqrt(6.0)
 
 
-def smoothed_sgd(d, lam, eta, nmax, seeds, draws=0, seed=1, chunk=1024):
+def smoothed_sgd(d, lam, eta, nmax, seeds, draws=0, seed=1, chunk=1024, link="he3", bias=1.0, threshold=0.2):
+    if link == "relu":
+        return relu_sgd(d, lam, eta, nmax, seeds, seed, chunk, bias, threshold)
     rng = np.random.default_rng(seed)
     W = rng.standard_normal((seeds, d))
     W /= np.linalg.norm(W, axis=1, keepdims=True)   # u = e_1
@@ -62,11 +74,75 @@ def smoothed_sgd(d, lam, eta, nmax, seeds, draws=0, seed=1, chunk=1024):
             W /= np.linalg.norm(W, axis=1, keepdims=True)
             t += 1
             if t % 64 == 0:
-                new = np.isnan(hit) & (W[:, 0] ** 2 >= 0.2)
+                new = np.isnan(hit) & (W[:, 0] ** 2 >= threshold)
                 hit[new] = t
                 if not np.isnan(hit).any() or t >= nmax:
                     return hit
     return hit
+
+
+def relu_sgd(d, lam, eta, nmax, seeds, seed, chunk, bias, threshold):
+    """The same algorithm with a ReLU neuron relu(w.x + bias) in place of the He3 link (the
+    student of fastrep's network): the correlation loss -y relu(.), smoothed exactly by
+    fastrep.multistep's closed form (lam > 0) or plain (lam = 0)."""
+    from fastrep.multistep import _smoothed_terms
+
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((seeds, d))
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    hit = np.full(seeds, np.nan)
+    one, b = np.ones(1), np.full(1, bias)
+    t = 0
+    while t < nmax:
+        X = rng.standard_normal((chunk, seeds, d))
+        for x in X:
+            y = (x[:, 0] ** 3 - 3 * x[:, 0]) / SQ6
+            s = np.einsum("sd,sd->s", W, x)
+            if lam == 0:
+                g = (y * (s + bias > 0))[:, None] * x
+            else:  # seeds as rows, one neuron: grad_w E_z relu = A x + B w_hat
+                _, A, B = _smoothed_terms(s[:, None], np.einsum("sd,sd->s", x, x), one, b, lam, d)
+                g = (y * A[:, 0])[:, None] * x + (y * B[:, 0])[:, None] * W
+            g = g - np.einsum("sd,sd->s", W, g)[:, None] * W
+            W += eta * g
+            W /= np.linalg.norm(W, axis=1, keepdims=True)
+            t += 1
+            if t % 64 == 0:
+                new = np.isnan(hit) & (W[:, 0] ** 2 >= threshold)
+                hit[new] = t
+                if not np.isnan(hit).any() or t >= nmax:
+                    return hit
+    return hit
+
+
+def gradient_noise(d, link, lam, n=400_000, bias=1.0, seed=0):
+    """E|g|^2 of one sample's tangential gradient of the correlation loss at overlap
+    w.u = d^-1/2 (the start of the search), for the He3 link or relu(w.x + bias), plain (lam = 0)
+    or smoothed exactly (the average over z)."""
+    from fastrep.multistep import _smoothed_terms
+
+    rng = np.random.default_rng(seed)
+    m = 1 / np.sqrt(d)
+    w = np.zeros(d)
+    w[0], w[1] = m, np.sqrt(1 - m * m)
+    total, count = 0.0, 0
+    for _ in range(n // 20_000):
+        X = rng.standard_normal((20_000, d))
+        y = (X[:, 0] ** 3 - 3 * X[:, 0]) / SQ6
+        s, nx2 = X @ w, np.sum(X * X, axis=1)
+        if link == "he3":
+            c = np.sqrt(1.0 + lam**2)
+            dg = (3 * s * s + 3 * lam**2 * (nx2 - 3 * s * s) / (d - 1)) / c**3 - 3 / c
+            G = (y * dg / SQ6)[:, None] * X
+        elif lam == 0:
+            G = (y * (s + bias > 0))[:, None] * X
+        else:
+            _, A, B = _smoothed_terms(s[:, None], nx2, np.ones(1), np.full(1, bias), lam, d)
+            G = (y * A[:, 0])[:, None] * X + (y * B[:, 0])[:, None] * w
+        G -= (G @ w)[:, None] * w
+        total += float(np.sum(G * G))
+        count += len(G)
+    return total / count
 
 
 def staircase(d, steps, lr, per, seeds, bias, width=256):
@@ -99,6 +175,13 @@ def main():
     a.add_argument("--draws", type=int, default=0)
     a.add_argument("--nfac", type=float, default=16.0, help="samples = nfac d^2")
     a.add_argument("--seeds", type=int, default=8)
+    a.add_argument("--link", choices=("he3", "relu"), default="he3",
+                   help="the neuron: the He3 link (the paper's) or relu(w.x + bias) (the network's)")
+    a.add_argument("--bias", type=float, default=1.0, help="the ReLU's bias (--link relu)")
+    a.add_argument("--threshold", type=float, default=0.2,
+                   help="n* at (w.u)^2 >= this; above 0.2 a large lr's random walk rarely crosses it")
+    c = sub.add_parser("noise", help="a sample's gradient noise E|g|^2, plain and smoothed (lam = d^1/4)")
+    c.add_argument("--d", type=int, nargs="+", default=[64, 256])
     b = sub.add_parser("staircase")
     b.add_argument("--d", type=int, default=64)
     b.add_argument("--steps", type=int, default=4)
@@ -107,6 +190,13 @@ def main():
     b.add_argument("--seeds", type=int, default=2)
     b.add_argument("--bias", action="store_true")
     args = ap.parse_args()
+    if args.what == "noise":
+        for d in args.d:
+            for link in ("he3", "relu"):
+                plain, smooth = gradient_noise(d, link, 0.0), gradient_noise(d, link, d**0.25)
+                print(f"d={d} {link}: E|g|^2 plain {plain:.3g}, smoothed {smooth:.3g} "
+                      f"({plain / smooth:.0f}x smaller; 1 + lam^2 = {1 + d**0.5:.0f})", flush=True)
+        return
     if args.what == "staircase":
         lr = [float(v) for v in args.lr.split(",")]
         staircase(args.d, args.steps, lr[0] if len(lr) == 1 else lr, args.per, args.seeds, args.bias)
@@ -115,10 +205,11 @@ def main():
     lam = args.lam * d**0.25
     eta = args.c * d**-1.5 * (lam**2 if lam > 0 else 1.0)
     t0 = time.time()
-    hit = smoothed_sgd(d, lam, eta, int(args.nfac * d * d), args.seeds, args.draws)
+    hit = smoothed_sgd(d, lam, eta, int(args.nfac * d * d), args.seeds, args.draws, link=args.link,
+                       bias=args.bias, threshold=args.threshold)
     med = np.median(np.where(np.isnan(hit), np.inf, hit))
-    print(f"d={d} lam={lam:.2f} draws={args.draws} lr={eta:.3g} (c={args.c}): "
-          f"{np.sum(~np.isnan(hit))}/{args.seeds} reach 0.2, median n*={med:.0f} "
+    print(f"d={d} {args.link} lam={lam:.2f} draws={args.draws} lr={eta:.3g} (c={args.c}): "
+          f"{np.sum(~np.isnan(hit))}/{args.seeds} reach {args.threshold:g}, median n*={med:.0f} "
           f"({time.time() - t0:.0f} s)", flush=True)
 
 
