@@ -955,7 +955,8 @@ def _closed_form_smoothed_gradient(ctx, chunks, W, lam, b_dev, coef):
     xp = ctx.xp
     m, d = W.shape
     if d < 2:
-        raise ValueError(f"smoothing_draws=0 needs d >= 2 (z lives in w's orthogonal complement); got d = {d}")
+        raise ValueError("smoothing_draws=0 needs d >= 2 (z lives in w's orthogonal complement); "
+                         f"got d = {d}")
     rho = np.sqrt(np.einsum("ij,ij->i", W, W))
     w_hat = W / np.where(rho > 0, rho, 1.0)[:, None]
     b = np.asarray(ctx.host(b_dev), dtype=np.float64)

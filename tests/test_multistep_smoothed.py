@@ -43,7 +43,8 @@ def test_closed_form_is_the_monte_carlo_average_over_z():
     relu = np.maximum(P, 0.0)
     se = relu.std(axis=0) / np.sqrt(K)
     # Monte Carlo error plus the O(1/d) of zeta's non-Gaussian law (about 1% of tau here)
-    assert np.all(np.abs(relu.mean(axis=0) - g) <= 4 * se + 0.01 * np.abs(g).max()), np.abs(relu.mean(0) - g).max()
+    gap = np.abs(relu.mean(axis=0) - g)
+    assert np.all(gap <= 4 * se + 0.01 * np.abs(g).max()), gap.max()
     # the Z-average is not the network at w (the smoothing moves it): the test can tell them apart
     assert np.abs(np.maximum(X @ W.T + b, 0.0) - g).max() > 0.3
     r = rng.standard_normal(n)
@@ -70,7 +71,8 @@ def test_step_is_the_gradient_of_the_averaged_loss(data):
     np.testing.assert_allclose(grad[2], fd, rtol=1e-5, atol=1e-8 * np.abs(fd).max())
     # the loss is the squared residual of fbar = sum_j c_j E_z relu(.)
     init = net.initialization(D)
-    g, _, _ = _smoothed_terms(X @ W.T, np.sum(X * X, axis=1), np.linalg.norm(W, axis=1), init["b"], 0.8, D)
+    rho = np.linalg.norm(W, axis=1)
+    g, _, _ = _smoothed_terms(X @ W.T, np.sum(X * X, axis=1), rho, init["b"], 0.8, D)
     assert loss == pytest.approx(np.mean((y - g @ init["a"]) ** 2), rel=1e-12)
 
 
@@ -79,7 +81,8 @@ def test_chunks_and_dtypes_agree(data):
     W = _point(6, D)
     one = MultiStepNetwork(**_kw()).gradient_step(X, y, W)
     chunked = MultiStepNetwork(**_kw(chunk_size=64)).gradient_step(X, y, W)
-    single = MultiStepNetwork(**_kw(dtype=np.float32)).gradient_step(X.astype(np.float32), y.astype(np.float32), W)
+    X32, y32 = X.astype(np.float32), y.astype(np.float32)
+    single = MultiStepNetwork(**_kw(dtype=np.float32)).gradient_step(X32, y32, W)
     np.testing.assert_allclose(chunked[0], one[0], rtol=1e-12, atol=1e-14)
     assert chunked[1] == pytest.approx(one[1], rel=1e-12)
     np.testing.assert_allclose(single[0], one[0], rtol=1e-4, atol=1e-6)
@@ -100,7 +103,8 @@ def test_small_radius_gives_the_squared_loss_step(data):
 
 def test_fit_descends_the_averaged_loss_and_records_it(data):
     X, y = data
-    net = MultiStepNetwork(**_kw(steps=6, center=False, target=MultiIndexTarget.single_index(D, "he3"))).fit(X, y)
+    target = MultiIndexTarget.single_index(D, "he3")
+    net = MultiStepNetwork(**_kw(steps=6, center=False, target=target)).fit(X, y)
     tr = net.trajectory_
     assert tr.loss.shape == (6,) and np.all(np.isfinite(tr.loss))
     assert np.all(np.diff(tr.loss) < 0), tr.loss  # gradient descent with a small step on one batch
@@ -126,7 +130,8 @@ def test_online_closed_form_fit(data):
 @pytest.mark.parametrize("kw,error,match", [
     ({"smoothing_draws": -1}, ValueError, "smoothing_draws must be"),
     ({"smoothing_draws": 0.5}, (ValueError, TypeError), "smoothing_draws must be"),
-    ({"loss": "squared", "smoothing": None}, ValueError, "smoothing_draws must be 1 unless loss='smoothed'.*got 0"),
+    ({"loss": "squared", "smoothing": None}, ValueError,
+     "smoothing_draws must be 1 unless loss='smoothed'.*got 0"),
     ({"smoothing": None}, ValueError, "smoothing must be a number > 0"),
 ])
 def test_bad_input_is_named(data, kw, error, match):
