@@ -909,8 +909,14 @@ def _smoothed_point(W, lam, rng, draws=None):
 
 
 
-#: q = |P x|^2 / (d - 1) is clipped below here (an x along w_hat; the closed form's 1/sqrt(q))
+#: q = |P x|^2 / (d - 1) and tau are clipped below here (an x along w_hat; a zero row)
 _Q_FLOOR = 1e-300
+
+#: The closed form's elementwise part runs on blocks of about this many (row, neuron) entries, so
+#: its float64 temporaries stay in cache instead of being fresh (rows, m) arrays per operation.
+_BLOCK_ENTRIES = 1 << 14
+
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 def _smoothed_terms(wx, nx2, rho, b, lam, d):
@@ -928,22 +934,38 @@ def _smoothed_terms(wx, nx2, rho, b, lam, d):
     h2 = rho**2 + lam**2
     kappa = rho / np.sqrt(h2)
     dkappa = lam**2 / h2**1.5  # d kappa / d rho
-    s = wx / safe
-    q = np.maximum((nx2[:, None] - s * s) / (d - 1), _Q_FLOOR)
-    sqrt_q = np.sqrt(q)
-    mu = kappa * wx + b
-    tau = (kappa * lam) * sqrt_q
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        t = mu / tau
-        Phi = ndtr(t)
-        phi = np.exp(-0.5 * t * t) * (1.0 / math.sqrt(2.0 * math.pi))
-    phi = np.where(np.isfinite(t), phi, 0.0)  # tau = 0 (w = 0): the plain ReLU
-    g = mu * Phi + tau * phi
-    # d tau along x: -lam kappa s / (rho (d - 1) sqrt q) (through q); along w_hat: lam kappa' sqrt q
-    # + lam kappa s^2 / (rho (d - 1) sqrt q); d mu = kappa x + rho s kappa' w_hat
-    c = (lam * kappa / (safe * (d - 1))) * s / sqrt_q
-    A = kappa * Phi - phi * c
-    B = Phi * (rho * dkappa) * s + phi * ((lam * dkappa) * sqrt_q + c * s)
+    s = wx * (1.0 / safe)
+    sqrt_q = s * s  # in place from here: q, then sqrt(q)
+    np.subtract(nx2[:, None], sqrt_q, out=sqrt_q)
+    sqrt_q *= 1.0 / (d - 1)
+    np.maximum(sqrt_q, _Q_FLOOR, out=sqrt_q)
+    np.sqrt(sqrt_q, out=sqrt_q)
+    mu = wx * kappa
+    mu += b
+    tau = sqrt_q * (kappa * lam)
+    np.maximum(tau, _Q_FLOOR, out=tau)  # a zero row (kappa = 0): relu(b), not 0/0
+    t = mu / tau
+    Phi = ndtr(t)
+    phi = np.multiply(t, t, out=t)
+    phi *= -0.5
+    with np.errstate(under="ignore"):
+        np.exp(phi, out=phi)
+    phi *= _INV_SQRT_2PI
+    g = mu * Phi
+    g += tau * phi
+    # d tau along x: -lam kappa s / (rho (d - 1) sqrt q) = -e (through q); along w_hat:
+    # lam kappa' sqrt q + e s; d mu = kappa x + rho s kappa' w_hat
+    e = s / sqrt_q
+    e *= lam * kappa / (safe * (d - 1))
+    A = Phi * kappa
+    A -= phi * e
+    e *= s
+    sqrt_q *= lam * dkappa
+    sqrt_q += e
+    sqrt_q *= phi
+    B = np.multiply(Phi, s, out=Phi)
+    B *= rho * dkappa
+    B += sqrt_q
     return g, A, B
 
 
@@ -951,7 +973,8 @@ def _closed_form_smoothed_gradient(ctx, chunks, W, lam, b_dev, coef):
     """(c_j [sum_i r_i A_ij x_i + (sum_i r_i B_ij) w_hat_j], sum_i r_i^2), float64 host, for the
     squared loss of the Z-averaged network fbar (``smoothing_draws=0``; module docstring); r is
     the residual y - fbar. Per chunk one product X W^T and one (A * r)^T X in ctx's dtype and
-    namespace; the (rows, m) elementwise part in float64 on the host (:func:`_smoothed_terms`)."""
+    namespace; the (rows, m) elementwise part in float64 on the host (:func:`_smoothed_terms`),
+    in blocks of rows of about :data:`_BLOCK_ENTRIES` entries."""
     xp = ctx.xp
     m, d = W.shape
     if d < 2:
@@ -964,12 +987,18 @@ def _closed_form_smoothed_gradient(ctx, chunks, W, lam, b_dev, coef):
     Gx = np.zeros((m, d))
     Gw = np.zeros(m)
     sq = 0.0
+    rows = max(1, _BLOCK_ENTRIES // m)
     for Xc, yc in chunks:
-        wx = np.asarray(ctx.host(Xc @ Wd.T), dtype=np.float64)
-        nx2 = np.asarray(ctx.host(xp.sum(xp.astype(Xc, xp.float64) ** 2, axis=1)), dtype=np.float64)
-        g, A, B = _smoothed_terms(wx, nx2, rho, b, lam, d)
-        r = np.asarray(ctx.host(yc), dtype=np.float64) - g @ coef
-        sq += float(r @ r)
-        Gx += np.asarray(ctx.host(ctx.asarray(A * r[:, None]).T @ Xc), dtype=np.float64)
-        Gw += r @ B
+        P = ctx.host(Xc @ Wd.T)
+        nx2 = np.asarray(ctx.host(xp.sum(Xc * Xc, axis=1)), dtype=np.float64)
+        y = np.asarray(ctx.host(yc), dtype=np.float64)
+        Ar = np.empty(P.shape, dtype=P.dtype)  # A_ij r_i, in the products' dtype
+        for lo in range(0, P.shape[0], rows):
+            hi = min(lo + rows, P.shape[0])
+            g, A, B = _smoothed_terms(np.asarray(P[lo:hi], dtype=np.float64), nx2[lo:hi], rho, b, lam, d)
+            r = y[lo:hi] - g @ coef
+            sq += float(r @ r)
+            Gw += r @ B
+            np.multiply(A, r[:, None], out=Ar[lo:hi], casting="same_kind")
+        Gx += np.asarray(ctx.host(ctx.asarray(Ar).T @ Xc), dtype=np.float64)
     return coef[:, None] * (Gx + Gw[:, None] * w_hat), sq
