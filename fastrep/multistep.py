@@ -94,7 +94,8 @@ tau). Per chunk of rows that is one product X W^T (its rows' |x|^2 beside it) an
 X, in the products' dtype and ctx's namespace, like the plain step; the (rows, m) elementwise
 part (Phi by ``scipy.special.ndtr``, A, B, fbar) runs in float64 on the host, and the per-neuron
 sums in float64. No draw of z is made (the step is deterministic); d >= 2. As lambda -> 0 it is
-the squared loss's gradient (kappa -> 1, Phi(t) -> 1[mu > 0], phi(t) -> 0).
+the squared loss's gradient (kappa -> 1, Phi(t) -> 1[mu > 0], phi(t) -> 0). The elementwise part
+makes a step about 3x a squared-loss step at d = 256, m = 512 (session 8, load 12).
 
 The trajectory (``trajectory_``, a :class:`Trajectory`): every ``record_every`` steps the
 weight-space summaries of the papers above (overlaps, alignment, row norms, spikes of
