@@ -32,7 +32,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from .analysis import add_arms, n_star_from_curve
+from .analysis import _boot_n_stars, _seed_matrix, _slope, add_arms, n_star_from_curve
 from .plots.style import _colors, _legend, _new_or_given, _save
 
 __all__ = [
@@ -101,10 +101,6 @@ def _quantiles_inf(values) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def _slope(x, y) -> float:
-    return float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])
-
-
 def _mark(passed) -> str:
     if isinstance(passed, str):
         return passed.upper()
@@ -127,12 +123,6 @@ def _table(df: pd.DataFrame) -> str:
 
 
 # --------------------------------------------------------------------------- 1. separation
-def _error_matrix(g: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(ns, errors (len(ns), seeds)) over the seeds present at every n of one (arm, d)."""
-    piv = g.pivot_table(index="n", columns="seed", values="excess_error", aggfunc="first").dropna(axis=1)
-    return piv.index.to_numpy(dtype=float), piv.to_numpy(dtype=float)
-
-
 def separation_agreement(df: pd.DataFrame, epsilon: float, *, n_boot: int = 1000,
                          seed: int = 0) -> pd.DataFrame:
     """n*(d) of every arm of ``df`` with a bootstrap interval over seeds, per d.
@@ -144,15 +134,12 @@ def separation_agreement(df: pd.DataFrame, epsilon: float, *, n_boot: int = 1000
     rng = np.random.default_rng(seed)
     rows = []
     for (label, d), g in df.groupby(["label", "d"], sort=True):
-        ns, errs = _error_matrix(g)
-        if errs.shape[1] == 0:
+        mat = _seed_matrix(g, label)
+        if mat is None:
             continue
+        ns, errs = mat
         value, status = n_star_from_curve(ns, np.median(errs, axis=1), epsilon)
-        boot = []
-        for _ in range(n_boot):
-            idx = rng.integers(0, errs.shape[1], errs.shape[1])
-            v, st = n_star_from_curve(ns, np.median(errs[:, idx], axis=1), epsilon)
-            boot.append(math.inf if st == "above_grid" else v)
+        boot, _ = _boot_n_stars(ns, errs, epsilon, rng.integers(0, errs.shape[1], (n_boot, errs.shape[1])))
         lo, hi = _quantiles_inf(boot)
         rows.append({"label": label, "d": int(d), "n_star": value, "low": lo, "high": hi, "status": status,
                      "seeds": errs.shape[1], "steps": _steps(g)})
