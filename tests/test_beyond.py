@@ -65,8 +65,9 @@ def _tiny_raw() -> list[dict]:
     online["methods"] = {k: v for k, v in online["methods"].items() if k.endswith(("-d32", "-d48"))}
     for v in online["methods"].values():
         v.pop("seeds", None)
-    stair.update(seeds=2, evaluation=small_eval, grid={"d": [16], "n": [1024]})
-    stair["methods"]["fresh-T4"].update(width=32, lr=64.0)
+    stair.update(seeds=2, evaluation=small_eval, grid={"d": [16], "n": [4096]})
+    for m in stair["methods"].values():
+        m.update(width=32, lr=[2048.0, 128.0, 8192.0, 8192.0])
     return [sep, he3, online, stair]
 
 
