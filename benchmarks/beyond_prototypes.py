@@ -105,8 +105,8 @@ def staircase(d, steps, lr, per, seeds, bias, width=256, spherical=True):
     u3 = cos2[3, :, 2] * d
     print(f"seed 0, after step 2: {np.mean(cos2[2, :, 0] > thr):.0%} of neurons carry u1, "
           f"{np.mean(cos2[2, :, 1] > thr):.0%} u2, {both.mean():.0%} both (each > 5x chance)")
-    print(f"  u3 x d after step 3: {u3[both].mean():.2f} in those, {u3[~both].mean() if (~both).any() else np.nan:.2f} "
-          "in the others")
+    others = u3[~both].mean() if (~both).any() else np.nan
+    print(f"  u3 x d after step 3: {u3[both].mean():.2f} in those, {others:.2f} in the others")
     beta = b / norms[2]
     for lo, hi in ((-np.inf, -0.5), (-0.5, 0.5), (0.5, np.inf)):
         sel = (beta > lo) & (beta <= hi)
@@ -127,7 +127,8 @@ def staircase_population(samples=2_000_000, seed=0):
         act = Z @ w + b > 0
         g = (y[:, None] * act[:, None] * Z).mean(axis=0)
         closed = -b * np.exp(-b * b / 2) / np.sqrt(2 * np.pi) / 2 / np.sqrt(3.0)
-        print(f"{b:+.1f}  {g[0]:6.3f}  {g[1]:6.3f}  {g[2]:6.3f}  {closed:14.3f}   {g[2] ** 2 / np.sum(g ** 2):.4f}")
+        share = g[2] ** 2 / np.sum(g**2)
+        print(f"{b:+.1f}  {g[0]:6.3f}  {g[1]:6.3f}  {g[2]:6.3f}  {closed:14.3f}   {share:.4f}")
 
 
 def main():

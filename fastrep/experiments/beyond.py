@@ -464,7 +464,7 @@ def staircase_verdict(steps: pd.DataFrame) -> tuple[bool | str | None, str]:
         early = any(int(r.first_step) < int(r.direction) for r in learned.itertuples())
         if len(learned) < 2 or early or np.any(np.diff(firsts) <= 0):
             bad.append(d)
-        elif len(learned) < len(g) or any(int(r.first_step) != int(r.direction) for r in learned.itertuples()):
+        elif len(learned) < len(g) or any(int(r.first_step) > int(r.direction) for r in learned.itertuples()):
             partial.append(d)
     detail = "; ".join(parts)
     if bad:
@@ -522,7 +522,8 @@ def staircase_contrast_verdict(steps: pd.DataFrame) -> tuple[bool | None, str]:
     last = steps[steps["direction"] == r]
     parts = [f"d = {int(row.d)}: final {row.final_overlap * row.d:.2f}× chance" for row in last.itertuples()]
     ok = bool(not np.any(np.isfinite(last["first_step"])))
-    return ok, f"u{r} " + ("never reaches" if ok else "reaches") + f" {LEARNED_FACTOR:g}× chance; " + "; ".join(parts)
+    verb = "never reaches" if ok else "reaches"
+    return ok, f"u{r} {verb} {LEARNED_FACTOR:g}× chance; " + "; ".join(parts)
 
 
 # --------------------------------------------------------------------------- figures
@@ -781,7 +782,8 @@ def beyond_section(df: pd.DataFrame, traj: pd.DataFrame, out_dir, *, n_boot: int
             judged.append((ok, "staircase, bias-free neurons (contrast): the last direction stays at chance",
                            detail))
         if not curves.empty:
-            piv = curves.assign(col=[f"t = {t}" for t in curves["t"]], overlap=curves["overlap"] * curves["d"])
+            piv = curves.assign(col=[f"t = {t}" for t in curves["t"]],
+                                overlap=curves["overlap"] * curves["d"])
             piv = piv.pivot_table(index=["label", "d", "direction"], columns="col", values="overlap",
                                   aggfunc="first")
             piv = piv.map(lambda v: f"{v:.2f}")
