@@ -68,3 +68,55 @@ def test_the_third_direction_enters_a_step_only_through_the_bias(bias):
         assert np.mean(np.abs(want) > 3 * tol) > 0.5  # the signal is resolved, not only bounded
     else:
         assert np.all(want == 0.0)
+
+
+# ---------------------------------------------------------------- the study's judgement
+def _steps(first, d=64):
+    import pandas as pd
+
+    return pd.DataFrame([{"label": "s", "d": d, "direction": k + 1, "first_step": f,
+                          "final_overlap": 0.2, "T": 4} for k, f in enumerate(first)])
+
+
+def test_a_direction_reached_late_but_in_order_is_partly_and_early_is_fail():
+    from fastrep.experiments import beyond as B
+
+    assert B.staircase_verdict(_steps([1, 2, 4]))[0] == "partly"
+    assert B.staircase_verdict(_steps([1, 2, 2]))[0] is False   # u3 with u2: early
+    assert B.staircase_verdict(_steps([2, 1, 3]))[0] is False   # out of order
+    assert B.staircase_verdict(_steps([1, math.nan, math.nan]))[0] is False  # one direction only
+
+
+def _trajectories(overlap_at_own_step, ds=(64, 128, 256), seeds=3):
+    """Trajectory rows whose u_k overlap at t = k is overlap_at_own_step(d, k, seed)."""
+    import pandas as pd
+
+    rows = []
+    for d in ds:
+        for seed in range(seeds):
+            for t in range(4):
+                ov = [overlap_at_own_step(d, k, seed) if t >= k else 1.0 / d for k in (1, 2, 3)]
+                rows.append({"label": "s", "d": d, "seed": seed, "t": t, "direction_overlap": ov})
+    return pd.DataFrame(rows)
+
+
+def test_staircase_slopes_tell_an_order_one_overlap_from_chance():
+    from fastrep.experiments import beyond as B
+
+    flat = _trajectories(lambda d, k, s: 0.02 * (1 + 0.05 * s))
+    sl = B.staircase_slopes(flat, n_boot=200)
+    assert sl["direction"].tolist() == [1, 2, 3]
+    np.testing.assert_allclose(sl["slope"], 0.0, atol=1e-9)
+    assert B.staircase_slope_verdict(sl)[0] is True
+    chance = _trajectories(lambda d, k, s: (1 + 0.05 * s) / d if k == 3 else 0.3)  # u3 at chance
+    sl = B.staircase_slopes(chance, n_boot=200)
+    assert sl.loc[sl["direction"] == 3, "slope"].item() == pytest.approx(-1.0)
+    ok, detail = B.staircase_slope_verdict(sl)
+    assert ok is False and "u3 at t = 3: -1.00" in detail
+
+
+def test_the_bias_free_contrast_is_judged_on_its_last_direction():
+    from fastrep.experiments import beyond as B
+
+    assert B.staircase_contrast_verdict(_steps([1, 2, math.nan]))[0] is True
+    assert B.staircase_contrast_verdict(_steps([1, 2, 3]))[0] is False
