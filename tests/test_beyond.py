@@ -309,4 +309,4 @@ def test_beyond_runs_into_one_store_and_resumes(tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     assert main(argv) == 0
     err = capsys.readouterr().err
-    assert re.findall(r"(\d+) cells, (\d+) already in the store, 0 run", err) == [("12", "12"), ("2", "2")]
+    assert re.findall(r"(\d+) cells, (\d+) already in the store, 0 run", err) == [("12", "12"), ("4", "4")]
