@@ -18,18 +18,24 @@ lr = c d^-1.5 lam^2 (lam = lam_factor d^(1/4); c d^-1.5 for plain).
 
 ``smoothed --link relu``: the same neuron as relu(w.x + bias) (the network's student), smoothed
 exactly by fastrep.multistep's closed form (``smoothing_draws=0``'s): the gain goes. ``noise``:
-one sample's gradient noise E|g|^2 at overlap d^-1/2, plain and smoothed, for both neurons (the
-He3 link's falls about as (1 + lam^2)^3, the ReLU's as 1 + lam^2: the ReLU's degree-0 and -1
-parts in w.x). ``--threshold 0.5``: n* at (w.u)^2 >= 0.5, which a large lr's random walk on the
+one sample's gradient noise E|g|^2 at overlap d^-1/2, plain and smoothed, for both neurons (at
+d = 64 the He3 link's falls 392x, the ReLU's 11x = 1 + lam^2: the ReLU's degree-0 and -1 parts
+in w.x are scaled by kappa only). ``--threshold 0.5``: n* at (w.u)^2 >= 0.5, which a large lr's random walk on the
 sphere does not reach by chance.
 
     python benchmarks/beyond_prototypes.py smoothed --d 64 --lam 1 --c 4 --link relu --threshold 0.5
     python benchmarks/beyond_prototypes.py noise --d 64 256
 
 ``staircase``: fastrep.MultiStepNetwork on z1 + z1 z2 + z1 z2 z3 with fresh giant steps
-(the study's settings unless given); prints the median per-direction overlap x d per step.
+(the study's settings unless given: biases, unit rows, lr 64m, 4m, 256m, 256m, 64 d samples per
+step); prints the median per-direction overlap x d per step, then, for the first seed, the
+neurons after step 2 (how many carry u1 and u2 above 5x chance) and their u3 after step 3 by
+b/|w| (u3 enters a step through E[z1 z2 1{w.x + b > 0}] = w1 w2 (-beta phi(beta)), beta = b/|w|).
+``--population`` prints that coefficient's share of the population gradient instead.
 
-    python benchmarks/beyond_prototypes.py staircase --d 64 --steps 6 --lr 512 --bias
+    python benchmarks/beyond_prototypes.py staircase --d 128
+    python benchmarks/beyond_prototypes.py staircase --d 64 --no-bias --no-spherical --lr 512 --per 16
+    python benchmarks/beyond_prototypes.py staircase --population
 """
 import argparse
 import time
@@ -145,24 +151,60 @@ def gradient_noise(d, link, lam, n=400_000, bias=1.0, seed=0):
     return total / count
 
 
-def staircase(d, steps, lr, per, seeds, bias, width=256):
+def staircase(d, steps, lr, per, seeds, bias, width=256, spherical=True):
     import warnings
 
     from fastrep import GaussianStream, MultiIndexTarget, MultiStepNetwork
     warnings.simplefilter("ignore")
-    res = []
+    res, first = [], None
     for seed in range(seeds):
         tgt = MultiIndexTarget.staircase(d, 3, seed=seed)
         net = MultiStepNetwork(width=width, steps=steps, protocol="fresh", readout="gaussian",
                                bias=bias, weight_decay=0.0, lr=lr, ridge=1e-3, center=False,
-                               seed=seed, record_every=1)
+                               spherical=spherical, seed=seed, record_every=1)
         net.fit_stream(GaussianStream(tgt, seed + 100), per * d * steps, n_val=500)
         tr = net.trajectory_
-        res.append((tr.overlaps**2 / tr.row_norms[..., None] ** 2).mean(axis=1))
+        cos2 = tr.overlaps**2 / tr.row_norms[..., None] ** 2
+        res.append(cos2.mean(axis=1))
+        if first is None:
+            first = (cos2, tr.row_norms, net.b_)
     med = np.median(np.array(res), axis=0)
-    print(f"d={d} T={steps} lr={lr} {per}d per step bias={bias} seeds={seeds}: overlap x d")
+    print(f"d={d} T={steps} lr={lr} {per}d per step bias={bias} spherical={spherical} seeds={seeds}: "
+          "overlap x d (chance 1)")
     for t, row in zip(tr.step, med, strict=True):
         print(f"  t={t}: " + "  ".join(f"{v * d:6.2f}" for v in row))
+    if steps < 3:
+        return
+    cos2, norms, b = first
+    thr = 5.0 / d
+    both = (cos2[2, :, 0] > thr) & (cos2[2, :, 1] > thr)
+    u3 = cos2[3, :, 2] * d
+    print(f"seed 0, after step 2: {np.mean(cos2[2, :, 0] > thr):.0%} of neurons carry u1, "
+          f"{np.mean(cos2[2, :, 1] > thr):.0%} u2, {both.mean():.0%} both (each > 5x chance)")
+    others = u3[~both].mean() if (~both).any() else np.nan
+    print(f"  u3 x d after step 3: {u3[both].mean():.2f} in those, {others:.2f} in the others")
+    beta = b / norms[2]
+    for lo, hi in ((-np.inf, -0.5), (-0.5, 0.5), (0.5, np.inf)):
+        sel = (beta > lo) & (beta <= hi)
+        if sel.any():
+            print(f"  b/|w| in ({lo:g}, {hi:g}]: {sel.sum():4d} neurons, u3 x d {u3[sel].mean():6.2f}, "
+                  f"{np.mean(u3[sel] > 5):.0%} above 5")
+
+
+def staircase_population(samples=2_000_000, seed=0):
+    """The normalized staircase's population gradient E[y 1{w.x + b > 0} x] for one neuron on
+    w = (u1 + u2)/sqrt 2 (f ignored): u3's share of its squared norm, per b."""
+    Z = np.random.default_rng(seed).standard_normal((samples, 3))
+    z1, z2, z3 = Z.T
+    y = (z1 + z1 * z2 + z1 * z2 * z3) / np.sqrt(3.0)
+    w = np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0)
+    print("b      g1      g2      g3   g3 closed form   g3^2/|g|^2")
+    for b in (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0):
+        act = Z @ w + b > 0
+        g = (y[:, None] * act[:, None] * Z).mean(axis=0)
+        closed = -b * np.exp(-b * b / 2) / np.sqrt(2 * np.pi) / 2 / np.sqrt(3.0)
+        share = g[2] ** 2 / np.sum(g**2)
+        print(f"{b:+.1f}  {g[0]:6.3f}  {g[1]:6.3f}  {g[2]:6.3f}  {closed:14.3f}   {share:.4f}")
 
 
 def main():
@@ -185,10 +227,14 @@ def main():
     b = sub.add_parser("staircase")
     b.add_argument("--d", type=int, default=64)
     b.add_argument("--steps", type=int, default=4)
-    b.add_argument("--lr", default="512", help="a number or a comma list of T numbers")
-    b.add_argument("--per", type=int, default=16, help="samples per step / d")
+    b.add_argument("--width", type=int, default=256)
+    b.add_argument("--lr", default="64m,4m,256m,256m",
+                   help="a number or a comma list of T numbers; a trailing m multiplies by the width")
+    b.add_argument("--per", type=int, default=64, help="samples per step / d")
     b.add_argument("--seeds", type=int, default=2)
-    b.add_argument("--bias", action="store_true")
+    b.add_argument("--no-bias", dest="bias", action="store_false")
+    b.add_argument("--no-spherical", dest="spherical", action="store_false")
+    b.add_argument("--population", action="store_true", help="the population gradient's u3 share only")
     args = ap.parse_args()
     if args.what == "noise":
         for d in args.d:
@@ -198,8 +244,12 @@ def main():
                       f"({plain / smooth:.0f}x smaller; 1 + lam^2 = {1 + d**0.5:.0f})", flush=True)
         return
     if args.what == "staircase":
-        lr = [float(v) for v in args.lr.split(",")]
-        staircase(args.d, args.steps, lr[0] if len(lr) == 1 else lr, args.per, args.seeds, args.bias)
+        if args.population:
+            staircase_population()
+            return
+        lr = [float(v[:-1]) * args.width if v.endswith("m") else float(v) for v in args.lr.split(",")]
+        staircase(args.d, args.steps, lr[0] if len(lr) == 1 else lr, args.per, args.seeds, args.bias,
+                  width=args.width, spherical=args.spherical)
         return
     d = args.d
     lam = args.lam * d**0.25

@@ -184,3 +184,27 @@ def test_array_api_fitted_models_pickle_to_the_host(problem, make):
     np.testing.assert_allclose(host, on_device, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(to_host(back.predict(_s(Xv))), on_device, rtol=1e-10, atol=1e-12)
     assert excess_error(back, target, n_test=100) >= 0  # evaluated on the host
+
+
+# The multi-step trainer's device path (issue 24): every protocol's generic step, the K-draw smoothed
+# gradient and the large-batch online loop go through the Context's xp; on strict arrays they must
+# give the NumPy fit's numbers (a NumPy call slipped into any of them fails: strict refuses NumPy).
+@pytest.mark.filterwarnings("ignore::fastrep.ridge.RidgeGridEdgeWarning")
+@pytest.mark.parametrize("kw", [
+    dict(steps=3, protocol="fresh"),
+    dict(steps=2, protocol="reuse", readout="gaussian", bias=False, weight_decay=0.0, lr=0.3),
+    dict(steps=3, protocol="online", batch_size=80, lr=0.05, weight_decay=0.0, spherical=True),
+    dict(steps=2, protocol="reuse", loss="smoothed", smoothing=0.5, smoothing_draws=3, lr=0.2,
+         weight_decay=0.0, readout="gaussian"),
+    dict(steps=2, protocol="reuse", loss="smoothed", smoothing=0.5, lr=0.2, weight_decay=0.0,
+         readout="gaussian"),
+], ids=["fresh", "reuse", "online-B80", "smoothed-K3", "smoothed-K1"])
+def test_array_api_multistep(problem, kw):
+    _, _, X, y, Xv, _ = problem
+    opts = dict(width=16, dtype=np.float64, backend="reference", seed=2, ridge=1e-3, **kw)
+    ref = fastrep.MultiStepNetwork(**opts).fit(X, y)
+    net = fastrep.MultiStepNetwork(**opts).fit(_s(X), _s(y))
+    assert isinstance(net.W_, np.ndarray)
+    np.testing.assert_allclose(net.W_, ref.W_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(net.trajectory_.loss, ref.trajectory_.loss, rtol=1e-10)
+    _close(net.predict(_s(Xv)), ref.predict(Xv))

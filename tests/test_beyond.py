@@ -65,8 +65,9 @@ def _tiny_raw() -> list[dict]:
     online["methods"] = {k: v for k, v in online["methods"].items() if k.endswith(("-d32", "-d48"))}
     for v in online["methods"].values():
         v.pop("seeds", None)
-    stair.update(seeds=2, evaluation=small_eval, grid={"d": [16], "n": [1024]})
-    stair["methods"]["fresh-T4"].update(width=32, lr=64.0)
+    stair.update(seeds=2, evaluation=small_eval, grid={"d": [16], "n": [4096]})
+    for m in stair["methods"].values():
+        m.update(width=32, lr=[2048.0, 128.0, 8192.0, 8192.0])
     return [sep, he3, online, stair]
 
 
@@ -308,4 +309,4 @@ def test_beyond_runs_into_one_store_and_resumes(tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     assert main(argv) == 0
     err = capsys.readouterr().err
-    assert re.findall(r"(\d+) cells, (\d+) already in the store, 0 run", err) == [("12", "12"), ("2", "2")]
+    assert re.findall(r"(\d+) cells, (\d+) already in the store, 0 run", err) == [("12", "12"), ("4", "4")]

@@ -215,22 +215,46 @@ def n_star_from_curve(ns, errors, epsilon: float) -> tuple[float, str]:
     return float(math.exp(l0 + t * (l1 - l0))), "ok"
 
 
+def _seed_matrix(g: pd.DataFrame, label) -> tuple[np.ndarray, np.ndarray] | None:
+    """(ns, errors (len(ns), seeds)) of one (arm, d)'s cells ``g`` over the seeds present at every
+    n; None when no seed is. Two cells for one (n, seed) mean two settings under one arm: refused."""
+    if g.duplicated(["n", "seed"]).any():
+        raise ValueError(
+            f"arm {label!r} has two cells at d = {g['d'].iloc[0]} for one (n, seed): two settings share "
+            "the arm; use experiments.load(), whose `arm` column separates them"
+        )
+    piv = g.pivot_table(index="n", columns="seed", values="excess_error", aggfunc="first").sort_index()
+    piv = piv.dropna(axis=1, how="any")
+    if piv.shape[1] == 0:
+        return None
+    return piv.index.to_numpy(dtype=float), piv.to_numpy(dtype=float)
+
+
 def _error_matrices(df: pd.DataFrame, label: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """d -> (ns, errors (len(ns), seeds)) over the seeds present at every n of that d (one arm)."""
     out = {}
     sub = df[df[_group(df)] == label]
     for d, g in sub.groupby("d"):
-        if g.duplicated(["n", "seed"]).any():
-            raise ValueError(
-                f"arm {label!r} has two cells at d = {d} for one (n, seed): two settings share the arm; "
-                "use experiments.load(), whose `arm` column separates them"
-            )
-        piv = g.pivot_table(index="n", columns="seed", values="excess_error", aggfunc="first").sort_index()
-        piv = piv.dropna(axis=1, how="any")
-        if piv.shape[1] == 0:
-            continue
-        out[int(d)] = (piv.index.to_numpy(dtype=float), piv.to_numpy(dtype=float))
+        mat = _seed_matrix(g, label)
+        if mat is not None:
+            out[int(d)] = mat
     return out
+
+
+def _boot_n_stars(ns, errs, epsilon, idx) -> tuple[np.ndarray, np.ndarray]:
+    """(n*, status) of the median curve of each bootstrap replicate of the seeds.
+
+    ``ns`` (k,), ``errs`` (k, seeds), ``idx`` (n_boot, seeds) int: replicate b's columns. The
+    statuses are :func:`n_star_from_curve`'s; an ``above_grid`` replicate's n* is +inf. The
+    medians are taken in blocks of replicates, so memory stays O(k * seeds * block)."""
+    n_boot = idx.shape[0]
+    vals, status = np.empty(n_boot), np.empty(n_boot, dtype=object)
+    for lo in range(0, n_boot, _BOOT_BLOCK):
+        meds = np.median(errs[:, idx[lo : lo + _BOOT_BLOCK]], axis=2)  # (k, block)
+        for b in range(meds.shape[1]):
+            v, st = n_star_from_curve(ns, meds[:, b], epsilon)
+            vals[lo + b], status[lo + b] = (math.inf if st == "above_grid" else v), st
+    return vals, status
 
 
 def n_star(df: pd.DataFrame, epsilon: float) -> pd.DataFrame:
@@ -379,12 +403,8 @@ def fit_slopes(
             for j, d in enumerate(ds):
                 ns, errs = mats[d]
                 idx = rng.integers(0, errs.shape[1], size=(n_boot, errs.shape[1]))
-                for lo in range(0, n_boot, _BOOT_BLOCK):  # blocks: memory stays O(ns * seeds * block)
-                    meds = np.median(errs[:, idx[lo : lo + _BOOT_BLOCK]], axis=2)  # (len(ns), block)
-                    for b in range(meds.shape[1]):
-                        v, status = n_star_from_curve(ns, meds[:, b], epsilon)
-                        if status == "ok":
-                            boot[lo + b, j] = v
+                vals, status = _boot_n_stars(ns, errs, epsilon, idx)
+                boot[:, j] = np.where(status == "ok", vals, np.nan)
             slopes = []
             for b in range(n_boot):
                 keep = np.isfinite(boot[b])

@@ -17,7 +17,10 @@ usual runner); this module reads their cells and trajectories and writes the rep
   beside the exponent the papers predict (:data:`PREDICTED`).
 * :func:`staircase_steps`: on the staircase, the first step at which each direction's overlap
   reaches :data:`LEARNED_FACTOR` x chance; "one direction per step" when direction k is first
-  reached at step k.
+  reached at step k. :func:`staircase_slopes`: the slope of log(overlap of u_k at t = k) against
+  log d; GiantStep's claim (n = O(d) per step learns u_k at step k) is an overlap of order one,
+  slope 0, where chance (1/d) has slope -1. Arms in :data:`STAIRCASE_CONTRASTS` (bias-free
+  neurons) are shown, and judged only on u_r staying at chance.
 
 Every interval is a 95% percentile bootstrap over seeds (resampled at each d). Each function
 takes the frames of :func:`fastrep.experiments.load` and :func:`fastrep.experiments.load_trajectories`
@@ -32,13 +35,14 @@ import re
 import numpy as np
 import pandas as pd
 
-from .analysis import add_arms, n_star_from_curve
+from .analysis import _boot_n_stars, _seed_matrix, _slope, add_arms, n_star_from_curve
 from .plots.style import _colors, _legend, _new_or_given, _save
 
 __all__ = [
     "ALIGNMENT_THRESHOLD",
     "LEARNED_FACTOR",
     "PREDICTED",
+    "STAIRCASE_CONTRASTS",
     "SWEEPS",
     "beyond_section",
     "online_n_star",
@@ -48,6 +52,7 @@ __all__ = [
     "protocol_of",
     "scaled_alignment",
     "separation_agreement",
+    "staircase_slopes",
     "staircase_steps",
 ]
 
@@ -64,6 +69,10 @@ ALIGNMENT_THRESHOLD = 0.2
 
 #: A staircase direction counts as learned once its mean overlap reaches this many times chance (1/d).
 LEARNED_FACTOR = 5.0
+
+#: Staircase arms shown beside the judged ones as contrasts: bias-free neurons, whose sigma' has
+#: no second Hermite coefficient, so the last direction u_r cannot enter any step.
+STAIRCASE_CONTRASTS = ("fresh-T4-nobias",)
 
 #: The exponent of n*(d) each online protocol's paper predicts for information exponent k = 3.
 PREDICTED = {
@@ -101,10 +110,6 @@ def _quantiles_inf(values) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def _slope(x, y) -> float:
-    return float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])
-
-
 def _mark(passed) -> str:
     if isinstance(passed, str):
         return passed.upper()
@@ -127,12 +132,6 @@ def _table(df: pd.DataFrame) -> str:
 
 
 # --------------------------------------------------------------------------- 1. separation
-def _error_matrix(g: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(ns, errors (len(ns), seeds)) over the seeds present at every n of one (arm, d)."""
-    piv = g.pivot_table(index="n", columns="seed", values="excess_error", aggfunc="first").dropna(axis=1)
-    return piv.index.to_numpy(dtype=float), piv.to_numpy(dtype=float)
-
-
 def separation_agreement(df: pd.DataFrame, epsilon: float, *, n_boot: int = 1000,
                          seed: int = 0) -> pd.DataFrame:
     """n*(d) of every arm of ``df`` with a bootstrap interval over seeds, per d.
@@ -144,15 +143,12 @@ def separation_agreement(df: pd.DataFrame, epsilon: float, *, n_boot: int = 1000
     rng = np.random.default_rng(seed)
     rows = []
     for (label, d), g in df.groupby(["label", "d"], sort=True):
-        ns, errs = _error_matrix(g)
-        if errs.shape[1] == 0:
+        mat = _seed_matrix(g, label)
+        if mat is None:
             continue
+        ns, errs = mat
         value, status = n_star_from_curve(ns, np.median(errs, axis=1), epsilon)
-        boot = []
-        for _ in range(n_boot):
-            idx = rng.integers(0, errs.shape[1], errs.shape[1])
-            v, st = n_star_from_curve(ns, np.median(errs[:, idx], axis=1), epsilon)
-            boot.append(math.inf if st == "above_grid" else v)
+        boot, _ = _boot_n_stars(ns, errs, epsilon, rng.integers(0, errs.shape[1], (n_boot, errs.shape[1])))
         lo, hi = _quantiles_inf(boot)
         rows.append({"label": label, "d": int(d), "n_star": value, "low": lo, "high": hi, "status": status,
                      "seeds": errs.shape[1], "steps": _steps(g)})
@@ -440,8 +436,9 @@ def staircase_steps(curves: pd.DataFrame) -> pd.DataFrame:
 
 def staircase_verdict(steps: pd.DataFrame) -> tuple[bool | str | None, str]:
     """One direction per step: PASS when at every d each direction k is first learned at step k;
-    FAIL when a direction is learned at another step (or fewer than two are learned); ``"partly"``
-    when the learned ones come one per step in order but some are not learned within the run."""
+    FAIL when a direction is learned before its step (before the ones below it), or fewer than
+    two are learned at some d; ``"partly"`` when the learned ones come in order but some only
+    after their step, or not within the run."""
     if steps.empty:
         return None, "no staircase trajectories in the store"
     bad, partial, parts = [], [], []
@@ -450,14 +447,71 @@ def staircase_verdict(steps: pd.DataFrame) -> tuple[bool | str | None, str]:
         text = ", ".join(f"u{int(r.direction)} at t = {int(r.first_step)}" if np.isfinite(r.first_step)
                          else f"u{int(r.direction)} not within T = {int(r.T)}" for r in g.itertuples())
         parts.append(f"d = {d}: {text}")
-        if len(learned) < 2 or any(int(r.first_step) != int(r.direction) for r in learned.itertuples()):
+        firsts = learned.sort_values("direction")["first_step"].to_numpy()
+        early = any(int(r.first_step) < int(r.direction) for r in learned.itertuples())
+        if len(learned) < 2 or early or np.any(np.diff(firsts) <= 0):
             bad.append(d)
-        elif len(learned) < len(g):
+        elif len(learned) < len(g) or any(int(r.first_step) > int(r.direction) for r in learned.itertuples()):
             partial.append(d)
     detail = "; ".join(parts)
     if bad:
         return False, detail
     return ("partly", detail) if partial else (True, detail)
+
+
+def staircase_slopes(traj: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per arm and direction k, the slope of log(mean over seeds of u_k's overlap at t = k)
+    against log d, with its interval (seeds resampled at each d): columns ``label, direction, t,
+    slope, low, high``; arms with fewer than two d are left out.
+
+    Order one (GiantStep's "learned", n = O(d) per step): slope 0; chance (1/d): slope -1.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    keep = traj[traj["direction_overlap"].map(lambda v: isinstance(v, (list, tuple)))]
+    for label, g in keep.groupby("label", sort=True):
+        r = max(len(v) for v in g["direction_overlap"])
+        for k in range(1, r + 1):
+            at = g[g["t"] == k]
+            groups = {}
+            for d, h in at.groupby("d"):
+                v = [float(o[k - 1]) for o in h["direction_overlap"] if len(o) >= k and o[k - 1] is not None]
+                if v:
+                    groups[int(d)] = np.asarray(v)
+            if len(groups) < 2:
+                continue
+            _, (sl, lo, hi) = _boot_mean_slope(groups, n_boot, rng)
+            rows.append({"label": label, "direction": k, "t": k, "slope": sl, "low": lo, "high": hi})
+    return pd.DataFrame(rows, columns=["label", "direction", "t", "slope", "low", "high"])
+
+
+def staircase_slope_verdict(slopes: pd.DataFrame) -> tuple[bool | None, str]:
+    """GiantStep's claim at the grid's d: each direction's overlap at its own step does not shrink
+    with d (every interval above -1/2: PASS; any below: FAIL; chance has slope -1)."""
+    if slopes.empty:
+        return None, "fewer than two d"
+    parts = [f"u{int(r.direction)} at t = {int(r.t)}: {_fmt_interval(r.slope, r.low, r.high)}"
+             for r in slopes.itertuples()]
+    detail = "slope of log overlap against log d, " + ", ".join(parts)
+    if any(not np.isfinite(v) for v in slopes["low"]):
+        return None, detail + " (too few seeds for an interval)"
+    if np.all(slopes["low"] > -0.5):
+        return True, detail + ": all above -0.5 (order one; chance: -1)"
+    if np.any(slopes["high"] < -0.5):
+        return False, detail + ": some below -0.5 (shrinking toward chance, slope -1)"
+    return None, detail + ": an interval reaches both sides of -0.5"
+
+
+def staircase_contrast_verdict(steps: pd.DataFrame) -> tuple[bool | None, str]:
+    """The bias-free contrast: PASS when its last direction u_r never reaches the learned level."""
+    if steps.empty:
+        return None, "no contrast arm in the store"
+    r = int(steps["direction"].max())
+    last = steps[steps["direction"] == r]
+    parts = [f"d = {int(row.d)}: final {row.final_overlap * row.d:.2f}× chance" for row in last.itertuples()]
+    ok = bool(not np.any(np.isfinite(last["first_step"])))
+    verb = "never reaches" if ok else "reaches"
+    return ok, f"u{r} {verb} {LEARNED_FACTOR:g}× chance; " + "; ".join(parts)
 
 
 # --------------------------------------------------------------------------- figures
@@ -539,14 +593,19 @@ def plot_online(cells_traj: pd.DataFrame, per_d: pd.DataFrame, slopes: pd.DataFr
 
 
 def plot_staircase(curves: pd.DataFrame, path=None):
-    """Each direction's overlap (median over seeds) against the step t, one panel per d."""
+    """Each direction's overlap (median over seeds) against the step t, one panel per d; arms
+    in :data:`STAIRCASE_CONTRASTS` dashed and unfilled."""
     if curves.empty:
         return None
     ds = sorted(curves["d"].unique())
     fig, axes, owned = _new_or_given(None, len(ds), figsize=(3.8, 3.4), sharey=True, what="plot_staircase")
     for ax, d in zip(axes, ds, strict=True):
-        for k, g in curves[curves["d"] == d].groupby("direction"):
-            ax.plot(g["t"], g["overlap"], marker="o", ms=4, color=f"C{k - 1}", label=f"direction u{k}")
+        for (label, k), g in curves[curves["d"] == d].groupby(["label", "direction"]):
+            contrast = label in STAIRCASE_CONTRASTS
+            ax.plot(g["t"], g["overlap"], marker="o", ms=4, color=f"C{k - 1}", ls="--" if contrast else "-",
+                    mfc="none" if contrast else None,
+                    label=f"u{k} ({label})" if curves["label"].nunique() > 1 else f"direction u{k}")
+        ax.set_yscale("log")
         ax.axhline(1 / d, color="0.4", ls=":", lw=0.8, label="chance: 1/d")
         ax.axhline(LEARNED_FACTOR / d, color="0.4", ls="--", lw=0.8, label=f"learned: {LEARNED_FACTOR:g}/d")
         ax.set_title(f"d = {d}", fontsize=9)
@@ -695,17 +754,33 @@ def beyond_section(df: pd.DataFrame, traj: pd.DataFrame, out_dir, *, n_boot: int
 
     st = df[df["sweep"] == SWEEPS["staircase"]]
     if not st.empty and not traj.empty:
-        curves = staircase_curves(traj[traj["sweep"] == SWEEPS["staircase"]])
+        st_traj = traj[traj["sweep"] == SWEEPS["staircase"]]
+        curves = staircase_curves(st_traj)
         steps = staircase_steps(curves)
-        ok, detail = staircase_verdict(steps)
+        main = ~steps["label"].isin(STAIRCASE_CONTRASTS)
+        ok, detail = staircase_verdict(steps[main])
         judged.append((ok, "staircase: fresh-batch giant steps learn one direction per step", detail))
+        slopes = staircase_slopes(st_traj[~st_traj["label"].isin(STAIRCASE_CONTRASTS)], n_boot=n_boot)
+        if not slopes.empty:
+            ok, detail = staircase_slope_verdict(slopes)
+            judged.append((ok, "staircase: each direction's overlap at its own step is of order one "
+                               "(does not shrink with d)", detail))
+        if (~main).any():
+            ok, detail = staircase_contrast_verdict(steps[~main])
+            judged.append((ok, "staircase, bias-free neurons (contrast): the last direction stays at chance",
+                           detail))
         if not curves.empty:
-            piv = curves.assign(col=[f"t = {t}" for t in curves["t"]])
-            piv = piv.pivot_table(index=["d", "direction"], columns="col", values="overlap", aggfunc="first")
-            piv = piv.map(lambda v: f"{v:.3f}")
+            piv = curves.assign(col=[f"t = {t}" for t in curves["t"]],
+                                overlap=curves["overlap"] * curves["d"])
+            piv = piv.pivot_table(index=["label", "d", "direction"], columns="col", values="overlap",
+                                  aggfunc="first")
+            piv = piv.map(lambda v: f"{v:.2f}")
+            shown = [c for c in STAIRCASE_CONTRASTS if c in set(curves["label"])]
+            note = (" " + ", ".join(f"`{c}`" for c in shown)
+                    + " (bias-free neurons): a contrast, not judged on the order.") if shown else ""
             lines += ["### 3. Staircase: one direction per step", "",
-                      f"Per-direction overlap (median over seeds) after each step; chance 1/d, learned at "
-                      f"{LEARNED_FACTOR:g}/d.", "", _table(piv.reset_index()), ""]
+                      f"Per-direction overlap × d (median over seeds) after each step: chance 1, learned at "
+                      f"{LEARNED_FACTOR:g}.{note}", "", _table(piv.reset_index()), ""]
         p = out_dir / "beyond-staircase.png"
         if plot_staircase(curves, p) is not None:
             figs.append((p, "Staircase: each direction's overlap against the step t"))

@@ -251,7 +251,7 @@ def n_star_intervals(df: pd.DataFrame, epsilon: float, *, n_boot: int = 1000, le
     d). Columns ``label, d, low, high, boot_ok``: ``boot_ok`` is the share of replicates whose
     n* lies inside the grid; a replicate that never reaches ``epsilon`` counts as n* = inf (so
     ``high`` may be inf), one at or below it at the smallest n as that n."""
-    from .analysis import _error_matrices, _group, n_star_from_curve
+    from .analysis import _boot_n_stars, _error_matrices, _group
 
     rng = np.random.default_rng(seed)
     alpha = (1 - level) / 2
@@ -260,12 +260,8 @@ def n_star_intervals(df: pd.DataFrame, epsilon: float, *, n_boot: int = 1000, le
     for label in sorted(df[key].unique()) if not df.empty else []:
         for d, (ns, errs) in sorted(_error_matrices(df, label).items()):
             idx = rng.integers(0, errs.shape[1], size=(n_boot, errs.shape[1]))
-            meds = np.median(errs[:, idx], axis=2)  # (len(ns), n_boot)
-            vals, ok = np.empty(n_boot), 0
-            for b in range(n_boot):
-                v, status = n_star_from_curve(ns, meds[:, b], epsilon)
-                vals[b] = np.inf if status == "above_grid" else v
-                ok += status == "ok"
+            vals, status = _boot_n_stars(ns, errs, epsilon, idx)
+            ok = int(np.sum(status == "ok"))
             low, high = np.quantile(vals, [alpha, 1 - alpha], method="inverted_cdf")
             rows.append({"label": label, "d": int(d), "low": float(low), "high": float(high),
                          "boot_ok": ok / n_boot})
@@ -501,10 +497,12 @@ def _options(sub: pd.DataFrame, label: str) -> dict:
 
 
 def _fit_slope(frame: pd.DataFrame, lo: float, hi: float) -> float:
+    from .analysis import _slope
+
     g = frame[frame["d"].between(lo, hi) & np.isfinite(frame["n_star"])]
     if len(g) < 2:
         return math.nan
-    return float(np.polyfit(np.log(g["d"].to_numpy(float)), np.log(g["n_star"].to_numpy(float)), 1)[0])
+    return _slope(g["d"], g["n_star"])
 
 
 def _n(v: float) -> str:

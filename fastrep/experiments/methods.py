@@ -260,7 +260,7 @@ def check_options(method: str, options: dict, *, target=None, n: int = 1) -> dic
             est.check_params()
     except ParameterError as exc:
         raise OptionError(exc.parameter, str(exc)) from None
-    except (TypeError, ValueError, MemoryError) as exc:  # beyond the table (the target's d, memory): no one option
+    except (TypeError, ValueError, MemoryError) as exc:  # beyond the table (d, memory)
         raise OptionError(None, str(exc)) from None
     filled = {k: _plain(v, k) for k, v in est.get_params(deep=False).items()
               if k not in m.forbidden and k not in NOT_IDENTITY}

@@ -437,8 +437,7 @@ def write_report(
     else:  # the beyond-one-step study's own section (fastrep demo --beyond), when its sweeps are here
         from .beyond import beyond_section
 
-        arms = traj.assign(label=traj["cell_id"].map(arm_of)) if not traj.empty else traj
-        lines += beyond_section(df, arms, out_dir, n_boot=n_boot)
+        lines += beyond_section(df, traj, out_dir, n_boot=n_boot)  # it maps cells to arms itself
     for name in sorted(set(df["sweep"]) if not df.empty else []):
         sub = df[df["sweep"] == name]
         spec = sweeps.get(name, {})
