@@ -144,3 +144,18 @@ def test_one_dimension_is_refused():
     X = np.random.default_rng(0).standard_normal((50, 1))
     with pytest.raises(ValueError, match=r"smoothing_draws=0 needs d >= 2.*got d = 1"):
         MultiStepNetwork(**_kw()).fit(X, X[:, 0] ** 2)
+
+
+@pytest.mark.filterwarnings("ignore::fastrep.ridge.RidgeGridEdgeWarning")
+def test_closed_form_runs_through_the_contexts_namespace(data):
+    """The closed form on array_api_strict arrays (the CPU stand-in for a device: a NumPy W in
+    its product, or a method strict arrays lack, fails) gives the NumPy fit's numbers, in
+    several chunks."""
+    xs = pytest.importorskip("array_api_strict")
+    X, y = data
+    X, y = X[:300], y[:300]
+    kw = _kw(steps=2, backend="reference", chunk_size=128)
+    ref = MultiStepNetwork(**kw).fit(X, y)
+    net = MultiStepNetwork(**kw).fit(xs.asarray(X), xs.asarray(y))
+    np.testing.assert_allclose(net.W_, ref.W_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(net.trajectory_.loss, ref.trajectory_.loss, rtol=1e-10)
