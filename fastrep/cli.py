@@ -50,7 +50,7 @@ _ESTIMATE = re.compile(r"\{estimate:(\w+)\}")
 
 #: The wall time of one run of `fastrep demo --beyond` on the development machine (the report in
 #: fastrep/experiments/examples/demo-beyond/ states its load).
-_BEYOND_MEASURED = "6.2 min on 2 cores shared at load 3-4"
+_BEYOND_MEASURED = "8.2 min on 2 cores busy with other jobs (load 9-12)"
 
 
 @functools.lru_cache(maxsize=None)
