@@ -59,7 +59,7 @@ BLOCK_BYTES = 16 * 2**20
 def machine_rates(threads: int = 1, seconds: float = 1.0) -> dict:
     """GEMM flop/s (float32 and float64) and matrix-vector bytes/s on ``threads`` threads.
 
-    Each rate is the best of repeated calls for about ``seconds / 3``: a 2048 x 2048 product
+    Each rate is the best of repeated calls for about ``seconds / 3``: a 1536 x 1536 product
     per dtype, a float32 2048 x 8192 matrix times a vector (64 MiB, beyond the caches).
 
     Parameters
@@ -81,9 +81,9 @@ def machine_rates(threads: int = 1, seconds: float = 1.0) -> dict:
     budget = seconds / 3.0
     with threadpool_limits(limits=int(threads)):
         for dt in ("float32", "float64"):
-            a = rng.standard_normal((2048, 2048)).astype(dt)
-            b = rng.standard_normal((2048, 2048)).astype(dt)
-            out[dt] = _best(lambda a=a, b=b: a @ b, budget, 2.0 * 2048**3)
+            a = rng.standard_normal((1536, 1536)).astype(dt)
+            b = rng.standard_normal((1536, 1536)).astype(dt)
+            out[dt] = _best(lambda a=a, b=b: a @ b, budget, 2.0 * 1536**3)
         A = rng.standard_normal((2048, 8192)).astype(np.float32)
         v = rng.standard_normal(8192).astype(np.float32)
         out["bytes"] = _best(lambda: A @ v, budget, float(A.nbytes))
@@ -227,7 +227,17 @@ class KernelStudyPlan:
                        f"{format_seconds(c.cg_s):>9}  {format_seconds(c.seconds):>9}{lim}")
         out.append(f"estimated time: {format_seconds(self.time_s)} ({format_seconds(self.cell_seconds)} of "
                    f"cell time); peak memory {self.peak_cell_bytes / 2**30:.1f} GiB per worker")
+        load = _load()
+        if load is not None and load > 1.2:
+            out.append(f"note: the rates were measured on a busy machine (load {load:.1f} per core): the "
+                       "estimate is what this load allows, an idle machine runs faster")
         return out
+
+
+def _load() -> float | None:
+    from .plan import _load as load
+
+    return load()
 
 
 def _cell(d: int, n: int, seeds: int, options: dict, evaluation: dict, rates: dict, matrices: int,
