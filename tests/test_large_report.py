@@ -344,6 +344,21 @@ def test_the_kernel_study_in_the_large_studys_own_store(store, tmp_path, monkeyp
     assert f"## Sweep `{KERNEL_STUDY}`" in text
 
 
+def test_a_worse_solver_where_both_ran_gets_a_caution(store, nystrom_store):
+    large, kernels = load(store), load(nystrom_store)
+    large["label"], kernels["label"] = large["arm"], kernels["arm"]
+    _, lines = merge_kernel_study(large, [(nystrom_store, kernels)])
+    shared = kernels[kernels["d"] == 12].merge(large[(large["method"] == "ntk") & (large["d"] == 12)],
+                                                on=["n", "seed"])
+    ratio = np.median(shared.groupby("n").apply(lambda g: g["excess_error_x"].median()
+                                                / g["excess_error_y"].median(), include_groups=False))
+    assert any(ln.startswith("Caution:") for ln in lines) == (ratio > 1.05)
+    worse = kernels.assign(excess_error=kernels["excess_error"] * 1.3)
+    _, lines = merge_kernel_study(large, [(nystrom_store, worse)])
+    caution = [ln for ln in lines if ln.startswith("Caution:")]
+    assert len(caution) == 1 and f"{1.3 * ratio:.2f}x the large study's" in caution[0]
+
+
 def test_the_join_needs_the_same_ridge(store, nystrom_store):
     large, kernels = load(store), load(nystrom_store)
     large["label"], kernels["label"] = large["arm"], kernels["arm"]

@@ -50,6 +50,11 @@ KERNEL_STUDY = "separation-large-kernels"
 KERNEL_JOIN_OPTIONS = ("ridge", "beta")
 
 
+#: a kernel study whose errors exceed the large study's by more than this share where both ran
+#: gets a caution line: its n* at the added d is then an upper bound
+SOLVER_TOLERANCE = 0.05
+
+
 def _solver_of(frame: pd.DataFrame) -> str:
     """The solvers that ran in ``frame`` (``extra.solver``, else the ``solver`` option)."""
     got = set()
@@ -196,7 +201,14 @@ def merge_kernel_study(df: pd.DataFrame, others=(), epsilon: float = 0.25) -> tu
                      + " (one solver per d: no median mixes two)")
     if compared:
         other = pd.concat(compared, ignore_index=True)
-        lines += _comparison_lines(solver_comparison(own, other, epsilon), own_solver, _solver_of(other))
+        table = solver_comparison(own, other, epsilon)
+        lines += _comparison_lines(table, own_solver, _solver_of(other))
+        ratio = float(np.median(table["ratio"])) if len(table) else float("nan")
+        if picked and ratio > 1 + SOLVER_TOLERANCE:
+            lines += ["", f"Caution: where both ran, the kernel study's errors are {ratio:.2f}x the large "
+                      f"study's (median over the shared n): at the added d its n* is then an upper bound "
+                      f"on the large study's solver's, and the NTK slope over them mixes the two (when the "
+                      f"centres, not n, limit the error, a larger M closes the gap)."]
     if not picked:
         return df, lines
     add = pd.concat(picked, ignore_index=True).assign(sweep=GOALS_STUDY, label=label, arm=label)
