@@ -489,9 +489,9 @@ def _parser() -> argparse.ArgumentParser:
         "development machine's 2 cores at their idle GEMM rates, 14 h at load 7 per core). At d = 32 the "
         "centre rule's M = 6,512 left the error 1.1-1.4x the exact solve's: the study's n* are upper "
         "bounds where the centres, not n, limit the error. Its cells extend the large study's report: "
-        "fastrep report LARGE_STORE --with KERNEL_STORE. A GPU would take minutes (estimated, not measured): the estimator runs on "
-        "the device with backend = 'cupy' in the study's ntk options (a new setting: run that table with "
-        "`fastrep sweep --as NAME`)",
+        "fastrep report LARGE_STORE --with KERNEL_STORE. A GPU would take minutes (estimated, not "
+        "measured): the estimator runs on the device with backend = 'cupy' in the study's ntk options "
+        "(a new setting: run that table with `fastrep sweep --as NAME`)",
     )
     d.add_argument(
         "--beyond",
