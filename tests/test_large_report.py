@@ -282,6 +282,8 @@ def _check_nystrom_join(text: str, large: pd.DataFrame, kernels: pd.DataFrame, w
     added = [ln for ln in text.splitlines() if ln.startswith("- NTK cells at d = ")]
     assert len(added) == 1 and added[0].startswith("- NTK cells at d = 16 (") and where in added[0]
     assert "solver nystrom; M = " in added[0]
+    rec = [e for e in kernels["extra"] if e["solver"] == "nystrom"]  # what each Nystrom cell recorded
+    assert rec and all(e["n_centers"] <= e["n_centers_needed"] and e["cg_iterations"] >= 1 for e in rec)
     assert any(ln.startswith("- the NTK arm is then: d = 8, 12 solved by cholesky")
                and "d = 16 by nystrom" in ln for ln in text.splitlines())
     # the n* table's NTK row: d = 8, 12 the exact solver's own n*, d = 16 the kernel study's

@@ -341,6 +341,7 @@ def _finish(model, target, params, timings, *, alignment=True, extra=None) -> di
     if getattr(model, "solver_", None) == "nystrom":  # the centres that ran, and the rule's
         out_extra["n_centers"] = int(model.n_centers_)
         out_extra["n_centers_needed"] = int(model.n_centers_needed_)
+        out_extra["cg_iterations"] = int(model.n_iter_)
     ridge = getattr(model, "ridge_", None)
     if isinstance(ridge, (int, float, np.floating)):
         out_extra["ridge"] = float(ridge)
