@@ -240,6 +240,10 @@ def test_the_kernel_study_merge_keeps_the_large_studys_own_cells(store, kernel_s
     assert len(ntk[ntk["d"] == 16]) == len(kernels[kernels["d"] == 16])
     assert lines[0].startswith("- NTK cells at d = 16 (") and not any("not added" in ln for ln in lines)
     assert any(ln.startswith("| 12 | ") for ln in lines)  # d = 12: compared, not added
+    # only the shared d: nothing added, the comparison alone, opening with its sentence
+    out, lines = merge_kernel_study(large, [(kernel_store, kernels[kernels["d"] == 12])])
+    assert out is large and lines[0].startswith("Where both ran")
+    assert any(ln.startswith("| 12 | ") for ln in lines)
     # another target, or the kernel study in the same store under its own sweep name
     other = kernels.assign(params=[{**p, "target": {"preset": "giant_step"}} for p in kernels["params"]])
     out, lines = merge_kernel_study(large, [(kernel_store, other)])

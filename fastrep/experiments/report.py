@@ -209,6 +209,8 @@ def merge_kernel_study(df: pd.DataFrame, others=(), epsilon: float = 0.25) -> tu
                       f"study's (median over the shared n): at the added d its n* is then an upper bound "
                       f"on the large study's solver's, and the NTK slope over them mixes the two (when the "
                       f"centres, not n, limit the error, a larger M closes the gap)."]
+    while lines and not lines[0]:  # no added-cells line before the comparison's opening blank
+        lines.pop(0)
     if not picked:
         return df, lines
     add = pd.concat(picked, ignore_index=True).assign(sweep=GOALS_STUDY, label=label, arm=label)
