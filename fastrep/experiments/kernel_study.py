@@ -46,8 +46,9 @@ KERNEL_PASS_GEMMS = 2.1
 #: M = 24,000, float64, d = 64; benchmarks/RESULTS_KERNELS.md)
 FACTORIZATION_OVERHEAD = 1.43
 #: the conjugate gradient's time over its kernel passes' flops at the GEMM rate, once the
-#: triangular solves are counted apart (the NTK's elementwise pass; measured 5x in all at
-#: d = 64, n = 5e4, M = 24,000 with the solves inside)
+#: triangular solves are counted apart: an assumption, not measured apart (the whole CG took 5x
+#: its GEMM floor at d = 64, n = 5e4, M = 24,000 with the solves and the NTK's elementwise pass
+#: inside); the study's cells record their CG iterations (``extra.cg_iterations``) to check it
 CG_OVERHEAD = 2.0
 #: resident memory of a worker with fastrep loaded (as the general planner counts it)
 BASE_RSS = 290 * 2**20
