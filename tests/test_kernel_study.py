@@ -116,3 +116,30 @@ def test_the_study_is_exclusive_and_refused_on_a_small_machine(tmp_path, capsys,
     err = capsys.readouterr().err
     assert "max_memory = 16 GB" in err and "this machine has 4.0 GiB" in err
     assert not any(tmp_path.iterdir())  # refused before any cell or store
+
+
+def test_the_command_runs_the_study_into_its_store(tmp_path, capsys, monkeypatch):
+    """The run path on a tiny stand-in for the study (d = 12, three n, one seed): its store, its
+    report, and the line pointing at the large study's report."""
+    from fastrep import experiments
+    from fastrep.experiments import load
+
+    real = experiments.demo_spec
+    tiny = load_spec({"name": "separation-large-kernels", "epsilon": 0.25, "seeds": 1,
+                      "target": {"preset": "separation", "noise": 0.0},
+                      "grid": {"d": [12], "n": [512, 1024, 2048]},
+                      "evaluation": {"n_val": 200, "n_test": 400},
+                      "methods": {"ntk": {"ridge": 1e-8, "solver": "nystrom", "dtype": "float32",
+                                          "max_memory": 2**30}}})
+    monkeypatch.setattr(experiments, "demo_spec",
+                        lambda grid="full": tiny if grid == "large_kernels" else real(grid))
+    (tmp_path / "separation-large").mkdir()
+    (tmp_path / "separation-large" / "results.sqlite").write_bytes(b"")  # the large study's store is there
+    assert main(["demo", "--large-kernels", "--out", str(tmp_path), "--serial", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    store = tmp_path / "separation-large-kernels" / "results.sqlite"
+    df = load(store)
+    assert sorted(df["n"]) == [512, 1024, 2048] and set(df["sweep"]) == {"separation-large-kernels"}
+    assert all(e["solver"] == "nystrom" and e["dtype"] == "float32" for e in df["extra"])
+    assert (store.parent / "report.md").is_file()
+    assert f"fastrep report {tmp_path / 'separation-large' / 'results.sqlite'} --with {store}" in out
