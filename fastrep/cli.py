@@ -54,7 +54,7 @@ _BEYOND_MEASURED = "6.2 min on 2 cores shared at load 3-4"
 
 #: What has been measured of `fastrep demo --large-kernels` (benchmarks/RESULTS_KERNELS.md,
 #: "kernel study")
-_KERNELS_MEASURED = ("Not yet run end to end on 2 cores; what ran (d = 32, 3 seeds, and part of d = 48): "
+_KERNELS_MEASURED = ("Not yet run end to end on 2 cores; what ran (d = 32 with 3 seeds, d = 48 with one): "
                      "benchmarks/RESULTS_KERNELS.md, \"Kernel study\"")
 
 
