@@ -266,7 +266,7 @@ def _grid_facts(stars: pd.DataFrame | None, method: str) -> str | None:
     full = FULL_GRID
     if len(ds) >= full["d_values"] and ds[-1] >= full["d_ratio"] * ds[0] and seeds >= full["seeds"]:
         return None
-    return f"d = {', '.join(map(str, ds))} and {seeds} seeds"
+    return f"d = {', '.join(map(str, ds))} and {seeds} seed{'s' if seeds != 1 else ''}"
 
 
 def separation_checks(
