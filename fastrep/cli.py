@@ -52,6 +52,11 @@ _ESTIMATE = re.compile(r"\{estimate:(\w+)\}")
 #: fastrep/experiments/examples/demo-beyond/ states its load).
 _BEYOND_MEASURED = "8.2 min on 2 cores busy with other jobs (load 9-12)"
 
+#: What has been measured of `fastrep demo --large-kernels` (benchmarks/RESULTS_KERNELS.md,
+#: "kernel study")
+_KERNELS_MEASURED = ("Not yet run end to end on 2 cores; what ran (d = 32 with 3 seeds, d = 48 with one): "
+                     "benchmarks/RESULTS_KERNELS.md, \"Kernel study\"")
+
 
 @functools.lru_cache(maxsize=None)
 def _demo_estimate(grid: str) -> str:
@@ -206,11 +211,14 @@ def _add_exec_options(p) -> None:
 def _cmd_demo(args) -> int:
     from .experiments import demo_spec
 
-    chosen = [f"--{g}" for g in ("quick", "large", "beyond") if getattr(args, g, False)]
+    chosen = [f"--{g.replace('_', '-')}" for g in ("quick", "large", "large_kernels", "beyond")
+              if getattr(args, g, False)]
     if len(chosen) > 1:
         raise UserError(f"{chosen[0]} and {chosen[1]} are different grids; give one of them")
     if args.beyond:
         return _cmd_demo_beyond(args)
+    if args.large_kernels:
+        return _cmd_demo_large_kernels(args)
     spec = demo_spec("quick" if args.quick else "large" if args.large else "full")
     out = Path(args.out) / spec.name
     store = out / "results.sqlite"
@@ -255,6 +263,88 @@ def _cmd_demo_beyond(args) -> int:
               "re-run the same command to retry them", file=sys.stderr)
         return 1
     return 0
+
+
+def _cmd_demo_large_kernels(args) -> int:
+    """``fastrep demo --large-kernels``: the kernel study (NTK ridge by the Nystrom solver at
+    d = 32, 48, 64) into its own store; its cells extend the large study's report
+    (``fastrep report LARGE_STORE --with THIS_STORE``)."""
+    from .experiments import demo_spec, run, write_report
+    from .experiments.kernel_study import kernel_study_plan
+    from .experiments.plan import format_seconds
+
+    spec = demo_spec("large_kernels")
+    out = Path(args.out) / spec.name
+    store = out / "results.sqlite"
+    large = Path(args.out) / demo_spec("large").name / "results.sqlite"
+    # one worker holding the whole machine's BLAS threads by default: each d = 64 cell holds a
+    # 9 GB preconditioner, and its factorizations are what the threads speed up
+    workers = 1 if args.workers is None else args.workers
+    threads = args.threads or _cores()
+    if args.scheduler:
+        workers = args.workers or 1
+    print(f"fastrep demo --large-kernels: sweep {spec.name!r}, {spec.count()} cells; store {store}",
+          file=sys.stderr)
+    p = kernel_study_plan(spec, workers=workers, threads=threads)
+    with _store_errors(store):
+        if args.dry_run:
+            for line in p.lines():
+                print(line)
+            print(_KERNELS_MEASURED)
+            if store.exists():
+                from .experiments.runner import check_same_setting
+                from .experiments.store import read_store
+
+                snap = read_store(store)
+                check_same_setting(store, snap.sweeps, spec)
+                done = set(snap.cells["cell_id"][snap.cells["sweep"] == spec.name])
+                have = sum(c.cell_id in done for c in spec.cells())
+                print(f"store {store}: {have} of these cells are already there; "
+                      f"{spec.count() - have} would run")
+            print(f"then: fastrep report {large} --with {store}   "
+                  "(the large study's report with these cells)")
+            return 0
+        _check_machine_memory(p, workers, args.scheduler)
+        t0 = time.perf_counter()
+        summary = run(spec, store=store, executor=_executor(args), scheduler=args.scheduler, workers=workers,
+                      threads=threads, progress=not args.no_progress, yes=True)
+        _print_summary(summary)
+        report = write_report(store, out, title=f"fastrep demo --large-kernels: {spec.name}")
+        print(f"report: {report}  ({time.perf_counter() - t0:.1f} s in all; estimated "
+              f"{format_seconds(p.time_s)}){_other_report(report)}")
+    if large.is_file():
+        print(f"the large study's report with these cells: fastrep report {large} --with {store}")
+    if summary.cells_failed:
+        print(f"fastrep: {summary.cells_failed} cells failed (errors are in the store's failures table and "
+              "in the report); re-run the same command to retry them", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cores() -> int:
+    from .experiments._resources import cores
+
+    return cores()
+
+
+def _check_machine_memory(p, workers: int, scheduler) -> None:
+    """Refuse, before any cell, a kernel study whose workers need more memory than this machine
+    has: the estimator trusts ``max_memory`` (it refuses only an M that cannot fit it), so a
+    budget above the machine's memory would be found out by the system, mid-factorization."""
+    if scheduler:  # the cells run elsewhere
+        return
+    from .experiments.plan import _machine_memory
+
+    total = _machine_memory()
+    need = p.peak_cell_bytes * max(1, workers)
+    if total and need > total:
+        raise UserError(
+            f"the kernel study's largest cell needs about {p.peak_cell_bytes / 2**30:.1f} GiB per worker "
+            f"(its NTK cells run under max_memory = {p.max_memory / 1e9:g} GB), {need / 2**30:.1f} GiB for "
+            f"{workers} workers, and this machine has {total / 2**30:.1f} GiB; use fewer --workers or a "
+            "larger machine (a smaller max_memory changes the study's setting: copy its [large_kernels] "
+            "table and run it with `fastrep sweep --as NAME`)"
+        )
 
 
 def _cmd_sweep(args) -> int:
@@ -372,6 +462,7 @@ def _parser() -> argparse.ArgumentParser:
         "finished cells are skipped.",
         epilog="examples:\n  fastrep demo\n  fastrep demo --quick --out /tmp/fr\n"
         "  fastrep demo --beyond --dry-run\n"
+        "  fastrep demo --large-kernels --dry-run\n"
         "  fastrep demo --scheduler tcp://10.0.0.5:8786",
     )
     d.add_argument(
@@ -387,6 +478,20 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the large-d study: network to d = 512, NTK ridge to d = 32, both sides predicted to "
         "d = 4096 in the report (estimated at {estimate:large} here; --dry-run prints the whole plan)",
+    )
+    d.add_argument(
+        "--large-kernels",
+        action="store_true",
+        help="the large study's kernel study: NTK ridge by the Nystrom solver (float32, the centre rule, "
+        "max_memory = 16 GB: M up to 47,840) at d = 48 and 64 around the predicted n* and at d = 32 beside "
+        "the large study's exact solves; one worker with every core's threads by default. "
+        + _KERNELS_MEASURED + ". `--dry-run` prints each cell's M, memory and estimated time (7 h on the "
+        "development machine's 2 cores at their idle GEMM rates, 14 h at load 7 per core). At d = 32 the "
+        "centre rule's M = 6,512 left the error 1.1-1.4x the exact solve's: the study's n* are upper "
+        "bounds where the centres, not n, limit the error. Its cells extend the large study's report: "
+        "fastrep report LARGE_STORE --with KERNEL_STORE. A GPU would take minutes (estimated, not "
+        "measured): the estimator runs on the device with backend = 'cupy' in the study's ntk options "
+        "(a new setting: run that table with `fastrep sweep --as NAME`)",
     )
     d.add_argument(
         "--beyond",

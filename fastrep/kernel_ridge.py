@@ -132,7 +132,7 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
     def _check_params(self):
         """The rule table's check (:meth:`check_params`), then (ridge, dtype or None for 'auto', beta)."""
         self.check_params()
-        dtype = None if isinstance(self.dtype, str) else check_dtype(self.dtype)
+        dtype = None if (isinstance(self.dtype, str) and self.dtype == "auto") else check_dtype(self.dtype)
         return resolve_ridge(self.ridge), dtype, float(self.beta)
 
     def _budget(self) -> float:

@@ -13,8 +13,8 @@ import pytest
 
 from fastrep import theory as T
 from fastrep.cli import main
+from fastrep.experiments import fit_slopes, load, n_star, run, write_report
 from fastrep.experiments import large as L
-from fastrep.experiments import load, n_star, run, write_report
 from fastrep.experiments.methods import build_target
 from fastrep.experiments.report import GOALS_STUDY, KERNEL_STUDY, merge_kernel_study
 
@@ -123,6 +123,28 @@ def kernel_store(tmp_path_factory):
     return path
 
 
+#: a tiny kernel study as `fastrep demo --large-kernels` runs it: the Nystrom solver (float32, the
+#: centre rule, an explicit max_memory) at d = 12 (beside the large store's exact solves) and 16
+NYSTROM = {"ridge": 1e-8, "solver": "nystrom", "dtype": "float32", "max_memory": 2**30,
+           "n_min": {"factor": 0.25, "power": 3}, "n_max": {"factor": 2, "power": 3}}
+
+
+def _nystrom_spec():
+    return {"name": KERNEL_STUDY, "epsilon": 0.25, "seeds": 2, "target": SPEC,
+            "grid": {"d": [12, 16], "n": {"start": 256, "stop": 8192, "factor": 2}},
+            "evaluation": {"n_val": 400, "n_test": 800}, "methods": {"ntk": dict(NYSTROM)}}
+
+
+@pytest.fixture(scope="module")
+def nystrom_store(tmp_path_factory):
+    """The tiny Nystrom kernel study in a store of its own: d = 12 (n 512 .. 2048, the large
+    store's exact NTK ran these too) and d = 16 (n 1024 .. 8192; M jumps from 1024 to 4692 by the
+    centre rule at n = 8192, where the error crosses epsilon)."""
+    path = tmp_path_factory.mktemp("nystrom") / "results.sqlite"
+    run(_nystrom_spec(), path, executor="serial", progress=False)
+    return path
+
+
 def _digest(folder):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
@@ -215,7 +237,13 @@ def test_the_kernel_study_merge_keeps_the_large_studys_own_cells(store, kernel_s
     own = large[large["label"] == "ntk"]
     pd.testing.assert_frame_equal(ntk[ntk["d"] <= 12][own.columns].reset_index(drop=True),
                                   own.reset_index(drop=True))  # d = 12 stays the large study's own
-    assert len(ntk[ntk["d"] == 16]) == len(kernels[kernels["d"] == 16]) and len(lines) == 1
+    assert len(ntk[ntk["d"] == 16]) == len(kernels[kernels["d"] == 16])
+    assert lines[0].startswith("- NTK cells at d = 16 (") and not any("not added" in ln for ln in lines)
+    assert any(ln.startswith("| 12 | ") for ln in lines)  # d = 12: compared, not added
+    # only the shared d: nothing added, the comparison alone, opening with its sentence
+    out, lines = merge_kernel_study(large, [(kernel_store, kernels[kernels["d"] == 12])])
+    assert out is large and lines[0].startswith("Where both ran")
+    assert any(ln.startswith("| 12 | ") for ln in lines)
     # another target, or the kernel study in the same store under its own sweep name
     other = kernels.assign(params=[{**p, "target": {"preset": "giant_step"}} for p in kernels["params"]])
     out, lines = merge_kernel_study(large, [(kernel_store, other)])
@@ -244,3 +272,107 @@ def test_n_star_figure_labels_crowded_d_without_overlap():
     assert list(a.get_xticks()) == ds  # every measured d keeps its tick
     few = plot_n_star(stars[stars["d"] <= 32], slopes, epsilon=0.25).axes[0]
     assert [t.get_text() for t in few.get_xticklabels()] == ["12", "16", "20", "24", "32"]
+
+
+def _ntk_star_row(text: str) -> str:
+    return next(ln for ln in text.split("### n*(d)")[1].splitlines() if ln.startswith("| NTK ridge"))
+
+
+def _check_nystrom_join(text: str, large: pd.DataFrame, kernels: pd.DataFrame, where: str):
+    """The report of the large store extended by the Nystrom kernel study (``where``: how the
+    added line names the source)."""
+    kernels = kernels[kernels["sweep"] == KERNEL_STUDY]
+    # d = 16 is added, from the Nystrom solver, with the centres it used
+    added = [ln for ln in text.splitlines() if ln.startswith("- NTK cells at d = ")]
+    assert len(added) == 1 and added[0].startswith("- NTK cells at d = 16 (") and where in added[0]
+    assert "solver nystrom; M = " in added[0]
+    rec = [e for e in kernels["extra"] if e["solver"] == "nystrom"]  # what each Nystrom cell recorded
+    assert rec and all(e["n_centers"] <= e["n_centers_needed"] and e["cg_iterations"] >= 1 for e in rec)
+    assert any(ln.startswith("- the NTK arm is then: d = 8, 12 solved by cholesky")
+               and "d = 16 by nystrom" in ln for ln in text.splitlines())
+    # the n* table's NTK row: d = 8, 12 the exact solver's own n*, d = 16 the kernel study's
+    own = n_star(large[large["method"] == "ntk"].assign(arm="ntk"), 0.25).set_index("d")
+    ks = n_star(kernels.assign(arm="ntk"), 0.25).set_index("d")
+    assert ks.loc[16, "status"] == "ok"
+    row = _ntk_star_row(text)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    for d in (8, 12):
+        if own.loc[d, "status"] == "ok":
+            assert f"{own.loc[d, 'n_star']:,.0f}" in cells
+    assert f"{ks.loc[16, 'n_star']:,.0f}" in cells
+    assert f"{ks.loc[12, 'n_star']:,.0f}" not in cells or ks.loc[12, "n_star"] == own.loc[12, "n_star"]
+    # the slope table's NTK row is fitted over the three d, and the theory's table gains d = 16
+    slope_row = next(ln for ln in text.split("### Fitted slopes")[1].splitlines()
+                     if ln.startswith("| NTK ridge"))
+    ntk = pd.concat([large[large["method"] == "ntk"], kernels[kernels["d"] == 16]], ignore_index=True)
+    want = fit_slopes(ntk.assign(label="ntk", arm="ntk"), 0.25, n_boot=10).iloc[0]
+    assert f" | {want['slope']:.2f} [" in slope_row and slope_row.endswith("| 3 / 3 |")
+    assert re.search(rf"\| ntk[^|]* \| 16 \| {ks.loc[16, 'n_star']:,.0f} \|", text)
+    # at d = 12 the two solvers are compared side by side on the same (n, seed), never pooled
+    block = text.split("the two solvers side by side, never pooled", 1)[1].split("\n\n")[1]
+    comp = [ln for ln in block.splitlines() if ln.startswith("| 12 | ")]
+    assert len(comp) == len(block.splitlines()) - 2  # header and rule, then d = 12 only
+    assert [int(ln.split("|")[2].replace(",", "")) for ln in comp] == [512, 1024, 2048]
+    for ln in comp:
+        c = [x.strip() for x in ln.strip("|").split("|")]
+        n = int(c[1].replace(",", ""))
+        a = large[(large["method"] == "ntk") & (large["d"] == 12) & (large["n"] == n)]["excess_error"]
+        b = kernels[(kernels["d"] == 12) & (kernels["n"] == n)]["excess_error"]
+        assert c[2] == "2" and c[3] == f"{np.median(a):.4f}" and c[4] == f"{np.median(b):.4f}"
+        assert c[5] == f"{np.median(b) / np.median(a):.3f}"
+
+
+def test_a_nystrom_kernel_study_extends_the_ntk_arm_one_solver_per_d(store, nystrom_store, tmp_path,
+                                                                      monkeypatch, capsys):
+    monkeypatch.setattr(L, "SEPARATION_GRID", GRID)
+    before = _digest(store.parent), _digest(nystrom_store.parent)
+    assert main(["report", str(store), "--out", str(tmp_path / "rep"), "--bootstrap", "50",
+                 "--with", str(nystrom_store)]) == 0
+    assert (_digest(store.parent), _digest(nystrom_store.parent)) == before
+    text = (tmp_path / "rep" / "report.md").read_text()
+    _check_nystrom_join(text, load(store), load(nystrom_store), f"`{nystrom_store}`")
+
+
+def test_the_kernel_study_in_the_large_studys_own_store(store, tmp_path, monkeypatch):
+    """Both sweeps in one store: the label 'ntk' then holds two settings (two arms), and the join
+    still adds the kernel study's d = 16 alone and compares d = 12."""
+    import shutil
+
+    monkeypatch.setattr(L, "SEPARATION_GRID", GRID)
+    one = tmp_path / "one" / "results.sqlite"
+    one.parent.mkdir()
+    shutil.copy(store, one)
+    run(_nystrom_spec(), one, executor="serial", progress=False)
+    both = load(one)
+    text = write_report(one, tmp_path / "rep", n_boot=50).read_text()
+    _check_nystrom_join(text, both[both["sweep"] == GOALS_STUDY], both, "of this store")
+    # the kernel study's own section is still there, with its own NTK arm
+    assert f"## Sweep `{KERNEL_STUDY}`" in text
+
+
+def test_a_worse_solver_where_both_ran_gets_a_caution(store, nystrom_store):
+    large, kernels = load(store), load(nystrom_store)
+    large["label"], kernels["label"] = large["arm"], kernels["arm"]
+    _, lines = merge_kernel_study(large, [(nystrom_store, kernels)])
+    shared = kernels[kernels["d"] == 12].merge(large[(large["method"] == "ntk") & (large["d"] == 12)],
+                                                on=["n", "seed"])
+    ratio = np.median(shared.groupby("n").apply(lambda g: g["excess_error_x"].median()
+                                                / g["excess_error_y"].median(), include_groups=False))
+    assert any(ln.startswith("Caution:") for ln in lines) == (ratio > 1.05)
+    worse = kernels.assign(excess_error=kernels["excess_error"] * 1.3)
+    _, lines = merge_kernel_study(large, [(nystrom_store, worse)])
+    caution = [ln for ln in lines if ln.startswith("Caution:")]
+    assert len(caution) == 1 and f"{1.3 * ratio:.2f}x the large study's" in caution[0]
+
+
+def test_the_join_needs_the_same_ridge(store, nystrom_store):
+    large, kernels = load(store), load(nystrom_store)
+    large["label"], kernels["label"] = large["arm"], kernels["arm"]
+    other = kernels.assign(params=[{**p, "options": {**p["options"], "ridge": 1e-6}}
+                                   for p in kernels["params"]])
+    out, lines = merge_kernel_study(large, [(nystrom_store, other)])
+    assert out is large and len(lines) == 1
+    assert "not added: ridge = 1e-06" in lines[0] and "ridge = 1e-08" in lines[0]
+    # the same cells with the large arm's ridge join it
+    out, lines = merge_kernel_study(large, [(nystrom_store, kernels)])
+    assert sorted(set(out.loc[(out["sweep"] == GOALS_STUDY) & (out["label"] == "ntk"), "d"])) == [8, 12, 16]

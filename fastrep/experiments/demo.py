@@ -1,6 +1,7 @@
 """The embedded demo grids (``defaults.toml``): the default separation study, a quick one, the
-large-d study (``fastrep demo --large``) and the beyond-one-step study (``fastrep demo --beyond``,
-four sweeps into one store)."""
+large-d study (``fastrep demo --large``), its kernel study (``fastrep demo --large-kernels``: NTK
+ridge by the Nystrom solver at d = 32, 48, 64) and the beyond-one-step study
+(``fastrep demo --beyond``, four sweeps into one store)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from .spec import SweepSpec, load_spec
 
 __all__ = ["BEYOND_GRIDS", "DEMO_GRIDS", "beyond_specs", "demo_spec"]
 
-DEMO_GRIDS = ("full", "quick", "large")
+DEMO_GRIDS = ("full", "quick", "large", "large_kernels")
 
 #: The sweeps of ``fastrep demo --beyond``, in the order they run (``defaults.toml`` tables).
 BEYOND_GRIDS = ("beyond_separation", "beyond_he3", "beyond_online", "beyond_staircase")
@@ -26,8 +27,10 @@ def demo_spec(grid: str = "full") -> SweepSpec:
 
     Parameters
     ----------
-    grid : {'full', 'quick', 'large'}, default 'full'
-        The grid: ``fastrep demo``, ``fastrep demo --quick`` or ``fastrep demo --large``.
+    grid : {'full', 'quick', 'large', 'large_kernels'}, default 'full'
+        The grid: ``fastrep demo``, ``fastrep demo --quick``, ``fastrep demo --large`` or
+        ``fastrep demo --large-kernels`` (the large study's kernel study, sweep
+        ``separation-large-kernels``).
 
     Returns
     -------
@@ -37,7 +40,7 @@ def demo_spec(grid: str = "full") -> SweepSpec:
     Raises
     ------
     ValueError
-        For a ``grid`` that is not one of the three names.
+        For a ``grid`` that is not one of these names.
 
     Examples
     --------

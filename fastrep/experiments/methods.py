@@ -338,6 +338,10 @@ def _finish(model, target, params, timings, *, alignment=True, extra=None) -> di
         out_extra["dtype"] = np.dtype(ran_dtype).name
     if isinstance(getattr(model, "solver_", None), str):
         out_extra["solver"] = model.solver_
+    if getattr(model, "solver_", None) == "nystrom":  # the centres that ran, and the rule's
+        out_extra["n_centers"] = int(model.n_centers_)
+        out_extra["n_centers_needed"] = int(model.n_centers_needed_)
+        out_extra["cg_iterations"] = int(model.n_iter_)
     ridge = getattr(model, "ridge_", None)
     if isinstance(ridge, (int, float, np.floating)):
         out_extra["ridge"] = float(ridge)

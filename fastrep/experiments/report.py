@@ -29,8 +29,8 @@ from .plots import (
 from .store import read_store, tidy
 from .store.read import trajectories_frame
 
-__all__ = ["FULL_GRID", "KERNEL_STUDY", "ReportOutputError", "grid_edge_lines", "merge_kernel_study",
-           "separation_checks", "write_report"]
+__all__ = ["FULL_GRID", "KERNEL_JOIN_OPTIONS", "KERNEL_STUDY", "ReportOutputError", "grid_edge_lines",
+           "merge_kernel_study", "separation_checks", "solver_comparison", "write_report"]
 
 
 #: the one study whose report carries the large-d goals (`fastrep demo --large`); the goals are
@@ -43,29 +43,143 @@ GOALS_STUDY = "separation-large"
 KERNEL_STUDY = "separation-large-kernels"
 
 
-def merge_kernel_study(df: pd.DataFrame, others=()) -> tuple[pd.DataFrame, list[str]]:
+#: options of the kernel study's NTK cells that must equal the large study's NTK arm's for the
+#: cells to join it: what the estimator estimates (the ridge, the kernel's beta). The others
+#: (solver, n_centers, dtype, max_memory, tol, ...) change how it is computed and may differ:
+#: each d then holds one solver's cells, never two.
+KERNEL_JOIN_OPTIONS = ("ridge", "beta")
+
+
+#: a kernel study whose errors exceed the large study's by more than this share where both ran
+#: gets a caution line: its n* at the added d is then an upper bound
+SOLVER_TOLERANCE = 0.05
+
+
+def _solver_of(frame: pd.DataFrame) -> str:
+    """The solvers that ran in ``frame`` (``extra.solver``, else the ``solver`` option)."""
+    got = set()
+    for e, p in zip(frame["extra"], frame["params"], strict=True):
+        ran = e.get("solver") if isinstance(e, dict) else None
+        got.add(str(ran or p.get("options", {}).get("solver", "?")))
+    return ", ".join(sorted(got))
+
+
+def _centres_of(frame: pd.DataFrame) -> str:
+    """The centres the Nystrom cells used (``extra.n_centers`` where recorded), else ''."""
+    ms = sorted({int(e["n_centers"]) for e in frame["extra"] if isinstance(e, dict) and e.get("n_centers")})
+    if not ms:
+        return ""
+    return f"; M = {ms[0]:,}" if len(ms) == 1 else f"; M = {ms[0]:,} .. {ms[-1]:,}"
+
+
+def solver_comparison(own: pd.DataFrame, other: pd.DataFrame, epsilon: float) -> pd.DataFrame:
+    """The large study's NTK cells (``own``) against the kernel study's (``other``) at the d both
+    hold: never pooled, compared side by side on the (n, seed) pairs both ran.
+
+    Parameters
+    ----------
+    own, other : pandas.DataFrame
+        Cells of one NTK setting each (columns ``d, n, seed, excess_error, extra, params``).
+    epsilon : float
+        The error threshold of n*.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per shared (d, n): ``d, n, seeds`` (the seeds both ran), ``own_error`` and
+        ``other_error`` (medians over those seeds), ``ratio`` (other / own), and per d the
+        n* of each (``own_n_star``, ``other_n_star``: from each one's own cells, NaN when the
+        grid does not reach epsilon).
+    """
+    rows = []
+    for d in sorted(set(own["d"]) & set(other["d"])):
+        a, b = own[own["d"] == d], other[other["d"] == d]
+        stars = []
+        for frame in (a, b):
+            st = n_star(frame.assign(label="ntk", arm="ntk", method="ntk"), epsilon)
+            stars.append(float(st["n_star"].iloc[0]) if len(st) else float("nan"))
+        for n in sorted(set(a["n"]) & set(b["n"])):
+            ea = a[a["n"] == n].set_index("seed")["excess_error"]
+            eb = b[b["n"] == n].set_index("seed")["excess_error"]
+            seeds = sorted(set(ea.index) & set(eb.index))
+            if not seeds:
+                continue
+            ma, mb = float(np.median(ea.loc[seeds])), float(np.median(eb.loc[seeds]))
+            rows.append({"d": int(d), "n": int(n), "seeds": len(seeds), "own_error": ma, "other_error": mb,
+                         "ratio": mb / ma if ma > 0 else float("nan"), "own_n_star": stars[0],
+                         "other_n_star": stars[1]})
+    cols = ["d", "n", "seeds", "own_error", "other_error", "ratio", "own_n_star", "other_n_star"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _comparison_lines(table: pd.DataFrame, own_solver: str, other_solver: str) -> list[str]:
+    if table.empty:
+        return []
+    out = ["", f"Where both ran (the same d, n and seeds), the two solvers side by side, never pooled: "
+           f"the median excess error of the large study's NTK ({own_solver}) and of the kernel study's "
+           f"({other_solver}), and each one's own n*:", "",
+           f"| d | n | seeds | large study ({own_solver}) | kernel study ({other_solver}) | kernel / large | "
+           f"n* large study | n* kernel study |",
+           "|---|---|---|---|---|---|---|---|"]
+
+    def star(v):
+        return f"{v:,.0f}" if np.isfinite(v) else "not reached"
+
+    for r in table.itertuples():
+        out.append(f"| {r.d} | {r.n:,} | {r.seeds} | {r.own_error:.4f} | {r.other_error:.4f} | "
+                   f"{r.ratio:.3f} | {star(r.own_n_star)} | {star(r.other_n_star)} |")
+    return out
+
+
+def merge_kernel_study(df: pd.DataFrame, others=(), epsilon: float = 0.25) -> tuple[pd.DataFrame, list[str]]:
     """The large study's cells (``df``, sweep :data:`GOALS_STUDY`) with the NTK cells of the
     kernel study added to its NTK arm, and the report's lines saying what was added.
 
     Read: the cells of sweep :data:`KERNEL_STUDY` in ``df`` itself, and the NTK cells of every
-    sweep in ``others`` (``[(store path, tidy frame)]``); kept: method 'ntk', the large study's
-    target, at a d the large study's NTK arm has no cells at (so no (d, n, seed) is counted
-    twice); with several settings at one d, the one with the most cells. They join the arm
+    sweep in ``others`` (``[(store path, tidy frame)]``). The join is by method and setting:
+    method 'ntk', the large study's target, and the options of :data:`KERNEL_JOIN_OPTIONS`
+    equal to the large NTK arm's (so the theory's tables, which read that arm's ridge, stay
+    right); the solver may differ. Added: only cells at a d the large study's NTK arm has no
+    cells at, so each d of the extended arm holds one solver's cells and no median mixes two
+    (with several settings at one new d, the one with the most cells). They join the arm
     labelled 'ntk' (the separation check, the slopes, n* and the theory's tables all use them).
-    Nothing changes when the large study has no NTK arm or nothing qualifies.
+    At a d both hold, the kernel study's cells stay out of the arm and the lines compare the two
+    solvers there (:func:`solver_comparison`). Nothing changes when the large study has no NTK
+    arm or nothing qualifies.
     """
     large = df[df["sweep"] == GOALS_STUDY]
     arm = large.loc[large["method"] == "ntk", "label"]
     if large.empty or arm.empty:
         return df, []
     label = "ntk" if "ntk" in set(arm) else sorted(set(arm))[0]
+    own = large[large["label"] == label]
     target = json.dumps(large["params"].iloc[0]["target"], sort_keys=True)
-    have = set(large.loc[large["label"] == label, "d"])
+    join = {k: own["params"].iloc[0].get("options", {}).get(k) for k in KERNEL_JOIN_OPTIONS}
+    have = set(own["d"])
+    own_solver = _solver_of(own)
     sources = [(None, df[df["sweep"] == KERNEL_STUDY])] + [(path, frame) for path, frame in others]
-    picked, lines = [], []
+    picked, lines, compared = [], [], []
     for path, frame in sources:
-        c = frame[(frame["method"] == "ntk") & ~frame["d"].isin(have)]
-        c = c[[json.dumps(p["target"], sort_keys=True) == target for p in c["params"]]]
+        where = "this store" if path is None else f"`{path}`"
+        c = frame[frame["method"] == "ntk"]
+        c = c[np.array([json.dumps(p["target"], sort_keys=True) == target for p in c["params"]], dtype=bool)]
+        same = np.array([all(p.get("options", {}).get(k) == v for k, v in join.items()) for p in c["params"]],
+                        dtype=bool)
+        if not same.all():
+            off = c[~same]
+            opts = off["params"].iloc[0].get("options", {})
+            lines.append(f"- {len(off)} NTK cells of {where} not added: "
+                         + ", ".join(f"{k} = {opts.get(k)!r}" for k in KERNEL_JOIN_OPTIONS)
+                         + " where the large study's NTK arm has "
+                         + ", ".join(f"{k} = {v!r}" for k, v in join.items()))
+        c = c[same]
+        if c.empty:
+            continue
+        shared = c[c["d"].isin(have)]
+        for _, g in shared.groupby("d"):  # one setting per d, as below
+            best = g.groupby("arm").size().sort_values(ascending=False).index[0]
+            compared.append(g[g["arm"] == best])
+        c = c[~c["d"].isin(have)]
         if c.empty:
             continue
         kept = []
@@ -75,14 +189,30 @@ def merge_kernel_study(df: pd.DataFrame, others=()) -> tuple[pd.DataFrame, list[
             have.add(d)
         c = pd.concat(kept, ignore_index=True)
         picked.append(c)
-        where = "this store" if path is None else f"`{path}`"
         sweeps = ", ".join(f"`{n}`" for n in sorted(set(c["sweep"])))
-        solvers = sorted({str(e.get("solver", "?")) if isinstance(e, dict) else "?" for e in c["extra"]})
         lines.append(f"- NTK cells at d = {', '.join(str(int(d)) for d in sorted(set(c['d'])))} "
                      f"({len(c)} cells, seeds {sorted(set(int(x) for x in c['seed']))}; solver "
-                     f"{', '.join(solvers)}) from sweep {sweeps} of {where}, added to the NTK arm")
+                     f"{_solver_of(c)}{_centres_of(c)}) from sweep {sweeps} of {where}, added to the NTK arm")
+    if picked:
+        own_ds = ", ".join(str(int(d)) for d in sorted(set(own["d"])))
+        lines.append(f"- the NTK arm is then: d = {own_ds} solved by {own_solver} (the large study's), "
+                     + "; ".join(f"d = {', '.join(str(int(d)) for d in sorted(set(c['d'])))} by "
+                                 f"{_solver_of(c)}" for c in picked)
+                     + " (one solver per d: no median mixes two)")
+    if compared:
+        other = pd.concat(compared, ignore_index=True)
+        table = solver_comparison(own, other, epsilon)
+        lines += _comparison_lines(table, own_solver, _solver_of(other))
+        ratio = float(np.median(table["ratio"])) if len(table) else float("nan")
+        if picked and ratio > 1 + SOLVER_TOLERANCE:
+            lines += ["", f"Caution: where both ran, the kernel study's errors are {ratio:.2f}x the large "
+                      f"study's (median over the shared n): at the added d its n* is then an upper bound "
+                      f"on the large study's solver's, and the NTK slope over them mixes the two (when the "
+                      f"centres, not n, limit the error, a larger M closes the gap)."]
+    while lines and not lines[0]:  # no added-cells line before the comparison's opening blank
+        lines.pop(0)
     if not picked:
-        return df, []
+        return df, lines
     add = pd.concat(picked, ignore_index=True).assign(sweep=GOALS_STUDY, label=label, arm=label)
     return pd.concat([df, add], ignore_index=True), lines
 
@@ -136,7 +266,7 @@ def _grid_facts(stars: pd.DataFrame | None, method: str) -> str | None:
     full = FULL_GRID
     if len(ds) >= full["d_values"] and ds[-1] >= full["d_ratio"] * ds[0] and seeds >= full["seeds"]:
         return None
-    return f"d = {', '.join(map(str, ds))} and {seeds} seeds"
+    return f"d = {', '.join(map(str, ds))} and {seeds} seed{'s' if seeds != 1 else ''}"
 
 
 def separation_checks(
@@ -421,7 +551,7 @@ def write_report(
     for extra in with_stores:
         other = tidy(read_store(Path(extra)).cells, Path(extra))
         others.append((Path(extra), other.assign(label=other["arm"])))
-    df, merged = merge_kernel_study(df, others)
+    df, merged = merge_kernel_study(df, others, float(snap.sweeps.get(GOALS_STUDY, {}).get("epsilon", 0.25)))
     sweeps, runs, failures = snap.sweeps, snap.runs, snap.failures
     traj = trajectories_frame(snap)
     arm_of = dict(zip(df["cell_id"], df["arm"], strict=True))
