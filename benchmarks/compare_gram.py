@@ -4,6 +4,7 @@
     python benchmarks/compare_gram.py --quick    # smaller shapes, for a smoke test
     python benchmarks/compare_gram.py --only ntk # one section: gram, ntk or thin
     python benchmarks/compare_gram.py --only ntk --n 8192 --d 128   # other sizes
+    python benchmarks/compare_gram.py --only ntk --ntk-path avx2    # the NTK pass's AVX2 path
 
 In one process, the candidates of each shape run in alternation (A, B, C, A, B, C, ...) and the
 table gives the median of ``--repeats`` rounds, so a loaded machine slows every candidate alike.
@@ -21,9 +22,9 @@ Phi^T Phi accumulated into G (m, m), what ``feature_moments`` does per chunk, m 
   one GEMM (lower triangle only), b = 128 .. 1024.
 
 The NTK Gram block K(X, X) (n, n), n = 16384, d = 64, 128, 256: ``kernel_gram(X, None, ...)`` on
-the cpp backend (lower-triangle panels + the tiled pass), the GEMM-on-a-copy route it replaced,
-``kernel_gram(X, X.copy())`` (the asymmetric route) and a bare ``X @ X.copy().T`` (the GEMM of
-its size: the goal is within 1.3x of it).
+the cpp backend (lower-triangle panels + the lower pass), the GEMM-on-a-copy route it replaced,
+``kernel_gram(X, X.copy())`` (the asymmetric route) and a bare ``X @ X.copy().T`` (the
+GEMM of its size: the goal is within 1.3x of it).
 
 Thin products X (16384, d) @ W^T (d, h), d = 50, 100, 200, 400, h = 500, 1000 (the fit's step-1 and
 step-2 shapes): as the transposed view, with W^T made contiguous once, with W^T made contiguous
@@ -43,6 +44,8 @@ import numpy as np
 import scipy.linalg.blas as blas
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# the fastrep of this checkout, not whichever one the environment installed
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 from _common import blas_setting, machine, md_table  # noqa: E402
 
 import fastrep  # noqa: E402
@@ -171,8 +174,14 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=None, help="rows (default 16384; 4096 with --quick)")
     ap.add_argument("--d", type=int, nargs="+", default=None,
                     help="input dimensions of the NTK block (default 64 128 256; 128 with --quick)")
+    ap.add_argument("--ntk-path", choices=("best", "avx512", "avx2", "generic"), default="best",
+                    help="ntk: the NTK entry pass's code path (default: the CPU's best)")
     args = ap.parse_args(argv)
-    print(f"machine: {machine()}\n{blas_setting()}\nload average before: {os.getloadavg()}\n")
+    from fastrep._kernels import cpp
+
+    ntk_path = cpp._ext._set_ntk_path({"best": -1, "generic": 0, "avx2": 1, "avx512": 2}[args.ntk_path])
+    print(f"machine: {machine()}\n{blas_setting()}\nNTK entry pass: {ntk_path} path\n"
+          f"load average before: {os.getloadavg()}\n")
     n = args.n if args.n is not None else 4096 if args.quick else 16384
     dtypes = (np.float32,) if args.quick else (np.float32, np.float64)
     if args.only in (None, "gram"):

@@ -374,6 +374,36 @@ void kernel_from_inner_lower(py::object Go, py::object inv_d_o, py::object beta2
   });
 }
 
+// The NTK/NNGP entry pass's path: "avx512", "avx2" or "generic" (ntk.hpp's ntk_path).
+std::string ntk_path_name() {
+  switch (fastrep::detail::ntk_path()) {
+    case 2: return "avx512";
+    case 1: return "avx2";
+    default: return "generic";
+  }
+}
+
+// Tests and benchmarks only: force the NTK/NNGP entry pass's path (0 portable, 1 AVX2, 2 AVX-512;
+// -1 the CPU's best) for this process, as _set_gaussian_block_path does the generator's. A path
+// this CPU or build lacks is refused, naming it. Returns the name of the path that now runs.
+// Every path makes the same bits (tests/cpp/test_ntk_embed.cpp, tests/test_ntk.py).
+std::string set_ntk_path(py::object path_o) {
+  const std::string fn = "_set_ntk_path";
+  std::string name;
+  guarded(fn, [&] {
+    const int path = int_arg<int>(path_o, fn, "path", -1, 2);
+    const int before = fastrep::detail::ntk_path_override();
+    fastrep::detail::ntk_path_override() = path;
+    if (path >= 0 && fastrep::detail::ntk_path() != path) {
+      fastrep::detail::ntk_path_override() = before;
+      fail(fn, "path", path == 1 ? "1 (AVX2) is not available on this CPU or build"
+                                 : "2 (AVX-512) is not available on this CPU or build");
+    }
+    name = ntk_path_name();
+  });
+  return name;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_ext, m) {
@@ -382,6 +412,8 @@ PYBIND11_MODULE(_ext, m) {
         py::arg("beta2"), py::arg("ntk"));
   m.def("kernel_from_inner_lower", &kernel_from_inner_lower, py::arg("G"), py::arg("inv_d"), py::arg("beta2"),
         py::arg("ntk"));
+  m.def("ntk_path", &ntk_path_name);
+  m.def("_set_ntk_path", &set_ntk_path, py::arg("path"));
   m.def("gaussian_block", &gaussian_block, py::arg("seed"), py::arg("stream"), py::arg("start"), py::arg("out"));
   m.def("gaussian_block_path", &gaussian_block_path);
   m.def("_set_gaussian_block_path", &set_gaussian_block_path, py::arg("path"));

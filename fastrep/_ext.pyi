@@ -27,6 +27,14 @@ def kernel_from_inner_lower(G: npt.NDArray[_F], inv_d: float, beta2: float, ntk:
     """In place: G (n, n) whose lower triangle (diagonal included) holds X X^T becomes the symmetric
     NTK (ntk) or NNGP kernel K(X, X), both triangles written; q read from the diagonal."""
 
+def ntk_path() -> str:
+    """The NTK/NNGP entry pass's code path on this CPU: "avx512", "avx2" or "generic"."""
+
+def _set_ntk_path(path: int) -> str:
+    """Tests and benchmarks only: force the NTK/NNGP entry pass's path for this process (0 portable,
+    1 AVX2, 2 AVX-512, -1 the CPU's best) and return its name; a path the CPU lacks is a ValueError.
+    Every path makes the same bits. Not thread-safe: set it before computing."""
+
 def gaussian_block(seed: int, stream: int, start: int, out: npt.NDArray[_F]) -> None:
     """Rows start .. start + n - 1 of the normal stream (seed, stream) into out (n, d)."""
 

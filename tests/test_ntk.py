@@ -213,6 +213,68 @@ def test_cpp_lower_pass_rejects_bad_input():
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("n", [300, 1000])
+def test_cpp_lower_pass_same_bits_at_any_offset_from_a_cache_line(dtype, rng, kind, n):
+    # the pass's row blocks and panels start where G's rows start a line; the bits must not move
+    _ext = pytest.importorskip("fastrep._ext")
+    X = _inputs(rng, n, 7, dtype)
+    G = np.tril(X @ X.T)
+    G[np.triu_indices(n, 1)] = np.nan
+    raw = np.empty(n * n + 16, dtype)
+    first = raw.ctypes.data // raw.itemsize
+    got = {}
+    for shift in range(6):  # every offset in float64, six of sixteen in float32
+        s = (-first + shift) % (64 // raw.itemsize)
+        buf = raw[s:s + n * n].reshape(n, n)
+        buf[...] = G
+        _ext.kernel_from_inner_lower(buf, 1.0 / 7, 0.36, kind == "ntk")
+        got[shift] = buf.copy()
+    for shift, K in got.items():
+        assert np.array_equal(K.view(f"u{K.itemsize}"), got[0].view(f"u{K.itemsize}")), shift
+    assert np.array_equal(got[0], got[0].T)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_cpp_symmetric_gram_does_not_depend_on_where_out_lies(dtype, rng, kind):
+    # the product panels must not follow out's address (the BLAS's last bits can depend on a
+    # panel's shape); only the pass aligns to out's cache lines
+    from fastrep._kernels import cpp
+
+    n = 600
+    X = _inputs(rng, n, 13, dtype)
+    want = cpp.kernel_gram(X, None, 0.7, kind)
+    raw = np.empty(n * n + 16, dtype)
+    for shift in (1, 3, 4):
+        got = cpp.kernel_gram(X, None, 0.7, kind, out=raw[shift:shift + n * n].reshape(n, n))
+        assert np.array_equal(got, want), shift
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_cpp_symmetric_gram_same_bits_on_every_ntk_path(dtype, rng, kind):
+    # the entry pass's AVX2 and AVX-512 paths, forced in turn, give the portable loop's bits
+    _ext = pytest.importorskip("fastrep._ext")
+    from fastrep._kernels import cpp
+
+    X = _inputs(rng, 700, 9, dtype)
+    paths = {}
+    try:
+        for path in (0, 1, 2):
+            try:
+                name = _ext._set_ntk_path(path)
+            except ValueError:
+                continue  # this CPU lacks it
+            paths[name] = (cpp.kernel_gram(X, None, 0.7, kind), cpp.kernel_gram(X, X[:300], 0.7, kind))
+    finally:
+        _ext._set_ntk_path(-1)
+    assert "generic" in paths and _ext.ntk_path() in ("avx512", "avx2", "generic")
+    for name, (K, K2) in paths.items():
+        assert np.array_equal(K, paths["generic"][0]), name
+        assert np.array_equal(K2, paths["generic"][1]), name
+    with pytest.raises(ValueError, match=r"path must be in \[-1, 2\]; got 3"):
+        _ext._set_ntk_path(3)
+
+
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("block_rows", [1, 7, 64, 1000])
 @pytest.mark.parametrize("vshape", [(), (3,)], ids=["vec", "mat"])
 def test_backend_matvec_matches_reference(backend, dtype, rng, kind, block_rows, vshape):

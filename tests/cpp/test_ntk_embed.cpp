@@ -152,7 +152,7 @@ void check(index_t n1, index_t n2, index_t d, T beta2, std::mt19937_64& gen) {
 
 int main() {
   std::mt19937_64 gen(20261206);
-  // sizes around the vector widths (4, 8, 16) and the lower pass's 64-row tiles
+  // sizes around the vector widths (4, 8, 16) and the lower pass's 32-row blocks
   for (index_t n1 : {5, 17, 64, 131})
     for (index_t n2 : {5, 9, 33, 100}) {
       check<float>(n1, n2, 7, 1.0f, gen);
@@ -163,6 +163,8 @@ int main() {
   check<float>(300, 40, 128, 0.25f, gen);
   check<float>(160, 5, 9, 1.0f, gen);  // n a multiple of a cache line: whole-line mirror runs
   check<double>(160, 5, 9, 1.0, gen);
+  check<float>(544, 5, 6, 1.0f, gen);  // many row blocks, n a multiple of a line and not
+  check<double>(517, 5, 6, 1.0, gen);
   int best = fastrep::detail::ntk_path();
   std::printf("fastrep ntk embed: %d checks, %d failures; threads %d; path %d runs by default; path 2 %s\n",
               checks, failures, fastrep::num_threads(), best,

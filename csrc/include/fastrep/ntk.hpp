@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -104,28 +105,31 @@ namespace detail {
     using vec = X(V);                                                                              \
     using bits_t = X(__m##N##i);                                                                   \
     static constexpr index_t W = N / 8 / sizeof(T);                                                \
-    FASTREP_NTK_FN static vec set1(T v) { return X(P##_set1_##SFX)(v); }                           \
-    FASTREP_NTK_FN static vec loadu(const T* p) { return X(P##_loadu_##SFX)(p); }                  \
-    FASTREP_NTK_FN static void storeu(T* p, vec v) { X(P##_storeu_##SFX)(p, v); }                   \
-    FASTREP_NTK_FN static vec add(vec a, vec b) { return X(P##_add_##SFX)(a, b); }                 \
-    FASTREP_NTK_FN static vec sub(vec a, vec b) { return X(P##_sub_##SFX)(a, b); }                 \
-    FASTREP_NTK_FN static vec mul(vec a, vec b) { return X(P##_mul_##SFX)(a, b); }                 \
-    FASTREP_NTK_FN static vec sqrt(vec a) { return SQRT(P, SFX, ALL, a); }                         \
-    FASTREP_NTK_FN static vec min(vec a, vec b) { return MIN(P, SFX, ALL, b, a); }                 \
-    FASTREP_NTK_FN static vec max(vec a, vec b) { return MAX(P, SFX, ALL, b, a); }                 \
-    FASTREP_NTK_FN static bits_t bits(vec a) { return X(P##_cast##SFX##_si##N)(a); }               \
-    FASTREP_NTK_FN static vec from_bits(bits_t a) { return X(P##_castsi##N##_##SFX)(a); }          \
-    FASTREP_NTK_FN static bits_t sign() { return bits(set1(T(-0.0))); }                            \
-    FASTREP_NTK_FN static bits_t clear_sign(bits_t a) {                                            \
+    FASTREP_NTK_FN FASTREP_NTK_SMALL static vec set1(T v) { return X(P##_set1_##SFX)(v); }                           \
+    FASTREP_NTK_FN FASTREP_NTK_SMALL static vec loadu(const T* p) { return X(P##_loadu_##SFX)(p); }                  \
+    FASTREP_NTK_FN FASTREP_NTK_SMALL static void storeu(T* p, vec v) { X(P##_storeu_##SFX)(p, v); }                   \
+    FASTREP_NTK_FN FASTREP_NTK_SMALL static vec add(vec a, vec b) { return X(P##_add_##SFX)(a, b); }                 \
+    FASTREP_NTK_FN FASTREP_NTK_SMALL static vec sub(vec a, vec b) { return X(P##_sub_##SFX)(a, b); }                 \
+    FASTREP_NTK_FN FASTREP_NTK_SMALL static vec mul(vec a, vec b) { return X(P##_mul_##SFX)(a, b); }                 \
+    FASTREP_NTK_FN FASTREP_NTK_SMALL static vec sqrt(vec a) { return SQRT(P, SFX, ALL, a); }                         \
+    FASTREP_NTK_FN FASTREP_NTK_SMALL static vec min(vec a, vec b) { return MIN(P, SFX, ALL, b, a); }                 \
+    FASTREP_NTK_FN FASTREP_NTK_SMALL static vec max(vec a, vec b) { return MAX(P, SFX, ALL, b, a); }                 \
+    FASTREP_NTK_FN FASTREP_NTK_SMALL static bits_t bits(vec a) { return X(P##_cast##SFX##_si##N)(a); }               \
+    FASTREP_NTK_FN FASTREP_NTK_SMALL static vec from_bits(bits_t a) { return X(P##_castsi##N##_##SFX)(a); }          \
+    FASTREP_NTK_FN FASTREP_NTK_SMALL static bits_t sign() { return bits(set1(T(-0.0))); }                            \
+    FASTREP_NTK_FN FASTREP_NTK_SMALL static bits_t clear_sign(bits_t a) {                                            \
       return X(P##_xor_si##N)(X(P##_or_si##N)(a, sign()), sign());                                 \
     }                                                                                              \
-    FASTREP_NTK_FN static vec abs(vec a) { return from_bits(clear_sign(bits(a))); }                \
-    FASTREP_NTK_FN static vec neg(vec a) { return from_bits(X(P##_xor_si##N)(bits(a), sign())); }  \
-    FASTREP_NTK_FN static vec copysign(vec x, vec y) {                                             \
+    FASTREP_NTK_FN FASTREP_NTK_SMALL static vec abs(vec a) { return from_bits(clear_sign(bits(a))); }                \
+    FASTREP_NTK_FN FASTREP_NTK_SMALL static vec neg(vec a) { return from_bits(X(P##_xor_si##N)(bits(a), sign())); }  \
+    FASTREP_NTK_FN FASTREP_NTK_SMALL static vec copysign(vec x, vec y) {                                             \
       return from_bits(X(P##_or_si##N)(clear_sign(bits(x)), X(P##_and_si##N)(bits(y), sign())));   \
     }                                                                                              \
   };
 #define FASTREP_NTK_PLAIN(name) name
+// The small functions are always inlined: left to the inliner, GCC's budget for the translation
+// unit decided, and an out-of-line SIMDe vector return trips -Wpsabi in the tests' build.
+#define FASTREP_NTK_SMALL __attribute__((always_inline))
 
 namespace ntk_avx2 {
 #define FASTREP_NTK_FN __attribute__((target("avx2")))
@@ -169,6 +173,7 @@ FASTREP_NTK_ISA(double, __m512d, pd, _mm512, 512, FASTREP_NTK_X, 0xFF, FASTREP_N
 }  // namespace ntk_avx512
 #undef FASTREP_NTK_ISA
 #undef FASTREP_NTK_PLAIN
+#undef FASTREP_NTK_SMALL
 
 // The paths: 0 the portable loop (FASTREP_CLONES), 1 AVX2, 2 AVX-512 (simd_path, common.hpp).
 // ntk_path_override() forces one in tests (-1: the CPU's best).
@@ -201,13 +206,21 @@ EntriesFn<T, NTK> simd_entries() {
   return nullptr;
 }
 
-// row[j] := K entry from the inner product row[j], j < len, in place: the path's vector pass, or
-// the portable loop (inlined into each FASTREP_CLONES caller, so GCC vectorizes it per ISA).
+// row[j] := K entry from the inner product row[j], j < len, in place, and copy[j] the same value
+// unless copy is null: the path's vector pass, or the portable loop (inlined into each
+// FASTREP_CLONES caller, so GCC vectorizes it per ISA).
 template <typename T, bool NTK>
 __attribute__((always_inline)) inline void entries_row(EntriesFn<T, NTK> simd, T* row, index_t len, T ri, T iri,
-                                                       const T* R, const T* IR, T inv_d, T d_beta2) {
+                                                       const T* R, const T* IR, T inv_d, T d_beta2,
+                                                       T* copy = nullptr) {
   if (simd) {
-    simd(row, len, ri, iri, R, IR, inv_d, d_beta2, row, nullptr);
+    simd(row, len, ri, iri, R, IR, inv_d, d_beta2, row, copy);
+  } else if (copy) {
+    for (index_t j = 0; j < len; ++j) {
+      const T k = kernel_entry<T, NTK>(inner_to_c(row[j], inv_d, d_beta2), ri, iri, R[j], IR[j]);
+      row[j] = k;
+      copy[j] = k;
+    }
   } else {
     for (index_t j = 0; j < len; ++j)
       row[j] = kernel_entry<T, NTK>(inner_to_c(row[j], inv_d, d_beta2), ri, iri, R[j], IR[j]);
@@ -245,17 +258,12 @@ FASTREP_CLONES void kernel_rows(T* G, index_t n1, index_t n2, const T* q1, const
   }
 }
 
-// Columns of the local copy kernel_lower_rows transposes from (a line-high strip of rows x 64
-// columns: 4 KiB in float32).
-constexpr index_t kMirrorColumns = 64;
-
-// dst[k] = src[k] for k < len, where dst is a row of G outside the cache and src a column of the
-// local copy in L1: the whole 64-byte lines of dst by non-temporal stores (SSE2, in every x86-64
-// clone), the partial lines at its ends by plain ones. A plain store first reads its line from
-// memory; the mirror's rows n apart defeat the prefetchers, and that read was the mirror's cost
-// (benchmarks/RESULTS_KERNELS.md). The values are copied, not computed: bit-identical whatever
-// the store. Always inlined: it runs once per mirrored line, and a call per line cost as much
-// as the stores.
+// dst[k] = src[k] for k < len, where dst is a run of a row of G's upper triangle and src a row of
+// the local copy in L1: the whole 64-byte lines of dst by non-temporal stores (SSE2, in every
+// x86-64 clone), the partial lines at its ends by plain ones. A plain store first reads its line
+// from memory, and the mirror's lines are never read again by the pass. The values are copied,
+// not computed: bit-identical whatever the store. Always inlined (a call per run cost as much as
+// the stores).
 template <typename T>
 __attribute__((always_inline)) inline void mirror_run(T* dst, const T* src, index_t len) {
   index_t k = 0;
@@ -284,51 +292,124 @@ inline void mirror_fence() {
 #endif
 }
 
+// tile[j * ldt + i] = src[i * lds + j] for i < rows, j < cols: the block's transpose, by 16-byte
+// vectors (4 x 4 floats, 2 x 2 doubles) in GCC's generic vector types, which every
+// FASTREP_CLONES target compiles to its own shuffles (SSE2 included); the edges element by
+// element. The values are moved, not computed: bit-identical. Four times fewer instructions
+// than the scalar loop, which was a third of the lower pass (benchmarks/RESULTS_KERNELS.md).
+template <typename T>
+__attribute__((always_inline)) inline void transpose_block(const T* src, index_t lds, T* tile, index_t ldt,
+                                                           index_t rows, index_t cols) {
+  index_t r4 = 0, c4 = 0;
+#if defined(__GNUC__) && !defined(__clang__)
+  if constexpr (sizeof(T) == 4) {
+    typedef float v4f __attribute__((vector_size(16)));
+    typedef int v4i __attribute__((vector_size(16)));
+    typedef long long v2l __attribute__((vector_size(16)));
+    r4 = rows / 4 * 4;
+    c4 = cols / 4 * 4;
+    for (index_t i = 0; i < r4; i += 4)
+      for (index_t j = 0; j < c4; j += 4) {
+        v4f a, b, c, d;
+        std::memcpy(&a, src + i * lds + j, 16);
+        std::memcpy(&b, src + (i + 1) * lds + j, 16);
+        std::memcpy(&c, src + (i + 2) * lds + j, 16);
+        std::memcpy(&d, src + (i + 3) * lds + j, 16);
+        const v4i lo = {0, 4, 1, 5}, hi = {2, 6, 3, 7};
+        const v2l ab0 = reinterpret_cast<v2l>(__builtin_shuffle(a, b, lo));  // a0 b0 a1 b1
+        const v2l ab1 = reinterpret_cast<v2l>(__builtin_shuffle(a, b, hi));  // a2 b2 a3 b3
+        const v2l cd0 = reinterpret_cast<v2l>(__builtin_shuffle(c, d, lo));
+        const v2l cd1 = reinterpret_cast<v2l>(__builtin_shuffle(c, d, hi));
+        const v2l even = {0, 2}, odd = {1, 3};
+        const v2l col0 = __builtin_shuffle(ab0, cd0, even), col1 = __builtin_shuffle(ab0, cd0, odd);
+        const v2l col2 = __builtin_shuffle(ab1, cd1, even), col3 = __builtin_shuffle(ab1, cd1, odd);
+        std::memcpy(tile + j * ldt + i, &col0, 16);
+        std::memcpy(tile + (j + 1) * ldt + i, &col1, 16);
+        std::memcpy(tile + (j + 2) * ldt + i, &col2, 16);
+        std::memcpy(tile + (j + 3) * ldt + i, &col3, 16);
+      }
+  } else {
+    typedef double v2d __attribute__((vector_size(16)));
+    typedef long long v2l __attribute__((vector_size(16)));
+    r4 = rows / 2 * 2;
+    c4 = cols / 2 * 2;
+    for (index_t i = 0; i < r4; i += 2)
+      for (index_t j = 0; j < c4; j += 2) {
+        v2d a, b;
+        std::memcpy(&a, src + i * lds + j, 16);
+        std::memcpy(&b, src + (i + 1) * lds + j, 16);
+        const v2l even = {0, 2}, odd = {1, 3};
+        const v2d col0 = __builtin_shuffle(a, b, even), col1 = __builtin_shuffle(a, b, odd);
+        std::memcpy(tile + j * ldt + i, &col0, 16);
+        std::memcpy(tile + (j + 1) * ldt + i, &col1, 16);
+      }
+  }
+#endif
+  for (index_t i = 0; i < rows; ++i)  // the edges: rows r4.., and columns c4.. of the first r4 rows
+    for (index_t j = i < r4 ? c4 : 0; j < cols; ++j) tile[j * ldt + i] = src[i * lds + j];
+}
+
+// The lower pass works in blocks of kBlockRows rows x kBlockColumns<T> columns (512 bytes of
+// each row; 16 KiB in all). Few rows per block: at a power-of-two n, G's rows are a multiple of
+// 4 KiB apart and fall into the same cache sets, so a block 64 rows high thrashed L1 and cost
+// 2.3x the entries' time in whole rows (benchmarks/RESULTS_KERNELS.md, session 8).
+constexpr index_t kBlockRows = 32;
+template <typename T>
+constexpr index_t kBlockColumns = 512 / static_cast<index_t>(sizeof(T));
+
 // G (n, n) row-major whose lower triangle (diagonal included) holds X X^T; the upper triangle is
-// never read. The rows go in strips one cache line high (16 rows in float32, 8 in float64):
-// each row's entries left of the diagonal in one long pass (half the full pass's work), then
-// the strip's columns written transposed to the upper triangle, 64 columns at a time through a
-// padded local copy, so that each mirrored run is one whole line (mirror_run), stored while the
-// strip is still in cache. K comes out exactly symmetric. The strips start where G's rows start
-// a line (the first one is shorter), so that when n is a multiple of a line every run is one
-// line. (64 x 64 tiles, each mirrored by plain stores, cost as much as the full pass:
-// benchmarks/RESULTS_KERNELS.md.)
+// never read. Each row becomes kernel values left of the diagonal (half the full pass's work: the
+// same entry function, so the same bits) and the exact diagonal, and is written transposed to
+// the upper triangle, K[j, i] = K[i, j] for j < i: K comes out exactly symmetric. Block by block
+// (kBlockRows x kBlockColumns<T>): the entries go to G and to a contiguous local copy, which is
+// transposed in L1 into runs of kBlockRows entries of the upper triangle's rows, stored by
+// mirror_run; each block of G is read once.
 template <typename T, bool NTK>
 FASTREP_CLONES void kernel_lower_rows(T* G, index_t n, T inv_d, T beta2) {
   const T d_beta2 = beta2 / inv_d;
   std::vector<T> q(static_cast<std::size_t>(n)), r(static_cast<std::size_t>(n)), ir(static_cast<std::size_t>(n));
   for (index_t i = 0; i < n; ++i) q[i] = inner_to_c(G[i * n + i], inv_d, d_beta2);
   roots(q.data(), n, r.data(), ir.data());
+  const T* Q = q.data();
   const T* R = r.data();
   const T* IR = ir.data();
-  const T* Q = q.data();
   const EntriesFn<T, NTK> simd = simd_entries<T, NTK>();
+  constexpr index_t RB = kBlockRows, CB = kBlockColumns<T>, LD = RB;
+  // Row blocks start where G's rows start a cache line (the first one is shorter), so that, when
+  // n is a multiple of a line, every mirrored run is whole lines. A run that starts inside a line
+  // ends in plain stores to two partial lines of each upper row, each first read from memory:
+  // NumPy's arrays start 16 bytes past a line, and with blocks from row 0 the pass took 3x as
+  // long in the extension as in a test on aligned buffers (benchmarks/RESULTS_KERNELS.md).
   constexpr index_t line = 64 / static_cast<index_t>(sizeof(T));
-  constexpr index_t B = line, C = kMirrorColumns, LD = B + 1;
+  static_assert(RB % line == 0, "row blocks are whole lines");
   const auto mis = static_cast<index_t>((reinterpret_cast<std::uintptr_t>(G) / sizeof(T)) % line);
-  const index_t s0 = mis == 0 ? B : line - mis;  // end of the first strip
-  const index_t nb = n <= s0 ? 1 : 1 + (n - s0 + B - 1) / B;
-  auto lo = [=](index_t t) { return t == 0 ? index_t(0) : std::min(n, s0 + (t - 1) * B); };
-  // strip t holds ~t B^2 entries: dynamic scheduling, largest first, balances the triangle
+  const index_t a0 = std::min(n, (line - mis) % line);  // the first row that starts a line
+  const index_t nblocks = (a0 > 0) + (n - a0 + RB - 1) / RB;
+  // block b holds ~b RB^2 entries: dynamic scheduling, largest first, balances the triangle
   FASTREP_OMP(parallel for schedule(dynamic, 1) if (n >= 256))
-  for (index_t t = 0; t < nb; ++t) {
-    const index_t tb = nb - 1 - t;
-    const index_t i0 = lo(tb), i1 = lo(tb + 1);
-    for (index_t i = i0; i < i1; ++i) {
-      T* row = G + i * n;
-      const T ri = R[i], iri = IR[i];
-      entries_row<T, NTK>(simd, row, i, ri, iri, R, IR, inv_d, d_beta2);
-      row[i] = kernel_diagonal<T, NTK>(Q[i]);
+  for (index_t t = 0; t < nblocks; ++t) {
+    alignas(64) T copy[RB * CB];  // copy[(i - ib) * CB + (j - j0)] = K[i, j]
+    T tile[CB * LD];               // tile[(j - j0) * LD + (i - ib)] = K[i, j]
+    const index_t k = nblocks - 1 - t - (a0 > 0);  // aligned blocks before this one (-1: the first)
+    const index_t ib = k < 0 ? 0 : a0 + k * RB, ie = k < 0 ? a0 : std::min(a0 + (k + 1) * RB, n);
+    for (index_t j0 = 0; j0 < ie; j0 += CB) {  // along the block's rows: the hardware prefetches them
+      const index_t je = std::min(j0 + CB, ie);
+      for (index_t i = ib; i < ie; ++i) {
+        T* row = G + i * n;
+        const index_t len = std::min(je, i) - j0;
+        if (len > 0)
+          entries_row<T, NTK>(simd, row + j0, len, R[i], IR[i], R + j0, IR + j0, inv_d, d_beta2,
+                              copy + (i - ib) * CB);
+        if (i >= j0 && i < je) row[i] = kernel_diagonal<T, NTK>(Q[i]);
+      }
+      const index_t jf = std::min(je, ib);  // the block's columns left of its rows: whole runs
+      if (jf > j0) {
+        transpose_block(copy, CB, tile, LD, ie - ib, jf - j0);
+        for (index_t j = j0; j < jf; ++j) mirror_run(G + j * n + ib, tile + (j - j0) * LD, ie - ib);
+      }
+      for (index_t j = std::max(j0, ib); j < je; ++j)  // the block's own diagonal part
+        for (index_t i = j + 1; i < ie; ++i) G[j * n + i] = G[i * n + j];
     }
-    T tile[C * LD];  // tile[(j - j0) * LD + (i - i0)] = K[i, j]
-    for (index_t j0 = 0; j0 < i0; j0 += C) {
-      const index_t j1 = std::min(j0 + C, i0);
-      for (index_t i = i0; i < i1; ++i)
-        for (index_t j = j0; j < j1; ++j) tile[(j - j0) * LD + (i - i0)] = G[i * n + j];
-      for (index_t j = j0; j < j1; ++j) mirror_run(G + j * n + i0, tile + (j - j0) * LD, i1 - i0);
-    }
-    for (index_t j = i0; j < i1; ++j)  // the strip's own diagonal block
-      for (index_t i = j + 1; i < i1; ++i) G[j * n + i] = G[i * n + j];
     mirror_fence();
   }
 }

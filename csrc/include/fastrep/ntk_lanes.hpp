@@ -2,6 +2,7 @@
 // guard: ntk.hpp includes this file once per instruction set, inside a namespace that first
 // defines
 //   FASTREP_NTK_FN        the attributes of every function here (the target);
+//   FASTREP_NTK_SMALL     those of the small ones (always_inline);
 //   Isa<T>                for T = float and double: vec, W, set1 loadu storeu add sub mul sqrt,
 //                         abs neg copysign (bit operations on the sign), and min/max with
 //                         hd::min/hd::max's semantics (min(a, b) = b < a ? b : a,
@@ -11,7 +12,7 @@
 
 // asin_poly (scalar_ntk.hpp) on W lanes: Horner in AsinCoefficients<T>'s order, then x + x z p.
 template <typename T>
-FASTREP_NTK_FN inline typename Isa<T>::vec asin_poly_v(typename Isa<T>::vec x) {
+FASTREP_NTK_FN FASTREP_NTK_SMALL inline typename Isa<T>::vec asin_poly_v(typename Isa<T>::vec x) {
   using S = Isa<T>;
   const typename S::vec z = S::mul(x, x);
   typename S::vec p = S::set1(AsinCoefficients<T>::c[0]);
@@ -21,7 +22,7 @@ FASTREP_NTK_FN inline typename Isa<T>::vec asin_poly_v(typename Isa<T>::vec x) {
 
 // kernel_entry(inner_to_c(g, inv_d, d_beta2), r1, ir1, r2, ir2) (scalar_ntk.hpp) on W lanes.
 template <typename T, bool NTK>
-FASTREP_NTK_FN inline typename Isa<T>::vec entry_v(typename Isa<T>::vec g, typename Isa<T>::vec r1,
+FASTREP_NTK_FN FASTREP_NTK_SMALL inline typename Isa<T>::vec entry_v(typename Isa<T>::vec g, typename Isa<T>::vec r1,
                                                     typename Isa<T>::vec ir1, typename Isa<T>::vec r2,
                                                     typename Isa<T>::vec ir2, T inv_d, T d_beta2) {
   using S = Isa<T>;
