@@ -67,7 +67,7 @@ from ._validation import (
 from ._warnings import user_stacklevel
 from .backend import FAMILIES, Portable, context
 from .ntk import MAX_BETA, check_kernel_scale
-from .nystrom import Nystrom, centers_needed, preconditioner_bytes
+from .nystrom import Nystrom, centers_needed, kernel_rows_bytes, preconditioner_bytes
 from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path
 
 __all__ = ["JitterWarning", "NNGPRegressor", "NTKRegressor"]
@@ -99,6 +99,7 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
                                                      "(beta^2 enters every kernel value)")],
         "n_centers": [Interval("integer", 1, None), NoneRule()],
         "max_memory": MEMORY_RULES,
+        "store_kernel": [Options("auto"), Boolean()],
         "dtype": [FloatDType(auto=True)],
         "seed": SEED_RULES,
         "block_size": [Interval("integer", 1, None), NoneRule()],
@@ -113,14 +114,15 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
             public_init(cls)  # a mistyped option names NTKRegressor, not _KernelRidgeBase
 
     def __init__(self, *, ridge="validate", solver="auto", beta=1.0, n_centers=None, max_memory=None,
-                 dtype=np.float64, backend="auto", seed=0, block_size=None, tol=None, max_iter=100,
-                 verbose=False):
+                 store_kernel="auto", dtype=np.float64, backend="auto", seed=0, block_size=None, tol=None,
+                 max_iter=100, verbose=False):
         self.ridge = ridge
         self.verbose = verbose
         self.solver = solver
         self.beta = beta
         self.n_centers = n_centers
         self.max_memory = max_memory
+        self.store_kernel = store_kernel
         self.dtype = dtype
         self.backend = backend
         self.seed = seed
@@ -440,7 +442,10 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
                 "max_memory", UserWarning, stacklevel=user_stacklevel())
         itemsize = self._dtype.itemsize
         fixed = preconditioner_bytes(ctx, M, d, pc_dtype.itemsize)
-        rows = self._block_rows(n, M, itemsize, self._budget_bytes - fixed)
+        store = self._plan_storage(n, M, itemsize, fixed)
+        self.kernel_stored_ = store
+        rows = self._block_rows(n, M, itemsize, self._budget_bytes - fixed
+                                - (kernel_rows_bytes(n, M, itemsize) if store else 0))
         rng = np.random.default_rng(self.seed)
         tol = self.tol if self.tol is not None else (1e-7 if self._dtype == np.float64 else 1e-4)
         solve_opts = dict(tol=tol, max_iter=int(self.max_iter))
@@ -455,7 +460,8 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         if ridge != "validate":
             self.ridge_ = ridge
             C = _rows(xp, X, np.sort(rng.choice(n, size=M, replace=False)))
-            res = factorize(C).solve(X, y, ridge, **solve_opts)
+            ny = factorize(C)
+            res = ny.solve(ny.kernel_rows(X, store=store), y, ridge, **solve_opts)
             keep(res)
             return C, res.alpha
         if val is None:  # hold out a slice of the training rows to choose lambda
@@ -466,18 +472,27 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
                     f"ridge='validate' without X_val holds out {n_hold} of {n} rows, leaving fewer than "
                     f"n_centers={M}; pass X_val, y_val or a fixed ridge"
                 )
-            tr, ho = np.sort(perm[n_hold:]), np.sort(perm[:n_hold])
-            X_sel, y_sel = _rows(xp, X, tr), _rows(xp, y, tr)
-            X_chk, y_chk = _rows(xp, X, ho), _rows(xp, y, ho)
+            # the kept rows first, the held-out ones last: K(X, C) is computed (or stored) once
+            # for all rows, the lambdas read its first n_sel rows, the refit all of them
+            order = np.concatenate([np.sort(perm[n_hold:]), np.sort(perm[:n_hold])])
+            X, y = _rows(xp, X, order), _rows(xp, y, order)
+            n_sel = n - n_hold
         else:
-            X_sel, y_sel, (X_chk, y_chk) = X, y, val
-        C = _rows(xp, X_sel, np.sort(rng.choice(X_sel.shape[0], size=M, replace=False)))
+            n_sel = n
+        C = _rows(xp, X[:n_sel, ...], np.sort(rng.choice(n_sel, size=M, replace=False)))
         ny = factorize(C)  # K_MM and its factor, shared by every lambda (and by the refit)
+        K_all = ny.kernel_rows(X, store=store)
+        K_sel = K_all.rows(0, n_sel)
+        y_sel = y[:n_sel]
+        if val is None:
+            K_chk, y_chk = K_all.rows(n_sel, n), y[n_sel:]
+        else:
+            K_chk, y_chk = None, val[1]
         scores = np.empty(len(NYSTROM_GRID))
         best = None
         for k, lam in enumerate(NYSTROM_GRID):
-            res = ny.solve(X_sel, y_sel, float(lam), warn=False, **solve_opts)
-            pred = self._matvec(ctx, X_chk, C, res.alpha)
+            res = ny.solve(K_sel, y_sel, float(lam), warn=False, **solve_opts)
+            pred = self._matvec(ctx, val[0], C, res.alpha) if K_chk is None else K_chk.matvec(res.alpha)
             scores[k] = float(xp.mean((pred - y_chk) ** 2))
             if best is None or scores[k] < scores[best]:
                 best, kept = k, res
@@ -485,9 +500,27 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         self.ridge_path_ = ridge_path(NYSTROM_GRID.copy(), scores, who=type(self).__name__)
         self.ridge_ = lam
         if val is None:  # refit on every training row with the chosen lambda (same centres)
-            kept = ny.solve(X, y, lam, **solve_opts)
+            kept = ny.solve(K_all, y, lam, **solve_opts)
         keep(kept)
         return C, kept.alpha
+
+    def _plan_storage(self, n, M, itemsize, fixed):
+        """Whether to keep K_nM (n x M): store_kernel, and for 'auto' whether it fits the budget
+        beside the preconditioner's ``fixed`` bytes and one row of kernel block; True that
+        does not fit is refused here, before anything is allocated."""
+        need = kernel_rows_bytes(n, M, itemsize)
+        fits = fixed + need + 2 * M * itemsize <= self._budget_bytes
+        if isinstance(self.store_kernel, str):  # 'auto'
+            return bool(fits)
+        if self.store_kernel and not fits:
+            raise ValueError(
+                f"max_memory={int(self._budget_bytes)} bytes is too small for store_kernel=True: "
+                f"K_nM ({n} x {M} {np.dtype(self._dtype).name}) needs {need} bytes "
+                f"({need / 2**30:.3g} GiB) beside the preconditioner's {fixed} bytes; use "
+                "store_kernel='auto' or False (recompute it at every iteration), lower n_centers or "
+                "raise max_memory"
+            )
+        return bool(self.store_kernel)
 
     # ----- predict ---------------------------------------------------------------------------
     def _matvec(self, ctx, X, X_fit, alpha):
@@ -571,6 +604,14 @@ class NTKRegressor(_KernelRidgeBase):
     max_memory : int or None, default None
         Bytes the solver may use (None: ``FASTREP_MAX_MEMORY``, else half of the available RAM
         at fit time). The Nystrom preconditioner may take 80% of it, the kernel blocks the rest.
+    store_kernel : {'auto', True, False}, default 'auto'
+        Nystrom: keep K_nM (n x M, the data's dtype) for the conjugate gradient, computed once,
+        so that each iteration (and each lambda of the validation, and the refit) is two
+        matrix-vector products instead of n M kernel entries recomputed. 'auto' stores it
+        when it fits ``max_memory`` beside the preconditioner (Falkon's default); True
+        refuses, before allocating, a fit where it does not; False never stores it (Falkon's
+        ``never_store_kernel``: memory O(block M) for the kernel, every iteration recomputes
+        it). ``kernel_stored_`` records what ran.
     dtype : {numpy.float64, numpy.float32, 'auto'}, default numpy.float64
         The Gram matrix's and its factorization's dtype. 'auto' takes the most precise exact
         solve that fits ``max_memory`` (float64, else float32) and, where neither fits (or
@@ -669,6 +710,10 @@ class NNGPRegressor(_KernelRidgeBase):
     max_memory : int or None, default None
         Bytes the solver may use (None: ``FASTREP_MAX_MEMORY``, else half of the available RAM
         at fit time).
+    store_kernel : {'auto', True, False}, default 'auto'
+        Nystrom: keep K_nM for the conjugate gradient when it fits ``max_memory`` ('auto'),
+        always (True: refused before allocating where it does not fit) or never (False), as
+        for :class:`NTKRegressor`.
     dtype : {numpy.float64, numpy.float32, 'auto'}, default numpy.float64
         The Gram matrix's and its factorization's dtype. 'auto' takes the most precise exact
         solve that fits ``max_memory`` (float64, else float32) and, where neither fits (or
