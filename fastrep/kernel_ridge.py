@@ -14,11 +14,12 @@ f(x) = K(x, X_fit) alpha.
     Refuses, naming ``solver='nystrom'``, when the Gram matrix would not fit ``max_memory``.
 
 ``solver='nystrom'``
-    Falkon with M centres drawn from the training rows (:class:`fastrep.nystrom.Nystrom`):
-    memory O(n d + M^2 + block M), never n x M; on the CPU one M x M buffer holds both
-    preconditioner factors (float64 where it fits 80% of ``max_memory``, else the data's
-    dtype), and an n_centers that cannot fit is refused before anything is allocated. With
-    M = n it is exact kernel ridge regression. The default M is the centre rule
+    Falkon with M centres drawn from the training rows (:class:`fastrep.nystrom.Nystrom`).
+    On the CPU one M x M buffer holds both preconditioner factors (in the data's dtype, at
+    most 80% of ``max_memory``); K_nM (n x M) is computed once and kept where it fits the
+    rest (``store_kernel='auto'``), else recomputed block by block at every iteration
+    (memory O(n d + M^2 + block M)). An n_centers that cannot fit is refused before anything
+    is allocated. With M = n it is exact kernel ridge regression. The default M is the centre rule
     (``fastrep.nystrom.centers_needed``): the dimension of the kernel's eigenspaces that n
     samples resolve (47840 at d = 64, n = 10^5), capped by memory; ``centers_limited_`` records
     when M, not n, limits the error (with a warning when the cap came from ``max_memory``).
@@ -80,6 +81,9 @@ DEFAULT_BLOCK_BYTES = 16 * 2**20
 #: lambda grid for ridge='validate' with the Nystrom solver (each value costs a factorization
 #: and a CG solve, so the grid is short; the kernel values are O(1) with beta = 1)
 NYSTROM_GRID = np.logspace(-9, -1, 9)
+#: the Nystrom preconditioner's base jitter per dtype (``fastrep.nystrom.Nystrom``'s pc_epsilon;
+#: a dtype not named: its machine epsilon)
+NYSTROM_PC_EPSILON: dict = {}
 #: share of the training rows held out to choose lambda when nystrom validates without X_val
 HOLDOUT_FRACTION = 0.1
 
@@ -389,14 +393,17 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
 
     # ----- Nystrom / Falkon ------------------------------------------------------------------
     def _plan_centers(self, ctx, n, d, needed):
-        """(M, preconditioner dtype): n_centers or the centre rule, float64 where it fits.
+        """(M, preconditioner dtype): n_centers or the centre rule; the data's dtype (Falkon's).
 
         The preconditioner (``fastrep.nystrom.preconditioner_bytes``) may take 80% of the
-        budget, the rest is for the kernel blocks; an explicit n_centers that cannot fit is
-        refused here, before anything is allocated.
+        budget, the rest is for K_nM or its blocks; an explicit n_centers that cannot fit is
+        refused here, before anything is allocated. A float64 preconditioner for float32 data
+        costs twice the memory and about 1.9x the factorization time for an excess error
+        0.1% closer to the float64 fit's (d = 32, n = 2e4, M = 12,000, ridge 1e-6;
+        benchmarks/RESULTS_KERNELS.md, "Preconditioner precision").
         """
         budget, x_dt = self._budget_bytes, np.dtype(self._dtype)
-        dtypes = [np.dtype(np.float64)] + ([x_dt] if x_dt != np.float64 else [])
+        dtypes = [x_dt]
 
         def fits(M, dt):
             return preconditioner_bytes(ctx, M, d, dt.itemsize) <= 0.8 * budget
@@ -452,7 +459,7 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
 
         def factorize(C):
             return Nystrom(ctx, C, beta=self._beta, kind=self._kind, block_rows=rows, pc_dtype=pc_dtype,
-                           progress=self._progress)
+                           pc_epsilon=NYSTROM_PC_EPSILON.get(np.dtype(pc_dtype).name), progress=self._progress)
 
         def keep(res):
             self.n_iter_, self.residual_, self.jitter_ = res.n_iter, res.residual, res.jitter

@@ -20,7 +20,9 @@ triangle, A in the upper, the two diagonals kept apart; T T^T by LAUUM in place)
 holds M^2 numbers of the preconditioner's dtype, one (block_rows, M) kernel block and O(M + n d)
 besides; other backends hold two M x M arrays. :func:`preconditioner_bytes` is that count,
 which the estimator checks against ``max_memory`` before allocating anything. The
-preconditioner is factorized in float64 where it fits (``pc_dtype``), else in the data's dtype.
+preconditioner is factorized in ``pc_dtype`` (the estimator passes the data's dtype, as Falkon
+does; its jitter is the dtype's machine epsilon, Falkon's larger ``PC_EPSILON`` regularizes
+the problem measurably at small ridges: benchmarks/RESULTS_KERNELS.md).
 
 :class:`Nystrom` factorizes K_MM once per set of centres and solves for any number of ridges
 (each costs one LAUUM, one Cholesky and the conjugate gradient; with a stored
@@ -43,8 +45,8 @@ from sklearn.exceptions import ConvergenceWarning
 from ._progress import SILENT
 from ._warnings import user_stacklevel
 
-__all__ = ["FalkonResult", "KernelRows", "Nystrom", "centers_needed", "falkon", "kernel_rows_bytes",
-           "preconditioner_bytes"]
+__all__ = ["PC_EPSILON", "FalkonResult", "KernelRows", "Nystrom", "centers_needed", "falkon",
+           "kernel_rows_bytes", "preconditioner_bytes"]
 
 
 class FalkonResult(NamedTuple):
@@ -181,6 +183,10 @@ class KernelRows:
         return xp.astype(out, xp.float64)
 
 
+#: Falkon's preconditioner jitter per dtype (its pc_epsilon_32, pc_epsilon_64): K_MM + M eps I,
+#: here relative to K_MM's mean diagonal (the NTK's is |x|^2/d + beta^2, about 2, not 1)
+PC_EPSILON = {"float32": 1e-5, "float64": 1e-13}
+
 #: the floor of the default centre rule: max(FLOOR_CENTERS, 16 sqrt(n))
 FLOOR_CENTERS = 1024
 #: harmonic degrees looked at by :func:`centers_needed` at most
@@ -228,11 +234,13 @@ class Nystrom:
 
     ctx : the fit's :class:`fastrep.backend.Context` (families 'gram', 'ridge', 'nystrom').
     C (M, d) in the data's dtype; beta, kind ('ntk' or 'nngp') of the kernel; block_rows rows
-    per kernel block; pc_dtype the preconditioner's dtype (default C's);
+    per kernel block; pc_dtype the preconditioner's dtype (default C's); pc_epsilon: T's base
+    jitter is M pc_epsilon mean(diag K_MM) (None: the dtype's machine epsilon; Falkon's values
+    are :data:`PC_EPSILON`);
     ``progress`` (a :class:`fastrep._progress.Progress`) shows each stage.
     """
 
-    def __init__(self, ctx, C, *, beta, kind, block_rows, pc_dtype=None, progress=SILENT):
+    def __init__(self, ctx, C, *, beta, kind, block_rows, pc_dtype=None, pc_epsilon=None, progress=SILENT):
         xp = ctx.xp
         self.ctx, self.C = ctx, C
         self.beta, self.kind, self.block_rows, self.progress = beta, kind, int(block_rows), progress
@@ -243,8 +251,9 @@ class Nystrom:
         with progress.stage(f"kernel matrix of the centres ({M} x {M}, {name})"):
             K = xp.empty((M, M), dtype=pc)
             ctx["gram"].kernel_gram(xp.astype(C, pc), None, beta, kind, out=K)
-        # a small base jitter, as in Falkon (K_MM is often numerically singular): M eps mean(diag)
-        eps = float(xp.finfo(K.dtype).eps)
+        # a base jitter, as in Falkon (K_MM is often numerically singular): M eps mean(diag), eps
+        # pc_epsilon (Falkon's pc_epsilon_32/64: PC_EPSILON) or the dtype's machine epsilon
+        eps = float(xp.finfo(K.dtype).eps) if pc_epsilon is None else float(pc_epsilon)
         self.base_jitter = M * eps * float(xp.mean(xp.linalg.diagonal(K)))
         with progress.stage(f"Cholesky factorization of the centres' kernel matrix ({M} x {M})"):
             self.P = ctx["ridge"].nystrom_preconditioner(K, jitter=self.base_jitter)
@@ -293,7 +302,7 @@ class Nystrom:
 
 
 def falkon(ctx, X, y, C, lam, *, beta, kind, block_rows, tol, max_iter, warn=True,
-           progress=SILENT, pc_dtype=None, store=False) -> FalkonResult:
+           progress=SILENT, pc_dtype=None, pc_epsilon=None, store=False) -> FalkonResult:
     """Solve the Nystrom kernel ridge problem for centres C and one ridge lam; nothing is mutated.
 
     X (n, d), y (n,) float64, C (M, d) in X's dtype; lam >= 0; ``store``: keep K_nM (n x M)
@@ -301,5 +310,5 @@ def falkon(ctx, X, y, C, lam, *, beta, kind, block_rows, tol, max_iter, warn=Tru
     :meth:`Nystrom.solve`.
     """
     solver = Nystrom(ctx, C, beta=beta, kind=kind, block_rows=block_rows, pc_dtype=pc_dtype,
-                     progress=progress)
+                     pc_epsilon=pc_epsilon, progress=progress)
     return solver.solve(solver.kernel_rows(X, store=store), y, lam, tol=tol, max_iter=max_iter, warn=warn)
