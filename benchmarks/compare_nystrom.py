@@ -39,9 +39,10 @@ Parts:
          data with a float64 or a float32 preconditioner, and float32 with Falkon's jitter
          (fastrep.nystrom.PC_EPSILON): fit and factorization time, CG iterations, excess error.
   centres  (not in the default parts) Excess error against M at part side's first n (M =
-         4000 ... n, --centres-m) beside the exact solve, at a fixed ridge and validated (each
-         solver choosing lambda on 2,000 rows of a second draw; --centres-ridge): is the gap to
-         the exact solve the estimator (M) or the solver? It must vanish at M = n.
+         4000 ... n, --centres-m; 0 is the exact solve), at a fixed ridge and validated (each
+         solver choosing lambda on 2,000 rows of a second draw, the exact solve by one Cholesky
+         fit per lambda of --centres-exact-grid; --centres-ridge): is the gap to the exact
+         solve the estimator (M) or the solver? It must vanish at M = n.
 
 The ISA, the BLAS libraries and their thread counts (threadpoolctl) are printed first. This
 script never changes OPENBLAS_* variables.
@@ -464,7 +465,7 @@ def part_precision(n, d, M, ridge, cases=None):
 
 # --- part centres ------------------------------------------------------------------------------
 
-def _centres_child(n, d, M, ridge, seed, dtype, tol):
+def _centres_child(n, d, M, ridge, seed, dtype, tol, exact_grid=None):
     """One fit at n: Nystrom with M centres (M = 0: the exact solve) at a fixed ridge or, with
     ridge 'validate', on VAL_ROWS validation rows (the exact solve: one Cholesky fit per lambda
     of the Nystrom grid, the best on the same rows); its excess error."""
@@ -483,7 +484,7 @@ def _centres_child(n, d, M, ridge, seed, dtype, tol):
             extra = {"iters": model.n_iter_, "residual": model.residual_,
                      "pc": np.dtype(model.preconditioner_dtype_).name}
         else:
-            lams = _nystrom_grid() if ridge == "validate" else [ridge]
+            lams = (exact_grid or _nystrom_grid()) if ridge == "validate" else [ridge]
             best = None
             for lam in lams:
                 m = fastrep.NTKRegressor(ridge=float(lam), solver="cholesky", dtype=np.float64, seed=seed,
@@ -498,13 +499,13 @@ def _centres_child(n, d, M, ridge, seed, dtype, tol):
                       "peak_bytes": peak_rss_mb() * 2**20, **extra}))
 
 
-def part_centres(n, d, ms, ridges, dtype="float32", tol=1e-6):
-    """Excess error against M (and the exact solve) at each ridge setting."""
+def part_centres(n, d, ms, ridges, dtype="float32", tol=1e-6, exact_grid=None):
+    """Excess error against M (M = 0: the exact solve) at each ridge setting."""
     out = []
     for ridge in ridges:
         rows, exact = [], None
-        for M in [0] + list(ms):
-            res, wall, rc, err = _run_child(["centres", n, d, M, ridge, 0, dtype, tol])
+        for M in ms:
+            res, wall, rc, err = _run_child(["centres", n, d, M, ridge, 0, dtype, tol, exact_grid])
             label = "exact (Cholesky, float64)" if M == 0 else f"Nystrom M = {M:,} ({dtype}, CG tol {tol:g})"
             if res is None:
                 rows.append([label, "failed", f"rc {rc}", "", "", "", ""])
@@ -514,7 +515,8 @@ def part_centres(n, d, ms, ridges, dtype="float32", tol=1e-6):
             rel = "" if exact is None else f"{100 * (res['excess'] / exact - 1):+.2f}%"
             rows.append([label, f"{res['ridge']:.3g}", f"{res['fit_s']:.1f}", f"{res['peak_bytes'] / GB:.2f}",
                          str(res.get("iters", "")), f"{res['excess']:.4f}", rel])
-            print("  " + " | ".join(rows[-1]) + f" (load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
+            print("  " + " | ".join(rows[-1]) + f" (load {os.getloadavg()[0]:.1f})", file=sys.stderr,
+                  flush=True)
         what = ("lambda validated on 2,000 rows of a second draw (each solver its own; the exact "
                 "solve over the Nystrom grid)") if ridge == "validate" else f"ridge = {ridge}"
         out += [f"### Excess error against M: d = {d}, n = {n:,}, {what} (one child each)", "",
@@ -661,7 +663,10 @@ def main(argv=None):
     ap.add_argument("--side-dtype", default="float32", choices=["float32", "float64"],
                     help="the data's dtype of part side's Nystrom fit (default float32)")
     ap.add_argument("--side-tol", type=float, default=1e-6, help="CG tol of part side's Nystrom fit")
-    ap.add_argument("--centres-m", type=int, nargs="+", help="M of part centres (default 4000 ... 20000)")
+    ap.add_argument("--centres-m", type=int, nargs="+",
+                    help="M of part centres, 0 for the exact solve (default 0 4000 ... 20000)")
+    ap.add_argument("--centres-exact-grid", type=float, nargs="+",
+                    help="the lambdas the exact solve validates over (default the Nystrom grid)")
     ap.add_argument("--centres-ridge", nargs="+", type=lambda v: v if v == "validate" else float(v),
                     help="ridges of part centres (default 1e-6 validate)")
     ap.add_argument("--ridge", type=lambda v: v if v == "validate" else float(v), default=1e-6,
@@ -729,8 +734,9 @@ def main(argv=None):
     if "centres" in args.parts:
         ridges = args.centres_ridge or [1e-6, "validate"]
         print(part_centres(args.side_n[0] if args.side_n else (1500 if q else 20_000), 32,
-                           args.centres_m or ([200, 400, 1500] if q else [4000, 8000, 12_000, 16_000, 20_000]),
-                           ridges, args.side_dtype, args.side_tol), flush=True)
+                           args.centres_m or ([0, 200, 400, 1500] if q else
+                                              [0, 4000, 8000, 12_000, 16_000, 20_000]),
+                           ridges, args.side_dtype, args.side_tol, args.centres_exact_grid), flush=True)
     if "side" in args.parts:
         print(part_side(args.side_n or ([1500] if q else [20_000, 30_000]), 32,
                         args.side_m or (400 if q else 12_000), args.ridge, args.side_dtype, args.side_tol),

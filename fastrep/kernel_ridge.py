@@ -459,7 +459,8 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
 
         def factorize(C):
             return Nystrom(ctx, C, beta=self._beta, kind=self._kind, block_rows=rows, pc_dtype=pc_dtype,
-                           pc_epsilon=NYSTROM_PC_EPSILON.get(np.dtype(pc_dtype).name), progress=self._progress)
+                           pc_epsilon=NYSTROM_PC_EPSILON.get(np.dtype(pc_dtype).name),
+                           progress=self._progress)
 
         def keep(res):
             self.n_iter_, self.residual_, self.jitter_ = res.n_iter, res.residual, res.jitter

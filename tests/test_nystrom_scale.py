@@ -190,7 +190,8 @@ def test_the_preconditioner_is_in_the_data_dtype():
     single = fastrep.NTKRegressor(ridge=1e-4, solver="nystrom", n_centers=M, dtype=np.float32, tol=1e-6,
                                   max_iter=200).fit(X, y)
     assert single.preconditioner_dtype_ == np.float32 and single.dual_coef_.dtype == np.float32
-    double = fastrep.NTKRegressor(ridge=1e-4, solver="nystrom", n_centers=M, tol=1e-10, max_iter=200).fit(X, y)
+    double = fastrep.NTKRegressor(ridge=1e-4, solver="nystrom", n_centers=M, tol=1e-10,
+                                  max_iter=200).fit(X, y)
     assert double.preconditioner_dtype_ == np.float64
     np.testing.assert_allclose(single.predict(X[:100]), double.predict(X[:100]), rtol=0, atol=2e-3)
     # what float32 needs: its M x M buffer (and K_nM's blocks), not the float64 one's

@@ -96,8 +96,9 @@ def test_store_kernel_true_that_cannot_fit_is_refused_before_any_allocation():
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
-        with pytest.raises(ValueError, match=r"max_memory=100000000 bytes is too small for store_kernel=True: "
-                                             r"K_nM \(40000 x 2000 float64\) needs 640000000 bytes"):
+        with pytest.raises(ValueError, match=r"max_memory=100000000 bytes is too small for "
+                                             r"store_kernel=True: K_nM \(40000 x 2000 float64\) "
+                                             r"needs 640000000 bytes"):
             fastrep.NTKRegressor(ridge=1e-3, solver="nystrom", n_centers=M, max_memory=budget,
                                  store_kernel=True).fit(X, y)
         peak = tracemalloc.get_traced_memory()[1] - base
