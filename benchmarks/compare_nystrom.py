@@ -38,6 +38,8 @@ Parts:
          stored, in four settings (PRECISION_CASES): float64 data and preconditioner, float32
          data with a float64 or a float32 preconditioner, and float32 with Falkon's jitter
          (fastrep.nystrom.PC_EPSILON): fit and factorization time, CG iterations, excess error.
+  product  (not in the default parts) One CG iteration's kernel product at part side's first n
+         and M, float32 and float64: K_nM stored against recomputed (median, interleaved).
   centres  (not in the default parts) Excess error against M at part side's first n (M =
          4000 ... n, --centres-m; 0 is the exact solve), at a fixed ridge and validated (each
          solver choosing lambda on 2,000 rows of a second draw, the exact solve by one Cholesky
@@ -463,6 +465,48 @@ def part_precision(n, d, M, ridge, cases=None):
     return "\n".join(lines)
 
 
+# --- part product ------------------------------------------------------------------------------
+
+def part_product(n, d, M, dtypes=("float32", "float64"), repeats=5):
+    """One conjugate-gradient iteration's kernel product K^T (K v), K = K(X, C) (n x M): K_nM
+    stored (fastrep.nystrom.KernelRows, store=True) against recomputed block by block
+    (store=False), the two interleaved, median of ``repeats``; and the one-off cost of storing."""
+    import fastrep
+    from fastrep.backend import FAMILIES, context
+    from fastrep.kernel_ridge import DEFAULT_BLOCK_BYTES
+    from fastrep.nystrom import KernelRows
+
+    rows = []
+    for dt in dtypes:
+        dtype = np.dtype(dt)
+        target = fastrep.MultiIndexTarget.separation(d, seed=0)
+        X, _ = fastrep.GaussianStream(target, 0, dtype=dtype).take(n)
+        ctx = context("auto", FAMILIES["NTKRegressor"], X, dtype=dtype)
+        C = X[:M].copy()
+        block = max(1, DEFAULT_BLOCK_BYTES // (M * dtype.itemsize))
+        kw = dict(beta=1.0, kind="ntk", block_rows=block)
+        t0 = time.perf_counter()
+        kept = KernelRows(ctx, X, C, store=True, **kw)
+        t_store = time.perf_counter() - t0
+        fly = KernelRows(ctx, X, C, store=False, **kw)
+        v = np.random.default_rng(0).standard_normal(M)
+        times = {"stored": [], "fly": []}
+        for _ in range(repeats):
+            for name, k in (("stored", kept), ("fly", fly)):
+                t0 = time.perf_counter()
+                k.normal(v)
+                times[name].append(time.perf_counter() - t0)
+        same = bool(np.array_equal(kept.normal(v), fly.normal(v)))
+        t_k, t_f = (float(np.median(times[k])) for k in ("stored", "fly"))
+        rows.append([dt, f"{t_store:.2f}", f"{kept.K.nbytes / GB:.2f}", f"{t_k:.3f}", f"{t_f:.3f}",
+                     f"{t_f / t_k:.1f}", "yes" if same else "no"])
+        del kept, fly
+    return "\n".join([f"### One CG iteration's kernel product: d = {d}, n = {n:,}, M = {M:,} "
+                      f"(median of {repeats}, interleaved)", "",
+                      md_table(["dtype", "storing K_nM s (once)", "K_nM GB", "product, stored s",
+                                "product, recomputed s", "recomputed / stored", "same bits"], rows)])
+
+
 # --- part centres ------------------------------------------------------------------------------
 
 def _centres_child(n, d, M, ridge, seed, dtype, tol, exact_grid=None):
@@ -652,7 +696,7 @@ def part_side(ns, d, M, ridge, nys_dtype="float32", tol=1e-6):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parts = ["guard", "scale", "eigenpro", "side"]
-    ap.add_argument("--parts", nargs="+", default=parts, choices=parts + ["crash", "precision", "centres"])
+    ap.add_argument("--parts", nargs="+", default=parts, choices=parts + ["crash", "precision", "centres", "product"])
     ap.add_argument("--quick", action="store_true", help="small sizes, to check the script")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--scale-n", type=int, help="n of part scale (default 100000; 4096 with --quick)")
@@ -730,6 +774,10 @@ def main(argv=None):
     if "precision" in args.parts:
         print(part_precision(args.side_n[0] if args.side_n else (1500 if q else 20_000), 32,
                              args.side_m or (400 if q else 12_000), args.ridge), flush=True)
+        print()
+    if "product" in args.parts:
+        print(part_product(args.side_n[0] if args.side_n else (1500 if q else 20_000), 32,
+                           args.side_m or (400 if q else 12_000), repeats=1 if q else args.repeats), flush=True)
         print()
     if "centres" in args.parts:
         ridges = args.centres_ridge or [1e-6, "validate"]
