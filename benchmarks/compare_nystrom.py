@@ -42,8 +42,8 @@ Parts:
          and M, float32 and float64: K_nM stored against recomputed (median, interleaved).
   centres  (not in the default parts) Excess error against M at part side's first n (M =
          4000 ... n, --centres-m; 0 is the exact solve), at a fixed ridge and validated (each
-         solver choosing lambda on 2,000 rows of a second draw, the exact solve by one Cholesky
-         fit per lambda of --centres-exact-grid; --centres-ridge): is the gap to the exact
+         solver choosing lambda on 2,000 rows of a second draw over --centres-exact-grid, the
+         exact solve by one Cholesky fit per lambda; --centres-ridge): is the gap to the exact
          solve the estimator (M) or the solver? It must vanish at M = n.
 
 The ISA, the BLAS libraries and their thread counts (threadpoolctl) are printed first. This
@@ -514,7 +514,10 @@ def _centres_child(n, d, M, ridge, seed, dtype, tol, exact_grid=None):
     ridge 'validate', on VAL_ROWS validation rows (the exact solve: one Cholesky fit per lambda
     of the Nystrom grid, the best on the same rows); its excess error."""
     import fastrep
+    from fastrep import kernel_ridge
 
+    if exact_grid:  # the Nystrom fit validates over the same lambdas
+        kernel_ridge.NYSTROM_GRID = np.asarray(exact_grid, dtype=np.float64)
     target = fastrep.MultiIndexTarget.separation(d, seed=seed)
     X, y = fastrep.GaussianStream(target, seed, dtype=np.dtype(dtype)).take(n)
     Xv, yv = fastrep.GaussianStream(target, seed + 1, dtype=np.dtype(dtype)).take(VAL_ROWS)
@@ -710,7 +713,7 @@ def main(argv=None):
     ap.add_argument("--centres-m", type=int, nargs="+",
                     help="M of part centres, 0 for the exact solve (default 0 4000 ... 20000)")
     ap.add_argument("--centres-exact-grid", type=float, nargs="+",
-                    help="the lambdas the exact solve validates over (default the Nystrom grid)")
+                    help="the lambdas both solvers validate over (default the Nystrom grid)")
     ap.add_argument("--centres-ridge", nargs="+", type=lambda v: v if v == "validate" else float(v),
                     help="ridges of part centres (default 1e-6 validate)")
     ap.add_argument("--ridge", type=lambda v: v if v == "validate" else float(v), default=1e-6,

@@ -12,8 +12,10 @@ recomputed (the NTK's elementwise pass, arccos and sqrt, costs more than the GEM
 On the fly (``store=False``, Falkon's ``never_store_kernel``): every product recomputes the
 blocks (``kernel_normal_matvec`` on ``block_rows`` rows at a time), never n x M in memory. Both
 read the same blocks in the same order, so they give the same alpha. Falkon stores K_nM when
-it fits the available memory and d > 1200 (its cheap kernels are worth recomputing below
-that); the estimator stores it whenever it fits its ``max_memory`` beside the preconditioner.
+it fits the available memory and d exceeds its ``store_kernel_d_threshold`` (its cheap kernels
+are worth recomputing at small d); the NTK's entry (arccos, sqrt) costs more than its share
+of the GEMM at any d, so the estimator stores K_nM whenever it fits ``max_memory`` beside the
+preconditioner (one CG product 2.2-2.6x faster at d = 32: benchmarks/RESULTS_KERNELS.md).
 
 Memory: on the CPU both factors live in one M x M buffer (Falkon's layout: T^T in the lower
 triangle, A in the upper, the two diagonals kept apart; T T^T by LAUUM in place), so the solver
