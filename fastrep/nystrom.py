@@ -212,7 +212,7 @@ def centers_needed(n, d, kind="ntk", beta=1.0):
     Measured at d = 32, n = 2e4, ridge 1e-6 (the rule's M: 6512), float32, CG converged: +82%,
     +45%, +24%, +9.5% and +0.2% above the exact solve at M = 4000, 8000, 12000, 16000 and
     20000 = n, so the 2% needs M of about 19,000 (0.96 n); with each solver's validated ridge
-    (both chose 1e-9) +94%, +51%, +26% at M = 4000, 8000, 12000 (benchmarks/RESULTS_KERNELS.md,
+    (both chose 1e-9) +94%, +51%, +26%, +10% and +0.0% (benchmarks/RESULTS_KERNELS.md,
     "Excess error against M"). The gap is the estimator (M), not the solver. For that goal pass
     ``n_centers`` near n; where the n x n Gram matrix fits, the exact solve is then cheaper.
     """
