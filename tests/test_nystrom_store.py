@@ -26,9 +26,9 @@ def _data(n, d, seed=0, dtype=np.float64):
 @pytest.mark.parametrize("ridge", [1e-5, "validate"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_stored_and_on_the_fly_kernels_give_the_same_alpha(ridge, dtype):
-    X, y = _data(1200, 5, dtype=dtype)
+    X, y = _data(700, 5, dtype=dtype)
     tol = 1e-10 if dtype == np.float64 else 1e-5
-    kw = dict(ridge=ridge, solver="nystrom", n_centers=150, tol=tol, max_iter=200, dtype=dtype)
+    kw = dict(ridge=ridge, solver="nystrom", n_centers=100, tol=tol, max_iter=200, dtype=dtype)
     fly = fastrep.NTKRegressor(store_kernel=False, **kw).fit(X, y)  # validate: a held-out 10%
     kept = fastrep.NTKRegressor(store_kernel=True, **kw).fit(X, y)
     assert (fly.kernel_stored_, kept.kernel_stored_) == (False, True)
@@ -63,9 +63,9 @@ def _count_normal_products(monkeypatch):
 
 
 def test_a_stored_kernel_is_never_recomputed_by_the_iterations(monkeypatch):
-    X, y = _data(800, 4)
+    X, y = _data(400, 4)
     calls = _count_normal_products(monkeypatch)
-    kw = dict(ridge="validate", solver="nystrom", n_centers=100, backend="reference", max_iter=30)
+    kw = dict(ridge="validate", solver="nystrom", n_centers=60, backend="reference", max_iter=30)
     fastrep.NTKRegressor(store_kernel=False, **kw).fit(X, y)
     assert len(calls) > 9  # every iteration of the 9 lambdas and of the refit recomputes K_nM
     calls.clear()
@@ -74,7 +74,7 @@ def test_a_stored_kernel_is_never_recomputed_by_the_iterations(monkeypatch):
 
 
 def test_the_budget_decides_whether_the_kernel_is_stored(monkeypatch):
-    n, d, M = 3000, 4, 200
+    n, d, M = 1500, 4, 100
     X, y = _data(n, d)
     pc = preconditioner_bytes({"ridge": reference}, M, d, 8)
     store = kernel_rows_bytes(n, M, 8)
