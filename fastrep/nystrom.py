@@ -15,7 +15,8 @@ read the same blocks in the same order, so they give the same alpha. Falkon stor
 it fits the available memory and d exceeds its ``store_kernel_d_threshold`` (its cheap kernels
 are worth recomputing at small d); the NTK's entry (arccos, sqrt) costs more than its share
 of the GEMM at any d, so the estimator stores K_nM whenever it fits ``max_memory`` beside the
-preconditioner (one CG product 2.2-2.6x faster at d = 32: benchmarks/RESULTS_KERNELS.md).
+preconditioner (one CG iteration's product 5x faster in float32, 8x in float64, at d = 32,
+n = 2e4, M = 12,000: benchmarks/RESULTS_KERNELS.md).
 
 Memory: on the CPU both factors live in one M x M buffer (Falkon's layout: T^T in the lower
 triangle, A in the upper, the two diagonals kept apart; T T^T by LAUUM in place), so the solver
