@@ -699,7 +699,8 @@ def part_side(ns, d, M, ridge, nys_dtype="float32", tol=1e-6):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parts = ["guard", "scale", "eigenpro", "side"]
-    ap.add_argument("--parts", nargs="+", default=parts, choices=parts + ["crash", "precision", "centres", "product"])
+    ap.add_argument("--parts", nargs="+", default=parts,
+                    choices=parts + ["crash", "precision", "centres", "product"])
     ap.add_argument("--quick", action="store_true", help="small sizes, to check the script")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--scale-n", type=int, help="n of part scale (default 100000; 4096 with --quick)")
@@ -780,7 +781,8 @@ def main(argv=None):
         print()
     if "product" in args.parts:
         print(part_product(args.side_n[0] if args.side_n else (1500 if q else 20_000), 32,
-                           args.side_m or (400 if q else 12_000), repeats=1 if q else args.repeats), flush=True)
+                           args.side_m or (400 if q else 12_000), repeats=1 if q else args.repeats),
+              flush=True)
         print()
     if "centres" in args.parts:
         ridges = args.centres_ridge or [1e-6, "validate"]
