@@ -1,9 +1,11 @@
 """asv benchmarks of the Nystrom solver: the whole fit over n and M, and its preconditioner.
 
 ``NystromScale``: ``NTKRegressor(solver='nystrom', n_centers=M, ridge=1e-4, tol=1e-3)`` on
-float32 data, d = 64 (time, peak memory, CG iterations). Its memory is one M x M buffer of the
-preconditioner's dtype (float64 where it fits) and one kernel block: ``peakmem_nystrom`` over
-``peakmem_reference`` should grow like 8 M^2, not with n.
+float32 data, d = 64 (time, peak memory, CG iterations), with K_nM stored (``store_kernel=True``)
+and recomputed at every iteration (False). Its memory is one M x M float32 buffer (the
+preconditioner, in the data's dtype) and one kernel block, plus 4 n M bytes when stored:
+``peakmem_nystrom`` over ``peakmem_reference`` should grow like 4 M^2 (+ 4 n M), nothing else
+with n.
 
 ``Preconditioner``: the CPU backends' ``nystrom_preconditioner`` (Falkon's packed layout): K_MM's
 Cholesky, then LAUUM and the second Cholesky for one ridge, over M and dtype; above order 8192
@@ -31,32 +33,32 @@ class NystromScale:
     """The whole Nystrom fit over n and M, float32 data, d = 64."""
 
     if SKIP_SLOW:
-        params = ([4096], [1024])
+        params = ([4096], [1024], [True, False])
     else:
-        params = ([8192, 32768], [1024, 4096, 10240])
-    param_names = ["n", "M"]
+        params = ([8192, 32768], [1024, 4096, 10240], [True, False])
+    param_names = ["n", "M", "store"]
     timeout = 900
 
-    def setup(self, n, M):
+    def setup(self, n, M, store):
         import fastrep
 
         self.X, self.y = _data(n, 64, np.float32)
         self.model = lambda: fastrep.NTKRegressor(solver="nystrom", n_centers=M, ridge=1e-4, dtype=np.float32,
-                                                  tol=1e-3, max_iter=100, seed=0)
+                                                  tol=1e-3, max_iter=100, seed=0, store_kernel=store)
         fastrep.NTKRegressor(solver="nystrom", n_centers=128, ridge=1e-4, dtype=np.float32,
                              tol=1e-3).fit(self.X[:512], self.y[:512])  # warm-up
 
-    def time_nystrom(self, n, M):
+    def time_nystrom(self, n, M, store):
         self.model().fit(self.X, self.y)
 
-    def peakmem_nystrom(self, n, M):
-        """One M x M preconditioner buffer and one kernel block over ``peakmem_reference``."""
+    def peakmem_nystrom(self, n, M, store):
+        """One M x M preconditioner buffer and one kernel block (or K_nM) over ``peakmem_reference``."""
         self.model().fit(self.X, self.y)
 
-    def peakmem_reference(self, n, M):
+    def peakmem_reference(self, n, M, store):
         """Nothing: the peak memory of setup, the baseline for ``peakmem_nystrom``."""
 
-    def track_cg_iterations(self, n, M):
+    def track_cg_iterations(self, n, M, store):
         """CG iterations to tol = 1e-3: a change here changes the time for a reason other than speed."""
         return self.model().fit(self.X, self.y).n_iter_
 

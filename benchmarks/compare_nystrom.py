@@ -28,10 +28,23 @@ Parts:
          passes, and says how many passes each needs to come within 2% and 0.1% of Falkon's
          converged error.
   side   d = 32, n in {2e4, 3e4}, M = 1.2e4, fixed ridge, the separation target: fastrep's
-         Nystrom (float64), fastrep's exact solve (float64) and scikit-learn's KernelRidge on a
-         precomputed float32 Gram matrix (float64 would need two 7 GB copies), each in a child
-         process: fit time, peak RSS, excess error. scikit-learn's LAPACK call is the plain
-         one: where it crashes (SIGSEGV) the run is repeated on one BLAS thread and says so.
+         Nystrom (float32 data by default, --side-dtype; CG tol --side-tol, 1e-6; the
+         estimator's own choice of preconditioner dtype and of storing K_nM), fastrep's exact
+         solve (float64) and scikit-learn's KernelRidge on a precomputed float32 Gram matrix
+         (float64 would need two 7 GB copies), each in a child process: fit time, peak RSS,
+         excess error. scikit-learn's LAPACK call is the plain one: where it crashes (SIGSEGV)
+         the run is repeated on one BLAS thread and says so.
+  precision  (not in the default parts) The Nystrom fit at part side's first n and M, K_nM
+         stored, in four settings (PRECISION_CASES): float64 data and preconditioner, float32
+         data with a float64 or a float32 preconditioner, and float32 with Falkon's jitter
+         (fastrep.nystrom.PC_EPSILON): fit and factorization time, CG iterations, excess error.
+  product  (not in the default parts) One CG iteration's kernel product at part side's first n
+         and M, float32 and float64: K_nM stored against recomputed (median, interleaved).
+  centres  (not in the default parts) Excess error against M at part side's first n (M =
+         4000 ... n, --centres-m; 0 is the exact solve), at a fixed ridge and validated (each
+         solver choosing lambda on 2,000 rows of a second draw over --centres-exact-grid, the
+         exact solve by one Cholesky fit per lambda; --centres-ridge): is the gap to the exact
+         solve the estimator (M) or the solver? It must vanish at M = n.
 
 The ISA, the BLAS libraries and their thread counts (threadpoolctl) are printed first. This
 script never changes OPENBLAS_* variables.
@@ -46,6 +59,7 @@ import re
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -373,6 +387,191 @@ def part_eigenpro(n, d, M, ridge, q=160):
         "of order M here."])
 
 
+# --- part precision ----------------------------------------------------------------------------
+
+#: part precision's settings: (label, data dtype, preconditioner dtype, jitter rule, CG tol)
+PRECISION_CASES = [
+    ("float64 data, float64 preconditioner, machine-eps jitter", "float64", "float64", "machine", 1e-10),
+    ("float32 data, float64 preconditioner, machine-eps jitter", "float32", "float64", "machine", 1e-6),
+    ("float32 data, float32 preconditioner, machine-eps jitter", "float32", "float32", "machine", 1e-6),
+    ("float32 data, float32 preconditioner, Falkon's jitter", "float32", "float32", "falkon", 1e-6),
+]
+
+
+def _fit_staged(model, X, y, *val):
+    """Fit with verbose=True; (seconds, {stage: seconds}) parsed from the progress lines."""
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    t0 = time.perf_counter()
+    with contextlib.redirect_stderr(buf):
+        model.fit(X, y, *val)
+    t_fit = time.perf_counter() - t0
+    stages = {}
+    for line in buf.getvalue().splitlines():
+        m = STAGE.search(line.strip().split("\r")[-1])
+        if m:
+            stages[m.group(1)] = stages.get(m.group(1), 0.0) + float(m.group(2))
+    return t_fit, stages
+
+
+def _precision_child(n, d, M, ridge, dtype, pc_dtype, jitter, tol, store, seed):
+    import fastrep
+    from fastrep import kernel_ridge, nystrom
+
+    target = fastrep.MultiIndexTarget.separation(d, seed=seed)
+    X, y = fastrep.GaussianStream(target, seed, dtype=np.dtype(dtype)).take(n)
+    plan = kernel_ridge._KernelRidgeBase._plan_centers
+
+    def forced(self, ctx, n_, d_, needed):
+        M_, _ = plan(self, ctx, n_, d_, needed)
+        return M_, np.dtype(pc_dtype)
+
+    kernel_ridge._KernelRidgeBase._plan_centers = forced
+    kernel_ridge.NYSTROM_PC_EPSILON.clear()
+    if jitter == "falkon":
+        kernel_ridge.NYSTROM_PC_EPSILON.update(nystrom.PC_EPSILON)
+    model = fastrep.NTKRegressor(ridge=ridge, solver="nystrom", n_centers=M, dtype=np.dtype(dtype), tol=tol,
+                                 max_iter=300, seed=seed, store_kernel=store, verbose=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t_fit, stages = _fit_staged(model, X, y)
+    err = fastrep.metrics.excess_error(model, target, n_test=10_000, seed=seed)
+    print(json.dumps({"fit_s": t_fit, "stages": stages, "iters": model.n_iter_, "residual": model.residual_,
+                      "excess": err, "jitter": model.jitter_, "stored": model.kernel_stored_,
+                      "pc": np.dtype(model.preconditioner_dtype_).name, "peak_bytes": peak_rss_mb() * 2**20,
+                      "warnings": sorted({type(w.message).__name__ for w in caught})}))
+
+
+def part_precision(n, d, M, ridge, cases=None):
+    rows, base = [], None
+    for label, dtype, pc, jitter, tol in cases or PRECISION_CASES:
+        res, wall, rc, err = _run_child(["precision", n, d, M, ridge, dtype, pc, jitter, tol, True, 0])
+        if res is None:
+            rows.append([label, str(tol), "failed", f"rc {rc}", "", "", "", ""])
+            print(err, file=sys.stderr)
+            continue
+        base = res["excess"] if base is None else base
+        factor = sum(v for k, v in res["stages"].items() if "Cholesky" in k)
+        rows.append([label, f"{tol:g}", f"{res['fit_s']:.1f}", f"{factor:.1f}", str(res["iters"]),
+                     f"{res['residual']:.1e}", f"{res['excess']:.5f}",
+                     f"{100 * (res['excess'] / base - 1):+.3f}%", ", ".join(res["warnings"]) or "-"])
+        print("  " + " | ".join(rows[-1]) + f" (load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
+    lines = [f"### Preconditioner precision: d = {d}, n = {n:,}, M = {M:,}, ridge = {ridge}, K_nM stored "
+             "(one child each)", "",
+             md_table(["setting", "CG tol", "fit s", "factorizations s", "CG iterations", "residual",
+                       "excess error", "vs first row", "warnings"], rows)]
+    return "\n".join(lines)
+
+
+# --- part product ------------------------------------------------------------------------------
+
+def part_product(n, d, M, dtypes=("float32", "float64"), repeats=5):
+    """One conjugate-gradient iteration's kernel product K^T (K v), K = K(X, C) (n x M): K_nM
+    stored (fastrep.nystrom.KernelRows, store=True) against recomputed block by block
+    (store=False), the two interleaved, median of ``repeats``; and the one-off cost of storing."""
+    import fastrep
+    from fastrep.backend import FAMILIES, context
+    from fastrep.kernel_ridge import DEFAULT_BLOCK_BYTES
+    from fastrep.nystrom import KernelRows
+
+    rows = []
+    for dt in dtypes:
+        dtype = np.dtype(dt)
+        target = fastrep.MultiIndexTarget.separation(d, seed=0)
+        X, _ = fastrep.GaussianStream(target, 0, dtype=dtype).take(n)
+        ctx = context("auto", FAMILIES["NTKRegressor"], X, dtype=dtype)
+        C = X[:M].copy()
+        block = max(1, DEFAULT_BLOCK_BYTES // (M * dtype.itemsize))
+        kw = dict(beta=1.0, kind="ntk", block_rows=block)
+        t0 = time.perf_counter()
+        kept = KernelRows(ctx, X, C, store=True, **kw)
+        t_store = time.perf_counter() - t0
+        fly = KernelRows(ctx, X, C, store=False, **kw)
+        v = np.random.default_rng(0).standard_normal(M)
+        times = {"stored": [], "fly": []}
+        for _ in range(repeats):
+            for name, k in (("stored", kept), ("fly", fly)):
+                t0 = time.perf_counter()
+                k.normal(v)
+                times[name].append(time.perf_counter() - t0)
+        same = bool(np.array_equal(kept.normal(v), fly.normal(v)))
+        t_k, t_f = (float(np.median(times[k])) for k in ("stored", "fly"))
+        rows.append([dt, f"{t_store:.2f}", f"{kept.K.nbytes / GB:.2f}", f"{t_k:.3f}", f"{t_f:.3f}",
+                     f"{t_f / t_k:.1f}", "yes" if same else "no"])
+        del kept, fly
+    return "\n".join([f"### One CG iteration's kernel product: d = {d}, n = {n:,}, M = {M:,} "
+                      f"(median of {repeats}, interleaved)", "",
+                      md_table(["dtype", "storing K_nM s (once)", "K_nM GB", "product, stored s",
+                                "product, recomputed s", "recomputed / stored", "same bits"], rows)])
+
+
+# --- part centres ------------------------------------------------------------------------------
+
+def _centres_child(n, d, M, ridge, seed, dtype, tol, exact_grid=None):
+    """One fit at n: Nystrom with M centres (M = 0: the exact solve) at a fixed ridge or, with
+    ridge 'validate', on VAL_ROWS validation rows (the exact solve: one Cholesky fit per lambda
+    of the Nystrom grid, the best on the same rows); its excess error."""
+    import fastrep
+    from fastrep import kernel_ridge
+
+    if exact_grid:  # the Nystrom fit validates over the same lambdas
+        kernel_ridge.NYSTROM_GRID = np.asarray(exact_grid, dtype=np.float64)
+    target = fastrep.MultiIndexTarget.separation(d, seed=seed)
+    X, y = fastrep.GaussianStream(target, seed, dtype=np.dtype(dtype)).take(n)
+    Xv, yv = fastrep.GaussianStream(target, seed + 1, dtype=np.dtype(dtype)).take(VAL_ROWS)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if M:
+            model = fastrep.NTKRegressor(ridge=ridge, solver="nystrom", n_centers=M, dtype=np.dtype(dtype),
+                                         tol=tol, max_iter=500, seed=seed)
+            model.fit(X, y, *((Xv, yv) if ridge == "validate" else ()))
+            extra = {"iters": model.n_iter_, "residual": model.residual_,
+                     "pc": np.dtype(model.preconditioner_dtype_).name}
+        else:
+            lams = (exact_grid or _nystrom_grid()) if ridge == "validate" else [ridge]
+            best = None
+            for lam in lams:
+                m = fastrep.NTKRegressor(ridge=float(lam), solver="cholesky", dtype=np.float64, seed=seed,
+                                         max_memory=15e9).fit(X.astype(np.float64), y)
+                score = float(np.mean((m.predict(Xv.astype(np.float64)) - yv) ** 2))
+                if best is None or score < best[0]:
+                    best = (score, m)
+            model, extra = best[1], {}
+    t_fit = time.perf_counter() - t0
+    err = fastrep.metrics.excess_error(model, target, n_test=10_000, seed=seed)
+    print(json.dumps({"fit_s": t_fit, "excess": err, "ridge": float(model.ridge_),
+                      "peak_bytes": peak_rss_mb() * 2**20, **extra}))
+
+
+def part_centres(n, d, ms, ridges, dtype="float32", tol=1e-6, exact_grid=None):
+    """Excess error against M (M = 0: the exact solve) at each ridge setting."""
+    out = []
+    for ridge in ridges:
+        rows, exact = [], None
+        for M in ms:
+            res, wall, rc, err = _run_child(["centres", n, d, M, ridge, 0, dtype, tol, exact_grid])
+            label = "exact (Cholesky, float64)" if M == 0 else f"Nystrom M = {M:,} ({dtype}, CG tol {tol:g})"
+            if res is None:
+                rows.append([label, "failed", f"rc {rc}", "", "", "", ""])
+                print(err, file=sys.stderr)
+                continue
+            exact = res["excess"] if M == 0 else exact
+            rel = "" if exact is None else f"{100 * (res['excess'] / exact - 1):+.2f}%"
+            rows.append([label, f"{res['ridge']:.3g}", f"{res['fit_s']:.1f}", f"{res['peak_bytes'] / GB:.2f}",
+                         str(res.get("iters", "")), f"{res['excess']:.4f}", rel])
+            print("  " + " | ".join(rows[-1]) + f" (load {os.getloadavg()[0]:.1f})", file=sys.stderr,
+                  flush=True)
+        what = ("lambda validated on 2,000 rows of a second draw (each solver its own; the exact "
+                "solve over the Nystrom grid)") if ridge == "validate" else f"ridge = {ridge}"
+        out += [f"### Excess error against M: d = {d}, n = {n:,}, {what} (one child each)", "",
+                md_table(["solver", "lambda", "fit s", "peak RSS GB", "CG iterations", "excess error",
+                          "vs exact"], rows), ""]
+    return "\n".join(out)
+
+
 # --- part side ---------------------------------------------------------------------------------
 
 class _Precomputed:
@@ -395,11 +594,13 @@ class _Precomputed:
 VAL_ROWS = 2000
 
 
-def _side_child(method, n, d, M, ridge, seed, one_thread):
+def _side_child(method, n, d, M, ridge, seed, one_thread, nys_dtype="float64", tol=1e-10):
     import fastrep
 
     target = fastrep.MultiIndexTarget.separation(d, seed=seed)
     dtype = np.float32 if method == "sklearn" else np.float64
+    if method == "nystrom":
+        dtype = np.dtype(nys_dtype).type
     X, y = fastrep.GaussianStream(target, seed, dtype=dtype).take(n)
     t_gram = 0.0
     t0 = time.perf_counter()
@@ -419,7 +620,7 @@ def _side_child(method, n, d, M, ridge, seed, one_thread):
         del K
         model = _Precomputed(kr, X)
     else:
-        kw = dict(solver="nystrom", n_centers=M, tol=1e-10, max_iter=300) if method == "nystrom" else \
+        kw = dict(solver="nystrom", n_centers=M, tol=tol, max_iter=300) if method == "nystrom" else \
             dict(solver="cholesky", max_memory=15e9)  # in place: n^2 8 bytes
         val = ()
         if ridge == "validate":  # the study's setting: lambda chosen on a validation draw
@@ -428,8 +629,13 @@ def _side_child(method, n, d, M, ridge, seed, one_thread):
         model = fastrep.NTKRegressor(ridge=ridge, dtype=dtype, seed=seed, **kw).fit(X, y, *val)
     t_fit = time.perf_counter() - t0
     err = fastrep.metrics.excess_error(model, target, n_test=10_000, seed=seed)
+    extra = {}
+    if method == "nystrom":
+        extra = {"pc": np.dtype(model.preconditioner_dtype_).name, "stored": model.kernel_stored_,
+                 "residual": model.residual_}
     print(json.dumps({"fit_s": t_fit, "gram_s": t_gram, "excess": err, "peak_bytes": peak_rss_mb() * 2**20,
-                      "iters": getattr(model, "n_iter_", None), "ridge": getattr(model, "ridge_", ridge)}))
+                      "iters": getattr(model, "n_iter_", None), "ridge": getattr(model, "ridge_", ridge),
+                      **extra}))
 
 
 def _nystrom_grid():
@@ -438,14 +644,14 @@ def _nystrom_grid():
     return NYSTROM_GRID
 
 
-def part_side(ns, d, M, ridge):
+def part_side(ns, d, M, ridge, nys_dtype="float32", tol=1e-6):
     rows, notes, acc = [], [], {}
     validated = ridge == "validate"
     for n in ns:
         lam = ridge
         for method in ("nystrom", "exact", "sklearn"):
-            res, wall, rc, err = _run_child(["side", method, n, d, M, lam, 0, False])
-            label = {"nystrom": f"fastrep Nystrom, M = {M:,} (float64)",
+            res, wall, rc, err = _run_child(["side", method, n, d, M, lam, 0, False, nys_dtype, tol])
+            label = {"nystrom": f"fastrep Nystrom, M = {M:,} ({nys_dtype} data, CG tol {tol:g})",
                      "exact": "fastrep exact Cholesky (float64)",
                      "sklearn": "scikit-learn KernelRidge, precomputed NTK Gram (float32)"}[method]
             if res is None and method == "sklearn":
@@ -466,6 +672,9 @@ def part_side(ns, d, M, ridge):
                 notes.append(f"n = {n:,}: the Nystrom fit's validation ({VAL_ROWS} rows, grid of "
                              f"{len(_nystrom_grid())} lambdas) chose lambda = {lam:.3g}; the exact solve "
                              "and scikit-learn ran at that lambda.")
+            if method == "nystrom":
+                label += (f", {res['pc']} preconditioner, K_nM {'stored' if res['stored'] else 'recomputed'}"
+                          f", residual {res['residual']:.1e}")
             if validated:
                 label += f", lambda = {res['ridge']:.3g}"
             fit = res["fit_s"] + res["gram_s"]
@@ -490,7 +699,8 @@ def part_side(ns, d, M, ridge):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parts = ["guard", "scale", "eigenpro", "side"]
-    ap.add_argument("--parts", nargs="+", default=parts, choices=parts + ["crash"])
+    ap.add_argument("--parts", nargs="+", default=parts,
+                    choices=parts + ["crash", "precision", "centres", "product"])
     ap.add_argument("--quick", action="store_true", help="small sizes, to check the script")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--scale-n", type=int, help="n of part scale (default 100000; 4096 with --quick)")
@@ -498,6 +708,15 @@ def main(argv=None):
     ap.add_argument("--max-memory", type=float, default=16e9, help="max_memory of part scale (bytes)")
     ap.add_argument("--side-n", type=int, nargs="+", help="n of part side (default 20000 30000)")
     ap.add_argument("--side-m", type=int, help="M of part side (default 12000; 400 with --quick)")
+    ap.add_argument("--side-dtype", default="float32", choices=["float32", "float64"],
+                    help="the data's dtype of part side's Nystrom fit (default float32)")
+    ap.add_argument("--side-tol", type=float, default=1e-6, help="CG tol of part side's Nystrom fit")
+    ap.add_argument("--centres-m", type=int, nargs="+",
+                    help="M of part centres, 0 for the exact solve (default 0 4000 ... 20000)")
+    ap.add_argument("--centres-exact-grid", type=float, nargs="+",
+                    help="the lambdas both solvers validate over (default the Nystrom grid)")
+    ap.add_argument("--centres-ridge", nargs="+", type=lambda v: v if v == "validate" else float(v),
+                    help="ridges of part centres (default 1e-6 validate)")
     ap.add_argument("--ridge", type=lambda v: v if v == "validate" else float(v), default=1e-6,
                     help="a fixed ridge, or 'validate' (part side: the Nystrom fit validates, the others "
                          "take its lambda)")
@@ -517,6 +736,10 @@ def main(argv=None):
         spec = json.loads(args.child)
         if spec[0] == "scale":
             _scale_child(*spec[1:])
+        elif spec[0] == "precision":
+            _precision_child(*spec[1:])
+        elif spec[0] == "centres":
+            _centres_child(*spec[1:])
         else:
             _side_child(*spec[1:])
         return
@@ -552,9 +775,25 @@ def main(argv=None):
     if "eigenpro" in args.parts:
         print(part_eigenpro(1500 if q else 6000, 16, 300 if q else 1500, args.ridge), flush=True)
         print()
+    if "precision" in args.parts:
+        print(part_precision(args.side_n[0] if args.side_n else (1500 if q else 20_000), 32,
+                             args.side_m or (400 if q else 12_000), args.ridge), flush=True)
+        print()
+    if "product" in args.parts:
+        print(part_product(args.side_n[0] if args.side_n else (1500 if q else 20_000), 32,
+                           args.side_m or (400 if q else 12_000), repeats=1 if q else args.repeats),
+              flush=True)
+        print()
+    if "centres" in args.parts:
+        ridges = args.centres_ridge or [1e-6, "validate"]
+        print(part_centres(args.side_n[0] if args.side_n else (1500 if q else 20_000), 32,
+                           args.centres_m or ([0, 200, 400, 1500] if q else
+                                              [0, 4000, 8000, 12_000, 16_000, 20_000]),
+                           ridges, args.side_dtype, args.side_tol, args.centres_exact_grid), flush=True)
     if "side" in args.parts:
         print(part_side(args.side_n or ([1500] if q else [20_000, 30_000]), 32,
-                        args.side_m or (400 if q else 12_000), args.ridge), flush=True)
+                        args.side_m or (400 if q else 12_000), args.ridge, args.side_dtype, args.side_tol),
+              flush=True)
     try:
         print(f"\nload average at end: {os.getloadavg()}")
     except OSError:

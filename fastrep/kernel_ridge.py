@@ -14,11 +14,12 @@ f(x) = K(x, X_fit) alpha.
     Refuses, naming ``solver='nystrom'``, when the Gram matrix would not fit ``max_memory``.
 
 ``solver='nystrom'``
-    Falkon with M centres drawn from the training rows (:class:`fastrep.nystrom.Nystrom`):
-    memory O(n d + M^2 + block M), never n x M; on the CPU one M x M buffer holds both
-    preconditioner factors (float64 where it fits 80% of ``max_memory``, else the data's
-    dtype), and an n_centers that cannot fit is refused before anything is allocated. With
-    M = n it is exact kernel ridge regression. The default M is the centre rule
+    Falkon with M centres drawn from the training rows (:class:`fastrep.nystrom.Nystrom`).
+    On the CPU one M x M buffer holds both preconditioner factors (in the data's dtype, at
+    most 80% of ``max_memory``); K_nM (n x M) is computed once and kept where it fits the
+    rest (``store_kernel='auto'``), else recomputed block by block at every iteration
+    (memory O(n d + M^2 + block M)). An n_centers that cannot fit is refused before anything
+    is allocated. With M = n it is exact kernel ridge regression. The default M is the centre rule
     (``fastrep.nystrom.centers_needed``): the dimension of the kernel's eigenspaces that n
     samples resolve (47840 at d = 64, n = 10^5), capped by memory; ``centers_limited_`` records
     when M, not n, limits the error (with a warning when the cap came from ``max_memory``).
@@ -67,7 +68,7 @@ from ._validation import (
 from ._warnings import user_stacklevel
 from .backend import FAMILIES, Portable, context
 from .ntk import MAX_BETA, check_kernel_scale
-from .nystrom import Nystrom, centers_needed, preconditioner_bytes
+from .nystrom import Nystrom, centers_needed, kernel_rows_bytes, preconditioner_bytes
 from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path
 
 __all__ = ["JitterWarning", "NNGPRegressor", "NTKRegressor"]
@@ -80,6 +81,9 @@ DEFAULT_BLOCK_BYTES = 16 * 2**20
 #: lambda grid for ridge='validate' with the Nystrom solver (each value costs a factorization
 #: and a CG solve, so the grid is short; the kernel values are O(1) with beta = 1)
 NYSTROM_GRID = np.logspace(-9, -1, 9)
+#: the Nystrom preconditioner's base jitter per dtype (``fastrep.nystrom.Nystrom``'s pc_epsilon;
+#: a dtype not named: its machine epsilon)
+NYSTROM_PC_EPSILON: dict = {}
 #: share of the training rows held out to choose lambda when nystrom validates without X_val
 HOLDOUT_FRACTION = 0.1
 
@@ -99,6 +103,7 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
                                                      "(beta^2 enters every kernel value)")],
         "n_centers": [Interval("integer", 1, None), NoneRule()],
         "max_memory": MEMORY_RULES,
+        "store_kernel": [Options("auto"), Boolean()],
         "dtype": [FloatDType(auto=True)],
         "seed": SEED_RULES,
         "block_size": [Interval("integer", 1, None), NoneRule()],
@@ -113,14 +118,15 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
             public_init(cls)  # a mistyped option names NTKRegressor, not _KernelRidgeBase
 
     def __init__(self, *, ridge="validate", solver="auto", beta=1.0, n_centers=None, max_memory=None,
-                 dtype=np.float64, backend="auto", seed=0, block_size=None, tol=None, max_iter=100,
-                 verbose=False):
+                 store_kernel="auto", dtype=np.float64, backend="auto", seed=0, block_size=None, tol=None,
+                 max_iter=100, verbose=False):
         self.ridge = ridge
         self.verbose = verbose
         self.solver = solver
         self.beta = beta
         self.n_centers = n_centers
         self.max_memory = max_memory
+        self.store_kernel = store_kernel
         self.dtype = dtype
         self.backend = backend
         self.seed = seed
@@ -387,14 +393,17 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
 
     # ----- Nystrom / Falkon ------------------------------------------------------------------
     def _plan_centers(self, ctx, n, d, needed):
-        """(M, preconditioner dtype): n_centers or the centre rule, float64 where it fits.
+        """(M, preconditioner dtype): n_centers or the centre rule; the data's dtype (Falkon's).
 
         The preconditioner (``fastrep.nystrom.preconditioner_bytes``) may take 80% of the
-        budget, the rest is for the kernel blocks; an explicit n_centers that cannot fit is
-        refused here, before anything is allocated.
+        budget, the rest is for K_nM or its blocks; an explicit n_centers that cannot fit is
+        refused here, before anything is allocated. A float64 preconditioner for float32 data
+        costs twice the memory and about 1.9x the factorization time for an excess error
+        0.1% closer to the float64 fit's (d = 32, n = 2e4, M = 12,000, ridge 1e-6;
+        benchmarks/RESULTS_KERNELS.md, "Preconditioner precision").
         """
         budget, x_dt = self._budget_bytes, np.dtype(self._dtype)
-        dtypes = [np.dtype(np.float64)] + ([x_dt] if x_dt != np.float64 else [])
+        dtypes = [x_dt]
 
         def fits(M, dt):
             return preconditioner_bytes(ctx, M, d, dt.itemsize) <= 0.8 * budget
@@ -440,13 +449,17 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
                 "max_memory", UserWarning, stacklevel=user_stacklevel())
         itemsize = self._dtype.itemsize
         fixed = preconditioner_bytes(ctx, M, d, pc_dtype.itemsize)
-        rows = self._block_rows(n, M, itemsize, self._budget_bytes - fixed)
+        store = self._plan_storage(n, M, itemsize, fixed)
+        self.kernel_stored_ = store
+        rows = self._block_rows(n, M, itemsize, self._budget_bytes - fixed
+                                - (kernel_rows_bytes(n, M, itemsize) if store else 0))
         rng = np.random.default_rng(self.seed)
         tol = self.tol if self.tol is not None else (1e-7 if self._dtype == np.float64 else 1e-4)
         solve_opts = dict(tol=tol, max_iter=int(self.max_iter))
 
         def factorize(C):
             return Nystrom(ctx, C, beta=self._beta, kind=self._kind, block_rows=rows, pc_dtype=pc_dtype,
+                           pc_epsilon=NYSTROM_PC_EPSILON.get(np.dtype(pc_dtype).name),
                            progress=self._progress)
 
         def keep(res):
@@ -455,7 +468,8 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         if ridge != "validate":
             self.ridge_ = ridge
             C = _rows(xp, X, np.sort(rng.choice(n, size=M, replace=False)))
-            res = factorize(C).solve(X, y, ridge, **solve_opts)
+            ny = factorize(C)
+            res = ny.solve(ny.kernel_rows(X, store=store), y, ridge, **solve_opts)
             keep(res)
             return C, res.alpha
         if val is None:  # hold out a slice of the training rows to choose lambda
@@ -466,18 +480,27 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
                     f"ridge='validate' without X_val holds out {n_hold} of {n} rows, leaving fewer than "
                     f"n_centers={M}; pass X_val, y_val or a fixed ridge"
                 )
-            tr, ho = np.sort(perm[n_hold:]), np.sort(perm[:n_hold])
-            X_sel, y_sel = _rows(xp, X, tr), _rows(xp, y, tr)
-            X_chk, y_chk = _rows(xp, X, ho), _rows(xp, y, ho)
+            # the kept rows first, the held-out ones last: K(X, C) is computed (or stored) once
+            # for all rows, the lambdas read its first n_sel rows, the refit all of them
+            order = np.concatenate([np.sort(perm[n_hold:]), np.sort(perm[:n_hold])])
+            X, y = _rows(xp, X, order), _rows(xp, y, order)
+            n_sel = n - n_hold
         else:
-            X_sel, y_sel, (X_chk, y_chk) = X, y, val
-        C = _rows(xp, X_sel, np.sort(rng.choice(X_sel.shape[0], size=M, replace=False)))
+            n_sel = n
+        C = _rows(xp, X[:n_sel, ...], np.sort(rng.choice(n_sel, size=M, replace=False)))
         ny = factorize(C)  # K_MM and its factor, shared by every lambda (and by the refit)
+        K_all = ny.kernel_rows(X, store=store)
+        K_sel = K_all.rows(0, n_sel)
+        y_sel = y[:n_sel]
+        if val is None:
+            K_chk, y_chk = K_all.rows(n_sel, n), y[n_sel:]
+        else:
+            K_chk, y_chk = None, val[1]
         scores = np.empty(len(NYSTROM_GRID))
         best = None
         for k, lam in enumerate(NYSTROM_GRID):
-            res = ny.solve(X_sel, y_sel, float(lam), warn=False, **solve_opts)
-            pred = self._matvec(ctx, X_chk, C, res.alpha)
+            res = ny.solve(K_sel, y_sel, float(lam), warn=False, **solve_opts)
+            pred = self._matvec(ctx, val[0], C, res.alpha) if K_chk is None else K_chk.matvec(res.alpha)
             scores[k] = float(xp.mean((pred - y_chk) ** 2))
             if best is None or scores[k] < scores[best]:
                 best, kept = k, res
@@ -485,9 +508,27 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         self.ridge_path_ = ridge_path(NYSTROM_GRID.copy(), scores, who=type(self).__name__)
         self.ridge_ = lam
         if val is None:  # refit on every training row with the chosen lambda (same centres)
-            kept = ny.solve(X, y, lam, **solve_opts)
+            kept = ny.solve(K_all, y, lam, **solve_opts)
         keep(kept)
         return C, kept.alpha
+
+    def _plan_storage(self, n, M, itemsize, fixed):
+        """Whether to keep K_nM (n x M): store_kernel, and for 'auto' whether it fits the budget
+        beside the preconditioner's ``fixed`` bytes and one row of kernel block; True that
+        does not fit is refused here, before anything is allocated."""
+        need = kernel_rows_bytes(n, M, itemsize)
+        fits = fixed + need + 2 * M * itemsize <= self._budget_bytes
+        if isinstance(self.store_kernel, str):  # 'auto'
+            return bool(fits)
+        if self.store_kernel and not fits:
+            raise ValueError(
+                f"max_memory={int(self._budget_bytes)} bytes is too small for store_kernel=True: "
+                f"K_nM ({n} x {M} {np.dtype(self._dtype).name}) needs {need} bytes "
+                f"({need / 2**30:.3g} GiB) beside the preconditioner's {fixed} bytes; use "
+                "store_kernel='auto' or False (recompute it at every iteration), lower n_centers or "
+                "raise max_memory"
+            )
+        return bool(self.store_kernel)
 
     # ----- predict ---------------------------------------------------------------------------
     def _matvec(self, ctx, X, X_fit, alpha):
@@ -571,6 +612,14 @@ class NTKRegressor(_KernelRidgeBase):
     max_memory : int or None, default None
         Bytes the solver may use (None: ``FASTREP_MAX_MEMORY``, else half of the available RAM
         at fit time). The Nystrom preconditioner may take 80% of it, the kernel blocks the rest.
+    store_kernel : {'auto', True, False}, default 'auto'
+        Nystrom: keep K_nM (n x M, the data's dtype) for the conjugate gradient, computed once,
+        so that each iteration (and each lambda of the validation, and the refit) is two
+        matrix-vector products instead of n M kernel entries recomputed. 'auto' stores it
+        when it fits ``max_memory`` beside the preconditioner (Falkon's default); True
+        refuses, before allocating, a fit where it does not; False never stores it (Falkon's
+        ``never_store_kernel``: memory O(block M) for the kernel, every iteration recomputes
+        it). ``kernel_stored_`` records what ran.
     dtype : {numpy.float64, numpy.float32, 'auto'}, default numpy.float64
         The Gram matrix's and its factorization's dtype. 'auto' takes the most precise exact
         solve that fits ``max_memory`` (float64, else float32) and, where neither fits (or
@@ -669,6 +718,10 @@ class NNGPRegressor(_KernelRidgeBase):
     max_memory : int or None, default None
         Bytes the solver may use (None: ``FASTREP_MAX_MEMORY``, else half of the available RAM
         at fit time).
+    store_kernel : {'auto', True, False}, default 'auto'
+        Nystrom: keep K_nM for the conjugate gradient when it fits ``max_memory`` ('auto'),
+        always (True: refused before allocating where it does not fit) or never (False), as
+        for :class:`NTKRegressor`.
     dtype : {numpy.float64, numpy.float32, 'auto'}, default numpy.float64
         The Gram matrix's and its factorization's dtype. 'auto' takes the most precise exact
         solve that fits ``max_memory`` (float64, else float32) and, where neither fits (or

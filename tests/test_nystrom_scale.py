@@ -184,15 +184,20 @@ def test_a_fit_through_the_blocked_routines_matches_the_plain_one(monkeypatch):
     np.testing.assert_allclose(blocked.predict(X[:50]), plain.predict(X[:50]), rtol=1e-7, atol=1e-9)
 
 
-def test_float32_data_gets_a_float64_preconditioner_where_it_fits():
+def test_the_preconditioner_is_in_the_data_dtype():
     X, y, _ = _data(1500, 4)
     M = 500
-    roomy = fastrep.NTKRegressor(ridge=1e-4, solver="nystrom", n_centers=M, dtype=np.float32).fit(X, y)
-    assert roomy.preconditioner_dtype_ == np.float64 and roomy.dual_coef_.dtype == np.float32
-    tight = fastrep.NTKRegressor(ridge=1e-4, solver="nystrom", n_centers=M, dtype=np.float32,
-                                 max_memory=M * M * 6 / 0.8).fit(X, y)  # float32 fits, float64 not
-    assert tight.preconditioner_dtype_ == np.float32
-    np.testing.assert_allclose(tight.predict(X[:100]), roomy.predict(X[:100]), rtol=0, atol=2e-3)
+    single = fastrep.NTKRegressor(ridge=1e-4, solver="nystrom", n_centers=M, dtype=np.float32, tol=1e-6,
+                                  max_iter=200).fit(X, y)
+    assert single.preconditioner_dtype_ == np.float32 and single.dual_coef_.dtype == np.float32
+    double = fastrep.NTKRegressor(ridge=1e-4, solver="nystrom", n_centers=M, tol=1e-10,
+                                  max_iter=200).fit(X, y)
+    assert double.preconditioner_dtype_ == np.float64
+    np.testing.assert_allclose(single.predict(X[:100]), double.predict(X[:100]), rtol=0, atol=2e-3)
+    # what float32 needs: its M x M buffer (and K_nM's blocks), not the float64 one's
+    tight = fastrep.NTKRegressor(ridge=1e-4, solver="nystrom", n_centers=M, dtype=np.float32, tol=1e-6,
+                                 max_iter=200, max_memory=M * M * 6 / 0.8).fit(X, y)
+    assert tight.preconditioner_dtype_ == np.float32 and tight.kernel_stored_ is False
 
 
 def test_an_unaffordable_n_centers_is_refused_before_any_allocation():
