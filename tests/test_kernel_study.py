@@ -50,8 +50,9 @@ def test_the_plan_counts_what_the_estimator_does():
     for c in p.cells:
         assert (c.M, c.degree) == centers_needed(c.n, c.d)
         assert not c.limited
-        # float64 where its single M x M buffer fits 80% of 16 GB, else float32
-        assert c.pc_dtype == ("float64" if 8 * c.M**2 <= 0.8 * 16e9 else "float32")
+        assert c.pc_dtype == "float32"  # the data's dtype (Falkon's rule, the estimator's since session 8)
+        # K_nM kept where its n x M float32 entries fit beside the preconditioner
+        assert c.stored == (c.preconditioner_bytes + 4.0 * c.n * c.M + 8 * c.M <= 16e9)
         flops = K.KERNEL_PASS_GEMMS * 2 * c.M**2 * c.d + K.FACTORIZATION_OVERHEAD * c.M**3
         assert c.factor_s == pytest.approx(flops / RATES[c.pc_dtype])
     big = [c for c in p.cells if c.d == 64 and c.n >= 65536]
@@ -84,6 +85,7 @@ def test_the_plans_centres_are_the_estimators(max_memory):
         warnings.simplefilter("ignore")  # the lowered M's warning, and CG stopped at max_iter
         m = NTKRegressor(**opts, max_iter=2).fit(X, y)
     assert (c.M, c.pc_dtype, c.limited) == (m.n_centers_, m.preconditioner_dtype_.name, m.centers_limited_)
+    assert c.stored == m.kernel_stored_
     assert c.limited == (max_memory < 2**30)
 
 

@@ -7,11 +7,15 @@ planner's model (:mod:`.plan` costs an NTK cell as an exact n x n solve), so thi
 them the way the solver works (:mod:`fastrep.nystrom`):
 
 * M and the preconditioner's dtype as the estimator chooses them: the centre rule
-  (:func:`fastrep.nystrom.centers_needed`), float64 where the preconditioner fits 80% of
-  ``max_memory``, else the data's dtype, M lowered until it fits where neither does;
+  (:func:`fastrep.nystrom.centers_needed`) in the data's dtype (Falkon's), M lowered until the
+  preconditioner fits 80% of ``max_memory`` where it does not;
+* whether K_nM is kept (``store_kernel='auto'``: when its n x M entries fit the budget beside
+  the preconditioner): kept, the conjugate gradient computes it once and reads it twice per
+  iteration; not kept, every iteration recomputes it;
 * the factorizations: K_MM (one kernel pass of M x M entries), the Cholesky of K_MM, the LAUUM
   and the Cholesky of the ridge's factor: M^3/3 flops each, M^3 in all;
-* the conjugate gradient: per iteration one pass over the n x M kernel (its entries at
+* the conjugate gradient: per iteration one pass over the n x M kernel (once when K_nM is kept;
+  its entries at
   :data:`KERNEL_PASS_GEMMS` times the flops of the GEMM of its size, measured for the NTK block)
   and two products with it, plus four triangular solves with the M x M factors (memory-bound:
   their bytes at a matrix-vector rate); :data:`CG_ITERATIONS` iterations and the right-hand side;
@@ -135,6 +139,8 @@ class KernelCell:
         The preconditioner's dtype.
     preconditioner_bytes : float
         Its M x M buffers.
+    stored : bool
+        Whether K_nM fits the budget beside it and is kept (``store_kernel='auto'``).
     peak_bytes : float
         The worker's estimated peak resident memory.
     factor_s, cg_s, eval_s : float
@@ -149,6 +155,7 @@ class KernelCell:
     limited: bool
     pc_dtype: str
     preconditioner_bytes: float
+    stored: bool
     peak_bytes: float
     factor_s: float
     cg_s: float
@@ -221,7 +228,7 @@ class KernelStudyPlan:
                f"({CG_ITERATIONS} it.)   per cell"]
         for c in self.cells:
             deg = "" if c.degree is None else f"(<= {c.degree})"
-            lim = " limited by max_memory" if c.limited else ""
+            lim = ("" if c.stored else " K_nM recomputed") + (" limited by max_memory" if c.limited else "")
             out.append(f"  {c.d:4d} {c.n:8,d} {c.seeds:6d} {c.M:8,d} {deg:>9}  "
                        f"{c.preconditioner_bytes / 2**30:6.2f} GiB {c.pc_dtype:7s} "
                        f"{c.peak_bytes / 2**30:6.2f} GiB  {format_seconds(c.factor_s):>9}  "
@@ -248,7 +255,7 @@ def _cell(d: int, n: int, seeds: int, options: dict, evaluation: dict, rates: di
     x_dt = np.dtype(options.get("dtype") or "float64")
     n_centers = options.get("n_centers")
     needed, degree = centers_needed(n, d, "ntk", float(options.get("beta", 1.0)))
-    dtypes = [np.dtype(np.float64)] + ([x_dt] if x_dt != np.float64 else [])
+    dtypes = [x_dt]  # the estimator's rule: the preconditioner in the data's dtype
 
     def pc_bytes(M, dt):  # fastrep.nystrom.preconditioner_bytes
         return matrices * M * M * dt.itemsize + M * d * dt.itemsize + 16 * M * 8
@@ -270,13 +277,19 @@ def _cell(d: int, n: int, seeds: int, options: dict, evaluation: dict, rates: di
     factor = kmm + FACTORIZATION_OVERHEAD * float(M) ** 3 / gemm_pc
     kernel_pass = KERNEL_PASS_GEMMS * 2.0 * n * M * d + 4.0 * n * M
     solves = 4.0 * (M * M / 2.0) * pc.itemsize / rates["bytes"]  # each reads one triangle
-    cg = (CG_ITERATIONS + 1) * (CG_OVERHEAD * kernel_pass / gemm_x + solves)
+    knm = float(n) * M * x_dt.itemsize  # fastrep.nystrom.kernel_rows_bytes
+    stored = pc_bytes(M, pc) + knm + 2 * M * x_dt.itemsize <= budget  # KernelRegressor._plan_storage
+    if stored:  # computed once, then two matrix-vector products per iteration
+        cg = (CG_OVERHEAD * kernel_pass / gemm_x
+              + (CG_ITERATIONS + 1) * (2.0 * knm / rates["bytes"] + solves))
+    else:
+        cg = (CG_ITERATIONS + 1) * (CG_OVERHEAD * kernel_pass / gemm_x + solves)
     evaluate = 2.0 * n_test * M * (KERNEL_PASS_GEMMS * 2.0 * d + 2.0) / gemm_x
     # the preconditioner, two kernel blocks (the fit's and BLAS's room), the rows in float64 and
     # in the fit's dtype (training and validation draws; the test rows come in blocks)
     data = (n + int(evaluation.get("n_val", 0))) * d * (x_dt.itemsize + 8)
-    peak = BASE_RSS + pc_bytes(M, pc) + 2 * BLOCK_BYTES + data
-    return KernelCell(d, n, seeds, M, degree, limited, pc.name, float(pc_bytes(M, pc)), float(peak),
+    peak = BASE_RSS + pc_bytes(M, pc) + 2 * BLOCK_BYTES + data + (knm if stored else 0.0)
+    return KernelCell(d, n, seeds, M, degree, limited, pc.name, float(pc_bytes(M, pc)), stored, float(peak),
                       factor, cg, evaluate)
 
 

@@ -87,7 +87,7 @@ METHODS: dict[str, Method] = {}
 #: learner parameters that change how a fit reports, never what it computes: accepted as
 #: options, kept out of a cell's identity (two specs differing only in them share their cells)
 #: and not passed to the cells (a sweep shows its own progress bar)
-NOT_IDENTITY = ("verbose",)
+NOT_IDENTITY = ("verbose", "store_kernel")  # neither changes a result's bits
 
 #: the cost models of :mod:`.plan` a method may name
 COST_MODELS = ("cubic", "network", "multistep", "linear")
@@ -222,7 +222,7 @@ def check_options(method: str, options: dict, *, target=None, n: int = 1) -> dic
     (the oracle); ``n``: the largest training size, for learners that check their memory
     against it. Returns every parameter of the estimator but the per-cell ones, as
     JSON-ready values, so two spellings of one setting give one cell identity; parameters in
-    :data:`NOT_IDENTITY` (``verbose``) are accepted and left out. Raises
+    :data:`NOT_IDENTITY` (``verbose``, ``store_kernel``) are accepted and left out. Raises
     :class:`OptionError` naming the option.
     """
     m = METHODS[method]
