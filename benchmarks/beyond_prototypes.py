@@ -20,8 +20,8 @@ lr = c d^-1.5 lam^2 (lam = lam_factor d^(1/4); c d^-1.5 for plain).
 exactly by fastrep.multistep's closed form (``smoothing_draws=0``'s): the gain goes. ``noise``:
 one sample's gradient noise E|g|^2 at overlap d^-1/2, plain and smoothed, for both neurons (at
 d = 64 the He3 link's falls 392x, the ReLU's 11x = 1 + lam^2: the ReLU's degree-0 and -1 parts
-in w.x are scaled by kappa only). ``--threshold 0.5``: n* at (w.u)^2 >= 0.5, which a large lr's random walk on the
-sphere does not reach by chance.
+in w.x are scaled by kappa only). ``--threshold 0.5``: n* at (w.u)^2 >= 0.5, which a large
+lr's random walk on the sphere does not reach by chance.
 
     python benchmarks/beyond_prototypes.py smoothed --d 64 --lam 1 --c 4 --link relu --threshold 0.5
     python benchmarks/beyond_prototypes.py noise --d 64 256
@@ -43,6 +43,19 @@ import time
 import numpy as np
 
 SQ6 = np.sqrt(6.0)
+
+
+def _spherical_step(W, g, eta, hit, t, threshold) -> bool:
+    """W += eta (g projected on each row's tangent space), rows renormalised, in place; every 64
+    steps the seeds whose (w.u)^2 first reaches ``threshold`` get hit = t. True when all have."""
+    g = g - np.einsum("sd,sd->s", W, g)[:, None] * W
+    W += eta * g
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    if t % 64:
+        return False
+    new = np.isnan(hit) & (W[:, 0] ** 2 >= threshold)
+    hit[new] = t
+    return not np.isnan(hit).any()
 
 
 def smoothed_sgd(d, lam, eta, nmax, seeds, draws=0, seed=1, chunk=1024, link="he3", bias=1.0, threshold=0.2):
@@ -75,15 +88,9 @@ def smoothed_sgd(d, lam, eta, nmax, seeds, draws=0, seed=1, chunk=1024, link="he
                     s = np.einsum("sd,sd->s", uu, x)
                     gk = (y * (3 * s * s - 3) / SQ6)[:, None] * x
                     g = g + (gk - np.einsum("sd,sd->s", uu, gk)[:, None] * uu) / nv / draws
-            g = g - np.einsum("sd,sd->s", W, g)[:, None] * W
-            W += eta * g
-            W /= np.linalg.norm(W, axis=1, keepdims=True)
             t += 1
-            if t % 64 == 0:
-                new = np.isnan(hit) & (W[:, 0] ** 2 >= threshold)
-                hit[new] = t
-                if not np.isnan(hit).any() or t >= nmax:
-                    return hit
+            if _spherical_step(W, g, eta, hit, t, threshold) or t >= nmax:
+                return hit
     return hit
 
 
@@ -109,15 +116,9 @@ def relu_sgd(d, lam, eta, nmax, seeds, seed, chunk, bias, threshold):
             else:  # seeds as rows, one neuron: grad_w E_z relu = A x + B w_hat
                 _, A, B = _smoothed_terms(s[:, None], np.einsum("sd,sd->s", x, x), one, b, lam, d)
                 g = (y * A[:, 0])[:, None] * x + (y * B[:, 0])[:, None] * W
-            g = g - np.einsum("sd,sd->s", W, g)[:, None] * W
-            W += eta * g
-            W /= np.linalg.norm(W, axis=1, keepdims=True)
             t += 1
-            if t % 64 == 0:
-                new = np.isnan(hit) & (W[:, 0] ** 2 >= threshold)
-                hit[new] = t
-                if not np.isnan(hit).any() or t >= nmax:
-                    return hit
+            if _spherical_step(W, g, eta, hit, t, threshold) or t >= nmax:
+                return hit
     return hit
 
 
