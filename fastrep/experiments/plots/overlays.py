@@ -92,6 +92,14 @@ def plot_kernel_prediction(
     return fig
 
 
+def _power_guide(a, xs, d0, n0, power: int, style: str) -> None:
+    """The guide n ∝ d^power (2: the paper's network rate, 3: the kernel's) through (d0, n0)."""
+    c = float(n0 / d0**power)
+    sup = "²" if power == 2 else "³"
+    a.plot(xs, c * xs**power, style, color="0.35", lw=1,
+           label=f"∝ d{sup} (the paper's {'network' if power == 2 else 'kernel'} rate)")
+
+
 def plot_n_star_prediction(
     stars: pd.DataFrame,
     predicted: pd.DataFrame,
@@ -146,10 +154,7 @@ def plot_n_star_prediction(
             pts = pts.sort_values("d")
             if anchor not in set(ok["label"]):  # fall back: the lowest (d^2) or highest (d^3) point
                 pts = ok.loc[[ok["n_star"].idxmin() if power == 2 else ok["n_star"].idxmax()]]
-            c = float(pts["n_star"].iloc[0] / pts["d"].iloc[0] ** power)
-            sup = "²" if power == 2 else "³"
-            a.plot(xs, c * xs**power, style, color="0.35", lw=1,
-                   label=f"∝ d{sup} (the paper's {'network' if power == 2 else 'kernel'} rate)")
+            _power_guide(a, xs, pts["d"].iloc[0], pts["n_star"].iloc[0], power, style)
     a.set_xscale("log")
     a.set_yscale("log")
     _finish_log_axes(a)
@@ -294,10 +299,7 @@ def plot_separation_prediction(
         p = predicted[(predicted["label"] == label) & np.isfinite(predicted["n_star"])].sort_values("d")
         if not len(p):
             continue
-        c = float(p["n_star"].iloc[0] / p["d"].iloc[0] ** power)
-        sup = "²" if power == 2 else "³"
-        a.plot(xs, c * xs**power, style, color="0.35", lw=1,
-               label=f"∝ d{sup} (the paper's {'network' if power == 2 else 'kernel'} rate)")
+        _power_guide(a, xs, p["d"].iloc[0], p["n_star"].iloc[0], power, style)
     a.set_xscale("log")
     a.set_yscale("log")
     a.set_xlim(ds.min() / 1.15, ds.max() * 1.15)
