@@ -909,7 +909,6 @@ def _smoothed_point(W, lam, rng, draws=None):
     return W_eval, pull
 
 
-
 #: q = |P x|^2 / (d - 1) and tau are clipped below here (an x along w_hat; a zero row)
 _Q_FLOOR = 1e-300
 
