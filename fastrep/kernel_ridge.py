@@ -37,7 +37,6 @@ are kept on the host too, so a fitted model pickles and predicts anywhere.
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
@@ -68,7 +67,14 @@ from ._validation import (
 from ._warnings import user_stacklevel
 from .backend import FAMILIES, Portable, context
 from .ntk import MAX_BETA, check_kernel_scale
-from .nystrom import Nystrom, centers_needed, kernel_rows_bytes, preconditioner_bytes
+from .nystrom import (
+    Nystrom,
+    centers_needed,
+    centers_within,
+    kernel_rows_bytes,
+    preconditioner_bytes,
+    preconditioner_matrices,
+)
 from .ridge import EigenRidge, lambda_grid, resolve_ridge, ridge_path
 
 __all__ = ["JitterWarning", "NNGPRegressor", "NTKRegressor"]
@@ -403,36 +409,21 @@ class _KernelRidgeBase(RuleChecked, Portable, RegressorMixin, BaseEstimator):
         benchmarks/RESULTS_KERNELS.md, "Preconditioner precision").
         """
         budget, x_dt = self._budget_bytes, np.dtype(self._dtype)
-        dtypes = [x_dt]
-
-        def fits(M, dt):
-            return preconditioner_bytes(ctx, M, d, dt.itemsize) <= 0.8 * budget
-
+        mats = preconditioner_matrices(ctx)
         if self.n_centers is not None:
             M = int(self.n_centers)
             if M > n:
                 raise ValueError(f"n_centers={M} must be <= the number of training samples n={n}")
-            for dt in dtypes:
-                if fits(M, dt):
-                    return M, dt
             need = preconditioner_bytes(ctx, M, d, x_dt.itemsize)
+            if need <= 0.8 * budget:
+                return M, x_dt
             raise ValueError(
                 f"max_memory={int(budget)} bytes is too small for n_centers={M}: the Nystrom "
                 f"preconditioner alone needs {need} bytes ({need / 2**30:.3g} GiB, "
-                f"{int(getattr(ctx['ridge'].nystrom_preconditioner, 'matrices', 2))} x {M}^2 "
-                f"{x_dt.name} and its work space), and at most 80% of max_memory goes to it (the "
-                "rest to the kernel blocks); lower n_centers or raise max_memory"
+                f"{mats} x {M}^2 {x_dt.name} and its work space), and at most 80% of max_memory goes "
+                "to it (the rest to the kernel blocks); lower n_centers or raise max_memory"
             )
-        M = needed
-        for dt in dtypes:
-            if fits(M, dt):
-                return M, dt
-        dt = dtypes[-1]
-        M = math.isqrt(int(0.8 * budget / (int(getattr(ctx["ridge"].nystrom_preconditioner, "matrices", 2))
-                                           * dt.itemsize)))
-        while M > 1 and not fits(M, dt):
-            M -= max(1, M // 1000)
-        return max(1, M), dt
+        return centers_within(needed, d, x_dt.itemsize, budget, mats), x_dt
 
     def _fit_nystrom(self, ctx, X, y, val, ridge):
         xp = ctx.xp

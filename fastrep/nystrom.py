@@ -48,8 +48,8 @@ from sklearn.exceptions import ConvergenceWarning
 from ._progress import SILENT
 from ._warnings import user_stacklevel
 
-__all__ = ["PC_EPSILON", "FalkonResult", "KernelRows", "Nystrom", "centers_needed", "falkon",
-           "kernel_rows_bytes", "preconditioner_bytes"]
+__all__ = ["PC_EPSILON", "FalkonResult", "KernelRows", "Nystrom", "centers_needed", "centers_within",
+           "falkon", "kernel_rows_bytes", "packed_bytes", "preconditioner_bytes", "preconditioner_matrices"]
 
 
 class FalkonResult(NamedTuple):
@@ -108,9 +108,37 @@ def preconditioner_bytes(ctx, M, d, itemsize) -> int:
     """Bytes the preconditioner of M centres (d features, ``itemsize`` bytes per entry) holds:
     its M x M arrays, the centres in its dtype and O(M) vectors (the blocked factorizations
     above order 8192 work in place, without scratch tiles)."""
-    la = ctx["ridge"]
-    mats = int(getattr(la.nystrom_preconditioner, "matrices", 2))
-    return int(mats * M * M * itemsize + M * d * itemsize + 16 * M * 8)
+    return packed_bytes(preconditioner_matrices(ctx), M, d, itemsize)
+
+
+def preconditioner_matrices(ctx) -> int:
+    """How many M x M arrays the preconditioner of ``ctx``'s 'ridge' family holds (1: packed)."""
+    return int(getattr(ctx["ridge"].nystrom_preconditioner, "matrices", 2))
+
+
+def packed_bytes(matrices, M, d, itemsize) -> int:
+    """:func:`preconditioner_bytes` for a layout of ``matrices`` M x M arrays."""
+    return int(matrices * M * M * itemsize + M * d * itemsize + 16 * M * 8)
+
+
+def centers_within(M, d, itemsize, budget, matrices) -> int:
+    """M, or the largest M' < M found whose preconditioner fits 80% of ``budget`` bytes (the
+    rest is for K_nM or its blocks): from the M x M arrays' bound down in steps of 0.1%."""
+    def fits(m):
+        return packed_bytes(matrices, m, d, itemsize) <= 0.8 * budget
+
+    if fits(M):
+        return int(M)
+    M = math.isqrt(int(0.8 * budget / (matrices * itemsize)))
+    while M > 1 and not fits(M):
+        M -= max(1, M // 1000)
+    return max(1, M)
+
+
+def _dtype_name(dtype) -> str:
+    """'float32' for a dtype of any array library (the array API's dtypes are not NumPy's and
+    print as e.g. ``array_api_strict.float32``)."""
+    return str(dtype).rsplit(".", 1)[-1].rstrip("'>")
 
 
 def kernel_rows_bytes(n, M, itemsize) -> int:
@@ -136,7 +164,7 @@ class KernelRows:
         self.K = _K
         if store and _K is None:
             n, M, rows = self.n, self.M, self.block_rows
-            name = str(X.dtype).rsplit(".", 1)[-1].rstrip("'>")
+            name = _dtype_name(X.dtype)
             gram = ctx["gram"]
             with progress.stage(f"kernel matrix of the rows and the centres ({n} x {M}, {name}), stored"):
                 K = xp.empty((n, M), dtype=X.dtype)
@@ -256,7 +284,7 @@ class Nystrom:
         self.beta, self.kind, self.block_rows, self.progress = beta, kind, int(block_rows), progress
         M = C.shape[0]
         # the preconditioner's dtype as the data's library spells it (array-API dtypes are not NumPy's)
-        name = str(C.dtype).rsplit(".", 1)[-1].rstrip("'>") if pc_dtype is None else np.dtype(pc_dtype).name
+        name = _dtype_name(C.dtype) if pc_dtype is None else np.dtype(pc_dtype).name
         pc = C.dtype if pc_dtype is None else getattr(xp, name)
         with progress.stage(f"kernel matrix of the centres ({M} x {M}, {name})"):
             K = xp.empty((M, M), dtype=pc)

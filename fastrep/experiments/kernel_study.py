@@ -116,7 +116,9 @@ def _preconditioner_matrices(backend: str) -> int:
         la = resolve(backend, "cholesky", np.empty((1, 1), dtype=np.float32))
     except (BackendUnavailableError, TypeError, ValueError, ImportError):
         return 2
-    return int(getattr(la.nystrom_preconditioner, "matrices", 2))
+    from ..nystrom import preconditioner_matrices
+
+    return preconditioner_matrices({"ridge": la})
 
 
 @dataclass(frozen=True)
@@ -250,27 +252,21 @@ def _load() -> float | None:
 
 def _cell(d: int, n: int, seeds: int, options: dict, evaluation: dict, rates: dict, matrices: int,
           budget: float) -> KernelCell:
-    from ..nystrom import centers_needed
+    from ..nystrom import centers_needed, centers_within, packed_bytes
 
     x_dt = np.dtype(options.get("dtype") or "float64")
     n_centers = options.get("n_centers")
     needed, degree = centers_needed(n, d, "ntk", float(options.get("beta", 1.0)))
-    dtypes = [x_dt]  # the estimator's rule: the preconditioner in the data's dtype
+    pc = x_dt  # the estimator's rule: the preconditioner in the data's dtype
 
-    def pc_bytes(M, dt):  # fastrep.nystrom.preconditioner_bytes
-        return matrices * M * M * dt.itemsize + M * d * dt.itemsize + 16 * M * 8
+    def pc_bytes(M, dt):
+        return packed_bytes(matrices, M, d, dt.itemsize)
 
+    # as the estimator: the rule's M lowered until it fits (an explicit n_centers that does not
+    # fit is refused by the estimator; the plan shows the M that would fit, marked limited)
     M = int(n_centers) if n_centers is not None else needed
-    fit = [dt for dt in dtypes if pc_bytes(M, dt) <= 0.8 * budget]
-    limited = False
-    if fit:
-        pc = fit[0]
-    else:  # as the estimator: an explicit n_centers is refused; the rule's M is lowered to fit
-        pc = dtypes[-1]
-        M = math.isqrt(int(0.8 * budget / (matrices * pc.itemsize)))
-        while M > 1 and pc_bytes(M, pc) > 0.8 * budget:
-            M -= max(1, M // 1000)
-        limited = True
+    fitted = centers_within(M, d, pc.itemsize, budget, matrices)
+    limited, M = fitted < M, fitted
     n_test = int(evaluation.get("n_test", 0))
     gemm_pc, gemm_x = rates[pc.name], rates[x_dt.name]
     kmm = KERNEL_PASS_GEMMS * 2.0 * M * M * d / gemm_pc
