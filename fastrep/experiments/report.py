@@ -131,6 +131,11 @@ def _comparison_lines(table: pd.DataFrame, own_solver: str, other_solver: str) -
     return out
 
 
+def _largest_arm(g: pd.DataFrame) -> pd.DataFrame:
+    """The cells of ``g``'s arm with the most cells (one setting, where several share a d)."""
+    return g[g["arm"] == g.groupby("arm").size().sort_values(ascending=False).index[0]]
+
+
 def merge_kernel_study(df: pd.DataFrame, others=(), epsilon: float = 0.25) -> tuple[pd.DataFrame, list[str]]:
     """The large study's cells (``df``, sweep :data:`GOALS_STUDY`) with the NTK cells of the
     kernel study added to its NTK arm, and the report's lines saying what was added.
@@ -176,16 +181,13 @@ def merge_kernel_study(df: pd.DataFrame, others=(), epsilon: float = 0.25) -> tu
         if c.empty:
             continue
         shared = c[c["d"].isin(have)]
-        for _, g in shared.groupby("d"):  # one setting per d, as below
-            best = g.groupby("arm").size().sort_values(ascending=False).index[0]
-            compared.append(g[g["arm"] == best])
+        compared += [_largest_arm(g) for _, g in shared.groupby("d")]  # one setting per d, as below
         c = c[~c["d"].isin(have)]
         if c.empty:
             continue
         kept = []
         for d, g in c.groupby("d"):  # one setting per d: the arm with the most cells
-            best = g.groupby("arm").size().sort_values(ascending=False).index[0]
-            kept.append(g[g["arm"] == best].drop_duplicates(["n", "seed"]))
+            kept.append(_largest_arm(g).drop_duplicates(["n", "seed"]))
             have.add(d)
         c = pd.concat(kept, ignore_index=True)
         picked.append(c)
